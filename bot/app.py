@@ -1,0 +1,135 @@
+"""The running bot: channels in, router, outbox senders out, one web server for all."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from aiohttp import web
+
+from bot.channels.base import Channel
+from bot.delivery import Sender
+from bot.flows import engine
+from bot.handlers.commands import menu
+from bot.handlers.router import Router
+from bot.i18n import Translator
+from bot.scheduler import Scheduler
+from bot.settings import Settings
+from storage.db import Database
+from storage.migrate import upgrade_async
+from storage.models import utcnow
+
+log = logging.getLogger(__name__)
+
+LAPSE_SWEEP_SECONDS = 60.0
+
+
+def build_channels(settings: Settings, db: Database) -> list[Channel]:
+    """Telegram and Zalo when their tokens are set; the web chat always."""
+    from bot.channels.web import WebChannel
+
+    channels: list[Channel] = []
+    if settings.telegram_bot_token:
+        from bot.channels.telegram import TelegramChannel
+
+        channels.append(TelegramChannel(settings, lambda locale: menu(
+            Translator(locale, settings.tz))))
+    if settings.zalo_bot_token:
+        from bot.channels.zalo import ZaloChannel
+
+        channels.append(ZaloChannel(settings))
+    channels.append(WebChannel(settings, db))
+    return channels
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        self.router = Router(self.db, settings)
+        self.channels = build_channels(settings, self.db)
+        self.senders = {channel.name: Sender(self.db, channel) for channel in self.channels}
+        self.db.on_commit(self._wake_senders)
+        self.scheduler = Scheduler(self.db, settings)
+        self._web: web.AppRunner | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self.port: int | None = None
+        self._stopped = False
+
+    def channel(self, name: str) -> Channel:
+        return next(c for c in self.channels if c.name == name)
+
+    def _wake_senders(self, channels: set[str]) -> None:
+        for name in channels:
+            sender = self.senders.get(name)
+            if sender is not None:
+                sender.wake()
+
+    async def start(self) -> None:
+        await upgrade_async(self.settings.database_url)
+        await self._start_web()
+        for channel in self.channels:
+            await channel.start(self.router.handle)
+        for sender in self.senders.values():
+            sender.start()
+        self._sweeper = asyncio.create_task(self._sweep_lapsed(), name="lapse-sweeper")
+        if self.settings.scheduler:
+            self.scheduler.start()
+        log.info("coso running: channels %s, web chat on http://%s:%s/",
+                 ", ".join(c.name for c in self.channels), self.settings.web_host, self.port)
+
+    async def _start_web(self) -> None:
+        app = web.Application(client_max_size=2 * 1024 * 1024)
+        for channel in self.channels:
+            app.add_routes(channel.routes())
+        self._web = web.AppRunner(app, access_log=None)
+        await self._web.setup()
+        site = web.TCPSite(self._web, self.settings.web_host, self.settings.web_port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else self.settings.web_port
+
+    async def _sweep_lapsed(self) -> None:
+        while True:
+            await asyncio.sleep(LAPSE_SWEEP_SECONDS)
+            try:
+                async with self.db.transaction() as session:
+                    await engine.lapse_idle(session, self.settings, utcnow())
+            except Exception:
+                log.exception("sweeping lapsed conversations failed; will try again")
+
+    async def stop(self) -> None:
+        """Stop receiving, then sending; safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        await self.scheduler.stop()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        for channel in self.channels:
+            await channel.stop()
+        for sender in self.senders.values():
+            await sender.stop()
+        if self._web is not None:
+            await self._web.cleanup()
+        await self.db.dispose()
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGINT or SIGTERM."""
+    runtime = Runtime(settings)
+    await runtime.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("coso stopping")
+        await runtime.stop()

@@ -1,0 +1,430 @@
+"""Telegram through aiogram 3: updates in as Incoming, Outgoing out as messages with buttons.
+
+Long polling by default; a webhook when TELEGRAM_WEBHOOK_URL is set. aiogram stays inside this
+module: the rest of the bot sees Incoming, Outgoing and DeliveryError only. Nothing a person
+wrote, and no name, goes into the logs (Decree 13/2023/ND-CP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import traceback
+from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiogram import Bot, Dispatcher, Router
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ChatType
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramUnauthorizedError,
+)
+from aiogram.types import (
+    BotCommand,
+    CallbackQuery,
+    FSInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+    User,
+)
+from aiogram.utils.token import TokenValidationError
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+
+from bot.channels.base import DeliveryError, HandleIncoming
+from bot.messages import Button, Incoming, Outgoing, split_text
+from bot.settings import SUPPORTED_LOCALES, Settings
+
+log = logging.getLogger(__name__)
+
+NAME = "telegram"
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+LABEL_LIMIT = 64
+COMMANDS_LIMIT = 100  # Telegram's cap on a command menu
+DESCRIPTION_LIMIT = 256
+REQUEST_SECONDS = 30.0  # per Bot API call; a long poll gets its own wait on top
+POLL_SECONDS = 10
+# A polled update is confirmed to Telegram as soon as it is fetched, so a failed handle() is
+# retried here (the ledger makes that safe) before the update is given up.
+HANDLE_TRIES = 3
+RETRY_PAUSE = 0.5
+STOP_SECONDS = 10.0  # how long stop() lets in-flight updates finish
+# When a later part of a split message hits a 429, the earlier parts are out already: waiting
+# here (up to this long) beats letting the sender repeat the whole message.
+CONTINUATION_WAIT = 30.0
+_COMMAND = re.compile(r"[a-z0-9_]{1,32}")
+_FILE_ID = re.compile(r"[A-Za-z0-9_-]+")
+
+Menu = Callable[[str], list[tuple[str, str]]]
+Send = Callable[[], Awaitable[Any]]
+
+
+class HandlingFailed(Exception):
+    """handle() raised. Carries only the exception's type: its text may quote personal data."""
+
+
+# ---------------------------------------------------------------- updates → Incoming
+
+
+def message_incoming(message: Message, update_id: int) -> Incoming | None:
+    """Any private message; content the core cannot use arrives with no text and no photo,
+    so the person is told what to send instead of being ignored."""
+    if message.chat.type != ChatType.PRIVATE:
+        return None
+    photo = max(message.photo, key=lambda size: size.width * size.height) if message.photo \
+        else None
+    return Incoming(
+        channel=NAME,
+        external_id=str(message.chat.id),
+        update_id=str(update_id),
+        text=message.text if message.text is not None else message.caption,
+        photo=photo.file_id if photo else None,
+        document=message.document.file_id if message.document else None,
+        display_name=display_name(message.from_user),
+        language=message.from_user.language_code if message.from_user else None,
+    )
+
+
+def callback_incoming(query: CallbackQuery, update_id: int) -> Incoming | None:
+    """A tapped button of one of our messages in a private chat."""
+    message = query.message
+    if message is None or message.chat.type != ChatType.PRIVATE or query.data is None:
+        return None
+    return Incoming(
+        channel=NAME,
+        external_id=str(message.chat.id),
+        update_id=str(update_id),
+        choice=query.data,
+        display_name=display_name(query.from_user),
+        language=query.from_user.language_code,
+    )
+
+
+def display_name(user: User | None) -> str | None:
+    if user is None:
+        return None
+    name = " ".join(part for part in (user.first_name, user.last_name) if part)
+    return name or None
+
+
+# ---------------------------------------------------------------- Outgoing → Bot API
+
+
+def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup | None:
+    """One button per row: labels are long Vietnamese phrases on narrow phone screens."""
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [InlineKeyboardButton(text=label(button.label), callback_data=button.payload)]
+        for button in buttons])
+
+
+def label(text: str) -> str:
+    text = " ".join(text.split()) or "…"
+    return text if len(text) <= LABEL_LIMIT else text[:LABEL_LIMIT - 1] + "…"
+
+
+def input_file(ref: str, filename: str | None = None) -> str | FSInputFile:
+    """A URL or a Telegram file id goes as is; a file on this machine is uploaded."""
+    if ref.startswith(("http://", "https://")):
+        return ref
+    path = Path(ref)
+    if path.is_file():
+        return FSInputFile(path, filename=filename or path.name)
+    if _FILE_ID.fullmatch(ref):
+        return ref
+    raise DeliveryError("telegram: the file to send is missing on this machine", permanent=True)
+
+
+def delivery_error(exc: Exception) -> DeliveryError:
+    """What the sender should do about a failed call: wait, retry, or give up."""
+    reason = f"telegram {type(exc).__name__}: {_describe(exc)}"[:300]
+    if isinstance(exc, TelegramRetryAfter):
+        return DeliveryError(reason, retry_after=float(exc.retry_after))
+    if isinstance(exc, TelegramForbiddenError):  # blocked by the user, or account deleted
+        return DeliveryError(reason, blocked=True)
+    if isinstance(exc, TelegramBadRequest | TelegramNotFound | TelegramUnauthorizedError
+                  | TelegramEntityTooLarge | TelegramMigrateToChat):
+        return DeliveryError(reason, permanent=True)
+    # Server errors, network errors, timeouts and anything unforeseen: try again later.
+    return DeliveryError(reason)
+
+
+def _describe(exc: Exception) -> str:
+    # Telegram's descriptions ("Bad Request: chat not found") never quote what we sent.
+    return exc.message if isinstance(exc, TelegramAPIError) else str(exc) or "no details"
+
+
+def _frames(exc: BaseException) -> str:
+    """Where it failed, without the exception's text (it may quote the update's content)."""
+    return "".join(traceback.format_tb(exc.__traceback__)).rstrip()
+
+
+# ---------------------------------------------------------------- the channel
+
+
+class TelegramChannel:
+    name = NAME
+
+    def __init__(self, settings: Settings, menu: Menu) -> None:
+        if not settings.telegram_bot_token:
+            raise ValueError("TELEGRAM_BOT_TOKEN: required for the Telegram channel")
+        self.settings = settings
+        self.menu = menu
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base),
+                                 timeout=REQUEST_SECONDS)
+        try:
+            self.bot = Bot(settings.telegram_bot_token, session=session)
+        except TokenValidationError:
+            raise ValueError("TELEGRAM_BOT_TOKEN: not a bot token (expected "
+                             "'<digits>:<secret>' from @BotFather)") from None
+        self.dispatcher = Dispatcher()
+        self.dispatcher.include_router(self._router())
+        self.webhook_url = settings.telegram_webhook_url
+        self._webhook: SimpleRequestHandler | None = None
+        if self.webhook_url:
+            # In the foreground, so an exception answers 5xx and Telegram delivers again;
+            # aiogram answers 401 to a missing or wrong X-Telegram-Bot-Api-Secret-Token.
+            self._webhook = SimpleRequestHandler(
+                self.dispatcher, self.bot, handle_in_background=False,
+                secret_token=settings.telegram_webhook_secret)
+        self._handle: HandleIncoming | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Task[Any]] = set()
+
+    @property
+    def webhook_path(self) -> str | None:
+        return (urlsplit(self.webhook_url).path or "/") if self.webhook_url else None
+
+    def routes(self) -> list[web.RouteDef]:
+        if self._webhook is None or self.webhook_path is None:
+            return []
+        return [web.post(self.webhook_path, self._webhook.handle)]
+
+    def _router(self) -> Router:
+        router = Router(name=NAME)
+        router.message.register(self._on_message)
+        router.callback_query.register(self._on_callback)
+        return router
+
+    # ------------------------------------------------------------ start and stop
+
+    async def start(self, handle: HandleIncoming) -> None:
+        self._handle = handle
+        if self.webhook_url:
+            await self._start_webhook()
+        else:
+            await self._start_polling()
+        await self._set_commands()
+
+    async def _start_webhook(self) -> None:
+        assert self.webhook_url and self.settings.telegram_webhook_secret
+        try:
+            await self.bot.set_webhook(
+                self.webhook_url, secret_token=self.settings.telegram_webhook_secret,
+                drop_pending_updates=False,
+                allowed_updates=self.dispatcher.resolve_used_update_types())
+        except TelegramUnauthorizedError:
+            raise _refused_token() from None
+        log.info("telegram: webhook mode on %s", self.webhook_path)
+
+    async def _start_polling(self) -> None:
+        try:  # getUpdates is refused while a webhook is set
+            await self.bot.delete_webhook(drop_pending_updates=False)
+        except TelegramUnauthorizedError:
+            raise _refused_token() from None
+        except TelegramAPIError as exc:  # the poller retries until Telegram is back
+            log.warning("telegram: deleteWebhook failed (%s); polling anyway",
+                        type(exc).__name__)
+        self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
+        log.info("telegram: long polling")
+
+    async def _poll(self) -> None:
+        """aiogram's poller survives network trouble, but not a failure before its first
+        poll (getMe): restart it then, rather than go deaf."""
+        pause = 1.0
+        while True:
+            try:
+                await self.dispatcher.start_polling(
+                    self.bot, handle_signals=False, close_bot_session=False,
+                    polling_timeout=POLL_SECONDS,
+                    allowed_updates=self.dispatcher.resolve_used_update_types())
+                return  # stop_polling() was called
+            except Exception as exc:
+                log.error("telegram: polling stopped (%s); restarting in %.0fs",
+                          type(exc).__name__, pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 60.0)
+
+    async def _set_commands(self) -> None:
+        """The command menu in Vietnamese, in English, and for every other app language."""
+        for language in (*SUPPORTED_LOCALES, None):
+            locale = language or self.settings.default_locale
+            commands = [BotCommand(command=name, description=description[:DESCRIPTION_LIMIT])
+                        for name, description in self.menu(locale)
+                        if _COMMAND.fullmatch(name) and description][:COMMANDS_LIMIT]
+            try:
+                await self.bot.set_my_commands(commands, language_code=language)
+            except TelegramAPIError as exc:  # only the menu is missing; the bot still works
+                log.warning("telegram: setMyCommands(%s) failed: %s", language or "default",
+                            _describe(exc))
+
+    async def stop(self) -> None:
+        """Stop fetching, let in-flight updates finish (briefly), close the session."""
+        await self._stop_polling()
+        await self._finish_in_flight()
+        # A webhook request from now on gets a 5xx, so Telegram keeps it for the next process;
+        # it must not reopen the session below either (aiogram would create a fresh one).
+        self._handle = None
+        await self.bot.session.close()
+
+    async def _stop_polling(self) -> None:
+        if self._poller is None:
+            return
+        # stop_polling() ends aiogram's own tasks; cancelling our task alone would leak them.
+        with contextlib.suppress(RuntimeError, TimeoutError):  # RuntimeError: between restarts
+            await asyncio.wait_for(self.dispatcher.stop_polling(), STOP_SECONDS)
+        self._poller.cancel()
+        await asyncio.gather(self._poller, return_exceptions=True)
+        self._poller = None
+
+    async def _finish_in_flight(self) -> None:
+        await asyncio.sleep(0)  # updates fetched a moment ago start, so they are counted
+        if not self._in_flight:
+            return
+        _, late = await asyncio.wait(self._in_flight, timeout=STOP_SECONDS)
+        for task in late:
+            task.cancel()
+        if late:
+            log.warning("telegram: %d update(s) still running at stop were cancelled", len(late))
+            await asyncio.gather(*late, return_exceptions=True)
+
+    # ------------------------------------------------------------ receiving
+
+    async def _on_message(self, message: Message, event_update: Update) -> None:
+        incoming = message_incoming(message, event_update.update_id)
+        if incoming is not None:
+            await self._feed(incoming)
+
+    async def _on_callback(self, query: CallbackQuery, event_update: Update) -> None:
+        incoming = callback_incoming(query, event_update.update_id)
+        if incoming is not None:
+            await self._feed(incoming)
+        # Only now: the answer is committed, and a failure above leaves the query open for
+        # Telegram's redelivery of the update.
+        try:
+            await query.answer()
+        except TelegramAPIError as exc:  # too old, or answered before a redelivery
+            log.info("telegram: answerCallbackQuery failed: %s", _describe(exc))
+
+    async def _feed(self, incoming: Incoming) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        try:
+            if self._webhook is not None:
+                await self._handle_once(incoming)
+            else:
+                await self._handle_polled(incoming)
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+
+    async def _handle_once(self, incoming: Incoming) -> None:
+        """Raises on failure, so the webhook answers 5xx and Telegram tries again."""
+        if self._handle is None:
+            raise HandlingFailed("the channel is not started yet")
+        try:
+            await self._handle(incoming)
+        except Exception as exc:
+            log.error("telegram: update %s failed: %s\n%s", incoming.update_id,
+                      type(exc).__name__, _frames(exc))
+            raise HandlingFailed(type(exc).__name__) from None
+
+    async def _handle_polled(self, incoming: Incoming) -> None:
+        """Polling cannot give an update back to Telegram: retry a little, then log it."""
+        for attempt in range(1, HANDLE_TRIES + 1):
+            try:
+                await self._handle_once(incoming)
+                return
+            except HandlingFailed:
+                if attempt < HANDLE_TRIES:
+                    await asyncio.sleep(RETRY_PAUSE * attempt)
+        log.error("telegram: update %s given up after %d tries", incoming.update_id,
+                  HANDLE_TRIES)
+
+    # ------------------------------------------------------------ sending
+
+    async def deliver(self, external_id: str, message: Outgoing) -> None:
+        try:
+            chat_id = int(external_id)
+        except ValueError:
+            raise DeliveryError("telegram: not a chat id", permanent=True) from None
+        sends = self._plan(chat_id, message)
+        for index, send in enumerate(sends):
+            try:
+                await self._call(send, continuing=index > 0)
+            except DeliveryError:
+                raise
+            except Exception as exc:
+                raise delivery_error(exc) from None
+
+    def _plan(self, chat_id: int, message: Outgoing) -> list[Send]:
+        """The API calls for one message: media first, the text as caption when it fits,
+        else as messages of at most 4,096 characters; the buttons go on the last call."""
+        markup = keyboard(message.buttons)
+        text = message.text.strip()
+        sends: list[Send] = []
+        media = self._media(chat_id, message)
+        if media:
+            *first, last = media
+            sends += first
+            if len(text) <= CAPTION_LIMIT:
+                return [*sends, partial(last, caption=text or None, reply_markup=markup)]
+            sends.append(last)
+        if not text and markup is not None:
+            text = "…"  # Telegram refuses an empty text, and the buttons need a message
+        parts = [part for part in split_text(text, TEXT_LIMIT) if part.strip()]
+        for index, part in enumerate(parts):
+            last_part = index == len(parts) - 1
+            sends.append(partial(self.bot.send_message, chat_id, part,
+                                 reply_markup=markup if last_part else None))
+        return sends
+
+    def _media(self, chat_id: int, message: Outgoing) -> list[Callable[..., Awaitable[Any]]]:
+        media: list[Callable[..., Awaitable[Any]]] = []
+        if message.photo:
+            media.append(partial(self.bot.send_photo, chat_id, input_file(message.photo)))
+        if message.document:
+            media.append(partial(self.bot.send_document, chat_id,
+                                 input_file(message.document, message.filename)))
+        return media
+
+    async def _call(self, send: Send, *, continuing: bool) -> None:
+        try:
+            await send()
+        except TelegramRetryAfter as exc:
+            if not continuing or exc.retry_after > CONTINUATION_WAIT:
+                raise
+            await asyncio.sleep(exc.retry_after)
+            await send()
+
+
+def _refused_token() -> RuntimeError:
+    return RuntimeError("TELEGRAM_BOT_TOKEN: Telegram refused the token (401 Unauthorized)")

@@ -1,0 +1,440 @@
+"""The local web chat: how a newcomer or a trainer tries the bot with no platform token.
+
+One page (no build step, no CDN) talks JSON to a few routes on the bot's own web server. A
+login redeems an invite code through the core, exactly as `/start CODE` on Telegram does, and
+binds a cookie to the new web chat account. For this channel the outbox IS the mailbox: the
+page reads its rows back by id, and deliver() only wakes the long polls waiting for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import mimetypes
+import re
+import secrets
+import time
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.channels.base import HandleIncoming
+from bot.i18n import N_, Translator, pick_locale
+from bot.messages import Incoming, Outgoing
+from bot.settings import Settings
+from storage import outbox
+from storage.db import Database
+from storage.models import ChatAccount, OutboxMessage, WebSession, utcnow
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "web"
+SESSION_COOKIE = "coso_session"
+SESSION_LIFETIME = timedelta(days=30)
+MAX_BODY = 16 * 1024
+MAX_TEXT = 4096
+MAX_CHOICE = 64  # Telegram's callback_data limit; the core's payloads fit in it
+LONG_POLL_SECONDS = 25.0
+# Another process's sender may deliver our rows and wake nobody here, so a waiting poll
+# looks at the database again this often rather than only when woken.
+RECHECK_SECONDS = 5.0
+PAGE_SIZE = 50
+LOGIN_ATTEMPTS = 10
+LOGIN_WINDOW_SECONDS = 60.0
+CLIENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif"}
+TOO_MANY_LOGINS = N_("Too many login attempts. Please wait a minute and try again.")
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' https: data:; style-src 'self'; "
+        "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+        "form-action 'self'"),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+NO_STORE = {"Cache-Control": "no-store"}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    """Answered as {ok: false, message} with this status."""
+
+    def __init__(self, status: int, message: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def api(handler: Handler) -> Handler:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return web.json_response({"ok": False, "message": exc.message},
+                                     status=exc.status, headers=NO_STORE)
+    return wrapped
+
+
+@dataclass(frozen=True)
+class Who:
+    """The logged-in web chat account behind a request's cookie."""
+
+    account_id: int
+    external_id: str
+    token_hash: str
+
+
+class LoginLimiter:
+    """A sliding window of attempts per client address, in memory (one process is enough
+    to slow down guessing 8-character codes from 31 symbols)."""
+
+    def __init__(self, attempts: int = LOGIN_ATTEMPTS,
+                 window: float = LOGIN_WINDOW_SECONDS) -> None:
+        self.attempts = attempts
+        self.window = window
+        self._seen: dict[str, deque[float]] = defaultdict(deque)
+
+    def allow(self, key: str, now: float) -> bool:
+        if len(self._seen) > 10_000:  # bound the memory an address sweep could take
+            self._forget_idle(now)
+        seen = self._seen[key]
+        while seen and seen[0] <= now - self.window:
+            seen.popleft()
+        if len(seen) >= self.attempts:
+            return False
+        seen.append(now)
+        return True
+
+    def _forget_idle(self, now: float) -> None:
+        for key in [k for k, v in self._seen.items() if not v or v[-1] <= now - self.window]:
+            del self._seen[key]
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def language_hint(request: web.Request) -> str | None:
+    """The browser's first language ('vi-VN'), the same hint Telegram gives the core."""
+    first = request.headers.get("Accept-Language", "").split(",")[0].split(";")[0].strip()
+    return first[:16] or None
+
+
+def is_https(request: web.Request) -> bool:
+    # Trusting the proxy's header here can only make the cookie stricter, never looser.
+    return request.secure or request.headers.get("X-Forwarded-Proto", "") == "https"
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object; other content types, big bodies and non-objects refused."""
+    if request.content_type != "application/json":
+        raise ApiError(415, "JSON only")
+    if (request.content_length or 0) > MAX_BODY:
+        raise ApiError(413, "too large")
+    body = bytearray()
+    while chunk := await request.content.read(MAX_BODY + 1 - len(body)):
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise ApiError(413, "too large")
+    try:
+        data = json.loads(body)
+    except ValueError:  # UnicodeDecodeError included
+        raise ApiError(400, "bad JSON") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad JSON")
+    return data
+
+
+def tidy(value: object, limit: int) -> str | None:
+    """A one-line string of at most `limit` characters, or None."""
+    if not isinstance(value, str):
+        return None
+    return " ".join(value.split())[:limit] or None
+
+
+def text_or_choice(data: dict[str, Any]) -> tuple[str | None, str | None]:
+    """Exactly one of a typed text or a tapped button's payload."""
+    text, choice = data.get("text"), data.get("choice")
+    if (text is None) == (choice is None):
+        raise ApiError(400, "send text or choice")
+    if text is not None and (not isinstance(text, str) or not text.strip()
+                             or len(text) > MAX_TEXT):
+        raise ApiError(400, "bad text")
+    if choice is not None and (not isinstance(choice, str) or not choice
+                               or len(choice.encode()) > MAX_CHOICE):
+        raise ApiError(400, "bad choice")
+    return text, choice
+
+
+def client_update_id(external_id: str, data: dict[str, Any]) -> str:
+    """The ledger key of a send: the page's id, scoped to the account so no one can spend
+    another person's ids; a retried POST with the same id is then handled once."""
+    given = data.get("id")
+    if given is None:
+        given = uuid.uuid4().hex
+    elif not isinstance(given, str) or not CLIENT_ID.fullmatch(given):
+        raise ApiError(400, "bad id")
+    return hashlib.sha256(f"{external_id}\n{given}".encode()).hexdigest()
+
+
+def media_url(row_id: int, kind: str, value: str | None) -> str | None:
+    """Where the page fetches a photo or document: URLs as they are, local files through us,
+    and a platform's file id (meaningless in a browser) not at all."""
+    if not value:
+        return None
+    if kind == "photo" and value.startswith("https://"):
+        return value
+    return f"/api/file/{row_id}/{kind}" if local_file(kind, value) else None
+
+
+def local_file(kind: str, value: str) -> Path | None:
+    path = Path(value)
+    if kind == "photo" and path.suffix.lower() not in PHOTO_SUFFIXES:
+        return None
+    return path if path.is_file() else None
+
+
+def render(row: OutboxMessage) -> dict[str, Any]:
+    message = Outgoing.from_payload(row.payload)
+    item: dict[str, Any] = {
+        "id": row.id, "text": message.text,
+        "buttons": [{"label": b.label, "payload": b.payload} for b in message.buttons],
+    }
+    for kind in ("photo", "document"):
+        url = media_url(row.id, kind, getattr(message, kind))
+        if url is not None:
+            item[kind] = url
+    if "document" in item:
+        item["filename"] = message.filename or Path(message.document or "").name
+    return item
+
+
+def attachment_header(filename: str) -> str:
+    """Content-Disposition for a Vietnamese file name: an ASCII fallback and the UTF-8 name."""
+    fallback = filename.encode("ascii", "ignore").decode().replace('"', "") or "file"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
+
+
+class WebChannel:
+    name = CHANNEL
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+        self._handle: HandleIncoming | None = None
+        self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._limiter = LoginLimiter()
+        self._closing = False
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/", self._page),
+            web.get("/static/{name}", self._asset),
+            web.post("/api/login", api(self._login)),
+            web.post("/api/send", api(self._send)),
+            web.get("/api/messages", api(self._messages)),
+            web.get("/api/file/{row_id}/{kind}", api(self._file)),
+            web.post("/api/logout", api(self._logout)),
+        ]
+
+    async def start(self, handle: HandleIncoming) -> None:
+        self._handle = handle
+        self._closing = False
+
+    async def stop(self) -> None:
+        """End every waiting long poll, so the server can shut down at once."""
+        self._closing = True
+        for events in self._waiters.values():
+            for event in events:
+                event.set()
+
+    async def deliver(self, external_id: str, message: Outgoing) -> None:
+        """The row is already readable; only wake that person's open polls."""
+        for event in self._waiters.get(external_id, ()):
+            event.set()
+
+    # --- the page -------------------------------------------------------------------------
+
+    async def _page(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(WEB_DIR / "index.html", headers={
+            **PAGE_HEADERS, "Content-Type": "text/html; charset=utf-8"})
+
+    async def _asset(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if name not in ASSETS:  # a fixed list: no path ever reaches the file system
+            raise web.HTTPNotFound()
+        return web.FileResponse(WEB_DIR / name, headers={
+            **PAGE_HEADERS, "Content-Type": f"{ASSETS[name]}; charset=utf-8"})
+
+    # --- the API --------------------------------------------------------------------------
+
+    async def _login(self, request: web.Request) -> web.StreamResponse:
+        hint = language_hint(request)
+        if not self._limiter.allow(request.remote or "?", time.monotonic()):
+            locale = pick_locale(hint, default=self.settings.default_locale)
+            raise ApiError(429, Translator(locale, self.settings.tz)(TOO_MANY_LOGINS))
+        data = await read_json(request)
+        if not isinstance(data.get("code"), str):
+            raise ApiError(400, "code missing")
+        code = tidy(data["code"], 100) or ""  # the core explains a code that is too long
+        external_id = secrets.token_urlsafe(12)
+        await self._feed(Incoming(
+            channel=CHANNEL, external_id=external_id, update_id=str(uuid.uuid4()),
+            text=f"/start {code}".strip(), display_name=tidy(data.get("name"), 100),
+            language=hint))
+        token = secrets.token_urlsafe(32)
+        if not await self._open_session(external_id, token):
+            raise ApiError(400, await self._replies_to(external_id))
+        log.info("web: a login opened a session")
+        response = web.json_response({"ok": True}, headers=NO_STORE)
+        response.set_cookie(
+            SESSION_COOKIE, token, max_age=int(SESSION_LIFETIME.total_seconds()), path="/",
+            httponly=True, samesite="Strict", secure=is_https(request) or None)
+        return response
+
+    async def _open_session(self, external_id: str, token: str) -> bool:
+        """Bind the cookie's token to the account if the code registered it."""
+        async with self.db.transaction() as session:
+            account = await self._account(session, external_id)
+            if account is None or account.person_id is None:
+                return False
+            session.add(WebSession(token_hash=token_hash(token), chat_account_id=account.id))
+        return True
+
+    async def _replies_to(self, external_id: str) -> str:
+        """What the bot told a refused login (the reason, in the person's language)."""
+        async with self.db.read() as session:
+            account = await self._account(session, external_id)
+            rows = await outbox.mailbox(session, account.id, 0) if account else []
+        return "\n\n".join(str(row.payload.get("text", "")) for row in rows)
+
+    async def _send(self, request: web.Request) -> web.StreamResponse:
+        who = await self._who(request)
+        data = await read_json(request)
+        text, choice = text_or_choice(data)
+        await self._feed(Incoming(
+            channel=CHANNEL, external_id=who.external_id,
+            update_id=client_update_id(who.external_id, data), text=text, choice=choice,
+            language=language_hint(request)))
+        return web.json_response({"ok": True}, headers=NO_STORE)
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        who = await self._who(request)
+        try:
+            after = int(request.query.get("after", "0"))
+        except ValueError:
+            raise ApiError(400, "bad after") from None
+        wait = request.query.get("wait") != "0"  # the page's first look must not hang
+        rows = await self._wait_for_rows(who, max(after, 0), wait)
+        return web.json_response([render(row) for row in rows], headers=NO_STORE)
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        who = await self._who(request)
+        kind, row_id = request.match_info["kind"], request.match_info["row_id"]
+        if kind not in ("photo", "document") or not row_id.isdigit():
+            raise ApiError(404, "not found")
+        async with self.db.read() as session:
+            row = await session.get(OutboxMessage, int(row_id))
+        # Someone else's row answers exactly like a missing one: ids reveal nothing.
+        mine = row is not None and row.chat_account_id == who.account_id
+        if row is None or not mine or row.status not in outbox.MAILBOX:
+            raise ApiError(404, "not found")
+        message = Outgoing.from_payload(row.payload)
+        value = getattr(message, kind)
+        path = local_file(kind, value) if value else None
+        if path is None:
+            raise ApiError(404, "not found")
+        headers = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
+        if kind == "document":
+            headers["Content-Disposition"] = attachment_header(message.filename or path.name)
+            headers["Content-Type"] = "application/octet-stream"
+        else:
+            headers["Content-Type"] = mimetypes.guess_type(path.name)[0] or "image/jpeg"
+        return web.FileResponse(path, headers=headers)
+
+    async def _logout(self, request: web.Request) -> web.StreamResponse:
+        who = await self._who(request)
+        await read_json(request)  # JSON like every POST, so no plain form can reach it
+        async with self.db.transaction() as session:
+            await session.execute(delete(WebSession).where(
+                WebSession.token_hash == who.token_hash))
+        response = web.json_response({"ok": True}, headers=NO_STORE)
+        response.del_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    # --- helpers --------------------------------------------------------------------------
+
+    async def _who(self, request: web.Request) -> Who:
+        token = request.cookies.get(SESSION_COOKIE, "")
+        if not token or len(token) > 128:
+            raise ApiError(401, "not logged in")
+        hashed = token_hash(token)
+        query = (select(WebSession.created_at, ChatAccount.id, ChatAccount.external_id)
+                 .join(ChatAccount, ChatAccount.id == WebSession.chat_account_id)
+                 .where(WebSession.token_hash == hashed))
+        async with self.db.read() as session:
+            found = (await session.execute(query)).first()
+        if found is None or found.created_at + SESSION_LIFETIME < utcnow():
+            raise ApiError(401, "not logged in")
+        return Who(account_id=found.id, external_id=found.external_id, token_hash=hashed)
+
+    async def _feed(self, incoming: Incoming) -> None:
+        """Hand the update to the core; once this returns, its replies are committed."""
+        if self._handle is None or self._closing:
+            raise ApiError(503, "not running")
+        try:
+            await self._handle(incoming)
+        except Exception:
+            # The page retries with the same id, and the ledger makes that safe.
+            log.exception("web: handling an update failed")
+            raise ApiError(500, "try again") from None
+
+    async def _wait_for_rows(self, who: Who, after: int, wait: bool
+                             ) -> Sequence[OutboxMessage]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LONG_POLL_SECONDS
+        while True:
+            # Listen before looking, so a delivery between the two is not missed.
+            event = asyncio.Event()
+            self._waiters[who.external_id].add(event)
+            try:
+                async with self.db.read() as session:
+                    rows = await outbox.mailbox(session, who.account_id, after)
+                remaining = deadline - loop.time()
+                if rows or not wait or self._closing or remaining <= 0:
+                    return rows
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), min(remaining, RECHECK_SECONDS))
+            finally:
+                self._forget(who.external_id, event)
+
+    def _forget(self, external_id: str, event: asyncio.Event) -> None:
+        events = self._waiters.get(external_id)
+        if events is not None:
+            events.discard(event)
+            if not events:
+                del self._waiters[external_id]
+
+    @staticmethod
+    async def _account(session: AsyncSession, external_id: str) -> ChatAccount | None:
+        query = select(ChatAccount).where(ChatAccount.channel == CHANNEL,
+                                          ChatAccount.external_id == external_id)
+        return (await session.execute(query)).scalar_one_or_none()
+

@@ -1,0 +1,149 @@
+"""Zalo through our thin client: text only, so buttons become a numbered list.
+
+The person answers with the number or the option's text; the engine matches either, without
+case or diacritics, so nothing here needs to know which question is open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from bot.channels.base import DeliveryError, HandleIncoming
+from bot.channels.zalo_api import (
+    IMAGE_EVENT,
+    SECRET_HEADER,
+    TEXT_LIMIT,
+    ZaloApiError,
+    ZaloBotClient,
+    ZaloNetworkError,
+    ZaloUpdate,
+    parse_update,
+)
+from bot.messages import Incoming, Outgoing
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 30
+# Zalo has no offset: a polled update is gone from the server, so a handling failure is
+# retried here a few times before the update is given up (and logged) rather than lost silently.
+HANDLE_TRIES = 3
+RETRY_PAUSE = 1.0
+
+
+def to_incoming(update: ZaloUpdate) -> Incoming:
+    return Incoming(
+        channel="zalo",
+        external_id=update.chat_id,
+        update_id=update.message_id,
+        text=update.text if update.event_name != IMAGE_EVENT else None,
+        photo=update.photo_url,
+        display_name=update.display_name,
+        language="vi",  # Zalo tells no language; its users are Vietnamese first
+    )
+
+
+class ZaloChannel:
+    name = "zalo"
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.zalo_bot_token
+        self.settings = settings
+        self.client = ZaloBotClient(settings.zalo_bot_token, settings.zalo_api_base)
+        self._handle: HandleIncoming | None = None
+        self._poller: asyncio.Task[None] | None = None
+
+    @property
+    def webhook_path(self) -> str | None:
+        url = self.settings.zalo_webhook_url
+        return urlsplit(url).path or "/" if url else None
+
+    def routes(self) -> list[web.RouteDef]:
+        path = self.webhook_path
+        return [web.post(path, self._webhook)] if path else []
+
+    async def start(self, handle: HandleIncoming) -> None:
+        self._handle = handle
+        if self.settings.zalo_webhook_url:
+            assert self.settings.zalo_webhook_secret
+            await self.client.set_webhook(self.settings.zalo_webhook_url,
+                                          self.settings.zalo_webhook_secret)
+            log.info("zalo: webhook mode")
+            return
+        with contextlib.suppress(ZaloApiError, ZaloNetworkError):
+            await self.client.delete_webhook()  # getUpdates does not work while one is set
+        self._poller = asyncio.create_task(self._poll(), name="zalo-poll")
+        log.info("zalo: long polling")
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+            self._poller = None
+        await self.client.close()
+
+    async def _poll(self) -> None:
+        pause = 1.0
+        while True:
+            try:
+                updates = await self.client.get_updates(timeout=POLL_SECONDS)
+                pause = 1.0
+            except (ZaloApiError, ZaloNetworkError) as exc:
+                log.warning("zalo: polling failed (%s); retrying in %.0fs", exc, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 60.0)
+                continue
+            for update in updates:
+                await self._handle_polled(update)
+
+    async def _handle_polled(self, update: ZaloUpdate) -> None:
+        assert self._handle is not None
+        for attempt in range(1, HANDLE_TRIES + 1):
+            try:
+                await self._handle(to_incoming(update))
+                return
+            except Exception:
+                log.exception("zalo: handling update %s failed (try %d of %d)",
+                              update.message_id, attempt, HANDLE_TRIES)
+                await asyncio.sleep(RETRY_PAUSE * attempt)
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        expected = self.settings.zalo_webhook_secret or ""
+        given = request.headers.get(SECRET_HEADER, "")
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            return web.json_response({"ok": False, "description": "Unauthorized"}, status=401)
+        try:
+            update = parse_update(await request.json())
+        except ValueError:
+            return web.json_response({"ok": False, "description": "Bad Request"}, status=400)
+        if update is not None and self._handle is not None:
+            # An exception here answers 500, so Zalo may deliver the update again.
+            await self._handle(to_incoming(update))
+        return web.json_response({"ok": True})
+
+    async def deliver(self, external_id: str, message: Outgoing) -> None:
+        try:
+            await self._send(external_id, message)
+        except ZaloNetworkError as exc:
+            raise DeliveryError(str(exc)) from None
+        except ZaloApiError as exc:
+            raise DeliveryError(f"zalo {exc.code}: {exc.description}",
+                                permanent=exc.permanent, blocked=exc.blocked,
+                                retry_after=exc.retry_after) from None
+
+    async def _send(self, chat_id: str, message: Outgoing) -> None:
+        parts = message.numbered_parts(TEXT_LIMIT)
+        if message.photo and message.photo.startswith(("http://", "https://")):
+            # Zalo fetches photos by URL; a local file cannot be sent as a photo here.
+            caption = parts[0] if len(parts) == 1 else None
+            await self.client.send_photo(chat_id, message.photo, caption)
+            if caption is not None:
+                return
+        for part in parts:
+            await self.client.send_message(chat_id, part)

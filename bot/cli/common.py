@@ -1,0 +1,81 @@
+"""What every command shares: settings, the translator, the database, errors, output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import DBAPIError
+
+from bot.i18n import Translator
+from bot.settings import Settings
+from storage.db import Database
+
+T = TypeVar("T")
+
+# SQLite says "no such table: units"; PostgreSQL 'relation "units" does not exist'.
+_MISSING_TABLE = re.compile(r"no such table|relation .* does not exist|undefinedtable", re.I)
+
+
+class CliError(Exception):
+    """A failure shown to the admin as one line; `bare` drops the `coso: ` prefix."""
+
+    def __init__(self, message: str, code: int = 1, *, bare: bool = False) -> None:
+        super().__init__(message)
+        self.message, self.code, self.bare = message, code, bare
+
+
+@dataclass
+class Context:
+    settings: Settings
+    t: Translator
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Context:
+        return cls(settings, Translator(settings.default_locale, settings.tz))
+
+    def out(self, text: str = "") -> None:
+        print(text, file=sys.stdout, flush=True)
+
+    def err(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    def json(self, value: Any) -> None:
+        self.out(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def with_db(ctx: Context, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run `work` on a fresh Database in its own event loop; database trouble -> CliError."""
+
+    async def run() -> T:
+        db = Database(ctx.settings.database_url)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(run())
+    except DBAPIError as exc:
+        raise CliError(database_problem(ctx.t, exc)) from None
+    except OSError as exc:
+        error = _first_line(exc)
+        raise CliError(ctx.t("cannot reach the database: {error}", error=error)) from None
+
+
+def database_problem(t: Translator, exc: DBAPIError) -> str:
+    """One line for the admin; never the statement or its parameters (they may hold names)."""
+    detail = _first_line(exc.orig) if exc.orig is not None else type(exc).__name__
+    if _MISSING_TABLE.search(f"{type(exc.orig).__name__} {detail}"):
+        return t("database not initialised: run `coso db upgrade`")
+    return t("database error: {error}", error=detail)
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

@@ -1,0 +1,75 @@
+"""`coso demo`: a demo ward with quarters, groups, sample people and fresh invites."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from bot.cli.common import Context, with_db
+from bot.cli.invites import InviteView, TelegramBot, as_json, show, telegram_bot, views
+from storage import demo, migrate, units
+from storage.db import Database
+from storage.models import Unit
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "demo", help="build a demo ward and print invites to try the bot with",
+        description="Migrate the database, then create (or reuse) a demo ward in Ho Chi Minh "
+                    "City with 3 quarters of 2 groups each and a few sample people, and "
+                    "print fresh invites: a leader for each quarter, ward staff, an admin "
+                    "and a monitor on the ward. Safe to repeat.")
+    parser.add_argument("--json", action="store_true",
+                        help='print {"ward": {code, path}, "invites": [...]} with invites as '
+                             "in `coso invite create --json`")
+    parser.set_defaults(handler=handle_demo)
+
+
+@dataclass(frozen=True)
+class DemoOutcome:
+    ward_code: str
+    ward_path: str
+    invites: list[InviteView]
+    bot: TelegramBot
+
+
+def handle_demo(ctx: Context, args: argparse.Namespace) -> int:
+    show_demo(ctx, with_db(ctx, lambda db: build_demo(ctx, db)), args.json)
+    return 0
+
+
+async def build_demo(ctx: Context, db: Database) -> DemoOutcome:
+    """Migrate, build the demo in one transaction, then look up the Telegram bot."""
+    await migrate.upgrade_async(ctx.settings.database_url)
+    expires_in = timedelta(days=ctx.settings.invite_expiry_days)
+    async with db.transaction() as session:
+        built = await demo.build(session, expires_in)
+        path = await units.full_path(session, built.ward)
+        found = await views(session, built.invites)
+    return DemoOutcome(built.ward.code, path, found, await telegram_bot(ctx.settings, ctx.t))
+
+
+async def build_demo_if_empty(ctx: Context, db: Database) -> DemoOutcome | None:
+    await migrate.upgrade_async(ctx.settings.database_url)
+    async with db.read() as session:
+        count = (await session.execute(select(func.count()).select_from(Unit))).scalar_one()
+    return await build_demo(ctx, db) if count == 0 else None
+
+
+def show_demo(ctx: Context, outcome: DemoOutcome, json: bool) -> None:
+    if json:
+        ctx.json({"ward": {"code": outcome.ward_code, "path": outcome.ward_path},
+                  "invites": as_json(ctx, outcome.invites, outcome.bot)})
+        if outcome.bot.problem:
+            ctx.err(ctx.t("Telegram link unavailable: {reason}", reason=outcome.bot.problem))
+        return
+    ctx.out(ctx.t("Demo ward ready: {path} ({code})", path=outcome.ward_path,
+                  code=outcome.ward_code))
+    ctx.out(ctx.t("Try it: open an invite below on Telegram, or send its /start line on Zalo "
+                  "or in the web chat."))
+    ctx.out()
+    show(ctx, outcome.invites, outcome.bot, json=False)

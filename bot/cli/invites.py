@@ -1,0 +1,202 @@
+"""`coso invite create | revoke`: single-use codes that bind a chat account to a role."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.cli.common import CliError, Context, with_db
+from bot.i18n import Translator
+from bot.settings import Settings
+from storage import invites, units
+from storage.db import Database
+from storage.models import Role, utcnow
+
+GETME_TIMEOUT_SECONDS = 5
+_DURATION = re.compile(r"^\s*(\d+)\s*([dhm])\s*$", re.I)
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def register(commands: Any) -> None:
+    group = commands.add_parser("invite", aliases=["invites"], help="invite codes",
+                                description="Create and revoke invite codes.")
+    sub = group.add_subparsers(title="invite commands", metavar="COMMAND", required=True)
+    create = sub.add_parser(
+        "create", help="create invite codes for a role on a unit",
+        description="Create single-use invite codes. Each is shown with its unit, role, "
+                    "expiry, the Telegram deep link and the /start line for Zalo and the "
+                    "web chat.")
+    create.add_argument("--unit", required=True, metavar="CODE", help="unit code")
+    create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    create.add_argument("--count", type=_count, default=1, metavar="N",
+                        help="how many codes (default 1, at most 500)")
+    create.add_argument("--expires", type=parse_duration, metavar="DURATION",
+                        help="e.g. 7d, 12h or 30m (default: COSO_INVITE_EXPIRY_DAYS days)")
+    create.add_argument("--json", action="store_true",
+                        help="print a JSON list of {code, unit, unit_path, role, expires_at, "
+                             "telegram_link, start_command}")
+    create.set_defaults(handler=handle_create)
+    revoke = sub.add_parser("revoke", help="revoke an unused invite code",
+                            description="Revoke an invite code so it can no longer be used.")
+    revoke.add_argument("code", metavar="CODE")
+    revoke.set_defaults(handler=handle_revoke)
+
+
+def parse_duration(text: str) -> timedelta:
+    match = _DURATION.match(text)
+    if match is None or int(match[1]) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 7d, 12h or 30m")
+    return timedelta(**{_UNITS[match[2].lower()]: int(match[1])})
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 500:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 1 to 500")
+    return int(text)
+
+
+# --- showing invites -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InviteView:
+    code: str
+    unit: str
+    unit_path: str
+    role: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class TelegramBot:
+    """The bot's username for deep links, or why there is none."""
+
+    username: str | None
+    problem: str | None = None
+
+    def link(self, code: str) -> str | None:
+        return f"https://t.me/{self.username}?start={code}" if self.username else None
+
+
+async def views(session: AsyncSession, created: list[invites.NewInvite]) -> list[InviteView]:
+    """What the admin needs to hand each new code over (call inside the session)."""
+    paths: dict[int, str] = {}
+    result = []
+    for new in created:
+        unit = new.invite.unit
+        if unit.id not in paths:
+            paths[unit.id] = await units.full_path(session, unit)
+        result.append(InviteView(new.code, unit.code, paths[unit.id], new.invite.role,
+                                 new.invite.expires_at))
+    return result
+
+
+async def telegram_bot(settings: Settings, t: Translator) -> TelegramBot:
+    """Ask Telegram's getMe for the username; a failure is a reason, never an exception."""
+    token = settings.telegram_bot_token
+    if not token:
+        return TelegramBot(None, t("TELEGRAM_BOT_TOKEN is not set"))
+    url = f"{settings.telegram_api_base}/bot{token}/getMe"
+    timeout = aiohttp.ClientTimeout(total=GETME_TIMEOUT_SECONDS)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as http, http.get(url) as response:
+            if response.status != 200:
+                return TelegramBot(None, t("Telegram answered getMe with HTTP {status}",
+                                           status=response.status))
+            body = await response.json(content_type=None)
+    except TimeoutError:
+        return TelegramBot(None, t("Telegram did not answer getMe within {seconds} seconds",
+                                   seconds=GETME_TIMEOUT_SECONDS))
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        error = (str(exc) or type(exc).__name__).replace(token, "<token>")
+        return TelegramBot(None, t("could not reach Telegram: {error}", error=error))
+    username = (body.get("result") or {}).get("username") if isinstance(body, dict) else None
+    if not username:
+        return TelegramBot(None, t("Telegram's getMe answer has no username"))
+    return TelegramBot(str(username))
+
+
+def as_json(ctx: Context, found: list[InviteView], bot: TelegramBot) -> list[dict[str, Any]]:
+    return [{"code": view.code, "unit": view.unit, "unit_path": view.unit_path,
+             "role": view.role,
+             "expires_at": view.expires_at.astimezone(ctx.settings.tz).isoformat(),
+             "telegram_link": bot.link(view.code), "start_command": f"/start {view.code}"}
+            for view in found]
+
+
+def show(ctx: Context, found: list[InviteView], bot: TelegramBot, json: bool) -> None:
+    """Print the invites (text or JSON); a missing Telegram link is explained, on stderr
+    when the output is JSON so that scripts read clean JSON."""
+    if json:
+        ctx.json(as_json(ctx, found, bot))
+        if bot.problem:
+            ctx.err(ctx.t("Telegram link unavailable: {reason}", reason=bot.problem))
+        return
+    for view in found:
+        _show_one(ctx, view, bot)
+
+
+def _show_one(ctx: Context, view: InviteView, bot: TelegramBot) -> None:
+    t = ctx.t
+    link = bot.link(view.code)
+    ctx.out(t("Invite code: {code}", code=view.code))
+    ctx.out(t("Unit: {path} ({code})", path=view.unit_path, code=view.unit))
+    ctx.out(t("Role: {role}", role=view.role))
+    ctx.out(t("Expires: {when}", when=t.datetime(view.expires_at)))
+    ctx.out(t("Telegram: {link}", link=link) if link else
+            t("Telegram link unavailable: {reason}", reason=bot.problem))
+    ctx.out(t("Zalo and web chat: send {command}", command=f"/start {view.code}"))
+    ctx.out()
+
+
+# --- create / revoke -------------------------------------------------------------------------
+
+def handle_create(ctx: Context, args: argparse.Namespace) -> int:
+    expires_in = args.expires or timedelta(days=ctx.settings.invite_expiry_days)
+
+    async def work(db: Database) -> tuple[list[InviteView], TelegramBot] | None:
+        async with db.transaction() as session:
+            unit = await units.by_code(session, args.unit)
+            if unit is None:
+                return None
+            created = await invites.create(session, unit, args.role, expires_in, args.count)
+            found = await views(session, created)
+        return found, await telegram_bot(ctx.settings, ctx.t)
+
+    outcome = with_db(ctx, work)
+    if outcome is None:
+        raise CliError(ctx.t("unknown unit {code}", code=args.unit))
+    show(ctx, *outcome, json=args.json)
+    return 0
+
+
+def handle_revoke(ctx: Context, args: argparse.Namespace) -> int:
+    async def work(db: Database) -> tuple[invites.InviteProblem | None, bool]:
+        async with db.transaction() as session:
+            invite = await invites.find(session, args.code)
+            problem = invites.problem(invite, utcnow())
+            if invite is None or problem in (invites.InviteProblem.USED,
+                                             invites.InviteProblem.REVOKED):
+                return problem, False
+            await invites.revoke(session, args.code)
+            return problem, True
+
+    problem, revoked = with_db(ctx, work)
+    code = invites.normalize_code(args.code)
+    if problem is invites.InviteProblem.UNKNOWN:
+        raise CliError(ctx.t("unknown invite code {code}", code=code))
+    if problem is invites.InviteProblem.USED:
+        raise CliError(ctx.t("invite {code} was already used; to remove that person's access "
+                             "run `coso users deactivate ID`", code=code))
+    if problem is invites.InviteProblem.REVOKED:
+        ctx.out(ctx.t("Invite {code} was already revoked.", code=code))
+        return 0
+    assert revoked
+    ctx.out(ctx.t("Invite {code} revoked.", code=code))
+    return 0
+

@@ -1,0 +1,52 @@
+"""`coso run`: start the bot (all configured channels) until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from bot.cli.common import CliError, Context, with_db
+from bot.cli.demo import build_demo_if_empty, show_demo
+from bot.settings import Settings
+
+Serve = Callable[[Settings], Coroutine[Any, Any, None]]
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "run", help="start the bot",
+        description="Migrate the database and start every configured channel (Telegram, "
+                    "Zalo, the web chat) until interrupted.")
+    parser.add_argument("--demo-if-empty", action="store_true",
+                        help="when the database has no units yet, build the demo ward first "
+                             "and print its invites")
+    parser.set_defaults(handler=handle_run)
+
+
+def handle_run(ctx: Context, args: argparse.Namespace) -> int:
+    logging.basicConfig(level=ctx.settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.demo_if_empty:
+        outcome = with_db(ctx, lambda db: build_demo_if_empty(ctx, db))
+        if outcome is not None:
+            ctx.out(ctx.t("The database had no units, so a demo ward was built."))
+            show_demo(ctx, outcome, json=False)
+    serve = _serve(ctx)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(ctx.settings))
+    except OSError as exc:  # e.g. the web chat's port is taken
+        raise CliError(ctx.t("the bot stopped: {error}", error=str(exc))) from None
+    return 0
+
+
+def _serve(ctx: Context) -> Serve:
+    try:
+        from bot.app import serve
+    except ImportError as exc:
+        raise CliError(ctx.t("the bot server cannot start: {error}", error=str(exc))) from None
+    return serve

@@ -1,0 +1,402 @@
+"""The conversation engine: flows declared as data, one saved step at a time.
+
+A flow is an ordered tuple of steps. Each step asks for a choice, a number, a text, a photo or
+a confirmation; the engine validates the answer, re-asks with the reason when it does not fit,
+and saves the conversation after every step, so a restart resumes where the person was.
+Every question carries a fresh token in its buttons: a button from an older question is
+refused instead of answering the current one.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import N_, Translator, pick_locale
+from bot.messages import Button, Outgoing
+from bot.settings import Settings
+from bot.text import fold, normalize, normalize_multiline
+from bot.turn import Turn
+from storage import outbox
+from storage.models import ChatAccount, Conversation
+from storage.people import person_of
+
+StepKind = Literal["choice", "number", "text", "photo", "confirm"]
+END = ""  # returned by Step.next to finish the flow after this step
+BUTTON_PREFIX = "f"
+
+OptionSource = Sequence["Option"] | Callable[[Turn], Awaitable[Sequence["Option"]]]
+Bound = int | Callable[[Turn], Awaitable[int]]
+Validator = Callable[[Turn, Any], Awaitable[str | None]]
+
+
+@dataclass(frozen=True)
+class Option:
+    value: str
+    label: str  # a msgid, unless literal (a computed name such as a unit's)
+    literal: bool = False
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    kind: StepKind
+    prompt: str  # msgid, formatted with the answers so far and {min} {max} {max_length}
+    options: OptionSource = ()
+    minimum: Bound = 0
+    maximum: Bound = 1_000_000
+    max_length: int = 500
+    optional: bool = False
+    validate: Validator | None = None  # returns a msgid explaining why the answer is refused
+    summary: Callable[[Turn], Awaitable[str]] | None = None  # confirm steps: what is confirmed
+    next: Callable[[dict[str, Any]], str | None] | None = None  # a step key, END, or None
+
+
+@dataclass(frozen=True)
+class Flow:
+    name: str
+    steps: tuple[Step, ...]
+    finish: Callable[[Turn], Awaitable[None]]
+    title: str  # msgid naming the flow to the person ("the household report")
+    # A prompt nobody asked for (the daily check-in) just closes when left unanswered.
+    quiet_lapse: bool = False
+
+    def step(self, key: str) -> Step | None:
+        return next((s for s in self.steps if s.key == key), None)
+
+    def after(self, step: Step, data: dict[str, Any]) -> Step | None:
+        if step.next is not None:
+            key = step.next(data)
+            if key == END:
+                return None
+            if key is not None:
+                return self.step(key)
+        index = self.steps.index(step) + 1
+        return self.steps[index] if index < len(self.steps) else None
+
+
+class Refused(Exception):
+    """An answer that does not fit; the msgid says why, formatted with values."""
+
+    def __init__(self, msgid: str, **values: Any) -> None:
+        super().__init__(msgid)
+        self.msgid, self.values = msgid, values
+
+
+FLOWS: dict[str, Flow] = {}
+
+# Words that steer any flow, matched folded: "Hủy", "huy" and "HUY" alike.
+CANCEL_WORDS = {"cancel", "huy", "/cancel", "thoat", "dung"}
+BACK_WORDS = {"back", "quay lai", "/back", "tro lai"}
+HELP_WORDS = {"help", "?", "/help", "giup", "tro giup"}
+SKIP_WORDS = {"skip", "bo qua", "/skip", "-", "khong co"}
+YES_WORDS = {"yes", "y", "ok", "co", "dong y", "xac nhan", "confirm"}
+NO_WORDS = {"no", "n", "khong", "khong dong y"}
+LAPSE_NOTICE = N_("Your previous conversation lapsed after a long pause; "
+                  "nothing from it was saved.")
+_NUMBER = re.compile(r"^[+]?\d{1,9}$")
+
+
+def register(flow: Flow) -> Flow:
+    FLOWS[flow.name] = flow
+    return flow
+
+
+async def current(turn: Turn) -> Conversation | None:
+    """The person's open conversation; a lapsed one is closed here with a notice."""
+    conversation = await _load(turn.session, turn.account.id)
+    if conversation is None:
+        return None
+    if _lapsed(conversation, turn):
+        await _close(turn.session, conversation)
+        if not _is_quiet(conversation):
+            turn.say(turn.t(LAPSE_NOTICE))
+        return None
+    turn.data = dict(conversation.data)
+    return conversation
+
+
+async def begin(turn: Turn, flow: Flow, first_answer: str | None = None) -> None:
+    """Open the flow; with first_answer ('/lang en') the first question is answered at once."""
+    conversation = Conversation(chat_account_id=turn.account.id, flow=flow.name,
+                                step=flow.steps[0].key, data={}, history={"stack": []},
+                                started_at=turn.now, updated_at=turn.now)
+    turn.session.add(conversation)
+    await turn.session.flush()
+    turn.data = {}
+    if first_answer:
+        await _answer(turn, conversation, flow, flow.steps[0], text=first_answer)
+    else:
+        await _ask(turn, conversation, flow, flow.steps[0])
+
+
+async def abandon(turn: Turn, conversation: Conversation) -> None:
+    """Another command takes over: close the open flow and say so."""
+    flow = FLOWS.get(conversation.flow)
+    await _close(turn.session, conversation)
+    if flow is not None:
+        turn.say(turn.t("Stopped {flow}; nothing from it was saved.", flow=turn.t(flow.title)))
+
+
+async def resume(turn: Turn, conversation: Conversation) -> None:
+    """Feed this turn's update to the open flow."""
+    flow = FLOWS.get(conversation.flow)
+    step = flow.step(conversation.step) if flow else None
+    if flow is None or step is None:  # the flow changed under a deploy
+        await _close(turn.session, conversation)
+        turn.say(turn.t("That conversation can no longer go on; please start again."))
+        return
+    incoming = turn.incoming
+    if incoming.choice is not None:
+        await _button(turn, conversation, flow, step, incoming.choice)
+        return
+    word = fold(incoming.text or "")
+    if await _steer(turn, conversation, flow, step, word):
+        return
+    await _answer(turn, conversation, flow, step, text=incoming.text, photo=incoming.photo,
+                  other=incoming.document is not None)
+
+
+async def _steer(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
+                 word: str) -> bool:
+    if word in CANCEL_WORDS:
+        await _close(turn.session, conversation)
+        turn.say(turn.t("Cancelled; nothing was saved."))
+    elif word in BACK_WORDS:
+        await _back(turn, conversation, flow, step)
+    elif word in HELP_WORDS:
+        await _ask(turn, conversation, flow, step, notice=N_(
+            "Answer the question below. Type 'back' to change your previous answer, "
+            "or 'cancel' to stop."))
+    else:
+        return False
+    return True
+
+
+async def _back(turn: Turn, conversation: Conversation, flow: Flow, step: Step) -> None:
+    stack: list[str] = list(conversation.history.get("stack", []))
+    if not stack:
+        await _ask(turn, conversation, flow, step, notice=N_("This is the first question."))
+        return
+    previous = flow.step(stack.pop()) or flow.steps[0]
+    turn.data.pop(previous.key, None)
+    conversation.history = {"stack": stack}
+    await _ask(turn, conversation, flow, previous)
+
+
+async def _button(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
+                  payload: str) -> None:
+    prefix, _, rest = payload.partition(":")
+    token, _, choice = rest.partition(":")
+    if prefix != BUTTON_PREFIX or token != conversation.question:
+        turn.say(turn.t("This question is no longer open."))
+        return
+    if choice == "skip":
+        await _answer(turn, conversation, flow, step, skip=True)
+        return
+    options = await _options(turn, step)
+    if not choice.isdigit() or int(choice) >= len(options):
+        turn.say(turn.t("This question is no longer open."))
+        return
+    await _accept(turn, conversation, flow, step, options[int(choice)].value)
+
+
+async def _answer(turn: Turn, conversation: Conversation, flow: Flow, step: Step, *,
+                  text: str | None = None, photo: str | None = None, other: bool = False,
+                  skip: bool = False) -> None:
+    try:
+        if skip or (step.optional and text is not None and _asks_skip(turn, step, text)):
+            if not step.optional:
+                raise Refused(N_("This answer is needed; it cannot be skipped."))
+            value: Any = None
+        else:
+            value = await _parse(turn, step, text, photo, other)
+        if step.validate is not None and value is not None:
+            problem = await step.validate(turn, value)
+            if problem:
+                raise Refused(problem)
+    except Refused as refusal:
+        await _ask(turn, conversation, flow, step, notice=refusal.msgid, **refusal.values)
+        return
+    await _accept(turn, conversation, flow, step, value)
+
+
+def _asks_skip(turn: Turn, step: Step, text: str) -> bool:
+    """'skip' in any language; at a photo step also its one button, "1" on Zalo."""
+    word = fold(text).rstrip(".")
+    if word in SKIP_WORDS or word == fold(turn.t("Skip")):
+        return True
+    return step.kind == "photo" and word == "1"
+
+
+async def _parse(turn: Turn, step: Step, text: str | None, photo: str | None,
+                 other: bool) -> Any:
+    if step.kind == "photo":
+        if photo is None:
+            raise Refused(N_("Please send a photo."))
+        return photo
+    if photo is not None or other or text is None:
+        raise Refused(N_("Please answer in text; a photo or file does not fit here."))
+    parsers = {"choice": _parse_choice, "confirm": _parse_confirm,
+               "number": _parse_number, "text": _parse_text}
+    return await parsers[step.kind](turn, step, text)
+
+
+async def _parse_choice(turn: Turn, step: Step, text: str) -> str:
+    options = await _options(turn, step)
+    wanted = fold(text).rstrip(".")
+    for index, option in enumerate(options, start=1):
+        label = option.label if option.literal else turn.t(option.label)
+        if wanted in (str(index), fold(label), fold(option.value)):
+            return option.value
+    raise Refused(N_("Please choose one of the options: reply with its number (1 to {n})."),
+                  n=len(options))
+
+
+async def _parse_confirm(turn: Turn, step: Step, text: str) -> str:
+    wanted = fold(text).rstrip(".!")
+    if wanted in YES_WORDS or wanted == "1" or wanted == fold(turn.t("Confirm")):
+        return "yes"
+    if wanted in NO_WORDS or wanted == "2" or wanted == fold(turn.t("Cancel")):
+        return "no"
+    raise Refused(N_("Please reply 1 to confirm or 2 to cancel."))
+
+
+async def _parse_number(turn: Turn, step: Step, text: str) -> int:
+    low, high = await _bound(turn, step.minimum), await _bound(turn, step.maximum)
+    digits = normalize(text).replace(" ", "")
+    if not _NUMBER.match(digits) or not low <= int(digits) <= high:
+        raise Refused(N_("Please enter a number from {min} to {max}."),
+                      min=turn.t.number(low), max=turn.t.number(high))
+    return int(digits)
+
+
+async def _parse_text(turn: Turn, step: Step, text: str) -> str:
+    value = normalize_multiline(text)
+    if not value:
+        raise Refused(N_("Please type an answer; an empty message does not count."))
+    if len(value) > step.max_length:
+        raise Refused(N_("That is {length} characters; please keep it within {max_length}."),
+                      length=turn.t.number(len(value)), max_length=turn.t.number(step.max_length))
+    return value
+
+
+async def _accept(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
+                  value: Any) -> None:
+    if step.kind == "confirm" and value == "no":
+        await _close(turn.session, conversation)
+        turn.say(turn.t("Cancelled; nothing was saved."))
+        return
+    turn.data[step.key] = value
+    following = flow.after(step, turn.data)
+    if following is None:
+        await _close(turn.session, conversation)
+        await flow.finish(turn)
+        return
+    conversation.history = {"stack": [*conversation.history.get("stack", []), step.key]}
+    await _ask(turn, conversation, flow, following)
+
+
+async def _ask(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
+               notice: str | None = None, **values: Any) -> None:
+    """Put the step's question to the person and save where the conversation stands."""
+    conversation.question = secrets.token_hex(3)
+    conversation.step = step.key
+    conversation.data = dict(turn.data)
+    conversation.updated_at = turn.now
+    text = turn.t(step.prompt, **await _prompt_values(turn, step))
+    if step.kind == "confirm" and step.summary is not None:
+        text = f"{await step.summary(turn)}\n\n{text}"
+    if notice:
+        text = f"{turn.t(notice, **values)}\n\n{text}"
+    turn.say(text + _hint(turn, step, conversation), await _buttons(turn, step, conversation))
+    await turn.session.flush()
+
+
+async def _prompt_values(turn: Turn, step: Step) -> dict[str, Any]:
+    values = {key: value for key, value in turn.data.items() if isinstance(value, str | int)}
+    if step.kind == "number":
+        values["min"] = turn.t.number(await _bound(turn, step.minimum))
+        values["max"] = turn.t.number(await _bound(turn, step.maximum))
+    values["max_length"] = turn.t.number(step.max_length)
+    return values
+
+
+def _hint(turn: Turn, step: Step, conversation: Conversation) -> str:
+    if step.optional and step.kind == "text":
+        return "\n" + turn.t("(Type 'skip' if there is nothing to add.)")
+    if conversation.history.get("stack"):
+        return "\n" + turn.t("(Type 'back' to change your previous answer, 'cancel' to stop.)")
+    return ""
+
+
+async def _buttons(turn: Turn, step: Step, conversation: Conversation) -> tuple[Button, ...]:
+    token = conversation.question
+    if step.kind == "confirm":
+        return (Button(turn.t("Confirm"), f"{BUTTON_PREFIX}:{token}:0"),
+                Button(turn.t("Cancel"), f"{BUTTON_PREFIX}:{token}:1"))
+    if step.kind == "photo" and step.optional:
+        return (Button(turn.t("Skip"), f"{BUTTON_PREFIX}:{token}:skip"),)
+    if step.kind != "choice":
+        return ()
+    options = await _options(turn, step)
+    return tuple(Button(option.label if option.literal else turn.t(option.label),
+                        f"{BUTTON_PREFIX}:{token}:{index}")
+                 for index, option in enumerate(options))
+
+
+async def _options(turn: Turn, step: Step) -> Sequence[Option]:
+    if step.kind == "confirm":
+        return (Option("yes", N_("Confirm")), Option("no", N_("Cancel")))
+    if callable(step.options):
+        return await step.options(turn)
+    return step.options
+
+
+async def _bound(turn: Turn, bound: Bound) -> int:
+    return bound if isinstance(bound, int) else await bound(turn)
+
+
+def _lapsed(conversation: Conversation, turn: Turn) -> bool:
+    idle = timedelta(minutes=turn.settings.conversation_idle_minutes)
+    return conversation.updated_at + idle < turn.now
+
+
+async def lapse_idle(session: AsyncSession, settings: Settings, now: datetime) -> int:
+    """Close conversations idle past the limit and tell each person; returns how many."""
+    cutoff = now - timedelta(minutes=settings.conversation_idle_minutes)
+    query = (select(Conversation, ChatAccount).join(ChatAccount)
+             .where(Conversation.updated_at < cutoff).limit(500))
+    lapsed = (await session.execute(query)).all()
+    for conversation, account in lapsed:
+        await _close(session, conversation)
+        if _is_quiet(conversation):
+            continue
+        person = await person_of(session, account)
+        locale = pick_locale(person.locale if person else None, account.locale,
+                             default=settings.default_locale)
+        t = Translator(locale, settings.tz)
+        outbox.enqueue(session, account, Outgoing(text=t(LAPSE_NOTICE)).to_payload())
+    return len(lapsed)
+
+
+def _is_quiet(conversation: Conversation) -> bool:
+    flow = FLOWS.get(conversation.flow)
+    return flow is not None and flow.quiet_lapse
+
+
+async def _load(session: AsyncSession, account_id: int) -> Conversation | None:
+    query = select(Conversation).where(Conversation.chat_account_id == account_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def _close(session: AsyncSession, conversation: Conversation) -> None:
+    await session.execute(delete(Conversation).where(Conversation.id == conversation.id))
+    session.expunge(conversation)

@@ -1,0 +1,214 @@
+"""/household: add a household, edit one, or search the register, within the person's scope.
+
+Leaders, ward staff and admins write in their units' subtrees; a monitor only searches.
+Nothing is written before the last answer: the add and edit paths end on a confirmation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from bot.flows import household_pick as pick
+from bot.flows.engine import END, Flow, Option, Refused, Step, register
+from bot.i18n import N_
+from bot.text import normalize
+from bot.turn import Turn
+from storage import households
+from storage.households import MAX_CODE, MAX_MEMBERS, MAX_NAME, MIN_MEMBERS
+from storage.models import Household
+
+log = logging.getLogger(__name__)
+
+ADD, EDIT, SEARCH = "add", "edit", "search"
+LISTED = 20  # search results shown at once; more means the query should be narrower
+FIELDS = {"code": "new_code", "name": "new_name", "members": "new_members",
+          "flags": "new_flags"}
+FIELD_NAMES = {"code": N_("code"), "name": N_("head of household"), "members": N_("members"),
+               "flags": N_("situation")}
+
+
+# --- the first question ----------------------------------------------------------------------
+
+async def _action_options(turn: Turn) -> Sequence[Option]:
+    search = Option(SEARCH, N_("Search the register"))
+    if not pick.scope(turn):  # a monitor reads, never writes
+        return (search,)
+    add = await pick.add_option(turn)
+    return (Option(add.value, N_("Add a household")), Option(EDIT, N_("Edit a household")),
+            search)
+
+
+def _after_action(data: dict[str, Any]) -> str | None:
+    action = str(data.get("action") or "")
+    if action == EDIT:
+        return "hh_pick"
+    if action == SEARCH:
+        return "query"
+    return pick.route("action", "field")(data)
+
+
+# --- the household being edited --------------------------------------------------------------
+
+async def _edited(turn: Turn) -> Household | None:
+    household_id = turn.data.get("household_id")
+    if household_id is None:
+        return None
+    return await households.get(turn.session, int(household_id), pick.scope(turn))
+
+
+async def _check_code(turn: Turn, code: str) -> str | None:
+    household = await _edited(turn)
+    if household is None:
+        return N_("That household is not in your area any more; type 'cancel' to stop.")
+    other = await households.by_code(turn.session, household.unit, code)
+    if other is not None and other.id != household.id:
+        raise Refused(N_("{unit} already has a household {code}. Type another code."),
+                      unit=household.unit.name, code=other.code)
+    return None
+
+
+async def _new_flag_options(turn: Turn) -> Sequence[Option]:
+    if "new_flags" in turn.data:
+        return pick.flag_options(turn, pick.chosen_flags(turn.data["new_flags"]))
+    household = await _edited(turn)
+    return pick.flag_options(turn, households.flags_of(household) if household else [])
+
+
+def _after_field(data: dict[str, Any]) -> str:
+    data.pop("new_flags", None)  # a fresh flag list starts from the household's own
+    return FIELDS[str(data.get("field"))]
+
+
+# --- summaries --------------------------------------------------------------------------------
+
+async def _add_summary(turn: Turn) -> str:
+    unit = await pick.new_unit(turn)
+    flags = pick.chosen_flags(turn.data.get("hh_flags"))
+    return turn.t("New household in {unit}: {household}\nSituation: {flags}",
+                  unit=unit.name if unit else "?", household=pick.household_label(turn),
+                  flags=pick.flag_names(turn.t, flags))
+
+
+async def _edit_summary(turn: Turn) -> str:
+    household = await _edited(turn)
+    if household is None:
+        return turn.t("That household is not in your area any more.")
+    field = str(turn.data.get("field"))
+    old, new = _shown(turn, household, field)
+    return turn.t("{household}\nChange {field}: {old} → {new}",
+                  household=pick.label_of(turn.t, household, with_unit=True),
+                  field=turn.t(FIELD_NAMES[field]), old=old, new=new)
+
+
+def _shown(turn: Turn, household: Household, field: str) -> tuple[str, str]:
+    """The field's value before and after, as the person reads them."""
+    answer = turn.data.get(FIELDS[field])
+    if field == "code":
+        return household.code, normalize(str(answer))
+    if field == "name":
+        none = turn.t("(none)")
+        return household.head_name or none, normalize(answer or "") or none
+    if field == "members":
+        return turn.t.number(household.members), turn.t.number(int(answer or 0))
+    return (pick.flag_names(turn.t, households.flags_of(household)),
+            pick.flag_names(turn.t, pick.chosen_flags(answer)))
+
+
+# --- finish -----------------------------------------------------------------------------------
+
+async def _finish(turn: Turn) -> None:
+    if turn.data.get("action") == SEARCH:
+        await _show_matches(turn)
+    elif turn.data.get("household_id") is None:
+        await _add(turn)
+    else:
+        await _edit(turn)
+
+
+async def _add(turn: Turn) -> None:
+    household = await pick.resolve_household(turn)
+    if household is not None:
+        turn.say(turn.t("Saved: {household}, in {unit}.",
+                        household=pick.label_of(turn.t, household, with_unit=False),
+                        unit=household.unit.name))
+
+
+async def _edit(turn: Turn) -> None:
+    household = await pick.resolve_household(turn)
+    if household is None:
+        return
+    field = str(turn.data.get("field"))
+    answer = turn.data.get(FIELDS[field])
+    if field == "flags":
+        chosen = pick.chosen_flags(answer)
+        households.update(household, now=turn.now,
+                          **{flag: flag in chosen for flag in pick.FLAG_LABELS})
+    else:
+        name = {"code": "code", "name": "head_name", "members": "members"}[field]
+        households.update(household, now=turn.now, **{name: answer})
+    log.info("household %s edited (%s) by account %s", household.id, field, turn.account.id)
+    turn.say(turn.t("Saved: {household}.",
+                    household=pick.label_of(turn.t, household, with_unit=False)))
+
+
+async def _show_matches(turn: Turn) -> None:
+    query = str(turn.data.get("query") or "")
+    scope = pick.scope(turn, pick.READ_ROLES)
+    found = await households.search(turn.session, scope, query, LISTED + 1)
+    if not found:
+        turn.say(turn.t("No household in your area matches “{query}”.", query=query))
+        return
+    several = len(await households.units_in_scope(turn.session, scope)) > 1
+    lines = [turn.t("Households matching “{query}”:", query=query)]
+    for household in found[:LISTED]:
+        flags = households.flags_of(household)
+        line = "• " + pick.label_of(turn.t, household, with_unit=several)
+        lines.append(f"{line} — {pick.flag_names(turn.t, flags)}" if flags else line)
+    if len(found) > LISTED:
+        lines.append(turn.t("…and more: type more of the code or name to narrow the search."))
+    turn.say("\n".join(lines))
+
+
+# --- the flow ---------------------------------------------------------------------------------
+
+def _steps() -> tuple[Step, ...]:
+    picking = tuple(
+        # A household described here is created at the confirmation, not edited.
+        replace(step, next=pick.after_flags("hh_flags", "add_confirm"))
+        if step.key == "hh_flags" else step
+        for step in pick.pick_household_steps(after="field"))
+    return (
+        Step("action", "choice", N_("Household register: what would you like to do?"),
+             options=_action_options, next=_after_action),
+        *picking,
+        Step("add_confirm", "confirm", N_("Add this household?"), summary=_add_summary,
+             next=lambda data: END),
+        Step("field", "choice", N_("What do you want to change for {hh_label}?"),
+             options=tuple(Option(key, label) for key, label in (
+                 ("code", N_("Code")), ("name", N_("Head of household's name")),
+                 ("members", N_("Number of members")), ("flags", N_("Situation flags")))),
+             next=_after_field),
+        Step("new_code", "text", N_("Type the new code."), max_length=MAX_CODE,
+             validate=_check_code, next=lambda data: "edit_confirm"),
+        Step("new_name", "text", N_("Type the head of household's name, or 'skip' to remove "
+                                    "it."),
+             max_length=MAX_NAME, optional=True, next=lambda data: "edit_confirm"),
+        Step("new_members", "number", N_("How many people live in the household now ({min} "
+                                         "to {max})?"),
+             minimum=MIN_MEMBERS, maximum=MAX_MEMBERS, next=lambda data: "edit_confirm"),
+        Step("new_flags", "choice", N_("Tick each that applies to the household, then choose "
+                                       "Done:"),
+             options=_new_flag_options, next=pick.after_flags("new_flags", "edit_confirm")),
+        Step("edit_confirm", "confirm", N_("Save this change?"), summary=_edit_summary,
+             next=lambda data: END),
+        Step("query", "text", N_("Type a household's code or part of the head's name "
+                                 "(e.g. 12 Le Loi, or nguyen van)."),
+             max_length=MAX_CODE, next=lambda data: END),
+    )
+
+
+FLOW = register(Flow(name="household", title=N_("the household register"), steps=_steps(),
+                     finish=_finish))

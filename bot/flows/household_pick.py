@@ -1,0 +1,347 @@
+"""Steps any flow embeds to pick a household: a recent one, one found by search, or a new one.
+
+    steps=(*pick_household_steps(after="category"), Step("category", ...), ...)
+
+When the person has picked, the flow goes on at the step `after`, with
+turn.data["household_id"] the picked household's id, or None when they described a new
+household. Writes belong in the embedding flow's finish: `await resolve_household(turn)` there
+returns the picked household, or creates the new one, scope-checked (None: refused, and the
+person has been told). `household_label(turn)` names the choice in a confirm summary and
+`await household_members(turn)` bounds a people count, for either kind.
+
+Branching needs only the answers (Step.next sees the data, not the database), so the options
+carry what the branch needs in their values: 'h:<id>:<label>' for a household, 'add:<unit id>'
+when the scope has one unit, 'add_unit' / 'add_code' when the unit must be chosen or typed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bot.flows.engine import Option, Refused, Step
+from bot.i18n import N_, Translator
+from bot.text import normalize
+from bot.turn import Turn
+from storage import households
+from storage.households import MAX_CODE, MAX_MEMBERS, MAX_NAME, MIN_MEMBERS
+from storage.models import HOUSEHOLD_FLAGS, Household, Role, Unit
+
+log = logging.getLogger(__name__)
+
+WRITE_ROLES = frozenset({Role.LEADER, Role.WARD_STAFF, Role.ADMIN})
+READ_ROLES = WRITE_ROLES | {Role.MONITOR}
+RECENT = 5
+MATCHES = 8
+UNIT_CHOICES = 12  # more units than this (a ward's or a city's admin): type the unit's code
+
+SEARCH = "search"
+ADD = "add"  # "add:<unit id>": the scope has a single unit
+ADD_UNIT = "add_unit"
+ADD_CODE = "add_code"
+PICKED = "h"
+DONE = "done"
+
+FLAG_LABELS = {
+    "elderly_alone": N_("Elderly person living alone"),
+    "disability": N_("Person with a disability"),
+    "poor": N_("Poor household"),
+    "near_poor": N_("Near-poor household"),
+    "young_children": N_("Young children"),
+    "pregnant": N_("Pregnant woman"),
+}
+
+
+# --- scope and labels -----------------------------------------------------------------------
+
+def scope(turn: Turn, roles: frozenset[str] = WRITE_ROLES) -> list[str]:
+    """The unit paths the person holds one of the roles on (each covers its subtree)."""
+    return [grant.unit.path for grant in turn.grants if grant.role in roles]
+
+
+def initials(name: str | None) -> str:
+    """'Nguyễn Văn An' -> 'N.V.A.': enough for a leader who knows the household."""
+    return "".join(f"{word[0].upper()}." for word in (name or "").split() if word[0].isalpha())
+
+
+def describe(t: Translator, code: str, head_name: str | None, members: int,
+             unit_name: str | None = None) -> str:
+    """One line naming a household in a list: code · initials · members (· unit)."""
+    parts = [code]
+    if initials(head_name):
+        parts.append(initials(head_name))
+    parts.append(t.plural("{n} person", "{n} people", members))
+    if unit_name:
+        parts.append(unit_name)
+    return " · ".join(parts)
+
+
+def flag_names(t: Translator, flags: Sequence[str]) -> str:
+    return ", ".join(t(FLAG_LABELS[flag]) for flag in flags) or t("none")
+
+
+def label_of(t: Translator, household: Household, with_unit: bool) -> str:
+    return describe(t, household.code, household.head_name, household.members,
+                    household.unit.name if with_unit else None)
+
+
+async def _several_units(turn: Turn) -> bool:
+    count, _ = await households.count_units(turn.session, scope(turn))
+    return count > 1
+
+
+def _household_option(turn: Turn, household: Household, with_unit: bool) -> Option:
+    label = label_of(turn.t, household, with_unit)
+    return Option(f"{PICKED}:{household.id}:{label}", label, literal=True)
+
+
+async def add_option(turn: Turn) -> Option:
+    """'Add a new household', its value saying how the unit will be settled."""
+    count, only = await households.count_units(turn.session, scope(turn))
+    label = N_("Add a new household")
+    if count == 1:
+        return Option(f"{ADD}:{only}", label)
+    return Option(ADD_UNIT if count <= UNIT_CHOICES else ADD_CODE, label)
+
+
+# --- options ---------------------------------------------------------------------------------
+
+async def _pick_options(turn: Turn) -> Sequence[Option]:
+    person_id = turn.person.id if turn.person else -1
+    recent = await households.recent(turn.session, scope(turn), person_id, RECENT)
+    with_unit = await _several_units(turn)
+    return (*(_household_option(turn, h, with_unit) for h in recent),
+            Option(SEARCH, N_("Search")), await add_option(turn))
+
+
+async def _match_options(turn: Turn) -> Sequence[Option]:
+    # The matches were fixed when the query was answered, so a household added meanwhile
+    # cannot shift the list under a button.
+    found = [await households.get(turn.session, hid, scope(turn))
+             for hid in turn.data.get("hh_matches") or []]
+    with_unit = await _several_units(turn)
+    return (*(_household_option(turn, h, with_unit) for h in found if h is not None),
+            Option(SEARCH, N_("Search again")), await add_option(turn))
+
+
+async def _none_options(turn: Turn) -> Sequence[Option]:
+    return (Option(SEARCH, N_("Search again")), await add_option(turn))
+
+
+async def _unit_options(turn: Turn) -> Sequence[Option]:
+    units = await households.units_in_scope(turn.session, scope(turn))
+    names = [unit.name for unit in units]
+    # Two wards each have a "Khu phố 1": the code tells them apart.
+    return tuple(Option(str(unit.id), unit.name if names.count(unit.name) == 1
+                        else f"{unit.name} ({unit.code})", literal=True) for unit in units)
+
+
+def chosen_flags(value: Any) -> list[str]:
+    """The flags ticked so far, from the flag step's answer ('f:poor,pregnant' / 'done:...')."""
+    if not isinstance(value, str) or ":" not in value:
+        return []
+    ticked = value.split(":", 1)[1].split(",")
+    return [flag for flag in HOUSEHOLD_FLAGS if flag in ticked]
+
+
+async def _flag_options(turn: Turn) -> Sequence[Option]:
+    return flag_options(turn, chosen_flags(turn.data.get("hh_flags")))
+
+
+def flag_options(turn: Turn, ticked: Sequence[str]) -> list[Option]:
+    """One option a flag, marked when ticked, then Done; answers look like 'f:poor' / 'done:'.
+
+    Each option's value is the set it leads to, so ticking needs no state besides the answer.
+    """
+    options = []
+    for flag in HOUSEHOLD_FLAGS:
+        after = [f for f in HOUSEHOLD_FLAGS if (f in ticked) != (f == flag)]
+        mark = "☑" if flag in ticked else "☐"
+        options.append(Option(f"f:{','.join(after)}", f"{mark} {turn.t(FLAG_LABELS[flag])}",
+                              literal=True))
+    options.append(Option(f"{DONE}:{','.join(ticked)}", N_("Done")))
+    return options
+
+
+# --- validation ------------------------------------------------------------------------------
+
+async def _run_search(turn: Turn, query: str) -> str | None:
+    found = await households.search(turn.session, scope(turn), query, MATCHES)
+    turn.data["hh_matches"] = [household.id for household in found]
+    return None
+
+
+async def new_unit(turn: Turn) -> Unit | None:
+    """The unit the new household goes to, as answered so far; None outside the scope."""
+    if turn.data.get("hh_unit_id") is not None:
+        return await households.unit_in_scope(turn.session, scope(turn),
+                                              int(turn.data["hh_unit_id"]))
+    code = turn.data.get("hh_unit_code")
+    return await households.unit_by_code_in_scope(turn.session, scope(turn), code or "")
+
+
+async def _check_unit_code(turn: Turn, code: str) -> str | None:
+    unit = await households.unit_by_code_in_scope(turn.session, scope(turn), code)
+    if unit is None:
+        raise Refused(N_("No unit with code {code} in your area. Check the code and type it "
+                         "again."), code=normalize(code)[:MAX_CODE])
+    return None
+
+
+async def check_new_code(turn: Turn, code: str) -> str | None:
+    """A household code must be new in its unit (compared without case or diacritics)."""
+    unit = await new_unit(turn)
+    if unit is None:
+        return N_("That unit is not in your area any more; type 'back' to choose another.")
+    if await households.by_code(turn.session, unit, code) is not None:
+        raise Refused(N_("{unit} already has a household {code}. Type another code, or "
+                         "'back' to search for it."), unit=unit.name, code=normalize(code))
+    return None
+
+
+# --- branching -------------------------------------------------------------------------------
+
+def route(key: str, after: str) -> Callable[[dict[str, Any]], str | None]:
+    """Where a pick/match answer leads; records the pick in data['household_id']."""
+
+    def route(data: dict[str, Any]) -> str | None:
+        value = str(data.get(key) or "")
+        kind, _, rest = value.partition(":")
+        data["household_id"] = None
+        data.pop("hh_label", None)
+        if kind == PICKED:
+            household_id, _, label = rest.partition(":")
+            data["household_id"], data["hh_label"] = int(household_id), label
+            return after
+        if kind == SEARCH:
+            return "hh_query"
+        data.pop("hh_unit_id", None)
+        data.pop("hh_unit_code", None)
+        data.pop("hh_flags", None)
+        if kind == ADD:
+            data["hh_unit_id"] = int(rest)
+            return "hh_code"
+        return "hh_unit" if kind == ADD_UNIT else "hh_unit_code"
+
+    return route
+
+
+def _after_query(data: dict[str, Any]) -> str:
+    return "hh_match" if data.get("hh_matches") else "hh_none"
+
+
+def _after_unit(data: dict[str, Any]) -> str:
+    data["hh_unit_id"] = int(data["hh_unit"])
+    return "hh_code"
+
+
+def after_flags(key: str, after: str) -> Callable[[dict[str, Any]], str]:
+    """Loop on the flag step `key` until Done, then go on at `after`."""
+
+    def loop(data: dict[str, Any]) -> str:
+        return after if str(data.get(key, "")).startswith(f"{DONE}:") else key
+
+    return loop
+
+
+def new_household_steps(after: str) -> tuple[Step, ...]:
+    """Describe a new household: unit (when several), code, head name, members, flags."""
+    return (
+        Step("hh_unit", "choice", N_("Which unit is the household in?"),
+             options=_unit_options, next=_after_unit),
+        Step("hh_unit_code", "text", N_("Type the code of the unit the household is in "
+                                        "(e.g. 26734-KP1)."),
+             max_length=MAX_CODE, validate=_check_unit_code, next=lambda data: "hh_code"),
+        Step("hh_code", "text", N_("The household's code: house number and street, or your "
+                                   "unit's own numbering (e.g. 12 Lê Lợi)."),
+             max_length=MAX_CODE, validate=check_new_code, next=lambda data: "hh_name"),
+        Step("hh_name", "text", N_("The head of household's name, if you want to keep it."),
+             max_length=MAX_NAME, optional=True, next=lambda data: "hh_members"),
+        Step("hh_members", "number", N_("How many people live in the household ({min} to "
+                                        "{max})?"),
+             minimum=MIN_MEMBERS, maximum=MAX_MEMBERS, next=lambda data: "hh_flags"),
+        Step("hh_flags", "choice", N_("Tick each that applies to the household, then choose "
+                                      "Done:"),
+             options=_flag_options, next=after_flags("hh_flags", after)),
+    )
+
+
+def pick_household_steps(after: str) -> tuple[Step, ...]:
+    """The steps (keys 'hh_...') to pick or describe a household; the flow goes on at `after`."""
+    return (
+        Step("hh_pick", "choice", N_("Which household? Choose a recent one, search, or add a "
+                                     "new one."),
+             options=_pick_options, next=route("hh_pick", after)),
+        Step("hh_query", "text", N_("Type the household's code or part of the head's name "
+                                    "(e.g. 12 Le Loi, or nguyen van)."),
+             max_length=MAX_CODE, validate=_run_search, next=_after_query),
+        Step("hh_match", "choice", N_("Households matching “{hh_query}”:"),
+             options=_match_options, next=route("hh_match", after)),
+        Step("hh_none", "choice", N_("No household in your area matches “{hh_query}”."),
+             options=_none_options, next=route("hh_none", after)),
+        *new_household_steps(after),
+    )
+
+
+# --- for the embedding flow's summary and finish -------------------------------------------
+
+def household_label(turn: Turn) -> str:
+    """Names the picked or new household for a confirm summary (no database needed)."""
+    if turn.data.get("household_id") is not None:
+        return str(turn.data.get("hh_label") or "")
+    label = describe(turn.t, normalize(turn.data.get("hh_code") or ""),
+                     turn.data.get("hh_name"), int(turn.data.get("hh_members") or 1))
+    return turn.t("{household} (new household)", household=label)
+
+
+async def household_members(turn: Turn) -> int:
+    """Members of the picked household, or of the new one as described; at least 1."""
+    household_id = turn.data.get("household_id")
+    if household_id is None:
+        return max(MIN_MEMBERS, int(turn.data.get("hh_members") or MIN_MEMBERS))
+    household = await households.get(turn.session, int(household_id), scope(turn))
+    return household.members if household is not None else MIN_MEMBERS
+
+
+async def resolve_household(turn: Turn) -> Household | None:
+    """The picked household, or the new one created now; None when refused (person told).
+
+    Scope is checked again here, at write time: a role may have ended mid-conversation.
+    """
+    household_id = turn.data.get("household_id")
+    if household_id is not None:
+        household = await households.get(turn.session, int(household_id), scope(turn))
+        if household is None:
+            _refuse(turn, "pick")
+        return household
+    unit = await new_unit(turn)
+    if unit is None:
+        _refuse(turn, "add")
+        return None
+    return await create_new(turn, unit)
+
+
+async def create_new(turn: Turn, unit: Unit) -> Household:
+    """Create the described household; a code added meanwhile by someone else is reused."""
+    code = normalize(turn.data.get("hh_code") or "")
+    existing = await households.by_code(turn.session, unit, code)
+    if existing is not None:
+        turn.say(turn.t("{unit} already had household {code}; that record was used.",
+                        unit=unit.name, code=existing.code))
+        turn.data["household_id"] = existing.id
+        return existing
+    household = await households.add(
+        turn.session, unit, code, head_name=turn.data.get("hh_name"),
+        members=int(turn.data.get("hh_members") or MIN_MEMBERS),
+        flags=chosen_flags(turn.data.get("hh_flags")),
+        person_id=turn.person.id if turn.person else None, now=turn.now)
+    log.info("household %s added on unit %s by account %s", household.id, unit.id,
+             turn.account.id)
+    turn.data["household_id"] = household.id
+    return household
+
+
+def _refuse(turn: Turn, action: str) -> None:
+    log.info("household %s refused for account %s: out of scope", action, turn.account.id)
+    turn.say(turn.t("That household is not in your area (or no longer), so nothing was saved."))

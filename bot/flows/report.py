@@ -1,0 +1,181 @@
+"""/report: a household situation report, from picking the household to the urgent alert.
+
+household (recent, search or new) → category → people concerned → urgency → note → photo →
+confirm. Nothing is written before the confirmation; then the report, the household when it
+is new, the day's check-in and the ward staff's alert commit in the turn's one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from bot import notify
+from bot.flows import engine
+from bot.flows.engine import Flow, Option, Step, register
+from bot.flows.household_pick import (
+    household_label,
+    household_members,
+    pick_household_steps,
+    resolve_household,
+    scope,
+)
+from bot.handlers.access import refuse
+from bot.i18n import N_, Translator
+from bot.messages import Outgoing
+from bot.turn import Turn
+from storage import outbox, units
+from storage import reports as store
+from storage.models import Household, Report, ReportCategory, Role, Unit
+
+log = logging.getLogger(__name__)
+
+ROLES = frozenset({Role.LEADER, Role.WARD_STAFF, Role.ADMIN})
+NORMAL, URGENT = "normal", "urgent"
+URGENCY = (Option(NORMAL, N_("Normal")), Option(URGENT, N_("Urgent")))
+
+
+# --- shared with /open -----------------------------------------------------------------------
+
+async def category_options(turn: Turn) -> Sequence[Option]:
+    return [Option(entry.key, store.category_label(entry, turn.locale), literal=True)
+            for entry in await store.categories(turn.session)]
+
+
+async def category_name(turn: Turn, key: str) -> str:
+    entry = await store.category(turn.session, key)
+    return store.category_label(entry, turn.locale) if entry is not None else key
+
+
+def urgency_name(t: Translator, urgent: bool) -> str:
+    return t("Urgent") if urgent else t("Normal")
+
+
+async def alert_ward_staff(turn: Turn, report: Report, household: Household,
+                           entry: ReportCategory) -> int:
+    """Tell every ward staff member over the household's unit, each in their language.
+
+    Queued in this turn's transaction: the alert exists exactly when the report does.
+    """
+    unit = await turn.session.get(Unit, household.unit_id)
+    assert unit is not None
+    recipients = set(await notify.holders_over(turn.session, unit, Role.WARD_STAFF))
+    recipients.discard(turn.person.id if turn.person else -1)  # not to the one filing it
+    path = await units.full_path(turn.session, unit)
+    reporter = turn.person.full_name if turn.person else ""
+
+    def render(t: Translator) -> Outgoing:
+        lines = [t("⚠ URGENT household report #{id}", id=report.id), path,
+                 t("Household: {code}", code=household.code),
+                 t("{category}: {people}", category=store.category_label(entry, t.locale),
+                   people=t.plural("{n} person", "{n} people", report.people_count))]
+        if report.note:
+            lines.append(t("Note: {note}", note=report.note))
+        if report.photo:
+            lines.append(t("A photo is attached to the report."))
+        lines.append(t("Reported by {name} at {time}.", name=reporter,
+                       time=t.datetime(report.created_at)))
+        return Outgoing(text="\n".join(lines))
+
+    return await notify.notify_people(turn.session, turn.settings, recipients, render,
+                                      priority=outbox.INTERACTIVE)
+
+
+def say_alerted(turn: Turn, count: int) -> None:
+    if count:
+        turn.say(turn.t.plural("The ward staff have been alerted ({n} person).",
+                               "The ward staff have been alerted ({n} people).", count))
+    else:
+        turn.say(turn.t("No ward staff member is registered for this ward yet, so nobody "
+                        "was alerted: please phone the ward."))
+
+
+# --- the flow --------------------------------------------------------------------------------
+
+async def _summary(turn: Turn) -> str:
+    data, t = turn.data, turn.t
+    lines = [t("Please check the report:"),
+             t("Household: {household}", household=household_label(turn)),
+             t("Situation: {category}", category=await category_name(turn, data["category"])),
+             t("People concerned: {people}", people=t.number(data["people"])),
+             t("Urgency: {urgency}", urgency=urgency_name(t, data["urgency"] == URGENT)),
+             t("Note: {note}", note=data.get("note") or "—"),
+             t("Photo: {photo}", photo=t("attached") if data.get("photo") else t("none"))]
+    return "\n".join(lines)
+
+
+async def _finish(turn: Turn) -> None:
+    household = await resolve_household(turn)
+    if household is None:
+        return  # refused, and the person was told why
+    entry = await store.category(turn.session, turn.data["category"])
+    people = int(turn.data["people"])
+    if entry is None or not entry.active:
+        turn.say(turn.t("That category is no longer offered; nothing was saved. "
+                        "Please send /report again."))
+        return
+    if people > household.members:  # the record existed already, with fewer members
+        turn.say(turn.t.plural("That household has {n} member, fewer than the people you "
+                               "reported; nothing was saved. Please send /report again.",
+                               "That household has {n} members, fewer than the people you "
+                               "reported; nothing was saved. Please send /report again.",
+                               household.members))
+        return
+    report = await store.create(
+        turn.session, household=household, category_key=entry.key, people_count=people,
+        urgent=turn.data["urgency"] == URGENT, note=turn.data.get("note"),
+        photo=turn.data.get("photo"), person_id=turn.person.id if turn.person else None,
+        now=turn.now)
+    await _record_check_ins(turn, household)
+    log.info("report %s filed on unit %s by account %s (urgent=%s)", report.id,
+             report.unit_id, turn.account.id, report.urgent)
+    turn.say(turn.t("Saved: report #{id}. It stays open until it is resolved (/open).",
+                    id=report.id))
+    if report.urgent:
+        say_alerted(turn, await alert_ward_staff(turn, report, household, entry))
+
+
+async def _record_check_ins(turn: Turn, household: Household) -> None:
+    """Today's check-in becomes "reported" for the household's unit and, for a leader, each
+    unit between it and the one they lead: the quarter leader filing for one of its groups
+    has reported for the quarter too, and must not be chased for it."""
+    unit = await turn.session.get(Unit, household.unit_id)
+    assert unit is not None
+    ids = {unit.id}
+    path = [int(part) for part in unit.path.strip("/").split("/")]
+    for grant in turn.grants:
+        if grant.role == Role.LEADER and units.contains(grant.unit, unit):
+            ids.update(path[path.index(grant.unit.id):])
+    day = store.local_day(turn.now, turn.settings.tz)
+    for unit_id in sorted(ids):
+        await store.record_check_in(turn.session, unit_id, day, store.CheckInAnswer.REPORTED,
+                                    turn.person.id if turn.person else None, turn.now)
+
+
+FLOW = register(Flow(
+    name="report",
+    title=N_("the household report"),
+    steps=(
+        *pick_household_steps(after="category"),
+        Step("category", "choice", N_("What is the household's situation?"),
+             options=category_options),
+        Step("people", "number", N_("How many people in the household are concerned "
+                                    "({min} to {max})?"),
+             minimum=1, maximum=household_members),
+        Step("urgency", "choice", N_("How urgent is it? Urgent alerts the ward staff at once."),
+             options=URGENCY),
+        Step("note", "text", N_("Add a note for the ward (up to {max_length} characters)."),
+             max_length=store.NOTE_LIMIT, optional=True),
+        Step("photo", "photo", N_("Send a photo if it helps, or type 'skip'."), optional=True),
+        Step("confirm", "confirm", N_("Save this report?"), summary=_summary),
+    ),
+    finish=_finish,
+))
+
+
+async def start(turn: Turn) -> None:
+    """/report, or "Report a household" from the daily check-in."""
+    if not scope(turn):
+        refuse(turn, "/report", ROLES)
+        return
+    await engine.begin(turn, FLOW)

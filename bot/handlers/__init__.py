@@ -1,0 +1,1 @@
+"""Routing and access checks: commands and buttons to flows and queries."""

@@ -1,0 +1,45 @@
+"""Who may do what: a role held on a unit covers that unit's subtree."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.i18n import N_
+from bot.turn import Turn
+from storage.models import Role, Unit
+from storage.units import contains
+
+log = logging.getLogger(__name__)
+
+ROLE_NAMES = {
+    Role.LEADER: N_("leader (head of a quarter, hamlet or residential group)"),
+    Role.WARD_STAFF: N_("ward staff"),
+    Role.ADMIN: N_("administrator"),
+    Role.MONITOR: N_("monitor (Fatherland Front, mass organisations)"),
+}
+
+
+def permits(turn: Turn, roles: frozenset[str]) -> bool:
+    """True when the command is open to everyone or the person holds one of the roles."""
+    return not roles or turn.has_role(*roles)
+
+
+def reaches(turn: Turn, unit: Unit, roles: frozenset[str]) -> bool:
+    """True when the person holds one of the roles on this unit or above it."""
+    return any(grant.role in roles and contains(grant.unit, unit) for grant in turn.grants)
+
+
+def refuse(turn: Turn, action: str, roles: frozenset[str]) -> None:
+    """Answer a refused action and log it, without any personal data."""
+    log.info("refused %s for account %s (roles %s)", action, turn.account.id,
+             sorted({grant.role for grant in turn.grants}) or "none")
+    if turn.person is None:
+        turn.say(turn.t("You are not registered yet. Ask your ward staff for an invite code, "
+                        "then send /start followed by the code."))
+        return
+    names = ", ".join(turn.t(ROLE_NAMES[Role(role)]) for role in sorted(roles))
+    turn.say(turn.t("Sorry, this is only for: {roles}.", roles=names))
+
+
+def role_name(turn: Turn, role: str) -> str:
+    return turn.t(ROLE_NAMES[Role(role)])

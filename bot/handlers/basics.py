@@ -1,0 +1,50 @@
+"""The commands everyone has: /start, /help, /lang, /cancel."""
+
+from __future__ import annotations
+
+from bot.flows import engine, language, registration
+from bot.handlers.access import permits, role_name
+from bot.handlers.commands import command, listed
+from bot.i18n import N_
+from bot.turn import Turn
+from storage import units
+
+
+@command("start", N_("Register with an invite code"), position=90)
+async def start(turn: Turn, args: str) -> None:
+    if args or turn.person is None:
+        await engine.begin(turn, registration.FLOW, first_answer=args or None)
+        return
+    turn.say(turn.t("Welcome back, {name}. Send /help to see what you can do.",
+                    name=turn.person.full_name))
+
+
+@command("help", N_("What I can do for you"), position=81)
+async def help_(turn: Turn, args: str) -> None:
+    if turn.person is None:
+        turn.say(turn.t("Coso helps heads of quarters, hamlets and residential groups report to "
+                        "their ward.\nTo start, ask your ward staff for an invite code, then "
+                        "send /start followed by the code, e.g. /start AB12CD34.\n"
+                        "/lang changes the language."))
+        return
+    lines = [turn.t("You are:")]
+    for grant in turn.grants:
+        path = await units.full_path(turn.session, grant.unit)
+        lines.append(f"• {role_name(turn, grant.role)} — {path}")
+    lines += ["", turn.t("Commands:")]
+    lines += [f"/{c.name} — {turn.t(c.description)}" for c in listed()
+              if permits(turn, c.roles)]
+    lines += ["", turn.t("In any question: 'back' changes the previous answer, "
+                         "'cancel' stops.")]
+    turn.say("\n".join(lines))
+
+
+@command("lang", N_("Change language / Đổi ngôn ngữ"), position=80)
+async def lang(turn: Turn, args: str) -> None:
+    await engine.begin(turn, language.FLOW, first_answer=args or None)
+
+
+@command("cancel", N_("Stop the current question"), position=82)
+async def cancel(turn: Turn, args: str) -> None:
+    # Reached only with no conversation open; an open one takes /cancel itself.
+    turn.say(turn.t("There is nothing to cancel."))

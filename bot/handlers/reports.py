@@ -1,0 +1,27 @@
+"""/report, /open and /checkin, and the daily check-in's buttons ("ck:<unit>:n|r")."""
+
+from __future__ import annotations
+
+from bot.flows import check_in, open_reports, report
+from bot.handlers.commands import command
+from bot.handlers.router import BUTTONS
+from bot.i18n import N_
+from bot.turn import Turn
+from storage.models import Role
+
+BUTTONS[check_in.BUTTON] = check_in.on_button
+
+
+@command("report", N_("Report a household's situation"), roles=report.ROLES, position=10)
+async def report_(turn: Turn, args: str) -> None:
+    await report.start(turn)
+
+
+@command("open", N_("Open reports: update or resolve them"), roles=report.ROLES, position=11)
+async def open_(turn: Turn, args: str) -> None:
+    await open_reports.start(turn)
+
+
+@command("checkin", N_("Answer the daily check-in"), roles=frozenset({Role.LEADER}), position=12)
+async def checkin(turn: Turn, args: str) -> None:
+    await check_in.start(turn)

@@ -1,0 +1,146 @@
+"""Every update enters here: once only, for one person at a time, in one transaction.
+
+The ledger entry, the conversation's new state, the domain writes and the replies in the
+outbox commit together; if anything fails, none of it happened and a redelivery of the
+update is handled anew.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Awaitable, Callable
+
+import bot.handlers.households  # noqa: F401  (registers /household)
+import bot.handlers.support  # noqa: F401  (registers /support, /deliveries, /dispute...)
+from bot.flows import engine, registration
+from bot.handlers import basics  # noqa: F401  (registers the basic commands)
+from bot.handlers.access import permits, refuse
+from bot.handlers.commands import COMMANDS
+from bot.messages import Incoming
+from bot.settings import Settings
+from bot.text import fold, normalize
+from bot.turn import Turn
+from storage import ledger, people
+from storage.db import Database
+from storage.invites import ALPHABET, CODE_LENGTH, normalize_code
+from storage.models import Conversation, utcnow
+
+log = logging.getLogger(__name__)
+
+# Button payloads that are not a flow's answers ("ack:<id>" for a directive, say).
+ButtonHandler = Callable[[Turn, str], Awaitable[None]]
+BUTTONS: dict[str, ButtonHandler] = {}
+from bot.handlers import reports  # noqa: E402, F401  (needs BUTTONS: /report, /open, /checkin)
+
+# Commands that steer an open flow rather than replace it.
+STEERING = {"cancel", "back", "help", "skip"}
+
+
+class Router:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary())
+
+    async def handle(self, incoming: Incoming) -> None:
+        """Handle one update; raises if it could not be committed (the platform retries)."""
+        lock = self._locks.setdefault((incoming.channel, incoming.external_id), asyncio.Lock())
+        async with lock, self.db.transaction() as session:
+            if not await ledger.claim(session, incoming.channel, incoming.update_id):
+                log.info("update %s/%s already handled", incoming.channel, incoming.update_id)
+                return
+            account = await people.account_for(session, incoming.channel,
+                                               incoming.external_id, lock=True)
+            person = await people.person_of(session, account)
+            turn = Turn(session=session, settings=self.settings, incoming=incoming,
+                        account=account, person=person,
+                        grants=await people.grants(session, person), now=utcnow())
+            if account.blocked_at is not None:
+                account.blocked_at = None  # they wrote to us, so they unblocked the bot
+            await dispatch(turn)
+
+
+async def dispatch(turn: Turn) -> None:
+    conversation = await engine.current(turn)
+    incoming = turn.incoming
+    parsed = incoming.command
+    if parsed is not None:
+        name, args = parsed
+        if conversation is not None and name in STEERING:
+            await engine.resume(turn, conversation)
+            return
+        await _command(turn, conversation, name, args)
+        return
+    if incoming.choice is not None and not incoming.choice.startswith(engine.BUTTON_PREFIX):
+        await _button(turn, incoming.choice)
+        return
+    if conversation is not None:
+        await engine.resume(turn, conversation)
+        return
+    tapped = _menu_choice(turn)
+    if tapped is not None:
+        await _button(turn, tapped)
+        return
+    await _outside_flow(turn)
+
+
+def _menu_choice(turn: Turn) -> str | None:
+    """A typed "1" or "Đã nhận" answering the latest buttons shown outside a flow."""
+    menu = turn.account.menu or []
+    text = turn.incoming.text
+    if not menu or text is None:
+        return None
+    wanted = fold(text).rstrip(".")
+    for number, (label, payload) in enumerate(menu, start=1):
+        if wanted in (str(number), fold(str(label))):
+            return str(payload)
+    return None
+
+
+async def _command(turn: Turn, conversation: Conversation | None, name: str, args: str
+                   ) -> None:
+    command = COMMANDS.get(name)
+    if command is None:
+        turn.say(turn.t("I do not know the command /{name}. Send /help to see what you can do.",
+                        name=name[:32]))
+        return
+    if not permits(turn, command.roles):
+        refuse(turn, f"/{name}", command.roles)
+        return
+    if conversation is not None:
+        await engine.abandon(turn, conversation)
+    await command.run(turn, args)
+
+
+async def _button(turn: Turn, payload: str) -> None:
+    prefix = payload.split(":", 1)[0]
+    handler = BUTTONS.get(prefix)
+    if handler is None:
+        turn.say(turn.t("This question is no longer open."))
+        return
+    await handler(turn, payload)
+
+
+async def _outside_flow(turn: Turn) -> None:
+    incoming = turn.incoming
+    if incoming.choice is not None:
+        turn.say(turn.t("This question is no longer open."))
+        return
+    text = normalize(incoming.text or "")
+    if turn.person is None:
+        if _looks_like_code(text):  # people on Zalo often send the bare code
+            await engine.begin(turn, registration.FLOW, first_answer=text)
+            return
+        turn.say(turn.t("Hello! I am Coso. To use me, ask your ward staff for an invite code, "
+                        "then send /start followed by the code."))
+        return
+    turn.say(turn.t("I did not understand that. Send /help to see what you can do."))
+
+
+def _looks_like_code(text: str) -> bool:
+    code = normalize_code(text)
+    return len(code) == CODE_LENGTH and len(text) <= CODE_LENGTH + 4 and all(
+        ch in ALPHABET for ch in code)

@@ -1,0 +1,109 @@
+"""What crosses the channel boundary, with no platform in it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.text import normalize
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One update from a person, as every channel reports it."""
+
+    channel: str
+    external_id: str  # the person's chat id on that channel
+    update_id: str  # unique per channel; the ledger key
+    text: str | None = None
+    choice: str | None = None  # the payload of a tapped button
+    photo: str | None = None  # the platform's reference to a photo (file id or URL)
+    document: str | None = None
+    display_name: str | None = None
+    language: str | None = None  # the platform's language hint, e.g. "en-US"
+
+    @property
+    def command(self) -> tuple[str, str] | None:
+        """('start', 'ABC123') for '/start ABC123'; '/Start@coso_bot' counts as 'start'."""
+        text = normalize(self.text or "")
+        if not text.startswith("/") or len(text) < 2:
+            return None
+        head, _, args = text[1:].partition(" ")
+        name = head.split("@", 1)[0].casefold()
+        return (name, args.strip()) if name.isascii() and name.replace("_", "").isalnum() else None
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    payload: str  # at most 64 bytes (Telegram's callback_data limit)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to one person: buttons on Telegram and the web, a numbered list on Zalo."""
+
+    text: str
+    buttons: tuple[Button, ...] = ()
+    photo: str | None = None  # a file path on this machine, a URL, or a platform file id
+    document: str | None = None  # a file path on this machine
+    filename: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {"text": self.text}
+        if self.buttons:
+            payload["buttons"] = [[b.label, b.payload] for b in self.buttons]
+        for key in ("photo", "document", "filename"):
+            if getattr(self, key):
+                payload[key] = getattr(self, key)
+        if self.extra:
+            payload["extra"] = self.extra
+        return payload
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Outgoing:
+        return cls(
+            text=payload.get("text", ""),
+            buttons=tuple(Button(label, data) for label, data in payload.get("buttons", [])),
+            photo=payload.get("photo"),
+            document=payload.get("document"),
+            filename=payload.get("filename"),
+            extra=payload.get("extra", {}),
+        )
+
+    def menu(self) -> str:
+        """The buttons as a numbered list, for channels without buttons ("" when none)."""
+        return "\n".join(f"{i}. {b.label}" for i, b in enumerate(self.buttons, start=1))
+
+    def numbered_text(self) -> str:
+        return f"{self.text}\n\n{self.menu()}" if self.buttons else self.text
+
+    def numbered_parts(self, limit: int) -> list[str]:
+        """numbered_text cut to the limit, the menu kept whole with the last part of the text."""
+        parts = split_text(self.text, limit)
+        menu = self.menu()
+        if not menu:
+            return parts
+        if len(parts[-1]) + len(menu) + 2 <= limit:
+            parts[-1] = f"{parts[-1]}\n\n{menu}" if parts[-1] else menu
+        else:
+            parts += split_text(menu, limit)
+        return parts
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Cut a long text into parts of at most `limit` characters, at line breaks where it can,
+    else at spaces, else hard, so no platform truncates a message."""
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit + 1)
+        if cut <= 0:
+            cut = rest.rfind(" ", 0, limit + 1)
+        if cut <= 0:
+            cut = limit
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip("\n ")
+    parts.append(rest)
+    return [part for part in parts if part] or [""]

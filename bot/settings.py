@@ -1,0 +1,141 @@
+"""Settings from the environment and `.env` (names as in DESIGN.md's interface contract)."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SUPPORTED_LOCALES = ("vi", "en")
+# What Telegram accepts as a webhook's secret_token.
+_TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field("sqlite+aiosqlite:///./coso.db", alias="COSO_DATABASE_URL")
+    timezone: str = Field("Asia/Ho_Chi_Minh", alias="COSO_TIMEZONE")
+    default_locale: str = Field("vi", alias="COSO_DEFAULT_LOCALE")
+    web_host: str = Field("127.0.0.1", alias="COSO_WEB_HOST")
+    web_port: int = Field(8080, ge=0, le=65535, alias="COSO_WEB_PORT")
+    conversation_idle_minutes: int = Field(60, ge=1, alias="COSO_CONVERSATION_IDLE_MINUTES")
+    invite_expiry_days: int = Field(7, ge=1, alias="COSO_INVITE_EXPIRY_DAYS")
+    log_level: str = Field("INFO", alias="COSO_LOG_LEVEL")
+
+    # City-wide schedule defaults (a ward may override each); HH:MM in COSO_TIMEZONE.
+    check_in_at: str = Field("16:00", alias="COSO_CHECK_IN_AT")
+    reminder_at: str = Field("18:00", alias="COSO_REMINDER_AT")
+    digest_at: str = Field("19:30", alias="COSO_DIGEST_AT")
+    weekdays_only: bool = Field(False, alias="COSO_WEEKDAYS_ONLY")
+    scheduler: bool = Field(True, alias="COSO_SCHEDULER")  # run the daily and periodic jobs
+
+    # Delivery limits per channel (Telegram's published limits by default).
+    telegram_rate_per_second: float = Field(30.0, gt=0, alias="TELEGRAM_RATE_PER_SECOND")
+    telegram_chat_rate_per_second: float = Field(1.0, gt=0,
+                                                 alias="TELEGRAM_CHAT_RATE_PER_SECOND")
+    zalo_rate_per_second: float = Field(20.0, gt=0, alias="ZALO_RATE_PER_SECOND")
+    zalo_chat_rate_per_second: float = Field(1.0, gt=0, alias="ZALO_CHAT_RATE_PER_SECOND")
+
+    telegram_bot_token: str | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
+    telegram_api_base: str = Field("https://api.telegram.org", alias="TELEGRAM_API_BASE")
+    telegram_webhook_url: str | None = Field(None, alias="TELEGRAM_WEBHOOK_URL")
+    telegram_webhook_secret: str | None = Field(None, alias="TELEGRAM_WEBHOOK_SECRET")
+
+    zalo_bot_token: str | None = Field(None, alias="ZALO_BOT_TOKEN")
+    zalo_api_base: str = Field("https://bot-api.zaloplatforms.com", alias="ZALO_API_BASE")
+    zalo_webhook_url: str | None = Field(None, alias="ZALO_WEBHOOK_URL")
+    zalo_webhook_secret: str | None = Field(None, alias="ZALO_WEBHOOK_SECRET")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("check_in_at", "reminder_at", "digest_at")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        hours, _, minutes = value.partition(":")
+        if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2
+                and int(hours) < 24 and int(minutes) < 60):
+            raise ValueError("must be a time HH:MM, e.g. 16:00")
+        return f"{int(hours):02d}:{minutes}"
+
+    @field_validator("default_locale")
+    @classmethod
+    def _supported_locale(cls, value: str) -> str:
+        if value not in SUPPORTED_LOCALES:
+            raise ValueError(f"must be one of {', '.join(SUPPORTED_LOCALES)}")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("telegram_api_base", "zalo_api_base")
+    @classmethod
+    def _http_base(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _webhook_secrets(self) -> Self:
+        """A webhook without a secret would take updates from anyone who finds its URL."""
+        if self.telegram_webhook_url:
+            secret = self.telegram_webhook_secret
+            if not secret:
+                raise ValueError("TELEGRAM_WEBHOOK_SECRET: required when TELEGRAM_WEBHOOK_URL "
+                                 "is set")
+            if not _TELEGRAM_SECRET.fullmatch(secret):
+                raise ValueError("TELEGRAM_WEBHOOK_SECRET: 1 to 256 characters, only A-Z, "
+                                 "a-z, 0-9, _ and -")
+        if self.zalo_webhook_url and not self.zalo_webhook_secret:
+            raise ValueError("ZALO_WEBHOOK_SECRET: required when ZALO_WEBHOOK_URL is set")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; a bad value raises SettingsError with one line naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if not first["loc"]:  # a check across fields: its message names the variable
+            raise SettingsError(str(first.get("ctx", {}).get("error", first["msg"]))) from None
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        name = _env_name(field)
+        raise SettingsError(f"{name}: {first['msg']}") from None
+
+
+def _env_name(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    return info.alias if info is not None and info.alias else field
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,32 @@
+"""Vietnamese text as users type it: NFC, tidy spaces, and a folded form for matching."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_SPACES = re.compile(r"\s+")
+# Zero-width and bidi control characters carry no meaning in a report and break matching.
+_INVISIBLE = dict.fromkeys(
+    map(ord, "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+             "\u2066\u2067\u2068\u2069\ufeff")
+)
+
+
+def normalize(text: str) -> str:
+    """NFC, invisible controls removed, runs of white space collapsed, ends trimmed."""
+    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
+    return _SPACES.sub(" ", text).strip()
+
+
+def normalize_multiline(text: str) -> str:
+    """Like normalize, but keeps line breaks (for notes and directives)."""
+    lines = (normalize(line) for line in text.replace("\r\n", "\n").split("\n"))
+    return "\n".join(lines).strip()
+
+
+def fold(text: str) -> str:
+    """Case- and diacritic-free form: 'Không' and 'khong' fold alike; 'Đ' folds to 'd'."""
+    decomposed = unicodedata.normalize("NFD", normalize(text).casefold())
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return stripped.replace("đ", "d")

@@ -1,0 +1,52 @@
+"""One turn: everything a handler or flow step needs to answer one incoming update."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import Translator, pick_locale
+from bot.messages import Button, Incoming, Outgoing
+from bot.settings import Settings
+from storage import outbox
+from storage.models import ChatAccount, Person
+from storage.people import Grant
+
+
+@dataclass
+class Turn:
+    session: AsyncSession
+    settings: Settings
+    incoming: Incoming
+    account: ChatAccount
+    person: Person | None
+    grants: list[Grant]
+    now: datetime
+    t: Translator = field(init=False)
+    data: dict[str, Any] = field(default_factory=dict)  # the open flow's answers so far
+
+    def __post_init__(self) -> None:
+        self.t = Translator(self.locale, self.settings.tz)
+
+    @property
+    def locale(self) -> str:
+        person_locale = self.person.locale if self.person else None
+        return pick_locale(person_locale, self.account.locale, self.incoming.language,
+                           default=self.settings.default_locale)
+
+    def set_locale(self, locale: str) -> None:
+        self.account.locale = locale
+        if self.person is not None:
+            self.person.locale = locale
+        self.t = Translator(self.locale, self.settings.tz)
+
+    def has_role(self, *roles: str) -> bool:
+        return any(grant.role in roles for grant in self.grants)
+
+    def say(self, text: str, buttons: tuple[Button, ...] = (), **media: Any) -> None:
+        """Queue a reply to this person, committed with the rest of the turn."""
+        outbox.enqueue(self.session, self.account,
+                       Outgoing(text=text, buttons=buttons, **media).to_payload())

@@ -1,0 +1,251 @@
+// Coso web chat: plain ES2017 so it runs on an old phone's browser, with no build step.
+// Only the page's own chrome is translated here; everything the bot says comes from the
+// server already in the person's language (the bot's /lang changes it).
+"use strict";
+
+(function () {
+  var STRINGS = {
+    vi: {
+      intro: "Nhập mã mời do cán bộ phường gửi để bắt đầu trò chuyện với Coso.",
+      code: "Mã mời",
+      name: "Họ và tên (không bắt buộc)",
+      login: "Đăng nhập",
+      logout: "Đăng xuất",
+      placeholder: "Nhập tin nhắn…",
+      send: "Gửi",
+      offline: "Mất kết nối, đang thử lại…",
+      loginFailed: "Không đăng nhập được. Vui lòng thử lại.",
+      sendFailed: "Không gửi được tin nhắn này.",
+      file: "Tệp đính kèm"
+    },
+    en: {
+      intro: "Enter the invite code from your ward staff to start chatting with Coso.",
+      code: "Invite code",
+      name: "Your name (optional)",
+      login: "Log in",
+      logout: "Log out",
+      placeholder: "Type a message…",
+      send: "Send",
+      offline: "Connection lost, retrying…",
+      loginFailed: "Could not log in. Please try again.",
+      sendFailed: "This message could not be sent.",
+      file: "Attachment"
+    }
+  };
+
+  var MAX_RETRY_MS = 15000;
+  var lang = /^en\b/i.test(navigator.language || "") ? "en" : "vi";
+  var T = STRINGS[lang];
+  // Bumped at every login and logout, so the loops of an earlier session end themselves.
+  var state = { lastId: 0, generation: 0 };
+  var $ = function (id) { return document.getElementById(id); };
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text) node.textContent = text;  // never innerHTML: bot texts quote what people typed
+    return node;
+  }
+
+  function sleep(ms) { return new Promise(function (done) { setTimeout(done, ms); }); }
+
+  // crypto.randomUUID needs https; getRandomValues also works on a LAN address over http.
+  function newId() {
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) {
+      return ("0" + b.toString(16)).slice(-2);
+    }).join("");
+  }
+
+  function setStatus(text) {
+    $("status").textContent = text || "";
+    $("status").hidden = !text;
+  }
+
+  function applyStrings() {
+    document.documentElement.lang = lang;
+    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n]"), function (node) {
+      node.textContent = T[node.getAttribute("data-i18n")];
+    });
+    $("text").placeholder = T.placeholder;
+  }
+
+  function api(method, path, body) {
+    var init = { method: method, credentials: "same-origin", cache: "no-store", headers: {} };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    return fetch(path, init);
+  }
+
+  async function readMessage(response) {
+    try { return (await response.json()).message || ""; } catch (e) { return ""; }
+  }
+
+  // --- views -------------------------------------------------------------------------------
+
+  function showLogin() {
+    state.generation += 1;
+    $("chat-view").hidden = true;
+    $("logout").hidden = true;
+    $("login-view").hidden = false;
+    setStatus("");
+    $("code").focus();
+  }
+
+  function showChat() {
+    $("login-view").hidden = true;
+    $("chat-view").hidden = false;
+    $("logout").hidden = false;
+  }
+
+  function scrollDown() { var log = $("log"); log.scrollTop = log.scrollHeight; }
+
+  function addMine(text) {
+    var item = el("li", "msg me");
+    item.appendChild(el("div", "bubble", text));
+    $("log").appendChild(item);
+    scrollDown();
+    return item;
+  }
+
+  function addBot(message) {
+    if (message.id <= state.lastId) return;  // a poll overlapping a retry
+    state.lastId = message.id;
+    var item = el("li", "msg bot");
+    var bubble = el("div", "bubble");
+    if (message.photo) {
+      var img = el("img", "photo");
+      img.src = message.photo;
+      img.alt = "";
+      bubble.appendChild(img);
+    }
+    if (message.text) bubble.appendChild(el("p", "text", message.text));
+    if (message.document) {
+      var link = el("a", "file", "📄 " + (message.filename || T.file));
+      link.href = message.document;
+      link.setAttribute("download", message.filename || "");
+      bubble.appendChild(link);
+    }
+    item.appendChild(bubble);
+    if (message.buttons && message.buttons.length) item.appendChild(choices(message.buttons));
+    $("log").appendChild(item);
+    scrollDown();
+  }
+
+  // Buttons of older messages stay tappable: the bot itself answers "no longer open".
+  function choices(buttons) {
+    var row = el("div", "choices");
+    buttons.forEach(function (b) {
+      var button = el("button", "choice", b.label);
+      button.type = "button";
+      button.addEventListener("click", function () { send({ choice: b.payload }, b.label); });
+      row.appendChild(button);
+    });
+    return row;
+  }
+
+  // --- talking to the server ---------------------------------------------------------------
+
+  // Long polling: the server answers at once when there is news, else after about 25 s.
+  async function poll(generation) {
+    var delay = 1000;
+    var first = true;
+    while (generation === state.generation) {
+      try {
+        var response = await api("GET", "/api/messages?after=" + state.lastId +
+                                 (first ? "&wait=0" : ""));
+        if (generation !== state.generation) return;
+        if (response.status === 401) { showLogin(); return; }
+        if (!response.ok) throw new Error("status " + response.status);
+        var messages = await response.json();
+        if (first) showChat();
+        first = false;
+        delay = 1000;
+        setStatus("");
+        messages.forEach(addBot);
+      } catch (e) {
+        if (generation !== state.generation) return;
+        setStatus(T.offline);
+        await sleep(delay);
+        delay = Math.min(delay * 2, MAX_RETRY_MS);
+      }
+    }
+  }
+
+  function startChat() {
+    state.generation += 1;
+    state.lastId = 0;
+    $("log").textContent = "";
+    poll(state.generation);
+  }
+
+  // One id per message: a retry after a lost answer is recognised and handled once.
+  async function send(body, shown) {
+    var generation = state.generation;
+    var item = addMine(shown);
+    body.id = newId();
+    var delay = 1000;
+    while (generation === state.generation) {
+      try {
+        var response = await api("POST", "/api/send", body);
+        if (response.status === 401) { showLogin(); return; }
+        if (response.ok) { setStatus(""); return; }
+        if (response.status < 500) { item.appendChild(el("p", "error", T.sendFailed)); return; }
+      } catch (e) { /* offline: retried below with the same id */ }
+      setStatus(T.offline);
+      await sleep(delay);
+      delay = Math.min(delay * 2, MAX_RETRY_MS);
+    }
+  }
+
+  async function login(event) {
+    event.preventDefault();
+    var code = $("code").value.trim();
+    if (!code) { $("code").focus(); return; }
+    var error = $("login-error");
+    error.hidden = true;
+    $("login-button").disabled = true;
+    try {
+      var response = await api("POST", "/api/login", { code: code, name: $("name").value });
+      if (response.ok) {
+        $("code").value = "";
+        startChat();
+        $("text").focus();
+        return;
+      }
+      error.textContent = (await readMessage(response)) || T.loginFailed;
+    } catch (e) {
+      error.textContent = T.offline;
+    } finally {
+      $("login-button").disabled = false;
+    }
+    error.hidden = false;
+  }
+
+  async function logout() {
+    try { await api("POST", "/api/logout", {}); } catch (e) { /* the cookie may stay; harmless */ }
+    $("log").textContent = "";
+    showLogin();
+  }
+
+  function submitText(event) {
+    event.preventDefault();
+    var input = $("text");
+    var text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    input.focus();
+    send({ text: text }, text);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    applyStrings();
+    $("login-form").addEventListener("submit", login);
+    $("composer").addEventListener("submit", submitText);
+    $("logout").addEventListener("click", logout);
+    startChat();  // a 401 on the first look shows the login form instead
+  });
+})();

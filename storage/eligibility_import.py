@@ -1,0 +1,169 @@
+"""Eligibility from a CSV file (household_code,policy_key[,unit_code]) under one unit.
+
+As with the unit import, a file is taken whole or not at all: every row is checked against
+the database before anything is written, and the write is one transaction, so a bad row
+names its line and reason and leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from bot.i18n import N_
+from bot.text import normalize
+from storage import support
+from storage.models import Household, Unit
+
+COLUMNS = ("household_code", "policy_key", "unit_code")
+REQUIRED_COLUMNS = ("household_code", "policy_key")
+
+
+@dataclass(frozen=True)
+class EligibilityRow:
+    household_code: str
+    policy_key: str
+    unit_code: str | None
+    line: int
+
+
+class EligibilityImportError(Exception):
+    """A row that cannot be imported; `msgid` and `values` let the caller translate it."""
+
+    def __init__(self, line: int, msgid: str, **values: Any) -> None:
+        self.line, self.msgid, self.values = line, msgid, values
+        super().__init__(f"line {line}: {msgid.format(**values)}")
+
+
+@dataclass
+class EligibilityResult:
+    added: int = 0
+    already: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.added + self.already
+
+
+# --- reading a file -------------------------------------------------------------------------
+
+def read_csv(path: Path) -> list[EligibilityRow]:
+    return parse_csv(path.read_bytes())
+
+
+def parse_csv(data: bytes) -> list[EligibilityRow]:
+    reader = csv.reader(io.StringIO(_decode(data), newline=""))
+    header = _header(reader)
+    rows: list[EligibilityRow] = []
+    seen: dict[tuple[str | None, str, str], int] = {}
+    line = reader.line_num + 1
+    try:
+        for record in reader:
+            if any(cell.strip() for cell in record):
+                row = _row(dict(zip(header, record, strict=False)), line)
+                _not_duplicate(row, seen)
+                rows.append(row)
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        raise EligibilityImportError(reader.line_num, N_("unreadable CSV: {error}"),
+                                     error=str(exc)) from None
+    return rows
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise EligibilityImportError(
+            line, N_("not valid UTF-8 text (save the file as CSV UTF-8)")) from None
+
+
+def _header(reader: Any) -> list[str]:
+    first = next(reader, None)
+    header = [normalize(cell).lower() for cell in first or []]
+    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+    if missing:
+        raise EligibilityImportError(
+            1, N_("the first line must be the header {columns}; missing: {missing}"),
+            columns=",".join(COLUMNS), missing=",".join(missing))
+    return header
+
+
+def _row(cells: dict[str, str], line: int) -> EligibilityRow:
+    code = normalize(cells.get("household_code") or "")
+    key = normalize(cells.get("policy_key") or "").lower()
+    unit_code = normalize(cells.get("unit_code") or "") or None
+    for column, value in (("household_code", code), ("policy_key", key)):
+        if not value:
+            raise EligibilityImportError(line, N_("{column} is empty"), column=column)
+    return EligibilityRow(code, key, unit_code, line)
+
+
+def _not_duplicate(row: EligibilityRow, seen: dict[tuple[str | None, str, str], int]) -> None:
+    key = (row.unit_code, row.household_code, row.policy_key)
+    if key in seen:
+        raise EligibilityImportError(row.line, N_("the same household and policy already "
+                                                  "appear on line {first}"), first=seen[key])
+    seen[key] = row.line
+
+
+# --- checking against the database and writing ----------------------------------------------
+
+async def apply_rows(session: AsyncSession, root: Unit, rows: Sequence[EligibilityRow]
+                     ) -> EligibilityResult:
+    """Check every row, then mark the households eligible; the caller owns the transaction."""
+    policies = {item.key for item in await support.policies(session, active_only=False)}
+    index = await _households_under(session, root)
+    pairs: list[tuple[int, str]] = []
+    for row in rows:
+        if row.policy_key not in policies:
+            raise EligibilityImportError(row.line, N_("unknown policy {policy}"),
+                                         policy=row.policy_key)
+        pairs.append((_household(row, root, index).id, row.policy_key))
+    result = EligibilityResult()
+    for household_id, policy_key in dict.fromkeys(pairs):  # one household twice by two names
+        if await support.mark_eligible(session, household_id, policy_key):
+            result.added += 1
+        else:
+            result.already += 1
+    return result
+
+
+async def _households_under(session: AsyncSession, root: Unit
+                            ) -> dict[str, list[Household]]:
+    query = (select(Household).join(Unit, Unit.id == Household.unit_id)
+             .where(Unit.path.startswith(root.path)).options(selectinload(Household.unit)))
+    index: dict[str, list[Household]] = {}
+    for household in (await session.execute(query)).scalars():
+        index.setdefault(household.code, []).append(household)
+    return index
+
+
+def _household(row: EligibilityRow, root: Unit, index: dict[str, list[Household]]
+               ) -> Household:
+    found = index.get(row.household_code, [])
+    if row.unit_code is not None:
+        found = [h for h in found if h.unit.code == row.unit_code]
+        if not found:
+            raise EligibilityImportError(
+                row.line, N_("household {household} is not in unit {unit} under {root}"),
+                household=row.household_code, unit=row.unit_code, root=root.code)
+        return found[0]
+    if not found:
+        raise EligibilityImportError(row.line, N_("household {household} is not under {root}"),
+                                     household=row.household_code, root=root.code)
+    if len(found) > 1:
+        raise EligibilityImportError(
+            row.line, N_("household code {household} is used in several units under {root}; "
+                         "add a unit_code column"), household=row.household_code,
+            root=root.code)
+    return found[0]

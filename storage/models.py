@@ -1,0 +1,529 @@
+"""The schema: units, people and their roles, invites, chat accounts, and the engine's tables."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every database (SQLite hands back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONData = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSONData,
+                           list[Any]: JSONData}
+
+
+class Role(enum.StrEnum):
+    LEADER = "leader"
+    WARD_STAFF = "ward_staff"
+    ADMIN = "admin"
+    MONITOR = "monitor"
+
+
+class Channel(enum.StrEnum):
+    TELEGRAM = "telegram"
+    ZALO = "zalo"
+    WEB = "web"
+
+
+class Unit(Base):
+    """A node of the unit tree: province, ward/commune, quarter/hamlet, group... at any depth."""
+
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[str] = mapped_column(String(32))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    # Materialised path of ids ("/1/7/42/") so a subtree is one indexed prefix match.
+    path: Mapped[str] = mapped_column(String(512), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    parent: Mapped[Unit | None] = relationship(remote_side=[id])
+
+
+class Person(Base):
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    locale: Mapped[str | None] = mapped_column(String(8))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deactivated_at: Mapped[datetime | None]
+
+    roles: Mapped[list[RoleAssignment]] = relationship(back_populates="person")
+    accounts: Mapped[list[ChatAccount]] = relationship(back_populates="person")
+
+
+class RoleAssignment(Base):
+    """A role held on a unit, and thereby on its subtree; ended, never deleted."""
+
+    __tablename__ = "role_assignments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+
+    person: Mapped[Person] = relationship(back_populates="roles")
+    unit: Mapped[Unit] = relationship()
+
+
+class ChatAccount(Base):
+    """One person's account on one channel; exists before registration (a stranger)."""
+
+    __tablename__ = "chat_accounts"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    locale: Mapped[str | None] = mapped_column(String(8))
+    blocked_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The buttons of the latest message outside a flow (a directive's "Received"), so a reply
+    # "1" on a text-only channel can be read as a tap: [[label, payload], ...].
+    menu: Mapped[list[Any] | None] = mapped_column(JSONData)
+
+    person: Mapped[Person | None] = relationship(back_populates="accounts")
+
+
+class Invite(Base):
+    """A single-use code bound to a unit and a role; only its hash is kept."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    revoked_at: Mapped[datetime | None]
+
+    unit: Mapped[Unit] = relationship()
+
+
+class ProcessedUpdate(Base):
+    """The ledger: an update's key enters with its effects, so a redelivery changes nothing."""
+
+    __tablename__ = "processed_updates"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    update_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Conversation(Base):
+    """The open conversation of one chat account, saved after every step."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_account_id: Mapped[int] = mapped_column(ForeignKey("chat_accounts.id"), unique=True)
+    flow: Mapped[str] = mapped_column(String(64))
+    step: Mapped[str] = mapped_column(String(64))
+    # A fresh token at every question: buttons carry it, so a button from an older question
+    # is recognised as stale instead of answering the current one.
+    question: Mapped[str] = mapped_column(String(16), default="")
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    history: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OutboxMessage(Base):
+    """A message the bot means to send, written in the same transaction as its cause."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "channel", "status", "priority", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    chat_account_id: Mapped[int] = mapped_column(ForeignKey("chat_accounts.id"), index=True)
+    payload: Mapped[dict[str, Any]]
+    # Lower goes first: replies to someone mid-conversation before bulk sends.
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    # What the message is part of ("directive:12", "drill:3", "digest:26734:2026-11-24"), so
+    # delivery can be counted per directive, drill or digest.
+    ref: Mapped[str | None] = mapped_column(String(64), index=True)
+
+
+class WebSession(Base):
+    """A web chat login, by the hash of the cookie's token."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    chat_account_id: Mapped[int] = mapped_column(ForeignKey("chat_accounts.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- Households, reports and support deliveries (the leaders' reports) ---------------------
+
+
+class Household(Base):
+    """A household in a unit's register: personal data under Decree 13/2023/ND-CP.
+
+    Only what a ward needs: a short code, an optional head-of-household name, the number of
+    members, and the vulnerability flags that decide who gets checked on and supported.
+    """
+
+    __tablename__ = "households"
+    __table_args__ = (UniqueConstraint("unit_id", "code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    code: Mapped[str] = mapped_column(String(64))  # house number and street, or the unit's own
+    head_name: Mapped[str | None] = mapped_column(String(200))
+    # Case- and diacritic-free forms of code and name, for search ("nguyen van a").
+    search_key: Mapped[str] = mapped_column(String(300), default="")
+    members: Mapped[int] = mapped_column(Integer, default=1)
+    elderly_alone: Mapped[bool] = mapped_column(Boolean, default=False)
+    disability: Mapped[bool] = mapped_column(Boolean, default=False)
+    poor: Mapped[bool] = mapped_column(Boolean, default=False)
+    near_poor: Mapped[bool] = mapped_column(Boolean, default=False)
+    young_children: Mapped[bool] = mapped_column(Boolean, default=False)
+    pregnant: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    unit: Mapped[Unit] = relationship()
+
+
+HOUSEHOLD_FLAGS = ("elderly_alone", "disability", "poor", "near_poor", "young_children",
+                   "pregnant")
+
+
+class ReportCategory(Base):
+    """The configurable catalogue of household situations (F0, F1, short of food...)."""
+
+    __tablename__ = "report_categories"
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    label_vi: Mapped[str] = mapped_column(String(100))
+    label_en: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ReportStatus(enum.StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class Report(Base):
+    """A household situation report; open until a leader or ward staff resolves it."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        Index("ix_reports_unit_created", "unit_id", "created_at"),
+        Index("ix_reports_unit_status", "unit_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))  # the household's, for scope
+    category_key: Mapped[str] = mapped_column(ForeignKey("report_categories.key"))
+    people_count: Mapped[int] = mapped_column(Integer)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str | None] = mapped_column(Text)
+    photo: Mapped[str | None] = mapped_column(String(512))  # the platform's file reference
+    status: Mapped[str] = mapped_column(String(16), default=ReportStatus.OPEN)
+    created_by_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    resolved_at: Mapped[datetime | None]
+    resolved_by_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+
+    household: Mapped[Household] = relationship()
+    category: Mapped[ReportCategory] = relationship()
+
+
+class ReportEvent(Base):
+    """What happened to a report after it was filed: an update or its resolution."""
+
+    __tablename__ = "report_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "updated" | "resolved"
+    people_count: Mapped[int | None]
+    note: Mapped[str | None] = mapped_column(Text)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CheckIn(Base):
+    """A unit's answer to the daily check-in: one per unit and day (local date)."""
+
+    __tablename__ = "check_ins"
+    __table_args__ = (UniqueConstraint("unit_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    day: Mapped[date]
+    answer: Mapped[str] = mapped_column(String(16))  # "no_change" | "reported"
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SupportPolicy(Base):
+    """The configurable catalogue of support policies and how each is measured."""
+
+    __tablename__ = "support_policies"
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    label_vi: Mapped[str] = mapped_column(String(150))
+    label_en: Mapped[str] = mapped_column(String(150))
+    measure: Mapped[str] = mapped_column(String(8))  # "vnd" | "bag" | "kit"
+    standard_amount: Mapped[int | None] = mapped_column(BigInteger)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class DeliveryStatus(enum.StrEnum):
+    DELIVERED = "delivered"
+    REFUSED = "refused"
+    NOT_FOUND = "not_found"
+    MOVED_AWAY = "moved_away"
+
+
+class SupportDelivery(Base):
+    """Support handed (or not) to a household under one policy."""
+
+    __tablename__ = "support_deliveries"
+    __table_args__ = (
+        Index("ix_support_deliveries_unit_day", "unit_id", "delivered_on"),
+        Index("ix_support_deliveries_household_policy", "household_id", "policy_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    policy_key: Mapped[str] = mapped_column(ForeignKey("support_policies.key"))
+    amount: Mapped[int] = mapped_column(BigInteger)  # VND, or a count of bags / kits
+    status: Mapped[str] = mapped_column(String(16))
+    delivered_on: Mapped[date]
+    photo: Mapped[str | None] = mapped_column(String(512))  # the signed receipt
+    created_by_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    household: Mapped[Household] = relationship()
+    policy: Mapped[SupportPolicy] = relationship()
+
+
+class SupportEligibility(Base):
+    """A household found eligible for a policy: the denominator of coverage."""
+
+    __tablename__ = "support_eligibility"
+
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), primary_key=True)
+    policy_key: Mapped[str] = mapped_column(ForeignKey("support_policies.key"),
+                                            primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeliveryDispute(Base):
+    """A monitor's flag on a delivery (Fatherland Front oversight); ward staff close it."""
+
+    __tablename__ = "delivery_disputes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("support_deliveries.id"), index=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    note: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # "open" | "closed"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+    close_note: Mapped[str | None] = mapped_column(Text)
+    closed_by_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+
+
+# --- Schedules and exactly-once runs (check-ins, reminders, digests) ------------------------
+
+
+class Schedule(Base):
+    """A ward's own times; a missing value falls back to the city-wide default in settings."""
+
+    __tablename__ = "schedules"
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    prompt_at: Mapped[str | None] = mapped_column(String(5))  # "HH:MM" in COSO_TIMEZONE
+    reminder_at: Mapped[str | None] = mapped_column(String(5))
+    digest_at: Mapped[str | None] = mapped_column(String(5))
+    weekdays_only: Mapped[bool | None] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class JobRun(Base):
+    """A claimed run of a scheduled job: its (job, unit, period) key makes it happen once."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job", "unit_id", "period"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(String(32))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    period: Mapped[str] = mapped_column(String(32))  # "2026-11-24", or finer for reminders
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+# --- Directives and drills -------------------------------------------------------------------
+
+
+class Directive(Base):
+    """A directive sent to a unit subtree (optionally one role), usually to be acknowledged."""
+
+    __tablename__ = "directives"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    role: Mapped[str | None] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    attachment: Mapped[str | None] = mapped_column(String(512))  # a stored file's path
+    attachment_name: Mapped[str | None] = mapped_column(String(200))
+    requires_ack: Mapped[bool] = mapped_column(Boolean, default=True)
+    deadline: Mapped[datetime | None]
+    remind_after_minutes: Mapped[int] = mapped_column(Integer, default=120)
+    created_by_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DirectiveRecipient(Base):
+    """One person a directive went to, for one unit they hold the role on."""
+
+    __tablename__ = "directive_recipients"
+    __table_args__ = (UniqueConstraint("directive_id", "person_id", "unit_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    directive_id: Mapped[int] = mapped_column(ForeignKey("directives.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    acknowledged_at: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]
+    done_note: Mapped[str | None] = mapped_column(Text)
+    reminders: Mapped[int] = mapped_column(Integer, default=0)
+    reminded_at: Mapped[datetime | None]
+
+
+class DrillScenario(Base):
+    """The configurable catalogue of response scenarios, each with ordered checklist steps."""
+
+    __tablename__ = "drill_scenarios"
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    label_vi: Mapped[str] = mapped_column(String(200))
+    label_en: Mapped[str] = mapped_column(String(200))
+    steps: Mapped[list[Any]] = mapped_column(JSONData)  # [{"vi": ..., "en": ...}, ...]
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Drill(Base):
+    """A scenario drill started by ward staff for some of the ward's units."""
+
+    __tablename__ = "drills"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)  # the ward
+    scenario_key: Mapped[str] = mapped_column(ForeignKey("drill_scenarios.key"))
+    started_by_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deadline: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+
+
+class DrillParticipant(Base):
+    """One unit's part in a drill: when it acknowledged, how far it got, when it finished."""
+
+    __tablename__ = "drill_participants"
+    __table_args__ = (UniqueConstraint("drill_id", "unit_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    drill_id: Mapped[int] = mapped_column(ForeignKey("drills.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))  # who answered
+    acknowledged_at: Mapped[datetime | None]
+    steps_done: Mapped[int] = mapped_column(Integer, default=0)
+    completed_at: Mapped[datetime | None]
+    reminders: Mapped[int] = mapped_column(Integer, default=0)
+    reminded_at: Mapped[datetime | None]

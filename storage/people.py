@@ -1,0 +1,94 @@
+"""People, their chat accounts and their roles."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from storage.models import ChatAccount, Person, RoleAssignment, Unit, utcnow
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One active role on one unit (and so on its subtree)."""
+
+    role: str
+    unit: Unit
+
+
+async def account_for(session: AsyncSession, channel: str, external_id: str, *,
+                      lock: bool = False) -> ChatAccount:
+    """The chat account for this sender, created on first contact.
+
+    lock=True holds the row for the rest of the transaction (PostgreSQL), so two updates
+    of one person handled by two processes take turns on that person's conversation.
+    """
+    query = select(ChatAccount).where(ChatAccount.channel == channel,
+                                      ChatAccount.external_id == external_id)
+    if lock:
+        query = query.with_for_update()
+    account = (await session.execute(query)).scalar_one_or_none()
+    if account is None:
+        account = ChatAccount(channel=channel, external_id=external_id)
+        session.add(account)
+        await session.flush()
+    return account
+
+
+async def person_of(session: AsyncSession, account: ChatAccount) -> Person | None:
+    if account.person_id is None:
+        return None
+    person = await session.get(Person, account.person_id)
+    return person if person is not None and person.active else None
+
+
+async def grants(session: AsyncSession, person: Person | None) -> list[Grant]:
+    if person is None:
+        return []
+    query = (
+        select(RoleAssignment)
+        .where(RoleAssignment.person_id == person.id, RoleAssignment.active.is_(True))
+        .options(selectinload(RoleAssignment.unit))
+        .order_by(RoleAssignment.id)
+    )
+    rows = (await session.execute(query)).scalars().all()
+    return [Grant(row.role, row.unit) for row in rows]
+
+
+async def assign(session: AsyncSession, person: Person, unit: Unit, role: str) -> RoleAssignment:
+    """Give the role on the unit unless the person already holds exactly that."""
+    query = select(RoleAssignment).where(
+        RoleAssignment.person_id == person.id, RoleAssignment.unit_id == unit.id,
+        RoleAssignment.role == role, RoleAssignment.active.is_(True))
+    existing = (await session.execute(query)).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    assignment = RoleAssignment(person_id=person.id, unit_id=unit.id, role=role)
+    session.add(assignment)
+    await session.flush()
+    return assignment
+
+
+async def deactivate(session: AsyncSession, person: Person) -> None:
+    """End the person's roles; their accounts then count as strangers. History stays."""
+    now = utcnow()
+    person.active, person.deactivated_at = False, now
+    roles = (await session.execute(select(RoleAssignment).where(
+        RoleAssignment.person_id == person.id, RoleAssignment.active.is_(True)))).scalars()
+    for role in roles:
+        role.active, role.ended_at = False, now
+
+
+async def list_people(session: AsyncSession, *, include_inactive: bool = False
+                      ) -> Sequence[Person]:
+    query = select(Person).options(
+        selectinload(Person.roles).selectinload(RoleAssignment.unit),
+        selectinload(Person.accounts),
+    ).order_by(Person.id)
+    if not include_inactive:
+        query = query.where(Person.active.is_(True))
+    return (await session.execute(query)).scalars().all()

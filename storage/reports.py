@@ -1,0 +1,183 @@
+"""Household situation reports, what happens to them after filing, and daily check-ins.
+
+Every read takes a scope, the materialised paths of the units the asker holds a role on (as in
+storage.households): a report outside every path does not exist for that asker.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from datetime import date, datetime, tzinfo
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from storage.households import Scope, in_scope
+from storage.models import (
+    CheckIn,
+    Household,
+    Report,
+    ReportCategory,
+    ReportEvent,
+    ReportStatus,
+    Unit,
+)
+
+NOTE_LIMIT = 500
+
+
+class EventKind(enum.StrEnum):
+    UPDATED = "updated"  # people count and/or note changed
+    URGENT = "urgent"  # marked urgent after filing
+    NOT_URGENT = "not_urgent"
+    RESOLVED = "resolved"
+
+
+class CheckInAnswer(enum.StrEnum):
+    NO_CHANGE = "no_change"
+    REPORTED = "reported"
+
+
+# --- categories ------------------------------------------------------------------------------
+
+async def categories(session: AsyncSession) -> Sequence[ReportCategory]:
+    """The active catalogue, in its configured order."""
+    query = (select(ReportCategory).where(ReportCategory.active.is_(True))
+             .order_by(ReportCategory.position, ReportCategory.key))
+    return (await session.execute(query)).scalars().all()
+
+
+async def category(session: AsyncSession, key: str) -> ReportCategory | None:
+    return await session.get(ReportCategory, key)
+
+
+def category_label(entry: ReportCategory, locale: str) -> str:
+    return entry.label_vi if locale == "vi" else entry.label_en
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+async def create(session: AsyncSession, *, household: Household, category_key: str,
+                 people_count: int, urgent: bool, note: str | None, photo: str | None,
+                 person_id: int | None, now: datetime) -> Report:
+    report = Report(household_id=household.id, unit_id=household.unit_id,
+                    category_key=category_key, people_count=people_count, urgent=urgent,
+                    note=note, photo=photo, status=ReportStatus.OPEN,
+                    created_by_person_id=person_id, created_at=now, updated_at=now)
+    session.add(report)
+    await session.flush()
+    return report
+
+
+# What every listing shows: the household's code and the category's label.
+_PARTS = (selectinload(Report.household), selectinload(Report.category))
+
+
+async def open_in_scope(session: AsyncSession, scope: Scope,
+                        limit: int = 10) -> Sequence[Report]:
+    """Open reports in the scope, newest first."""
+    query = (select(Report).join(Unit, Unit.id == Report.unit_id)
+             .where(Report.status == ReportStatus.OPEN, in_scope(scope))
+             .options(*_PARTS)
+             .order_by(Report.created_at.desc(), Report.id.desc()).limit(limit))
+    return (await session.execute(query)).scalars().all()
+
+
+async def get_in_scope(session: AsyncSession, report_id: int,
+                       scope: Scope) -> Report | None:
+    """The report when it lies in the scope; None when it is unknown or outside."""
+    query = (select(Report).join(Unit, Unit.id == Report.unit_id)
+             .where(Report.id == report_id, in_scope(scope))
+             .options(*_PARTS))
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_for_unit(session: AsyncSession, unit: Unit, *,
+                        open_only: bool = False) -> Sequence[Report]:
+    """Every report in the unit's subtree, oldest first (the command line's listing)."""
+    query = (select(Report).join(Unit, Unit.id == Report.unit_id)
+             .where(in_scope([unit.path]))
+             .options(*_PARTS)
+             .order_by(Report.created_at, Report.id))
+    if open_only:
+        query = query.where(Report.status == ReportStatus.OPEN)
+    return (await session.execute(query)).scalars().all()
+
+
+def _event(session: AsyncSession, report: Report, kind: EventKind, person_id: int | None,
+           now: datetime, people_count: int | None = None,
+           note: str | None = None) -> ReportEvent:
+    event = ReportEvent(report_id=report.id, kind=kind, people_count=people_count, note=note,
+                        person_id=person_id, created_at=now)
+    session.add(event)
+    report.updated_at = now
+    return event
+
+
+async def update(session: AsyncSession, report: Report, *, person_id: int | None,
+                 now: datetime, people_count: int | None = None, note: str | None = None,
+                 urgent: bool | None = None) -> list[ReportEvent]:
+    """Change what is given; each change leaves an event (the report keeps the current
+    values, the events the history)."""
+    events = []
+    if people_count is not None or note is not None:
+        if people_count is not None:
+            report.people_count = people_count
+        if note is not None:
+            report.note = note
+        events.append(_event(session, report, EventKind.UPDATED, person_id, now,
+                             people_count=people_count, note=note))
+    if urgent is not None and urgent != report.urgent:
+        report.urgent = urgent
+        kind = EventKind.URGENT if urgent else EventKind.NOT_URGENT
+        events.append(_event(session, report, kind, person_id, now))
+    await session.flush()
+    return events
+
+
+async def resolve(session: AsyncSession, report: Report, *, person_id: int | None,
+                  now: datetime, note: str | None = None) -> ReportEvent:
+    report.status = ReportStatus.RESOLVED
+    report.resolved_at, report.resolved_by_person_id = now, person_id
+    event = _event(session, report, EventKind.RESOLVED, person_id, now, note=note)
+    await session.flush()
+    return event
+
+
+# --- daily check-ins -------------------------------------------------------------------------
+
+def local_day(now: datetime, tz: tzinfo) -> date:
+    """The day a check-in counts for: the date where the ward is (COSO_TIMEZONE)."""
+    return now.astimezone(tz).date()
+
+
+async def record_check_in(session: AsyncSession, unit_id: int, day: date,
+                          answer: CheckInAnswer, person_id: int | None,
+                          now: datetime) -> CheckIn:
+    """One row per unit and day: a second answer updates it, and "reported" wins.
+
+    An upsert, so two leaders of one unit answering at the same moment cannot collide.
+    """
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(CheckIn).values(unit_id=unit_id, day=day, answer=answer,
+                                       person_id=person_id, created_at=now)
+    if answer == CheckInAnswer.REPORTED:
+        statement = statement.on_conflict_do_update(
+            index_elements=["unit_id", "day"],
+            set_={"answer": CheckInAnswer.REPORTED, "person_id": person_id})
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=["unit_id", "day"])
+    await session.execute(statement)
+    found = await check_in_for(session, unit_id, day)
+    assert found is not None  # just written, or there already
+    return found
+
+
+async def check_in_for(session: AsyncSession, unit_id: int, day: date) -> CheckIn | None:
+    query = (select(CheckIn).where(CheckIn.unit_id == unit_id, CheckIn.day == day)
+             .execution_options(populate_existing=True))
+    return (await session.execute(query)).scalar_one_or_none()

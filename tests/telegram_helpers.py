@@ -1,0 +1,95 @@
+"""Helpers for driving the bot through the Telegram double (tests/test_telegram_channel.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import func, select
+
+from bot.app import Runtime
+from storage.db import Database
+from storage.models import (
+    ChatAccount,
+    Conversation,
+    Invite,
+    OutboxMessage,
+    Person,
+    ProcessedUpdate,
+    RoleAssignment,
+)
+from tests.conftest import StartBot
+from tests.doubles.telegram_api import SentMessage, TelegramDouble
+
+UNIT_PATH = "Khu phố 1, Phường Bến Thành, Thành phố Hồ Chí Minh"
+TABLES = {"people": Person, "roles": RoleAssignment, "accounts": ChatAccount,
+          "conversations": Conversation, "ledger": ProcessedUpdate, "outbox": OutboxMessage}
+
+
+async def start_telegram(start_bot: StartBot, tg: TelegramDouble, **extra: Any) -> Runtime:
+    return await start_bot(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_BASE=tg.base_url, **extra)
+
+
+async def say(tg: TelegramDouble, user: int, text: str, count: int = 1) -> list[SentMessage]:
+    """The user writes (in an English app, so replies are English); the replies."""
+    await tg.send_text(user, text, language_code="en", first_name="Lê Văn Cường")
+    return await tg.wait_messages(user, count)
+
+
+async def tap(tg: TelegramDouble, user: int, data: str, count: int = 1,
+              message_id: int | None = None) -> list[SentMessage]:
+    await tg.tap(user, data, message_id=message_id)
+    return await tg.wait_messages(user, count)
+
+
+def texts(messages: list[SentMessage]) -> str:
+    return "\n".join(message.text or "" for message in messages)
+
+
+def data_for(message: SentMessage, label: str) -> str:
+    """The callback_data of the button with this label."""
+    return next(b["callback_data"] for row in message.buttons for b in row
+                if b["text"] == label)
+
+
+async def register(tg: TelegramDouble, user: int, code: str, unit: str = UNIT_PATH) -> None:
+    [welcome] = await say(tg, user, f"/start {code}")
+    assert unit in (welcome.text or ""), welcome.describe()
+
+
+async def counts(db: Database) -> dict[str, int]:
+    """Rows per table, to show that an update wrote nothing."""
+    result = {}
+    async with db.read() as session:
+        for name, model in TABLES.items():
+            result[name] = await session.scalar(select(func.count()).select_from(model)) or 0
+        result["invites used"] = await session.scalar(
+            select(func.count()).select_from(Invite).where(Invite.used_at.is_not(None))) or 0
+    return result
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
+    """Polls a database condition that the sender settles in the background."""
+    deadline = time.monotonic() + seconds
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {seconds}s")
+        await asyncio.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def send_unsupported(tg: TelegramDouble, user: int, content: dict[str, Any]) -> int:
+    """A message with content the double has no public method for (a sticker, a location).
+
+    Goes through the double's own update path, so aiogram still parses real JSON.
+    """
+    message = tg._user_message(user, content)  # noqa: SLF001 - no public hook for stickers
+    return await tg._new_update("message", message)  # noqa: SLF001

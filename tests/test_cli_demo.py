@@ -1,0 +1,94 @@
+"""`coso demo` and `coso run [--demo-if-empty]` (with a stand-in for bot.app.serve)."""
+# ruff: noqa: F401, F811 - fixtures come from tests.cli_fixtures by import, so they
+# stay local to these modules instead of joining the shared conftest.
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bot.settings import Settings
+from tests.cli_fixtures import CliEnv, Run, cli, cli_env, migrated
+
+
+def test_demo_twice(cli_env: CliEnv, cli: Run) -> None:
+    first = demo_json(cli)
+    second = demo_json(cli)
+    assert first["ward"] == second["ward"] == {
+        "code": "26743", "path": "Phường Bến Thành, Thành phố Hồ Chí Minh"}
+    for made in (first, second):
+        assert [(i["role"], i["unit"]) for i in made["invites"]] == [
+            ("leader", "26743-KP1"), ("leader", "26743-KP2"), ("leader", "26743-KP3"),
+            ("ward_staff", "26743"), ("admin", "26743"), ("monitor", "26743")]
+    codes = {i["code"] for i in first["invites"]} | {i["code"] for i in second["invites"]}
+    assert len(codes) == 12
+    listed = json.loads(cli("units", "list", "--json")[1])
+    assert len(listed) == 1 + 1 + 3 + 6
+    assert [u["code"] for u in listed[:4]] == ["79", "26743", "26743-KP1", "26743-KP1-T1"]
+    assert {u["name"] for u in listed if u["level"] == "group"} == {"Tổ dân phố 1",
+                                                                    "Tổ dân phố 2"}
+    people = json.loads(cli("users", "list", "--json")[1])
+    assert len(people) == 6 and all(p["channels"] == [] for p in people)
+
+
+def demo_json(cli: Run) -> dict[str, Any]:
+    code, out, err = cli("demo", "--json")
+    assert code == 0, err
+    made: dict[str, Any] = json.loads(out)
+    return made
+
+
+def test_demo_text(cli_env: CliEnv, cli: Run) -> None:
+    code, out, _ = cli("demo")
+    assert code == 0
+    assert out.startswith("Demo ward ready: Phường Bến Thành, Thành phố Hồ Chí Minh (26743)")
+    assert out.count("Invite code: ") == 6
+    assert "Unit: Khu phố 2, Phường Bến Thành, Thành phố Hồ Chí Minh (26743-KP2)" in out
+
+
+@pytest.fixture
+def fake_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Settings]]:
+    """bot.app with a serve() that records its settings and returns at once."""
+    served: list[Settings] = []
+
+    async def serve(settings: Settings) -> None:
+        served.append(settings)
+
+    module = types.ModuleType("bot.app")
+    module.serve = serve  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "bot.app", module)
+    yield served
+
+
+def test_run_with_demo_if_empty(cli_env: CliEnv, cli: Run, fake_app: list[Settings]) -> None:
+    code, out, _ = cli("run", "--demo-if-empty")
+    assert code == 0
+    assert out.startswith("The database had no units, so a demo ward was built.")
+    assert out.count("Invite code: ") == 6
+    assert len(fake_app) == 1 and fake_app[0].database_url == cli_env.url
+    code, out, _ = cli("run", "--demo-if-empty")
+    assert (code, out) == (0, "")
+    assert len(fake_app) == 2
+
+
+def test_run_without_demo(migrated: CliEnv, cli: Run, fake_app: list[Settings]) -> None:
+    assert cli("run") == (0, "", "")
+    assert len(fake_app) == 1
+    assert json.loads(cli("units", "list", "--json")[1]) == []
+
+
+def test_run_reports_a_taken_port_in_one_line(migrated: CliEnv, cli: Run,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    async def serve(settings: Settings) -> None:
+        raise OSError(98, "address already in use")
+
+    module = types.ModuleType("bot.app")
+    module.serve = serve  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "bot.app", module)
+    code, _, err = cli("run")
+    assert (code, err.strip()) == (1, "coso: the bot stopped: [Errno 98] address already in use")

@@ -1,0 +1,83 @@
+"""The web chat in a real headless Chromium, on a phone-sized screen (SQLite only).
+
+Uses the system's /usr/bin/chromium through Playwright; no browser is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from storage.migrate import upgrade_async
+from tests.conftest import StartBot, seed_ward
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT = Path("/tmp/coso-web.png")  # the chat, with buttons and both sides
+SHOTS = Path("/tmp")  # and coso-web-login.png, coso-web-help.png beside it
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PHONE = {"width": 390, "height": 844}
+WAIT_MS = 15_000
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                reason=f"no Chromium at {CHROMIUM}")
+
+
+@pytest.fixture
+async def db_url(tmp_path: Path) -> AsyncIterator[str]:
+    """SQLite only: the browser tests the page, the HTTP tests cover both databases."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'coso.db'}"
+    await upgrade_async(url)
+    yield url
+
+
+async def test_a_newcomer_logs_in_and_chats_in_a_real_browser(start_bot: StartBot) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    runtime = await start_bot()
+    seeded = await seed_ward(runtime.db)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            context = await browser.new_context(viewport=PHONE, device_scale_factor=2,
+                                                is_mobile=True, has_touch=True,
+                                                locale="vi-VN")
+            page = await context.new_page()
+            expect.set_options(timeout=WAIT_MS)
+            await page.goto(f"http://127.0.0.1:{runtime.port}/")
+
+            # Not logged in: the invite form, with the page's own Vietnamese labels.
+            await expect(page.locator("#login-button")).to_have_text("Đăng nhập")
+            await page.fill("#code", "ZZZZ2222")
+            await page.click("#login-button")
+            await expect(page.locator("#login-error")).to_be_visible()
+            await page.screenshot(path=str(SHOTS / "coso-web-login.png"))
+            await page.fill("#code", seeded.codes["leader:KP1"])
+            await page.fill("#name", "Lê Văn Cường")
+            await page.click("#login-button")
+            log = page.locator("#log")
+            await expect(log).to_contain_text("Khu phố 1, Phường Bến Thành")
+            await expect(page.locator("#text")).to_have_attribute("placeholder",
+                                                                  "Nhập tin nhắn…")
+
+            await page.fill("#text", "/lang")
+            await page.press("#text", "Enter")
+            await page.locator(".choice", has_text="English").tap()
+            await expect(log.locator(".msg.bot").last).to_have_text("Language set to English.")
+            await page.screenshot(path=str(SCREENSHOT))
+
+            await page.fill("#text", "/help")
+            await page.click("#send")
+            await expect(log.locator(".msg.bot").last).to_contain_text("/lang")
+            await expect(log.locator(".msg.me")).to_have_count(3)  # /lang, English, /help
+            await page.screenshot(path=str(SHOTS / "coso-web-help.png"))
+
+            # A reload keeps the session (the cookie) and the bot's side of the history.
+            await page.reload()
+            await expect(log).to_contain_text("Language set to English.")
+            await expect(page.locator("#login-view")).to_be_hidden()
+        finally:
+            await browser.close()

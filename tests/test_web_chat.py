@@ -1,0 +1,261 @@
+"""The web chat over HTTP, as the page uses it, on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+
+from bot.app import Runtime
+from bot.channels.web import LOGIN_ATTEMPTS, SESSION_COOKIE
+from storage import outbox
+from storage.models import ChatAccount, Person
+from tests.conftest import StartBot, seed_ward
+
+WELCOME_UNIT = "Khu phố 1, Phường Bến Thành, Thành phố Hồ Chí Minh"
+ENGLISH_SET = "Language set to English."
+
+
+class WebUser:
+    """One browser: its own cookie jar, and how far it has read its messages."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.point_at(runtime)
+        self.after = 0
+
+    def point_at(self, runtime: Runtime) -> None:
+        self.base = f"http://127.0.0.1:{runtime.port}"
+
+    async def post(self, path: str, body: Any = None, **kwargs: Any
+                   ) -> tuple[int, Any, aiohttp.ClientResponse]:
+        if body is not None:
+            kwargs["json"] = body
+        async with self.http.post(self.base + path, **kwargs) as response:
+            return response.status, await response.json(content_type=None), response
+
+    async def login(self, code: str, name: str | None = "Lê Văn Cường") -> tuple[int, Any]:
+        status, data, _ = await self.post("/api/login", {"code": code, "name": name})
+        return status, data
+
+    async def say(self, **body: Any) -> int:
+        status, _, _ = await self.post("/api/send", body)
+        return status
+
+    async def messages(self, wait: bool = True) -> list[dict[str, Any]]:
+        url = f"{self.base}/api/messages?after={self.after}" + ("" if wait else "&wait=0")
+        async with asyncio.timeout(30), self.http.get(url) as response:
+            assert response.status == 200, response.status
+            found: list[dict[str, Any]] = await response.json()
+        if found:
+            self.after = found[-1]["id"]
+        return found
+
+    async def reply(self, where: Callable[[dict[str, Any]], bool] = lambda m: True
+                    ) -> dict[str, Any]:
+        """The next message that fits, skipping the others."""
+        async with asyncio.timeout(20):
+            while True:
+                for message in await self.messages():
+                    if where(message):
+                        return message
+
+    async def close(self) -> None:
+        await self.http.close()
+
+
+@pytest.fixture
+async def users() -> AsyncIterator[Callable[[Runtime], WebUser]]:
+    made: list[WebUser] = []
+
+    def make(runtime: Runtime) -> WebUser:
+        made.append(WebUser(runtime))
+        return made[-1]
+
+    yield make
+    for user in made:
+        await user.close()
+
+
+Users = Callable[[Runtime], WebUser]
+
+
+async def _logged_in(start_bot: StartBot, users: Users, label: str = "leader:KP1"
+                     ) -> tuple[Runtime, WebUser]:
+    runtime = await start_bot()
+    seeded = await seed_ward(runtime.db)
+    user = users(runtime)
+    assert await user.login(seeded.codes[label]) == (200, {"ok": True})
+    return runtime, user
+
+
+async def test_login_sets_a_strict_cookie_and_the_welcome_arrives(
+        start_bot: StartBot, users: Users) -> None:
+    runtime = await start_bot()
+    seeded = await seed_ward(runtime.db)
+    user = users(runtime)
+    status, data, response = await user.post(
+        "/api/login", {"code": seeded.codes["leader:KP1"].lower(), "name": "Lê Văn Cường"})
+    assert (status, data) == (200, {"ok": True})
+    cookie = response.headers["Set-Cookie"]
+    for attribute in ("HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=2592000"):
+        assert attribute in cookie
+    assert "Secure" not in cookie  # plain http here; https requests get Secure
+    welcome = await user.reply()
+    assert WELCOME_UNIT in welcome["text"] and "Lê Văn Cường" in welcome["text"]
+    async with runtime.db.read() as session:
+        account = (await session.execute(select(ChatAccount))).scalar_one()
+    assert account.channel == "web" and account.person_id is not None
+
+
+async def test_a_bad_code_is_refused_with_the_reason_and_no_cookie(
+        start_bot: StartBot, users: Users) -> None:
+    runtime = await start_bot()
+    seeded = await seed_ward(runtime.db)
+    user = users(runtime)
+    status, data = await user.login("ZZZZ2222")
+    assert status == 400 and data["ok"] is False
+    assert data["message"] and "ZZZZ2222" not in data["message"]
+    assert len(user.http.cookie_jar) == 0
+    async with runtime.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Person)) == 0
+    # A used code is refused too, for a different reason.
+    assert (await user.login(seeded.codes["leader:KP2"]))[0] == 200
+    other = users(runtime)
+    status, used = await other.login(seeded.codes["leader:KP2"])
+    assert status == 400 and used["message"] and used["message"] != data["message"]
+    assert len(other.http.cookie_jar) == 0
+
+
+async def test_help_language_buttons_and_a_stale_button(start_bot: StartBot,
+                                                         users: Users) -> None:
+    _, user = await _logged_in(start_bot, users)
+    await user.reply()  # the welcome
+    assert await user.say(text="/lang") == 200
+    menu = await user.reply()
+    labels = {b["label"]: b["payload"] for b in menu["buttons"]}
+    assert set(labels) == {"Tiếng Việt", "English"}
+    assert await user.say(choice=labels["English"]) == 200
+    assert (await user.reply())["text"] == ENGLISH_SET
+    assert await user.say(text="/help") == 200
+    help_text = (await user.reply())["text"]
+    assert WELCOME_UNIT in help_text and "/lang" in help_text and "/help" in help_text
+    # A button of an older message still sends; the bot says it is no longer open.
+    assert await user.say(choice=labels["Tiếng Việt"]) == 200
+    assert (await user.reply())["text"] == "This question is no longer open."
+
+
+async def test_a_retried_send_is_answered_once(start_bot: StartBot, users: Users) -> None:
+    _, user = await _logged_in(start_bot, users)
+    await user.reply()
+    for _ in range(2):
+        assert await user.say(text="/help", id="3f2b9c1e-retry") == 200
+    assert len(await user.messages(wait=False)) == 1
+    assert await user.say(text="/help", id="3f2b9c1e-other") == 200
+    assert len(await user.messages(wait=False)) == 1
+    assert await user.say(text="/help", id="x" * 65) == 400
+
+
+async def test_the_api_wants_a_session_and_json(start_bot: StartBot, users: Users) -> None:
+    runtime, user = await _logged_in(start_bot, users)
+    stranger = users(runtime)
+    async with stranger.http.get(stranger.base + "/api/messages?after=0") as response:
+        assert response.status == 401
+    assert await stranger.say(text="/help") == 401
+    assert (await stranger.post("/api/logout", {}))[0] == 401
+    assert (await stranger.post("/api/login", data="code=AB", headers={
+        "Content-Type": "application/x-www-form-urlencoded"}))[0] == 415
+    assert (await user.post("/api/send", data="/help", headers={
+        "Content-Type": "text/plain"}))[0] == 415
+    assert (await user.post("/api/send", {"text": "x" * 20_000}))[0] == 413
+    assert (await user.post("/api/send", {"text": "hi", "choice": "f:1:0"}))[0] == 400
+
+
+async def test_page_and_assets(start_bot: StartBot, users: Users) -> None:
+    runtime = await start_bot()
+    user = users(runtime)
+    for path, kind in (("/", "text/html"), ("/static/app.js", "text/javascript"),
+                       ("/static/style.css", "text/css")):
+        async with user.http.get(user.base + path) as response:
+            assert response.status == 200 and response.content_type == kind
+            assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    async with user.http.get(user.base + "/static/..%2Fchannels%2Fweb.py") as response:
+        assert response.status == 404
+
+
+async def test_files_are_served_only_to_their_owner(start_bot: StartBot, users: Users,
+                                                    tmp_path: Path) -> None:
+    runtime = await start_bot()
+    seeded = await seed_ward(runtime.db)
+    owner, other = users(runtime), users(runtime)
+    assert (await owner.login(seeded.codes["leader:KP1"]))[0] == 200
+    assert (await other.login(seeded.codes["leader:KP2"]))[0] == 200
+    await owner.reply()
+    photo, sheet = tmp_path / "receipt.png", tmp_path / "export.xlsx"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\nfake")
+    sheet.write_bytes(b"PK fake workbook")
+    waiting = asyncio.create_task(owner.messages())
+    await asyncio.sleep(0.2)  # the poll is now waiting
+    async with runtime.db.transaction() as session:
+        account = (await session.execute(select(ChatAccount).order_by(ChatAccount.id)
+                                         )).scalars().first()
+        assert account is not None
+        outbox.enqueue(session, account, {"text": "Biên nhận", "photo": str(photo),
+                                          "document": str(sheet),
+                                          "filename": "Báo cáo ngày.xlsx"})
+    # Woken by deliver(), well before the 5 s re-check or the 25 s limit.
+    async with asyncio.timeout(4):
+        (message,) = await waiting
+    assert message["photo"].startswith("/api/file/") and message["filename"] == "Báo cáo ngày.xlsx"
+    async with owner.http.get(owner.base + message["photo"]) as response:
+        assert response.status == 200 and await response.read() == photo.read_bytes()
+        assert response.content_type == "image/png"
+    async with owner.http.get(owner.base + message["document"]) as response:
+        assert response.status == 200 and await response.read() == sheet.read_bytes()
+        assert "filename*=UTF-8''B%C3%A1o%20c%C3%A1o" in response.headers["Content-Disposition"]
+    for url in (message["photo"], message["document"]):
+        async with other.http.get(other.base + url) as response:
+            assert response.status == 404
+    async with owner.http.get(owner.base + f"/api/file/{message['id']}/secret") as response:
+        assert response.status == 404
+
+
+async def test_logout_ends_the_session(start_bot: StartBot, users: Users) -> None:
+    _, user = await _logged_in(start_bot, users)
+    token = next(c.value for c in user.http.cookie_jar if c.key == SESSION_COOKIE)
+    assert (await user.post("/api/logout", {}))[0] == 200
+    assert await user.say(text="/help") == 401
+    user.http.cookie_jar.update_cookies({SESSION_COOKIE: token})  # a copied cookie is dead
+    assert await user.say(text="/help") == 401
+
+
+async def test_login_attempts_are_rate_limited(start_bot: StartBot, users: Users) -> None:
+    runtime = await start_bot()
+    user = users(runtime)
+    for _ in range(LOGIN_ATTEMPTS):
+        assert (await user.login("ZZZZ2222"))[0] == 400
+    status, data = await user.login("ZZZZ2222")
+    assert status == 429 and data["message"]
+
+
+async def test_a_restart_mid_flow_keeps_the_session_and_the_question(
+        start_bot: StartBot, users: Users) -> None:
+    first, user = await _logged_in(start_bot, users)
+    await user.reply()
+    assert await user.say(text="/lang") == 200
+    english = next(b["payload"] for b in (await user.reply())["buttons"]
+                   if b["label"] == "English")
+    waiting = asyncio.create_task(user.messages())
+    await asyncio.sleep(0.2)
+    await first.stop()
+    async with asyncio.timeout(3):  # stop() ends the waiting poll at once, not a re-check
+        assert await waiting == []
+    second = await start_bot()
+    user.point_at(second)
+    assert await user.say(choice=english) == 200
+    assert (await user.reply())["text"] == ENGLISH_SET
