@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from functools import lru_cache
 from typing import Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,6 +31,8 @@ class Settings(BaseSettings):
     conversation_idle_minutes: int = Field(60, ge=1, alias="COSO_CONVERSATION_IDLE_MINUTES")
     invite_expiry_days: int = Field(7, ge=1, alias="COSO_INVITE_EXPIRY_DAYS")
     log_level: str = Field("INFO", alias="COSO_LOG_LEVEL")
+    # Files the bot keeps: directive attachments, digest charts, exports sent in chat.
+    data_dir: Path = Field(Path("./data"), alias="COSO_DATA_DIR")
 
     # City-wide schedule defaults (a ward may override each); HH:MM in COSO_TIMEZONE.
     check_in_at: str = Field("16:00", alias="COSO_CHECK_IN_AT")
