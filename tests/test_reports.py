@@ -111,7 +111,7 @@ async def join(router: Router, db: Database, seeded: Seeded, external_id: str, c
                *, channel: str = "telegram", language: str = "en") -> Chat:
     chat = Chat(router, db, external_id, channel, language)
     replies = await chat.send(f"/start {seeded.codes[code]}")
-    assert "You are registered as" in text_of(replies) or "Welcome" in text_of(replies)
+    assert {"en": "Welcome", "vi": "Chào mừng"}[language] in text_of(replies)
     return chat
 
 
@@ -164,7 +164,7 @@ async def test_urgent_report_reaches_ward_staff_and_nobody_outside_sees_it(
         assert text_of(await outsider.send("/open")) == "There are no open reports in your area."
     listed = await staff.send("/open")
     assert [b.label for b in listed[-1].buttons] == [
-        "⚠ Ca bệnh xác nhận (F0) · 12 Lê Lợi · just now"]
+        "⚠ Ca bệnh xác nhận (F0) · 12 Lê Lợi · vừa xong"]
     await staff.send("cancel")
     async with db.read() as session:
         other = await units.by_code(session, "26737")
@@ -217,7 +217,7 @@ async def test_cli_lists_open_and_resolved_and_refuses_an_unknown_unit(
     assert [e["status"] for e in every] == ["resolved"] and every[0]["resolved_at"]
     assert await _cli_json(monkeypatch, tmp_path, capsys, db_url, "26734", "--open") == []
     code = await asyncio.to_thread(cli_main, ["report", "list", "--unit", "NOPE"])
-    assert code == 1 and "unknown unit NOPE" in capsys.readouterr().err
+    assert code == 1 and "không có đơn vị NOPE" in capsys.readouterr().err
     code = await asyncio.to_thread(cli_main, ["report", "list", "--unit", "26734"])
     table = capsys.readouterr().out
     assert code == 0 and "12 Lê Lợi" in table and "Nguyễn" not in table
@@ -361,9 +361,9 @@ async def test_scheduled_check_in_on_zalo_is_answered_by_number(
     async with db.read() as session:
         flows = (await session.execute(select(Conversation.flow))).scalars().all()
     assert flows == ["check_in"]
-    assert "no change recorded for Khu phố 2" in text_of(await zalo.send("1"))
+    assert "đã ghi nhận Khu phố 2 hôm nay không có gì thay đổi" in text_of(await zalo.send("1"))
     # A second answer the same day, by tap on the other channel: harmless, one row.
-    assert "no change recorded" in text_of(await tg.send(choice=f"ck:{kp2_id}:n"))
+    assert "không có gì thay đổi" in text_of(await tg.send(choice=f"ck:{kp2_id}:n"))
     async with db.read() as session:
         assert await session.scalar(select(func.count()).select_from(CheckIn)) == 1
         assert await session.scalar(select(func.count()).select_from(Conversation)) == 0
@@ -386,7 +386,7 @@ async def test_scheduled_check_in_never_interrupts_an_open_question(
     assert flows == ["report"]
     await zalo.send("cancel")
     await zalo.send("/checkin")
-    assert "no change recorded" in text_of(await zalo.send("1"))
+    assert "hôm nay không có gì thay đổi" in text_of(await zalo.send("1"))
 
 
 async def test_checkin_r_goes_to_the_report_and_several_units_are_asked_which(

@@ -156,7 +156,8 @@ async def say(party: Party, who: str, text: str) -> str:
 
 async def join(party: Party, who: str, code: str, language: str = "en") -> None:
     await party.switch(f"{who} {language}")
-    assert "Welcome" in await say(party, who, "/start {" + code + "}")
+    assert {"en": "Welcome", "vi": "Chào mừng"}[language] in await say(
+        party, who, "/start {" + code + "}")
 
 
 async def add_household(db: Database, unit_code: str, code: str, name: str | None = None,
@@ -231,7 +232,7 @@ async def test_money_is_formatted_by_babel_in_the_persons_language(
     expected = t.money(1_500_000)
     assert expected == ("1.500.000\xa0₫" if language == "vi" else "₫1,500,000")
     await say(party, "leader", "/support")
-    await say(party, "leader", "tap Search")
+    await say(party, "leader", f"tap {t('Search')}")
     await say(party, "leader", "nam ky")
     await say(party, "leader", "1")
     amounts = await say(party, "leader", "1")  # Resolution 68 cash support

@@ -45,7 +45,7 @@ def to_incoming(update: ZaloUpdate) -> Incoming:
         text=update.text if update.event_name != IMAGE_EVENT else None,
         photo=update.photo_url,
         display_name=update.display_name,
-        language="vi",  # Zalo tells no language; its users are Vietnamese first
+        language=None,  # Zalo tells no language: COSO_DEFAULT_LOCALE (vi) applies
     )
 
 

@@ -18,6 +18,7 @@ from bot.flows import engine, registration
 from bot.handlers import basics  # noqa: F401  (registers the basic commands)
 from bot.handlers.access import permits, refuse
 from bot.handlers.commands import COMMANDS
+from bot.i18n import pick_locale
 from bot.messages import Incoming
 from bot.settings import Settings
 from bot.text import fold, normalize
@@ -60,6 +61,9 @@ class Router:
                         grants=await people.grants(session, person), now=utcnow())
             if account.blocked_at is not None:
                 account.blocked_at = None  # they wrote to us, so they unblocked the bot
+            if account.locale is None and incoming.language:
+                # Kept so that what we send unasked (check-ins, notices) is in their language.
+                account.locale = pick_locale(incoming.language, default="") or None
             await dispatch(turn)
 
 
