@@ -13,8 +13,6 @@ absent leaves a re-imported household's value alone; a present, blank cell clear
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.i18n import N_
 from bot.text import fold, normalize
 from storage import households, units
+from storage.csv_import import CsvImportError, records
 from storage.households import MAX_CODE, MAX_MEMBERS, MAX_NAME, MIN_MEMBERS
 from storage.models import HOUSEHOLD_FLAGS, Household, Unit
 
@@ -35,12 +34,8 @@ TRUE_WORDS = {"1", "x", "co", "yes", "y", "true"}
 FALSE_WORDS = {"0", "", "khong", "no", "n", "false"}
 
 
-class HouseholdImportError(Exception):
+class HouseholdImportError(CsvImportError):
     """A row that cannot be imported; `msgid` and `values` let the caller translate it."""
-
-    def __init__(self, line: int, msgid: str, **values: Any) -> None:
-        self.line, self.msgid, self.values = line, msgid, values
-        super().__init__(f"line {line}: {msgid.format(**values)}")
 
 
 @dataclass(frozen=True)
@@ -72,42 +67,8 @@ def read_csv(path: Path) -> list[HouseholdRow]:
 
 def parse_csv(data: bytes) -> list[HouseholdRow]:
     """Every row, checked; raises HouseholdImportError at the first bad one."""
-    reader = csv.reader(io.StringIO(_decode(data), newline=""))
-    header = _header(reader)
-    rows: list[HouseholdRow] = []
-    line = reader.line_num + 1
-    try:
-        for record in reader:
-            if any(cell.strip() for cell in record):
-                rows.append(_row(header, record, line))
-            line = reader.line_num + 1
-    except csv.Error as exc:
-        raise HouseholdImportError(reader.line_num, N_("unreadable CSV: {error}"),
-                                   error=str(exc)) from None
-    return rows
-
-
-def _decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise HouseholdImportError(line, N_("not valid UTF-8 text (save the file as CSV UTF-8)")
-                                   ) from None
-
-
-def _header(reader: Any) -> list[str]:
-    header = [normalize(cell).lower() for cell in next(reader, None) or []]
-    missing = [name for name in REQUIRED_COLUMNS if name not in header]
-    if missing:
-        raise HouseholdImportError(1, N_("the first line must be the header {columns}; "
-                                         "missing: {missing}"),
-                                   columns=",".join(COLUMNS), missing=",".join(missing))
-    unknown = [name for name in header if name and name not in KNOWN_COLUMNS]
-    if unknown:
-        raise HouseholdImportError(1, N_("unknown column {column}; the columns are {columns}"),
-                                   column=unknown[0], columns=",".join(KNOWN_COLUMNS))
-    return header
+    return [_row(header, cells, line) for line, header, cells in records(
+        data, REQUIRED_COLUMNS, COLUMNS, HouseholdImportError, known=KNOWN_COLUMNS)]
 
 
 def _row(header: list[str], record: list[str], line: int) -> HouseholdRow:

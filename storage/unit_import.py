@@ -6,14 +6,11 @@ the write is one transaction, so a bad row leaves the database as it was.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.i18n import N_
 from bot.text import normalize
 from storage import units
+from storage.csv_import import CsvImportError, records
 from storage.models import Unit
 
 COLUMNS = ("code", "name", "level", "parent_code")
@@ -44,12 +42,8 @@ class UnitRow:
     line: int = 0
 
 
-class UnitImportError(Exception):
+class UnitImportError(CsvImportError):
     """A row that cannot be imported; `msgid` and `values` let the caller translate it."""
-
-    def __init__(self, line: int, msgid: str, **values: Any) -> None:
-        self.line, self.msgid, self.values = line, msgid, values
-        super().__init__(f"line {line}: {msgid.format(**values)}")
 
 
 @dataclass
@@ -71,42 +65,13 @@ def read_csv(path: Path) -> list[UnitRow]:
 
 
 def parse_csv(data: bytes) -> list[UnitRow]:
-    reader = csv.reader(io.StringIO(_decode(data), newline=""))
-    header = _header(reader)
     rows: list[UnitRow] = []
     seen: dict[str, int] = {}
-    line = reader.line_num + 1
-    try:
-        for record in reader:
-            if any(cell.strip() for cell in record):
-                row = _row(dict(zip(header, record, strict=False)), line)
-                _not_duplicate(row, seen)
-                rows.append(row)
-            line = reader.line_num + 1
-    except csv.Error as exc:
-        raise UnitImportError(reader.line_num, N_("unreadable CSV: {error}"),
-                              error=str(exc)) from None
+    for line, header, cells in records(data, REQUIRED_COLUMNS, COLUMNS, UnitImportError):
+        row = _row(dict(zip(header, cells, strict=False)), line)
+        _not_duplicate(row, seen)
+        rows.append(row)
     return rows
-
-
-def _decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise UnitImportError(line, N_("not valid UTF-8 text (save the file as CSV UTF-8)")
-                              ) from None
-
-
-def _header(reader: Any) -> list[str]:
-    first = next(reader, None)
-    header = [normalize(cell).lower() for cell in first or []]
-    missing = [name for name in REQUIRED_COLUMNS if name not in header]
-    if missing:
-        raise UnitImportError(1, N_("the first line must be the header {columns}; missing: "
-                                    "{missing}"),
-                              columns=",".join(COLUMNS), missing=",".join(missing))
-    return header
 
 
 def _row(cells: dict[str, str], line: int) -> UnitRow:

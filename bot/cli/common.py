@@ -8,12 +8,14 @@ import re
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
 
 from bot.i18n import Translator
 from bot.settings import Settings
+from storage.csv_import import CsvImportError
 from storage.db import Database
 
 T = TypeVar("T")
@@ -79,3 +81,26 @@ def database_problem(t: Translator, exc: DBAPIError) -> str:
 def _first_line(error: BaseException) -> str:
     lines = str(error).strip().splitlines()
     return lines[0] if lines else type(error).__name__
+
+
+R = TypeVar("R")
+
+
+def import_file(ctx: Context, path: Path, read: Callable[[Path], R],
+                write: Callable[[R], T]) -> T:
+    """Read a CSV file whole, then write it; a bad row stops both as FILE:LINE: reason."""
+    try:
+        rows = read(path)
+    except OSError as exc:
+        raise CliError(ctx.t("cannot read {file}: {error}", file=str(path),
+                             error=exc.strerror or str(exc))) from None
+    except CsvImportError as exc:
+        raise _located(ctx, path, exc) from None
+    try:
+        return write(rows)
+    except CsvImportError as exc:
+        raise _located(ctx, path, exc) from None
+
+
+def _located(ctx: Context, path: Path, exc: CsvImportError) -> CliError:
+    return CliError(f"{path}:{exc.line}: {ctx.t(exc.msgid, **exc.values)}", bare=True)

@@ -6,12 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import CliError, Context, with_db
+from bot.cli.common import CliError, Context, import_file, with_db
 from storage import households, units
 from storage.db import Database
 from storage.household_import import (
     COLUMNS,
-    HouseholdImportError,
+    HouseholdRow,
     ImportResult,
     apply_rows,
     read_csv,
@@ -40,26 +40,15 @@ def register(commands: Any) -> None:
 
 
 def handle_import(ctx: Context, args: argparse.Namespace) -> int:
-    path: Path = args.file
-    try:
-        rows = read_csv(path)
-    except OSError as exc:
-        raise CliError(ctx.t("cannot read {file}: {error}", file=str(path),
-                             error=exc.strerror or str(exc))) from None
-    except HouseholdImportError as exc:
-        raise _located(ctx, path, exc) from None
-
-    async def work(db: Database) -> ImportResult | None:
+    async def work(db: Database, rows: list[HouseholdRow]) -> ImportResult | None:
         async with db.transaction() as session:
             unit = await units.by_code(session, args.unit)
             if unit is None:
                 return None
             return await apply_rows(session, unit, rows)
 
-    try:
-        result = with_db(ctx, work)
-    except HouseholdImportError as exc:
-        raise _located(ctx, path, exc) from None
+    result = import_file(ctx, args.file, read_csv,
+                         lambda rows: with_db(ctx, lambda db: work(db, rows)))
     if result is None:
         raise CliError(ctx.t("unknown unit {code}", code=args.unit))
     ctx.out(ctx.t.plural("Imported {n} household ({created} new, {updated} updated).",
@@ -67,10 +56,6 @@ def handle_import(ctx: Context, args: argparse.Namespace) -> int:
                          result.total, created=ctx.t.number(result.created),
                          updated=ctx.t.number(result.updated)))
     return 0
-
-
-def _located(ctx: Context, path: Path, exc: HouseholdImportError) -> CliError:
-    return CliError(f"{path}:{exc.line}: {ctx.t(exc.msgid, **exc.values)}", bare=True)
 
 
 def handle_list(ctx: Context, args: argparse.Namespace) -> int:

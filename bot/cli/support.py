@@ -12,12 +12,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cli.common import CliError, Context, with_db
+from bot.cli.common import CliError, Context, import_file, with_db
 from storage import support, units
 from storage.db import Database
 from storage.eligibility_import import (
-    EligibilityImportError,
     EligibilityResult,
+    EligibilityRow,
     apply_rows,
     read_csv,
 )
@@ -151,26 +151,15 @@ def handle_coverage(ctx: Context, args: argparse.Namespace) -> int:
 # --- eligible import -------------------------------------------------------------------------
 
 def handle_eligible_import(ctx: Context, args: argparse.Namespace) -> int:
-    path: Path = args.file
-    try:
-        rows = read_csv(path)
-    except OSError as exc:
-        raise CliError(ctx.t("cannot read {file}: {error}", file=str(path),
-                             error=exc.strerror or str(exc))) from None
-    except EligibilityImportError as exc:
-        raise _located(ctx, path, exc) from None
-
-    async def work(db: Database) -> EligibilityResult | None:
+    async def work(db: Database, rows: list[EligibilityRow]) -> EligibilityResult | None:
         async with db.transaction() as session:
             root = await units.by_code(session, args.unit)
             if root is None:
                 return None
             return await apply_rows(session, root, rows)
 
-    try:
-        result = with_db(ctx, work)
-    except EligibilityImportError as exc:
-        raise _located(ctx, path, exc) from None
+    result = import_file(ctx, args.file, read_csv,
+                         lambda rows: with_db(ctx, lambda db: work(db, rows)))
     if result is None:
         raise CliError(ctx.t("unknown unit {code}", code=args.unit))
     ctx.out(ctx.t.plural(
@@ -181,6 +170,3 @@ def handle_eligible_import(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _located(ctx: Context, path: Path, exc: EligibilityImportError) -> CliError:
-    reason = ctx.t(exc.msgid, **exc.values)
-    return CliError(f"{path}:{exc.line}: {reason}", bare=True)

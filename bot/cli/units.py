@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import CliError, Context, with_db
+from bot.cli.common import CliError, Context, import_file, with_db
 from storage import units
 from storage.db import Database
 from storage.models import Unit
 from storage.official_units import UnknownProvince, province_rows
-from storage.unit_import import ImportResult, UnitImportError, UnitRow, apply_rows, read_csv
+from storage.unit_import import ImportResult, UnitRow, apply_rows, read_csv
 
 # Short files finish before anyone wonders; longer ones report as they go.
 PROGRESS_FROM = 100
@@ -48,25 +48,8 @@ def register(commands: Any) -> None:
 # --- import ----------------------------------------------------------------------------------
 
 def handle_import(ctx: Context, args: argparse.Namespace) -> int:
-    path: Path = args.file
-    try:
-        rows = read_csv(path)
-    except OSError as exc:
-        raise CliError(ctx.t("cannot read {file}: {error}", file=str(path),
-                             error=exc.strerror or str(exc))) from None
-    except UnitImportError as exc:
-        raise _located(ctx, path, exc) from None
-    try:
-        result = _write(ctx, rows)
-    except UnitImportError as exc:
-        raise _located(ctx, path, exc) from None
-    _report(ctx, result)
+    _report(ctx, import_file(ctx, args.file, read_csv, lambda rows: _write(ctx, rows)))
     return 0
-
-
-def _located(ctx: Context, path: Path, exc: UnitImportError) -> CliError:
-    reason = ctx.t(exc.msgid, **exc.values)
-    return CliError(f"{path}:{exc.line}: {reason}", bare=True)
 
 
 def handle_import_official(ctx: Context, args: argparse.Namespace) -> int:
