@@ -22,14 +22,14 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 locales/%/LC_MESSAGES/coso.mo: locales/%/LC_MESSAGES/coso.po $(STAMP)
-	$(BIN)/pybabel compile --use-fuzzy -d locales -D coso -l $* >/dev/null
+	$(BIN)/pybabel compile -d locales -D coso -l $* >/dev/null
 
 i18n-compile: $(MO)
 
 i18n-extract: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k t -k plural:1,2 --sort-by-file \
 		--no-wrap --project=coso -o locales/coso.pot bot storage
-	$(BIN)/pybabel update -i locales/coso.pot -d locales -D coso --no-wrap --ignore-obsolete
+	$(BIN)/pybabel update --no-fuzzy-matching -i locales/coso.pot -d locales -D coso --no-wrap --ignore-obsolete
 
 db-upgrade: $(STAMP)
 	$(BIN)/coso db upgrade

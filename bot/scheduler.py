@@ -6,10 +6,14 @@ is due today and not yet done: for each ward, each job whose time has come (by t
 schedule, read afresh from the database) and whose (job, ward, local date) key is not claimed.
 One rule covers the regular run, the catch-up after a restart (a tick runs at start: the same
 day's missed runs happen once, in order; yesterday's do not) and a schedule changed by chat or
-by `coso schedule set` in another process (seen at the next tick, no reload). Each run claims
-its key in the transaction that queues its messages, so a run happens once across restarts
-and across several processes on one PostgreSQL; a run that fails leaves no claim and is tried
-again at the next tick.
+by `coso schedule set` in another process (seen at the next tick, no reload). The escalation
+runs COSO_ESCALATION_AFTER_MINUTES after the reminder (never after the digest), and a reminder
+or escalation keeps its gap after the run it follows up, so a question caught up late is not
+chased in the same minute.
+
+Each run claims its key in the transaction that queues its messages, so a run happens once
+across restarts and across several processes on one PostgreSQL; a run that fails leaves no
+claim and is tried again at the next tick.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from bot.settings import Settings
 from storage import schedules
 from storage.db import Database
 from storage.models import Unit, utcnow
-from storage.schedules import JOBS
+from storage.schedules import JOBS, Times
 
 log = logging.getLogger(__name__)
 
@@ -126,16 +130,37 @@ class Scheduler:
     async def due(self, now: datetime) -> list[Due]:
         """Today's runs whose time has come, not yet claimed, in the order to run them."""
         local = now.astimezone(self.settings.tz)
-        day, clock = local.date(), local.strftime("%H:%M")
+        day, minute = local.date(), local.hour * 60 + local.minute
         async with self.db.read() as session:
             plans = await schedules.schedules(session, self.settings)
             claimed = await schedules.claimed(session, schedules.period_of(day))
-            found = sorted(Due(times.at(job), JOBS.index(job), ward.id, job)
-                           for ward, times in plans if times.runs_on(day)
-                           for job in JOBS
-                           if times.at(job) <= clock and (job, ward.id) not in claimed)
+            found = sorted(due for ward, times in plans if times.runs_on(day)
+                           for due in self._due_in(ward.id, times, claimed, minute))
             live = await schedules.active(session, sorted({d.ward_id for d in found}))
         return [d for d in found if d.ward_id in live]
+
+    def _due_in(self, ward_id: int, times: Times, claimed: dict[tuple[str, int], datetime],
+                minute: int) -> list[Due]:
+        """One ward's due runs. A chasing job (the reminder, the escalation) runs at its time
+        but never sooner after the job it chases than the schedule's gap: when the question
+        goes out late, at a catch-up, its reminder still leaves leaders time to answer. A
+        job pushed past midnight this way is not done that day."""
+        tz = self.settings.tz
+        ran = {job: at.astimezone(tz) for (job, unit), at in claimed.items() if unit == ward_id}
+        found = []
+        for job in JOBS:
+            if job in ran:
+                continue
+            at = times.minute(job)
+            chased = schedules.CHASES.get(job)
+            if chased is not None:
+                if chased not in ran:  # it runs this tick at the earliest: wait the gap
+                    continue
+                gap = at - times.minute(chased)
+                at = max(at, ran[chased].hour * 60 + ran[chased].minute + gap)
+            if at <= minute:
+                found.append(Due(schedules.clock_of(at), JOBS.index(job), ward_id, job))
+        return found
 
     async def run(self, job: str, ward_id: int, day: date, now: datetime) -> bool:
         """Claim and do one run; False when it was done already (here or elsewhere)."""

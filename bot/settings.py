@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     reminder_at: str = Field("18:00", alias="COSO_REMINDER_AT")
     digest_at: str = Field("19:30", alias="COSO_DIGEST_AT")
     weekdays_only: bool = Field(False, alias="COSO_WEEKDAYS_ONLY")
+    # Ward staff hear of units still silent this long after the reminder (capped at the
+    # digest time), so leaders have time to answer the reminder first.
+    escalation_after_minutes: int = Field(60, ge=0, le=720,
+                                          alias="COSO_ESCALATION_AFTER_MINUTES")
     scheduler: bool = Field(True, alias="COSO_SCHEDULER")  # run the daily and periodic jobs
 
     # Delivery limits per channel (Telegram's published limits by default).

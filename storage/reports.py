@@ -44,10 +44,12 @@ class CheckInAnswer(enum.StrEnum):
 
 # --- categories ------------------------------------------------------------------------------
 
-async def categories(session: AsyncSession) -> Sequence[ReportCategory]:
-    """The active catalogue, in its configured order."""
-    query = (select(ReportCategory).where(ReportCategory.active.is_(True))
-             .order_by(ReportCategory.position, ReportCategory.key))
+async def categories(session: AsyncSession, *, active_only: bool = True
+                     ) -> Sequence[ReportCategory]:
+    """The catalogue (the active part unless asked), in its configured order."""
+    query = select(ReportCategory).order_by(ReportCategory.position, ReportCategory.key)
+    if active_only:
+        query = query.where(ReportCategory.active.is_(True))
     return (await session.execute(query)).scalars().all()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Protocol
 
 from sqlalchemy import or_, select, update
@@ -26,6 +26,9 @@ WARD_LEVELS = ("ward", "commune", "special_zone")
 # The daily jobs in the order they run when several are due at once (a catch-up at start).
 PROMPT, REMINDER, ESCALATION, DIGEST = "prompt", "reminder", "escalation", "digest"
 JOBS = (PROMPT, REMINDER, ESCALATION, DIGEST)
+# A job that follows up another keeps its scheduled gap after the other actually ran: a
+# question sent late (caught up at start) is not chased in the same minute.
+CHASES = {REMINDER: PROMPT, ESCALATION: REMINDER}
 TIME_FIELDS = ("prompt_at", "reminder_at", "digest_at")
 _CLOCK = re.compile(r"^\s*(\d{1,2})\s*(?:[:hH.]\s*(\d{2})?)?\s*$")
 
@@ -37,6 +40,7 @@ class Defaults(Protocol):
     reminder_at: str
     digest_at: str
     weekdays_only: bool
+    escalation_after_minutes: int
 
 
 class ScheduleError(ValueError):
@@ -52,19 +56,40 @@ class Times:
     digest_at: str
     weekdays_only: bool
     own: frozenset[str] = frozenset()
+    escalation_after: int = 60  # minutes between the reminder and the escalation
 
     def at(self, job: str) -> str:
-        """The HH:MM a job runs at; the escalation follows the reminder."""
+        """The HH:MM a job runs at."""
         return {PROMPT: self.prompt_at, REMINDER: self.reminder_at,
-                ESCALATION: self.reminder_at, DIGEST: self.digest_at}[job]
+                ESCALATION: self.escalation_at, DIGEST: self.digest_at}[job]
+
+    def minute(self, job: str) -> int:
+        """Minutes after midnight the job runs at."""
+        return minutes_of(self.at(job))
+
+    @property
+    def escalation_at(self) -> str:
+        """The reminder plus the delay that leaves leaders time to answer it, but never after
+        the digest (whose silent list would otherwise come first) nor past midnight."""
+        total = min(minutes_of(self.reminder_at) + self.escalation_after, 23 * 60 + 59)
+        return min(clock_of(total), max(self.digest_at, self.reminder_at))
 
     def runs_on(self, day: date) -> bool:
         return not (self.weekdays_only and day.weekday() >= 5)
 
     def as_dict(self) -> dict[str, object]:
         return {"prompt_at": self.prompt_at, "reminder_at": self.reminder_at,
-                "digest_at": self.digest_at, "weekdays_only": self.weekdays_only,
-                "overridden": sorted(self.own)}
+                "digest_at": self.digest_at, "escalation_at": self.escalation_at,
+                "weekdays_only": self.weekdays_only, "overridden": sorted(self.own)}
+
+
+def minutes_of(clock: str) -> int:
+    hours, minutes = (int(part) for part in clock.split(":"))
+    return hours * 60 + minutes
+
+
+def clock_of(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def parse_time(text: str) -> str | None:
@@ -80,7 +105,7 @@ def parse_time(text: str) -> str | None:
 
 def defaults_of(defaults: Defaults) -> Times:
     return Times(defaults.check_in_at, defaults.reminder_at, defaults.digest_at,
-                 defaults.weekdays_only)
+                 defaults.weekdays_only, escalation_after=defaults.escalation_after_minutes)
 
 
 def effective(defaults: Defaults, row: Schedule | None) -> Times:
@@ -92,13 +117,16 @@ def effective(defaults: Defaults, row: Schedule | None) -> Times:
     return Times(row.prompt_at or base.prompt_at, row.reminder_at or base.reminder_at,
                  row.digest_at or base.digest_at,
                  base.weekdays_only if row.weekdays_only is None else row.weekdays_only,
-                 frozenset(own))
+                 frozenset(own), base.escalation_after)
 
 
 def check(times: Times) -> None:
-    """The reminder chases the check-in question, so it must come after it."""
+    """The reminder chases the check-in question, and the digest reports the day's answers
+    (and who stayed silent after the reminder), so each comes after the one before."""
     if times.reminder_at <= times.prompt_at:
         raise ScheduleError(N_("The reminder must come after the check-in question."))
+    if times.digest_at <= times.reminder_at:
+        raise ScheduleError(N_("The digest must come after the reminder."))
 
 
 # --- wards -----------------------------------------------------------------------------------
@@ -233,10 +261,12 @@ async def finish(session: AsyncSession, job: str, unit_id: int, period: str,
     ).values(finished_at=now or utcnow()))
 
 
-async def claimed(session: AsyncSession, period: str) -> set[tuple[str, int]]:
-    """The (job, unit) keys already run for the period: a tick skips them without a write."""
-    query = select(JobRun.job, JobRun.unit_id).where(JobRun.period == period)
-    return {(job, unit_id) for job, unit_id in (await session.execute(query)).all()}
+async def claimed(session: AsyncSession, period: str) -> dict[tuple[str, int], datetime]:
+    """When each (job, unit) key already run for the period was claimed (UTC): a tick skips
+    them without a write, and a chasing job keeps its gap after the job it chases."""
+    query = select(JobRun.job, JobRun.unit_id, JobRun.claimed_at).where(JobRun.period == period)
+    return {(job, unit_id): at if at.tzinfo else at.replace(tzinfo=UTC)
+            for job, unit_id, at in (await session.execute(query)).all()}
 
 
 async def runs(session: AsyncSession, job: str | None = None,

@@ -14,6 +14,7 @@ from bot.messages import Button, Outgoing
 from storage.models import ChatAccount, OutboxMessage, OutboxStatus, Person, ProcessedUpdate
 from tests.conftest import StartBot, seed_ward
 from tests.doubles.zalo_api import ZaloDouble
+from tests.telegram_helpers import eventually
 
 USER = "zalo-user-1"
 
@@ -104,6 +105,13 @@ async def test_blocked_person_is_marked_and_not_retried(start_bot: StartBot,
     await _register(runtime, zalo)
     await zalo.block_bot(USER)
     await zalo.send_text(USER, "/help")
+
+    async def marked_failed() -> bool:
+        async with runtime.db.read() as session:
+            return await session.scalar(select(func.count()).select_from(OutboxMessage).where(
+                OutboxMessage.status == OutboxStatus.FAILED)) == 1
+
+    await eventually(marked_failed)  # the sender's first try is final: no retry follows
     await zalo.expect_silence(USER, 1.0)
     async with runtime.db.read() as session:
         account = (await session.execute(select(ChatAccount))).scalar_one()

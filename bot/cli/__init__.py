@@ -7,12 +7,24 @@ import os
 import sys
 from collections.abc import Callable
 
-from bot.cli import db, demo, households, invites, reports, run, schedule, support, units, users
+from bot.cli import (
+    db,
+    demo,
+    export,
+    households,
+    invites,
+    reports,
+    run,
+    schedule,
+    support,
+    units,
+    users,
+)
 from bot.cli.common import CliError, Context
 from bot.settings import SettingsError, load_settings
 
 Handler = Callable[[Context, argparse.Namespace], int]
-GROUPS = (db, units, households, invites, users, reports, support, schedule, demo, run)
+GROUPS = (db, units, households, invites, users, reports, support, schedule, export, demo, run)
 
 
 def build_parser() -> argparse.ArgumentParser:

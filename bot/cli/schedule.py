@@ -22,10 +22,11 @@ def register(commands: Any) -> None:
     group = commands.add_parser(
         "schedule", help="the wards' check-in, reminder and digest times",
         description="Each ward's daily times: the check-in question to leaders, the reminder "
-                    "to units that have not answered (ward staff then get the units still "
-                    "silent), and the digest to ward staff. Unset values follow the city-wide "
-                    "defaults COSO_CHECK_IN_AT, COSO_REMINDER_AT, COSO_DIGEST_AT and "
-                    "COSO_WEEKDAYS_ONLY.")
+                    "to units that have not answered, the escalation of the units still "
+                    "silent to ward staff (COSO_ESCALATION_AFTER_MINUTES after the reminder, "
+                    "never after the digest), and the digest to ward staff. Unset values "
+                    "follow the city-wide defaults COSO_CHECK_IN_AT, COSO_REMINDER_AT, "
+                    "COSO_DIGEST_AT and COSO_WEEKDAYS_ONLY.")
     sub = group.add_subparsers(title="schedule commands", metavar="COMMAND", required=True)
     setter = sub.add_parser("set", help="set a ward's own times",
                             description="Set a ward's own times; a running bot uses them "
@@ -36,8 +37,8 @@ def register(commands: Any) -> None:
     setter.add_argument("--reminder", metavar="HH:MM", help=f"reminder; {TIME_HELP}")
     setter.add_argument("--digest", metavar="HH:MM", help=f"daily digest; {TIME_HELP}")
     days = setter.add_mutually_exclusive_group()
-    days.add_argument("--weekdays-only", dest="weekdays_only", action="store_const",
-                      const=True, help="run Monday to Friday only")
+    days.add_argument("--weekdays", "--weekdays-only", dest="weekdays_only",
+                      action="store_const", const=True, help="run Monday to Friday only")
     days.add_argument("--every-day", dest="weekdays_only", action="store_const", const=False,
                       help="run every day, weekends included")
     setter.add_argument("--json", action="store_true", help="print the result as in show --json")
@@ -49,7 +50,7 @@ def register(commands: Any) -> None:
                       help="a ward, or a province for its wards, or a unit for its ward")
     show.add_argument("--json", action="store_true",
                       help="print a JSON list of {code, name, prompt_at, reminder_at, "
-                           "digest_at, weekdays_only, overridden}")
+                           "digest_at, escalation_at, weekdays_only, overridden}")
     show.set_defaults(handler=handle_show)
 
 
@@ -61,7 +62,7 @@ def handle_set(ctx: Context, args: argparse.Namespace) -> int:
     change = Change(args.prompt, args.reminder, args.digest, args.weekdays_only)
     if change == Change():
         raise CliError(ctx.t("nothing to change: give --prompt, --reminder, --digest, "
-                             "--weekdays-only or --every-day"), 2)
+                             "--weekdays or --every-day"), 2)
 
     async def work(db: Database) -> dict[str, Any]:
         async with db.transaction() as session:
@@ -111,9 +112,11 @@ def _table(ctx: Context, entries: list[dict[str, Any]]) -> None:
     def mark(e: dict[str, Any], name: str, value: str) -> str:
         return value + ("*" if name in e["overridden"] else "")
 
-    header = [t("Code"), t("Ward"), t("Check-in"), t("Reminder"), t("Digest"), t("Days")]
+    header = [t("Code"), t("Ward"), t("Check-in"), t("Reminder"), t("Escalation"),
+              t("Digest"), t("Days")]
     rows = [[e["code"], e["name"], mark(e, "prompt_at", e["prompt_at"]),
-             mark(e, "reminder_at", e["reminder_at"]), mark(e, "digest_at", e["digest_at"]),
+             mark(e, "reminder_at", e["reminder_at"]), e["escalation_at"],
+             mark(e, "digest_at", e["digest_at"]),
              mark(e, "weekdays_only", t("Mon–Fri") if e["weekdays_only"] else t("every day"))]
             for e in entries]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]

@@ -4,8 +4,10 @@ import bot.flows.check_in  # noqa: F401
 import bot.flows.dispute  # noqa: F401
 import bot.flows.dispute_close  # noqa: F401
 import bot.flows.eligibility  # noqa: F401
+import bot.flows.export  # noqa: F401
 import bot.flows.household  # noqa: F401
 import bot.flows.open_reports  # noqa: F401
 import bot.flows.report  # noqa: F401
+import bot.flows.schedule  # noqa: F401
 import bot.flows.support  # noqa: F401
 from bot.flows import language, registration  # noqa: F401  (registration by import)

@@ -12,7 +12,9 @@ import logging
 import weakref
 from collections.abc import Awaitable, Callable
 
+import bot.handlers.export  # noqa: F401  (registers /export)
 import bot.handlers.households  # noqa: F401  (registers /household)
+import bot.handlers.schedule  # noqa: F401  (registers /schedule)
 import bot.handlers.support  # noqa: F401  (registers /support, /deliveries, /dispute...)
 from bot.flows import engine, registration
 from bot.handlers import basics  # noqa: F401  (registers the basic commands)

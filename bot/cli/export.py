@@ -1,0 +1,69 @@
+"""`coso export`: a unit's records over a period as an Excel workbook or CSV files."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from bot.cli.common import CliError, Context, with_db
+from bot.export import FORMATS, file_stem, write_csv, write_xlsx
+from storage import export, units
+from storage.db import Database
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "export", help="a unit's records over a period, as .xlsx or CSV",
+        description="Households, reports, daily check-ins and support deliveries of a unit "
+                    "and its subtree, one sheet (or CSV file) per kind, headers in "
+                    "COSO_DEFAULT_LOCALE and dates as real dates.")
+    parser.add_argument("--unit", required=True, metavar="CODE")
+    parser.add_argument("--from", dest="start", required=True, type=_day, metavar="YYYY-MM-DD")
+    parser.add_argument("--to", dest="end", required=True, type=_day, metavar="YYYY-MM-DD")
+    parser.add_argument("--format", choices=FORMATS, default="xlsx")
+    parser.add_argument("--out", type=Path, metavar="PATH",
+                        help="the .xlsx file, or the folder for the CSV files (default: "
+                             "coso-CODE-FROM-TO[.xlsx] here)")
+    parser.add_argument("--json", action="store_true",
+                        help="print {files: [...], rows: {sheet: count}}")
+    parser.set_defaults(handler=handle_export)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (YYYY-MM-DD)") from None
+
+
+def handle_export(ctx: Context, args: argparse.Namespace) -> int:
+    if args.end < args.start:
+        raise CliError(ctx.t("--to comes before --from"))
+    if (args.end - args.start).days >= export.MAX_DAYS:
+        raise CliError(ctx.t("a period of at most {days} days, please", days=export.MAX_DAYS))
+    period = export.Period(args.start, args.end, ctx.settings.tz)
+
+    async def work(db: Database) -> list[export.Sheet] | None:
+        async with db.read() as session:
+            unit = await units.by_code(session, args.unit)
+            if unit is None:
+                return None
+            return await export.sheets(session, unit, period, ctx.t.locale)
+
+    sheets = with_db(ctx, work)
+    if sheets is None:
+        raise CliError(ctx.t("unknown unit {code}", code=args.unit))
+    stem = file_stem(args.unit, args.start, args.end)
+    if args.format == "xlsx":
+        files = [write_xlsx(sheets, ctx.t, args.out or Path(f"{stem}.xlsx"))]
+    else:
+        files = write_csv(sheets, ctx.t, args.out or Path(stem))
+    if args.json:
+        ctx.json({"files": [str(path) for path in files],
+                  "rows": {sheet.name: len(sheet.rows) for sheet in sheets}})
+    else:
+        for path in files:
+            ctx.out(str(path))
+    return 0
