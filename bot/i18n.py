@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from babel import Locale
-from babel.dates import format_date, format_datetime, format_time
+from babel.dates import format_date, format_datetime, format_time, format_timedelta
 from babel.numbers import format_currency, format_decimal
 from babel.support import NullTranslations, Translations
 
@@ -75,6 +75,10 @@ class Translator:
 
     def datetime(self, value: dt.datetime) -> str:
         return format_datetime(value, format="short", tzinfo=self.tz, locale=self._babel)
+
+    def duration(self, value: dt.timedelta) -> str:
+        """"12 phút", "95 phút", "4 giờ": the largest unit that still reads exactly enough."""
+        return format_timedelta(value, threshold=3, locale=self._babel)
 
     def time(self, value: dt.datetime) -> str:
         return format_time(value, format="short", tzinfo=self.tz, locale=self._babel)

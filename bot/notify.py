@@ -50,3 +50,11 @@ async def holders_within(session: AsyncSession, unit: Unit, role: str) -> list[i
              .where(Unit.path.startswith(unit.path), RoleAssignment.role == role,
                     RoleAssignment.active.is_(True)).distinct())
     return list((await session.execute(query)).scalars())
+
+
+async def holders_on(session: AsyncSession, unit: Unit, role: str) -> list[int]:
+    """People holding `role` on exactly this unit (its leaders, say)."""
+    query = select(RoleAssignment.person_id).where(
+        RoleAssignment.unit_id == unit.id, RoleAssignment.role == role,
+        RoleAssignment.active.is_(True)).distinct()
+    return list((await session.execute(query)).scalars())

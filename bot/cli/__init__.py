@@ -10,6 +10,7 @@ from collections.abc import Callable
 from bot.cli import (
     db,
     demo,
+    drill,
     export,
     households,
     invites,
@@ -24,7 +25,9 @@ from bot.cli.common import CliError, Context
 from bot.settings import SettingsError, load_settings
 
 Handler = Callable[[Context, argparse.Namespace], int]
-GROUPS = (db, units, households, invites, users, reports, support, schedule, export, demo, run)
+# The order `coso --help` lists them in.
+GROUPS = (db, units, households, invites, users, reports, support, schedule, export, drill,
+          demo, run)
 
 
 def build_parser() -> argparse.ArgumentParser:

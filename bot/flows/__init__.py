@@ -3,6 +3,7 @@
 import bot.flows.check_in  # noqa: F401
 import bot.flows.dispute  # noqa: F401
 import bot.flows.dispute_close  # noqa: F401
+import bot.flows.drill  # noqa: F401
 import bot.flows.eligibility  # noqa: F401
 import bot.flows.export  # noqa: F401
 import bot.flows.household  # noqa: F401

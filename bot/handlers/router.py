@@ -35,7 +35,11 @@ log = logging.getLogger(__name__)
 # Button payloads that are not a flow's answers ("ack:<id>" for a directive, say).
 ButtonHandler = Callable[[Turn, str], Awaitable[None]]
 BUTTONS: dict[str, ButtonHandler] = {}
-from bot.handlers import reports  # noqa: E402, F401  (needs BUTTONS: /report, /open, /checkin)
+# Handlers whose buttons register in BUTTONS, so imported once it exists.
+from bot.handlers import (  # noqa: E402, F401
+    drills,
+    reports,
+)
 
 # Commands that steer an open flow rather than replace it.
 STEERING = {"cancel", "back", "help", "skip"}

@@ -1,0 +1,116 @@
+"""`coso drill`: start a scenario drill for a ward, and read its results."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import timedelta
+from typing import Any
+
+from bot.cli.common import CliError, Context, with_db
+from bot.flows.drill import send_cards
+from bot.handlers.drills import report
+from storage import drills, schedules, units
+from storage.db import Database
+from storage.models import DrillScenario, utcnow
+
+
+def register(commands: Any) -> None:
+    group = commands.add_parser("drill", help="scenario drills",
+                                description="Start scenario drills and read their results.")
+    sub = group.add_subparsers(title="drill commands", metavar="COMMAND", required=True)
+    begin = sub.add_parser("start", help="send a scenario to the units of a ward",
+                           description="Every unit in the ward (or under --only) with an "
+                                       "active leader takes part.")
+    begin.add_argument("--unit", required=True, metavar="CODE", help="the ward")
+    begin.add_argument("--scenario", required=True, metavar="KEY",
+                       help="a key from `coso drill scenarios`")
+    begin.add_argument("--only", metavar="CODE", help="only this quarter/hamlet and below")
+    begin.add_argument("--json", action="store_true", help="print {id, units}")
+    begin.set_defaults(handler=handle_start)
+    results = sub.add_parser("report", help="each unit's times, and the ward's medians")
+    results.add_argument("id", type=int, metavar="ID")
+    results.add_argument("--json", action="store_true")
+    results.set_defaults(handler=handle_report)
+    listing = sub.add_parser("scenarios", help="the scenario catalogue")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=handle_scenarios)
+
+
+def handle_start(ctx: Context, args: argparse.Namespace) -> int:
+    async def work(db: Database) -> dict[str, Any]:
+        async with db.transaction() as session:
+            ward = await units.by_code(session, args.unit)
+            if ward is None:
+                raise CliError(ctx.t("unknown unit {code}", code=args.unit))
+            if ward.level not in schedules.WARD_LEVELS:
+                raise CliError(ctx.t("A drill is run in a ward, commune or special zone."))
+            scenario = await session.get(DrillScenario, args.scenario)
+            if scenario is None or not scenario.active:
+                raise CliError(ctx.t("unknown scenario {key}", key=args.scenario))
+            area = await units.by_code(session, args.only) if args.only else ward
+            if area is None or not units.contains(ward, area):
+                raise CliError(ctx.t("unit {code} is not {unit} or one of its sub-units",
+                                     code=args.only, unit=args.unit))
+            taking = sorted({unit.id for unit, _ in await schedules.leaders_in(session, ward)
+                             if unit.path.startswith(area.path)})
+            if not taking:
+                raise CliError(ctx.t("No unit there has a leader yet, so no drill was "
+                                     "started."))
+            drill = await drills.start(session, ward, scenario, taking, None, utcnow())
+            await send_cards(session, ctx.settings, drill, scenario)
+            return {"id": drill.id, "units": len(taking)}
+
+    started = with_db(ctx, work)
+    if args.json:
+        ctx.json(started)
+    else:
+        ctx.out(ctx.t("Drill #{id} started: {n} units were sent the scenario.",
+                      id=started["id"], n=ctx.t.number(started["units"])))
+    return 0
+
+
+def handle_report(ctx: Context, args: argparse.Namespace) -> int:
+    async def work(db: Database) -> drills.Results | None:
+        async with db.read() as session:
+            return await drills.results(session, args.id)
+
+    results = with_db(ctx, work)
+    if results is None:
+        raise CliError(ctx.t("no drill with id {id}", id=args.id))
+    if args.json:
+        ctx.json(_as_json(results))
+    else:
+        ctx.out(report(ctx.t, results))
+    return 0
+
+
+def _as_json(results: drills.Results) -> dict[str, Any]:
+    def seconds(value: timedelta | None) -> float | None:
+        return None if value is None else value.total_seconds()
+
+    return {"id": results.drill.id, "scenario": results.scenario.key,
+            "started_at": results.drill.started_at.isoformat(),
+            "units_total": len(results.units), "acknowledged": results.acknowledged,
+            "completed": results.completed,
+            "median_seconds_to_acknowledge": seconds(results.median_to_acknowledge),
+            "median_seconds_to_complete": seconds(results.median_to_complete),
+            "units": [{"code": u.unit_code, "name": u.unit_name, "steps_done": u.steps_done,
+                       "steps_total": len(results.scenario.steps),
+                       "seconds_to_acknowledge": seconds(u.to_acknowledge),
+                       "seconds_to_complete": seconds(u.to_complete),
+                       "reminders": u.reminders} for u in results.units]}
+
+
+def handle_scenarios(ctx: Context, args: argparse.Namespace) -> int:
+    async def work(db: Database) -> list[DrillScenario]:
+        async with db.read() as session:
+            return list(await drills.scenarios(session))
+
+    found = with_db(ctx, work)
+    if args.json:
+        ctx.json([{"key": s.key, "label_vi": s.label_vi, "label_en": s.label_en,
+                   "steps": s.steps} for s in found])
+    else:
+        for scenario in found:
+            ctx.out(f"{scenario.key}: {drills.label(scenario, ctx.t.locale)}")
+    return 0

@@ -1,0 +1,88 @@
+"""/drill (start one), /drill status (each unit's times), the drill cards' buttons, and the
+reminders to units that have not finished."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from bot.flows import drill
+from bot.handlers.commands import command
+from bot.handlers.router import BUTTONS
+from bot.i18n import N_, Translator
+from bot.jobs import periodic
+from bot.settings import Settings
+from bot.turn import Turn
+from storage import drills
+from storage.db import Database
+from storage.models import DrillScenario
+
+log = logging.getLogger(__name__)
+
+BUTTONS[drill.BUTTON] = drill.on_button
+
+
+@command("drill", N_("Start a scenario drill, or see how units are doing (/drill status)"),
+         roles=drill.ROLES, position=61)
+async def drill_command(turn: Turn, args: str) -> None:
+    if args.strip().casefold() in ("status", "ketqua", "kết quả"):
+        await status(turn)
+    else:
+        await drill.start(turn)
+
+
+async def status(turn: Turn) -> None:
+    wards = drill.wards(turn)
+    found = await drills.latest(turn.session, [ward.id for ward in wards])
+    if not found:
+        turn.say(turn.t("No drill has been run in your ward yet. Send /drill to start one."))
+        return
+    for entry in found:
+        results = await drills.results(turn.session, entry.id)
+        if results is not None:
+            turn.say(report(turn.t, results))
+
+
+def report(t: Translator, results: drills.Results) -> str:
+    """The drill's units with their times, then the ward's response rate and medians."""
+    total = len(results.units)
+    lines = [t("Drill #{id}: {scenario}, started {when}", id=results.drill.id,
+               scenario=drills.label(results.scenario, t.locale),
+               when=t.datetime(results.drill.started_at)),
+             t("Acknowledged {acknowledged}/{total}, completed {completed}/{total}.",
+               acknowledged=t.number(results.acknowledged), completed=t.number(results.completed),
+               total=t.number(total))]
+    for name, value in ((N_("Median time to acknowledge: {time}"),
+                         results.median_to_acknowledge),
+                        (N_("Median time to complete: {time}"), results.median_to_complete)):
+        if value is not None:
+            lines.append(t(name, time=t.duration(value)))
+    steps = len(results.scenario.steps)
+    for unit in results.units:
+        lines.append(t("• {unit}: {progress}", unit=unit.unit_name,
+                       progress=_progress(t, unit, steps)))
+    return "\n".join(lines)
+
+
+def _progress(t: Translator, unit: drills.UnitResult, steps: int) -> str:
+    if unit.to_complete is not None:
+        return t("done in {time}", time=t.duration(unit.to_complete))
+    if unit.to_acknowledge is not None:
+        return t("acknowledged in {time}, step {done}/{steps}",
+                 time=t.duration(unit.to_acknowledge), done=unit.steps_done, steps=steps)
+    return t("no answer yet")
+
+
+@periodic("drill-reminders", timedelta(minutes=1))
+async def remind(db: Database, settings: Settings, now: datetime) -> None:
+    """Units that have not finished get their current card again, every REMIND_EVERY."""
+    async with db.transaction() as session:
+        due = await drills.due_reminders(session, now)
+        for entry, started in due:
+            scenario = await session.get(DrillScenario, started.scenario_key)
+            assert scenario is not None
+            entry.reminders += 1
+            entry.reminded_at = now
+            await drill.send_card(session, settings, entry, scenario, reminder=True)
+    if due:
+        log.info("drill reminders sent to %d units", len(due))

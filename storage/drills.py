@@ -1,0 +1,172 @@
+"""Scenario drills: the catalogue, a drill's units, and each unit's progress and times.
+
+A unit acknowledges, ticks the scenario's steps strictly in order, then reports done; the
+times are measured from the drill's start. The ward's medians are over the units that got
+that far (a unit that never acknowledged has no time to acknowledge, and counts in the
+response rate instead).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from statistics import median
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Drill, DrillParticipant, DrillScenario, Unit
+
+REMIND_EVERY = timedelta(minutes=30)
+MAX_REMINDERS = 3
+
+
+class Progress(enum.StrEnum):
+    """Why a press did or did not move a unit on; the caller words it."""
+
+    MOVED = "moved"
+    ALREADY = "already"  # the same press twice (a double tap, a redelivered number)
+    OUT_OF_ORDER = "out_of_order"
+    ENDED = "ended"
+
+
+async def scenarios(session: AsyncSession) -> Sequence[DrillScenario]:
+    query = (select(DrillScenario).where(DrillScenario.active.is_(True))
+             .order_by(DrillScenario.position, DrillScenario.key))
+    return (await session.execute(query)).scalars().all()
+
+
+def label(scenario: DrillScenario, locale: str) -> str:
+    return scenario.label_vi if locale == "vi" else scenario.label_en
+
+
+def steps(scenario: DrillScenario, locale: str) -> list[str]:
+    return [str(step.get(locale) or step.get("vi") or "") for step in scenario.steps]
+
+
+async def start(session: AsyncSession, ward: Unit, scenario: DrillScenario,
+                unit_ids: Sequence[int], person_id: int | None, now: datetime) -> Drill:
+    drill = Drill(unit_id=ward.id, scenario_key=scenario.key, started_by_person_id=person_id,
+                  started_at=now)
+    session.add(drill)
+    await session.flush()
+    session.add_all(DrillParticipant(drill_id=drill.id, unit_id=unit_id, steps_done=0,
+                                     reminders=0) for unit_id in unit_ids)
+    await session.flush()
+    return drill
+
+
+async def participant(session: AsyncSession, participant_id: int
+                      ) -> tuple[DrillParticipant, Drill, DrillScenario] | None:
+    query = (select(DrillParticipant, Drill, DrillScenario)
+             .join(Drill, Drill.id == DrillParticipant.drill_id)
+             .join(DrillScenario, DrillScenario.key == Drill.scenario_key)
+             .where(DrillParticipant.id == participant_id).with_for_update(of=DrillParticipant))
+    row = (await session.execute(query)).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def press(entry: DrillParticipant, drill: Drill, total_steps: int, action: str,
+          person_id: int | None, now: datetime) -> Progress:
+    """Apply one press: "a" acknowledge, "s<n>" tick step n (1-based), "d" done."""
+    if drill.ended_at is not None:
+        return Progress.ENDED
+    if action == "a":
+        if entry.acknowledged_at is not None:
+            return Progress.ALREADY
+        entry.acknowledged_at, entry.person_id = now, person_id
+        return Progress.MOVED
+    if entry.acknowledged_at is None or entry.completed_at is not None:
+        return Progress.ALREADY if entry.completed_at is not None else Progress.OUT_OF_ORDER
+    if action == "d":
+        if entry.steps_done < total_steps:
+            return Progress.OUT_OF_ORDER
+        entry.completed_at = now
+        return Progress.MOVED
+    number = int(action[1:]) if action[1:].isdigit() else 0
+    if number <= entry.steps_done:
+        return Progress.ALREADY
+    if number != entry.steps_done + 1 or number > total_steps:
+        return Progress.OUT_OF_ORDER
+    entry.steps_done = number
+    return Progress.MOVED
+
+
+@dataclass(frozen=True)
+class UnitResult:
+    unit_id: int
+    unit_code: str
+    unit_name: str
+    steps_done: int
+    to_acknowledge: timedelta | None
+    to_complete: timedelta | None
+    reminders: int
+
+
+@dataclass(frozen=True)
+class Results:
+    drill: Drill
+    scenario: DrillScenario
+    units: list[UnitResult]
+
+    @property
+    def acknowledged(self) -> int:
+        return sum(1 for unit in self.units if unit.to_acknowledge is not None)
+
+    @property
+    def completed(self) -> int:
+        return sum(1 for unit in self.units if unit.to_complete is not None)
+
+    @property
+    def median_to_acknowledge(self) -> timedelta | None:
+        return _median([u.to_acknowledge for u in self.units if u.to_acknowledge is not None])
+
+    @property
+    def median_to_complete(self) -> timedelta | None:
+        return _median([u.to_complete for u in self.units if u.to_complete is not None])
+
+
+def _median(values: list[timedelta]) -> timedelta | None:
+    return timedelta(seconds=median(v.total_seconds() for v in values)) if values else None
+
+
+async def results(session: AsyncSession, drill_id: int) -> Results | None:
+    found = await session.execute(select(Drill, DrillScenario).join(
+        DrillScenario, DrillScenario.key == Drill.scenario_key).where(Drill.id == drill_id))
+    row = found.first()
+    if row is None:
+        return None
+    drill, scenario = row
+    query = (select(DrillParticipant, Unit).join(Unit, Unit.id == DrillParticipant.unit_id)
+             .where(DrillParticipant.drill_id == drill.id).order_by(Unit.path))
+    units = [UnitResult(unit.id, unit.code, unit.name, entry.steps_done,
+                        _since(drill.started_at, entry.acknowledged_at),
+                        _since(drill.started_at, entry.completed_at), entry.reminders)
+             for entry, unit in await session.execute(query)]
+    return Results(drill, scenario, units)
+
+
+def _since(start: datetime, moment: datetime | None) -> timedelta | None:
+    return None if moment is None else moment - start
+
+
+async def latest(session: AsyncSession, ward_ids: Sequence[int], limit: int = 3
+                 ) -> Sequence[Drill]:
+    query = (select(Drill).where(Drill.unit_id.in_(ward_ids))
+             .order_by(Drill.started_at.desc(), Drill.id.desc()).limit(limit))
+    return (await session.execute(query)).scalars().all()
+
+
+async def due_reminders(session: AsyncSession, now: datetime
+                        ) -> Sequence[tuple[DrillParticipant, Drill]]:
+    """Units not done whose last nudge (or the start) is REMIND_EVERY ago, up to
+    MAX_REMINDERS; locked so that two processes cannot both remind."""
+    query = (select(DrillParticipant, Drill).join(Drill, Drill.id == DrillParticipant.drill_id)
+             .where(Drill.ended_at.is_(None), DrillParticipant.completed_at.is_(None),
+                    DrillParticipant.reminders < MAX_REMINDERS,
+                    Drill.started_at <= now - REMIND_EVERY)
+             .with_for_update(of=DrillParticipant, skip_locked=True))
+    return [(entry, drill) for entry, drill in await session.execute(query)
+            if (entry.reminded_at or drill.started_at) <= now - REMIND_EVERY]

@@ -1,0 +1,168 @@
+"""Scenario drills end to end: ward staff start one on Telegram; leaders on Telegram and on Zalo
+acknowledge, tick the steps in order and report done; /drill status and `coso drill report`
+show each unit's times; silent units are reminded; the wrong people are refused."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.app import Runtime
+from bot.cli import main as cli_main
+from bot.handlers.drills import remind
+from bot.settings import get_settings
+from storage.models import DrillParticipant, utcnow
+from tests.conftest import Seeded, StartBot, seed_ward
+from tests.doubles.telegram_api import TelegramDouble
+from tests.doubles.zalo_api import ZaloDouble
+from tests.telegram_helpers import data_for, register, say, tap
+
+WARD_PATH = "Phường Bến Thành, Thành phố Hồ Chí Minh"
+STAFF, KP1, T1, OTHER = 701, 702, 703, 704
+ZALO_KP2 = "zalo-kp2"
+SCENARIO = "A confirmed case found in a residential group: isolate and list contacts"
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[TelegramDouble]:
+    async with TelegramDouble() as double:
+        yield double
+
+
+@pytest.fixture
+async def zalo() -> AsyncIterator[ZaloDouble]:
+    double = ZaloDouble()
+    await double.start()
+    yield double
+    await double.stop()
+
+
+async def _ward(start_bot: StartBot, tg: TelegramDouble, zalo: ZaloDouble
+                ) -> tuple[Runtime, Seeded]:
+    runtime = await start_bot(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_BASE=tg.base_url,
+                              ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url,
+                              COSO_DEFAULT_LOCALE="en")
+    seeded = await seed_ward(runtime.db)
+    await register(tg, STAFF, seeded.codes["ward_staff:WARD"], unit=WARD_PATH)
+    await register(tg, KP1, seeded.codes["leader:KP1"])
+    await register(tg, T1, seeded.codes["leader:T1"], unit="Tổ dân phố 1")
+    await register(tg, OTHER, seeded.codes["leader:OTHER"], unit="Phường Sài Gòn")
+    await zalo.send_text(ZALO_KP2, f"/start {seeded.codes['leader:KP2']}")
+    await zalo.next_message(ZALO_KP2)
+    return runtime, seeded
+
+
+async def _start_drill(tg: TelegramDouble) -> str:
+    [scenarios] = await say(tg, STAFF, "/drill")
+    # Telegram shows at most 64 characters of a button; the catalogue's label is longer.
+    assert scenarios.button_texts[0] == SCENARIO[:63] + "…"
+    [areas] = await tap(tg, STAFF, scenarios.button_data[0])
+    assert areas.button_texts == ["The whole ward", "Khu phố 1", "Khu phố 2"]
+    [summary] = await tap(tg, STAFF, data_for(areas, "The whole ward"))
+    assert "3 units take part: Khu phố 1, Tổ dân phố 1, Khu phố 2" in (summary.text or "")
+    [started] = await tap(tg, STAFF, data_for(summary, "Confirm"))
+    return started.text or ""
+
+
+async def test_a_drill_from_start_to_each_units_times(
+        tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot, db_url: str,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    runtime, _ = await _ward(start_bot, tg, zalo)
+    assert (await _start_drill(tg)).startswith("Drill #1 started: 3 units")
+
+    # Telegram: acknowledge, then four steps in order, then done.
+    [first] = await tg.wait_messages(KP1)
+    assert "1. Confirm the case with the health station" in (first.text or "")
+    [step] = await tap(tg, KP1, data_for(first, "Received"))
+    assert "Step 1 of 4: Confirm the case" in (step.text or "")
+    [again] = await tap(tg, KP1, data_for(first, "Received"))  # a double tap changes nothing
+    assert "Step 1 of 4" in (again.text or "")
+    for number in range(1, 5):
+        [step] = await tap(tg, KP1, data_for(step, f"Step {number} done"))
+    assert step.button_texts == ["Drill done"]
+    [thanks] = await tap(tg, KP1, data_for(step, "Drill done"))
+    assert "Khu phố 1 completed drill #1" in (thanks.text or "")
+
+    # Zalo: the same by numbers; an old step's number is refused politely.
+    card = await zalo.next_message(ZALO_KP2)
+    assert (card.text or "").endswith("1. Received")
+    await zalo.send_text(ZALO_KP2, "1")
+    assert "Step 1 of 4" in ((await zalo.next_message(ZALO_KP2)).text or "")
+    for _ in range(2, 6):
+        await zalo.send_text(ZALO_KP2, "1")
+        reply = (await zalo.next_message(ZALO_KP2)).text or ""
+    assert reply.endswith("1. Drill done")
+    await zalo.send_text(ZALO_KP2, "1")
+    assert "Khu phố 2 completed drill #1" in ((await zalo.next_message(ZALO_KP2)).text or "")
+
+    # The group's leader only acknowledges.
+    [card_t1] = await tg.wait_messages(T1)
+    await tap(tg, T1, data_for(card_t1, "Received"))
+    [status] = await say(tg, STAFF, "/drill status")
+    text = status.text or ""
+    assert "Acknowledged 3/3, completed 2/3." in text
+    assert "• Tổ dân phố 1: acknowledged in" in text and "step 0/4" in text
+    assert "Median time to complete:" in text
+
+    # The command line reads the same figures.
+    monkeypatch.setenv("COSO_DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    capsys.readouterr()
+    assert await asyncio.to_thread(cli_main, ["drill", "report", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    get_settings.cache_clear()
+    assert (report["units_total"], report["acknowledged"], report["completed"]) == (3, 3, 2)
+    units = {u["code"]: u for u in report["units"]}
+    assert units["26734-KP1"]["steps_done"] == 4 and units["26734-KP1-T1"]["steps_done"] == 0
+    assert units["26734-KP1-T1"]["seconds_to_complete"] is None
+    assert report["median_seconds_to_complete"] >= 0
+    await tg.expect_silence(OTHER, 0.3)  # the other ward took no part
+
+
+async def test_steps_go_in_order_and_silent_units_are_reminded(
+        tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot) -> None:
+    runtime, _ = await _ward(start_bot, tg, zalo)
+    await _start_drill(tg)
+    [card] = await tg.wait_messages(KP1)
+    [step] = await tap(tg, KP1, data_for(card, "Received"))
+    skip = data_for(step, "Step 1 done").replace(":s1", ":s3")
+    await tg.tap(KP1, skip, strict=False)  # forged: step 3 is on no button yet
+    refused = await tg.wait_messages(KP1, 2)
+    assert refused[0].text == "Please go through the steps in order."
+    assert "Step 1 of 4" in (refused[1].text or "")
+
+    await tg.wait_messages(T1)
+    now = utcnow()
+    await remind(runtime.db, runtime.settings, now + timedelta(minutes=10))
+    await tg.expect_silence(T1, 0.3)
+    for minutes in (31, 45, 62, 93, 124):
+        await remind(runtime.db, runtime.settings, now + timedelta(minutes=minutes))
+    reminders = await tg.wait_messages(T1, 3)
+    assert all((m.text or "").startswith("Reminder: Drill #1") for m in reminders)
+    await tg.expect_silence(T1, 0.3)
+    async with runtime.db.read() as session:
+        counts = dict((await session.execute(select(
+            DrillParticipant.unit_id, DrillParticipant.reminders))).all())
+        assert max(counts.values()) == 3
+        assert await session.scalar(select(func.count()).select_from(DrillParticipant)) == 3
+
+
+async def test_only_ward_staff_start_and_only_the_units_leaders_press(
+        tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot) -> None:
+    await _ward(start_bot, tg, zalo)
+    [refusal] = await say(tg, KP1, "/drill")
+    assert "only for" in (refusal.text or "")
+    await _start_drill(tg)
+    [card] = await tg.wait_messages(KP1)
+    [languages] = await say(tg, OTHER, "/lang")  # any keyboard to forge a tap on
+    await tap(tg, OTHER, data_for(languages, "English"))
+    await tg.tap(OTHER, data_for(card, "Received"), strict=False)  # forged by another ward
+    [foreign] = await tg.wait_messages(OTHER)
+    assert "only for" in (foreign.text or "")
+    [step] = await tap(tg, KP1, data_for(card, "Received"))
+    assert "Step 1 of 4" in (step.text or "")
