@@ -14,6 +14,7 @@ from bot.cli import (
     export,
     households,
     invites,
+    purge,
     reports,
     run,
     schedule,
@@ -27,7 +28,7 @@ from bot.settings import SettingsError, load_settings
 Handler = Callable[[Context, argparse.Namespace], int]
 # The order `coso --help` lists them in.
 GROUPS = (db, units, households, invites, users, reports, support, schedule, export, drill,
-          demo, run)
+          purge, demo, run)
 
 
 def build_parser() -> argparse.ArgumentParser:
