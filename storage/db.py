@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +21,10 @@ from sqlalchemy.ext.asyncio import (
 OUTBOX_CHANNELS = "outbox_channels"
 
 CommitHook = Callable[[set[str]], None]
+
+# aiosqlite logs every statement with its parameters at DEBUG: names and notes (Decree
+# 13/2023/ND-CP) would reach the log of anyone who turns on COSO_LOG_LEVEL=DEBUG.
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
