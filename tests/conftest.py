@@ -22,6 +22,8 @@ from storage import invites, units
 from storage.db import Database
 from storage.migrate import upgrade_async
 from storage.models import Base
+from tests.doubles.telegram_api import TelegramDouble
+from tests.doubles.zalo_api import ZaloDouble
 
 POSTGRES_URL = os.environ.get("COSO_TEST_POSTGRES_URL")
 _pg_ready = False
@@ -125,3 +127,19 @@ async def start_bot(db_url: str) -> AsyncIterator[StartBot]:
     yield start
     for runtime in reversed(started):
         await runtime.stop()
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[TelegramDouble]:
+    """A Telegram Bot API double on 127.0.0.1 (point TELEGRAM_API_BASE at tg.base_url)."""
+    async with TelegramDouble() as double:
+        yield double
+
+
+@pytest.fixture
+async def zalo() -> AsyncIterator[ZaloDouble]:
+    """A Zalo Bot API double on 127.0.0.1 (point ZALO_API_BASE at zalo.base_url)."""
+    double = ZaloDouble()
+    await double.start()
+    yield double
+    await double.stop()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -26,20 +25,6 @@ WARD_PATH = "Phường Bến Thành, Thành phố Hồ Chí Minh"
 STAFF, KP1, T1, OTHER = 701, 702, 703, 704
 ZALO_KP2 = "zalo-kp2"
 SCENARIO = "A confirmed case found in a residential group: isolate and list contacts"
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[TelegramDouble]:
-    async with TelegramDouble() as double:
-        yield double
-
-
-@pytest.fixture
-async def zalo() -> AsyncIterator[ZaloDouble]:
-    double = ZaloDouble()
-    await double.start()
-    yield double
-    await double.stop()
 
 
 async def _ward(start_bot: StartBot, tg: TelegramDouble, zalo: ZaloDouble

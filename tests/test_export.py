@@ -155,12 +155,6 @@ async def test_bad_requests_write_nothing(run: Run, tmp_path: Path,
     assert not await asyncio.to_thread(lambda: list(tmp_path.glob("*.xlsx")))
 
 
-@pytest.fixture
-async def tg() -> AsyncIterator[TelegramDouble]:
-    async with TelegramDouble() as double:
-        yield double
-
-
 async def test_ward_staff_get_the_workbook_in_chat_and_a_leader_is_refused(
         tg: TelegramDouble, start_bot: StartBot, tmp_path: Path) -> None:
     runtime = await start_telegram(start_bot, tg, COSO_DATA_DIR=str(tmp_path / "data"))

@@ -600,14 +600,6 @@ def test_cli_bad_row_writes_nothing(seeded_cli: CliEnv, cli: Run) -> None:
 
 # --- end to end on the doubles -----------------------------------------------------------------
 
-@pytest.fixture
-async def zalo() -> AsyncIterator[ZaloDouble]:
-    double = ZaloDouble()
-    await double.start()
-    yield double
-    await double.stop()
-
-
 async def _zalo_say(zalo: ZaloDouble, user: str, text: str) -> str:
     await zalo.send_text(user, text)
     return (await zalo.next_message(user)).text or ""

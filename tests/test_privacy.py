@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -16,12 +15,6 @@ from tests.telegram_helpers import start_telegram
 
 HEAD, PHONE, ADDRESS, NOTE = "Nguyễn Văn An", "0903 123 456", "12 Lê Lợi", "Sốt cao về đêm"
 LEADER, STAFF, MONITOR = 801, 802, 803
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[TelegramDouble]:
-    async with TelegramDouble() as double:
-        yield double
 
 
 async def test_a_days_work_leaves_no_personal_data_in_the_logs(

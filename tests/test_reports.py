@@ -410,14 +410,6 @@ async def test_checkin_r_goes_to_the_report_and_several_units_are_asked_which(
 
 # --- end to end on the doubles ---------------------------------------------------------------
 
-@pytest.fixture
-async def zalo_double() -> AsyncIterator[ZaloDouble]:
-    double = ZaloDouble()
-    await double.start()
-    yield double
-    await double.stop()
-
-
 async def _zalo_step(zalo: ZaloDouble, user: str, text: str, expect: str) -> str:
     await zalo.send_text(user, text)
     reply = await zalo.next_message(user)
@@ -426,8 +418,7 @@ async def _zalo_step(zalo: ZaloDouble, user: str, text: str, expect: str) -> str
 
 
 async def test_zalo_numbered_text_with_a_restart_in_the_middle(
-        start_bot: StartBot, zalo_double: ZaloDouble, db_url: str) -> None:
-    zalo = zalo_double
+        start_bot: StartBot, zalo: ZaloDouble, db_url: str) -> None:
     settings = {"ZALO_BOT_TOKEN": zalo.token, "ZALO_API_BASE": zalo.base_url}
     runtime = await start_bot(**settings)
     seeded = await seed_ward(runtime.db)

@@ -581,14 +581,6 @@ async def test_the_guard_holds_at_write_time_and_no_means_nothing(
 
 # --- end to end on the doubles ----------------------------------------------------------------
 
-@pytest.fixture
-async def zalo() -> AsyncIterator[ZaloDouble]:
-    double = ZaloDouble()
-    await double.start()
-    yield double
-    await double.stop()
-
-
 async def _zalo_say(zalo: ZaloDouble, user: str, text: str) -> str:
     await zalo.send_text(user, text)
     return (await zalo.next_message(user)).text or ""

@@ -51,12 +51,6 @@ USER = 1001
 OTHER = 1002
 
 
-@pytest.fixture
-async def tg() -> AsyncIterator[TelegramDouble]:
-    async with TelegramDouble() as double:
-        yield double
-
-
 # ---------------------------------------------------------------- registration
 
 

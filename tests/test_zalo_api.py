@@ -22,14 +22,6 @@ from tests.doubles.zalo_api import ZaloDouble
 
 
 @pytest.fixture
-async def zalo() -> AsyncIterator[ZaloDouble]:
-    double = ZaloDouble()
-    await double.start()
-    yield double
-    await double.stop()
-
-
-@pytest.fixture
 async def client(zalo: ZaloDouble) -> AsyncIterator[ZaloBotClient]:
     api = ZaloBotClient(zalo.token, zalo.base_url)
     yield api

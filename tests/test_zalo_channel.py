@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
 
 import aiohttp
-import pytest
 from sqlalchemy import func, select
 
 from bot.app import Runtime
@@ -17,14 +15,6 @@ from tests.doubles.zalo_api import ZaloDouble
 from tests.telegram_helpers import eventually
 
 USER = "zalo-user-1"
-
-
-@pytest.fixture
-async def zalo() -> AsyncIterator[ZaloDouble]:
-    double = ZaloDouble()
-    await double.start()
-    yield double
-    await double.stop()
 
 
 async def _bot(start_bot: StartBot, zalo: ZaloDouble, **extra: object) -> Runtime:
