@@ -10,6 +10,8 @@ from collections.abc import Callable
 from bot.cli import (
     db,
     demo,
+    digest,
+    directive,
     drill,
     export,
     households,
@@ -27,8 +29,8 @@ from bot.settings import SettingsError, load_settings
 
 Handler = Callable[[Context, argparse.Namespace], int]
 # The order `coso --help` lists them in.
-GROUPS = (db, units, households, invites, users, reports, support, schedule, export, drill,
-          purge, demo, run)
+GROUPS = (db, units, households, invites, users, reports, support, schedule, digest, export,
+          directive, drill, purge, demo, run)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 import bot.handlers.export  # noqa: F401  (registers /export)
 import bot.handlers.households  # noqa: F401  (registers /household)
 import bot.handlers.schedule  # noqa: F401  (registers /schedule)
+import bot.handlers.summary  # noqa: F401  (registers /summary)
 import bot.handlers.support  # noqa: F401  (registers /support, /deliveries, /dispute...)
 from bot.flows import engine, registration
 from bot.handlers import basics  # noqa: F401  (registers the basic commands)
@@ -37,6 +38,7 @@ ButtonHandler = Callable[[Turn, str], Awaitable[None]]
 BUTTONS: dict[str, ButtonHandler] = {}
 # Handlers whose buttons register in BUTTONS, so imported once it exists.
 from bot.handlers import (  # noqa: E402, F401
+    directives,
     drills,
     reports,
 )

@@ -1,0 +1,137 @@
+"""`coso directive send | status`: send a directive to a unit subtree, and follow it."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bot.cli.common import CliError, Context, with_db
+from bot.flows.directive import parse_deadline, refusal_text, send
+from bot.handlers.directives import report
+from storage import directives, units
+from storage.db import Database
+from storage.directives import Draft, Refusal
+from storage.models import Role, utcnow
+
+
+def register(commands: Any) -> None:
+    group = commands.add_parser("directive", help="directives that must be acknowledged",
+                                description="Send directives and follow who acknowledged.")
+    sub = group.add_subparsers(title="directive commands", metavar="COMMAND", required=True)
+    send_cmd = sub.add_parser("send", help="send a directive to a unit and everything under it",
+                              description="Every active holder of the role (any role when "
+                                          "--role is left out) on a unit in the scope gets "
+                                          "it on each chat account, with a Received button.")
+    send_cmd.add_argument("--scope", required=True, metavar="CODE", help="unit code")
+    send_cmd.add_argument("--role", choices=[str(r) for r in Role], help="only this role")
+    send_cmd.add_argument("--text-file", required=True, type=Path, metavar="F",
+                          help="UTF-8 text, at most 3,500 characters")
+    send_cmd.add_argument("--attach", type=Path, metavar="FILE", help="a photo or a PDF")
+    send_cmd.add_argument("--deadline", metavar="YYYY-MM-DDTHH:MM",
+                          help="local time by which each unit reports done")
+    send_cmd.add_argument("--no-ack", action="store_true", help="no acknowledgement asked")
+    send_cmd.add_argument("--json", action="store_true",
+                          help="print {id, recipients, messages}")
+    send_cmd.set_defaults(handler=handle_send)
+    status = sub.add_parser("status", help="sent, delivered, failed, acknowledged, done, "
+                                           "outstanding, by unit")
+    status.add_argument("id", type=int, metavar="ID")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=handle_status)
+
+
+def _text(ctx: Context, path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(ctx.t("cannot read {path}: {error}", path=str(path),
+                             error=type(exc).__name__)) from exc
+
+
+def _stored(ctx: Context, attach: Path) -> Path:
+    """The attachment checked against the platform limits, then copied under the data dir."""
+    if not attach.is_file():
+        raise CliError(ctx.t("cannot read {path}: {error}", path=str(attach),
+                             error="FileNotFoundError"))
+    problem = directives.attachment_refusal(attach.name, attach.stat().st_size)
+    if problem is not None:
+        raise CliError(refusal_text(ctx.t, problem, attach.name))
+    folder = ctx.settings.data_dir.resolve() / "directives"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{uuid.uuid4().hex}{attach.suffix.casefold()}"
+    shutil.copyfile(attach, target)
+    return target
+
+
+def handle_send(ctx: Context, args: argparse.Namespace) -> int:
+    text = _text(ctx, args.text_file)
+    deadline = None
+    if args.deadline:
+        deadline = parse_deadline(args.deadline, ctx.settings)
+        if deadline is None:
+            raise CliError(ctx.t("--deadline must look like 2026-12-31T17:00"))
+    stored = _stored(ctx, args.attach) if args.attach else None
+
+    async def work(db: Database) -> dict[str, Any] | Refusal:
+        async with db.transaction() as session:
+            scope = await units.by_code(session, args.scope)
+            if scope is None:
+                raise CliError(ctx.t("unknown unit {code}", code=args.scope))
+            draft = Draft(scope=scope, role=args.role, text=text,
+                          attachment=str(stored) if stored else None,
+                          attachment_name=args.attach.name if args.attach else None,
+                          requires_ack=not args.no_ack, deadline=deadline)
+            sent = await send(session, ctx.settings, draft, None, utcnow())
+            if isinstance(sent, Refusal):
+                return sent
+            directive, count, queued = sent
+            return {"id": directive.id, "recipients": count, "messages": queued}
+
+    try:
+        result = with_db(ctx, work)
+    except BaseException:
+        if stored:
+            stored.unlink(missing_ok=True)
+        raise
+    if isinstance(result, Refusal):
+        if stored:
+            stored.unlink(missing_ok=True)
+        raise CliError(refusal_text(ctx.t, result))
+    if args.json:
+        ctx.json(result)
+    else:
+        ctx.out(ctx.t("Directive #{id} sent to {n} recipients.", id=result["id"],
+                      n=ctx.t.number(result["recipients"])))
+    return 0
+
+
+def handle_status(ctx: Context, args: argparse.Namespace) -> int:
+    async def work(db: Database) -> directives.Status | None:
+        async with db.read() as session:
+            return await directives.status(session, args.id)
+
+    result = with_db(ctx, work)
+    if result is None:
+        raise CliError(ctx.t("no directive with id {id}", id=args.id))
+    if args.json:
+        ctx.json(as_json(result))
+    else:
+        ctx.out(report(ctx.t, result))
+    return 0
+
+
+COUNTS = ("recipients", "sent", "delivered", "failed", "acknowledged", "outstanding")
+
+
+def as_json(result: directives.Status) -> dict[str, Any]:
+    directive = result.directive
+    totals = {name: result.total(name) for name in COUNTS}
+    return {"id": directive.id, "role": directive.role,
+            "created_at": directive.created_at.isoformat(),
+            "deadline": directive.deadline.isoformat() if directive.deadline else None,
+            **totals, "units_total": len(result.units), "units_done": result.total("done"),
+            "units": [{"code": u.code, "name": u.name, "done": u.done,
+                       **{name: getattr(u, name) for name in COUNTS}} for u in result.units]}

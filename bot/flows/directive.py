@@ -1,0 +1,278 @@
+"""/directive: admins and ward staff send a directive to a unit subtree, and each recipient
+acknowledges it with one tap (a number on Zalo) and, with a deadline, reports the unit done.
+
+Sending (a conversation): scope → role → text → attachment (optional photo or PDF) → deadline
+(optional) → confirm. The directive, its recipients and every copy in the outbox commit
+together. Card payloads are "dv:<directive>:<unit>:<a|d>": the directive and the unit the
+recipient answers for; the person is the one pressing.
+
+A PDF cannot go to Zalo (its bot API sends photos only): Zalo recipients get the text with a
+note that the file is in the web chat or on Telegram.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.flows import engine
+from bot.flows.engine import Flow, Option, Step, register
+from bot.flows.support import scope_roots
+from bot.handlers.access import refuse
+from bot.i18n import N_, Translator, pick_locale
+from bot.messages import Button, Outgoing
+from bot.settings import Settings
+from bot.turn import Turn
+from storage import directives, outbox, units
+from storage.directives import Draft, Press, Refusal
+from storage.models import (
+    Channel,
+    ChatAccount,
+    Directive,
+    DirectiveRecipient,
+    Person,
+    Role,
+    Unit,
+)
+
+log = logging.getLogger(__name__)
+
+ROLES = frozenset({Role.WARD_STAFF, Role.ADMIN})
+BUTTON = "dv"
+EVERYONE = "all"
+DEADLINE_FORMAT = "%Y-%m-%d %H:%M"
+
+REFUSALS = {
+    Refusal.EMPTY_SCOPE: N_("No one holds that role in that unit or below, so nothing was "
+                            "sent."),
+    Refusal.TOO_LONG: N_("The text is too long: at most {max} characters."),
+    Refusal.EMPTY_TEXT: N_("The directive has no text."),
+    Refusal.PAST_DEADLINE: N_("The deadline has already passed, so nothing was sent."),
+    Refusal.ATTACHMENT_TYPE: N_("Only a photo (JPG, PNG) or a PDF can be attached."),
+    Refusal.ATTACHMENT_TOO_BIG: N_("The attachment is larger than the chat platforms accept "
+                                   "({limit}), so nothing was sent."),
+}
+
+
+def refusal_text(t: Translator, refusal: Refusal, filename: str = "") -> str:
+    kind = directives.attachment_kind(filename) if filename else None
+    limit = directives.upload_limit(kind)
+    return t(REFUSALS[refusal], max=t.number(directives.MAX_TEXT),
+             limit=f"{t.number(limit // directives.MB)} MB")
+
+
+# --- the card each recipient sees -------------------------------------------------------------
+
+def card(t: Translator, directive: Directive, unit: Unit, channel: str,
+         reminder: bool = False, entry: DirectiveRecipient | None = None) -> Outgoing:
+    head = t("Directive #{id} for {unit}", id=directive.id, unit=unit.name)
+    if reminder:
+        head = t("Reminder: {directive}", directive=head)
+    lines = [head, directive.text]
+    if directive.deadline is not None:
+        lines.append(t("Deadline: {when}", when=t.datetime(directive.deadline)))
+    payload = f"{BUTTON}:{directive.id}:{unit.id}:"
+    buttons: list[Button] = []
+    if directive.requires_ack and (entry is None or entry.acknowledged_at is None):
+        buttons.append(Button(t("Received"), payload + "a"))
+    if directive.deadline is not None and (entry is None or entry.done_at is None):
+        buttons.append(Button(t("Report done"), payload + "d"))
+    media: dict[str, Any] = {}
+    if directive.attachment is not None:
+        name = directive.attachment_name or "photo.jpg"
+        kind = directives.attachment_kind(name)
+        carried = _carries(channel, directive.attachment, kind)
+        if carried is None and kind is not None:
+            media = {kind: directive.attachment, "filename": name}
+        elif carried is not None:
+            lines.append(t(carried, name=name))
+    return Outgoing(text="\n".join(lines), buttons=tuple(buttons), **media)
+
+
+def _carries(channel: str, ref: str, kind: str | None) -> str | None:
+    """None when the channel can send the attachment, else the note (a msgid) saying where it
+    is. Zalo sends only photos given by URL; only Telegram knows a Telegram file id (a photo
+    sent in a Telegram chat); a URL or a file on this machine goes everywhere else."""
+    is_url = ref.startswith(("http://", "https://"))
+    if channel != Channel.TELEGRAM and not is_url and not ref.startswith("/"):
+        return N_("A photo comes with this directive; open it on Telegram.")
+    if channel == Channel.ZALO and not (is_url and kind == "photo"):
+        return N_("A file ({name}) comes with this directive; open it in the web chat or on "
+                  "Telegram.")
+    return None
+
+
+async def send_to(session: AsyncSession, settings: Settings, directive: Directive,
+                  entries: Sequence[DirectiveRecipient], reminder: bool = False) -> int:
+    """Each entry's card on every chat account of its person; returns messages queued."""
+    person_ids = {entry.person_id for entry in entries}
+    query = (select(ChatAccount, Person).join(Person, Person.id == ChatAccount.person_id)
+             .where(Person.id.in_(person_ids), Person.active.is_(True))
+             .order_by(ChatAccount.id))
+    accounts: dict[int, list[tuple[ChatAccount, Person]]] = {}
+    for account, person in await session.execute(query):
+        accounts.setdefault(person.id, []).append((account, person))
+    unit_by_id = {unit.id: unit for unit in (await session.execute(
+        select(Unit).where(Unit.id.in_({e.unit_id for e in entries})))).scalars()}
+    queued = 0
+    for entry in entries:
+        for account, person in accounts.get(entry.person_id, []):
+            t = Translator(pick_locale(person.locale, account.locale,
+                                       default=settings.default_locale), settings.tz)
+            message = card(t, directive, unit_by_id[entry.unit_id], account.channel, reminder,
+                           entry)
+            outbox.enqueue(session, account, message.to_payload(), outbox.BULK,
+                           directives.ref(directive.id, entry.unit_id))
+            queued += 1
+    return queued
+
+
+async def on_button(turn: Turn, payload: str) -> None:
+    """A recipient's "Received" or "Done": recorded once, harmless when pressed again."""
+    parts = payload.split(":")
+    if len(parts) != 4 or not (parts[1].isdigit() and parts[2].isdigit()) or turn.person is None:
+        turn.say(turn.t("This question is no longer open."))
+        return
+    entry = await directives.recipient(turn.session, int(parts[1]), int(parts[2]),
+                                       turn.person.id)
+    if entry is None:
+        refuse(turn, "a directive", frozenset({Role.LEADER}))
+        return
+    outcome = await directives.press(turn.session, entry, parts[3], turn.now)
+    log.info("directive %s unit %s: %s %s", entry.directive_id, entry.unit_id, parts[3],
+             outcome)
+    if parts[3] == "d":
+        turn.say(turn.t("Recorded: the unit has done directive #{id}.", id=entry.directive_id)
+                 if outcome is Press.MOVED else
+                 turn.t("Directive #{id} was already reported done.", id=entry.directive_id))
+    else:
+        turn.say(turn.t("Thank you: directive #{id} is acknowledged.", id=entry.directive_id)
+                 if outcome is Press.MOVED else
+                 turn.t("Directive #{id} was already acknowledged.", id=entry.directive_id))
+
+
+# --- sending from chat ------------------------------------------------------------------------
+
+async def send(session: AsyncSession, settings: Settings, draft: Draft,
+               person_id: int | None, now: datetime) -> tuple[Directive, int, int] | Refusal:
+    """Create and queue the directive: (directive, recipients, messages) or why not."""
+    created = await directives.create(session, draft, person_id, now)
+    if isinstance(created, Refusal):
+        return created
+    directive, entries = created
+    queued = await send_to(session, settings, directive, entries)
+    log.info("directive %s sent: %d recipients, %d messages", directive.id, len(entries),
+             queued)
+    return directive, len(entries), queued
+
+
+async def _scope_options(turn: Turn) -> Sequence[Option]:
+    options: list[Option] = []
+    for root in scope_roots(turn, ROLES):
+        options.append(Option(str(root.id), root.name, literal=True))
+        children = [u for u in await units.subtree(turn.session, root) if u.parent_id == root.id]
+        options.extend(Option(str(child.id), child.name, literal=True) for child in children)
+    return options
+
+
+async def _role_options(turn: Turn) -> Sequence[Option]:
+    return [Option(Role.LEADER, N_("Leaders")), Option(EVERYONE, N_("Everyone with a role"))]
+
+
+async def _check_text(turn: Turn, text: str) -> str | None:
+    return N_("The text is too long: at most {max} characters.") if len(
+        text) > directives.MAX_TEXT else None
+
+
+async def _check_deadline(turn: Turn, text: str) -> str | None:
+    parsed = parse_deadline(text, turn.settings)
+    if parsed is None:
+        return N_("Write the deadline as YYYY-MM-DD HH:MM, e.g. 2026-12-31 17:00.")
+    return N_("The deadline has already passed.") if parsed <= turn.now else None
+
+
+def parse_deadline(text: str, settings: Settings) -> datetime | None:
+    """A local "YYYY-MM-DD HH:MM" (or with a T) as a UTC time, as stored."""
+    try:
+        local = datetime.strptime(text.strip().replace("T", " "), DEADLINE_FORMAT)
+    except ValueError:
+        return None
+    return local.replace(tzinfo=settings.tz).astimezone(UTC)
+
+
+def _draft(turn: Turn, scope: Unit) -> Draft:
+    data = turn.data
+    role = None if data.get("role") == EVERYONE else str(data.get("role") or Role.LEADER)
+    deadline = data.get("deadline")
+    photo = data.get("attachment")
+    # A photo sent in chat is the platform's reference (a Telegram file id, a Zalo URL).
+    return Draft(scope=scope, role=role, text=str(data["text"]),
+                 attachment=str(photo) if photo else None,
+                 attachment_name="photo.jpg" if photo else None,
+                 deadline=parse_deadline(str(deadline), turn.settings) if deadline else None)
+
+
+async def _chosen_scope(turn: Turn) -> Unit | None:
+    found = await turn.session.get(Unit, int(str(turn.data["scope"])))
+    roots = scope_roots(turn, ROLES)
+    return found if found is not None and any(units.contains(r, found) for r in roots) else None
+
+
+async def _summary(turn: Turn) -> str:
+    scope = await _chosen_scope(turn)
+    if scope is None:
+        return "—"
+    draft = _draft(turn, scope)
+    count = len(await directives.recipients(turn.session, scope, draft.role))
+    lines = [turn.t("To: {unit}", unit=scope.name),
+             turn.t.plural("{n} recipient", "{n} recipients", count),
+             draft.text[:300]]
+    if draft.deadline is not None:
+        lines.append(turn.t("Deadline: {when}", when=turn.t.datetime(draft.deadline)))
+    return "\n".join(lines)
+
+
+async def _finish(turn: Turn) -> None:
+    scope = await _chosen_scope(turn)
+    if scope is None:
+        refuse(turn, "/directive", ROLES)
+        return
+    sent = await send(turn.session, turn.settings, _draft(turn, scope),
+                      turn.person.id if turn.person else None, turn.now)
+    if isinstance(sent, Refusal):
+        turn.say(refusal_text(turn.t, sent))
+        return
+    directive, count, _ = sent
+    turn.say(turn.t("Directive #{id} sent to {n} recipients. Send /directive status to "
+                    "follow it.", id=directive.id, n=turn.t.number(count)))
+
+
+FLOW = register(Flow(
+    name="directive",
+    title=N_("sending a directive"),
+    steps=(
+        Step("scope", "choice", N_("Which unit is it for (with everything under it)?"),
+             options=_scope_options),
+        Step("role", "choice", N_("Who receives it?"), options=_role_options),
+        Step("text", "text", N_("Write the directive (at most {max_length} characters)."),
+             max_length=directives.MAX_TEXT, validate=_check_text),
+        Step("attachment", "photo", N_("Send a photo to attach, or skip."), optional=True),
+        Step("deadline", "text", N_("A deadline for the units to report done "
+                                    "(YYYY-MM-DD HH:MM), or skip."),
+             optional=True, validate=_check_deadline),
+        Step("confirm", "confirm", N_("Send this directive now?"), summary=_summary),
+    ),
+    finish=_finish,
+))
+
+
+async def start(turn: Turn) -> None:
+    if not scope_roots(turn, ROLES):
+        refuse(turn, "/directive", ROLES)
+        return
+    await engine.begin(turn, FLOW)

@@ -1,0 +1,78 @@
+"""/summary: the digest on demand. Ward staff get their own ward; an admin picks a ward or the
+roll-up of the province/city they hold; then the period: today, 7 days or 30 days.
+
+Scope is checked again at the end (a role may be withdrawn between the steps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.digest import text
+from bot.flows import engine
+from bot.flows.engine import Flow, Option, Step, register
+from bot.flows.support import scope_roots
+from bot.handlers.access import reaches, refuse
+from bot.i18n import N_
+from bot.turn import Turn
+from storage import digest, reports, schedules
+from storage.models import Role, Unit
+
+ROLES = frozenset({Role.WARD_STAFF, Role.ADMIN})
+PERIODS = {"1": N_("Today"), "7": N_("The last 7 days"), "30": N_("The last 30 days")}
+ROLLUP = "all:"  # a choice "all:<unit id>": the roll-up of that unit's wards
+
+
+async def _areas(turn: Turn) -> list[Unit]:
+    """The wards (and units above wards) the person may summarise."""
+    found: list[Unit] = []
+    for root in scope_roots(turn, ROLES):
+        found.append(root)
+        if not schedules.is_ward(root):
+            found += [w for w in await schedules.wards(turn.session, [root]) if w.id != root.id]
+    return found
+
+
+async def _area_options(turn: Turn) -> Sequence[Option]:
+    options = []
+    for unit in await _areas(turn):
+        if schedules.is_ward(unit):
+            options.append(Option(f"u:{unit.id}", unit.name, literal=True))
+        else:
+            options.append(Option(f"{ROLLUP}{unit.id}",
+                                  turn.t("All wards of {unit}", unit=unit.name), literal=True))
+    return options
+
+
+async def _finish(turn: Turn) -> None:
+    wanted = str(turn.data.get("area", ""))
+    areas = await _areas(turn)
+    unit = areas[0] if not wanted and len(areas) == 1 else next(
+        (u for u in areas if wanted in (f"u:{u.id}", f"{ROLLUP}{u.id}")), None)
+    if unit is None or not reaches(turn, unit, ROLES):
+        refuse(turn, "/summary", ROLES)
+        return
+    days = int(str(turn.data["period"]))
+    day = reports.local_day(turn.now, turn.settings.tz)
+    if schedules.is_ward(unit):
+        figures = await digest.ward_figures(turn.session, unit, day, turn.settings, days)
+        turn.say(text.render(turn.t, figures))
+    else:
+        rolled = await digest.rollup(turn.session, unit, day, turn.settings, days)
+        turn.say(text.render_rollup(turn.t, rolled))
+
+
+PERIOD = Step("period", "choice", N_("Which period?"),
+              options=tuple(Option(key, label) for key, label in PERIODS.items()))
+FLOW = register(Flow(name="summary", title=N_("the summary"), steps=(PERIOD,), finish=_finish))
+FLOW_PICK = register(Flow(
+    name="summary_pick", title=N_("the summary"), finish=_finish,
+    steps=(Step("area", "choice", N_("Which ward?"), options=_area_options), PERIOD)))
+
+
+async def start(turn: Turn) -> None:
+    areas = await _areas(turn)
+    if not areas:
+        refuse(turn, "/summary", ROLES)
+    else:
+        await engine.begin(turn, FLOW if len(areas) == 1 else FLOW_PICK)

@@ -1,0 +1,251 @@
+"""Directives: who a directive goes to, their acknowledgements and "done" reports, the
+reminders owed, and the status counts by unit.
+
+A recipient is one person for one unit they hold the role on, so a person leading two units
+answers for each. Delivery figures come from the outbox rows whose ref names the directive.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Directive,
+    DirectiveRecipient,
+    OutboxMessage,
+    OutboxStatus,
+    Person,
+    RoleAssignment,
+    Unit,
+)
+
+MAX_TEXT = 3500
+MAX_REMINDERS = 3
+MB = 1024 * 1024
+# Bot API limits for uploads by a bot. Zalo's bot API takes photos by URL only, so a file
+# from this machine never goes to Zalo (its recipients get a note instead) and has no limit.
+TELEGRAM_PHOTO_LIMIT = 10 * MB
+TELEGRAM_DOCUMENT_LIMIT = 50 * MB
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+DOCUMENT_SUFFIXES = (".pdf",)
+
+
+class Refusal(enum.StrEnum):
+    """Why a directive was not sent; the caller words it."""
+
+    EMPTY_SCOPE = "empty_scope"
+    TOO_LONG = "too_long"
+    EMPTY_TEXT = "empty_text"
+    PAST_DEADLINE = "past_deadline"
+    ATTACHMENT_TYPE = "attachment_type"
+    ATTACHMENT_TOO_BIG = "attachment_too_big"
+
+
+class Press(enum.StrEnum):
+    MOVED = "moved"
+    ALREADY = "already"  # a double tap, a redelivered number
+    NOT_YOURS = "not_yours"
+
+
+def ref(directive_id: int, unit_id: int) -> str:
+    return f"directive:{directive_id}:{unit_id}"
+
+
+def attachment_kind(filename: str) -> str | None:
+    """"photo", "document" (a PDF), or None when the file is neither."""
+    name = filename.casefold()
+    if name.endswith(PHOTO_SUFFIXES):
+        return "photo"
+    if name.endswith(DOCUMENT_SUFFIXES):
+        return "document"
+    return None
+
+
+def attachment_refusal(filename: str, size: int) -> Refusal | None:
+    """A file from this machine, checked against Telegram's upload limits."""
+    kind = attachment_kind(filename)
+    if kind is None:
+        return Refusal.ATTACHMENT_TYPE
+    return Refusal.ATTACHMENT_TOO_BIG if size > upload_limit(kind) else None
+
+
+def upload_limit(kind: str | None) -> int:
+    return TELEGRAM_DOCUMENT_LIMIT if kind == "document" else TELEGRAM_PHOTO_LIMIT
+
+
+async def recipients(session: AsyncSession, scope: Unit, role: str | None
+                     ) -> list[tuple[int, int]]:
+    """(person id, unit id) for each active holder of the role (any role when None) on a unit
+    in the scope's subtree."""
+    query = (select(RoleAssignment.person_id, RoleAssignment.unit_id, Unit.path)
+             .join(Unit, Unit.id == RoleAssignment.unit_id)
+             .join(Person, Person.id == RoleAssignment.person_id)
+             .where(Unit.path.startswith(scope.path), RoleAssignment.active.is_(True),
+                    Person.active.is_(True))
+             .order_by(Unit.path, RoleAssignment.person_id).distinct())
+    if role is not None:
+        query = query.where(RoleAssignment.role == role)
+    return [(person_id, unit_id) for person_id, unit_id, _ in await session.execute(query)]
+
+
+@dataclass(frozen=True)
+class Draft:
+    scope: Unit
+    role: str | None
+    text: str
+    attachment: str | None = None  # the stored file's path
+    attachment_name: str | None = None
+    requires_ack: bool = True
+    deadline: datetime | None = None  # UTC
+    remind_after_minutes: int = 120
+
+
+def refusal(draft: Draft, now: datetime) -> Refusal | None:
+    if not draft.text.strip():
+        return Refusal.EMPTY_TEXT
+    if len(draft.text) > MAX_TEXT:
+        return Refusal.TOO_LONG
+    if draft.deadline is not None and draft.deadline <= now:
+        return Refusal.PAST_DEADLINE
+    return None
+
+
+async def create(session: AsyncSession, draft: Draft, person_id: int | None, now: datetime
+                 ) -> tuple[Directive, list[DirectiveRecipient]] | Refusal:
+    """The directive and its recipients, or why not (nothing written then)."""
+    problem = refusal(draft, now)
+    if problem is not None:
+        return problem
+    found = await recipients(session, draft.scope, draft.role)
+    if not found:
+        return Refusal.EMPTY_SCOPE
+    directive = Directive(scope_unit_id=draft.scope.id, role=draft.role, text=draft.text,
+                          attachment=draft.attachment, attachment_name=draft.attachment_name,
+                          requires_ack=draft.requires_ack, deadline=draft.deadline,
+                          remind_after_minutes=draft.remind_after_minutes,
+                          created_by_person_id=person_id, created_at=now)
+    session.add(directive)
+    await session.flush()
+    rows = [DirectiveRecipient(directive_id=directive.id, person_id=person, unit_id=unit,
+                               reminders=0) for person, unit in found]
+    session.add_all(rows)
+    await session.flush()
+    return directive, rows
+
+
+async def recipient(session: AsyncSession, directive_id: int, unit_id: int, person_id: int
+                    ) -> DirectiveRecipient | None:
+    query = select(DirectiveRecipient).where(
+        DirectiveRecipient.directive_id == directive_id, DirectiveRecipient.unit_id == unit_id,
+        DirectiveRecipient.person_id == person_id).with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def press(session: AsyncSession, entry: DirectiveRecipient, action: str, now: datetime,
+                note: str | None = None) -> Press:
+    """"a" acknowledges; "d" reports the unit done (for every recipient on that unit)."""
+    if action == "a":
+        if entry.acknowledged_at is not None:
+            return Press.ALREADY
+        entry.acknowledged_at = now
+        return Press.MOVED
+    if entry.done_at is not None:
+        return Press.ALREADY
+    query = select(DirectiveRecipient).where(
+        DirectiveRecipient.directive_id == entry.directive_id,
+        DirectiveRecipient.unit_id == entry.unit_id).with_for_update()
+    for row in (await session.execute(query)).scalars():
+        row.done_at, row.done_note = now, note
+        row.acknowledged_at = row.acknowledged_at or (now if row.id == entry.id else None)
+    return Press.MOVED
+
+
+@dataclass
+class UnitStatus:
+    unit_id: int
+    code: str
+    name: str
+    recipients: int = 0
+    acknowledged: int = 0
+    done: bool = False
+    sent: int = 0
+    delivered: int = 0
+    failed: int = 0
+
+    @property
+    def outstanding(self) -> int:
+        return self.recipients - self.acknowledged
+
+
+@dataclass
+class Status:
+    directive: Directive
+    units: list[UnitStatus] = field(default_factory=list)
+
+    def total(self, name: str) -> int:
+        return sum(int(getattr(unit, name)) for unit in self.units)
+
+
+async def status(session: AsyncSession, directive_id: int) -> Status | None:
+    directive = await session.get(Directive, directive_id)
+    if directive is None:
+        return None
+    result = Status(directive)
+    by_unit: dict[int, UnitStatus] = {}
+    query = (select(DirectiveRecipient, Unit).join(Unit, Unit.id == DirectiveRecipient.unit_id)
+             .where(DirectiveRecipient.directive_id == directive_id).order_by(Unit.path))
+    for entry, unit in await session.execute(query):
+        unit_status = by_unit.setdefault(unit.id, UnitStatus(unit.id, unit.code, unit.name))
+        unit_status.recipients += 1
+        unit_status.acknowledged += entry.acknowledged_at is not None
+        unit_status.done = unit_status.done or entry.done_at is not None
+    sent = (select(OutboxMessage.ref, OutboxMessage.status, func.count())
+            .where(OutboxMessage.ref.startswith(f"directive:{directive_id}:"))
+            .group_by(OutboxMessage.ref, OutboxMessage.status))
+    for row_ref, row_status, count in await session.execute(sent):
+        owner = by_unit.get(int(str(row_ref).rsplit(":", 1)[1]))
+        if owner is None:
+            continue
+        owner.sent += count
+        owner.delivered += count if row_status == OutboxStatus.SENT else 0
+        owner.failed += count if row_status == OutboxStatus.FAILED else 0
+    result.units = list(by_unit.values())
+    return result
+
+
+async def latest(session: AsyncSession, scope_paths: Sequence[str], limit: int = 3
+                 ) -> Sequence[Directive]:
+    """The newest directives sent to a scope within these units."""
+    if not scope_paths:
+        return []
+    within = [Unit.path.startswith(path) for path in scope_paths]
+    query = (select(Directive).join(Unit, Unit.id == Directive.scope_unit_id)
+             .where(or_(*within)).order_by(Directive.id.desc()).limit(limit))
+    return (await session.execute(query)).scalars().all()
+
+
+async def due_reminders(session: AsyncSession, now: datetime
+                        ) -> Sequence[tuple[DirectiveRecipient, Directive]]:
+    """Recipients owed a nudge: not acknowledged after remind_after_minutes (since the send or
+    the last nudge), or, with a deadline passed, their unit not done. Locked so that two
+    processes cannot both remind."""
+    query = (select(DirectiveRecipient, Directive)
+             .join(Directive, Directive.id == DirectiveRecipient.directive_id)
+             .where(DirectiveRecipient.reminders < MAX_REMINDERS,
+                    DirectiveRecipient.done_at.is_(None))
+             .with_for_update(of=DirectiveRecipient, skip_locked=True))
+    due = []
+    for entry, directive in await session.execute(query):
+        every = timedelta(minutes=directive.remind_after_minutes)
+        last = entry.reminded_at or directive.created_at
+        unacknowledged = directive.requires_ack and entry.acknowledged_at is None
+        late = directive.deadline is not None and directive.deadline <= now
+        if (unacknowledged or late) and last <= now - every:
+            due.append((entry, directive))
+    return due

@@ -1,0 +1,297 @@
+"""The daily digest: figures against a hand-counted ward, its text (vi, en), the chart, the
+`coso digest` json, and the digest reaching ward staff over the Telegram double."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.cli import main
+from bot.digest import send_digest, text
+from bot.i18n import Translator
+from bot.settings import get_settings
+from storage import digest, invites, units
+from storage.db import Database
+from storage.models import (
+    ChatAccount,
+    CheckIn,
+    Directive,
+    DirectiveRecipient,
+    Drill,
+    DrillParticipant,
+    DrillScenario,
+    Household,
+    Person,
+    Report,
+    RoleAssignment,
+    SupportDelivery,
+    SupportEligibility,
+)
+from tests.conftest import StartBot, make_settings, seed_ward
+from tests.doubles.telegram_api import TelegramDouble
+from tests.doubles.zalo_api import ZaloDouble
+from tests.telegram_helpers import data_for, register, say, start_telegram, tap
+
+HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+DAY = date(2026, 11, 20)
+Coso = Callable[..., Awaitable[tuple[int, str, str]]]
+
+
+def at(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=HCM).astimezone(UTC)
+
+
+async def build_ward(db: Database, day: date = DAY, seed: bool = True) -> None:
+    """Hand-counted fixture in Phường Bến Thành (26734) on DAY:
+    leaders on KP1 (An) and T1 (Bình, who blocked the bot); KP2 has none (a vacancy).
+    Households: 3 in KP1 (one poor + elderly alone, one poor), 1 in T1 (pregnant).
+    Reports: f0 urgent open since yesterday 10:00 (KP1), f0 new today open (T1),
+    short_food new today resolved today (KP1), f1 opened DAY-3 resolved DAY-1 (KP1).
+    Check-ins on DAY: KP1 at 17:00 (on time, reminder 18:00), T1 silent.
+    Support: nq68_cash 1,500,000 ₫ to H1 today and to H2 yesterday; eligible H1, H2, H3.
+    One drill started DAY 09:00, two participants: KP1 ack 10 min, done 40 min; T1 ack 30.
+    One directive on DAY to two recipients, one acknowledged.
+    The other ward (26737) has a report that must not count.
+    """
+    if seed:
+        await seed_ward(db)
+    async with db.transaction() as session:
+        ward = await units.by_code(session, "26734")
+        kp1 = await units.by_code(session, "26734-KP1")
+        t1 = await units.by_code(session, "26734-KP1-T1")
+        other = await units.by_code(session, "26737-KP1")
+        assert ward and kp1 and t1 and other
+        an, binh = Person(full_name="Nguyễn Văn An"), Person(full_name="Trần Thị Bình")
+        session.add_all([an, binh])
+        await session.flush()
+        session.add_all([RoleAssignment(person_id=an.id, unit_id=kp1.id, role="leader"),
+                         RoleAssignment(person_id=binh.id, unit_id=t1.id, role="leader"),
+                         ChatAccount(channel="telegram", external_id="9", person_id=binh.id,
+                                     blocked_at=at(day, 8))])
+        homes = [Household(unit_id=kp1.id, code="1", poor=True, elderly_alone=True),
+                 Household(unit_id=kp1.id, code="2", poor=True),
+                 Household(unit_id=kp1.id, code="3"),
+                 Household(unit_id=t1.id, code="4", pregnant=True),
+                 Household(unit_id=other.id, code="5", poor=True)]
+        session.add_all(homes)
+        await session.flush()
+        h1, h2, h3, h4, h5 = homes
+
+        def report(home: Household, key: str, created: datetime, urgent: bool = False,
+                   resolved: datetime | None = None) -> Report:
+            return Report(household_id=home.id, unit_id=home.unit_id, category_key=key,
+                          people_count=1, urgent=urgent, created_at=created,
+                          status="resolved" if resolved else "open", resolved_at=resolved)
+
+        session.add_all([
+            report(h1, "f0", at(day - timedelta(days=1), 10), urgent=True),
+            report(h4, "f0", at(day, 9)),
+            report(h2, "short_food", at(day, 8), resolved=at(day, 15)),
+            report(h3, "f1", at(day - timedelta(days=3), 9),
+                   resolved=at(day - timedelta(days=1), 9)),
+            report(h5, "f0", at(day, 9), urgent=True),
+            CheckIn(unit_id=kp1.id, day=day, answer="no_change", person_id=an.id,
+                    created_at=at(day, 17)),
+            SupportDelivery(household_id=h1.id, unit_id=kp1.id, policy_key="nq68_cash",
+                            amount=1_500_000, status="delivered", delivered_on=day),
+            SupportDelivery(household_id=h2.id, unit_id=kp1.id, policy_key="nq68_cash",
+                            amount=1_500_000, status="delivered",
+                            delivered_on=day - timedelta(days=1)),
+            *(SupportEligibility(household_id=h.id, policy_key="nq68_cash")
+              for h in (h1, h2, h3)),
+        ])
+        drill = Drill(unit_id=ward.id, scenario_key=await _a_scenario(session),
+                      started_at=at(day, 9))
+        directive = Directive(scope_unit_id=ward.id, text="x", created_at=at(day, 7))
+        session.add_all([drill, directive])
+        await session.flush()
+        session.add_all([
+            DrillParticipant(drill_id=drill.id, unit_id=kp1.id, acknowledged_at=at(day, 9, 10),
+                             completed_at=at(day, 9, 40)),
+            DrillParticipant(drill_id=drill.id, unit_id=t1.id, acknowledged_at=at(day, 9, 30)),
+            DirectiveRecipient(directive_id=directive.id, person_id=an.id, unit_id=kp1.id,
+                               acknowledged_at=at(day, 8)),
+            DirectiveRecipient(directive_id=directive.id, person_id=binh.id, unit_id=t1.id),
+        ])
+
+
+async def _a_scenario(session: AsyncSession) -> str:
+    return str((await session.execute(select(DrillScenario.key).limit(1))).scalar_one())
+
+
+async def figures_of(db: Database, db_url: str) -> digest.WardFigures:
+    async with db.read() as session:
+        ward = await units.by_code(session, "26734")
+        assert ward is not None
+        return await digest.ward_figures(session, ward, DAY, make_settings(db_url))
+
+
+async def test_figures_match_the_hand_count(db: Database, db_url: str) -> None:
+    await build_ward(db)
+    f = await figures_of(db, db_url)
+    by_key = {c.key: (c.new, c.open, c.resolved, c.to_date) for c in f.categories}
+    assert by_key == {"f0": (1, 2, 0, 2), "f1": (0, 0, 0, 1), "short_food": (1, 0, 1, 1)}
+    assert f.urgent_open == 1
+    assert [(u.unit, u.category_key, u.age_hours) for u in f.urgent] == [("Khu phố 1", "f0", 38)]
+    assert f.households == 4
+    assert f.flags == {"elderly_alone": 1, "disability": 0, "poor": 2, "near_poor": 0,
+                       "young_children": 0, "pregnant": 1}
+    [cash] = f.policies
+    assert (cash.key, cash.households_today, cash.amount_today, cash.households_to_date,
+            cash.amount_to_date, cash.eligible) == ("nq68_cash", 1, 1_500_000, 2, 3_000_000, 3)
+    assert cash.coverage == pytest.approx(0.6667)
+    c = f.compliance
+    assert (c.expected, c.reported, c.on_time, c.late, c.rate) == (2, 1, 1, 0, 0.5)
+    assert c.silent == [{"unit": "Khu phố 1 › Tổ dân phố 1", "leaders": ["Trần Thị Bình"]}]
+    assert f.vacancies == ["Khu phố 2"]
+    assert f.blocked == ["Trần Thị Bình"]
+    assert f.drills is not None
+    assert (f.drills.drills, f.drills.participants, f.drills.acknowledged, f.drills.completed,
+            f.drills.response_rate, f.drills.median_ack_minutes,
+            f.drills.median_complete_minutes) == (1, 2, 2, 1, 1.0, 20.0, 40.0)
+    assert f.directives is not None
+    assert (f.directives.recipients, f.directives.acknowledged) == (2, 1)
+    assert [(d.day, d.open) for d in f.trend] == [
+        ("2026-11-14", 0), ("2026-11-15", 0), ("2026-11-16", 0), ("2026-11-17", 1),
+        ("2026-11-18", 1), ("2026-11-19", 1), ("2026-11-20", 2)]
+    assert [d.compliance for d in f.trend][-2:] == [0.0, 0.5]
+
+
+async def test_text_in_vietnamese_and_english(db: Database, db_url: str) -> None:
+    await build_ward(db)
+    f = await figures_of(db, db_url)
+    vi = text.render(Translator("vi", HCM), f)
+    assert "1.500.000\xa0₫" in vi and "3.000.000\xa0₫" in vi
+    assert "Phường Bến Thành" in vi and "Trần Thị Bình" in vi and "50%" in vi
+    en = text.render(Translator("en", HCM), f)
+    assert "✅ Check-in: 1/2 units (50%); on time 1, late 0" in en
+    assert "Confirmed case (F0): 1 · 2 · 0 · 2" in en
+    assert "🪑 Units with no leader: 1" in en and "Khu phố 2" in en
+    assert len(en) <= text.LIMIT and len(vi) <= text.LIMIT
+
+
+async def test_chart_is_a_png(db: Database, db_url: str, tmp_path: Path) -> None:
+    from bot.digest import chart
+
+    await build_ward(db)
+    f = await figures_of(db, db_url)
+    path = chart.draw(Translator("vi", HCM), f, tmp_path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def coso(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+         capsys: pytest.CaptureFixture[str]) -> Coso:
+    monkeypatch.chdir(tmp_path)
+    for name in ("TELEGRAM_BOT_TOKEN", "ZALO_BOT_TOKEN", "COSO_TIMEZONE", "COSO_REMINDER_AT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COSO_DATABASE_URL", db_url)
+    monkeypatch.setenv("COSO_DEFAULT_LOCALE", "en")
+    get_settings.cache_clear()
+
+    async def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = await asyncio.to_thread(main, list(argv))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+async def test_cli_json_carries_the_figures_of_the_text(db: Database, coso: Coso) -> None:
+    await build_ward(db)
+    code, out, _ = await coso("digest", "--unit", "26734", "--date", DAY.isoformat(),
+                              "--format", "json")
+    assert code == 0
+    found = json.loads(out)
+    assert found["kind"] == "ward"
+    figures = found["figures"]
+    assert set(figures) == {"ward_code", "ward_name", "day", "days", "categories",
+                            "urgent_open", "urgent", "households", "flags", "policies",
+                            "compliance", "vacancies", "blocked", "drills", "directives",
+                            "trend"}
+    assert figures["compliance"]["expected"] == 2 and figures["compliance"]["reported"] == 1
+    assert figures["policies"][0]["amount_to_date"] == 3_000_000
+    code, out, _ = await coso("digest", "--unit", "26734", "--date", DAY.isoformat())
+    assert code == 0 and "✅ Check-in: 1/2 units (50%)" in out and "3,000,000" in out
+    code, out, _ = await coso("digest", "--unit", "79", "--date", DAY.isoformat(),
+                              "--format", "json")
+    rollup = json.loads(out)
+    assert rollup["kind"] == "rollup" and rollup["figures"]["wards"] == 2
+    assert rollup["figures"]["by_urgent"][0]["urgent_open"] == 1
+    assert (await coso("digest", "--unit", "nope"))[0] != 0
+
+
+async def test_digest_reaches_ward_staff_over_telegram(start_bot: StartBot,
+                                                       tg: TelegramDouble) -> None:
+    runtime = await start_telegram(start_bot, tg)
+    seeded = await seed_ward(runtime.db)
+    staff = 501
+    await register(tg, staff, seeded.codes["ward_staff:WARD"], unit="Phường Bến Thành")
+    queued = await send_digest(runtime.db, runtime.settings, seeded.unit_ids["26734"], DAY)
+    assert queued == 2
+    text_message, photo = await tg.wait_messages(staff, 2)
+    assert "Phường Bến Thành — digest for" in (text_message.text or "")
+    assert isinstance(photo.photo, bytes) and photo.photo[:4] == b"\x89PNG"
+
+
+# --- /summary over the doubles ---------------------------------------------------------------
+
+async def _invite(db: Database, unit_code: str, role: str) -> str:
+    async with db.transaction() as session:
+        unit = await units.by_code(session, unit_code)
+        assert unit is not None
+        made = await invites.create(session, unit, role, timedelta(days=7))
+    return made[0].code
+
+
+async def test_summary_over_telegram_with_scope(start_bot: StartBot, tg: TelegramDouble) -> None:
+    runtime = await start_telegram(start_bot, tg)
+    seeded = await seed_ward(runtime.db)
+    staff, admin, leader, other_staff = 601, 602, 603, 604
+    await register(tg, staff, seeded.codes["ward_staff:WARD"], unit="Phường Bến Thành")
+    [question] = await say(tg, staff, "/summary")
+    assert "Which period?" in (question.text or "")
+    [answer] = await tap(tg, staff, data_for(question, "Today"))
+    assert "Phường Bến Thành — digest for" in (answer.text or "")
+    assert "🏠 Households: 0" in (answer.text or "")
+
+    await register(tg, admin, seeded.codes["admin:CITY"], unit="Thành phố Hồ Chí Minh")
+    [pick] = await say(tg, admin, "/summary")
+    assert "Which ward?" in (pick.text or "")
+    [period] = await tap(tg, admin, data_for(pick, "All wards of Thành phố Hồ Chí Minh"))
+    [rolled] = await tap(tg, admin, data_for(period, "The last 7 days"))
+    assert "Thành phố Hồ Chí Minh — 2 wards" in (rolled.text or "")
+    assert "By urgent open cases:" in (rolled.text or "")
+
+    await register(tg, leader, seeded.codes["leader:KP1"])
+    [refused] = await say(tg, leader, "/summary")
+    assert "Sorry, this is only for" in (refused.text or "")
+
+    code = await _invite(runtime.db, "26737", "ward_staff")
+    await register(tg, other_staff, code, unit="Phường Sài Gòn")
+    [question] = await say(tg, other_staff, "/summary")
+    [answer] = await tap(tg, other_staff, data_for(question, "Today"))
+    assert "Phường Sài Gòn" in (answer.text or "") and "Bến Thành" not in (answer.text or "")
+
+
+async def test_summary_over_zalo_as_numbered_text(start_bot: StartBot, zalo: ZaloDouble) -> None:
+    runtime = await start_bot(ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url)
+    seeded = await seed_ward(runtime.db)
+    await build_ward(runtime.db, datetime.now(HCM).date(), seed=False)
+    await zalo.send_text("staff", f"/start {seeded.codes['ward_staff:WARD']}")
+    await zalo.next_message("staff")
+    await zalo.send_text("staff", "/summary")
+    menu = (await zalo.next_message("staff")).text or ""
+    assert "3." in menu
+    await zalo.send_text("staff", "3")  # the last 30 days
+    reply = (await zalo.next_message("staff")).text or ""
+    assert "Phường Bến Thành" in reply and "1/2" in reply and "3.000.000" in reply

@@ -1,0 +1,300 @@
+"""Directives end to end: an admin on Telegram sends one to a ward; every leader there, on
+Telegram and on Zalo, gets it once per chat account and acknowledges; `coso directive status`
+shows exact counts; refusals send nothing; reminders follow the clock; leaders cannot send."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import time_machine
+from sqlalchemy import func, select, update
+
+from bot.app import Runtime
+from bot.cli import main as cli_main
+from bot.handlers.directives import remind
+from bot.settings import get_settings
+from storage.models import ChatAccount, Directive, DirectiveRecipient, OutboxMessage, utcnow
+from tests.conftest import Seeded, StartBot, seed_ward
+from tests.doubles.telegram_api import TelegramDouble
+from tests.doubles.zalo_api import ZaloDouble
+from tests.telegram_helpers import data_for, eventually, register, say, tap
+
+CITY_PATH = "Thành phố Hồ Chí Minh"
+WARD_PATH = "Phường Bến Thành, Thành phố Hồ Chí Minh"
+ADMIN, STAFF, KP1, T1, OTHER = 801, 802, 803, 804, 805
+ZALO_KP2, ZALO_T1 = "zalo-kp2", "zalo-t1"
+TEXT = "Rà soát hộ nghèo trong khu phố, báo cáo trước thứ Sáu."
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[TelegramDouble]:
+    async with TelegramDouble() as double:
+        yield double
+
+
+@pytest.fixture
+async def zalo() -> AsyncIterator[ZaloDouble]:
+    double = ZaloDouble()
+    await double.start()
+    yield double
+    await double.stop()
+
+
+Cli = Callable[..., Awaitable[tuple[int, str, str]]]
+
+
+@pytest.fixture
+def cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> Cli:
+    """Run `coso ...` against the test database: (exit code, stdout, stderr)."""
+    monkeypatch.setenv("COSO_DATABASE_URL", db_url)
+    monkeypatch.setenv("COSO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COSO_DEFAULT_LOCALE", "en")
+
+    async def run(*argv: str) -> tuple[int, str, str]:
+        get_settings.cache_clear()
+        capsys.readouterr()
+        code = await asyncio.to_thread(cli_main, list(argv))
+        out = capsys.readouterr()
+        get_settings.cache_clear()
+        return code, out.out, out.err
+
+    return run
+
+
+async def _ward(start_bot: StartBot, tg: TelegramDouble, zalo: ZaloDouble
+                ) -> tuple[Runtime, Seeded]:
+    runtime = await start_bot(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_BASE=tg.base_url,
+                              ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url,
+                              COSO_DEFAULT_LOCALE="en")
+    seeded = await seed_ward(runtime.db)
+    await register(tg, ADMIN, seeded.codes["admin:CITY"], unit=CITY_PATH)
+    await register(tg, STAFF, seeded.codes["ward_staff:WARD"], unit=WARD_PATH)
+    await register(tg, KP1, seeded.codes["leader:KP1"])
+    await register(tg, T1, seeded.codes["leader:T1"], unit="Tổ dân phố 1")
+    await register(tg, OTHER, seeded.codes["leader:OTHER"], unit="Phường Sài Gòn")
+    await zalo.send_text(ZALO_KP2, f"/start {seeded.codes['leader:KP2']}")
+    await zalo.next_message(ZALO_KP2)
+    # The group's leader also uses Zalo: a second chat account linked to the same person.
+    await zalo.send_text(ZALO_T1, "xin chào")
+    await zalo.next_message(ZALO_T1)
+    async with runtime.db.transaction() as session:
+        person = await session.scalar(select(ChatAccount.person_id).where(
+            ChatAccount.external_id == str(T1)))
+        await session.execute(update(ChatAccount).where(ChatAccount.external_id == ZALO_T1)
+                              .values(person_id=person))
+    return runtime, seeded
+
+
+async def _send_from_chat(tg: TelegramDouble, user: int, scope: str) -> str:
+    [scopes] = await say(tg, user, "/directive")
+    [roles] = await tap(tg, user, data_for(scopes, scope))
+    [text] = await tap(tg, user, data_for(roles, "Leaders"))
+    assert "at most 3500 characters" in (text.text or "").replace(",", "").replace(".", "")
+    [photo] = await say(tg, user, TEXT)
+    [deadline] = await tap(tg, user, data_for(photo, "Skip"))
+    assert "(YYYY-MM-DD HH:MM)" in (deadline.text or "")
+    [summary] = await say(tg, user, "/skip")
+    assert "3 recipients" in (summary.text or ""), summary.describe()
+    [sent] = await tap(tg, user, data_for(summary, "Confirm"))
+    return sent.text or ""
+
+
+async def test_an_admin_sends_and_every_leader_acknowledges(
+        tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot, cli: Cli) -> None:
+    runtime, _ = await _ward(start_bot, tg, zalo)
+    sent = await _send_from_chat(tg, ADMIN, "Phường Bến Thành")
+    assert sent.startswith("Directive #1 sent to 3 recipients"), sent
+
+    # Telegram: one card with a Received button; a second tap changes nothing.
+    [card] = await tg.wait_messages(KP1)
+    assert TEXT in (card.text or "") and card.button_texts == ["Received"]
+    [thanks] = await tap(tg, KP1, data_for(card, "Received"))
+    assert thanks.text == "Thank you: directive #1 is acknowledged."
+    [again] = await tap(tg, KP1, data_for(card, "Received"))
+    assert again.text == "Directive #1 was already acknowledged."
+
+    # Zalo: the card ends with the numbered button; the number acknowledges.
+    zalo_card = await zalo.next_message(ZALO_KP2)
+    assert TEXT in (zalo_card.text or "") and (zalo_card.text or "").endswith("1. Received")
+    await zalo.send_text(ZALO_KP2, "1")
+    assert (await zalo.next_message(ZALO_KP2)).text == (
+        "Thank you: directive #1 is acknowledged.")
+
+    # The group's leader gets it once on each account and has not answered yet.
+    [t1_card] = await tg.wait_messages(T1)
+    assert TEXT in ((await zalo.next_message(ZALO_T1)).text or "")
+    await tg.expect_silence(T1, 0.2)
+    await zalo.expect_silence(ZALO_T1, 0.2)
+    await tg.expect_silence(OTHER, 0.2)
+    await tg.expect_silence(KP1, 0.1)
+
+    async def delivered() -> bool:
+        async with runtime.db.read() as session:
+            return await session.scalar(select(func.count()).select_from(OutboxMessage).where(
+                OutboxMessage.ref.startswith("directive:1:"),
+                OutboxMessage.status == "sent")) == 4
+    await eventually(delivered)
+
+    code, out, _ = await cli("directive", "status", "1", "--json")
+    assert code == 0
+    status = json.loads(out)
+    assert {key: status[key] for key in ("recipients", "sent", "delivered", "failed",
+                                         "acknowledged", "outstanding")} == {
+        "recipients": 3, "sent": 4, "delivered": 4, "failed": 0, "acknowledged": 2,
+        "outstanding": 1}
+    units = {u["code"]: u for u in status["units"]}
+    assert units["26734-KP1-T1"] == {
+        "code": "26734-KP1-T1", "name": "Tổ dân phố 1", "done": False, "recipients": 1,
+        "sent": 2, "delivered": 2, "failed": 0, "acknowledged": 0, "outstanding": 1}
+    assert sorted(units) == ["26734-KP1", "26734-KP1-T1", "26734-KP2"]
+
+    [report] = await say(tg, STAFF, "/directive status")
+    assert "acknowledged 2/3, outstanding 1" in (report.text or "")
+    assert "• Tổ dân phố 1: acknowledged 0/1" in (report.text or "")
+
+
+async def test_refusals_send_nothing(tg: TelegramDouble, zalo: ZaloDouble,
+                                     start_bot: StartBot, cli: Cli, tmp_path: Path
+                                     ) -> None:
+    runtime, _ = await _ward(start_bot, tg, zalo)
+    text = tmp_path / "d.txt"
+    text.write_text(TEXT, encoding="utf-8")
+    big = tmp_path / "map.jpg"
+    with big.open("wb") as handle:
+        handle.truncate(11 * 1024 * 1024)
+    long_text = tmp_path / "long.txt"
+    long_text.write_text("x" * 3501, encoding="utf-8")
+    cases = [
+        (("--scope", "26734-KP2", "--role", "monitor"), "No one holds that role"),
+        (("--scope", "26734", "--attach", str(big)), "larger than the chat platforms accept"),
+        (("--scope", "26734", "--deadline", "2020-01-01T08:00"), "already passed"),
+    ]
+    for extra, message in cases:
+        code, _, err = await cli("directive", "send", "--text-file", str(text), *extra)
+        assert code == 1 and message in err, err
+    code, _, err = await cli("directive", "send", "--scope", "26734", "--text-file",
+                             str(long_text))
+    assert code == 1 and "at most 3,500 characters" in err, err
+    async with runtime.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Directive)) == 0
+        assert await session.scalar(select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.ref.startswith("directive:"))) == 0
+    assert not list((tmp_path / "data").glob("directives/*"))
+    await tg.expect_silence(KP1, 0.2)
+
+    # A PDF goes as a document on Telegram and as text with a note on Zalo.
+    pdf = tmp_path / "plan.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n%%EOF\n")
+    code, out, err = await cli("directive", "send", "--scope", "26734-KP1-T1", "--text-file",
+                               str(text), "--attach", str(pdf), "--json")
+    assert code == 0, err
+    assert json.loads(out) == {"id": 1, "recipients": 1, "messages": 2}
+    [document] = await tg.wait_messages(T1)
+    assert document.filename == "plan.pdf", document.describe()
+    note = (await zalo.next_message(ZALO_T1)).text or ""
+    assert "A file (plan.pdf) comes with this directive" in note
+    [stored] = (tmp_path / "data" / "directives").iterdir()
+    assert stored.read_bytes() == pdf.read_bytes()
+
+
+async def test_reminders_and_done_by_the_deadline(
+        tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot, cli: Cli, tmp_path: Path
+        ) -> None:
+    runtime, _ = await _ward(start_bot, tg, zalo)
+    text = tmp_path / "d.txt"
+    text.write_text(TEXT, encoding="utf-8")
+    with time_machine.travel(utcnow(), tick=True) as clock:
+        deadline = (utcnow() + timedelta(hours=7, days=1)).strftime("%Y-%m-%dT%H:%M")
+        code, out, err = await cli("directive", "send", "--scope", "26734-KP1", "--role",
+                                   "leader", "--text-file", str(text), "--deadline", deadline,
+                                   "--json")
+        assert code == 0, err
+        assert json.loads(out)["recipients"] == 2
+        [card] = await tg.wait_messages(KP1)
+        assert card.button_texts == ["Received", "Report done"]
+        await tap(tg, KP1, data_for(card, "Received"))
+        await tg.wait_messages(T1)
+        await zalo.next_message(ZALO_T1)
+
+        clock.shift(timedelta(minutes=30))
+        await remind(runtime.db, runtime.settings, utcnow())
+        await tg.expect_silence(T1, 0.2)
+        clock.shift(timedelta(minutes=91))
+        await remind(runtime.db, runtime.settings, utcnow())
+        await remind(runtime.db, runtime.settings, utcnow())  # twice: still one reminder
+        [reminder] = await tg.wait_messages(T1)
+        assert (reminder.text or "").startswith("Reminder: Directive #1 for Tổ dân phố 1")
+        assert reminder.button_texts == ["Received", "Report done"]
+        assert ((await zalo.next_message(ZALO_T1)).text or "").startswith("Reminder:")
+        await tg.expect_silence(T1, 0.2)
+        await tg.expect_silence(KP1, 0.1)  # acknowledged, and the deadline has not passed
+
+        # After the deadline the quarter that acknowledged but is not done is reminded too,
+        # until it reports done.
+        clock.shift(timedelta(days=2))
+        await remind(runtime.db, runtime.settings, utcnow())
+        [late] = await tg.wait_messages(KP1)
+        assert late.button_texts == ["Report done"]
+        [done] = await tap(tg, KP1, data_for(late, "Report done"))
+        assert done.text == "Recorded: the unit has done directive #1."
+        await tg.wait_messages(T1)
+        clock.shift(timedelta(days=1))
+        await remind(runtime.db, runtime.settings, utcnow())
+        await tg.expect_silence(KP1, 0.2)
+        await tg.wait_messages(T1)  # the group is still late: its third and last reminder
+        clock.shift(timedelta(days=1))
+        await remind(runtime.db, runtime.settings, utcnow())
+        await tg.expect_silence(T1, 0.2)
+    async with runtime.db.read() as session:
+        rows = (await session.execute(select(DirectiveRecipient))).scalars().all()
+    assert sorted(r.reminders for r in rows) == [1, 3]
+    code, out, _ = await cli("directive", "status", "1", "--json")
+    assert json.loads(out)["units_done"] == 1
+
+
+async def test_leaders_cannot_send_and_staff_see_only_their_ward(
+        tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot) -> None:
+    await _ward(start_bot, tg, zalo)
+    [refusal] = await say(tg, KP1, "/directive")
+    assert "only for" in (refusal.text or "")
+    [scopes] = await say(tg, STAFF, "/directive")
+    assert scopes.button_texts == ["Phường Bến Thành", "Khu phố 1", "Khu phố 2"]
+    # A forged "Received" for a directive that was not sent to this person is refused.
+    [languages] = await say(tg, OTHER, "/lang")
+    await tap(tg, OTHER, data_for(languages, "English"))
+    await tg.tap(OTHER, "dv:1:1:a", strict=False)
+    [foreign] = await tg.wait_messages(OTHER)
+    assert "only for" in (foreign.text or "")
+
+
+async def test_ward_staff_attach_a_photo_and_set_a_deadline_in_chat(
+        tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot) -> None:
+    runtime, _ = await _ward(start_bot, tg, zalo)
+    [scopes] = await say(tg, STAFF, "/directive")
+    [roles] = await tap(tg, STAFF, data_for(scopes, "Phường Bến Thành"))
+    [text] = await tap(tg, STAFF, data_for(roles, "Leaders"))
+    await say(tg, STAFF, TEXT)
+    await tg.send_photo(STAFF, file_id="AgAC-map")
+    [deadline] = await tg.wait_messages(STAFF)
+    [refused] = await say(tg, STAFF, "2020-01-01 08:00")
+    assert refused.text is not None and "The deadline has already passed." in refused.text
+    [summary] = await say(tg, STAFF, "2099-12-31 17:00")
+    assert "Deadline: 12/31/99, 5:00" in (summary.text or ""), summary.describe()
+    [sent] = await tap(tg, STAFF, data_for(summary, "Confirm"))
+    assert (sent.text or "").startswith("Directive #1 sent to 3 recipients")
+
+    # Telegram gets the photo itself; Zalo (URLs only) gets the text and a note.
+    [card] = await tg.wait_messages(KP1)
+    assert card.photo == "AgAC-map" and card.button_texts == ["Received", "Report done"]
+    note = (await zalo.next_message(ZALO_KP2)).text or ""
+    assert TEXT in note and "A photo comes with this directive; open it on Telegram." in note
+    async with runtime.db.read() as session:
+        stored = await session.scalar(select(Directive))
+    assert stored is not None and stored.deadline is not None
+    assert stored.deadline.isoformat() == "2099-12-31T10:00:00+00:00"  # 17:00 in Hồ Chí Minh
