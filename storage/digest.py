@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import schedules
 from storage.models import (
+    HOUSEHOLD_FLAGS,
     ChatAccount,
     CheckIn,
     Directive,
@@ -45,7 +46,6 @@ from storage.models import (
 URGENT_LISTED = 10  # a phone screen; the count says how many more there are
 TREND_DAYS = 7
 RECENT_DAYS = 7  # drills and directives of the last week count in the digest
-FLAGS = ("elderly_alone", "disability", "poor", "near_poor", "young_children", "pregnant")
 
 
 class DigestSettings(schedules.Defaults, Protocol):
@@ -227,10 +227,10 @@ async def _urgent(session: AsyncSession, ward: Unit, units_in: Sequence[int],
 
 async def _households(session: AsyncSession,
                       units_in: Sequence[int]) -> tuple[int, dict[str, int]]:
-    columns = [_count_if(getattr(Household, flag).is_(True)) for flag in FLAGS]
+    columns = [_count_if(getattr(Household, flag).is_(True)) for flag in HOUSEHOLD_FLAGS]
     query = select(func.count(), *columns).where(Household.unit_id.in_(units_in))
     total, *counts = (await session.execute(query)).one()
-    return int(total), {flag: int(n) for flag, n in zip(FLAGS, counts, strict=True)}
+    return int(total), {flag: int(n) for flag, n in zip(HOUSEHOLD_FLAGS, counts, strict=True)}
 
 
 async def _policies(session: AsyncSession, units_in: Sequence[int], first: date,

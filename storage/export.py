@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import N_
 from storage import reports, support
+from storage.households import FLAG_LABELS
 from storage.models import (
     HOUSEHOLD_FLAGS,
     CheckIn,
@@ -33,10 +34,6 @@ class Label(str):
     """A cell value that is a msgid, translated when the sheet is written."""
 
 
-FLAG_HEADERS = {"elderly_alone": N_("Elderly person living alone"),
-                "disability": N_("Person with a disability"), "poor": N_("Poor household"),
-                "near_poor": N_("Near-poor household"), "young_children": N_("Young children"),
-                "pregnant": N_("Pregnant woman")}
 REPORT_STATUS = {"open": Label(N_("Open")), "resolved": Label(N_("Resolved"))}
 CHECK_IN_ANSWER = {"no_change": Label(N_("No change today")),
                    "reported": Label(N_("Reported a household"))}
@@ -96,7 +93,7 @@ async def _households(session: AsyncSession, names: dict[int, tuple[str, str]]) 
              *(YES if getattr(h, flag) else NO for flag in HOUSEHOLD_FLAGS)) for h in found]
     return Sheet(N_("Households"), (N_("Unit code"), N_("Unit"), N_("Household code"),
                                     N_("Head of household"), N_("Members"),
-                                    *(FLAG_HEADERS[flag] for flag in HOUSEHOLD_FLAGS)), rows)
+                                    *(FLAG_LABELS[flag] for flag in HOUSEHOLD_FLAGS)), rows)
 
 
 async def _reports(session: AsyncSession, names: dict[int, tuple[str, str]], period: Period,

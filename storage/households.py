@@ -15,11 +15,21 @@ from sqlalchemy import ColumnElement, false, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
 
+from bot.i18n import N_
 from bot.text import fold, normalize
 from storage.models import HOUSEHOLD_FLAGS, Household, Report, SupportDelivery, Unit, utcnow
 
 MAX_CODE = 64
 MAX_NAME = 200
+# The vulnerability flags as people read them (msgids), in HOUSEHOLD_FLAGS order.
+FLAG_LABELS = {
+    "elderly_alone": N_("Elderly person living alone"),
+    "disability": N_("Person with a disability"),
+    "poor": N_("Poor household"),
+    "near_poor": N_("Near-poor household"),
+    "young_children": N_("Young children"),
+    "pregnant": N_("Pregnant woman"),
+}
 MIN_MEMBERS = 1
 MAX_MEMBERS = 30
 Scope = Sequence[str]  # unit paths ("/1/7/"); a unit's subtree is every path under it

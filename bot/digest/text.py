@@ -11,21 +11,12 @@ from datetime import timedelta as _td
 
 from babel.numbers import format_percent
 
-from bot.i18n import N_, Translator
+from bot.i18n import Translator
 from storage.digest import PolicyFigures, Rollup, WardFigures
+from storage.households import FLAG_LABELS
 
 LIMIT = 4096
 NAMES_LISTED = 15
-
-FLAG_LABELS = {
-    "elderly_alone": N_("elderly living alone"),
-    "disability": N_("person with disability"),
-    "poor": N_("poor household"),
-    "near_poor": N_("near-poor household"),
-    "young_children": N_("young children"),
-    "pregnant": N_("pregnant woman"),
-}
-
 
 def percent(t: Translator, value: float | None) -> str:
     return "—" if value is None else format_percent(value, locale=t.locale)

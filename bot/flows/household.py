@@ -18,7 +18,7 @@ from bot.text import normalize
 from bot.turn import Turn
 from storage import households
 from storage.households import MAX_CODE, MAX_MEMBERS, MAX_NAME, MIN_MEMBERS
-from storage.models import Household
+from storage.models import HOUSEHOLD_FLAGS, Household
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ async def _edit(turn: Turn) -> None:
     if field == "flags":
         chosen = pick.chosen_flags(answer)
         households.update(household, now=turn.now,
-                          **{flag: flag in chosen for flag in pick.FLAG_LABELS})
+                          **{flag: flag in chosen for flag in HOUSEHOLD_FLAGS})
     else:
         name = {"code": "code", "name": "head_name", "members": "members"}[field]
         households.update(household, now=turn.now, **{name: answer})

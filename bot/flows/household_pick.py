@@ -25,7 +25,7 @@ from bot.i18n import N_, Translator
 from bot.text import normalize
 from bot.turn import Turn
 from storage import households
-from storage.households import MAX_CODE, MAX_MEMBERS, MAX_NAME, MIN_MEMBERS
+from storage.households import FLAG_LABELS, MAX_CODE, MAX_MEMBERS, MAX_NAME, MIN_MEMBERS
 from storage.models import HOUSEHOLD_FLAGS, Household, Role, Unit
 
 log = logging.getLogger(__name__)
@@ -42,15 +42,6 @@ ADD_UNIT = "add_unit"
 ADD_CODE = "add_code"
 PICKED = "h"
 DONE = "done"
-
-FLAG_LABELS = {
-    "elderly_alone": N_("Elderly person living alone"),
-    "disability": N_("Person with a disability"),
-    "poor": N_("Poor household"),
-    "near_poor": N_("Near-poor household"),
-    "young_children": N_("Young children"),
-    "pregnant": N_("Pregnant woman"),
-}
 
 
 # --- scope and labels -----------------------------------------------------------------------
