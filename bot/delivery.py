@@ -3,6 +3,11 @@
 Woken in-process when a transaction that queued messages for the channel commits, so a reply
 goes out at once; otherwise it polls, to pick up rows written by other processes and rows
 whose retry time has come.
+
+Sends to different chats go in parallel, paced by two limits: the channel's overall rate and
+one chat's rate. Only a small window of rows is claimed ahead of the pace (about a quarter of
+a second's worth), so an interactive reply queued during a broadcast waits behind that window
+only, never behind the whole broadcast.
 """
 
 from __future__ import annotations
@@ -10,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
+import time
 from datetime import timedelta
 
-from bot.channels.base import Channel, DeliveryError
+from bot.channels.base import UNLIMITED, Channel, DeliveryError, SendRate
 from bot.messages import Outgoing
 from storage import outbox
 from storage.db import Database
@@ -22,9 +29,14 @@ from storage.models import ChatAccount, utcnow
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
-BATCH = 20
 IDLE_POLL_SECONDS = 2.0
 MAX_ATTEMPTS = 8
+STOP_GRACE_SECONDS = 5.0
+WINDOW_SECONDS = 0.25  # how far ahead of the pace rows are claimed
+MIN_WINDOW, MAX_WINDOW = 4, 64  # rows in flight: enough to hide latency, not to hog the queue
+# Pace a little under the limit: requests reach the platform with network jitter, and a burst
+# over its window costs a 429 and a second's wait for that message.
+HEADROOM = 0.97
 
 
 def backoff(attempt: int, retry_after: float | None) -> float:
@@ -35,69 +47,134 @@ def backoff(attempt: int, retry_after: float | None) -> float:
     return base * random.uniform(0.75, 1.25)
 
 
+class Pace:
+    """Hands out send times: at most `rate` a second overall, `chat_rate` a second per chat."""
+
+    def __init__(self, rate: SendRate) -> None:
+        self.interval = 1.0 / (rate.per_second * HEADROOM) if rate.per_second else 0.0
+        self.chat_interval = 1.0 / rate.per_chat_per_second if rate.per_chat_per_second else 0.0
+        self._next = 0.0
+        self._next_by_chat: dict[str, float] = {}
+
+    async def wait_turn(self, chat: str) -> None:
+        now = time.monotonic()
+        at = max(now, self._next_by_chat.get(chat, 0.0))
+        if self.chat_interval:
+            self._next_by_chat[chat] = at + self.chat_interval
+        if at > now:
+            await asyncio.sleep(at - now)  # this chat's turn first, then a global slot
+            now = time.monotonic()
+        at = max(now, self._next)
+        self._next = at + self.interval
+        if at > now:
+            await asyncio.sleep(at - now)
+        self._forget_idle_chats()
+
+    def hold_chat(self, chat: str, seconds: float) -> None:
+        """The platform asked to wait before this chat's next message (429 retry_after)."""
+        self._next_by_chat[chat] = max(self._next_by_chat.get(chat, 0.0),
+                                       time.monotonic() + seconds)
+
+    def _forget_idle_chats(self) -> None:
+        if len(self._next_by_chat) > 10_000:
+            now = time.monotonic()
+            self._next_by_chat = {c: t for c, t in self._next_by_chat.items() if t > now}
+
+
 class Sender:
-    def __init__(self, db: Database, channel: Channel) -> None:
+    def __init__(self, db: Database, channel: Channel, rate: SendRate | None = None) -> None:
         self.db = db
         self.channel = channel
-        self._wake = asyncio.Event()
+        # Telegram and Zalo carry their limits; the web chat only writes to the database.
+        rate = rate or getattr(channel, "send_rate", None) or UNLIMITED
+        self.pace = Pace(rate)
+        ahead = (rate.per_second or 4 * MAX_WINDOW) * WINDOW_SECONDS
+        self.window = max(MIN_WINDOW, min(MAX_WINDOW, math.ceil(ahead)))
+        self._progress = asyncio.Event()  # a wake-up, or a send finished (room in the window)
+        self._in_flight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
-        self._wake.set()
+        self._progress.set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"sender-{self.channel.name}")
 
     async def stop(self) -> None:
+        """Stops claiming, lets the sends under way finish briefly, then cancels the rest
+        (their rows go out again when their lease runs out)."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=STOP_GRACE_SECONDS)
+        for task in list(self._in_flight):
+            task.cancel()
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
+        self._in_flight.clear()
 
     async def _run(self) -> None:
         while True:
+            # Cleared before looking at the queue, so a wake that comes while claiming is kept.
+            self._progress.clear()
             try:
-                sent_any = await self.drain_once()
+                window_full = await self._fill_window()
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("outbox drain failed on %s; retrying", self.channel.name)
-                sent_any = False
-            if not sent_any:
-                await self._sleep()
+                log.exception("outbox claim failed on %s; retrying", self.channel.name)
+                window_full = False
+            await self._wait(None if window_full else IDLE_POLL_SECONDS)
 
-    async def _sleep(self) -> None:
-        self._wake.clear()
+    async def _wait(self, seconds: float | None) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=IDLE_POLL_SECONDS)
+            await asyncio.wait_for(self._progress.wait(), timeout=seconds)
 
-    async def drain_once(self) -> bool:
-        """Send one batch of due rows; True when there was anything to send."""
+    async def _fill_window(self) -> bool:
+        """Claim due rows into the free room and start sending them; True when room ran out."""
+        room = self.window - len(self._in_flight)
+        if room <= 0:
+            return True
         async with self.db.transaction() as session:
-            claimed = await outbox.claim(session, self.channel.name, BATCH, LEASE)
+            claimed = await outbox.claim(session, self.channel.name, room, LEASE)
             work = [(row.id, row.attempts, row.chat_account_id, external_id, row.payload)
                     for row, external_id in claimed]
-        for row_id, attempts, account_id, external_id, payload in work:
-            await self._send_one(row_id, attempts, account_id, external_id, payload)
-        return bool(work)
+        for item in work:
+            task = asyncio.create_task(self._send_one(*item))
+            self._in_flight.add(task)
+            task.add_done_callback(self._sent)
+        return len(work) >= room
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._progress.set()
 
     async def _send_one(self, row_id: int, attempts: int, account_id: int, external_id: str,
                         payload: dict[str, object]) -> None:
         try:
+            await self.pace.wait_turn(external_id)
             await self.channel.deliver(external_id, Outgoing.from_payload(payload))
         except DeliveryError as exc:
-            await self._settle_failure(row_id, attempts, account_id, exc)
+            await self._settle_failure(row_id, attempts, account_id, external_id, exc)
             return
+        except asyncio.CancelledError:
+            raise  # stopping: the lease runs out and the row is sent again
         except Exception as exc:  # a channel bug must not stop the queue
             log.exception("delivery raised on %s row %s", self.channel.name, row_id)
-            await self._settle_failure(row_id, attempts, account_id,
+            await self._settle_failure(row_id, attempts, account_id, external_id,
                                        DeliveryError(type(exc).__name__))
             return
-        async with self.db.transaction() as session:
-            await outbox.mark_sent(session, row_id)
+        try:
+            async with self.db.transaction() as session:
+                await outbox.mark_sent(session, row_id)
+        except Exception:
+            # Sent but not recorded: the lease runs out and the row goes again (a duplicate
+            # across a fault is the price of never losing one).
+            log.exception("could not record outbox row %s as sent", row_id)
 
     async def _settle_failure(self, row_id: int, attempts: int, account_id: int,
-                              exc: DeliveryError) -> None:
+                              chat: str, exc: DeliveryError) -> None:
         async with self.db.transaction() as session:
             if exc.permanent or attempts >= MAX_ATTEMPTS:
                 log.warning("outbox row %s on %s failed for good: %s",
@@ -109,6 +186,10 @@ class Sender:
                         account.blocked_at = utcnow()
                 return
             delay = backoff(attempts, exc.retry_after)
+            if exc.retry_after is not None:
+                self.pace.hold_chat(chat, exc.retry_after)
+            # Look again when it is due, not at the next idle poll.
+            asyncio.get_running_loop().call_later(delay, self.wake)
             log.info("outbox row %s on %s retry in %.1fs: %s",
                      row_id, self.channel.name, delay, exc.reason)
             await outbox.mark_retry(session, row_id, utcnow() + timedelta(seconds=delay),

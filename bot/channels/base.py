@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from aiohttp import web
@@ -23,6 +24,17 @@ class DeliveryError(Exception):
         self.permanent = permanent or blocked
         self.retry_after = retry_after
         self.blocked = blocked  # the person blocked the bot
+
+
+@dataclass(frozen=True)
+class SendRate:
+    """A platform's sending limits; None: no limit (the web chat only writes to the database)."""
+
+    per_second: float | None = None
+    per_chat_per_second: float | None = None
+
+
+UNLIMITED = SendRate()
 
 
 class Channel(Protocol):

@@ -46,7 +46,7 @@ from aiogram.utils.token import TokenValidationError
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from bot.channels.base import DeliveryError, HandleIncoming
+from bot.channels.base import DeliveryError, HandleIncoming, SendRate
 from bot.messages import Button, Incoming, Outgoing, split_text
 from bot.settings import SUPPORTED_LOCALES, Settings
 
@@ -187,6 +187,8 @@ class TelegramChannel:
             raise ValueError("TELEGRAM_BOT_TOKEN: required for the Telegram channel")
         self.settings = settings
         self.menu = menu
+        self.send_rate = SendRate(settings.telegram_rate_per_second,
+                                  settings.telegram_chat_rate_per_second)
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base),
                                  timeout=REQUEST_SECONDS)
         try:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from bot.channels.base import DeliveryError, HandleIncoming
+from bot.channels.base import DeliveryError, HandleIncoming, SendRate
 from bot.channels.zalo_api import (
     IMAGE_EVENT,
     SECRET_HEADER,
@@ -55,6 +55,8 @@ class ZaloChannel:
     def __init__(self, settings: Settings) -> None:
         assert settings.zalo_bot_token
         self.settings = settings
+        self.send_rate = SendRate(settings.zalo_rate_per_second,
+                                  settings.zalo_chat_rate_per_second)
         self.client = ZaloBotClient(settings.zalo_bot_token, settings.zalo_api_base)
         self._handle: HandleIncoming | None = None
         self._poller: asyncio.Task[None] | None = None

@@ -8,6 +8,6 @@ from bot.i18n import N_
 from bot.turn import Turn
 
 
-@command("export", N_("Your area's records as an Excel file"), roles=export.ROLES, position=62)
+@command("export", N_("Your area's records as an Excel file"), roles=export.ROLES, position=63)
 async def export_command(turn: Turn, args: str) -> None:
     await export.start(turn)

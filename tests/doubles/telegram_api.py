@@ -28,6 +28,7 @@ import copy
 import itertools
 import json
 import mimetypes
+import random
 import re
 import time
 from collections import deque
@@ -377,6 +378,7 @@ class TelegramDouble:
         self.username = username
         self.bot_id = int(bot_id)
         self.rate_limit_per_second = None
+        self.chat_rate_limit_per_second: float | None = None
         self.sent: list[SentMessage] = []
         self.calls: list[tuple[str, Params]] = []
         self.callback_answers: list[Params] = []
@@ -395,6 +397,8 @@ class TelegramDouble:
         self._closing = False
         self._unreachable = False
         self._faults: list[_Fault] = []
+        self._random_faults: tuple[float, random.Random] | None = None
+        self._last_send_by_chat: dict[int, float] = {}
         self._recent_sends: deque[float] = deque()
         self._blocked: set[int] = set()
         self._users: dict[int, _User] = {}
@@ -611,6 +615,25 @@ class TelegramDouble:
         text = description or default_description(status, retry_after)
         self._faults.append(_Fault(method, status, count, retry_after, text))
 
+    def inject_random_faults(self, probability: float, *, seed: int = 5) -> None:
+        """From now on each send fails with this probability, evenly as a 429 (retry_after 1),
+        a 502 or a dropped connection; seeded, so a run can be repeated."""
+        self._random_faults = (probability, random.Random(seed)) if probability else None
+
+    def _random_fault(self, request: web.Request, method: str) -> web.StreamResponse | None:
+        if self._random_faults is None or method not in _RATE_LIMITED:
+            return None
+        probability, dice = self._random_faults
+        if dice.random() >= probability:
+            return None
+        kind = dice.choice(("429", "502", "drop"))
+        if kind == "drop":
+            return _drop_connection(request)
+        error = ApiError(429, default_description(429, 1), 1) if kind == "429" else ApiError(
+            502, default_description(502))
+        self.failures.append(_Failure(method, error.status, error.description))
+        return error.response()
+
     def set_unreachable(self, flag: bool) -> None:
         """While set, every request has its connection dropped (aiogram: network error)."""
         self._unreachable = flag
@@ -628,6 +651,9 @@ class TelegramDouble:
             return ApiError(401, "Unauthorized").response()
         name = request.match_info["method"]
         method = self._canonical.get(name.lower(), name)
+        injected = self._random_fault(request, method)
+        if injected is not None:
+            return injected
         try:
             params = await read_params(request)
             self.calls.append((method, params))
@@ -649,6 +675,7 @@ class TelegramDouble:
             raise ApiError(403, _BLOCKED)
         if method in _RATE_LIMITED:
             self._check_rate()
+            self._check_chat_rate(_opt_int(params, "chat_id"))
         return await handler(params)
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
@@ -668,6 +695,17 @@ class TelegramDouble:
             if fault.remaining <= 0:
                 self._faults.remove(fault)
         return fault
+
+    def _check_chat_rate(self, chat_id: int | None) -> None:
+        """At most chat_rate_limit_per_second sends to one chat (a small burst is not forgiven)."""
+        if self.chat_rate_limit_per_second is None or chat_id is None:
+            return
+        now = time.monotonic()
+        last = self._last_send_by_chat.get(chat_id)
+        # 10% slack: the bot paces by its own clock, requests arrive with network jitter.
+        if last is not None and now - last < 0.9 / self.chat_rate_limit_per_second:
+            raise ApiError(429, default_description(429, 1), retry_after=1)
+        self._last_send_by_chat[chat_id] = now
 
     def _check_rate(self) -> None:
         """A sliding one-second window over accepted sends, across all chats."""

@@ -1,0 +1,28 @@
+"""A broadcast straight into the outbox: the workload both the delivery test and bench share."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from storage import outbox
+from storage.db import Database
+from storage.models import ChatAccount
+
+FIRST_CHAT = 10_000_000  # chat ids of broadcast recipients: FIRST_CHAT, FIRST_CHAT + 1, ...
+
+
+async def enqueue_broadcast(db: Database, count: int, channel: str = "telegram",
+                            ref: str = "bench") -> None:
+    """`count` recipients (made if missing), one bulk message each, in one transaction."""
+    async with db.transaction() as session:
+        ids = [str(FIRST_CHAT + n) for n in range(count)]
+        known = set((await session.execute(select(ChatAccount.external_id).where(
+            ChatAccount.channel == channel))).scalars())
+        session.add_all(ChatAccount(channel=channel, external_id=chat, locale="vi")
+                        for chat in ids if chat not in known)
+        await session.flush()
+        accounts = (await session.execute(select(ChatAccount).where(
+            ChatAccount.channel == channel, ChatAccount.external_id.in_(ids)))).scalars()
+        for account in accounts:
+            outbox.enqueue(session, account, {"text": f"Thông báo {ref}"},
+                           priority=outbox.BULK, ref=ref)
