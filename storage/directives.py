@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -26,6 +26,7 @@ from storage.models import (
 )
 
 MAX_TEXT = 3500
+MAX_NOTE = 500  # a unit's note with its "done"
 MAX_REMINDERS = 3
 MB = 1024 * 1024
 # Bot API limits for uploads by a bot. Zalo's bot API takes photos by URL only, so a file
@@ -164,6 +165,20 @@ async def press(session: AsyncSession, entry: DirectiveRecipient, action: str, n
         row.done_at, row.done_note = now, note
         row.acknowledged_at = row.acknowledged_at or (now if row.id == entry.id else None)
     return Press.MOVED
+
+
+async def latest_done(session: AsyncSession, person_id: int) -> DirectiveRecipient | None:
+    query = (select(DirectiveRecipient).where(DirectiveRecipient.person_id == person_id,
+                                              DirectiveRecipient.done_at.is_not(None))
+             .order_by(DirectiveRecipient.done_at.desc(), DirectiveRecipient.id.desc()).limit(1))
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def add_done_note(session: AsyncSession, entry: DirectiveRecipient, note: str) -> None:
+    """The note is the unit's, like its "done": on every recipient row of that unit."""
+    await session.execute(update(DirectiveRecipient).where(
+        DirectiveRecipient.directive_id == entry.directive_id,
+        DirectiveRecipient.unit_id == entry.unit_id).values(done_note=note))
 
 
 @dataclass

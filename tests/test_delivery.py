@@ -111,22 +111,37 @@ async def test_interactive_reply_overtakes_a_broadcast(
     assert set(copies(tg).values()) == {1}
 
 
-async def test_two_senders_share_one_postgresql_outbox_without_duplicates(
-        start_bot: StartBot, db: Database, db_url: str, tg: TelegramDouble) -> None:
+async def test_two_processes_share_one_postgresql_outbox_without_duplicates(
+        db: Database, db_url: str, tg: TelegramDouble) -> None:
     if not db_url.startswith("postgresql"):
         pytest.skip("SQLite runs one sender")
-    # Two runtimes in one process, each with its own connection pool: the claim is what keeps
-    # them apart (FOR UPDATE SKIP LOCKED), exactly as between two processes.
     await upgrade_async(db_url)
     await enqueue_broadcast(db, 600)
-    first = await start_telegram(start_bot, tg, TELEGRAM_RATE_PER_SECOND=300)
-    second = await start_telegram(start_bot, tg, TELEGRAM_RATE_PER_SECOND=300)
-
-    counts = await settled(db, 600)
+    # Two `coso run` processes in webhook mode (two workers behind one address, as deployed;
+    # two long pollers of one bot would be refused by Telegram), both draining the outbox.
+    env = {**_run_env(db_url, tg), "TELEGRAM_RATE_PER_SECOND": "300",
+           "TELEGRAM_WEBHOOK_URL": "https://coso.example/webhook/telegram",
+           "TELEGRAM_WEBHOOK_SECRET": "two-workers"}
+    workers = [await asyncio.create_subprocess_exec(_coso(), "run", env=env) for _ in range(2)]
+    try:
+        counts = await settled(db, 600)
+    finally:
+        for worker in workers:
+            worker.terminate()
+        await asyncio.gather(*(worker.wait() for worker in workers))
 
     assert counts == {str(OutboxStatus.SENT): 600}
     assert set(copies(tg).values()) == {1} and len(copies(tg)) == 600
-    assert first is not second
+
+
+def _run_env(db_url: str, tg: TelegramDouble) -> dict[str, str]:
+    return {**os.environ, "COSO_DATABASE_URL": db_url, "COSO_WEB_PORT": "0",
+            "COSO_SCHEDULER": "false", "TELEGRAM_BOT_TOKEN": tg.token,
+            "TELEGRAM_API_BASE": tg.base_url, "ZALO_BOT_TOKEN": ""}
+
+
+def _coso() -> str:
+    return str(Path(sys.executable).with_name("coso"))
 
 
 async def test_kill_9_mid_broadcast_then_restart_loses_nothing(
@@ -134,11 +149,8 @@ async def test_kill_9_mid_broadcast_then_restart_loses_nothing(
     tg.rate_limit_per_second = 100
     await upgrade_async(db_url)
     await enqueue_broadcast(db, 400)
-    env = {**os.environ, "COSO_DATABASE_URL": db_url, "COSO_WEB_PORT": "0",
-           "COSO_SCHEDULER": "false", "TELEGRAM_BOT_TOKEN": tg.token,
-           "TELEGRAM_API_BASE": tg.base_url, "TELEGRAM_RATE_PER_SECOND": "100",
-           "ZALO_BOT_TOKEN": ""}
-    coso = str(Path(sys.executable).with_name("coso"))
+    env = {**_run_env(db_url, tg), "TELEGRAM_RATE_PER_SECOND": "100"}
+    coso = _coso()
 
     first = await asyncio.create_subprocess_exec(coso, "run", env=env)
     await tg.wait_messages(FIRST_CHAT + 150, timeout=90)  # the broadcast is under way

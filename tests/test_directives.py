@@ -241,8 +241,11 @@ async def test_reminders_and_done_by_the_deadline(
         await remind(runtime.db, runtime.settings, utcnow())
         [late] = await tg.wait_messages(KP1)
         assert late.button_texts == ["Report done"]
-        [done] = await tap(tg, KP1, data_for(late, "Report done"))
+        [done, ask] = await tap(tg, KP1, data_for(late, "Report done"), count=2)
         assert done.text == "Recorded: the unit has done directive #1."
+        assert "A note for the ward on how it was done" in (ask.text or "")
+        [noted] = await say(tg, KP1, "Tổ trực đã thông báo từng hộ")
+        assert noted.text == "The note is added to directive #1."
         await tg.wait_messages(T1)
         clock.shift(timedelta(days=1))
         await remind(runtime.db, runtime.settings, utcnow())
@@ -254,6 +257,7 @@ async def test_reminders_and_done_by_the_deadline(
     async with runtime.db.read() as session:
         rows = (await session.execute(select(DirectiveRecipient))).scalars().all()
     assert sorted(r.reminders for r in rows) == [1, 3]
+    assert {r.done_note for r in rows} == {"Tổ trực đã thông báo từng hộ", None}
     code, out, _ = await cli("directive", "status", "1", "--json")
     assert json.loads(out)["units_done"] == 1
 

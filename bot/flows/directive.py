@@ -150,6 +150,8 @@ async def on_button(turn: Turn, payload: str) -> None:
         turn.say(turn.t("Recorded: the unit has done directive #{id}.", id=entry.directive_id)
                  if outcome is Press.MOVED else
                  turn.t("Directive #{id} was already reported done.", id=entry.directive_id))
+        if outcome is Press.MOVED and not await engine.current(turn):
+            await engine.begin(turn, NOTE_FLOW)
     else:
         turn.say(turn.t("Thank you: directive #{id} is acknowledged.", id=entry.directive_id)
                  if outcome is Press.MOVED else
@@ -276,3 +278,30 @@ async def start(turn: Turn) -> None:
         refuse(turn, "/directive", ROLES)
         return
     await engine.begin(turn, FLOW)
+
+
+# --- the optional note with "done" -----------------------------------------------------------
+
+async def _save_note(turn: Turn) -> None:
+    """The note goes with this person's latest "done" (the one just reported)."""
+    note = turn.data.get("note")
+    if not note or turn.person is None:
+        turn.say(turn.t("Thank you."))
+        return
+    entry = await directives.latest_done(turn.session, turn.person.id)
+    if entry is None:
+        turn.say(turn.t("This question is no longer open."))
+        return
+    await directives.add_done_note(turn.session, entry, str(note))
+    turn.say(turn.t("The note is added to directive #{id}.", id=entry.directive_id))
+
+
+NOTE_FLOW = register(Flow(
+    name="directive_note",
+    title=N_("the note on a directive"),
+    steps=(Step("note", "text", N_("A note for the ward on how it was done, if you want (at "
+                                   "most {max_length} characters)."),
+                max_length=directives.MAX_NOTE, optional=True),),
+    finish=_save_note,
+    quiet_lapse=True,  # leaving it unanswered is fine: "done" is already recorded
+))
