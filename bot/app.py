@@ -9,6 +9,7 @@ import signal
 
 from aiohttp import web
 
+import bot.files  # noqa: F401  (registers the clean-up of old charts and exports)
 from bot.channels.base import Channel
 from bot.delivery import Sender
 from bot.flows import engine
@@ -17,6 +18,7 @@ from bot.handlers.router import Router
 from bot.i18n import Translator
 from bot.scheduler import Scheduler
 from bot.settings import Settings
+from storage import outbox
 from storage.db import Database
 from storage.migrate import upgrade_async
 from storage.models import utcnow
@@ -72,6 +74,7 @@ class Runtime:
         await self._start_web()
         for channel in self.channels:
             await channel.start(self.router.handle)
+        await self._release_sqlite_claims()
         for sender in self.senders.values():
             sender.start()
         self._sweeper = asyncio.create_task(self._sweep_lapsed(), name="lapse-sweeper")
@@ -79,6 +82,15 @@ class Runtime:
             self.scheduler.start()
         log.info("coso running: channels %s, web chat on http://%s:%s/",
                  ", ".join(c.name for c in self.channels), self.settings.web_host, self.port)
+
+    async def _release_sqlite_claims(self) -> None:
+        # SQLite has one sender, this one: what it held when it stopped (a crash) is free now.
+        if not self.db.is_sqlite:
+            return
+        async with self.db.transaction() as session:
+            released = await outbox.release_claims(session)
+        if released:
+            log.info("%d outbox rows claimed before the restart are due again", released)
 
     async def _start_web(self) -> None:
         app = web.Application(client_max_size=2 * 1024 * 1024)

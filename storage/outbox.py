@@ -56,6 +56,15 @@ async def claim(session: AsyncSession, channel: str, limit: int, lease: timedelt
     return rows
 
 
+async def release_claims(session: AsyncSession) -> int:
+    """Free every claimed row at once: for a SQLite outbox, whose one sender just started, so
+    the rows it held when it stopped need not wait out their lease."""
+    result = await session.execute(update(OutboxMessage).where(
+        OutboxMessage.status == OutboxStatus.SENDING).values(
+        status=OutboxStatus.PENDING, lease_until=None))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 async def mark_sent(session: AsyncSession, row_id: int) -> None:
     await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(
         status=OutboxStatus.SENT, sent_at=utcnow(), lease_until=None, error=None))

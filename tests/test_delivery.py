@@ -13,6 +13,7 @@ import signal
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,16 @@ async def test_zalo_sender_keeps_the_same_rules(
         assert blocked == [str(FIRST_CHAT + 7)]
     finally:
         await zalo.stop()
+
+
+async def test_sqlite_restart_sends_what_the_stopped_sender_held_at_once(
+        start_bot: StartBot, db: Database, db_url: str, tg: TelegramDouble) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("on PostgreSQL another process may hold the rows: the lease decides")
+    await upgrade_async(db_url)
+    await enqueue_broadcast(db, 5)
+    async with db.transaction() as session:  # as a crashed sender left them: claimed for 60 s
+        await session.execute(update(OutboxMessage).values(
+            status=OutboxStatus.SENDING, lease_until=utcnow() + timedelta(minutes=1)))
+    await start_telegram(start_bot, tg)
+    assert await settled(db, 5, seconds=10) == {str(OutboxStatus.SENT): 5}

@@ -1,0 +1,42 @@
+"""The files the bot writes under COSO_DATA_DIR, and how long they stay.
+
+Digest charts and exports are made to be sent at once; an export holds household records
+(Decree 13/2023/ND-CP), so neither outlives a couple of days. Directive attachments stay:
+they are the directive's own record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bot.jobs import periodic
+from bot.settings import Settings
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+SHORT_LIVED = ("charts", "exports")
+KEEP = timedelta(days=2)
+
+
+@periodic("old-files", timedelta(hours=1))
+async def remove_old_files(db: Database, settings: Settings, now: datetime) -> None:
+    removed = sum([await asyncio.to_thread(remove_older, settings.data_dir / folder, KEEP)
+                   for folder in SHORT_LIVED])
+    if removed:
+        log.info("removed %d old chart and export files", removed)
+
+
+def remove_older(folder: Path, age: timedelta) -> int:
+    """Delete the files in `folder` last written more than `age` ago; returns how many."""
+    if not folder.is_dir():
+        return 0
+    cutoff = time.time() - age.total_seconds()
+    old = [path for path in folder.iterdir() if path.is_file() and path.stat().st_mtime < cutoff]
+    for path in old:
+        path.unlink(missing_ok=True)
+    return len(old)
