@@ -295,3 +295,31 @@ async def test_summary_over_zalo_as_numbered_text(start_bot: StartBot, zalo: Zal
     await zalo.send_text("staff", "3")  # the last 30 days
     reply = (await zalo.next_message("staff")).text or ""
     assert "Phường Bến Thành" in reply and "1/2" in reply and "3.000.000" in reply
+
+
+async def test_a_city_admin_types_the_ward_instead_of_scrolling_168_buttons(
+        start_bot: StartBot, tg: TelegramDouble) -> None:
+    runtime = await start_telegram(start_bot, tg)
+    seeded = await seed_ward(runtime.db)
+    async with runtime.db.transaction() as session:
+        city = await units.by_code(session, "79")
+        assert city is not None
+        for number in range(1, 10):
+            await units.upsert(session, f"9{number:04d}", f"Phường Thử {number}", "ward", city)
+    admin = 611
+    await register(tg, admin, seeded.codes["admin:CITY"], unit="Thành phố Hồ Chí Minh")
+    [ask] = await say(tg, admin, "/summary")
+    assert "Type part of its name or its code" in (ask.text or "") and not ask.button_texts
+    [again] = await say(tg, admin, "phuong")
+    assert "11 wards match “phuong”" in (again.text or "")
+    [period] = await say(tg, admin, "ben thanh")
+    [answer] = await tap(tg, admin, data_for(period, "Today"))
+    assert "Phường Bến Thành — digest for" in (answer.text or "")
+    await say(tg, admin, "/summary")
+    [period] = await say(tg, admin, "26737")
+    [answer] = await tap(tg, admin, data_for(period, "Today"))
+    assert "Phường Sài Gòn — digest for" in (answer.text or "")
+    await say(tg, admin, "/summary")
+    [period] = await say(tg, admin, "all")
+    [rolled] = await tap(tg, admin, data_for(period, "The last 7 days"))
+    assert "Thành phố Hồ Chí Minh — 11 wards" in (rolled.text or "")
