@@ -128,8 +128,12 @@ class Sender:
             await self._wait(None if window_full else IDLE_POLL_SECONDS)
 
     async def _wait(self, seconds: float | None) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+        # that arrives as the event is set (a send finishing while the bot stops), and then
+        # stop() waits for this loop forever.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._progress.wait(), timeout=seconds)
+            async with asyncio.timeout(seconds):
+                await self._progress.wait()
 
     async def _fill_window(self) -> bool:
         """Claim due rows into the free room and start sending them; True when room ran out."""

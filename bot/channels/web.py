@@ -420,8 +420,9 @@ class WebChannel:
                 remaining = deadline - loop.time()
                 if rows or not wait or self._closing or remaining <= 0:
                     return rows
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), min(remaining, RECHECK_SECONDS))
+                with contextlib.suppress(TimeoutError):  # not wait_for: see bot/delivery.py
+                    async with asyncio.timeout(min(remaining, RECHECK_SECONDS)):
+                        await event.wait()
             finally:
                 self._forget(who.external_id, event)
 
