@@ -6,10 +6,12 @@ import re
 import unicodedata
 
 _SPACES = re.compile(r"\s+")
-# Zero-width and bidi control characters carry no meaning in a report and break matching.
+# Zero-width and bidi control characters carry no meaning in a report and break matching;
+# other control characters (NUL, ESC...) neither, and PostgreSQL refuses NUL in text.
 _INVISIBLE = dict.fromkeys(
-    map(ord, "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
-             "\u2066\u2067\u2068\u2069\ufeff")
+    [*map(ord, "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+               "\u2066\u2067\u2068\u2069\ufeff"),
+     *range(0x00, 0x09), *range(0x0e, 0x1c), 0x7f, *range(0x80, 0x85), *range(0x86, 0xa0)]
 )
 
 

@@ -45,12 +45,14 @@ from aiogram.types import (
 from aiogram.utils.token import TokenValidationError
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
+from pydantic import ValidationError
 
 from bot.channels.base import DeliveryError, HandleIncoming, SendRate
 from bot.messages import Button, Incoming, Outgoing, split_text
 from bot.settings import SUPPORTED_LOCALES, Settings
 
 log = logging.getLogger(__name__)
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 NAME = "telegram"
 TEXT_LIMIT = 4096
@@ -217,7 +219,20 @@ class TelegramChannel:
     def routes(self) -> list[web.RouteDef]:
         if self._webhook is None or self.webhook_path is None:
             return []
-        return [web.post(self.webhook_path, self._webhook.handle)]
+        return [web.post(self.webhook_path, self._on_webhook)]
+
+    async def _on_webhook(self, request: web.Request) -> web.StreamResponse:
+        """aiogram's handler, behind two checks of our own: the secret (401), and a body that
+        is an Update (400 — aiogram answers 500, and Telegram would redeliver it forever)."""
+        assert self._webhook is not None
+        if not self._webhook.verify_secret(request.headers.get(SECRET_HEADER, ""), self.bot):
+            return web.Response(status=401)
+        try:
+            Update.model_validate(await request.json(), context={"bot": self.bot})
+        except (ValueError, ValidationError):
+            log.warning("telegram webhook: a request body that is not an Update, refused")
+            return web.Response(status=400)
+        return await self._webhook.handle(request)
 
     def _router(self) -> Router:
         router = Router(name=NAME)

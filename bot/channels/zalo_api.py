@@ -128,7 +128,8 @@ def _as_id(value: object) -> str | None:
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
     text = str(value).strip()
-    return text or None
+    # The ledger keeps ids in 64 characters; a longer one is no id Zalo sends.
+    return text if text and len(text) <= 64 else None
 
 
 def _as_text(value: object) -> str | None:

@@ -185,9 +185,15 @@ async def _back(turn: Turn, conversation: Conversation, flow: Flow, step: Step) 
     if not stack:
         await _ask(turn, conversation, flow, step, notice=N_("This is the first question."))
         return
+    asked: list[dict[str, Any]] = list(conversation.history.get("asked", []))
     previous = flow.step(stack.pop()) or flow.steps[0]
-    turn.data.pop(previous.key, None)
-    conversation.history = {"stack": stack}
+    if asked:  # pushed with each stack entry, so its last is the one popped
+        # The answers as they stood when that question was asked: a loop (search again,
+        # tick another flag) may have overwritten what its prompt shows.
+        turn.data = dict(asked.pop())
+    else:  # an entry saved before "asked" was kept
+        turn.data.pop(previous.key, None)
+    conversation.history = {"stack": stack, "asked": asked}
     await _ask(turn, conversation, flow, previous)
 
 
@@ -300,7 +306,9 @@ async def _accept(turn: Turn, conversation: Conversation, flow: Flow, step: Step
         await _close(turn.session, conversation)
         await flow.finish(turn)
         return
-    conversation.history = {"stack": [*conversation.history.get("stack", []), step.key]}
+    history = conversation.history
+    conversation.history = {"stack": [*history.get("stack", []), step.key],
+                            "asked": [*history.get("asked", []), dict(conversation.data)]}
     await _ask(turn, conversation, flow, following)
 
 

@@ -1,0 +1,474 @@
+"""Bad input at scale (issue 6, item 3), on both databases.
+
+Hypothesis drives the real router with random walks through every command and flow, mixing
+valid taps with random text, numbers, NFD Vietnamese, zero-width and right-to-left marks,
+emoji, 10,000-character messages, forged and replayed button data and replayed updates.
+After every update: nothing escaped Router.handle, the open conversation (if any) stands at a
+step of its flow with answers the flow accepts, the ledger holds the update once, a replay
+changed nothing, and every reply is in the person's language. Examples of one test share its
+database, so the properties are ones that hold cumulatively.
+
+Over HTTP, malformed and oversized webhook bodies are answered 4xx and process nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from itertools import count
+from typing import Any
+
+import aiohttp
+import pytest
+from babel.messages.pofile import read_po
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from bot.flows.engine import FLOWS, Step
+from bot.handlers.commands import COMMANDS
+from bot.handlers.router import BUTTONS, Router
+from bot.i18n import LOCALES_DIR
+from bot.messages import Incoming, Outgoing
+from bot.text import normalize_multiline
+from storage.db import Database
+from storage.models import ChatAccount, Conversation, OutboxMessage, ProcessedUpdate
+from tests.conftest import Seeded, StartBot, make_settings, seed_ward
+from tests.doubles.telegram_api import SECRET_HEADER, TelegramDouble
+from tests.doubles.zalo_api import ZaloDouble
+from tests.telegram_helpers import free_port, start_telegram
+
+_updates = count(1)
+FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                       HealthCheck.too_slow])
+
+
+# --- the person's language, judged against the catalog ------------------------------------
+
+def _pieces(text: str) -> set[str]:
+    """The fixed stretches of a catalog string (placeholders and line breaks cut out)."""
+    return {piece.strip() for piece in re.split(r"\{[^}]*\}|\n", text)
+            if len(piece.strip()) >= 20}
+
+
+def _language_marks() -> dict[str, set[str]]:
+    """Stretches only one language's replies can contain: an English msgid's text where the
+    Vietnamese catalog translates it, and the Vietnamese translation's own text."""
+    with open(LOCALES_DIR / "vi" / "LC_MESSAGES" / "coso.po", "rb") as po:
+        catalog = read_po(po)
+    pairs: list[tuple[str, str]] = []
+    for message in catalog:
+        if not message.id or message.fuzzy:
+            continue
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        pairs += [(msgid, vi) for msgid in ids for vi in strings if vi and vi != msgid]
+    english = "\n".join(msgid for msgid, _ in pairs)
+    vietnamese = "\n".join(vi for _, vi in pairs)
+    return {
+        "en": {p for msgid, _ in pairs for p in _pieces(msgid) if p not in vietnamese},
+        "vi": {p for _, vi in pairs for p in _pieces(vi) if p not in english and not p.isascii()},
+    }
+
+
+MARKS = _language_marks()
+
+
+def assert_in_language(replies: list[Outgoing], locale: str) -> None:
+    other = "vi" if locale == "en" else "en"
+    for reply in replies:
+        assert reply.text.strip(), "an empty reply"
+        shown = "\n".join([reply.text, *(button.label for button in reply.buttons)])
+        wrong = [mark for mark in MARKS[other] if mark in shown]
+        assert not wrong, f"{locale} person got {other} text {wrong[:2]}: {shown[:300]!r}"
+
+
+# --- people talking to the real router ------------------------------------------------------
+
+@dataclass
+class Person:
+    router: Router
+    db: Database
+    channel: str
+    external_id: str
+    locale: str  # what the person should read
+    language: str | None  # what their app reports
+    seen: int = 0
+    shown: list[Outgoing] = field(default_factory=list)
+    sent: list[Incoming] = field(default_factory=list)
+
+    def incoming(self, **content: Any) -> Incoming:
+        return Incoming(channel=self.channel, external_id=self.external_id,
+                        update_id=f"fz{next(_updates)}", display_name="Fuzz",
+                        language=self.language, **content)
+
+    async def send(self, incoming: Incoming) -> list[Outgoing]:
+        self.sent.append(incoming)
+        await self.router.handle(incoming)
+        return await self.inbox()
+
+    async def inbox(self) -> list[Outgoing]:
+        async with self.db.read() as session:
+            rows = (await session.execute(
+                select(OutboxMessage).join(ChatAccount)
+                .where(ChatAccount.channel == self.channel,
+                       ChatAccount.external_id == self.external_id,
+                       OutboxMessage.id > self.seen).order_by(OutboxMessage.id))).scalars().all()
+        if rows:
+            self.seen = rows[-1].id
+        messages = [Outgoing.from_payload(row.payload) for row in rows]
+        self.shown += messages
+        return messages
+
+
+@dataclass
+class World:
+    router: Router
+    db: Database
+    seeded: Seeded
+    people: list[Person]
+
+
+@pytest.fixture
+async def world(db_url: str) -> AsyncIterator[World]:
+    db = Database(db_url)
+    seeded = await seed_ward(db)
+    router = Router(db, make_settings(db_url))
+    cast = [("telegram", "en-leader", "en", "en", "leader:KP1:0"),
+            ("zalo", "vi-leader", "vi", None, "leader:KP1:1"),
+            ("telegram", "en-staff", "en", "en-US", "ward_staff:WARD"),
+            ("telegram", "vi-admin", "vi", "vi", "admin:CITY"),
+            ("zalo", "vi-stranger", "vi", None, None)]
+    people = []
+    for channel, external_id, locale, language, code in cast:
+        person = Person(router, db, channel, external_id, locale, language)
+        if code:
+            replies = await person.send(person.incoming(text=f"/start {seeded.codes[code]}"))
+            assert {"en": "Welcome", "vi": "Chào mừng"}[locale] in replies[0].text
+        people.append(person)
+    yield World(router, db, seeded, people)
+    await db.dispose()
+
+
+# --- what bad input looks like ----------------------------------------------------------------
+
+CONTROL = "\x00\x07\x1b\x7f\x85"
+INVISIBLE = "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2069\ufeff"
+WORDS = ["Khu phố 1", "Hủy", "huy", "Quay lại", "back", "Bỏ qua", "skip", "Đồng ý", "Không",
+         "Xác nhận", "yes", "no", "1", "2", "3", "0", "-1", "12 Lê Lợi", "Nguyễn Văn An",
+         "Sốt cao, cần y tế đến nhà.", "?", "help", "Trợ giúp", "Đã nhận", "F0", "+84 90 123",
+         "שלום", "مرحبا", "😀", "👍🏽", "🇻🇳", "👨‍👩‍👧", "🏠", "１２", "٣", "Ⅻ", "²",
+         "\x00", "a\x00b", "\x1b[31m", "\x7f", "\r\n"]
+PLAIN = {"help", "cancel", "start"}  # commands that open no conversation
+COMMAND_NAMES = sorted(COMMANDS) + ["start@coso_bot", "REPORT", "xyz", "a" * 40]
+
+
+def _sprinkle(text: str, marks: str) -> str:
+    """Put invisible marks between the characters."""
+    return "".join(ch + (marks[i % len(marks)] if marks else "") for i, ch in enumerate(text))
+
+
+words = st.one_of(st.sampled_from(WORDS), st.text(max_size=12),
+                  st.integers(-10**12, 10**12).map(str))
+phrases = st.lists(words, min_size=1, max_size=5).map(" ".join)
+texts = st.one_of(
+    phrases,
+    phrases.map(lambda s: unicodedata.normalize("NFD", s)),
+    st.builds(_sprinkle, phrases, st.text(alphabet=INVISIBLE + CONTROL, max_size=3)),
+    st.text(max_size=60),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+    st.builds(lambda piece, n: (piece * n)[:n], st.sampled_from(
+        ["a", "Đ", "ệ", "😀", "1", "\u200b", " ", "\n", "Hủy ", "e\u0301"]),
+        st.integers(10_000, 12_000)),
+    st.builds(lambda name, args: f"/{name} {args}", st.sampled_from(COMMAND_NAMES), phrases),
+)
+forged = st.one_of(
+    st.text(max_size=70),
+    st.builds(lambda token, n: f"f:{token}:{n}", st.text("0123456789abcdef", max_size=8),
+              st.one_of(st.integers(-5, 99).map(str), st.just("skip"), st.text(max_size=5))),
+    st.builds(lambda prefix, rest: f"{prefix}:{rest}", st.sampled_from([*BUTTONS, "f", "x"]),
+              st.one_of(st.integers(-2**63, 2**63).map(str), st.text(max_size=30),
+                        st.builds(lambda a, b: f"{a}:{b}", st.integers(-9, 10**9),
+                                  st.text(max_size=8)))),
+)
+# A random walk: taps on the latest buttons push deep into every flow, the rest is noise.
+events = st.lists(st.one_of(
+    st.tuples(st.just("command"), st.sampled_from(sorted(COMMANDS))),
+    st.tuples(st.just("tap"), st.integers(0, 30)),
+    st.tuples(st.just("tap"), st.integers(0, 30)),
+    st.tuples(st.just("type_label"), st.integers(0, 30)),
+    st.tuples(st.just("text"), texts),
+    st.tuples(st.just("stale"), st.integers(0, 10**6)),
+    st.tuples(st.just("forge"), forged),
+    st.tuples(st.just("replay"), st.integers(0, 10**6)),
+    st.tuples(st.just("photo"), st.text(min_size=1, max_size=80)),
+    st.tuples(st.just("document"), st.text(min_size=1, max_size=80)),
+), min_size=1, max_size=12)
+
+
+def _incoming(person: Person, kind: str, value: Any) -> Incoming:
+    buttons = [b for b in (person.shown[-1].buttons if person.shown else ())]
+    older = [b for m in person.shown[:-1] for b in m.buttons]
+    if kind == "command":
+        return person.incoming(text=f"/{value}")
+    if kind == "tap" and buttons:
+        return person.incoming(choice=buttons[value % len(buttons)].payload)
+    if kind == "type_label" and buttons:  # Zalo people type the label or its number
+        label = buttons[value % len(buttons)].label
+        return person.incoming(text=label if value % 2 else str(value % len(buttons) + 1))
+    if kind == "stale" and older:
+        return person.incoming(choice=older[value % len(older)].payload)
+    if kind == "forge":
+        return person.incoming(choice=value)
+    if kind == "photo":
+        return person.incoming(photo=value)
+    if kind == "document":
+        return person.incoming(document=value)
+    return person.incoming(text=value if isinstance(value, str) else "")
+
+
+# --- the invariants -------------------------------------------------------------------------
+
+async def _conversation(person: Person) -> Conversation | None:
+    async with person.db.read() as session:
+        return (await session.execute(
+            select(Conversation).join(ChatAccount)
+            .where(ChatAccount.channel == person.channel,
+                   ChatAccount.external_id == person.external_id))).scalar_one_or_none()
+
+
+def _fits(step: Step, value: Any) -> bool:
+    """Whether an answer saved for this step is one the engine could have accepted."""
+    if value is None:
+        return step.optional or step.next is not None  # a branch may record nothing
+    if step.kind == "number":
+        return isinstance(value, int) and value >= 0 and (
+            not isinstance(step.maximum, int) or value <= step.maximum)
+    if step.kind == "text":
+        return isinstance(value, str) and 0 < len(value) <= step.max_length and (
+            value == normalize_multiline(value))
+    if step.kind == "choice" and not callable(step.options):
+        return value in {option.value for option in step.options}
+    if step.kind == "confirm":
+        return value == "yes"
+    return True
+
+
+async def assert_sound(person: Person, incoming: Incoming) -> None:
+    async with person.db.read() as session:
+        claimed = await session.scalar(
+            select(func.count()).select_from(ProcessedUpdate)
+            .where(ProcessedUpdate.channel == incoming.channel,
+                   ProcessedUpdate.update_id == incoming.update_id))
+    assert claimed == 1, f"the ledger holds {incoming.update_id} {claimed} times"
+    conversation = await _conversation(person)
+    if conversation is None:
+        return
+    flow = FLOWS.get(conversation.flow)
+    assert flow is not None, conversation.flow
+    assert flow.step(conversation.step) is not None, (conversation.flow, conversation.step)
+    assert conversation.question, "a saved question without a token"
+    for key, value in conversation.data.items():
+        step = flow.step(key)
+        if step is None:
+            continue  # a flow's own bookkeeping (the unit picked, an id looked up)
+        assert _fits(step, value), (flow.name, key, repr(value)[:80])
+    for key in conversation.history.get("stack", []):
+        assert flow.step(key) is not None, (flow.name, key)
+
+
+def _snapshot(conversation: Conversation | None) -> tuple[Any, ...] | None:
+    if conversation is None:
+        return None
+    return (conversation.flow, conversation.step, conversation.question, conversation.data)
+
+
+async def _replay(person: Person, index: int) -> None:
+    """An update delivered again: no reply, no change."""
+    if not person.sent:
+        return
+    before = _snapshot(await _conversation(person))
+    await person.router.handle(person.sent[index % len(person.sent)])
+    assert await person.inbox() == []
+    assert _snapshot(await _conversation(person)) == before
+
+
+async def _walk(world: World, who: int, walk: list[tuple[str, Any]]) -> None:
+    person = world.people[who]
+    for kind, value in walk:
+        if kind == "replay":
+            await _replay(person, value)
+            continue
+        incoming = _incoming(person, kind, value)
+        replies = await person.send(incoming)  # an exception here fails the test
+        await assert_sound(person, incoming)
+        assert replies, f"no reply to {kind} {repr(value)[:60]}"
+        assert_in_language(replies, person.locale)
+
+
+# --- the properties ---------------------------------------------------------------------------
+
+@FUZZ
+@given(who=st.integers(0, 4), walk=events)
+async def test_random_walks_through_every_flow_hold(world: World, who: int,
+                                                    walk: list[tuple[str, Any]]) -> None:
+    await _walk(world, who, walk)
+
+
+@settings(FUZZ, max_examples=60)
+@given(who=st.integers(0, 3), command=st.sampled_from(sorted(set(COMMANDS) - PLAIN)),
+       answers=st.lists(st.one_of(texts, st.tuples(st.just("tap"), st.integers(0, 30))),
+                        min_size=1, max_size=6))
+async def test_each_flow_survives_garbage_answers(world: World, who: int, command: str,
+                                                  answers: list[Any]) -> None:
+    """Start a command, then answer every question with noise (or a tap)."""
+    walk: list[tuple[str, Any]] = [("command", command)]
+    walk += [answer if isinstance(answer, tuple) else ("text", answer) for answer in answers]
+    await _walk(world, who, walk)
+
+
+async def test_an_oversized_answer_is_refused_in_the_persons_language(world: World) -> None:
+    for person in world.people[:2]:  # an English and a Vietnamese leader
+        await person.send(person.incoming(text="/report"))
+        await person.send(person.incoming(choice=person.shown[-1].buttons[0].payload))
+        before = _snapshot(await _conversation(person))
+        incoming = person.incoming(text="Đ" * 12_000)
+        replies = await person.send(incoming)
+        await assert_sound(person, incoming)
+        assert_in_language(replies, person.locale)
+        assert any(mark in replies[0].text for mark in ("12,000", "12.000")), replies[0].text
+        after = _snapshot(await _conversation(person))
+        assert before is not None and after is not None and after[:2] == before[:2]
+        assert after[3] == before[3], "the refused answer was saved"
+
+
+async def _tap(person: Person, label: str) -> list[Outgoing]:
+    payload = next(b.payload for b in person.shown[-1].buttons if b.label == label)
+    return await person.send(person.incoming(choice=payload))
+
+
+async def test_back_through_a_search_loop_shows_each_question_as_it_was(world: World) -> None:
+    """Found by the fuzzer: 'back' past two searches asked "No household matches “{query}”"
+    without the query and raised KeyError out of the router."""
+    person = world.people[0]
+    await person.send(person.incoming(text="/report"))
+    await _tap(person, "Search")
+    await person.send(person.incoming(text="zzz one"))
+    await _tap(person, "Search again")
+    await person.send(person.incoming(text="zzz two"))
+    await _tap(person, "Search again")
+    shown = []
+    for _ in range(5):
+        incoming = person.incoming(text="back")
+        [reply] = await person.send(incoming)
+        await assert_sound(person, incoming)
+        shown.append(reply.text.split("\n")[0])
+    assert shown == ["No household in your area matches “zzz two”.",
+                     "Type the household's code or part of the head's name "
+                     "(e.g. 12 Le Loi, or nguyen van).",
+                     "No household in your area matches “zzz one”.",
+                     "Type the household's code or part of the head's name "
+                     "(e.g. 12 Le Loi, or nguyen van).",
+                     "Which household? Choose a recent one, search, or add a new one."]
+
+
+async def test_a_nul_byte_or_control_character_is_handled(world: World) -> None:
+    person = world.people[0]
+    await person.send(person.incoming(text="/report"))
+    await person.send(person.incoming(choice=person.shown[-1].buttons[0].payload))
+    for text in ("\x00", "12\x00 Lê Lợi", "\x07\x1b[31m", "a\rb"):
+        incoming = person.incoming(text=text)
+        replies = await person.send(incoming)
+        await assert_sound(person, incoming)
+        assert replies and "\x00" not in replies[-1].text
+
+
+# --- malformed webhook bodies over HTTP ------------------------------------------------------
+
+NOT_JSON = [b"{", b"not json", b"", b"\xff\xfe\x00", b'{"update_id": 1,}']
+# JSON, but no update we can use: refused or ignored (so the platform stops sending it).
+NOT_AN_UPDATE = [b"[]", b"null", b"42", b'"text"', b"{}", b'{"update_id": "x"}',
+                 b'{"message": 5}', b'{"update_id": 1, "message": {"text": 5}}',
+                 b'{"event_name": "message.text.received", "message": {"message_id": [],'
+                 b' "chat": {"id": {}}, "text": 5}}']
+TOO_BIG = b'{"update_id": 7, "pad": "' + b"x" * (3 * 1024 * 1024) + b'"}'
+
+
+async def _processed(db: Database) -> int:
+    async with db.read() as session:
+        return int(await session.scalar(select(func.count()).select_from(ProcessedUpdate)) or 0)
+
+
+async def _post(url: str, body: bytes, secret: tuple[str, str]) -> int:
+    async with aiohttp.ClientSession() as http, http.post(url, data=body, headers={
+            secret[0]: secret[1], "Content-Type": "application/json"}) as response:
+        return response.status
+
+
+async def _assert_bad_bodies_refused(db: Database, url: str, secret: tuple[str, str]) -> None:
+    before = await _processed(db)
+    statuses = {body[:40]: await _post(url, body, secret) for body in [*NOT_JSON, TOO_BIG]}
+    assert all(400 <= status < 500 for status in statuses.values()), list(statuses.items())
+    statuses = {body[:40]: await _post(url, body, secret) for body in NOT_AN_UPDATE}
+    assert all(status < 500 for status in statuses.values()), list(statuses.items())
+    assert await _processed(db) == before
+
+
+async def test_telegram_webhook_answers_bad_bodies_4xx(tg: TelegramDouble,
+                                                       start_bot: StartBot) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/webhook/telegram"
+    runtime = await start_telegram(start_bot, tg, COSO_WEB_PORT=port, TELEGRAM_WEBHOOK_URL=url,
+                                   TELEGRAM_WEBHOOK_SECRET="s3cret_s3cret-1")
+    await _assert_bad_bodies_refused(runtime.db, url, (SECRET_HEADER, "s3cret_s3cret-1"))
+
+
+async def test_zalo_webhook_answers_bad_bodies_4xx(zalo: ZaloDouble,
+                                                   start_bot: StartBot) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/webhook/zalo"
+    runtime = await start_bot(ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url,
+                              COSO_WEB_PORT=port, ZALO_WEBHOOK_URL=url,
+                              ZALO_WEBHOOK_SECRET="s3cret-s3cret")
+    await _assert_bad_bodies_refused(runtime.db, url, ("X-Bot-Api-Secret-Token", "s3cret-s3cret"))
+
+
+async def test_zalo_webhook_takes_hostile_text_once(zalo: ZaloDouble,
+                                                    start_bot: StartBot) -> None:
+    """A real update carrying NUL, bidi marks and 12,000 characters: handled, 200, once."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/webhook/zalo"
+    runtime = await start_bot(ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url,
+                              COSO_WEB_PORT=port, ZALO_WEBHOOK_URL=url,
+                              ZALO_WEBHOOK_SECRET="s3cret-s3cret")
+    secret = ("X-Bot-Api-Secret-Token", "s3cret-s3cret")
+    for number, text in enumerate(["\x00\u202e/help", "Hủy\u200b" * 3_000, "😀" * 10_001]):
+        body = json.dumps({"event_name": "message.text.received", "message": {
+            "message_id": f"hostile-{number}", "text": text, "date": 1,
+            "from": {"id": "zalo-fuzz", "display_name": "\x00X", "is_bot": False},
+            "chat": {"id": "zalo-fuzz", "chat_type": "PRIVATE"}}}).encode()
+        assert await _post(url, body, secret) == 200
+        assert await _post(url, body, secret) == 200  # Zalo delivering it again
+        reply = await zalo.next_message("zalo-fuzz")
+        assert reply.text and "\x00" not in reply.text
+    assert await _processed(runtime.db) == 3
+
+
+async def test_zalo_webhook_with_an_overlong_message_id(zalo: ZaloDouble, start_bot: StartBot,
+                                                        db_url: str) -> None:
+    """A forged 100-character message id must not make Zalo redeliver forever."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/webhook/zalo"
+    runtime = await start_bot(ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url,
+                              COSO_WEB_PORT=port, ZALO_WEBHOOK_URL=url,
+                              ZALO_WEBHOOK_SECRET="s3cret-s3cret")
+    body = json.dumps({"event_name": "message.text.received", "message": {
+        "message_id": "9" * 100, "text": "/help", "date": 1,
+        "chat": {"id": "zalo-fuzz", "chat_type": "PRIVATE"}}}).encode()
+    status = await _post(url, body, ("X-Bot-Api-Secret-Token", "s3cret-s3cret"))
+    assert status < 500
+    assert await _processed(runtime.db) <= 1
