@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,20 +29,6 @@ WARD_PATH = "Phường Bến Thành, Thành phố Hồ Chí Minh"
 ADMIN, STAFF, KP1, T1, OTHER = 801, 802, 803, 804, 805
 ZALO_KP2, ZALO_T1 = "zalo-kp2", "zalo-t1"
 TEXT = "Rà soát hộ nghèo trong khu phố, báo cáo trước thứ Sáu."
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[TelegramDouble]:
-    async with TelegramDouble() as double:
-        yield double
-
-
-@pytest.fixture
-async def zalo() -> AsyncIterator[ZaloDouble]:
-    double = ZaloDouble()
-    await double.start()
-    yield double
-    await double.stop()
 
 
 Cli = Callable[..., Awaitable[tuple[int, str, str]]]
