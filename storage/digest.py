@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, distinct, func, select
+from sqlalchemy import ColumnElement, and_, case, distinct, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import schedules
@@ -155,11 +155,31 @@ def _bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return start, end
 
 
-async def ward_unit_ids(session: AsyncSession, ward: Unit) -> list[int]:
-    """The ward and every unit below it. A range on the indexed path (a LIKE prefix cannot
-    use the index on SQLite); a ward has a few hundred units, so the ids go inline."""
-    query = select(Unit.id).where(Unit.path >= ward.path, Unit.path < ward.path + "\uffff")
-    return list((await session.execute(query)).scalars())
+@dataclass
+class WardUnits:
+    """The ward and every unit below it, read once per digest: their ids bound every query,
+    and their names ('Khu phố 1 › Tổ dân phố 1') label what a reader sees by name."""
+
+    ward: Unit
+    ids: list[int]  # the ward's first, then below it in tree order
+    names: dict[int, str]
+
+    @property
+    def below(self) -> list[int]:
+        return self.ids[1:]
+
+
+async def ward_units(session: AsyncSession, ward: Unit) -> WardUnits:
+    """A range on the indexed path (a LIKE prefix cannot use the index on SQLite); a ward has
+    a few hundred units, so the ids go inline in the queries that follow."""
+    query = (select(Unit.id, Unit.name, Unit.path)
+             .where(Unit.path >= ward.path, Unit.path < ward.path + "\uffff").order_by(Unit.path))
+    rows = (await session.execute(query)).all()
+    own = {row.id: row.name for row in rows}
+    names = {row.id: " › ".join(own.get(int(part), "") for part in
+                                row.path[len(ward.path):].strip("/").split("/") if part)
+             for row in rows}
+    return WardUnits(ward, [row.id for row in rows], names)
 
 
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -177,52 +197,91 @@ async def ward_figures(session: AsyncSession, ward: Unit, day: date,
     tz = settings.tz
     start, _ = _bounds(day - timedelta(days=days - 1), tz)
     _, end = _bounds(day, tz)
-    units_in = await ward_unit_ids(session, ward)
-    expected = await expected_units(session, ward)
-    urgent_count, urgent = await _urgent(session, ward, units_in, end)
+    units = await ward_units(session, ward)
+    units_in = units.ids
+    expected = await expected_units(session, units)
+    trend_days = [day - timedelta(days=n) for n in range(TREND_DAYS - 1, -1, -1)]
+    counts = await _report_counts(session, units_in, start,
+                                  [_bounds(d, tz)[1] for d in trend_days])
     households, flags = await _households(session, units_in)
     return WardFigures(
         ward_code=ward.code, ward_name=ward.name, day=day.isoformat(), days=days,
-        categories=await _categories(session, units_in, start, end),
-        urgent_open=urgent_count, urgent=urgent, households=households, flags=flags,
+        categories=counts.categories, urgent_open=counts.urgent_open,
+        urgent=await _urgent(session, units, end) if counts.urgent_open else [],
+        households=households, flags=flags,
         policies=await _policies(session, units_in, day - timedelta(days=days - 1), day),
-        compliance=await compliance(session, ward, day, settings, expected),
-        vacancies=await _vacancies(session, ward),
-        blocked=await _blocked(session, ward),
+        compliance=await compliance(session, units, day, settings, expected),
+        vacancies=[units.names[u] for u in units.below if u not in expected],
+        blocked=await _blocked(session, units_in),
         drills=await _drills(session, ward, start - timedelta(days=RECENT_DAYS - days), end),
         directives=await _directives(session, units_in,
                                      start - timedelta(days=RECENT_DAYS - days), end),
-        trend=await _trend(session, units_in, day, settings, set(expected)),
+        trend=await _trend(session, trend_days, counts.open_at, list(expected)),
     )
 
 
-async def _categories(session: AsyncSession, units_in: Sequence[int], start: datetime,
-                      end: datetime) -> list[CategoryFigures]:
-    new = _count_if(Report.created_at >= start)
-    still_open = _count_if(Report.status == ReportStatus.OPEN)
-    resolved = _count_if(and_(Report.resolved_at >= start, Report.resolved_at < end))
-    query = (select(Report.category_key, new, still_open, resolved, func.count())
-             .where(Report.unit_id.in_(units_in), Report.created_at < end)
-             .group_by(Report.category_key))
-    counts = {row[0]: row[1:] for row in (await session.execute(query)).all()}
+@dataclass
+class _ReportCounts:
+    categories: list[CategoryFigures]
+    urgent_open: int
+    open_at: list[int]  # open cases at each of the trend's day ends
+
+
+async def _report_counts(session: AsyncSession, units_in: Sequence[int], start: datetime,
+                         ends: Sequence[datetime]) -> _ReportCounts:
+    """The ward's reports by category — new since `start`, open, resolved in the period, to
+    date — the open urgent ones, and the open ones at each of `ends` (the last ends the period).
+
+    Four GROUP BYs that each read one index and no table: everything to date (a plain count),
+    the open ones, and only the recent creations and resolutions. Open at an earlier day's
+    end is then open at the last, less what was created since, plus what was resolved since:
+    a case is open from its creation until its resolved_at.
+    """
+    end, since = ends[-1], min(start, ends[0])
+    ward = Report.unit_id.in_(units_in)
+
+    async def by_category(*columns: ColumnElement[Any], where: ColumnElement[bool]
+                          ) -> dict[str, list[int]]:
+        query = (select(Report.category_key, *columns).where(ward, Report.created_at < end, where)
+                 .group_by(Report.category_key))
+        return {row[0]: [int(v) for v in row[1:]] for row in (await session.execute(query)).all()}
+
+    to_date = await by_category(func.count(), where=true())
+    still_open = await by_category(func.count(), _count_if(Report.urgent.is_(True)),
+                                   where=Report.status == ReportStatus.OPEN)
+    created = await by_category(*(_count_if(Report.created_at >= at) for at in (start, *ends)),
+                                where=Report.created_at >= since)
+    resolved = await by_category(
+        _count_if(and_(Report.resolved_at >= start, Report.resolved_at < end)),
+        *(_count_if(Report.resolved_at >= at) for at in ends), where=Report.resolved_at >= since)
+
+    def total(counts: dict[str, list[int]], column: int) -> int:
+        return sum(values[column] for values in counts.values())
+
+    # Open at the end: still open now, or resolved only after the end (a past day's digest).
+    open_at_end = total(still_open, 0) + total(resolved, len(ends))
+    open_at = [open_at_end - (total(created, 1 + i) - total(created, len(ends)))
+               + (total(resolved, 1 + i) - total(resolved, len(ends)))
+               for i in range(len(ends))]
     cats = (await session.execute(select(ReportCategory)
                                   .order_by(ReportCategory.position))).scalars()
-    return [CategoryFigures(c.key, c.label_vi, c.label_en, *map(int, counts[c.key]))
-            for c in cats if c.key in counts]
+    none = [0] * (len(ends) + 1)
+    figures = [CategoryFigures(c.key, c.label_vi, c.label_en, created.get(c.key, none)[0],
+                               still_open.get(c.key, none)[0], resolved.get(c.key, none)[0],
+                               to_date[c.key][0])
+               for c in cats if c.key in to_date]
+    return _ReportCounts(figures, total(still_open, 1), open_at)
 
 
-async def _urgent(session: AsyncSession, ward: Unit, units_in: Sequence[int],
-                  end: datetime) -> tuple[int, list[UrgentCase]]:
-    where = (Report.unit_id.in_(units_in), Report.urgent.is_(True),
-             Report.status == ReportStatus.OPEN, Report.created_at < end)
-    count = (await session.execute(select(func.count()).where(*where))).scalar_one()
+async def _urgent(session: AsyncSession, units: WardUnits, end: datetime) -> list[UrgentCase]:
+    """The oldest open urgent cases, URGENT_LISTED of them at most."""
     query = (select(Report.id, Report.unit_id, Report.category_key, Report.created_at)
-             .where(*where).order_by(Report.created_at).limit(URGENT_LISTED))
-    rows = (await session.execute(query)).all()
-    names = await unit_names(session, ward, [row.unit_id for row in rows])
-    cases = [UrgentCase(row.id, names.get(row.unit_id, ""), row.category_key,
-                        int((end - row.created_at).total_seconds() // 3600)) for row in rows]
-    return int(count), cases
+             .where(Report.unit_id.in_(units.ids), Report.urgent.is_(True),
+                    Report.status == ReportStatus.OPEN, Report.created_at < end)
+             .order_by(Report.created_at).limit(URGENT_LISTED))
+    return [UrgentCase(row.id, units.names[row.unit_id], row.category_key,
+                       int((end - row.created_at).total_seconds() // 3600))
+            for row in (await session.execute(query)).all()]
 
 
 async def _households(session: AsyncSession,
@@ -246,8 +305,7 @@ async def _policies(session: AsyncSession, units_in: Sequence[int], first: date,
              .group_by(SupportDelivery.policy_key))
     given = {row[0]: [int(v) for v in row[1:]] for row in (await session.execute(query)).all()}
     eligible_q = (select(SupportEligibility.policy_key, func.count())
-                  .join(Household, Household.id == SupportEligibility.household_id)
-                  .where(Household.unit_id.in_(units_in))
+                  .where(SupportEligibility.unit_id.in_(units_in))
                   .group_by(SupportEligibility.policy_key))
     eligible = {key: int(n) for key, n in (await session.execute(eligible_q)).all()}
     policies = (await session.execute(select(SupportPolicy)
@@ -264,59 +322,47 @@ async def _policies(session: AsyncSession, units_in: Sequence[int], first: date,
     return found
 
 
-async def expected_units(session: AsyncSession, ward: Unit) -> dict[int, list[str]]:
-    """The units expected to answer the check-in (an active leader below the ward), each
-    with its leaders' names."""
-    expected: dict[int, list[str]] = {}
-    for unit, person in await schedules.leaders_in(session, ward):
-        expected.setdefault(unit.id, []).append(person.full_name)
-    return expected
+async def expected_units(session: AsyncSession, units: WardUnits) -> dict[int, list[str]]:
+    """The units expected to answer the check-in — those below the ward with an active leader,
+    the others are vacancies — in tree order, each with its leaders' names."""
+    query = (select(RoleAssignment.unit_id, Person.full_name)
+             .join(Person, Person.id == RoleAssignment.person_id)
+             .where(RoleAssignment.unit_id.in_(units.below), RoleAssignment.role == Role.LEADER,
+                    RoleAssignment.active.is_(True), Person.active.is_(True))
+             .order_by(Person.id))
+    leaders: dict[int, list[str]] = {}
+    for unit_id, name in (await session.execute(query)).all():
+        leaders.setdefault(unit_id, []).append(name)
+    return {unit_id: leaders[unit_id] for unit_id in units.below if unit_id in leaders}
 
 
-async def compliance(session: AsyncSession, ward: Unit, day: date, settings: DigestSettings,
-                     expected: dict[int, list[str]] | None = None) -> Compliance:
+async def compliance(session: AsyncSession, units: WardUnits, day: date,
+                     settings: DigestSettings, expected: dict[int, list[str]]) -> Compliance:
     """Units that answered the day's check-in ÷ units expected to (expected_units);
     on time = before the ward's reminder time."""
-    if expected is None:
-        expected = await expected_units(session, ward)
     if not expected:
         return Compliance(0, 0, 0, 0, None, None)
-    times = await schedules.schedule_of(session, settings, ward)
+    times = await schedules.schedule_of(session, settings, units.ward)
     hour, minute = divmod(schedules.minutes_of(times.reminder_at), 60)
     deadline = datetime.combine(day, time(hour, minute), settings.tz).astimezone(UTC)
     query = (select(CheckIn.unit_id, CheckIn.created_at)
              .where(CheckIn.day == day, CheckIn.unit_id.in_(list(expected))))
     answered = dict((await session.execute(query)).all())
     on_time = sum(1 for at in answered.values() if at < deadline)
-    names = await unit_names(session, ward, [u for u in expected if u not in answered])
-    silent = [{"unit": names[u], "leaders": leaders_of}
+    silent = [{"unit": units.names[u], "leaders": leaders_of}
               for u, leaders_of in expected.items() if u not in answered]
     return Compliance(len(expected), len(answered), on_time, len(answered) - on_time,
                       _rate(len(answered), len(expected)), _rate(on_time, len(expected)),
                       silent)
 
 
-async def _vacancies(session: AsyncSession, ward: Unit) -> list[str]:
-    """Units below the ward with no active leader."""
-    led = (select(RoleAssignment.id)
-           .join(Person, Person.id == RoleAssignment.person_id)
-           .where(RoleAssignment.unit_id == Unit.id, RoleAssignment.role == Role.LEADER,
-                  RoleAssignment.active.is_(True), Person.active.is_(True)).exists())
-    query = (select(Unit.id).where(Unit.path.startswith(ward.path), Unit.id != ward.id, ~led)
-             .order_by(Unit.path))
-    ids = list((await session.execute(query)).scalars())
-    names = await unit_names(session, ward, ids)
-    return [names[i] for i in ids]
-
-
-async def _blocked(session: AsyncSession, ward: Unit) -> list[str]:
+async def _blocked(session: AsyncSession, units_in: Sequence[int]) -> list[str]:
     """Leaders below the ward whose chat account blocked the bot."""
     query = (select(Person.full_name).distinct()
              .join(ChatAccount, ChatAccount.person_id == Person.id)
              .join(RoleAssignment, RoleAssignment.person_id == Person.id)
-             .join(Unit, Unit.id == RoleAssignment.unit_id)
              .where(ChatAccount.blocked_at.is_not(None), RoleAssignment.role == Role.LEADER,
-                    RoleAssignment.active.is_(True), Unit.path.startswith(ward.path))
+                    RoleAssignment.active.is_(True), RoleAssignment.unit_id.in_(units_in))
              .order_by(Person.full_name))
     return list((await session.execute(query)).scalars())
 
@@ -355,42 +401,18 @@ async def _directives(session: AsyncSession, units_in: Sequence[int], start: dat
     return DirectiveFigures(directives, recipients, acked, _rate(acked, recipients))
 
 
-async def _trend(session: AsyncSession, units_in: Sequence[int], day: date,
-                 settings: DigestSettings,
-                 expected: set[int]) -> list[TrendDay]:
-    """Open cases at the end of each of the last TREND_DAYS days, and that day's compliance
-    rate (against today's expected units): one query each."""
-    days = [day - timedelta(days=n) for n in range(TREND_DAYS - 1, -1, -1)]
-    ends = [_bounds(d, settings.tz)[1] for d in days]
-    open_at = [_count_if(and_(Report.created_at < e,
-                              (Report.resolved_at.is_(None)) | (Report.resolved_at >= e)))
-               for e in ends]
-    # Reports resolved before the window never count: skipping them spares most rows.
-    query = select(*open_at).where(Report.unit_id.in_(units_in),
-                                   Report.created_at < ends[-1],
-                                   Report.resolved_at.is_(None) | (Report.resolved_at >= ends[0]))
-    opens = [int(v) for v in (await session.execute(query)).one()]
+async def _trend(session: AsyncSession, days: Sequence[date], open_at: Sequence[int],
+                 expected: Sequence[int]) -> list[TrendDay]:
+    """Open cases at the end of each of the trend's days, and that day's compliance rate
+    (against today's expected units)."""
     per_day: dict[date, int] = {}
     if expected:
         checked = (select(CheckIn.day, func.count()).where(
-            CheckIn.unit_id.in_(list(expected)), CheckIn.day >= days[0], CheckIn.day <= day)
+            CheckIn.unit_id.in_(expected), CheckIn.day >= days[0], CheckIn.day <= days[-1])
             .group_by(CheckIn.day))
         per_day = {d: int(n) for d, n in (await session.execute(checked)).all()}
     return [TrendDay(d.isoformat(), n, _rate(per_day.get(d, 0), len(expected)))
-            for d, n in zip(days, opens, strict=True)]
-
-
-async def unit_names(session: AsyncSession, ward: Unit, ids: Sequence[int]) -> dict[int, str]:
-    """Each unit's name from below the ward ('Khu phố 1 › Tổ dân phố 1'), for these units."""
-    if not ids:
-        return {}
-    rows = (await session.execute(select(Unit).where(Unit.id.in_(list(ids))))).scalars().all()
-    parents = {int(p) for u in rows for p in u.path[len(ward.path):].strip("/").split("/") if p}
-    found = {u.id: u.name for u in (await session.execute(
-        select(Unit).where(Unit.id.in_(parents)))).scalars()}
-    return {u.id: " › ".join(found.get(int(p), "") for p in
-                             u.path[len(ward.path):].strip("/").split("/") if p)
-            for u in rows}
+            for d, n in zip(days, open_at, strict=True)]
 
 
 @dataclass

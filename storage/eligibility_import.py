@@ -89,15 +89,15 @@ async def apply_rows(session: AsyncSession, root: Unit, rows: Sequence[Eligibili
     """Check every row, then mark the households eligible; the caller owns the transaction."""
     policies = {item.key for item in await support.policies(session, active_only=False)}
     index = await _households_under(session, root)
-    pairs: list[tuple[int, str]] = []
+    pairs: list[tuple[Household, str]] = []
     for row in rows:
         if row.policy_key not in policies:
             raise EligibilityImportError(row.line, N_("unknown policy {policy}"),
                                          policy=row.policy_key)
-        pairs.append((_household(row, root, index).id, row.policy_key))
+        pairs.append((_household(row, root, index), row.policy_key))
     result = EligibilityResult()
-    for household_id, policy_key in dict.fromkeys(pairs):  # one household twice by two names
-        if await support.mark_eligible(session, household_id, policy_key):
+    for household, policy_key in dict.fromkeys(pairs):  # one household twice by two names
+        if await support.mark_eligible(session, household, policy_key):
             result.added += 1
         else:
             result.already += 1

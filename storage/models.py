@@ -293,9 +293,13 @@ class Report(Base):
     """A household situation report; open until a leader or ward staff resolves it."""
 
     __tablename__ = "reports"
+    # The digest reads a ward's reports through these alone, never the table (storage.digest).
     __table_args__ = (
-        Index("ix_reports_unit_created", "unit_id", "created_at"),
-        Index("ix_reports_unit_status", "unit_id", "status"),
+        Index("ix_reports_unit_created", "unit_id", "created_at", "category_key"),
+        Index("ix_reports_unit_status", "unit_id", "status", "created_at", "urgent",
+              "category_key"),
+        Index("ix_reports_unit_resolved", "unit_id", "resolved_at", "category_key",
+              "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -394,10 +398,13 @@ class SupportEligibility(Base):
     """A household found eligible for a policy: the denominator of coverage."""
 
     __tablename__ = "support_eligibility"
+    __table_args__ = (Index("ix_support_eligibility_unit_policy", "unit_id", "policy_key"),)
 
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), primary_key=True)
     policy_key: Mapped[str] = mapped_column(ForeignKey("support_policies.key"),
                                             primary_key=True)
+    # The household's, like a report's: a ward's coverage is counted without the households.
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -465,7 +472,8 @@ class Directive(Base):
     deadline: Mapped[datetime | None]
     remind_after_minutes: Mapped[int] = mapped_column(Integer, default=120)
     created_by_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The digest counts the last week's directives: a range, not a scan of every one.
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class DirectiveRecipient(Base):

@@ -109,13 +109,13 @@ async def is_eligible(session: AsyncSession, household_id: int, policy_key: str)
     return await session.get(SupportEligibility, (household_id, policy_key)) is not None
 
 
-async def mark_eligible(session: AsyncSession, household_id: int, policy_key: str,
+async def mark_eligible(session: AsyncSession, household: Household, policy_key: str,
                         now: datetime | None = None) -> bool:
     """Mark the household eligible; False when it already was (nothing changes)."""
-    if await is_eligible(session, household_id, policy_key):
+    if await is_eligible(session, household.id, policy_key):
         return False
-    session.add(SupportEligibility(household_id=household_id, policy_key=policy_key,
-                                   created_at=now or utcnow()))
+    session.add(SupportEligibility(household_id=household.id, unit_id=household.unit_id,
+                                   policy_key=policy_key, created_at=now or utcnow()))
     await session.flush()
     return True
 
@@ -148,8 +148,7 @@ async def coverage(session: AsyncSession, unit: Unit) -> list[Coverage]:
 
 async def _eligible_counts(session: AsyncSession, unit: Unit) -> dict[str, int]:
     query = (select(SupportEligibility.policy_key, func.count())
-             .join(Household, Household.id == SupportEligibility.household_id)
-             .join(Unit, Unit.id == Household.unit_id)
+             .join(Unit, Unit.id == SupportEligibility.unit_id)
              .where(Unit.path.startswith(unit.path))
              .group_by(SupportEligibility.policy_key))
     return {key: int(count) for key, count in (await session.execute(query)).all()}

@@ -6,6 +6,7 @@ one-line reason otherwise.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,8 @@ import pytest
 from sqlalchemy import text
 
 from bot.app import Runtime
-from bot.settings import Settings, load_settings
+from bot.cli import main as cli_main
+from bot.settings import Settings, get_settings, load_settings
 from storage import invites, units
 from storage.db import Database
 from storage.migrate import upgrade_async
@@ -69,6 +71,36 @@ async def db(db_url: str) -> AsyncIterator[Database]:
     database = Database(db_url)
     yield database
     await database.dispose()
+
+
+Coso = Callable[..., Awaitable[tuple[int, str, str]]]
+# Unset for `coso` runs, so the city defaults apply whatever the machine's environment says.
+CLI_CLEARED_ENV = ("TELEGRAM_BOT_TOKEN", "ZALO_BOT_TOKEN", "COSO_TIMEZONE", "COSO_CHECK_IN_AT",
+                   "COSO_REMINDER_AT", "COSO_DIGEST_AT", "COSO_WEEKDAYS_ONLY",
+                   "COSO_ESCALATION_AFTER_MINUTES")
+
+
+@pytest.fixture
+def coso(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+         capsys: pytest.CaptureFixture[str]) -> Coso:
+    """`await coso("schedule", "show")`: the real command line against the test database, in
+    a thread (it runs its own event loop), in English: (exit code, stdout, stderr)."""
+    monkeypatch.chdir(tmp_path)
+    for name in CLI_CLEARED_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COSO_DATABASE_URL", db_url)
+    monkeypatch.setenv("COSO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COSO_DEFAULT_LOCALE", "en")
+
+    async def run(*argv: str) -> tuple[int, str, str]:
+        get_settings.cache_clear()
+        capsys.readouterr()
+        code = await asyncio.to_thread(cli_main, list(argv))
+        captured = capsys.readouterr()
+        get_settings.cache_clear()
+        return code, captured.out, captured.err
+
+    return run
 
 
 def make_settings(db_url: str, **overrides: Any) -> Settings:

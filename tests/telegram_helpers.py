@@ -6,6 +6,7 @@ import asyncio
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -21,10 +22,12 @@ from storage.models import (
     ProcessedUpdate,
     RoleAssignment,
 )
-from tests.conftest import StartBot
+from tests.conftest import Seeded, StartBot, seed_ward
 from tests.doubles.telegram_api import SentMessage, TelegramDouble
+from tests.doubles.zalo_api import ZaloDouble
 
 UNIT_PATH = "Khu phố 1, Phường Bến Thành, Thành phố Hồ Chí Minh"
+WARD_PATH = "Phường Bến Thành, Thành phố Hồ Chí Minh"
 TABLES = {"people": Person, "roles": RoleAssignment, "accounts": ChatAccount,
           "conversations": Conversation, "ledger": ProcessedUpdate, "outbox": OutboxMessage}
 
@@ -58,6 +61,38 @@ def data_for(message: SentMessage, label: str) -> str:
 async def register(tg: TelegramDouble, user: int, code: str, unit: str = UNIT_PATH) -> None:
     [welcome] = await say(tg, user, f"/start {code}")
     assert unit in (welcome.text or ""), welcome.describe()
+
+
+@dataclass(frozen=True)
+class WardTeam:
+    """Who is registered by `ward_team`: Telegram user ids, and the Zalo user of Khu phố 2."""
+
+    staff: int
+    kp1: int
+    t1: int
+    other: int  # a leader in another ward (Phường Sài Gòn)
+    zalo_kp2: str
+    admin: int | None = None  # the city's admin, when wanted
+
+
+async def ward_team(start_bot: StartBot, tg: TelegramDouble, zalo: ZaloDouble,
+                    team: WardTeam) -> tuple[Runtime, Seeded]:
+    """The bot on both doubles (English), the seeded ward, and its team registered: ward
+    staff, the leaders of Khu phố 1 and Tổ dân phố 1, another ward's leader, and Khu phố 2's
+    leader on Zalo."""
+    runtime = await start_bot(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_BASE=tg.base_url,
+                              ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url,
+                              COSO_DEFAULT_LOCALE="en")
+    seeded = await seed_ward(runtime.db)
+    if team.admin is not None:
+        await register(tg, team.admin, seeded.codes["admin:CITY"], unit="Thành phố Hồ Chí Minh")
+    await register(tg, team.staff, seeded.codes["ward_staff:WARD"], unit=WARD_PATH)
+    await register(tg, team.kp1, seeded.codes["leader:KP1"])
+    await register(tg, team.t1, seeded.codes["leader:T1"], unit="Tổ dân phố 1")
+    await register(tg, team.other, seeded.codes["leader:OTHER"], unit="Phường Sài Gòn")
+    await zalo.send_text(team.zalo_kp2, f"/start {seeded.codes['leader:KP2']}")
+    await zalo.next_message(team.zalo_kp2)
+    return runtime, seeded
 
 
 async def counts(db: Database) -> dict[str, int]:

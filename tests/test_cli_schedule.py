@@ -2,43 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 
-import pytest
-
-from bot.cli import main
-from bot.settings import get_settings
 from storage import units
 from storage.db import Database
 from storage.models import Schedule
-from tests.conftest import seed_ward
-
-Coso = Callable[..., Awaitable[tuple[int, str, str]]]
-
-
-@pytest.fixture
-def coso(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-         capsys: pytest.CaptureFixture[str]) -> Coso:
-    """`await coso("schedule", "show")`: the real CLI in a thread (it runs its own loop)."""
-    monkeypatch.chdir(tmp_path)
-    for name in ("TELEGRAM_BOT_TOKEN", "ZALO_BOT_TOKEN", "COSO_TIMEZONE", "COSO_CHECK_IN_AT",
-                 "COSO_REMINDER_AT", "COSO_DIGEST_AT", "COSO_WEEKDAYS_ONLY",
-                 "COSO_ESCALATION_AFTER_MINUTES"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COSO_DATABASE_URL", db_url)
-    monkeypatch.setenv("COSO_DEFAULT_LOCALE", "en")
-    get_settings.cache_clear()
-
-    async def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = await asyncio.to_thread(main, list(argv))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
+from tests.conftest import Coso, seed_ward
 
 
 async def test_show_gives_each_ward_the_city_defaults(db: Database, coso: Coso) -> None:

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,10 +12,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cli import main
 from bot.digest import send_digest, text
 from bot.i18n import Translator
-from bot.settings import get_settings
 from storage import digest, invites, units
 from storage.db import Database
 from storage.models import (
@@ -35,14 +31,13 @@ from storage.models import (
     SupportDelivery,
     SupportEligibility,
 )
-from tests.conftest import StartBot, make_settings, seed_ward
+from tests.conftest import Coso, StartBot, make_settings, seed_ward
 from tests.doubles.telegram_api import TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
 from tests.telegram_helpers import data_for, register, say, start_telegram, tap
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 DAY = date(2026, 11, 20)
-Coso = Callable[..., Awaitable[tuple[int, str, str]]]
 
 
 def at(day: date, hour: int, minute: int = 0) -> datetime:
@@ -105,7 +100,7 @@ async def build_ward(db: Database, day: date = DAY, seed: bool = True) -> None:
             SupportDelivery(household_id=h2.id, unit_id=kp1.id, policy_key="nq68_cash",
                             amount=1_500_000, status="delivered",
                             delivered_on=day - timedelta(days=1)),
-            *(SupportEligibility(household_id=h.id, policy_key="nq68_cash")
+            *(SupportEligibility(household_id=h.id, unit_id=h.unit_id, policy_key="nq68_cash")
               for h in (h1, h2, h3)),
         ])
         drill = Drill(unit_id=ward.id, scenario_key=await _a_scenario(session),
@@ -185,25 +180,6 @@ async def test_chart_is_a_png(db: Database, db_url: str, tmp_path: Path) -> None
     f = await figures_of(db, db_url)
     path = chart.draw(Translator("vi", HCM), f, tmp_path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture
-def coso(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-         capsys: pytest.CaptureFixture[str]) -> Coso:
-    monkeypatch.chdir(tmp_path)
-    for name in ("TELEGRAM_BOT_TOKEN", "ZALO_BOT_TOKEN", "COSO_TIMEZONE", "COSO_REMINDER_AT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COSO_DATABASE_URL", db_url)
-    monkeypatch.setenv("COSO_DEFAULT_LOCALE", "en")
-    get_settings.cache_clear()
-
-    async def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = await asyncio.to_thread(main, list(argv))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
 
 
 async def test_cli_json_carries_the_figures_of_the_text(db: Database, coso: Coso) -> None:
@@ -304,14 +280,18 @@ async def test_a_city_admin_types_the_ward_instead_of_scrolling_168_buttons(
     async with runtime.db.transaction() as session:
         city = await units.by_code(session, "79")
         assert city is not None
-        for number in range(1, 10):
+        for number in range(1, 13):  # 14 wards and the roll-up: more than buttons take
             await units.upsert(session, f"9{number:04d}", f"Phường Thử {number}", "ward", city)
     admin = 611
     await register(tg, admin, seeded.codes["admin:CITY"], unit="Thành phố Hồ Chí Minh")
     [ask] = await say(tg, admin, "/summary")
-    assert "Type part of its name or its code" in (ask.text or "") and not ask.button_texts
+    assert "type part of the name, or the code; 15 to choose from" in (ask.text or "")
+    assert not ask.button_texts
     [again] = await say(tg, admin, "phuong")
-    assert "11 wards match “phuong”" in (again.text or "")
+    assert "14 match “phuong” (Phường Thử " in (again.text or "")
+    assert "Phường Thử 7…); type more of the name, or the code." in (again.text or "")
+    [again] = await say(tg, admin, "phuong zzz")
+    assert "Nothing matches “phuong zzz”" in (again.text or "")
     [period] = await say(tg, admin, "ben thanh")
     [answer] = await tap(tg, admin, data_for(period, "Today"))
     assert "Phường Bến Thành — digest for" in (answer.text or "")
@@ -322,4 +302,4 @@ async def test_a_city_admin_types_the_ward_instead_of_scrolling_168_buttons(
     await say(tg, admin, "/summary")
     [period] = await say(tg, admin, "all")
     [rolled] = await tap(tg, admin, data_for(period, "The last 7 days"))
-    assert "Thành phố Hồ Chí Minh — 11 wards" in (rolled.text or "")
+    assert "Thành phố Hồ Chí Minh — 14 wards" in (rolled.text or "")

@@ -4,68 +4,32 @@ shows exact counts; refusals send nothing; reminders follow the clock; leaders c
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 import time_machine
 from sqlalchemy import func, select, update
 
 from bot.app import Runtime
-from bot.cli import main as cli_main
 from bot.handlers.directives import remind
-from bot.settings import get_settings
 from storage.models import ChatAccount, Directive, DirectiveRecipient, OutboxMessage, utcnow
-from tests.conftest import Seeded, StartBot, seed_ward
+from tests.conftest import Coso, Seeded, StartBot
 from tests.doubles.telegram_api import TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
-from tests.telegram_helpers import data_for, eventually, register, say, tap
+from tests.telegram_helpers import WardTeam, data_for, eventually, say, tap, ward_team
 
-CITY_PATH = "Thành phố Hồ Chí Minh"
-WARD_PATH = "Phường Bến Thành, Thành phố Hồ Chí Minh"
 ADMIN, STAFF, KP1, T1, OTHER = 801, 802, 803, 804, 805
 ZALO_KP2, ZALO_T1 = "zalo-kp2", "zalo-t1"
 TEXT = "Rà soát hộ nghèo trong khu phố, báo cáo trước thứ Sáu."
 
 
-Cli = Callable[..., Awaitable[tuple[int, str, str]]]
-
-
-@pytest.fixture
-def cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> Cli:
-    """Run `coso ...` against the test database: (exit code, stdout, stderr)."""
-    monkeypatch.setenv("COSO_DATABASE_URL", db_url)
-    monkeypatch.setenv("COSO_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("COSO_DEFAULT_LOCALE", "en")
-
-    async def run(*argv: str) -> tuple[int, str, str]:
-        get_settings.cache_clear()
-        capsys.readouterr()
-        code = await asyncio.to_thread(cli_main, list(argv))
-        out = capsys.readouterr()
-        get_settings.cache_clear()
-        return code, out.out, out.err
-
-    return run
+TEAM = WardTeam(staff=STAFF, kp1=KP1, t1=T1, other=OTHER, zalo_kp2=ZALO_KP2, admin=ADMIN)
 
 
 async def _ward(start_bot: StartBot, tg: TelegramDouble, zalo: ZaloDouble
                 ) -> tuple[Runtime, Seeded]:
-    runtime = await start_bot(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_BASE=tg.base_url,
-                              ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url,
-                              COSO_DEFAULT_LOCALE="en")
-    seeded = await seed_ward(runtime.db)
-    await register(tg, ADMIN, seeded.codes["admin:CITY"], unit=CITY_PATH)
-    await register(tg, STAFF, seeded.codes["ward_staff:WARD"], unit=WARD_PATH)
-    await register(tg, KP1, seeded.codes["leader:KP1"])
-    await register(tg, T1, seeded.codes["leader:T1"], unit="Tổ dân phố 1")
-    await register(tg, OTHER, seeded.codes["leader:OTHER"], unit="Phường Sài Gòn")
-    await zalo.send_text(ZALO_KP2, f"/start {seeded.codes['leader:KP2']}")
-    await zalo.next_message(ZALO_KP2)
+    runtime, seeded = await ward_team(start_bot, tg, zalo, TEAM)
     # The group's leader also uses Zalo: a second chat account linked to the same person.
     await zalo.send_text(ZALO_T1, "xin chào")
     await zalo.next_message(ZALO_T1)
@@ -92,7 +56,7 @@ async def _send_from_chat(tg: TelegramDouble, user: int, scope: str) -> str:
 
 
 async def test_an_admin_sends_and_every_leader_acknowledges(
-        tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot, cli: Cli) -> None:
+        tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot, coso: Coso) -> None:
     runtime, _ = await _ward(start_bot, tg, zalo)
     sent = await _send_from_chat(tg, ADMIN, "Phường Bến Thành")
     assert sent.startswith("Directive #1 sent to 3 recipients"), sent
@@ -127,7 +91,7 @@ async def test_an_admin_sends_and_every_leader_acknowledges(
                 OutboxMessage.status == "sent")) == 4
     await eventually(delivered)
 
-    code, out, _ = await cli("directive", "status", "1", "--json")
+    code, out, _ = await coso("directive", "status", "1", "--json")
     assert code == 0
     status = json.loads(out)
     assert {key: status[key] for key in ("recipients", "sent", "delivered", "failed",
@@ -146,7 +110,7 @@ async def test_an_admin_sends_and_every_leader_acknowledges(
 
 
 async def test_refusals_send_nothing(tg: TelegramDouble, zalo: ZaloDouble,
-                                     start_bot: StartBot, cli: Cli, tmp_path: Path
+                                     start_bot: StartBot, coso: Coso, tmp_path: Path
                                      ) -> None:
     runtime, _ = await _ward(start_bot, tg, zalo)
     text = tmp_path / "d.txt"
@@ -162,9 +126,9 @@ async def test_refusals_send_nothing(tg: TelegramDouble, zalo: ZaloDouble,
         (("--scope", "26734", "--deadline", "2020-01-01T08:00"), "already passed"),
     ]
     for extra, message in cases:
-        code, _, err = await cli("directive", "send", "--text-file", str(text), *extra)
+        code, _, err = await coso("directive", "send", "--text-file", str(text), *extra)
         assert code == 1 and message in err, err
-    code, _, err = await cli("directive", "send", "--scope", "26734", "--text-file",
+    code, _, err = await coso("directive", "send", "--scope", "26734", "--text-file",
                              str(long_text))
     assert code == 1 and "at most 3,500 characters" in err, err
     async with runtime.db.read() as session:
@@ -177,7 +141,7 @@ async def test_refusals_send_nothing(tg: TelegramDouble, zalo: ZaloDouble,
     # A PDF goes as a document on Telegram and as text with a note on Zalo.
     pdf = tmp_path / "plan.pdf"
     pdf.write_bytes(b"%PDF-1.4\n%%EOF\n")
-    code, out, err = await cli("directive", "send", "--scope", "26734-KP1-T1", "--text-file",
+    code, out, err = await coso("directive", "send", "--scope", "26734-KP1-T1", "--text-file",
                                str(text), "--attach", str(pdf), "--json")
     assert code == 0, err
     assert json.loads(out) == {"id": 1, "recipients": 1, "messages": 2}
@@ -190,14 +154,14 @@ async def test_refusals_send_nothing(tg: TelegramDouble, zalo: ZaloDouble,
 
 
 async def test_reminders_and_done_by_the_deadline(
-        tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot, cli: Cli, tmp_path: Path
+        tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot, coso: Coso, tmp_path: Path
         ) -> None:
     runtime, _ = await _ward(start_bot, tg, zalo)
     text = tmp_path / "d.txt"
     text.write_text(TEXT, encoding="utf-8")
     with time_machine.travel(utcnow(), tick=True) as clock:
         deadline = (utcnow() + timedelta(hours=7, days=1)).strftime("%Y-%m-%dT%H:%M")
-        code, out, err = await cli("directive", "send", "--scope", "26734-KP1", "--role",
+        code, out, err = await coso("directive", "send", "--scope", "26734-KP1", "--role",
                                    "leader", "--text-file", str(text), "--deadline", deadline,
                                    "--json")
         assert code == 0, err
@@ -244,7 +208,7 @@ async def test_reminders_and_done_by_the_deadline(
         rows = (await session.execute(select(DirectiveRecipient))).scalars().all()
     assert sorted(r.reminders for r in rows) == [1, 3]
     assert {r.done_note for r in rows} == {"Tổ trực đã thông báo từng hộ", None}
-    code, out, _ = await cli("directive", "status", "1", "--json")
+    code, out, _ = await coso("directive", "status", "1", "--json")
     assert json.loads(out)["units_done"] == 1
 
 

@@ -16,12 +16,11 @@ from bot.cli import main as cli_main
 from bot.handlers.drills import remind
 from bot.settings import get_settings
 from storage.models import DrillParticipant, utcnow
-from tests.conftest import Seeded, StartBot, seed_ward
+from tests.conftest import Seeded, StartBot
 from tests.doubles.telegram_api import TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
-from tests.telegram_helpers import data_for, register, say, tap
+from tests.telegram_helpers import WardTeam, data_for, say, tap, ward_team
 
-WARD_PATH = "Phường Bến Thành, Thành phố Hồ Chí Minh"
 STAFF, KP1, T1, OTHER = 701, 702, 703, 704
 ZALO_KP2 = "zalo-kp2"
 SCENARIO = "A confirmed case found in a residential group: isolate and list contacts"
@@ -29,17 +28,8 @@ SCENARIO = "A confirmed case found in a residential group: isolate and list cont
 
 async def _ward(start_bot: StartBot, tg: TelegramDouble, zalo: ZaloDouble
                 ) -> tuple[Runtime, Seeded]:
-    runtime = await start_bot(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_BASE=tg.base_url,
-                              ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url,
-                              COSO_DEFAULT_LOCALE="en")
-    seeded = await seed_ward(runtime.db)
-    await register(tg, STAFF, seeded.codes["ward_staff:WARD"], unit=WARD_PATH)
-    await register(tg, KP1, seeded.codes["leader:KP1"])
-    await register(tg, T1, seeded.codes["leader:T1"], unit="Tổ dân phố 1")
-    await register(tg, OTHER, seeded.codes["leader:OTHER"], unit="Phường Sài Gòn")
-    await zalo.send_text(ZALO_KP2, f"/start {seeded.codes['leader:KP2']}")
-    await zalo.next_message(ZALO_KP2)
-    return runtime, seeded
+    return await ward_team(start_bot, tg, zalo, WardTeam(staff=STAFF, kp1=KP1, t1=T1,
+                                                         other=OTHER, zalo_kp2=ZALO_KP2))
 
 
 async def _start_drill(tg: TelegramDouble) -> str:

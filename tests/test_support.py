@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from itertools import count
 from pathlib import Path
@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.cli import main
 from bot.flows.support import parse_date, parse_vnd
 from bot.handlers.router import Router
 from bot.i18n import Translator
@@ -36,7 +35,7 @@ from storage.models import (
     SupportEligibility,
     Unit,
 )
-from tests.conftest import Seeded, StartBot, make_settings, seed_ward
+from tests.conftest import Coso, Seeded, StartBot, make_settings, seed_ward
 from tests.doubles.zalo_api import ZaloDouble
 
 GOLDEN = Path(__file__).parent / "golden" / "support"
@@ -264,9 +263,9 @@ async def test_coverage_counts_distinct_delivered_households_within_the_subtree(
     away = await add_household(db, "26737-KP1", "4 D")
     async with db.transaction() as session:
         for household in (a, b, c, away):
-            assert await support.mark_eligible(session, household.id, "food_bag")
-        assert not await support.mark_eligible(session, a.id, "food_bag")  # once is enough
-        await support.mark_eligible(session, a.id, "nq68_cash")
+            assert await support.mark_eligible(session, household, "food_bag")
+        assert not await support.mark_eligible(session, a, "food_bag")  # once is enough
+        await support.mark_eligible(session, a, "nq68_cash")
     await deliver(db, a, "food_bag", 1)
     await deliver(db, a, "food_bag", 2)  # a second bag: still one household
     await deliver(db, b, "food_bag", 1, status="refused")  # not delivered
@@ -369,34 +368,15 @@ async def test_eligibility_rows_are_checked_against_the_database_all_or_nothing(
 
 # --- the command line ------------------------------------------------------------------------
 
-@pytest.fixture
-def coso(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-         capsys: pytest.CaptureFixture[str]) -> Callable[..., Awaitable[tuple[int, str, str]]]:
-    """`await coso("support", "list", ...)`: the real CLI in a thread (it runs its own loop)."""
-    monkeypatch.chdir(tmp_path)
-    for name in ("TELEGRAM_BOT_TOKEN", "ZALO_BOT_TOKEN", "COSO_TIMEZONE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COSO_DATABASE_URL", db_url)
-    monkeypatch.setenv("COSO_DEFAULT_LOCALE", "en")
-
-    async def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = await asyncio.to_thread(main, list(argv))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
-
-
 async def test_cli_lists_deliveries_and_coverage_without_names(
-        db: Database, coso: Callable[..., Awaitable[tuple[int, str, str]]]) -> None:
+        db: Database, coso: Coso) -> None:
     await seed_ward(db)
     a = await add_household(db, "26734-KP1-T1", "12 Lê Lợi", "Nguyễn Văn An")
     b = await add_household(db, "26734-KP2", "3 Hàm Nghi", "Trần Thị Bình")
     away = await add_household(db, "26737-KP1", "1 Pasteur")
     async with db.transaction() as session:
-        await support.mark_eligible(session, a.id, "food_bag")
-        await support.mark_eligible(session, b.id, "food_bag")
+        await support.mark_eligible(session, a, "food_bag")
+        await support.mark_eligible(session, b, "food_bag")
     bag = await deliver(db, a, "food_bag", 1, on=date(2026, 11, 2))
     cash = await deliver(db, b, "nq68_cash", 1_500_000, status="refused", on=date(2026, 11, 3))
     await deliver(db, away, "food_bag", 1)
@@ -433,7 +413,7 @@ async def test_cli_lists_deliveries_and_coverage_without_names(
 
 
 async def test_cli_eligible_import_names_file_line_and_reason(
-        db: Database, coso: Callable[..., Awaitable[tuple[int, str, str]]],
+        db: Database, coso: Coso,
         tmp_path: Path) -> None:
     await seed_ward(db)
     await add_household(db, "26734-KP1", "1 A")
@@ -588,7 +568,7 @@ async def _zalo_say(zalo: ZaloDouble, user: str, text: str) -> str:
 
 async def test_zalo_food_bag_by_numbered_text_then_monitor_and_cli(
         start_bot: StartBot, zalo: ZaloDouble,
-        coso: Callable[..., Awaitable[tuple[int, str, str]]]) -> None:
+        coso: Coso) -> None:
     runtime = await start_bot(ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url,
                               COSO_DEFAULT_LOCALE="en")
     seeded = await seed_ward(runtime.db)
@@ -631,7 +611,7 @@ async def test_zalo_food_bag_by_numbered_text_then_monitor_and_cli(
 
 
 async def test_telegram_food_bag_reaches_the_cli_and_no_other_ward(
-        start_bot: StartBot, coso: Callable[..., Awaitable[tuple[int, str, str]]]) -> None:
+        start_bot: StartBot, coso: Coso) -> None:
     pytest.importorskip("bot.channels.telegram", reason="the Telegram channel is not built yet")
     from tests.doubles.telegram_api import TelegramDouble
 

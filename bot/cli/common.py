@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import Translator
 from bot.settings import Settings
@@ -68,6 +69,25 @@ def with_db(ctx: Context, work: Callable[[Database], Awaitable[T]]) -> T:
     except OSError as exc:
         error = _first_line(exc)
         raise CliError(ctx.t("cannot reach the database: {error}", error=error)) from None
+
+
+def show_record(ctx: Context, as_json: bool, load: Callable[[AsyncSession], Awaitable[T | None]],
+                missing: str, render: Callable[[Translator, T], str],
+                to_json: Callable[[T], Any]) -> int:
+    """Read one record (a directive's status, a drill's results) and print it as text or
+    JSON; `missing` (already translated) when there is none."""
+    async def work(db: Database) -> T | None:
+        async with db.read() as session:
+            return await load(session)
+
+    found = with_db(ctx, work)
+    if found is None:
+        raise CliError(missing)
+    if as_json:
+        ctx.json(to_json(found))
+    else:
+        ctx.out(render(ctx.t, found))
+    return 0
 
 
 def database_problem(t: Translator, exc: DBAPIError) -> str:

@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import CliError, Context, with_db
+from bot.cli.common import CliError, Context, show_record, with_db
 from bot.flows.directive import parse_deadline, refusal_text, send
 from bot.handlers.directives import report
 from storage import directives, units
@@ -109,18 +109,8 @@ def handle_send(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def handle_status(ctx: Context, args: argparse.Namespace) -> int:
-    async def work(db: Database) -> directives.Status | None:
-        async with db.read() as session:
-            return await directives.status(session, args.id)
-
-    result = with_db(ctx, work)
-    if result is None:
-        raise CliError(ctx.t("no directive with id {id}", id=args.id))
-    if args.json:
-        ctx.json(as_json(result))
-    else:
-        ctx.out(report(ctx.t, result))
-    return 0
+    return show_record(ctx, args.json, lambda session: directives.status(session, args.id),
+                       ctx.t("no directive with id {id}", id=args.id), report, as_json)
 
 
 COUNTS = ("recipients", "sent", "delivered", "failed", "acknowledged", "outstanding")

@@ -6,7 +6,7 @@ import argparse
 from datetime import timedelta
 from typing import Any
 
-from bot.cli.common import CliError, Context, with_db
+from bot.cli.common import CliError, Context, show_record, with_db
 from bot.flows.drill import send_cards
 from bot.handlers.drills import report
 from storage import drills, schedules, units
@@ -70,18 +70,8 @@ def handle_start(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def handle_report(ctx: Context, args: argparse.Namespace) -> int:
-    async def work(db: Database) -> drills.Results | None:
-        async with db.read() as session:
-            return await drills.results(session, args.id)
-
-    results = with_db(ctx, work)
-    if results is None:
-        raise CliError(ctx.t("no drill with id {id}", id=args.id))
-    if args.json:
-        ctx.json(_as_json(results))
-    else:
-        ctx.out(report(ctx.t, results))
-    return 0
+    return show_record(ctx, args.json, lambda session: drills.results(session, args.id),
+                       ctx.t("no drill with id {id}", id=args.id), report, _as_json)
 
 
 def _as_json(results: drills.Results) -> dict[str, Any]:

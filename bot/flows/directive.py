@@ -176,9 +176,10 @@ async def send(session: AsyncSession, settings: Settings, draft: Draft,
 async def _scope_options(turn: Turn) -> Sequence[Option]:
     options: list[Option] = []
     for root in scope_roots(turn, ROLES):
-        options.append(Option(str(root.id), root.name, literal=True))
+        options.append(Option(str(root.id), root.name, literal=True, aliases=(root.code,)))
         children = [u for u in await units.subtree(turn.session, root) if u.parent_id == root.id]
-        options.extend(Option(str(child.id), child.name, literal=True) for child in children)
+        options.extend(Option(str(child.id), child.name, literal=True, aliases=(child.code,))
+                       for child in children)
     return options
 
 

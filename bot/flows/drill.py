@@ -54,7 +54,8 @@ async def _area_options(turn: Turn) -> Sequence[Option]:
     led = {unit.id for unit, _ in await schedules.leaders_in(turn.session, ward)}
     children = [unit for unit in await units.subtree(turn.session, ward)
                 if unit.parent_id == ward.id]
-    parts = [Option(f"u:{child.id}", child.name, literal=True) for child in children
+    parts = [Option(f"u:{child.id}", child.name, literal=True, aliases=(child.code,))
+             for child in children
              if any(unit.id in led for unit in await units.subtree(turn.session, child))]
     return [Option(EVERYWHERE, N_("The whole ward")), *parts]
 

@@ -67,7 +67,7 @@ async def _finish(turn: Turn) -> None:
     household = await resolve_household(turn)
     if household is None:
         return  # refused, and the person was told why
-    added = await support.mark_eligible(turn.session, household.id, policy.key, turn.now)
+    added = await support.mark_eligible(turn.session, household, policy.key, turn.now)
     log.info("eligibility %s on unit %s by account %s (new=%s)", policy.key,
              household.unit_id, turn.account.id, added)
     name = support.policy_label(policy, turn.locale)

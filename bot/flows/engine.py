@@ -31,6 +31,10 @@ from storage.people import person_of
 StepKind = Literal["choice", "number", "text", "photo", "confirm"]
 END = ""  # returned by Step.next to finish the flow after this step
 BUTTON_PREFIX = "f"
+# Past this many options a choice is typed, not tapped: Telegram refuses a keyboard of more
+# than 100 buttons, and nobody scrolls through a city's 168 ward names on a phone.
+BUTTONS_AT_MOST = 12
+NAMES_IN_REFUSAL = 5
 
 OptionSource = Sequence["Option"] | Callable[[Turn], Awaitable[Sequence["Option"]]]
 Bound = int | Callable[[Turn], Awaitable[int]]
@@ -42,6 +46,10 @@ class Option:
     value: str
     label: str  # a msgid, unless literal (a computed name such as a unit's)
     literal: bool = False
+    aliases: tuple[str, ...] = ()  # typed exactly, they choose it too (a unit's code, "all")
+
+    def shown(self, t: Translator) -> str:
+        return self.label if self.literal else t(self.label)
 
 
 @dataclass(frozen=True)
@@ -256,14 +264,27 @@ async def _parse(turn: Turn, step: Step, text: str | None, photo: str | None,
 
 
 async def _parse_choice(turn: Turn, step: Step, text: str) -> str:
+    """The option's number (when listed), its name, value or an alias; else the one option
+    whose name holds what was typed ("ben thanh" finds "Phường Bến Thành")."""
     options = await _options(turn, step)
+    listed = len(options) <= BUTTONS_AT_MOST
     wanted = fold(text).rstrip(".")
     for index, option in enumerate(options, start=1):
-        label = option.label if option.literal else turn.t(option.label)
-        if wanted in (str(index), fold(label), fold(option.value)):
+        exact = (option.shown(turn.t), option.value, *option.aliases)
+        if (listed and wanted == str(index)) or wanted in map(fold, exact):
             return option.value
-    raise Refused(N_("Please choose one of the options: reply with its number (1 to {n})."),
-                  n=len(options))
+    found = [option for option in options if wanted and wanted in fold(option.shown(turn.t))]
+    if len(found) == 1:
+        return found[0].value
+    if listed:
+        raise Refused(N_("Please choose one of the options: reply with its number (1 to {n})."),
+                      n=len(options))
+    if not found:
+        raise Refused(N_("Nothing matches “{typed}”; type part of the name, or the code."),
+                      typed=text.strip()[:40])
+    raise Refused(N_("{n} match “{typed}” ({names}…); type more of the name, or the code."),
+                  n=turn.t.number(len(found)), typed=text.strip()[:40],
+                  names=", ".join(option.shown(turn.t) for option in found[:NAMES_IN_REFUSAL]))
 
 
 async def _parse_confirm(turn: Turn, step: Step, text: str) -> str:
@@ -324,7 +345,8 @@ async def _ask(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
         text = f"{await step.summary(turn)}\n\n{text}"
     if notice:
         text = f"{turn.t(notice, **values)}\n\n{text}"
-    turn.say(text + _hint(turn, step, conversation), await _buttons(turn, step, conversation))
+    turn.say(text + await _hint(turn, step, conversation),
+             await _buttons(turn, step, conversation))
     await turn.session.flush()
 
 
@@ -337,9 +359,12 @@ async def _prompt_values(turn: Turn, step: Step) -> dict[str, Any]:
     return values
 
 
-def _hint(turn: Turn, step: Step, conversation: Conversation) -> str:
+async def _hint(turn: Turn, step: Step, conversation: Conversation) -> str:
     if step.optional and step.kind == "text":
         return "\n" + turn.t("(Type 'skip' if there is nothing to add.)")
+    if step.kind == "choice" and len(options := await _options(turn, step)) > BUTTONS_AT_MOST:
+        return "\n" + turn.t("(Too many to list: type part of the name, or the code; "
+                             "{n} to choose from.)", n=turn.t.number(len(options)))
     if conversation.history.get("stack"):
         return "\n" + turn.t("(Type 'back' to change your previous answer, 'cancel' to stop.)")
     return ""
@@ -355,8 +380,9 @@ async def _buttons(turn: Turn, step: Step, conversation: Conversation) -> tuple[
     if step.kind != "choice":
         return ()
     options = await _options(turn, step)
-    return tuple(Button(option.label if option.literal else turn.t(option.label),
-                        f"{BUTTON_PREFIX}:{token}:{index}")
+    if len(options) > BUTTONS_AT_MOST:
+        return ()
+    return tuple(Button(option.shown(turn.t), f"{BUTTON_PREFIX}:{token}:{index}")
                  for index, option in enumerate(options))
 
 

@@ -39,7 +39,7 @@ def period_of(choice: str, today: date) -> tuple[date, date]:
 
 
 async def _unit_options(turn: Turn) -> Sequence[Option]:
-    return [Option(f"u:{unit.id}", unit.name, literal=True)
+    return [Option(f"u:{unit.id}", unit.name, literal=True, aliases=(unit.code,))
             for unit in scope_roots(turn, ROLES)]
 
 

@@ -79,7 +79,8 @@ def describe(t: Translator, ward_name: str, times: Times) -> str:
 
 
 async def _ward_options(turn: Turn) -> Sequence[Option]:
-    return [Option(str(ward.id), ward.name, literal=True) for ward in await wards_in_scope(turn)]
+    return [Option(str(ward.id), ward.name, literal=True, aliases=(ward.code,))
+            for ward in await wards_in_scope(turn)]
 
 
 async def _field_options(turn: Turn) -> Sequence[Option]:

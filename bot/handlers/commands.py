@@ -6,9 +6,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.i18n import Translator
+from bot.text import fold
 from bot.turn import Turn
 
 Run = Callable[[Turn, str], Awaitable[None]]
+Handler = Callable[[Turn], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,14 @@ def command(name: str, description: str, *, roles: frozenset[str] = frozenset(),
         return run
 
     return register
+
+
+# '/drill status', '/directive kết quả': the report instead of starting a new one.
+STATUS_WORDS = frozenset({"status", "ketqua", "ket qua"})
+
+
+async def start_or_status(turn: Turn, args: str, start: Handler, status: Handler) -> None:
+    await (status if fold(args) in STATUS_WORDS else start)(turn)
 
 
 def listed() -> list[Command]:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from bot.flows import directive
 from bot.flows.support import scope_roots
-from bot.handlers.commands import command
+from bot.handlers.commands import command, start_or_status
 from bot.handlers.router import BUTTONS
 from bot.i18n import N_, Translator
 from bot.jobs import periodic
@@ -25,10 +25,7 @@ BUTTONS[directive.BUTTON] = directive.on_button
 @command("directive", N_("Send a directive, or see who has acknowledged (/directive status)"),
          roles=directive.ROLES, position=62)
 async def directive_command(turn: Turn, args: str) -> None:
-    if args.strip().casefold() in ("status", "ketqua", "kết quả"):
-        await status(turn)
-    else:
-        await directive.start(turn)
+    await start_or_status(turn, args, directive.start, status)
 
 
 async def status(turn: Turn) -> None:

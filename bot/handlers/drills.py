@@ -7,7 +7,7 @@ import logging
 from datetime import datetime, timedelta
 
 from bot.flows import drill
-from bot.handlers.commands import command
+from bot.handlers.commands import command, start_or_status
 from bot.handlers.router import BUTTONS
 from bot.i18n import N_, Translator
 from bot.jobs import periodic
@@ -25,10 +25,7 @@ BUTTONS[drill.BUTTON] = drill.on_button
 @command("drill", N_("Start a scenario drill, or see how units are doing (/drill status)"),
          roles=drill.ROLES, position=61)
 async def drill_command(turn: Turn, args: str) -> None:
-    if args.strip().casefold() in ("status", "ketqua", "kết quả"):
-        await status(turn)
-    else:
-        await drill.start(turn)
+    await start_or_status(turn, args, drill.start, status)
 
 
 async def status(turn: Turn) -> None:
