@@ -18,12 +18,15 @@ import logging
 import math
 import random
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import UNLIMITED, Channel, DeliveryError, SendRate
 from bot.messages import Outgoing
 from storage import outbox
-from storage.db import Database
+from storage.db import Database, unavailable
 from storage.models import ChatAccount, utcnow
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,16 @@ MIN_WINDOW, MAX_WINDOW = 4, 64  # rows in flight: enough to hide latency, not to
 # Pace a little under the limit: requests reach the platform with network jitter, and a burst
 # over its window costs a 429 and a second's wait for that message.
 HEADROOM = 0.97
+# A platform that does not answer at all (refused, dropped, timed out) is away, not slow:
+# after this many unanswered sends in a row the sender holds the channel's queue and sends
+# one message at a time as a probe, 1 s, 2 s, 4 s... apart but never more than
+# PROBE_MAX_SECONDS, so delivery resumes within that long of the platform coming back,
+# however long the outage, and the queue is not cycled through a dead connection.
+OUTAGE_AFTER = 3
+PROBE_MAX_SECONDS = 5.0
+# Recording a send (or a failure) retries this long while the database is away: a row sent
+# but not recorded would go again once its lease (60 s) runs out.
+RECORD_RETRY_SECONDS = 45.0
 
 
 def backoff(attempt: int, retry_after: float | None) -> float:
@@ -93,6 +106,11 @@ class Sender:
         self._progress = asyncio.Event()  # a wake-up, or a send finished (room in the window)
         self._in_flight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._unanswered = 0  # sends in a row that got no answer from the platform
+        self._down_since: float | None = None  # the platform is away: the queue is held
+        self._hold_until = 0.0
+        self._probe_delay = 0.0
+        self._claim_trouble: str | None = None  # why claiming fails (database away)
 
     def wake(self) -> None:
         self._progress.set()
@@ -122,8 +140,8 @@ class Sender:
                 window_full = await self._fill_window()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("outbox claim failed on %s; retrying", self.channel.name)
+            except Exception as exc:
+                self._claim_failed(exc)
                 window_full = False
             await self._wait(None if window_full else IDLE_POLL_SECONDS)
 
@@ -135,15 +153,34 @@ class Sender:
             async with asyncio.timeout(seconds):
                 await self._progress.wait()
 
+    def _claim_failed(self, exc: Exception) -> None:
+        reason = unavailable(exc)
+        if reason is None:
+            log.exception("outbox claim failed on %s; retrying", self.channel.name)
+        elif self._claim_trouble is None:  # one line per outage, not one per poll
+            log.warning("%s sender: cannot claim outbox rows: %s; retrying every %.0fs",
+                        self.channel.name, reason, IDLE_POLL_SECONDS)
+        self._claim_trouble = reason or self._claim_trouble
+
     async def _fill_window(self) -> bool:
-        """Claim due rows into the free room and start sending them; True when room ran out."""
+        """Claim due rows into the free room and start sending them; True when room ran out
+        (or the channel is held: a wake comes when the hold ends)."""
         room = self.window - len(self._in_flight)
+        if self._down_since is not None:  # the platform is away: one probe at a time
+            held = self._hold_until - time.monotonic()
+            if held > 0:
+                asyncio.get_running_loop().call_later(held, self.wake)
+                return True
+            room = 1 - len(self._in_flight)
         if room <= 0:
             return True
         async with self.db.transaction() as session:
             claimed = await outbox.claim(session, self.channel.name, room, LEASE)
             work = [(row.id, row.attempts, row.chat_account_id, external_id, row.payload)
                     for row, external_id in claimed]
+        if self._claim_trouble is not None:
+            log.info("%s sender: the database is back; sending again", self.channel.name)
+            self._claim_trouble = None
         for item in work:
             task = asyncio.create_task(self._send_one(*item))
             self._in_flight.add(task)
@@ -169,26 +206,89 @@ class Sender:
             await self._settle_failure(row_id, attempts, account_id, external_id,
                                        DeliveryError(type(exc).__name__))
             return
-        try:
-            async with self.db.transaction() as session:
-                await outbox.mark_sent(session, row_id)
-        except Exception:
-            # Sent but not recorded: the lease runs out and the row goes again (a duplicate
-            # across a fault is the price of never losing one).
-            log.exception("could not record outbox row %s as sent", row_id)
+        self._answered()
+        # Sent but not recorded would send the row again when its lease runs out (a
+        # duplicate across a fault is the price of never losing one): hold on a while.
+        await self._record(f"outbox row {row_id} as sent",
+                           lambda session: outbox.mark_sent(session, row_id))
+
+    async def _record(self, what: str, write: Callable[[AsyncSession], Awaitable[None]]
+                      ) -> None:
+        """Commit a settling write, retrying while the database is away (restarting, locked);
+        logs and gives up on any other error or after RECORD_RETRY_SECONDS."""
+        deadline = time.monotonic() + RECORD_RETRY_SECONDS
+        pause = 0.5
+        while True:
+            try:
+                async with self.db.transaction() as session:
+                    await write(session)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                reason = unavailable(exc)
+                if reason is None or time.monotonic() + pause > deadline:
+                    log.exception("could not record %s", what)
+                    return
+                log.warning("could not record %s yet: %s; retrying in %.1fs",
+                            what, reason, pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 8.0)
+
+    def _answered(self) -> None:
+        """The platform answered (a success, or an error it sent): it is reachable."""
+        self._unanswered = 0
+        if self._down_since is not None:
+            log.warning("%s: API answering again after %.0fs unreachable; sending the queue",
+                        self.channel.name, time.monotonic() - self._down_since)
+            self._down_since, self._hold_until, self._probe_delay = None, 0.0, 0.0
+            self.wake()
+
+    def _unreachable(self, reason: str) -> float | None:
+        """Notes a send that got no answer; the seconds until the channel's next try once
+        the platform counts as away, else None (an isolated drop: the row's own backoff)."""
+        self._unanswered += 1
+        now = time.monotonic()
+        if self._down_since is None:
+            if self._unanswered < OUTAGE_AFTER:
+                return None
+            self._down_since = now
+            log.warning("%s: API unreachable (%s); holding the queue and trying one message "
+                        "every %.0fs at most until it answers",
+                        self.channel.name, reason, PROBE_MAX_SECONDS)
+        if now >= self._hold_until:  # the outage's first failure, or a probe failed
+            self._probe_delay = min(PROBE_MAX_SECONDS, max(1.0, self._probe_delay * 2))
+            self._hold_until = now + self._probe_delay
+            log.info("%s: still unreachable after %.0fs; next try in %.0fs",
+                     self.channel.name, now - self._down_since, self._probe_delay)
+        return self._hold_until - now
 
     async def _settle_failure(self, row_id: int, attempts: int, account_id: int,
                               chat: str, exc: DeliveryError) -> None:
-        async with self.db.transaction() as session:
-            if exc.permanent or attempts >= MAX_ATTEMPTS:
-                log.warning("outbox row %s on %s failed for good: %s",
-                            row_id, self.channel.name, exc.reason)
+        if exc.unreachable:
+            outage_delay = self._unreachable(exc.reason)
+        else:
+            self._answered()
+            outage_delay = None
+        # Tries the platform never answered do not count: an outage fails no row for good.
+        if exc.permanent or (attempts >= MAX_ATTEMPTS and not exc.unreachable):
+            log.warning("outbox row %s on %s failed for good: %s",
+                        row_id, self.channel.name, exc.reason)
+
+            async def fail(session: AsyncSession) -> None:
                 await outbox.mark_failed(session, row_id, exc.reason)
                 if exc.blocked:
                     account = await session.get(ChatAccount, account_id)
                     if account is not None and account.blocked_at is None:
                         account.blocked_at = utcnow()
-                return
+
+            await self._record(f"outbox row {row_id} as failed", fail)
+            return
+        if outage_delay is not None:
+            delay = outage_delay  # the channel's hold; _answered() wakes the queue
+            log.debug("outbox row %s on %s waits for the platform: %s",
+                      row_id, self.channel.name, exc.reason)
+        else:
             delay = backoff(attempts, exc.retry_after)
             if exc.retry_after is not None:
                 self.pace.hold_chat(chat, exc.retry_after)
@@ -196,5 +296,6 @@ class Sender:
             asyncio.get_running_loop().call_later(delay, self.wake)
             log.info("outbox row %s on %s retry in %.1fs: %s",
                      row_id, self.channel.name, delay, exc.reason)
-            await outbox.mark_retry(session, row_id, utcnow() + timedelta(seconds=delay),
-                                    exc.reason)
+        due = utcnow() + timedelta(seconds=delay)
+        await self._record(f"outbox row {row_id} for a retry", lambda session: outbox.mark_retry(
+            session, row_id, due, exc.reason, count_attempt=not exc.unreachable))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -10,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -26,6 +28,38 @@ CommitHook = Callable[[set[str]], None]
 # 13/2023/ND-CP) would reach the log of anyone who turns on COSO_LOG_LEVEL=DEBUG.
 logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
+# How long a SQLite write waits for another process's lock before "database is locked".
+# A module setting so the fault drills (tests/test_faults.py) can make the wait short.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+# SQLite's own words for a database that cannot take a write now but may later: another
+# process holds the lock, the file or the disk refuses writes, the disk is full. Fixed
+# strings from SQLite, so they can be logged: they never quote what was written.
+_SQLITE_UNAVAILABLE = ("database is locked", "database table is locked",
+                       "attempt to write a readonly database", "disk i/o error",
+                       "unable to open database file", "database or disk is full")
+# asyncpg raises these itself (not wrapped) while connecting to a server that is starting
+# up, shutting down or full.
+_PG_UNAVAILABLE = {"CannotConnectNowError", "TooManyConnectionsError", "AdminShutdownError",
+                   "CrashShutdownError", "ConnectionDoesNotExistError"}
+
+
+def unavailable(exc: BaseException) -> str | None:
+    """A short, loggable reason when `exc` means the database could not do the work now
+    (unreachable, restarting, locked, refusing writes), so trying again later may succeed;
+    None for anything else (a bug or bad data: trying again gives the same error)."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:  # the server closed the connection mid-way
+            return "connection to the database lost"
+        message = str(exc.orig).lower()
+        return next((known for known in _SQLITE_UNAVAILABLE if known in message), None)
+    if isinstance(exc, ConnectionError | TimeoutError) or (
+            isinstance(exc, OSError) and exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH)):
+        return f"database unreachable ({type(exc).__name__})"  # refused, reset, timed out
+    if type(exc).__name__ in _PG_UNAVAILABLE:
+        return f"database unavailable ({type(exc).__name__})"
+    return None
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Our own BEGIN (below) instead of the driver's implicit one.
@@ -33,7 +67,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_MS)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -56,6 +90,11 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
+    # asyncpg prepares every statement; from a statement's sixth run PostgreSQL may switch to
+    # a generic plan blind to the values, and for a ward's IN (...) of unit ids that plan
+    # was 20x slower (the digest's directive count: 3.5 ms → 74 ms, docs/performance.md).
+    # A custom plan costs well under a millisecond of planning.
+    kwargs.setdefault("connect_args", {"server_settings": {"plan_cache_mode": "force_custom_plan"}})
     return create_async_engine(url, **kwargs)
 
 

@@ -70,9 +70,16 @@ async def mark_sent(session: AsyncSession, row_id: int) -> None:
         status=OutboxStatus.SENT, sent_at=utcnow(), lease_until=None, error=None))
 
 
-async def mark_retry(session: AsyncSession, row_id: int, at: datetime, error: str) -> None:
-    await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(
-        status=OutboxStatus.PENDING, available_at=at, lease_until=None, error=error[:500]))
+async def mark_retry(session: AsyncSession, row_id: int, at: datetime, error: str,
+                     *, count_attempt: bool = True) -> None:
+    """Due again at `at`. count_attempt=False gives back the try claim() counted: the
+    platform never answered, so an outage of any length does not use up a row's tries."""
+    values: dict[str, Any] = {"status": OutboxStatus.PENDING, "available_at": at,
+                              "lease_until": None, "error": error[:500]}
+    if not count_attempt:
+        values["attempts"] = OutboxMessage.attempts - 1
+    await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)
+                          .values(**values))
 
 
 async def mark_failed(session: AsyncSession, row_id: int, error: str) -> None:

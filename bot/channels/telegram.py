@@ -11,14 +11,13 @@ import asyncio
 import contextlib
 import logging
 import re
-import traceback
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiogram import Bot, Dispatcher, Router
+from aiogram import Bot, Dispatcher, Router, methods
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ChatType
@@ -28,10 +27,12 @@ from aiogram.exceptions import (
     TelegramEntityTooLarge,
     TelegramForbiddenError,
     TelegramMigrateToChat,
+    TelegramNetworkError,
     TelegramNotFound,
     TelegramRetryAfter,
     TelegramUnauthorizedError,
 )
+from aiogram.methods.base import Response
 from aiogram.types import (
     BotCommand,
     CallbackQuery,
@@ -47,12 +48,21 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.channels.base import DeliveryError, HandleIncoming, SendRate
+from bot.channels.base import DeliveryError, HandleIncoming, SendRate, frames, handle_polled
 from bot.messages import Button, Incoming, Outgoing, split_text
 from bot.settings import SUPPORTED_LOCALES, Settings
+from storage.db import unavailable
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+# aiogram reads every answer as pydantic's Response[<the method's result>], and pydantic keeps
+# such generic classes in a weak cache: once collected, each is rebuilt (~4 ms of schema
+# building) on the next call. Held here, they are built once (docs/performance.md, load).
+_RESPONSE_TYPES = [Response[method.__returning__] for method in (  # type: ignore[name-defined]
+    methods.SendMessage, methods.SendPhoto, methods.SendDocument, methods.AnswerCallbackQuery,
+    methods.GetUpdates, methods.GetMe, methods.SetMyCommands, methods.SetWebhook,
+    methods.DeleteWebhook)]
 
 NAME = "telegram"
 TEXT_LIMIT = 4096
@@ -62,10 +72,6 @@ COMMANDS_LIMIT = 100  # Telegram's cap on a command menu
 DESCRIPTION_LIMIT = 256
 REQUEST_SECONDS = 30.0  # per Bot API call; a long poll gets its own wait on top
 POLL_SECONDS = 10
-# A polled update is confirmed to Telegram as soon as it is fetched, so a failed handle() is
-# retried here (the ledger makes that safe) before the update is given up.
-HANDLE_TRIES = 3
-RETRY_PAUSE = 0.5
 STOP_SECONDS = 10.0  # how long stop() lets in-flight updates finish
 # When a later part of a split message hits a 429, the earlier parts are out already: waiting
 # here (up to this long) beats letting the sender repeat the whole message.
@@ -78,7 +84,12 @@ Send = Callable[[], Awaitable[Any]]
 
 
 class HandlingFailed(Exception):
-    """handle() raised. Carries only the exception's type: its text may quote personal data."""
+    """handle() raised. Carries only the exception's type: its text may quote personal data.
+    unavailable: the database was away (restarting, locked), not a bug in this update."""
+
+    def __init__(self, kind: str, *, unavailable: bool = False) -> None:
+        super().__init__(kind)
+        self.unavailable = unavailable
 
 
 # ---------------------------------------------------------------- updates → Incoming
@@ -164,18 +175,15 @@ def delivery_error(exc: Exception) -> DeliveryError:
     if isinstance(exc, TelegramBadRequest | TelegramNotFound | TelegramUnauthorizedError
                   | TelegramEntityTooLarge | TelegramMigrateToChat):
         return DeliveryError(reason, permanent=True)
-    # Server errors, network errors, timeouts and anything unforeseen: try again later.
+    if isinstance(exc, TelegramNetworkError):  # no answer: refused, dropped, timed out
+        return DeliveryError(reason, unreachable=True)
+    # Server errors and anything unforeseen: try again later.
     return DeliveryError(reason)
 
 
 def _describe(exc: Exception) -> str:
     # Telegram's descriptions ("Bad Request: chat not found") never quote what we sent.
     return exc.message if isinstance(exc, TelegramAPIError) else str(exc) or "no details"
-
-
-def _frames(exc: BaseException) -> str:
-    """Where it failed, without the exception's text (it may quote the update's content)."""
-    return "".join(traceback.format_tb(exc.__traceback__)).rstrip()
 
 
 # ---------------------------------------------------------------- the channel
@@ -203,8 +211,9 @@ class TelegramChannel:
         self.webhook_url = settings.telegram_webhook_url
         self._webhook: SimpleRequestHandler | None = None
         if self.webhook_url:
-            # In the foreground, so an exception answers 5xx and Telegram delivers again;
-            # aiogram answers 401 to a missing or wrong X-Telegram-Bot-Api-Secret-Token.
+            # Its check of X-Telegram-Bot-Api-Secret-Token is used; _on_webhook feeds the
+            # update in the foreground itself, so a failure answers 5xx and Telegram
+            # delivers the update again.
             self._webhook = SimpleRequestHandler(
                 self.dispatcher, self.bot, handle_in_background=False,
                 secret_token=settings.telegram_webhook_secret)
@@ -222,17 +231,26 @@ class TelegramChannel:
         return [web.post(self.webhook_path, self._on_webhook)]
 
     async def _on_webhook(self, request: web.Request) -> web.StreamResponse:
-        """aiogram's handler, behind two checks of our own: the secret (401), and a body that
-        is an Update (400 — aiogram answers 500, and Telegram would redeliver it forever)."""
+        """Checks the secret (401) and that the body is an Update (400 — aiogram answers 500,
+        and Telegram would redeliver it forever), then feeds the update to the dispatcher."""
         assert self._webhook is not None
         if not self._webhook.verify_secret(request.headers.get(SECRET_HEADER, ""), self.bot):
             return web.Response(status=401)
         try:
-            Update.model_validate(await request.json(), context={"bot": self.bot})
+            update = Update.model_validate(await request.json(), context={"bot": self.bot})
         except (ValueError, ValidationError):
             log.warning("telegram webhook: a request body that is not an Update, refused")
             return web.Response(status=400)
-        return await self._webhook.handle(request)
+        try:
+            # feed_update rather than aiogram's request handler: that one logs a traceback
+            # for every failed delivery, and a database restart would bury the one clear
+            # line _handle_once writes.
+            await self.dispatcher.feed_update(self.bot, update)
+        except HandlingFailed as failed:
+            # 503 while the database is away, 500 for a bug: either way Telegram delivers
+            # the update again later, and the ledger makes that safe.
+            return web.Response(status=503 if failed.unavailable else 500)
+        return web.json_response({})
 
     def _router(self) -> Router:
         router = Router(name=NAME)
@@ -370,21 +388,23 @@ class TelegramChannel:
         try:
             await self._handle(incoming)
         except Exception as exc:
-            log.error("telegram: update %s failed: %s\n%s", incoming.update_id,
-                      type(exc).__name__, _frames(exc))
-            raise HandlingFailed(type(exc).__name__) from None
+            reason = unavailable(exc)
+            if reason is not None:  # one line, no traceback: the cause is known
+                log.warning("telegram: update %s not handled: %s; answering 503 so "
+                            "Telegram delivers it again", incoming.update_id, reason)
+            else:
+                log.error("telegram: update %s failed: %s\n%s", incoming.update_id,
+                          type(exc).__name__, frames(exc))
+            raise HandlingFailed(type(exc).__name__, unavailable=reason is not None) from None
 
     async def _handle_polled(self, incoming: Incoming) -> None:
-        """Polling cannot give an update back to Telegram: retry a little, then log it."""
-        for attempt in range(1, HANDLE_TRIES + 1):
-            try:
-                await self._handle_once(incoming)
-                return
-            except HandlingFailed:
-                if attempt < HANDLE_TRIES:
-                    await asyncio.sleep(RETRY_PAUSE * attempt)
-        log.error("telegram: update %s given up after %d tries", incoming.update_id,
-                  HANDLE_TRIES)
+        """Polling cannot give an update back to Telegram: retried here (see base)."""
+        handle = self._handle
+        if handle is None:
+            log.error("telegram: update %s arrived before the channel started",
+                      incoming.update_id)
+            return
+        await handle_polled(handle, incoming)
 
     # ------------------------------------------------------------ sending
 

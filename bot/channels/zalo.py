@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from bot.channels.base import DeliveryError, HandleIncoming, SendRate
+from bot.channels.base import DeliveryError, HandleIncoming, SendRate, handle_polled
 from bot.channels.zalo_api import (
     IMAGE_EVENT,
     SECRET_HEADER,
@@ -27,14 +27,11 @@ from bot.channels.zalo_api import (
 )
 from bot.messages import Incoming, Outgoing
 from bot.settings import Settings
+from storage.db import unavailable
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 30
-# Zalo has no offset: a polled update is gone from the server, so a handling failure is
-# retried here a few times before the update is given up (and logged) rather than lost silently.
-HANDLE_TRIES = 3
-RETRY_PAUSE = 1.0
 
 
 def to_incoming(update: ZaloUpdate) -> Incoming:
@@ -105,15 +102,10 @@ class ZaloChannel:
                 await self._handle_polled(update)
 
     async def _handle_polled(self, update: ZaloUpdate) -> None:
+        # Zalo has no offset: a polled update is gone from the server, so a failure is
+        # retried here, and a database that is away is waited for (see base).
         assert self._handle is not None
-        for attempt in range(1, HANDLE_TRIES + 1):
-            try:
-                await self._handle(to_incoming(update))
-                return
-            except Exception:
-                log.exception("zalo: handling update %s failed (try %d of %d)",
-                              update.message_id, attempt, HANDLE_TRIES)
-                await asyncio.sleep(RETRY_PAUSE * attempt)
+        await handle_polled(self._handle, to_incoming(update))
 
     async def _webhook(self, request: web.Request) -> web.Response:
         expected = self.settings.zalo_webhook_secret or ""
@@ -126,14 +118,23 @@ class ZaloChannel:
             return web.json_response({"ok": False, "description": "Bad Request"}, status=400)
         if update is not None and self._handle is not None:
             # An exception here answers 500, so Zalo may deliver the update again.
-            await self._handle(to_incoming(update))
+            try:
+                await self._handle(to_incoming(update))
+            except Exception as exc:
+                reason = unavailable(exc)
+                if reason is None:
+                    raise
+                log.warning("zalo: update %s not handled: %s; answering 503",
+                            update.message_id, reason)
+                return web.json_response({"ok": False, "description": "Unavailable"},
+                                         status=503)
         return web.json_response({"ok": True})
 
     async def deliver(self, external_id: str, message: Outgoing) -> None:
         try:
             await self._send(external_id, message)
         except ZaloNetworkError as exc:
-            raise DeliveryError(str(exc)) from None
+            raise DeliveryError(str(exc), unreachable=True) from None
         except ZaloApiError as exc:
             raise DeliveryError(f"zalo {exc.code}: {exc.description}",
                                 permanent=exc.permanent, blocked=exc.blocked,

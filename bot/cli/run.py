@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
+import importlib
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -36,12 +38,26 @@ def handle_run(ctx: Context, args: argparse.Namespace) -> int:
             ctx.out(ctx.t("The database had no units, so a demo ward was built."))
             show_demo(ctx, outcome, json=False)
     serve = _serve(ctx)
+    _freeze_imports(ctx.settings)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(ctx.settings))
     except OSError as exc:  # e.g. the web chat's port is taken
         raise CliError(ctx.t("the bot stopped: {error}", error=str(exc))) from None
     return 0
+
+
+def _freeze_imports(settings: Settings) -> None:
+    """Move what the imports made (modules, classes, pydantic schemas: ~300,000 objects that
+    live as long as the process) out of the collector's sight. Otherwise each full collection
+    walks them all and stops the event loop for ~150 ms, which every reply waiting then pays
+    (docs/performance.md, load)."""
+    for module, wanted in (("bot.channels.telegram", settings.telegram_bot_token),
+                           ("bot.channels.zalo", settings.zalo_bot_token)):
+        if wanted:  # imported when the channel is built, so bring it in now
+            importlib.import_module(module)
+    gc.collect()
+    gc.freeze()
 
 
 def _serve(ctx: Context) -> Serve:
