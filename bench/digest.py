@@ -1,6 +1,7 @@
 """The ward digest over a synthetic city (bench/city.py), on SQLite and on PostgreSQL.
 
-`python -m bench digest [--scale=S] [--db=sqlite|postgresql|both] [--repeat=N] [--fresh]`
+`python -m bench digest [--scale=S] [--db=sqlite|postgresql|both] [--repeat=N] [--fresh]
+[--queries]`
 
 Measures, per database: (a) one ward's digest figures (`storage.digest.ward_figures`), the
 median of N runs over different wards; (b) all the city's ward digests one after another;
@@ -9,6 +10,8 @@ same process and session. The text and chart of a digest are timed apart: they c
 same whatever the database. The city is built once per scale and database and kept
 (SQLite under COSO_BENCH_DIR, default ~/.cache/coso-bench; PostgreSQL in the database of
 COSO_BENCH_POSTGRES_URL, default coso_bench on 127.0.0.1), `--fresh` builds it again.
+`--queries` then times each statement of one ward's digest (median of N runs, warm): where
+(a) goes, and why it cannot come within 3x of one GROUP BY (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from bench import city
 from bench.delivery import option
@@ -45,13 +48,13 @@ async def main(argv: list[str]) -> None:
     scale = option(argv, "scale", 1.0)
     repeat = int(option(argv, "repeat", 21))
     which = next((a.split("=", 1)[1] for a in argv if a.startswith("--db=")), "both")
-    fresh = "--fresh" in argv
+    fresh, queries = "--fresh" in argv, "--queries" in argv
     if which in ("sqlite", "both"):
-        await measure("SQLite", await sqlite_city(scale, fresh), scale, repeat)
+        await measure("SQLite", await sqlite_city(scale, fresh), scale, repeat, queries)
     if which in ("postgresql", "both"):
         url = await postgres_city(scale, fresh)
         if url:
-            await measure("PostgreSQL", url, scale, repeat)
+            await measure("PostgreSQL", url, scale, repeat, queries)
 
 
 async def sqlite_city(scale: float, fresh: bool) -> str:
@@ -105,7 +108,10 @@ async def _built_scale(url: str) -> float | None:
             "SELECT obj_description('public'::regnamespace, 'pg_namespace')")
     finally:
         await connection.close()
-    return float(comment.removeprefix("coso-bench city ")) if comment else None
+    # A new database's schema carries PostgreSQL's own comment ("standard public schema").
+    if not comment or not comment.startswith("coso-bench city "):
+        return None
+    return float(comment.removeprefix("coso-bench city "))
 
 
 async def _mark_scale(url: str, scale: float) -> None:
@@ -116,15 +122,50 @@ async def _mark_scale(url: str, scale: float) -> None:
         await connection.close()
 
 
-async def measure(label: str, url: str, scale: float, repeat: int) -> None:
+async def measure(label: str, url: str, scale: float, repeat: int, queries: bool) -> None:
     with tempfile.TemporaryDirectory() as folder:
         settings = load_settings(_env_file=None, COSO_DATABASE_URL=url, COSO_DATA_DIR=folder,
                                  COSO_TIMEZONE=str(city.TZ))
         db = Database(url)
         try:
             await _measure(label, db, settings, scale, repeat, Path(folder))
+            if queries:
+                await _statements(db, settings, repeat)
         finally:
             await db.dispose()
+
+
+async def _statements(db: Database, settings: Settings, repeat: int) -> None:
+    """Each statement of one ward's digest, timed from the driver's call to its return."""
+    spent: dict[str, list[float]] = {}
+    engine = db.engine.sync_engine
+
+    def before(_c: Any, _cur: Any, _stmt: str, _p: Any, context: Any, _m: bool) -> None:
+        context.bench_started = time.perf_counter()
+
+    def after(_c: Any, _cur: Any, statement: str, _p: Any, context: Any, _m: bool) -> None:
+        key = " ".join(statement.split())[:90]
+        spent.setdefault(key, []).append(time.perf_counter() - context.bench_started)
+
+    async with db.read() as session:
+        ward = (await session.execute(select(Unit).where(Unit.level == "ward")
+                                      .order_by(Unit.path).limit(1))).scalar_one()
+        await ward_figures(session, ward, city.LAST_DAY, settings)  # warm
+        event.listen(engine, "before_cursor_execute", before)
+        event.listen(engine, "after_cursor_execute", after)
+        try:
+            whole = [await _timed(lambda w: ward_figures(session, w, city.LAST_DAY, settings),
+                                  ward) for _ in range(repeat)]
+        finally:
+            event.remove(engine, "before_cursor_execute", before)
+            event.remove(engine, "after_cursor_execute", after)
+    medians = sorted(((statistics.median(times), key) for key, times in spent.items()),
+                     reverse=True)
+    in_sql = sum(median for median, _ in medians)
+    print(f"  statements of {ward.code}'s digest: {len(medians)}, {in_sql * 1000:.1f} ms in the "
+          f"driver of {statistics.median(whole) * 1000:.1f} ms (medians)")
+    for median, key in medians:
+        print(f"    {median * 1000:6.2f} ms  {key}")
 
 
 async def _measure(label: str, db: Database, settings: Settings, scale: float, repeat: int,
