@@ -10,7 +10,7 @@ import asyncio
 import importlib
 import sys
 
-BENCHMARKS = ["delivery"]
+BENCHMARKS = ["digest", "delivery", "load"]
 
 
 def run(argv: list[str]) -> None:

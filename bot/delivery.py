@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import random
@@ -111,6 +112,8 @@ class Sender:
         self._hold_until = 0.0
         self._probe_delay = 0.0
         self._claim_trouble: str | None = None  # why claiming fails (database away)
+        self._to_mark: list[int] = []  # sent, waiting to be recorded as sent
+        self._marking: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         self._progress.set()
@@ -131,6 +134,9 @@ class Sender:
             task.cancel()
         await asyncio.gather(*self._in_flight, return_exceptions=True)
         self._in_flight.clear()
+        if self._marking is not None:  # the last sends' marks: shielded from the cancels
+            await asyncio.wait([self._marking], timeout=STOP_GRACE_SECONDS)
+            self._marking.cancel()
 
     async def _run(self) -> None:
         while True:
@@ -207,10 +213,24 @@ class Sender:
                                        DeliveryError(type(exc).__name__))
             return
         self._answered()
-        # Sent but not recorded would send the row again when its lease runs out (a
-        # duplicate across a fault is the price of never losing one): hold on a while.
-        await self._record(f"outbox row {row_id} as sent",
-                           lambda session: outbox.mark_sent(session, row_id))
+        self._to_mark.append(row_id)
+        if self._marking is None:
+            self._marking = asyncio.create_task(self._mark_sent())
+        # Shielded: a send cancelled now must not cancel the marks of the others.
+        await asyncio.shield(self._marking)
+
+    async def _mark_sent(self) -> None:
+        """Record the sent rows, in one transaction each time: rows that finish while one
+        commits go in the next, so under load a commit settles many rows, not one.
+        Sent but not recorded would send the row again when its lease runs out (a duplicate
+        across a fault is the price of never losing one): _record holds on a while."""
+        try:
+            while self._to_mark:
+                rows, self._to_mark = self._to_mark, []
+                await self._record(f"{len(rows)} outbox rows as sent",
+                                   functools.partial(outbox.mark_sent, row_ids=rows))
+        finally:
+            self._marking = None
 
     async def _record(self, what: str, write: Callable[[AsyncSession], Awaitable[None]]
                       ) -> None:

@@ -27,6 +27,9 @@ class Turn:
     now: datetime
     t: Translator = field(init=False)
     data: dict[str, Any] = field(default_factory=dict)  # the open flow's answers so far
+    # What the turn looked up and may need again (a step's options: for its buttons, its
+    # hint and the answer's check). Read in the turn's own transaction, so never stale.
+    looked_up: dict[object, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.t = Translator(self.locale, self.settings.tz)

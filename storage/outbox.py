@@ -65,8 +65,8 @@ async def release_claims(session: AsyncSession) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def mark_sent(session: AsyncSession, row_id: int) -> None:
-    await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(
+async def mark_sent(session: AsyncSession, row_ids: Sequence[int]) -> None:
+    await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(row_ids)).values(
         status=OutboxStatus.SENT, sent_at=utcnow(), lease_until=None, error=None))
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from storage.models import ChatAccount, Person, RoleAssignment, Unit, utcnow
 
@@ -27,10 +27,13 @@ async def account_for(session: AsyncSession, channel: str, external_id: str, *,
     lock=True holds the row for the rest of the transaction (PostgreSQL), so two updates
     of one person handled by two processes take turns on that person's conversation.
     """
-    query = select(ChatAccount).where(ChatAccount.channel == channel,
-                                      ChatAccount.external_id == external_id)
+    # The person comes in the same query: every update needs them (person_of then reads
+    # the session's identity map, not the database).
+    query = (select(ChatAccount).where(ChatAccount.channel == channel,
+                                       ChatAccount.external_id == external_id)
+             .options(joinedload(ChatAccount.person)))
     if lock:
-        query = query.with_for_update()
+        query = query.with_for_update(of=ChatAccount)
     account = (await session.execute(query)).scalar_one_or_none()
     if account is None:
         account = ChatAccount(channel=channel, external_id=external_id)
@@ -52,7 +55,7 @@ async def grants(session: AsyncSession, person: Person | None) -> list[Grant]:
     query = (
         select(RoleAssignment)
         .where(RoleAssignment.person_id == person.id, RoleAssignment.active.is_(True))
-        .options(selectinload(RoleAssignment.unit))
+        .options(joinedload(RoleAssignment.unit, innerjoin=True))
         .order_by(RoleAssignment.id)
     )
     rows = (await session.execute(query)).scalars().all()

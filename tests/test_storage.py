@@ -82,7 +82,7 @@ async def test_outbox_claims_by_priority_and_leases(db: Database) -> None:
     async with db.transaction() as session:
         again = await outbox.claim(session, "telegram", 10, timedelta(seconds=60))
         assert len(again) == 2 and all(row.attempts == 2 for row, _ in again)
-        await outbox.mark_sent(session, again[0][0].id)
+        await outbox.mark_sent(session, [again[0][0].id])
     async with db.transaction() as session:
         assert await outbox.claim(session, "telegram", 10, timedelta(seconds=60)) == []
     async with db.read() as session:

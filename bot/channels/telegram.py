@@ -73,6 +73,10 @@ DESCRIPTION_LIMIT = 256
 REQUEST_SECONDS = 30.0  # per Bot API call; a long poll gets its own wait on top
 POLL_SECONDS = 10
 STOP_SECONDS = 10.0  # how long stop() lets in-flight updates finish
+# Polled updates handled at once; more wait in Telegram's queue, as a webhook's do behind its
+# 40 connections. Unbounded, 2,000 leaders answering at once put 2,000 updates in memory,
+# all waiting on the same database (docs/performance.md, load: peak RSS 365 → … MB).
+POLLED_AT_ONCE = 64
 # When a later part of a split message hits a 429, the earlier parts are out already: waiting
 # here (up to this long) beats letting the sender repeat the whole message.
 CONTINUATION_WAIT = 30.0
@@ -298,7 +302,7 @@ class TelegramChannel:
             try:
                 await self.dispatcher.start_polling(
                     self.bot, handle_signals=False, close_bot_session=False,
-                    polling_timeout=POLL_SECONDS,
+                    polling_timeout=POLL_SECONDS, tasks_concurrency_limit=POLLED_AT_ONCE,
                     allowed_updates=self.dispatcher.resolve_used_update_types())
                 return  # stop_polling() was called
             except Exception as exc:

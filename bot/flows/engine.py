@@ -202,6 +202,7 @@ async def _back(turn: Turn, conversation: Conversation, flow: Flow, step: Step) 
     else:  # an entry saved before "asked" was kept
         turn.data.pop(previous.key, None)
     conversation.history = {"stack": stack, "asked": asked}
+    _answers_changed(turn)
     await _ask(turn, conversation, flow, previous)
 
 
@@ -322,7 +323,8 @@ async def _accept(turn: Turn, conversation: Conversation, flow: Flow, step: Step
         turn.say(turn.t("Cancelled; nothing was saved."))
         return
     turn.data[step.key] = value
-    following = flow.after(step, turn.data)
+    following = flow.after(step, turn.data)  # may set more answers (the picked household)
+    _answers_changed(turn)
     if following is None:
         await _close(turn.session, conversation)
         await flow.finish(turn)
@@ -389,9 +391,18 @@ async def _buttons(turn: Turn, step: Step, conversation: Conversation) -> tuple[
 async def _options(turn: Turn, step: Step) -> Sequence[Option]:
     if step.kind == "confirm":
         return (Option("yes", N_("Confirm")), Option("no", N_("Cancel")))
-    if callable(step.options):
-        return await step.options(turn)
-    return step.options
+    if not callable(step.options):
+        return step.options
+    # Looked up once per step and turn (buttons, hint and the answer's check all need them)
+    # until an answer changes: options may show the answers so far (ticked flags).
+    known: dict[int, Sequence[Option]] = turn.looked_up.setdefault("options", {})
+    if id(step) not in known:  # steps are module constants: their ids are stable
+        known[id(step)] = await step.options(turn)
+    return known[id(step)]
+
+
+def _answers_changed(turn: Turn) -> None:
+    turn.looked_up.pop("options", None)
 
 
 async def _bound(turn: Turn, bound: Bound) -> int:

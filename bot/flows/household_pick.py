@@ -77,8 +77,16 @@ def label_of(t: Translator, household: Household, with_unit: bool) -> str:
                     household.unit.name if with_unit else None)
 
 
+async def _unit_count(turn: Turn) -> tuple[int, int | None]:
+    """The units the person may add to (and the only one's id): asked once per turn."""
+    if "unit_count" not in turn.looked_up:
+        turn.looked_up["unit_count"] = await households.count_units(turn.session, scope(turn))
+    count, only = turn.looked_up["unit_count"]
+    return int(count), only
+
+
 async def _several_units(turn: Turn) -> bool:
-    count, _ = await households.count_units(turn.session, scope(turn))
+    count, _ = await _unit_count(turn)
     return count > 1
 
 
@@ -89,7 +97,7 @@ def _household_option(turn: Turn, household: Household, with_unit: bool) -> Opti
 
 async def add_option(turn: Turn) -> Option:
     """'Add a new household', its value saying how the unit will be settled."""
-    count, only = await households.count_units(turn.session, scope(turn))
+    count, only = await _unit_count(turn)
     label = N_("Add a new household")
     if count == 1:
         return Option(f"{ADD}:{only}", label)
