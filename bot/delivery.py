@@ -113,6 +113,7 @@ class Sender:
         self._probe_delay = 0.0
         self._claim_trouble: str | None = None  # why claiming fails (database away)
         self._to_mark: list[int] = []  # sent, waiting to be recorded as sent
+        self._holding: set[int] = set()  # rows claimed and not yet settled
         self._marking: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -181,20 +182,23 @@ class Sender:
         if room <= 0:
             return True
         async with self.db.transaction() as session:
-            claimed = await outbox.claim(session, self.channel.name, room, LEASE)
+            claimed = await outbox.claim(session, self.channel.name, room, LEASE,
+                                         holding=self._holding)
             work = [(row.id, row.attempts, row.chat_account_id, external_id, row.payload)
                     for row, external_id in claimed]
         if self._claim_trouble is not None:
             log.info("%s sender: the database is back; sending again", self.channel.name)
             self._claim_trouble = None
         for item in work:
+            self._holding.add(item[0])
             task = asyncio.create_task(self._send_one(*item))
             self._in_flight.add(task)
-            task.add_done_callback(self._sent)
+            task.add_done_callback(functools.partial(self._sent, item[0]))
         return len(work) >= room
 
-    def _sent(self, task: asyncio.Task[None]) -> None:
+    def _sent(self, row_id: int, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
+        self._holding.discard(row_id)
         self._progress.set()
 
     async def _send_one(self, row_id: int, attempts: int, account_id: int, external_id: str,

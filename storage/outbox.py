@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import OUTBOX_CHANNELS
@@ -29,12 +29,14 @@ def enqueue(session: AsyncSession, account: ChatAccount, payload: dict[str, Any]
     return row
 
 
-async def claim(session: AsyncSession, channel: str, limit: int, lease: timedelta
-                ) -> Sequence[tuple[OutboxMessage, str]]:
+async def claim(session: AsyncSession, channel: str, limit: int, lease: timedelta,
+                holding: Collection[int] = ()) -> Sequence[tuple[OutboxMessage, str]]:
     """Take up to `limit` due rows for sending, with the chat id each goes to.
 
     A claimed row carries a lease; if its sender dies, the row is due again when the lease
-    runs out. SKIP LOCKED lets several senders share one PostgreSQL outbox.
+    runs out. SKIP LOCKED lets several senders share one PostgreSQL outbox. `holding`: the
+    rows the caller is still sending, never taken again by it however old their lease (a
+    send may wait its turn for the chat longer than the lease).
     """
     now = utcnow()
     due = or_(
@@ -45,6 +47,7 @@ async def claim(session: AsyncSession, channel: str, limit: int, lease: timedelt
         select(OutboxMessage, ChatAccount.external_id)
         .join(ChatAccount, ChatAccount.id == OutboxMessage.chat_account_id)
         .where(OutboxMessage.channel == channel, due)
+        .where(OutboxMessage.id.not_in(holding) if holding else true())
         .order_by(OutboxMessage.priority, OutboxMessage.id)
         .limit(limit)
         .with_for_update(skip_locked=True, of=OutboxMessage)

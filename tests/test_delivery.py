@@ -217,3 +217,24 @@ async def test_sqlite_restart_sends_what_the_stopped_sender_held_at_once(
             status=OutboxStatus.SENDING, lease_until=utcnow() + timedelta(minutes=1)))
     await start_telegram(start_bot, tg)
     assert await settled(db, 5, seconds=10) == {str(OutboxStatus.SENT): 5}
+
+
+async def test_a_send_waiting_its_turn_past_the_lease_is_not_sent_twice(
+        start_bot: StartBot, db: Database, db_url: str, tg: TelegramDouble,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Four replies to one chat go out a second apart (Telegram's 1/s per chat), so the last
+    # waits three seconds in the sender, past a lease of half a second: the sender must not
+    # claim the rows it holds itself again.
+    monkeypatch.setattr("bot.delivery.LEASE", timedelta(seconds=0.5))
+    await upgrade_async(db_url)
+    async with db.transaction() as session:
+        account = ChatAccount(channel="telegram", external_id="42", locale="vi")
+        session.add(account)
+        await session.flush()
+        for n in range(4):
+            outbox.enqueue(session, account, {"text": f"Tin {n}"})
+    await start_telegram(start_bot, tg, TELEGRAM_RATE_PER_SECOND=30)
+
+    assert await settled(db, 4) == {str(OutboxStatus.SENT): 4}
+    await asyncio.sleep(1.5)  # a second copy would be on its way by now
+    assert sorted(message.text or "" for message in tg.sent) == [f"Tin {n}" for n in range(4)]
