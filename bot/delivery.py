@@ -105,7 +105,7 @@ class Sender:
         ahead = (rate.per_second or 4 * MAX_WINDOW) * WINDOW_SECONDS
         self.window = max(MIN_WINDOW, min(MAX_WINDOW, math.ceil(ahead)))
         self._progress = asyncio.Event()  # a wake-up, or a send finished (room in the window)
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[asyncio.Task[None], int] = {}  # each send and its outbox row
         self._task: asyncio.Task[None] | None = None
         self._unanswered = 0  # sends in a row that got no answer from the platform
         self._down_since: float | None = None  # the platform is away: the queue is held
@@ -113,7 +113,6 @@ class Sender:
         self._probe_delay = 0.0
         self._claim_trouble: str | None = None  # why claiming fails (database away)
         self._to_mark: list[int] = []  # sent, waiting to be recorded as sent
-        self._holding: set[int] = set()  # rows claimed and not yet settled
         self._marking: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -130,7 +129,7 @@ class Sender:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         if self._in_flight:
-            await asyncio.wait(self._in_flight, timeout=STOP_GRACE_SECONDS)
+            await asyncio.wait(list(self._in_flight), timeout=STOP_GRACE_SECONDS)
         for task in list(self._in_flight):
             task.cancel()
         await asyncio.gather(*self._in_flight, return_exceptions=True)
@@ -183,22 +182,20 @@ class Sender:
             return True
         async with self.db.transaction() as session:
             claimed = await outbox.claim(session, self.channel.name, room, LEASE,
-                                         holding=self._holding)
+                                         holding=list(self._in_flight.values()))
             work = [(row.id, row.attempts, row.chat_account_id, external_id, row.payload)
                     for row, external_id in claimed]
         if self._claim_trouble is not None:
             log.info("%s sender: the database is back; sending again", self.channel.name)
             self._claim_trouble = None
         for item in work:
-            self._holding.add(item[0])
             task = asyncio.create_task(self._send_one(*item))
-            self._in_flight.add(task)
-            task.add_done_callback(functools.partial(self._sent, item[0]))
+            self._in_flight[task] = item[0]
+            task.add_done_callback(self._sent)
         return len(work) >= room
 
-    def _sent(self, row_id: int, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
-        self._holding.discard(row_id)
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(task, None)
         self._progress.set()
 
     async def _send_one(self, row_id: int, attempts: int, account_id: int, external_id: str,

@@ -81,8 +81,8 @@ async def _unit_count(turn: Turn) -> tuple[int, int | None]:
     """The units the person may add to (and the only one's id): asked once per turn."""
     if "unit_count" not in turn.looked_up:
         turn.looked_up["unit_count"] = await households.count_units(turn.session, scope(turn))
-    count, only = turn.looked_up["unit_count"]
-    return int(count), only
+    count: tuple[int, int | None] = turn.looked_up["unit_count"]
+    return count
 
 
 async def _several_units(turn: Turn) -> bool:
