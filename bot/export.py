@@ -21,6 +21,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from bot.i18n import Translator
 from storage.export import Cell, Label, Sheet
+from storage.private import folder_for, private_dir, private_file
 
 FORMATS = ("xlsx", "csv")
 DATE_FORMAT, DATETIME_FORMAT = "DD/MM/YYYY", "DD/MM/YYYY HH:MM"
@@ -54,17 +55,18 @@ def write_xlsx(sheets: list[Sheet], t: Translator, path: Path) -> Path:
             for cell in line:
                 _as_text(cell)
         _formats(page, sheet)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    book.save(path)
+    folder_for(path)
+    book.save(private_file(path))
     return path
 
 
 def write_csv(sheets: list[Sheet], t: Translator, folder: Path) -> list[Path]:
     """One UTF-8 file per sheet, with a BOM so that Excel reads the Vietnamese right."""
-    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.is_dir():
+        private_dir(folder)
     written = []
     for sheet in sheets:
-        path = folder / f"{_UNSAFE.sub('-', sheet.name.lower())}.csv"
+        path = private_file(folder / f"{_UNSAFE.sub('-', sheet.name.lower())}.csv")
         with path.open("w", encoding="utf-8-sig", newline="") as file:
             out = csv.writer(file)
             out.writerow([_csv_text(t(header)) for header in sheet.headers])

@@ -2,7 +2,8 @@
 
 Digest charts and exports are made to be sent at once; an export holds household records
 (Decree 13/2023/ND-CP), so neither outlives a couple of days. Directive attachments stay:
-they are the directive's own record.
+they are the directive's own record. All of it is personal data: the folders are 0700 and the
+files 0600 (storage/private.py).
 """
 
 from __future__ import annotations
@@ -16,11 +17,21 @@ from pathlib import Path
 from bot.jobs import periodic
 from bot.settings import Settings
 from storage.db import Database
+from storage.private import private_dir
 
 log = logging.getLogger(__name__)
 
 SHORT_LIVED = ("charts", "exports")
+FOLDERS = (*SHORT_LIVED, "directives")
 KEEP = timedelta(days=2)
+
+
+def prepare_data_dir(settings: Settings) -> Path:
+    """COSO_DATA_DIR and its folders, 0700 (an older, world-readable one is closed too)."""
+    root = private_dir(settings.data_dir)
+    for folder in FOLDERS:
+        private_dir(root / folder)
+    return root
 
 
 @periodic("old-files", timedelta(hours=1))
