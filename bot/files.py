@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -43,11 +44,15 @@ async def remove_old_files(db: Database, settings: Settings, now: datetime) -> N
 
 
 def remove_older(folder: Path, age: timedelta) -> int:
-    """Delete the files in `folder` last written more than `age` ago; returns how many."""
+    """Delete the files in `folder` (and the folders of CSV exports) last written more than
+    `age` ago; returns how many."""
     if not folder.is_dir():
         return 0
     cutoff = time.time() - age.total_seconds()
-    old = [path for path in folder.iterdir() if path.is_file() and path.stat().st_mtime < cutoff]
+    old = [path for path in folder.iterdir() if path.stat().st_mtime < cutoff]
     for path in old:
-        path.unlink(missing_ok=True)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
     return len(old)

@@ -1,18 +1,20 @@
 """Personal data on disk (Decree 13/2023/ND-CP): under a permissive umask (022) the data
 directory and its folders are 0700 and every file the bot writes 0600 (exports, attachments,
-the SQLite database and its -wal/-shm).
+the SQLite database and its -wal/-shm), and `coso export` defaults to COSO_DATA_DIR/exports.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.files import KEEP, remove_older
 from tests.conftest import Coso, StartBot, seed_ward
 from tests.doubles.telegram_api import TelegramDouble
 from tests.telegram_helpers import data_for, register, say, start_telegram, tap
@@ -74,6 +76,27 @@ async def test_cli_export_writes_0600_where_the_admin_asked(
     assert {mode(Path(line)) for line in out.splitlines()} == {0o600}
 
 
+async def test_cli_export_defaults_to_the_data_dir(
+        open_umask: None, coso: Coso, db_url: str, start_bot: StartBot,
+        tmp_path: Path) -> None:
+    runtime = await start_bot()
+    await seed_ward(runtime.db)
+    span = ("export", "--unit", "26734", "--from", TODAY, "--to", TODAY)
+    code, out, err = await coso(*span)
+    assert code == 0, err
+    [printed] = out.splitlines()
+    exports = (tmp_path / "data" / "exports").resolve()
+    assert Path(printed).parent == exports and Path(printed).suffix == ".xlsx"
+    assert mode(Path(printed)) == 0o600 and mode(exports) == 0o700
+    assert not [name for name in os.listdir(tmp_path) if name.startswith("coso-")]  # not here
+    code, out, err = await coso(*span, "--format", "csv")
+    assert code == 0, err
+    folders = {Path(line).parent for line in out.splitlines()}
+    assert [folder.parent for folder in folders] == [exports]
+    assert mode(folders.pop()) == 0o700
+    assert {mode(Path(line)) for line in out.splitlines()} == {0o600}
+
+
 async def test_directive_attachment_is_private(
         open_umask: None, coso: Coso, tg: TelegramDouble, start_bot: StartBot,
         tmp_path: Path) -> None:
@@ -88,3 +111,12 @@ async def test_directive_attachment_is_private(
     assert code == 0, err
     [stored] = (tmp_path / "data" / "directives").iterdir()
     assert mode(stored) == 0o600 and mode(stored.parent) == 0o700
+
+
+def test_old_csv_export_folders_go_too(tmp_path: Path) -> None:
+    old = tmp_path / "coso-26734-2026-11-01-2026-11-30"
+    old.mkdir()
+    (old / "households.csv").write_text("x")
+    three_days_ago = time.time() - timedelta(days=3).total_seconds()
+    os.utime(old, (three_days_ago, three_days_ago))
+    assert remove_older(tmp_path, KEEP) == 1 and not old.exists()
