@@ -74,6 +74,10 @@ async def test_cli_export_writes_0600_where_the_admin_asked(
     assert code == 0, err
     assert mode(mine / "csv") == 0o700  # a folder made for the files
     assert {mode(Path(line)) for line in out.splitlines()} == {0o600}
+    # A path it cannot write: one line, no traceback.
+    code, out, err = await coso(*span, "--out", str(mine / "ward.xlsx" / "inside.xlsx"))
+    assert (code, out) == (1, "") and err.strip() == (
+        f"coso: cannot write {mine / 'ward.xlsx' / 'inside.xlsx'}: File exists"), err
 
 
 async def test_cli_export_defaults_to_the_data_dir(

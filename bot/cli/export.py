@@ -66,10 +66,12 @@ def handle_export(ctx: Context, args: argparse.Namespace) -> int:
     if sheets is None:
         raise CliError(ctx.t("unknown unit {code}", code=args.unit))
     out = args.out or _default_out(ctx, file_stem(args.unit, args.start, args.end), args.format)
-    if args.format == "xlsx":
-        files = [write_xlsx(sheets, ctx.t, out)]
-    else:
-        files = write_csv(sheets, ctx.t, out)
+    try:
+        files = ([write_xlsx(sheets, ctx.t, out)] if args.format == "xlsx"
+                 else write_csv(sheets, ctx.t, out))
+    except OSError as exc:  # a folder that is a file, or one the admin may not write in
+        raise CliError(ctx.t("cannot write {path}: {error}", path=str(out),
+                             error=exc.strerror or type(exc).__name__)) from None
     if args.json:
         ctx.json({"files": [str(path) for path in files],
                   "rows": {sheet.name: len(sheet.rows) for sheet in sheets}})
