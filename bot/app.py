@@ -9,9 +9,9 @@ import signal
 
 from aiohttp import web
 
-import bot.files  # noqa: F401  (registers the clean-up of old charts and exports)
 from bot.channels.base import Channel
 from bot.delivery import Sender
+from bot.files import prepare_data_dir  # (also registers the clean-up of old files)
 from bot.flows import engine
 from bot.handlers.commands import menu
 from bot.handlers.router import Router
@@ -70,6 +70,7 @@ class Runtime:
                 sender.wake()
 
     async def start(self) -> None:
+        await asyncio.to_thread(prepare_data_dir, self.settings)
         await upgrade_async(self.settings.database_url)
         await self._start_web()
         for channel in self.channels:

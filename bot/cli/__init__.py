@@ -27,6 +27,7 @@ from bot.cli import (
 from bot.cli.common import CliError, Context
 from bot.settings import SettingsError, load_settings
 
+PRIVATE_UMASK = 0o077
 Handler = Callable[[Context, argparse.Namespace], int]
 # The order `coso --help` lists them in.
 GROUPS = (db, units, households, invites, users, reports, support, schedule, digest, export,
@@ -46,6 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # What a command writes (files, charts, SQLite's journals) is the bot user's alone,
+    # whatever umask it was started with; the writers that know their files set 0600 too.
+    previous = os.umask(PRIVATE_UMASK)
+    try:
+        return _main(argv)
+    finally:
+        os.umask(previous)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed by argparse
