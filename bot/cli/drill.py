@@ -45,14 +45,15 @@ def handle_start(ctx: Context, args: argparse.Namespace) -> int:
             if ward.level not in schedules.WARD_LEVELS:
                 raise CliError(ctx.t("A drill is run in a ward, commune or special zone."))
             scenario = await session.get(DrillScenario, args.scenario)
-            if scenario is None or not scenario.active:
+            if scenario is None or not drills.offered(scenario, ward):
                 raise CliError(ctx.t("unknown scenario {key}", key=args.scenario))
             area = await units.by_code(session, args.only) if args.only else ward
             if area is None or not units.contains(ward, area):
                 raise CliError(ctx.t("unit {code} is not {unit} or one of its sub-units",
                                      code=args.only, unit=args.unit))
             taking = sorted({unit.id for unit, _ in await schedules.leaders_in(session, ward)
-                             if unit.path.startswith(area.path)})
+                             if unit.path.startswith(area.path)
+                             and drills.takes_part(scenario, unit)})
             if not taking:
                 raise CliError(ctx.t("No unit there has a leader yet, so no drill was "
                                      "started."))

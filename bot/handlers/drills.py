@@ -76,8 +76,9 @@ async def remind(db: Database, settings: Settings, now: datetime) -> None:
     async with db.transaction() as session:
         due = await drills.due_reminders(session, now)
         for entry, started in due:
-            scenario = await session.get(DrillScenario, started.scenario_key)
-            assert scenario is not None
+            found = await session.get(DrillScenario, started.scenario_key)
+            assert found is not None
+            scenario = drills.as_run(started, found)
             entry.reminders += 1
             entry.reminded_at = now
             await drill.send_card(session, settings, entry, scenario, reminder=True)
