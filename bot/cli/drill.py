@@ -89,7 +89,33 @@ def _as_json(results: drills.Results) -> dict[str, Any]:
                        "steps_total": len(results.scenario.steps),
                        "seconds_to_acknowledge": seconds(u.to_acknowledge),
                        "seconds_to_complete": seconds(u.to_complete),
-                       "reminders": u.reminders} for u in results.units]}
+                       "reminders": u.reminders} for u in results.units],
+            **_steps_json(results)}
+
+
+def _steps_json(results: drills.Results) -> dict[str, Any]:
+    """Per step the median and slowest time against the expected minutes, the late units,
+    and the previous drill of the scenario's figures with the change (negative: faster)."""
+    def seconds(value: timedelta | None) -> float | None:
+        return None if value is None else value.total_seconds()
+
+    def figures(step: drills.StepFigures) -> dict[str, Any]:
+        return {"units_timed": step.times, "median_seconds": seconds(step.median),
+                "slowest_seconds": seconds(step.slowest), "slowest_unit": step.slowest_unit,
+                "late_units": step.late}
+
+    before = {f.number: f for f in drills.step_figures(results.previous)} \
+        if results.previous else {}
+    changes = dict(drills.changes(results))
+    return {"scenario_version": results.drill.scenario_version,
+            "previous_drill_id": results.previous.drill.id if results.previous else None,
+            "steps": [{"number": step.number, "vi": step.step.get("vi"),
+                       "en": step.step.get("en"), "expected_minutes": step.step.get("minutes"),
+                       **figures(step),
+                       "previous": figures(before[step.number]) if step.number in before
+                       else None,
+                       "change_seconds": seconds(changes.get(step.number))}
+                      for step in drills.step_figures(results)]}
 
 
 def handle_scenarios(ctx: Context, args: argparse.Namespace) -> int:
