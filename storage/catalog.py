@@ -130,6 +130,8 @@ def _load(data: bytes) -> Any:
     except yaml.YAMLError as exc:
         raise CatalogError([Problem(1, "-", N_("not valid YAML: {error}"),
                                     {"error": str(exc)})]) from None
+    except RecursionError:  # PyYAML recurses per nesting level: "[[[[…" thousands deep
+        raise CatalogError([Problem(1, "-", N_("nested too deeply to be a catalogue"))]) from None
 
 
 # --- field readers ---------------------------------------------------------------------------

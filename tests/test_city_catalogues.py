@@ -292,7 +292,10 @@ async def test_bad_files_are_refused_with_file_line_field_and_nothing_written(
                          "measure: box, standard_amount: 0}]\n", "x.measure"),
                         ("kind: scenarios\nentries:\n- key: s\n  label_vi: S\n  label_en: S\n"
                          "  steps: []\n", "s.steps"),
-                        ("kind: situations\nentries: [\n", "-")):
+                        ("kind: situations\nentries: [\n", "-"),
+                        ("kind: situations\nentries: " + "[" * 5000 + "]" * 5000, "-"),
+                        ("kind: situations\nentries:\n- !!python/object/apply:os.getpid []\n",
+                         "-")):
         kind = text.split()[1]
         bad.write_text(text, encoding="utf-8")
         code, _, err = await coso("catalog", "import", kind, str(bad))
