@@ -125,8 +125,10 @@ def press(entry: DrillParticipant, drill: Drill, total_steps: int, action: str,
         return Progress.ALREADY
     if number != entry.steps_done + 1 or number > total_steps:
         return Progress.OUT_OF_ORDER
+    times = list(entry.step_seconds or [])
+    if len(times) == entry.steps_done:  # not for steps ticked before times were kept
+        entry.step_seconds = [*times, (now - drill.started_at).total_seconds()]
     entry.steps_done = number
-    entry.step_seconds = [*(entry.step_seconds or []), (now - drill.started_at).total_seconds()]
     return Progress.MOVED
 
 

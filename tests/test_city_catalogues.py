@@ -16,9 +16,10 @@ import yaml
 
 from bot.app import Runtime
 from storage import support, units
+from storage.db import Database
 from storage.households import add as add_household
 from storage.models import utcnow
-from tests.conftest import Coso, StartBot
+from tests.conftest import Coso, StartBot, seed_ward
 from tests.doubles.telegram_api import SentMessage, TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
 from tests.telegram_helpers import WardTeam, data_for, say, tap, ward_team
@@ -307,3 +308,39 @@ async def test_bad_files_are_refused_with_file_line_field_and_nothing_written(
     code, _, err = await coso("catalog", "import", "situations", str(bad))
     assert code == 1 and "a flow needs at least one" in err
     assert (await coso("catalog", "export", "situations"))[1] == before
+
+
+async def test_a_wards_own_entries_stay_in_their_scope(
+        db: Database, coso: Coso, tmp_path: Path) -> None:
+    await seed_ward(db)
+    mine = _write(tmp_path, "mine.yaml", {"kind": "situations", "entries": [
+        {"key": "dengue", "label_vi": "Sốt xuất huyết", "label_en": "Dengue", "aliases": ["sxh"]}]})
+    code, _, err = await coso("catalog", "import", "policies", str(mine), "--unit", "26734")
+    assert code == 1 and "A ward cannot keep its own policies" in err
+    code, _, err = await coso("catalog", "import", "situations", str(mine), "--unit",
+                              "26734-KP1")
+    assert code == 1 and "belongs to a ward, commune or special zone" in err
+    assert (await coso("catalog", "import", "situations", str(mine), "--unit", "26734"))[0] == 0
+
+    # Another ward may not take the key, nor an alias the first ward's people type.
+    theirs = _write(tmp_path, "theirs.yaml", {"kind": "situations", "entries": [
+        {"key": "dengue", "label_vi": "SXH", "label_en": "Dengue"},
+        {"key": "f0", "label_vi": "F0 của phường", "label_en": "Ward F0"},
+        {"key": "fever", "label_vi": "Sốt", "label_en": "Fever", "aliases": ["SXH"]}]})
+    code, _, err = await coso("catalog", "import", "situations", str(theirs), "--unit", "26737")
+    assert code == 1
+    assert f"{theirs}:3: dengue.key: this key belongs to another catalogue" in err
+    assert f"{theirs}:6: f0.key: this key belongs to another catalogue" in err
+    assert f"{theirs}:12: fever.aliases: the alias SXH is also dengue's" in err
+
+    # The city's file never sees, nor retires, a ward's entries.
+    out = (await coso("catalog", "export", "situations", "--unit", "26734"))[1]
+    assert "key: dengue" in out and "key: f0" not in out
+    city = await _export(coso, tmp_path, "situations")
+    assert "dengue" not in {entry["key"] for entry in city["entries"]}
+    code, out, _ = await coso("catalog", "import", "situations",
+                              str(_write(tmp_path, "city.yaml", city)))
+    assert code == 0 and "retired (0)" in out
+    listed = json.loads((await coso("catalog", "list", "situations", "--unit", "26734",
+                                    "--json"))[1])
+    assert [(entry["key"], entry["active"]) for entry in listed] == [("dengue", True)]

@@ -102,9 +102,9 @@ def handle_import(ctx: Context, args: argparse.Namespace) -> int:
     today = utcnow().astimezone(ctx.settings.tz).date()
 
     async def work(db: Database) -> Plan:
-        entries = catalog.parse(kind, data)
         async with db.transaction() as session:
             ward = await _scope(ctx, session, kind, args.unit)
+            entries = catalog.parse(kind, data)
             accepted = await catalog.plan(session, kind, entries, ward, today)
             if not args.dry_run:
                 await catalog.write(session, kind, accepted)
