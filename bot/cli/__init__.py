@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 
 from bot.cli import (
+    catalog,
     db,
     demo,
     digest,
@@ -31,7 +32,7 @@ PRIVATE_UMASK = 0o077
 Handler = Callable[[Context, argparse.Namespace], int]
 # The order `coso --help` lists them in.
 GROUPS = (db, units, households, invites, users, reports, support, schedule, digest, export,
-          directive, drill, purge, demo, run)
+          directive, drill, catalog, purge, demo, run)
 
 
 def build_parser() -> argparse.ArgumentParser:

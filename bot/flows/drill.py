@@ -45,8 +45,9 @@ def wards(turn: Turn) -> list[Unit]:
 
 
 async def _scenario_options(turn: Turn) -> Sequence[Option]:
+    """The city's scenarios, then the ward's own."""
     return [Option(s.key, drills.label(s, turn.t.locale), literal=True)
-            for s in await drills.scenarios(turn.session)]
+            for s in await drills.scenarios_for(turn.session, wards(turn)[0])]
 
 
 async def _area_options(turn: Turn) -> Sequence[Option]:
@@ -66,9 +67,11 @@ async def taking_part(turn: Turn, ward: Unit, area: str) -> list[Unit]:
     if area != EVERYWHERE:
         found = await turn.session.get(Unit, int(area.split(":", 1)[1]))
         chosen = found.path if found is not None and units.contains(ward, found) else ""
+    scenario = await turn.session.get(DrillScenario, str(turn.data.get("scenario")))
     seen: dict[int, Unit] = {}
     for unit, _ in await schedules.leaders_in(turn.session, ward):
-        if chosen and unit.path.startswith(chosen):
+        if (chosen and unit.path.startswith(chosen)
+                and (scenario is None or drills.takes_part(scenario, unit))):
             seen.setdefault(unit.id, unit)
     return list(seen.values())
 
@@ -87,7 +90,8 @@ async def _summary(turn: Turn) -> str:
 async def _finish(turn: Turn) -> None:
     ward = next(iter(wards(turn)), None)
     scenario = await turn.session.get(DrillScenario, str(turn.data["scenario"]))
-    if ward is None or scenario is None or not reaches(turn, ward, ROLES):
+    if (ward is None or scenario is None or not drills.offered(scenario, ward)
+            or not reaches(turn, ward, ROLES)):
         refuse(turn, "/drill", ROLES)
         return
     taking = await taking_part(turn, ward, str(turn.data["area"]))
