@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 
 import aiohttp
+import pytest
 from sqlalchemy import func, select
 
 from bot.app import Runtime
 from bot.messages import Button, Outgoing
-from storage.models import ChatAccount, OutboxMessage, OutboxStatus, Person, ProcessedUpdate
+from storage.models import (
+    ChatAccount,
+    Invite,
+    OutboxMessage,
+    OutboxStatus,
+    Person,
+    ProcessedUpdate,
+)
 from tests.conftest import StartBot, seed_ward
 from tests.doubles.zalo_api import ZaloDouble
 from tests.telegram_helpers import eventually
@@ -138,3 +147,48 @@ async def test_webhook_needs_the_secret(start_bot: StartBot, zalo: ZaloDouble) -
         forged = await session.scalar(select(func.count()).select_from(ProcessedUpdate)
                                       .where(ProcessedUpdate.update_id == "forged-1"))
     assert forged == 0
+
+
+GROUP = "zalo-group-1"
+
+
+async def _nothing_registered(runtime: Runtime) -> None:
+    async with runtime.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Person)) == 0
+        assert await session.scalar(select(func.count()).select_from(ChatAccount).where(
+            ChatAccount.external_id == GROUP)) == 0
+        assert await session.scalar(select(func.count()).select_from(Invite).where(
+            Invite.used_at.is_not(None))) == 0
+
+
+@pytest.mark.parametrize("chat_type", ["GROUP", "group", "OA", None])
+async def test_group_chats_are_ignored(start_bot: StartBot, zalo: ZaloDouble,
+                                       caplog: pytest.LogCaptureFixture,
+                                       chat_type: str | None) -> None:
+    """Before: a group's "/start CODE" made the group a leader, so every member acted as
+    that leader and household data went to the group."""
+    caplog.set_level(logging.INFO)
+    runtime = await _bot(start_bot, zalo)
+    code = (await seed_ward(runtime.db)).codes["leader:KP1"]
+    await zalo.send_group_text(GROUP, USER, f"/start {code}", chat_type=chat_type)
+    await zalo.send_text(USER, "/help")  # handled after the group's: it had its chance
+    await zalo.next_message(USER)
+    await zalo.expect_silence(GROUP, 0.2)
+    await _nothing_registered(runtime)
+    [line] = [r for r in caplog.records if "ignored" in r.getMessage()]
+    assert "only private chats" in line.getMessage()
+    for secret in (code, GROUP, USER, "Tester"):
+        assert secret not in line.getMessage()
+
+
+async def test_a_group_update_on_the_webhook_is_acknowledged_and_ignored(
+        start_bot: StartBot, zalo: ZaloDouble) -> None:
+    port = _free_port()
+    runtime = await _bot(start_bot, zalo, COSO_WEB_PORT=port, ZALO_WEBHOOK_SECRET="s3cret-s3cret",
+                         ZALO_WEBHOOK_URL=f"http://127.0.0.1:{port}/webhook/zalo")
+    code = (await seed_ward(runtime.db)).codes["leader:KP1"]
+    await zalo.send_group_text(GROUP, USER, f"/start {code}")
+    await zalo.drain_webhook()
+    assert (zalo.webhook_failures, zalo.webhook_dropped) == (0, 0)  # 200: not sent again
+    await zalo.expect_silence(GROUP, 0.2)
+    await _nothing_registered(runtime)

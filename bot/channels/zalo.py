@@ -46,6 +46,18 @@ def to_incoming(update: ZaloUpdate) -> Incoming:
     )
 
 
+def served(update: ZaloUpdate) -> bool:
+    """Private chats only, as on Telegram: in a group every member would act as the person
+    who registered it, and household data would go to the whole group. The line names no
+    chat, person or text."""
+    if update.private:
+        return True
+    kind = "a group" if (update.chat_type or "").upper() == "GROUP" else "a non-private"
+    log.info("zalo: update %s from %s chat ignored: only private chats are served",
+             update.message_id, kind)
+    return False
+
+
 class ZaloChannel:
     name = "zalo"
 
@@ -99,7 +111,8 @@ class ZaloChannel:
                 pause = min(pause * 2, 60.0)
                 continue
             for update in updates:
-                await self._handle_polled(update)
+                if served(update):
+                    await self._handle_polled(update)
 
     async def _handle_polled(self, update: ZaloUpdate) -> None:
         # Zalo has no offset: a polled update is gone from the server, so a failure is
@@ -116,7 +129,7 @@ class ZaloChannel:
             update = parse_update(await request.json())
         except ValueError:
             return web.json_response({"ok": False, "description": "Bad Request"}, status=400)
-        if update is not None and self._handle is not None:
+        if update is not None and served(update) and self._handle is not None:
             # An exception here answers 500, so Zalo may deliver the update again.
             try:
                 await self._handle(to_incoming(update))
