@@ -192,3 +192,16 @@ async def test_a_group_update_on_the_webhook_is_acknowledged_and_ignored(
     assert (zalo.webhook_failures, zalo.webhook_dropped) == (0, 0)  # 200: not sent again
     await zalo.expect_silence(GROUP, 0.2)
     await _nothing_registered(runtime)
+
+
+async def test_an_image_caption_is_read_as_its_text(start_bot: StartBot,
+                                                    zalo: ZaloDouble) -> None:
+    """As on Telegram (photo and text in one Incoming). Before: the caption was dropped, so
+    a captioned command got "I did not understand that"."""
+    runtime = await _bot(start_bot, zalo)
+    await _register(runtime, zalo)
+    await zalo.send_image(USER, caption="/lang")
+    menu = await zalo.next_message(USER)
+    assert "1. Tiếng Việt" in (menu.text or "") and "2. English" in (menu.text or "")
+    await zalo.send_image(USER, caption="huỷ")  # a caption steers an open question too
+    assert (await zalo.next_message(USER)).text == "Đã hủy; chưa lưu gì."

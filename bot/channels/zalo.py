@@ -39,7 +39,9 @@ def to_incoming(update: ZaloUpdate) -> Incoming:
         channel="zalo",
         external_id=update.chat_id,
         update_id=update.message_id,
-        text=update.text if update.event_name != IMAGE_EVENT else None,
+        # An image's caption is its text, as on Telegram: a command or an answer typed
+        # with the photo is read, not dropped.
+        text=update.caption if update.event_name == IMAGE_EVENT else update.text,
         photo=update.photo_url,
         display_name=update.display_name,
         language=None,  # Zalo tells no language: COSO_DEFAULT_LOCALE (vi) applies
