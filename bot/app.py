@@ -70,6 +70,15 @@ class Runtime:
                 sender.wake()
 
     async def start(self) -> None:
+        """Start everything, or, when a part cannot start (a refused token), nothing: what
+        did start is stopped again before the error goes up."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         await upgrade_async(self.settings.database_url)
         await self._start_web()
         for channel in self.channels:

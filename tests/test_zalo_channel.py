@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import socket
+import sys
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -11,6 +15,7 @@ from sqlalchemy import func, select
 
 from bot.app import Runtime
 from bot.messages import Button, Outgoing
+from bot.settings import SettingsError
 from storage.models import (
     ChatAccount,
     Invite,
@@ -19,7 +24,7 @@ from storage.models import (
     Person,
     ProcessedUpdate,
 )
-from tests.conftest import StartBot, seed_ward
+from tests.conftest import StartBot, make_settings, seed_ward
 from tests.doubles.zalo_api import ZaloDouble
 from tests.telegram_helpers import eventually
 
@@ -205,3 +210,70 @@ async def test_an_image_caption_is_read_as_its_text(start_bot: StartBot,
     assert "1. Tiếng Việt" in (menu.text or "") and "2. English" in (menu.text or "")
     await zalo.send_image(USER, caption="huỷ")  # a caption steers an open question too
     assert (await zalo.next_message(USER)).text == "Đã hủy; chưa lưu gì."
+
+
+async def test_a_refused_token_stops_start_up_with_one_line(
+        start_bot: StartBot, zalo: ZaloDouble, caplog: pytest.LogCaptureFixture) -> None:
+    """Before: polling met 401 on every getUpdates, logged it and tried again, forever."""
+    for extra in ({}, {"ZALO_WEBHOOK_URL": f"http://127.0.0.1:{_free_port()}/webhook/zalo",
+                       "ZALO_WEBHOOK_SECRET": "s3cret-s3cret"}):
+        with pytest.raises(SettingsError) as refused:
+            await start_bot(ZALO_BOT_TOKEN="123:wrong", ZALO_API_BASE=zalo.base_url, **extra)
+        assert str(refused.value) == ("ZALO_BOT_TOKEN: Zalo refused the token "
+                                      "(401 Unauthorized)")
+    assert [method for method, _ in zalo.calls] == ["getMe", "getMe"]  # nothing after it
+    assert not [r for r in caplog.records if "123:wrong" in r.getMessage()]
+
+
+async def test_coso_run_with_a_refused_token_exits_with_one_line(
+        db_url: str, zalo: ZaloDouble, tmp_path: Path) -> None:
+    only_sqlite(db_url)
+    stderr = await coso_run(tmp_path, ZALO_BOT_TOKEN="123:wrong", ZALO_API_BASE=zalo.base_url)
+    assert stderr == ["coso: ZALO_BOT_TOKEN: Zalo refused the token (401 Unauthorized)"]
+
+
+@pytest.mark.parametrize("secret", ["", "7-chars", "x" * 257])
+async def test_a_webhook_secret_outside_8_to_256_characters_is_refused_at_start_up(
+        db_url: str, zalo: ZaloDouble, tmp_path: Path, secret: str) -> None:
+    """Before: found out only when setWebhook failed (7 or 257 characters: a traceback)."""
+    only_sqlite(db_url)
+    url = f"http://127.0.0.1:{_free_port()}/webhook/zalo"
+    settings = {"ZALO_BOT_TOKEN": zalo.token, "ZALO_API_BASE": zalo.base_url,
+                "ZALO_WEBHOOK_URL": url, "ZALO_WEBHOOK_SECRET": secret}
+    with pytest.raises(SettingsError) as refused:
+        make_settings(db_url, **settings)
+    assert str(refused.value).startswith("ZALO_WEBHOOK_SECRET: ")
+    assert "8 to 256" in str(refused.value) or "required" in str(refused.value)
+    [line] = await coso_run(tmp_path, **settings)
+    assert line == f"coso: {refused.value}"
+    assert zalo.calls == []  # refused before anything was asked of Zalo
+    for fine in ("8-chars!", "x" * 256):
+        make_settings(db_url, **{**settings, "ZALO_WEBHOOK_SECRET": fine})
+
+
+COSO = "import sys; from bot.cli import main; sys.exit(main())"  # the console script
+
+
+def only_sqlite(db_url: str) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("start-up checks do not involve the database: run once")
+
+
+async def coso_run(tmp_path: Path, **env: str) -> list[str]:
+    """`coso run` as a process; its stderr lines once it exits (it must, within a minute)."""
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.startswith(("COSO_", "TELEGRAM_", "ZALO_"))}
+    environment.update({"COSO_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'run.db'}",
+                        "COSO_DATA_DIR": str(tmp_path / "data"), "COSO_WEB_PORT": "0",
+                        "COSO_SCHEDULER": "false", "COSO_LOG_LEVEL": "WARNING", **env})
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", COSO, "run", cwd=tmp_path, env=environment,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise AssertionError("coso run did not stop by itself") from None
+    assert process.returncode == 2, stderr.decode()
+    return stderr.decode().splitlines()

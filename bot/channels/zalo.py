@@ -26,12 +26,13 @@ from bot.channels.zalo_api import (
     parse_update,
 )
 from bot.messages import Incoming, Outgoing
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from storage.db import unavailable
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 30
+TOKEN_REFUSED = frozenset({401, 403})  # what getMe answers to a token that is not the bot's
 
 
 def to_incoming(update: ZaloUpdate) -> Incoming:
@@ -82,17 +83,39 @@ class ZaloChannel:
         return [web.post(path, self._webhook)] if path else []
 
     async def start(self, handle: HandleIncoming) -> None:
+        """Raises SettingsError (one line, naming the setting) when Zalo refuses the token or
+        the webhook: retrying cannot fix either."""
         self._handle = handle
+        await self._check_token()
         if self.settings.zalo_webhook_url:
             assert self.settings.zalo_webhook_secret
-            await self.client.set_webhook(self.settings.zalo_webhook_url,
-                                          self.settings.zalo_webhook_secret)
+            try:
+                await self.client.set_webhook(self.settings.zalo_webhook_url,
+                                              self.settings.zalo_webhook_secret)
+            except ZaloApiError as exc:
+                if not exc.permanent:
+                    raise
+                raise SettingsError(f"ZALO_WEBHOOK_URL: Zalo refused the webhook "
+                                    f"({exc.code} {exc.description})") from None
             log.info("zalo: webhook mode")
             return
         with contextlib.suppress(ZaloApiError, ZaloNetworkError):
             await self.client.delete_webhook()  # getUpdates does not work while one is set
         self._poller = asyncio.create_task(self._poll(), name="zalo-poll")
         log.info("zalo: long polling")
+
+    async def _check_token(self) -> None:
+        """getMe, as Telegram's start-up does: a bad token fails now, not in a poller that
+        would meet 401 on every try. No answer at all is not the token's fault: go on."""
+        try:
+            await self.client.get_me()
+        except ZaloApiError as exc:
+            if exc.code in TOKEN_REFUSED:
+                raise SettingsError(f"ZALO_BOT_TOKEN: Zalo refused the token "
+                                    f"({exc.code} {exc.description})") from None
+            log.warning("zalo: getMe failed (code %s); starting anyway", exc.code)
+        except ZaloNetworkError as exc:
+            log.warning("zalo: getMe got no answer (%s); starting anyway", exc)
 
     async def stop(self) -> None:
         if self._poller is not None:
