@@ -155,7 +155,10 @@ class ZaloChannel:
         except ValueError:
             return web.json_response({"ok": False, "description": "Bad Request"}, status=400)
         if update is not None and served(update) and self._handle is not None:
-            # An exception here answers 500, so Zalo may deliver the update again.
+            # Zalo is not documented to deliver an update again after a 5xx: the handle
+            # (bot/channels/spool.py) returns once the update is committed or spooled, so
+            # 200 means kept. It raises for a bug (500) or when the database is away and the
+            # spool cannot be written (503): then only a redelivery, if any, would save it.
             try:
                 await self._handle(to_incoming(update))
             except Exception as exc:
