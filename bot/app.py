@@ -9,7 +9,8 @@ import signal
 
 from aiohttp import web
 
-from bot.channels.base import Channel
+from bot.channels.base import Channel, HandleIncoming
+from bot.channels.spool import Spool, SpooledHandle
 from bot.delivery import Sender
 from bot.files import prepare_data_dir  # (also registers the clean-up of old files)
 from bot.flows import engine
@@ -46,6 +47,16 @@ def build_channels(settings: Settings, db: Database) -> list[Channel]:
     return channels
 
 
+def gives_updates_once(channel: Channel, settings: Settings) -> bool:
+    """Zalo (no redelivery after a 5xx is documented; polled updates are popped) and
+    Telegram polling (an update fetched is confirmed by the next getUpdates) get a spool;
+    Telegram's webhook delivers an update again after a 5xx, and the web chat tells the
+    browser, so they go straight to the router."""
+    if channel.name == "zalo":
+        return True
+    return channel.name == "telegram" and not settings.telegram_webhook_url
+
+
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -53,6 +64,9 @@ class Runtime:
         self.router = Router(self.db, settings)
         self.channels = build_channels(settings, self.db)
         self.senders = {channel.name: Sender(self.db, channel) for channel in self.channels}
+        self.spools = {channel.name: SpooledHandle(self.router.handle, Spool(
+            settings.data_dir / "spool", channel.name)) for channel in self.channels
+            if gives_updates_once(channel, settings)}
         self.db.on_commit(self._wake_senders)
         self.scheduler = Scheduler(self.db, settings)
         self._web: web.AppRunner | None = None
@@ -63,6 +77,9 @@ class Runtime:
     def channel(self, name: str) -> Channel:
         return next(c for c in self.channels if c.name == name)
 
+    def _handle_for(self, channel: Channel) -> HandleIncoming:
+        return self.spools.get(channel.name) or self.router.handle
+
     def _wake_senders(self, channels: set[str]) -> None:
         for name in channels:
             sender = self.senders.get(name)
@@ -70,11 +87,22 @@ class Runtime:
                 sender.wake()
 
     async def start(self) -> None:
+        """Start everything, or, when a part cannot start (a refused token), nothing: what
+        did start is stopped again before the error goes up."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         await asyncio.to_thread(prepare_data_dir, self.settings)
         await upgrade_async(self.settings.database_url)
         await self._start_web()
+        for spooled in self.spools.values():  # what an earlier run kept goes first
+            spooled.start()
         for channel in self.channels:
-            await channel.start(self.router.handle)
+            await channel.start(self._handle_for(channel))
         await self._release_sqlite_claims()
         for sender in self.senders.values():
             sender.start()
@@ -125,6 +153,8 @@ class Runtime:
             await asyncio.gather(self._sweeper, return_exceptions=True)
         for channel in self.channels:
             await channel.stop()
+        for spooled in self.spools.values():
+            await spooled.stop()
         for sender in self.senders.values():
             await sender.stop()
         if self._web is not None:

@@ -14,6 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 SUPPORTED_LOCALES = ("vi", "en")
 # What Telegram accepts as a webhook's secret_token.
 _TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+# Zalo's setWebhook takes a secret_token of 8 to 256 characters (no character set is given);
+# it comes back in an HTTP header, so only what a header carries unchanged is allowed.
+_ZALO_SECRET = re.compile(r"[\x21-\x7e]{8,256}")
 
 
 class SettingsError(Exception):
@@ -112,8 +115,13 @@ class Settings(BaseSettings):
             if not _TELEGRAM_SECRET.fullmatch(secret):
                 raise ValueError("TELEGRAM_WEBHOOK_SECRET: 1 to 256 characters, only A-Z, "
                                  "a-z, 0-9, _ and -")
-        if self.zalo_webhook_url and not self.zalo_webhook_secret:
-            raise ValueError("ZALO_WEBHOOK_SECRET: required when ZALO_WEBHOOK_URL is set")
+        if self.zalo_webhook_url:
+            secret = self.zalo_webhook_secret
+            if not secret:
+                raise ValueError("ZALO_WEBHOOK_SECRET: required when ZALO_WEBHOOK_URL is set")
+            if not _ZALO_SECRET.fullmatch(secret):
+                raise ValueError("ZALO_WEBHOOK_SECRET: 8 to 256 characters (Zalo's rule for "
+                                 "setWebhook), printable ASCII without spaces")
         return self
 
     @property

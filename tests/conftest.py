@@ -155,11 +155,13 @@ StartBot = Callable[..., Awaitable[Runtime]]
 
 
 @pytest.fixture
-async def start_bot(db_url: str) -> AsyncIterator[StartBot]:
-    """start_bot(**settings) starts a Runtime as `coso run` does; all are stopped after."""
+async def start_bot(db_url: str, tmp_path: Path) -> AsyncIterator[StartBot]:
+    """start_bot(**settings) starts a Runtime as `coso run` does; all are stopped after.
+    COSO_DATA_DIR is the test's own (spools, charts), not the working tree's ./data."""
     started: list[Runtime] = []
 
     async def start(**overrides: Any) -> Runtime:
+        overrides.setdefault("COSO_DATA_DIR", str(tmp_path / "data"))
         runtime = Runtime(make_settings(db_url, **overrides))
         await runtime.start()
         started.append(runtime)
