@@ -14,6 +14,7 @@ Over HTTP, malformed and oversized webhook bodies are answered 4xx and process n
 from __future__ import annotations
 
 import json
+import logging
 import re
 import unicodedata
 from collections.abc import AsyncIterator
@@ -24,11 +25,11 @@ from typing import Any
 import aiohttp
 import pytest
 from babel.messages.pofile import read_po
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bot.flows.engine import FLOWS, Step
+from bot.flows.engine import BUTTON_PREFIX, FLOWS, Step
 from bot.handlers.commands import COMMANDS
 from bot.handlers.router import BUTTONS, Router
 from bot.i18n import LOCALES_DIR
@@ -40,6 +41,7 @@ from tests.conftest import Seeded, StartBot, make_settings, seed_ward
 from tests.doubles.telegram_api import SECRET_HEADER, TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
 from tests.telegram_helpers import free_port, start_telegram
+from tests.telegram_helpers import texts as joined
 
 _updates = count(1)
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
@@ -472,3 +474,126 @@ async def test_zalo_webhook_with_an_overlong_message_id(zalo: ZaloDouble, start_
     status = await _post(url, body, ("X-Bot-Api-Secret-Token", "s3cret-s3cret"))
     assert status < 500
     assert await _processed(runtime.db) <= 1
+
+
+# --- forged button payloads and web chat ids (issue 11, items 5 and 11) ---------------------
+
+FORGED_PREFIXES = sorted({*BUTTONS, BUTTON_PREFIX})
+HUGE = "9" * 20
+FORGED_PARTS = st.one_of(
+    st.sampled_from(["", "0", "1", "-1", "+1", " 1", "1.5", "1e9", HUGE, str(2**31),
+                     str(2**63), str(2**64), "١٢", "１２", "²", "Ⅻ", "n", "r", "a", "d",
+                     "skip", "TOKEN"]),
+    st.integers(-2**70, 2**70).map(str),
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8))
+FORGED = st.builds(lambda prefix, parts: ":".join([prefix, *parts]),
+                   st.sampled_from(FORGED_PREFIXES), st.lists(FORGED_PARTS, max_size=4)
+                   ).filter(lambda payload: len(payload.encode()) <= 64)
+# Every answer a forged tap may get; none names a unit the person does not lead.
+POLITE = ("This question is no longer open.", "Sorry, ", "Thank you", "Please ",
+          "Stopped ", "Which ", "Any change", "You are not registered")
+OTHER_UNITS = ("Khu phố 2", "Phường Sài Gòn", "Tổ dân phố 1")
+
+
+@dataclass
+class Forger:
+    """A leader of Khu phố 1 on Telegram (webhook mode) and in the web chat, with an open
+    check-in question on each, so "f:<token>:…" payloads reach the engine's own parsing."""
+
+    tg: TelegramDouble
+    runtime: Any
+    web: aiohttp.ClientSession
+    base: str
+    user: int = 9101
+    seen: int = 0
+
+    async def token(self, channel: str) -> str:
+        async with self.runtime.db.read() as session:
+            found = await session.scalar(
+                select(Conversation.question).join(ChatAccount)
+                .where(ChatAccount.channel == channel))
+        return found or "none"
+
+    async def forge(self, payload: str, channel: str) -> str:
+        return payload.replace("TOKEN", await self.token(channel))
+
+    async def web_replies(self) -> list[str]:
+        async with self.web.get(f"{self.base}/api/messages?after={self.seen}&wait=0") as got:
+            assert got.status == 200, got.status
+            rows = await got.json()
+        if rows:
+            self.seen = rows[-1]["id"]
+        return [row["text"] for row in rows]
+
+
+@pytest.fixture
+async def forger(tg: TelegramDouble, start_bot: StartBot) -> AsyncIterator[Forger]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/webhook/telegram"
+    runtime = await start_telegram(start_bot, tg, COSO_WEB_PORT=port, TELEGRAM_WEBHOOK_URL=url,
+                                   TELEGRAM_WEBHOOK_SECRET="s3cret_s3cret-1")
+    seeded = await seed_ward(runtime.db)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as web:
+        found = Forger(tg, runtime, web, f"http://127.0.0.1:{port}")
+        await tg.send_text(found.user, f"/start {seeded.codes['leader:KP1:0']}",
+                           language_code="en")
+        await tg.wait_messages(found.user, 1)
+        async with web.post(f"{found.base}/api/login", json={"code": seeded.codes[
+                "leader:KP1:1"]}, headers={"Accept-Language": "en"}) as response:
+            assert response.status == 200
+        await found.web_replies()
+        yield found
+
+
+async def _forged_tap(forger: Forger, payload: str, caplog: pytest.LogCaptureFixture) -> None:
+    tg = forger.tg
+    await tg.send_text(forger.user, "/checkin", language_code="en")  # buttons to tap on
+    await tg.wait_messages(forger.user, 1)
+    failures = tg.webhook_failures
+    caplog.clear()
+    await tg.tap(forger.user, await forger.forge(payload, "telegram"), strict=False)
+    replies = joined(await tg.wait_messages(forger.user, 1))
+    assert tg.webhook_failures == failures, f"{payload!r}: the webhook answered 5xx"
+    web = forger.web
+    async with web.post(f"{forger.base}/api/send", json={"text": "/checkin"}) as response:
+        assert response.status == 200
+    await forger.web_replies()
+    choice = await forger.forge(payload, "web")
+    async with web.post(f"{forger.base}/api/send", json={"choice": choice}) as response:
+        assert response.status == 200, f"{payload!r}: web chat answered {response.status}"
+    replies += "\n" + "\n".join(await forger.web_replies())
+    errors = [record.getMessage() for record in caplog.records
+              if record.levelno >= logging.ERROR]
+    assert not errors, f"{payload!r}: {errors[:1]}"
+    assert any(polite in replies for polite in POLITE), f"{payload!r}: {replies!r}"
+    assert not any(name in replies for name in OTHER_UNITS), f"{payload!r}: {replies!r}"
+
+
+@settings(FUZZ, max_examples=25)
+@given(payload=FORGED)
+@example(payload=f"ck:{HUGE}:n")
+@example(payload=f"ck:{HUGE}:r")
+@example(payload=f"dv:{HUGE}:1:a")
+@example(payload=f"dv:1:{HUGE}:d")
+@example(payload=f"dr:{HUGE}:a")
+@example(payload="ck:²:n")
+@example(payload="dv:١٢:١:a")
+@example(payload="f:TOKEN:²")
+@example(payload=f"f:TOKEN:{HUGE}")
+@example(payload="f:TOKEN:١")
+async def test_a_forged_button_gets_a_polite_answer(forger: Forger, payload: str,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    await _forged_tap(forger, payload, caplog)
+
+
+@pytest.mark.parametrize("query", [f"after={HUGE}", f"after={2**63}", "after=-1",
+                                   "after=١٢", "after=", "after=1.5"])
+async def test_web_chat_messages_refuse_a_bad_after(forger: Forger, query: str) -> None:
+    async with forger.web.get(f"{forger.base}/api/messages?{query}&wait=0") as response:
+        assert response.status == 400
+
+
+@pytest.mark.parametrize("row_id", [HUGE, str(2**63), "١٢", "0", "-1"])
+async def test_web_chat_files_refuse_a_bad_id(forger: Forger, row_id: str) -> None:
+    async with forger.web.get(f"{forger.base}/api/file/{row_id}/photo") as response:
+        assert response.status in (400, 404)

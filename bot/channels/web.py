@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import HandleIncoming
 from bot.i18n import N_, Translator, pick_locale
-from bot.messages import Incoming, Outgoing
+from bot.messages import BIG_ID_MAX, Incoming, Outgoing, parse_id
 from bot.settings import Settings
 from storage import outbox
 from storage.db import Database
@@ -337,21 +337,21 @@ class WebChannel:
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         who = await self._who(request)
-        try:
-            after = int(request.query.get("after", "0"))
-        except ValueError:
-            raise ApiError(400, "bad after") from None
+        after = parse_id(request.query.get("after", "0"), low=0, high=BIG_ID_MAX)
+        if after is None:
+            raise ApiError(400, "bad after")
         wait = request.query.get("wait") != "0"  # the page's first look must not hang
-        rows = await self._wait_for_rows(who, max(after, 0), wait)
+        rows = await self._wait_for_rows(who, after, wait)
         return web.json_response([render(row) for row in rows], headers=NO_STORE)
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         who = await self._who(request)
-        kind, row_id = request.match_info["kind"], request.match_info["row_id"]
-        if kind not in ("photo", "document") or not row_id.isdigit():
+        kind = request.match_info["kind"]
+        row_id = parse_id(request.match_info["row_id"], high=BIG_ID_MAX)
+        if kind not in ("photo", "document") or row_id is None:
             raise ApiError(404, "not found")
         async with self.db.read() as session:
-            row = await session.get(OutboxMessage, int(row_id))
+            row = await session.get(OutboxMessage, row_id)
         # Someone else's row answers exactly like a missing one: ids reveal nothing.
         mine = row is not None and row.chat_account_id == who.account_id
         if row is None or not mine or row.status not in outbox.MAILBOX:

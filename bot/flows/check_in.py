@@ -22,7 +22,7 @@ from bot.flows.engine import Flow, Option, Step, register
 from bot.flows.report import start as start_report
 from bot.handlers.access import refuse
 from bot.i18n import N_, Translator, pick_locale
-from bot.messages import Button, Outgoing
+from bot.messages import Button, Outgoing, parse_id
 from bot.settings import Settings
 from bot.turn import Turn
 from storage import outbox, units
@@ -108,7 +108,8 @@ async def answer_check_in(turn: Turn, unit_id: int, answer: str) -> None:
 async def on_button(turn: Turn, payload: str) -> None:
     """A tap on a check-in prompt's button ("ck:<unit>:n|r"), whatever flow is open."""
     _, unit_text, answer = (payload.split(":") + ["", ""])[:3]
-    if not unit_text.isdigit() or answer not in (NO_CHANGE, REPORT):
+    unit_id = parse_id(unit_text)
+    if unit_id is None or answer not in (NO_CHANGE, REPORT) or payload.count(":") != 2:
         turn.say(turn.t("This question is no longer open."))
         return
     conversation = await engine.current(turn)
@@ -118,7 +119,7 @@ async def on_button(turn: Turn, payload: str) -> None:
         await turn.session.flush()
     elif conversation is not None and answer == REPORT:
         await engine.abandon(turn, conversation)
-    await answer_check_in(turn, int(unit_text), answer)
+    await answer_check_in(turn, unit_id, answer)
 
 
 # --- asking ----------------------------------------------------------------------------------
