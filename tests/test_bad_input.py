@@ -597,3 +597,52 @@ async def test_web_chat_messages_refuse_a_bad_after(forger: Forger, query: str) 
 async def test_web_chat_files_refuse_a_bad_id(forger: Forger, row_id: str) -> None:
     async with forger.web.get(f"{forger.base}/api/file/{row_id}/photo") as response:
         assert response.status in (400, 404)
+
+
+# --- deeply nested JSON (issue 11, item 6) ----------------------------------------------------
+
+DEEP = b"[" * 100_000
+
+
+def _assert_one_quiet_line(caplog: pytest.LogCaptureFixture, requests: int = 1) -> None:
+    """A refused body costs one WARNING line at most: no ERROR, no traceback."""
+    loud = [record for record in caplog.records
+            if record.levelno >= logging.ERROR or record.exc_info]
+    assert not loud, [record.getMessage()[:200] for record in loud]
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) <= requests
+
+
+async def test_telegram_webhook_refuses_deep_json(tg: TelegramDouble, start_bot: StartBot,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/webhook/telegram"
+    runtime = await start_telegram(start_bot, tg, COSO_WEB_PORT=port, TELEGRAM_WEBHOOK_URL=url,
+                                   TELEGRAM_WEBHOOK_SECRET="s3cret_s3cret-1")
+    caplog.clear()
+    assert await _post(url, DEEP, (SECRET_HEADER, "s3cret_s3cret-1")) == 400
+    _assert_one_quiet_line(caplog)
+    assert await _processed(runtime.db) == 0
+
+
+async def test_zalo_webhook_refuses_deep_json(zalo: ZaloDouble, start_bot: StartBot,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/webhook/zalo"
+    runtime = await start_bot(ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url,
+                              COSO_WEB_PORT=port, ZALO_WEBHOOK_URL=url,
+                              ZALO_WEBHOOK_SECRET="s3cret-s3cret")
+    caplog.clear()
+    assert await _post(url, DEEP, ("X-Bot-Api-Secret-Token", "s3cret-s3cret")) == 400
+    _assert_one_quiet_line(caplog)
+    assert await _processed(runtime.db) == 0
+
+
+async def test_web_chat_refuses_deep_json(forger: Forger,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    caplog.clear()
+    deep = b"[" * 15_000  # within the web chat's 16 KiB body limit
+    for path in ("/api/send", "/api/login", "/api/logout"):
+        async with forger.web.post(forger.base + path, data=deep, headers={
+                "Content-Type": "application/json"}) as response:
+            assert response.status == 400, (path, response.status)
+    _assert_one_quiet_line(caplog, requests=3)

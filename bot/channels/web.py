@@ -155,7 +155,8 @@ async def read_json(request: web.Request) -> dict[str, Any]:
             raise ApiError(413, "too large")
     try:
         data = json.loads(body)
-    except ValueError:  # UnicodeDecodeError included
+    except (ValueError, RecursionError):  # UnicodeDecodeError included; too deep a nesting
+        log.warning("web: a request body that is not JSON, refused")
         raise ApiError(400, "bad JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "bad JSON")
