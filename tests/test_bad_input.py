@@ -504,6 +504,7 @@ class Forger:
     runtime: Any
     web: aiohttp.ClientSession
     base: str
+    unit_ids: dict[str, int] = field(default_factory=dict)
     user: int = 9101
     seen: int = 0
 
@@ -534,7 +535,7 @@ async def forger(tg: TelegramDouble, start_bot: StartBot) -> AsyncIterator[Forge
                                    TELEGRAM_WEBHOOK_SECRET="s3cret_s3cret-1")
     seeded = await seed_ward(runtime.db)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as web:
-        found = Forger(tg, runtime, web, f"http://127.0.0.1:{port}")
+        found = Forger(tg, runtime, web, f"http://127.0.0.1:{port}", seeded.unit_ids)
         await tg.send_text(found.user, f"/start {seeded.codes['leader:KP1:0']}",
                            language_code="en")
         await tg.wait_messages(found.user, 1)
@@ -545,7 +546,8 @@ async def forger(tg: TelegramDouble, start_bot: StartBot) -> AsyncIterator[Forge
         yield found
 
 
-async def _forged_tap(forger: Forger, payload: str, caplog: pytest.LogCaptureFixture) -> None:
+async def _forged_tap(forger: Forger, payload: str, caplog: pytest.LogCaptureFixture) -> str:
+    """The payload tapped on Telegram and chosen in the web chat; both replies."""
     tg = forger.tg
     await tg.send_text(forger.user, "/checkin", language_code="en")  # buttons to tap on
     await tg.wait_messages(forger.user, 1)
@@ -567,6 +569,7 @@ async def _forged_tap(forger: Forger, payload: str, caplog: pytest.LogCaptureFix
     assert not errors, f"{payload!r}: {errors[:1]}"
     assert any(polite in replies for polite in POLITE), f"{payload!r}: {replies!r}"
     assert not any(name in replies for name in OTHER_UNITS), f"{payload!r}: {replies!r}"
+    return replies
 
 
 @settings(FUZZ, max_examples=25)
@@ -646,3 +649,15 @@ async def test_web_chat_refuses_deep_json(forger: Forger,
                 "Content-Type": "application/json"}) as response:
             assert response.status == 400, (path, response.status)
     _assert_one_quiet_line(caplog, requests=3)
+
+
+async def test_a_forged_button_for_another_unit_does_not_name_it(
+        forger: Forger, caplog: pytest.LogCaptureFixture) -> None:
+    """A leader of Khu phố 1 forging buttons for Khu phố 2, another ward's quarter, and
+    the ward itself: refused, and no reply names the unit (issue 11, item 11)."""
+    ids = forger.unit_ids
+    for unit in ("26734-KP2", "26737-KP1", "26734", "26737"):
+        for payload in (f"ck:{ids[unit]}:n", f"dv:1:{ids[unit]}:a", f"dv:1:{ids[unit]}:d",
+                        f"dr:{ids[unit]}:a"):
+            replies = await _forged_tap(forger, payload, caplog)
+            assert "Phường" not in replies and "Khu phố" not in replies, (payload, replies)

@@ -86,14 +86,13 @@ async def answer_check_in(turn: Turn, unit_id: int, answer: str) -> None:
         await start_report(turn)
         return
     unit = await turn.session.get(Unit, unit_id)
-    if unit is None or answer != NO_CHANGE:
+    led = unit is not None and any(grant.role == Role.LEADER and units.contains(grant.unit, unit)
+                                   for grant in turn.grants)
+    if unit is None or answer != NO_CHANGE or not led:
+        # A unit one does not lead answers as a missing one: a forged id reveals no name.
+        if unit is not None and not led:
+            log.info("refused check-in for unit %s by account %s", unit.id, turn.account.id)
         turn.say(turn.t("This question is no longer open."))
-        return
-    if not any(grant.role == Role.LEADER and units.contains(grant.unit, unit)
-               for grant in turn.grants):
-        log.info("refused check-in for unit %s by account %s", unit.id, turn.account.id)
-        turn.say(turn.t("Sorry, only a leader of {unit} can answer its check-in.",
-                        unit=unit.name))
         return
     day = store.local_day(turn.now, turn.settings.tz)
     row = await store.record_check_in(turn.session, unit.id, day, store.CheckInAnswer.NO_CHANGE,
