@@ -31,6 +31,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import HandleIncoming
+from bot.client_address import client_address
 from bot.i18n import N_, Translator, pick_locale
 from bot.messages import BIG_ID_MAX, Incoming, Outgoing, parse_id
 from bot.settings import Settings
@@ -245,6 +246,8 @@ class WebChannel:
         self._closing = False
 
     def routes(self) -> list[web.RouteDef]:
+        if not self.settings.web_chat:  # COSO_WEB_CHAT=off: every route of ours is a 404
+            return []
         return [
             web.get("/", self._page),
             web.get("/static/{name}", self._asset),
@@ -288,7 +291,9 @@ class WebChannel:
 
     async def _login(self, request: web.Request) -> web.StreamResponse:
         hint = language_hint(request)
-        if not self._limiter.allow(request.remote or "?", time.monotonic()):
+        client = client_address(request, self.settings.proxies)
+        if not self._limiter.allow(client, time.monotonic()):
+            log.info("web: login attempts from %s refused for a while", client)
             locale = pick_locale(hint, default=self.settings.default_locale)
             raise ApiError(429, Translator(locale, self.settings.tz)(TOO_MANY_LOGINS))
         data = await read_json(request)
