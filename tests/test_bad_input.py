@@ -19,6 +19,7 @@ import re
 import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from itertools import count
 from typing import Any
 
@@ -30,17 +31,26 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from bot.flows.engine import BUTTON_PREFIX, FLOWS, Step
+from bot.flows.registration import purge_strangers
 from bot.handlers.commands import COMMANDS
 from bot.handlers.router import BUTTONS, Router
 from bot.i18n import LOCALES_DIR
 from bot.messages import Incoming, Outgoing
 from bot.text import normalize_multiline
 from storage.db import Database
-from storage.models import ChatAccount, Conversation, OutboxMessage, ProcessedUpdate
+from storage.models import (
+    ChatAccount,
+    Conversation,
+    InviteFailure,
+    OutboxMessage,
+    ProcessedUpdate,
+    utcnow,
+)
+from storage.models import Person as ModelPerson
 from tests.conftest import Seeded, StartBot, make_settings, seed_ward
 from tests.doubles.telegram_api import SECRET_HEADER, TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
-from tests.telegram_helpers import free_port, start_telegram
+from tests.telegram_helpers import free_port, register, start_telegram
 from tests.telegram_helpers import texts as joined
 
 _updates = count(1)
@@ -661,3 +671,97 @@ async def test_a_forged_button_for_another_unit_does_not_name_it(
                         f"dr:{ids[unit]}:a"):
             replies = await _forged_tap(forger, payload, caplog)
             assert "Phường" not in replies and "Khu phố" not in replies, (payload, replies)
+
+
+# --- the back-off against guessing invite codes (issue 11, item 8) ---------------------------
+
+LOCKED_EN = "Too many wrong invite codes."
+NOT_VALID_EN = "That invite code is not valid."
+WRONG = ["ZZZZ2222", "ZZZZ3333", "ZZZZ4444", "ZZZZ5555", "ZZZZ6666"]
+
+
+async def _age(db: Database, by: timedelta, *columns: Any) -> None:
+    """Move these timestamps back (time passing, as far as the database can tell)."""
+    async with db.transaction() as session:
+        for column in columns:
+            model = column.class_
+            for row in (await session.execute(select(model))).scalars():
+                setattr(row, column.key, getattr(row, column.key) - by)
+
+
+async def _age_failures(db: Database, by: timedelta) -> None:
+    await _age(db, by, InviteFailure.at)
+
+
+async def _registered(db: Database) -> int:
+    async with db.read() as session:
+        return int(await session.scalar(select(func.count()).select_from(ModelPerson)) or 0)
+
+
+async def test_five_wrong_codes_lock_a_chat_account_out_for_ten_minutes(
+        tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot) -> None:
+    runtime = await start_bot(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_BASE=tg.base_url,
+                              ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url)
+    seeded = await seed_ward(runtime.db)
+    good = seeded.codes["leader:KP1"]
+    for number, code in enumerate(WRONG):  # /start, then the bare codes the flow asks for
+        await tg.send_text(8101, f"/start {code}" if number == 0 else code, language_code="en")
+        assert NOT_VALID_EN in joined(await tg.wait_messages(8101, 1))
+    # The sixth try is refused without looking at the code, even a good one.
+    await tg.send_text(8101, good, language_code="en")
+    assert LOCKED_EN in joined(await tg.wait_messages(8101, 1))
+    assert await _registered(runtime.db) == 0
+    # Another account is not affected; in Vietnamese on Zalo, with bare codes.
+    for code in WRONG:
+        await zalo.send_text("zalo-guess", code)
+        await zalo.next_message("zalo-guess")
+    await zalo.send_text("zalo-guess", seeded.codes["leader:KP2"])
+    locked = (await zalo.next_message("zalo-guess")).text or ""
+    assert "Bạn đã gửi sai mã mời quá nhiều lần" in locked, locked
+    # Ten minutes after the fifth refusal the good code works.
+    await _age_failures(runtime.db, timedelta(minutes=10))
+    await tg.send_text(8101, good, language_code="en")
+    assert "Welcome" in joined(await tg.wait_messages(8101, 1))
+    assert await _registered(runtime.db) == 1
+
+
+async def test_a_redelivered_wrong_code_counts_once(tg: TelegramDouble,
+                                                    start_bot: StartBot) -> None:
+    """The refusal is recorded with the update's ledger entry: Telegram delivering the same
+    update again (webhook retries, a restart) does not add up to a lock-out."""
+    runtime = await start_telegram(start_bot, tg)
+    seeded = await seed_ward(runtime.db)
+    update_id = await tg.send_text(8102, "/start ZZZZ2222", language_code="en")
+    await tg.wait_messages(8102, 1)
+    for _ in range(6):
+        await tg.redeliver(update_id)
+    await tg.send_text(8102, seeded.codes["leader:KP1"], language_code="en")
+    assert "Welcome" in joined(await tg.wait_messages(8102, 1))
+    async with runtime.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(InviteFailure)) == 1
+
+
+async def test_idle_strangers_accounts_are_purged_after_a_day(
+        tg: TelegramDouble, start_bot: StartBot) -> None:
+    runtime = await start_telegram(start_bot, tg)
+    seeded = await seed_ward(runtime.db)
+    await register(tg, 8201, seeded.codes["leader:KP1"])
+    stale = [await tg.send_text(user, "/start ZZZZ2222", language_code="en")
+             for user in (8202, 8203)]
+    for user in (8202, 8203):
+        await tg.wait_messages(user, 1)
+    await _age(runtime.db, timedelta(days=2), ChatAccount.created_at, OutboxMessage.created_at,
+               Conversation.updated_at, InviteFailure.at)  # two days pass
+    await tg.send_text(8203, "/help", language_code="en")  # 8203 is back: kept
+    await tg.wait_messages(8203, 1)
+    await purge_strangers(runtime.db, runtime.settings, utcnow())
+    async with runtime.db.read() as session:
+        left = set((await session.execute(select(ChatAccount.external_id))).scalars())
+        failures = await session.scalar(select(func.count()).select_from(InviteFailure))
+    assert left == {"8201", "8203"} and failures == 0
+    # Exactly-once holds across the purge: the old update is still in the ledger.
+    await tg.redeliver(stale[0])
+    await tg.expect_silence(8202, 1.0)
+    async with runtime.db.read() as session:
+        assert "8202" not in set((await session.execute(select(ChatAccount.external_id))
+                                  ).scalars())

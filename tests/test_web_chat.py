@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from bot.app import Runtime
 from bot.channels.web import LOGIN_ATTEMPTS, SESSION_COOKIE
 from bot.settings import SettingsError
 from storage import outbox
-from storage.models import ChatAccount, Person
+from storage.models import ChatAccount, InviteFailure, Person
 from tests.conftest import StartBot, make_settings, seed_ward
 from tests.doubles.telegram_api import TelegramDouble
 from tests.telegram_helpers import free_port
@@ -241,9 +242,9 @@ async def test_login_attempts_are_rate_limited(start_bot: StartBot, users: Users
     runtime = await start_bot()
     user = users(runtime)
     for _ in range(LOGIN_ATTEMPTS):
-        assert (await user.login("ZZZZ2222"))[0] == 400
-    status, data = await user.login("ZZZZ2222")
-    assert status == 429 and data["message"]
+        assert (await user.post("/api/login", {"name": "x"}))[0] == 400
+    status, data, _ = await user.post("/api/login", {"name": "x"})
+    assert status == 429 and "chờ một phút" in data["message"]
 
 
 async def test_a_restart_mid_flow_keeps_the_session_and_the_question(
@@ -293,9 +294,10 @@ async def test_web_chat_off_answers_404_and_keeps_the_webhook(
     assert "Khu phố 2" in (welcome.text or "")
 
 
-async def _login_from(user: WebUser, forwarded: str | None) -> int:
+async def _login_from(user: WebUser, forwarded: str | None, code: object = None) -> int:
+    """A login attempt (by default one without a code, which only the rate limit counts)."""
     headers = {"X-Forwarded-For": forwarded} if forwarded else {}
-    status, _, _ = await user.post("/api/login", {"code": "ZZZZ2222"}, headers=headers)
+    status, _, _ = await user.post("/api/login", {"code": code}, headers=headers)
     return status
 
 
@@ -328,3 +330,29 @@ async def test_forwarded_for_is_ignored_from_an_untrusted_peer(
 def test_a_bad_trusted_proxy_stops_start_up_naming_the_variable(value: str) -> None:
     with pytest.raises(SettingsError, match=r"^COSO_TRUSTED_PROXIES: .*not an address or CIDR"):
         make_settings("sqlite+aiosqlite:///:memory:", COSO_TRUSTED_PROXIES=value)
+
+
+# --- the back-off against guessing invite codes (issue 11, item 8) ---------------------------
+
+async def test_five_wrong_codes_lock_a_browser_out_for_ten_minutes(
+        start_bot: StartBot, users: Users) -> None:
+    """Every web login is a new chat account, so the refused codes count per client address
+    (behind a trusted proxy, the forwarded one)."""
+    runtime = await start_bot(COSO_TRUSTED_PROXIES="127.0.0.1/32")
+    seeded = await seed_ward(runtime.db)
+    user = users(runtime)
+    for code in ("ZZZZ2222", "ZZZZ3333", "ZZZZ4444", "ZZZZ5555", "ZZZZ6666"):
+        assert await _login_from(user, "203.0.113.5", code) == 400
+    status, data, _ = await user.post("/api/login", {"code": seeded.codes["leader:KP1"]},
+                                      headers={"X-Forwarded-For": "203.0.113.5",
+                                               "Accept-Language": "vi"})
+    assert status == 429 and data["message"].startswith("Bạn đã gửi sai mã mời quá nhiều lần")
+    async with runtime.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Person)) == 0
+    # Someone else behind the same proxy logs in.
+    assert await _login_from(user, "203.0.113.6", seeded.codes["leader:KP2"]) == 200
+    # Ten minutes later the first browser's good code works.
+    async with runtime.db.transaction() as session:
+        for row in (await session.execute(select(InviteFailure))).scalars():
+            row.at -= timedelta(minutes=10)
+    assert await _login_from(user, "203.0.113.5", seeded.codes["leader:KP1"]) == 200

@@ -35,7 +35,7 @@ from bot.client_address import client_address
 from bot.i18n import N_, Translator, pick_locale
 from bot.messages import BIG_ID_MAX, Incoming, Outgoing, parse_id
 from bot.settings import Settings
-from storage import outbox
+from storage import invites, outbox
 from storage.db import Database
 from storage.models import ChatAccount, OutboxMessage, WebSession, utcnow
 
@@ -57,6 +57,9 @@ LOGIN_WINDOW_SECONDS = 60.0
 CLIENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif"}
 TOO_MANY_LOGINS = N_("Too many login attempts. Please wait a minute and try again.")
+# The same words as the chat's lock-out (bot/flows/registration.py): one catalog entry.
+LOCKED = N_("Too many wrong invite codes. For safety, codes are not checked for the next "
+            "10 minutes; please try again later, or ask your ward staff for help.")
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
@@ -291,11 +294,19 @@ class WebChannel:
 
     async def _login(self, request: web.Request) -> web.StreamResponse:
         hint = language_hint(request)
+        t = Translator(pick_locale(hint, default=self.settings.default_locale), self.settings.tz)
         client = client_address(request, self.settings.proxies)
         if not self._limiter.allow(client, time.monotonic()):
             log.info("web: login attempts from %s refused for a while", client)
-            locale = pick_locale(hint, default=self.settings.default_locale)
-            raise ApiError(429, Translator(locale, self.settings.tz)(TOO_MANY_LOGINS))
+            raise ApiError(429, t(TOO_MANY_LOGINS))
+        # Each login is a new chat account, so the chat's per-account back-off would never
+        # trip here: the web login's refused codes count per client address instead.
+        key = f"web-login:{client}"
+        async with self.db.transaction() as session:
+            if await invites.locked_until(session, key, utcnow()) is not None:
+                log.info("web: login from %s not checked: locked out after refused codes",
+                         client)
+                raise ApiError(429, t(LOCKED))
         data = await read_json(request)
         if not isinstance(data.get("code"), str):
             raise ApiError(400, "code missing")
@@ -307,6 +318,8 @@ class WebChannel:
             language=hint))
         token = secrets.token_urlsafe(32)
         if not await self._open_session(external_id, token):
+            async with self.db.transaction() as session:
+                await invites.record_failure(session, key, utcnow())
             raise ApiError(400, await self._replies_to(external_id))
         log.info("web: a login opened a session")
         response = web.json_response({"ok": True}, headers=NO_STORE)
