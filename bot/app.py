@@ -109,8 +109,9 @@ class Runtime:
         self._sweeper = asyncio.create_task(self._sweep_lapsed(), name="lapse-sweeper")
         if self.settings.scheduler:
             self.scheduler.start()
-        log.info("coso running: channels %s, web chat on http://%s:%s/",
-                 ", ".join(c.name for c in self.channels), self.settings.web_host, self.port)
+        log.info("coso running: channels %s, web server on http://%s:%s/ (web chat %s)",
+                 ", ".join(c.name for c in self.channels), self.settings.web_host, self.port,
+                 "on" if self.settings.web_chat else "off")
 
     async def _release_sqlite_claims(self) -> None:
         # SQLite has one sender, this one: what it held when it stopped (a crash) is free now.

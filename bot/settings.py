@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -65,6 +66,12 @@ class Settings(BaseSettings):
     zalo_webhook_url: str | None = Field(None, alias="ZALO_WEBHOOK_URL")
     zalo_webhook_secret: str | None = Field(None, alias="ZALO_WEBHOOK_SECRET")
 
+    # The web chat's page and API on the web server (off: only the webhooks are served).
+    web_chat: bool = Field(True, alias="COSO_WEB_CHAT")
+    # Reverse proxies (comma-separated CIDRs) whose X-Forwarded-For is believed, so that rate
+    # limits and logs see the client's address rather than the proxy's.
+    trusted_proxies: str = Field("", alias="COSO_TRUSTED_PROXIES")
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -104,6 +111,17 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/")
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: str) -> str:
+        for part in filter(None, (piece.strip() for piece in value.split(","))):
+            try:
+                ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"not an address or CIDR: {part[:50]!r} (e.g. 10.0.0.0/8, "
+                                 "::1)") from None
+        return value
+
     @model_validator(mode="after")
     def _webhook_secrets(self) -> Self:
         """A webhook without a secret would take updates from anyone who finds its URL."""
@@ -127,6 +145,11 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def proxies(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return tuple(ip_network(part.strip(), strict=False)
+                     for part in self.trusted_proxies.split(",") if part.strip())
 
     @property
     def is_sqlite(self) -> bool:

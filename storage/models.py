@@ -555,3 +555,19 @@ class DrillParticipant(Base):
     reminded_at: Mapped[datetime | None]
     # Seconds from the drill's start to each step's tick, in step order.
     step_seconds: Mapped[list[Any] | None] = mapped_column(JSONData)
+
+
+# --- input ---
+
+
+class InviteFailure(Base):
+    """A refused invite code, kept a day for the back-off against guessing. Keyed by who
+    tried ("telegram:<chat id>", or the web login's client address), not by a row id, so
+    the count survives the purge of a stranger's chat account."""
+
+    __tablename__ = "invite_failures"
+    __table_args__ = (Index("ix_invite_failures_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(96))
+    at: Mapped[datetime] = mapped_column(index=True)

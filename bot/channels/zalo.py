@@ -152,7 +152,8 @@ class ZaloChannel:
             return web.json_response({"ok": False, "description": "Unauthorized"}, status=401)
         try:
             update = parse_update(await request.json())
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
+            log.warning("zalo webhook: a request body that is not an update, refused")
             return web.json_response({"ok": False, "description": "Bad Request"}, status=400)
         if update is not None and served(update) and self._handle is not None:
             # Zalo is not documented to deliver an update again after a 5xx: the handle

@@ -23,7 +23,7 @@ from bot.flows.engine import Flow, Option, Step, register
 from bot.flows.support import scope_roots
 from bot.handlers.access import reaches, refuse
 from bot.i18n import N_, Translator
-from bot.messages import Button, Outgoing
+from bot.messages import Button, Outgoing, parse_id
 from bot.settings import Settings
 from bot.turn import Turn
 from storage import drills, outbox, schedules, units
@@ -185,9 +185,10 @@ async def send_card(session: AsyncSession, settings: Settings, entry: DrillParti
 
 async def on_button(turn: Turn, payload: str) -> None:
     """A leader's press on a drill card: move the unit on and show the next card."""
-    _, participant_id, action = (payload.split(":") + ["", ""])[:3]
-    found = (await drills.participant(turn.session, int(participant_id))
-             if participant_id.isdigit() else None)
+    _, participant_text, action = (payload.split(":") + ["", ""])[:3]
+    participant_id = parse_id(participant_text)
+    found = (await drills.participant(turn.session, participant_id)
+             if participant_id is not None else None)
     unit = await turn.session.get(Unit, found[0].unit_id) if found else None
     if found is None or unit is None or not reaches(turn, unit, frozenset({Role.LEADER})):
         refuse(turn, "a drill card", frozenset({Role.LEADER}))
