@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Literal
 
 from sqlalchemy import delete, select
@@ -29,7 +30,7 @@ from storage.models import ChatAccount, Conversation
 from storage.people import person_of
 
 StepKind = Literal["choice", "number", "text", "photo", "confirm"]
-END = ""  # returned by Step.next to finish the flow after this step
+END = ""  # a step key meaning "finish the flow after this step"
 BUTTON_PREFIX = "f"
 # Past this many options a choice is typed, not tapped: Telegram refuses a keyboard of more
 # than 100 buttons, and nobody scrolls through a city's 168 ward names on a phone.
@@ -39,6 +40,9 @@ NAMES_IN_REFUSAL = 5
 OptionSource = Sequence["Option"] | Callable[[Turn], Awaitable[Sequence["Option"]]]
 Bound = int | Callable[[Turn], Awaitable[int]]
 Validator = Callable[[Turn, Any], Awaitable[str | None]]
+# Chooses the next step from the answers, and only that: it sees them read-only.
+Branch = Callable[[Mapping[str, Any]], str]
+AnswerHook = Callable[[Turn, Any], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,13 @@ class Step:
     optional: bool = False
     validate: Validator | None = None  # returns a msgid explaining why the answer is refused
     summary: Callable[[Turn], Awaitable[str]] | None = None  # confirm steps: what is confirmed
-    next: Callable[[dict[str, Any]], str | None] | None = None  # a step key, END, or None
+    # Where the flow goes after this step: with `next`, whichever of goes_to it returns; with
+    # one goes_to and no next, there; with neither, the following step (or the end).
+    goes_to: tuple[str, ...] = ()
+    next: Branch | None = None
+    # Writes derived from the answer (the picked household's id, a search's matches): the
+    # one place an answer changes turn.data besides being stored under its key.
+    on_answer: AnswerHook | None = None
 
 
 @dataclass(frozen=True)
@@ -79,15 +89,28 @@ class Flow:
     def step(self, key: str) -> Step | None:
         return next((s for s in self.steps if s.key == key), None)
 
-    def after(self, step: Step, data: dict[str, Any]) -> Step | None:
+    def after(self, step: Step, data: Mapping[str, Any]) -> Step | None:
+        """The step that follows `step` given the answers; None when the flow is done."""
         if step.next is not None:
-            key = step.next(data)
-            if key == END:
-                return None
-            if key is not None:
-                return self.step(key)
-        index = self.steps.index(step) + 1
-        return self.steps[index] if index < len(self.steps) else None
+            key = step.next(MappingProxyType(data))
+            if key not in step.goes_to:
+                raise FlowError(f"flow {self.name!r}: step {step.key!r} went to {key!r}, "
+                                f"not one of its goes_to {step.goes_to!r}")
+        elif step.goes_to:
+            key = step.goes_to[0]
+        else:
+            index = self.steps.index(step) + 1
+            return self.steps[index] if index < len(self.steps) else None
+        if key == END:
+            return None
+        following = self.step(key)
+        if following is None:  # register() checked the declaration; a flow changed since
+            raise FlowError(f"flow {self.name!r}: step {step.key!r} went to unknown {key!r}")
+        return following
+
+
+class FlowError(Exception):
+    """A flow declared wrong: a duplicate or unknown step key, an undeclared target."""
 
 
 class Refused(Exception):
@@ -113,8 +136,32 @@ _NUMBER = re.compile(r"^[+]?\d{1,9}$")
 
 
 def register(flow: Flow) -> Flow:
+    """Add the flow, once its step keys are checked: a typo fails at import, not mid-talk."""
+    _check(flow)
+    if FLOWS.get(flow.name, flow) is not flow:
+        raise FlowError(f"flow {flow.name!r} is registered twice")
     FLOWS[flow.name] = flow
     return flow
+
+
+def _check(flow: Flow) -> None:
+    keys = [step.key for step in flow.steps]
+    if not keys:
+        raise FlowError(f"flow {flow.name!r} has no steps")
+    for key in keys:
+        if key == END or keys.count(key) > 1:
+            raise FlowError(f"flow {flow.name!r}: step key {key!r} is empty or not unique")
+    for step in flow.steps:
+        if step.next is not None and not step.goes_to:
+            raise FlowError(f"flow {flow.name!r}: step {step.key!r} has a next but no "
+                            "goes_to naming where it may go")
+        if step.next is None and len(step.goes_to) > 1:
+            raise FlowError(f"flow {flow.name!r}: step {step.key!r} goes to several steps "
+                            "but has no next to choose")
+        for key in step.goes_to:
+            if key != END and key not in keys:
+                raise FlowError(f"flow {flow.name!r}: step {step.key!r} goes to unknown "
+                                f"step {key!r}")
 
 
 async def current(turn: Turn) -> Conversation | None:
@@ -323,8 +370,10 @@ async def _accept(turn: Turn, conversation: Conversation, flow: Flow, step: Step
         turn.say(turn.t("Cancelled; nothing was saved."))
         return
     turn.data[step.key] = value
-    following = flow.after(step, turn.data)  # may set more answers (the picked household)
+    if step.on_answer is not None:
+        await step.on_answer(turn, value)
     _answers_changed(turn)
+    following = flow.after(step, turn.data)
     if following is None:
         await _close(turn.session, conversation)
         await flow.finish(turn)

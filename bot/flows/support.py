@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
@@ -173,7 +173,7 @@ class PolicyPick:
         return "vnd" if self.measure == "vnd" else "count"
 
 
-def picked(data: dict[str, Any]) -> PolicyPick:
+def picked(data: Mapping[str, Any]) -> PolicyPick:
     return PolicyPick.parse(str(data["policy"]))
 
 
@@ -189,7 +189,7 @@ async def _policy_options(turn: Turn) -> Sequence[Option]:
     return options
 
 
-def _after_policy(data: dict[str, Any]) -> str:
+def _after_policy(data: Mapping[str, Any]) -> str:
     pick = picked(data)
     return "repeat" if pick.repeat else pick.amount_step
 
@@ -221,7 +221,7 @@ async def _amount_options(turn: Turn) -> Sequence[Option]:
     return options
 
 
-def _after_amount(data: dict[str, Any]) -> str:
+def _after_amount(data: Mapping[str, Any]) -> str:
     if data.get("amount") != OTHER:
         return "status"
     return "vnd" if picked(data).measure == "vnd" else "count"
@@ -343,18 +343,20 @@ FLOW = register(Flow(
     steps=(
         *pick_household_steps(after="policy"),
         Step("policy", "choice", N_("Which support policy?"), options=_policy_options,
-             next=_after_policy),
+             goes_to=("repeat", "amount", "vnd", "count"), next=_after_policy),
         Step("repeat", "confirm", N_("Record another delivery to this household anyway?"),
-             summary=_repeat_summary, next=lambda data: picked(data).amount_step),
+             summary=_repeat_summary, goes_to=("amount", "vnd", "count"),
+             next=lambda data: picked(data).amount_step),
         Step("amount", "choice", N_("How much was handed over? Choose the standard amount or "
                                     "another one."),
-             options=_amount_options, next=_after_amount),
+             options=_amount_options, goes_to=("status", "vnd", "count"), next=_after_amount),
         Step("vnd", "text", N_("Type the amount in đồng, e.g. 1.500.000."), max_length=30,
-             validate=_check_vnd, next=lambda data: "status"),
+             validate=_check_vnd, goes_to=("status",)),
         Step("count", "number", N_("How many were handed over ({min} to {max})?"),
              minimum=COUNT_MIN, maximum=COUNT_MAX),
         Step("status", "choice", N_("What happened?"), options=STATUS_OPTIONS),
         Step("date", "choice", N_("When?"), options=_date_options,
+             goes_to=("date_text", "photo"),
              next=lambda data: "date_text" if data.get("date") == OTHER else "photo"),
         Step("date_text", "text", N_("Type the date as day/month/year, e.g. 03/11/2026."),
              max_length=20, validate=_check_date),
