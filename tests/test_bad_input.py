@@ -34,6 +34,7 @@ from bot.handlers.router import BUTTONS, Router
 from bot.i18n import LOCALES_DIR
 from bot.messages import Incoming, Outgoing
 from bot.text import normalize_multiline
+from storage.conversations import HISTORY_LIMIT, History
 from storage.db import Database
 from storage.models import ChatAccount, Conversation, OutboxMessage, ProcessedUpdate
 from tests.conftest import Seeded, StartBot, make_settings, seed_ward
@@ -277,8 +278,8 @@ async def assert_sound(person: Person, incoming: Incoming) -> None:
         if step is None:
             continue  # a flow's own bookkeeping (the unit picked, an id looked up)
         assert _fits(step, value), (flow.name, key, repr(value)[:80])
-    for key in conversation.history.get("stack", []):
-        assert flow.step(key) is not None, (flow.name, key)
+    for visit in History.from_json(conversation.history).visits:
+        assert flow.step(visit.step) is not None, (flow.name, visit.step)
 
 
 def _snapshot(conversation: Conversation | None) -> tuple[Any, ...] | None:
@@ -472,3 +473,28 @@ async def test_zalo_webhook_with_an_overlong_message_id(zalo: ZaloDouble, start_
     status = await _post(url, body, ("X-Bot-Api-Secret-Token", "s3cret-s3cret"))
     assert status < 500
     assert await _processed(runtime.db) <= 1
+
+
+async def test_ticking_a_flag_2000_times_keeps_the_history_bounded(world: World) -> None:
+    """Issue 11.10: ticking a flag 1,800 times grew the conversation's row to 273 KB."""
+    person = world.people[0]
+    await person.send(person.incoming(text="/household"))
+    for answer in ("1", "1", "12 Le Loi", "skip", "3"):  # add; unit; code; no name; 3 people
+        await person.send(person.incoming(text=answer))
+    assert "Tick each" in person.shown[-1].text
+    for _ in range(2000):  # "1" ticks the first flag, then unticks it
+        await person.send(person.incoming(text="1"))
+    async with world.db.read() as session:
+        conversation = (await session.execute(
+            select(Conversation).join(ChatAccount)
+            .where(ChatAccount.external_id == person.external_id))).scalar_one()
+    history = History.from_json(conversation.history)
+    assert len(history.visits) == HISTORY_LIMIT
+    assert len(json.dumps(conversation.history)) < 20_000
+    assert [visit.step for visit in history.visits] == ["hh_flags"] * HISTORY_LIMIT
+    # 'back' still walks the last steps, each flag question as it stood.
+    marks = []
+    for _ in range(3):
+        [reply] = await person.send(person.incoming(text="back"))
+        marks.append(reply.buttons[0].label[0] if reply.buttons else reply.text[:1])
+    assert marks == ["☑", "☐", "☑"]

@@ -27,6 +27,7 @@ from bot.settings import Settings
 from bot.turn import Turn
 from storage import outbox, units
 from storage import reports as store
+from storage.conversations import empty_history
 from storage.models import Channel, ChatAccount, Conversation, Person, Role, Unit
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ async def open_at_answer(session: AsyncSession, account: ChatAccount, unit_id: i
         return False
     session.add(Conversation(chat_account_id=account.id, flow=NAME, step="answer",
                              question=secrets.token_hex(3), data={"unit": str(unit_id)},
-                             history={"stack": []}, started_at=now, updated_at=now))
+                             history=empty_history(), started_at=now, updated_at=now))
     await session.flush()
     return True
 

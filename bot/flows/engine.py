@@ -26,6 +26,7 @@ from bot.settings import Settings
 from bot.text import fold, normalize, normalize_multiline
 from bot.turn import Turn
 from storage import outbox
+from storage.conversations import History, empty_history
 from storage.models import ChatAccount, Conversation
 from storage.people import person_of
 
@@ -181,7 +182,7 @@ async def current(turn: Turn) -> Conversation | None:
 async def begin(turn: Turn, flow: Flow, first_answer: str | None = None) -> None:
     """Open the flow; with first_answer ('/lang en') the first question is answered at once."""
     conversation = Conversation(chat_account_id=turn.account.id, flow=flow.name,
-                                step=flow.steps[0].key, data={}, history={"stack": []},
+                                step=flow.steps[0].key, data={}, history=empty_history(),
                                 started_at=turn.now, updated_at=turn.now)
     turn.session.add(conversation)
     await turn.session.flush()
@@ -236,19 +237,16 @@ async def _steer(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
 
 
 async def _back(turn: Turn, conversation: Conversation, flow: Flow, step: Step) -> None:
-    stack: list[str] = list(conversation.history.get("stack", []))
-    if not stack:
+    history = History.from_json(conversation.history)
+    visit = history.pop()
+    if visit is None:
         await _ask(turn, conversation, flow, step, notice=N_("This is the first question."))
         return
-    asked: list[dict[str, Any]] = list(conversation.history.get("asked", []))
-    previous = flow.step(stack.pop()) or flow.steps[0]
-    if asked:  # pushed with each stack entry, so its last is the one popped
-        # The answers as they stood when that question was asked: a loop (search again,
-        # tick another flag) may have overwritten what its prompt shows.
-        turn.data = dict(asked.pop())
-    else:  # an entry saved before "asked" was kept
-        turn.data.pop(previous.key, None)
-    conversation.history = {"stack": stack, "asked": asked}
+    previous = flow.step(visit.step) or flow.steps[0]
+    # The answers as they stood when that question was asked: a loop (search again, tick
+    # another flag) may have overwritten what its prompt shows.
+    turn.data = dict(visit.answers)
+    conversation.history = history.to_json()
     _answers_changed(turn)
     await _ask(turn, conversation, flow, previous)
 
@@ -378,9 +376,9 @@ async def _accept(turn: Turn, conversation: Conversation, flow: Flow, step: Step
         await _close(turn.session, conversation)
         await flow.finish(turn)
         return
-    history = conversation.history
-    conversation.history = {"stack": [*history.get("stack", []), step.key],
-                            "asked": [*history.get("asked", []), dict(conversation.data)]}
+    history = History.from_json(conversation.history)
+    history.push(step.key, conversation.data)
+    conversation.history = history.to_json()
     await _ask(turn, conversation, flow, following)
 
 
@@ -416,7 +414,7 @@ async def _hint(turn: Turn, step: Step, conversation: Conversation) -> str:
     if step.kind == "choice" and len(options := await _options(turn, step)) > BUTTONS_AT_MOST:
         return "\n" + turn.t("(Too many to list: type part of the name, or the code; "
                              "{n} to choose from.)", n=turn.t.number(len(options)))
-    if conversation.history.get("stack"):
+    if History.from_json(conversation.history):
         return "\n" + turn.t("(Type 'back' to change your previous answer, 'cancel' to stop.)")
     return ""
 
