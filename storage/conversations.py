@@ -1,4 +1,4 @@
-"""Open conversations: their saved navigation history.
+"""Open conversations (one per chat account at most): their queries and saved history.
 
 A conversation's history is what 'back' walks: each question answered, with the answers as
 they stood when it was asked (a loop such as ticking flags overwrites what its prompt shows).
@@ -9,7 +9,13 @@ does not grow their row without bound; 'back' past that says it is the first que
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import ChatAccount, Conversation
 
 HISTORY_LIMIT = 50
 
@@ -48,3 +54,24 @@ class History:
 def empty_history() -> dict[str, Any]:
     """The history column of a conversation just begun."""
     return History().to_json()
+
+
+async def of_account(session: AsyncSession, account_id: int) -> Conversation | None:
+    """The chat account's open conversation, if any."""
+    query = select(Conversation).where(Conversation.chat_account_id == account_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def idle_since(session: AsyncSession, cutoff: datetime, limit: int = 500
+                     ) -> list[tuple[Conversation, ChatAccount]]:
+    """Conversations not touched since `cutoff`, each with its chat account (a batch)."""
+    query = (select(Conversation, ChatAccount).join(ChatAccount)
+             .where(Conversation.updated_at < cutoff).limit(limit))
+    return [(conversation, account) for conversation, account in
+            (await session.execute(query)).all()]
+
+
+async def close(session: AsyncSession, conversation: Conversation) -> None:
+    """Delete the conversation now, and forget the object (nothing saves it back)."""
+    await session.execute(delete(Conversation).where(Conversation.id == conversation.id))
+    session.expunge(conversation)

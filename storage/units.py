@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.text import normalize
 from storage.models import Unit
+from wording import normalize
 
 
 async def by_code(session: AsyncSession, code: str) -> Unit | None:
@@ -56,3 +56,8 @@ async def subtree(session: AsyncSession, unit: Unit) -> Sequence[Unit]:
 
 async def all_units(session: AsyncSession) -> Sequence[Unit]:
     return (await session.execute(select(Unit).order_by(Unit.path))).scalars().all()
+
+
+async def count(session: AsyncSession) -> int:
+    """How many units the tree holds (none: a new database)."""
+    return (await session.execute(select(func.count()).select_from(Unit))).scalar_one()

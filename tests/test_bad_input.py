@@ -33,7 +33,6 @@ from bot.handlers.commands import COMMANDS
 from bot.handlers.router import BUTTONS, Router
 from bot.i18n import LOCALES_DIR
 from bot.messages import Incoming, Outgoing
-from bot.text import normalize_multiline
 from storage.conversations import HISTORY_LIMIT, History
 from storage.db import Database
 from storage.models import ChatAccount, Conversation, OutboxMessage, ProcessedUpdate
@@ -41,6 +40,7 @@ from tests.conftest import Seeded, StartBot, make_settings, seed_ward
 from tests.doubles.telegram_api import SECRET_HEADER, TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
 from tests.telegram_helpers import free_port, start_telegram
+from wording import normalize_multiline
 
 _updates = count(1)
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True,

@@ -14,7 +14,6 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.flows import engine
@@ -25,7 +24,7 @@ from bot.i18n import N_, Translator, pick_locale
 from bot.messages import Button, Outgoing
 from bot.settings import Settings
 from bot.turn import Turn
-from storage import outbox, units
+from storage import conversations, outbox, people, units
 from storage import reports as store
 from storage.conversations import empty_history
 from storage.models import Channel, ChatAccount, Conversation, Person, Role, Unit
@@ -143,8 +142,7 @@ async def open_at_answer(session: AsyncSession, account: ChatAccount, unit_id: i
                          now: datetime) -> bool:
     """Open the check-in at its answer question, unless the account is in another
     conversation (that one is never clobbered). True when it is open now."""
-    query = select(Conversation).where(Conversation.chat_account_id == account.id)
-    if (await session.execute(query)).scalar_one_or_none() is not None:
+    if await conversations.of_account(session, account.id) is not None:
         return False
     session.add(Conversation(chat_account_id=account.id, flow=NAME, step="answer",
                              question=secrets.token_hex(3), data={"unit": str(unit_id)},
@@ -161,8 +159,7 @@ async def send_check_in(session: AsyncSession, settings: Settings, person: Perso
     the person is mid-conversation, they are asked to send /checkin afterwards instead of
     getting numbers that would answer the other question. Returns the messages queued.
     """
-    accounts = (await session.execute(select(ChatAccount).where(
-        ChatAccount.person_id == person.id).order_by(ChatAccount.id))).scalars().all()
+    accounts = await people.accounts_of(session, person)
     for account in accounts:
         t = Translator(pick_locale(person.locale, account.locale,
                                    default=settings.default_locale), settings.tz)

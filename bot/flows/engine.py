@@ -17,18 +17,17 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Literal
 
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import N_, Translator, pick_locale
 from bot.messages import Button, Outgoing
 from bot.settings import Settings
-from bot.text import fold, normalize, normalize_multiline
 from bot.turn import Turn
-from storage import outbox
+from storage import conversations, outbox
 from storage.conversations import History, empty_history
-from storage.models import ChatAccount, Conversation
+from storage.models import Conversation
 from storage.people import person_of
+from wording import fold, normalize, normalize_multiline
 
 StepKind = Literal["choice", "number", "text", "photo", "confirm"]
 END = ""  # a step key meaning "finish the flow after this step"
@@ -167,11 +166,11 @@ def _check(flow: Flow) -> None:
 
 async def current(turn: Turn) -> Conversation | None:
     """The person's open conversation; a lapsed one is closed here with a notice."""
-    conversation = await _load(turn.session, turn.account.id)
+    conversation = await conversations.of_account(turn.session, turn.account.id)
     if conversation is None:
         return None
     if _lapsed(conversation, turn):
-        await _close(turn.session, conversation)
+        await conversations.close(turn.session, conversation)
         if not _is_quiet(conversation):
             turn.say(turn.t(LAPSE_NOTICE))
         return None
@@ -196,7 +195,7 @@ async def begin(turn: Turn, flow: Flow, first_answer: str | None = None) -> None
 async def abandon(turn: Turn, conversation: Conversation) -> None:
     """Another command takes over: close the open flow and say so."""
     flow = FLOWS.get(conversation.flow)
-    await _close(turn.session, conversation)
+    await conversations.close(turn.session, conversation)
     if flow is not None:
         turn.say(turn.t("Stopped {flow}; nothing from it was saved.", flow=turn.t(flow.title)))
 
@@ -206,7 +205,7 @@ async def resume(turn: Turn, conversation: Conversation) -> None:
     flow = FLOWS.get(conversation.flow)
     step = flow.step(conversation.step) if flow else None
     if flow is None or step is None:  # the flow changed under a deploy
-        await _close(turn.session, conversation)
+        await conversations.close(turn.session, conversation)
         turn.say(turn.t("That conversation can no longer go on; please start again."))
         return
     incoming = turn.incoming
@@ -223,7 +222,7 @@ async def resume(turn: Turn, conversation: Conversation) -> None:
 async def _steer(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
                  word: str) -> bool:
     if word in CANCEL_WORDS:
-        await _close(turn.session, conversation)
+        await conversations.close(turn.session, conversation)
         turn.say(turn.t("Cancelled; nothing was saved."))
     elif word in BACK_WORDS:
         await _back(turn, conversation, flow, step)
@@ -364,7 +363,7 @@ async def _parse_text(turn: Turn, step: Step, text: str) -> str:
 async def _accept(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
                   value: Any) -> None:
     if step.kind == "confirm" and value == "no":
-        await _close(turn.session, conversation)
+        await conversations.close(turn.session, conversation)
         turn.say(turn.t("Cancelled; nothing was saved."))
         return
     turn.data[step.key] = value
@@ -373,7 +372,7 @@ async def _accept(turn: Turn, conversation: Conversation, flow: Flow, step: Step
     _answers_changed(turn)
     following = flow.after(step, turn.data)
     if following is None:
-        await _close(turn.session, conversation)
+        await conversations.close(turn.session, conversation)
         await flow.finish(turn)
         return
     history = History.from_json(conversation.history)
@@ -464,11 +463,9 @@ def _lapsed(conversation: Conversation, turn: Turn) -> bool:
 async def lapse_idle(session: AsyncSession, settings: Settings, now: datetime) -> int:
     """Close conversations idle past the limit and tell each person; returns how many."""
     cutoff = now - timedelta(minutes=settings.conversation_idle_minutes)
-    query = (select(Conversation, ChatAccount).join(ChatAccount)
-             .where(Conversation.updated_at < cutoff).limit(500))
-    lapsed = (await session.execute(query)).all()
+    lapsed = await conversations.idle_since(session, cutoff)
     for conversation, account in lapsed:
-        await _close(session, conversation)
+        await conversations.close(session, conversation)
         if _is_quiet(conversation):
             continue
         person = await person_of(session, account)
@@ -482,13 +479,3 @@ async def lapse_idle(session: AsyncSession, settings: Settings, now: datetime) -
 def _is_quiet(conversation: Conversation) -> bool:
     flow = FLOWS.get(conversation.flow)
     return flow is not None and flow.quiet_lapse
-
-
-async def _load(session: AsyncSession, account_id: int) -> Conversation | None:
-    query = select(Conversation).where(Conversation.chat_account_id == account_id)
-    return (await session.execute(query)).scalar_one_or_none()
-
-
-async def _close(session: AsyncSession, conversation: Conversation) -> None:
-    await session.execute(delete(Conversation).where(Conversation.id == conversation.id))
-    session.expunge(conversation)

@@ -13,11 +13,11 @@ from typing import Any
 from bot.flows import household_pick as pick
 from bot.flows.engine import END, Flow, Option, Refused, Step, register
 from bot.i18n import N_
-from bot.text import normalize
 from bot.turn import Turn
 from storage import households
 from storage.households import MAX_CODE, MAX_MEMBERS, MAX_NAME, MIN_MEMBERS
 from storage.models import HOUSEHOLD_FLAGS, Household
+from wording import normalize
 
 log = logging.getLogger(__name__)
 

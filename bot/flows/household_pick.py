@@ -24,11 +24,11 @@ from typing import Any
 
 from bot.flows.engine import Branch, Option, Refused, Step
 from bot.i18n import N_, Translator
-from bot.text import normalize
 from bot.turn import Turn
 from storage import households
 from storage.households import FLAG_LABELS, MAX_CODE, MAX_MEMBERS, MAX_NAME, MIN_MEMBERS
 from storage.models import HOUSEHOLD_FLAGS, Household, Role, Unit
+from wording import normalize
 
 log = logging.getLogger(__name__)
 

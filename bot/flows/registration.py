@@ -7,11 +7,11 @@ import logging
 from bot.flows.engine import Flow, Step, register
 from bot.handlers.access import role_name
 from bot.i18n import N_
-from bot.text import normalize
 from bot.turn import Turn
 from storage import invites, people, units
 from storage.invites import InviteProblem
 from storage.models import Person
+from wording import normalize
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from bot.flows import engine
 from bot.flows.engine import Flow, Option, Step, register
 from bot.handlers.access import refuse
 from bot.i18n import N_, Translator
-from bot.text import fold
 from bot.turn import Turn
 from storage import schedules
 from storage.models import Role, Unit
 from storage.schedules import CLEAR, Change, ScheduleError, Times
+from wording import fold
 
 log = logging.getLogger(__name__)
 

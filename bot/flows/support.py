@@ -29,7 +29,6 @@ from bot.flows.household_pick import (
 )
 from bot.handlers.access import refuse
 from bot.i18n import N_, Translator
-from bot.text import fold
 from bot.turn import Turn
 from storage import support
 from storage.models import (
@@ -41,6 +40,7 @@ from storage.models import (
     Unit,
 )
 from storage.units import contains
+from wording import fold
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.i18n import Translator
-from bot.text import fold
 from bot.turn import Turn
+from wording import fold
 
 Run = Callable[[Turn, str], Awaitable[None]]
 Handler = Callable[[Turn], Awaitable[None]]

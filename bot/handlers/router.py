@@ -24,12 +24,12 @@ from bot.handlers.commands import COMMANDS
 from bot.i18n import pick_locale
 from bot.messages import Incoming
 from bot.settings import Settings
-from bot.text import fold, normalize
 from bot.turn import Turn
 from storage import ledger, people
 from storage.db import Database
 from storage.invites import ALPHABET, CODE_LENGTH, normalize_code
 from storage.models import Conversation, utcnow
+from wording import fold, normalize
 
 log = logging.getLogger(__name__)
 
