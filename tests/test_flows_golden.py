@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from bot.flows import engine
 from bot.flows.engine import Flow, Option, Step
-from bot.handlers.commands import COMMANDS, command
+from bot.handlers.commands import COMMANDS, Handlers, include
 from bot.handlers.router import Router
 from bot.messages import Incoming, Outgoing
 from bot.turn import Turn
@@ -66,9 +66,13 @@ SURVEY = Flow(
 async def router(db_url: str) -> AsyncIterator[tuple[Router, Database, Seeded]]:
     engine.register(SURVEY)
 
-    @command("survey", "survey", roles=frozenset({"leader"}), in_menu=False)
+    extra = Handlers()
+
+    @extra.command("survey", "survey", roles=frozenset({"leader"}), in_menu=False)
     async def survey(turn: Turn, args: str) -> None:
         await engine.begin(turn, SURVEY)
+
+    include(extra)
 
     database = Database(db_url)
     seeded = await seed_ward(database)

@@ -26,7 +26,7 @@ from bot.flows.household_pick import (
     pick_household_steps,
     resolve_household,
 )
-from bot.handlers.commands import COMMANDS, command
+from bot.handlers.commands import COMMANDS, Handlers, include
 from bot.handlers.router import Router
 from bot.i18n import N_
 from bot.messages import Incoming, Outgoing
@@ -121,10 +121,14 @@ PICK_DEMO = Flow(
 async def chat(db_url: str) -> AsyncIterator[tuple[Router, Database, Seeded]]:
     engine.register(PICK_DEMO)
 
-    @command("pickdemo", N_("pick demo"), roles=frozenset({"leader", "ward_staff"}),
+    extra = Handlers()
+
+    @extra.command("pickdemo", N_("pick demo"), roles=frozenset({"leader", "ward_staff"}),
              in_menu=False)
     async def pickdemo(turn: Turn, args: str) -> None:
         await engine.begin(turn, PICK_DEMO)
+
+    include(extra)
 
     database = Database(db_url)
     seeded = await seed_ward(database)

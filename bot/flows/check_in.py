@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.flows import engine
 from bot.flows.engine import Flow, Option, Step, register
 from bot.flows.report import start as start_report
-from bot.handlers.access import refuse
+from bot.handlers.access import LEADERS, refuse
 from bot.i18n import N_, Translator, pick_locale
 from bot.messages import Button, Outgoing
 from bot.settings import Settings
@@ -127,7 +127,7 @@ async def start(turn: Turn) -> None:
     """/checkin: answer on one's own initiative."""
     led = leader_units(turn)
     if not led:
-        refuse(turn, "/checkin", frozenset({Role.LEADER}))
+        refuse(turn, "/checkin", LEADERS)
         return
     if len(led) > 1:
         await engine.begin(turn, FLOW)

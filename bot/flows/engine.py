@@ -123,11 +123,16 @@ class Refused(Exception):
 
 FLOWS: dict[str, Flow] = {}
 
-# Words that steer any flow, matched folded: "Hủy", "huy" and "HUY" alike.
-CANCEL_WORDS = {"cancel", "huy", "/cancel", "thoat", "dung"}
-BACK_WORDS = {"back", "quay lai", "/back", "tro lai"}
-HELP_WORDS = {"help", "?", "/help", "giup", "tro giup"}
-SKIP_WORDS = {"skip", "bo qua", "/skip", "-", "khong co"}
+# Words that steer any flow, matched folded: "Hủy", "huy" and "HUY" alike. Each is also a
+# command (/cancel...) that the router hands to the open flow rather than run on its own.
+STEERING: dict[str, frozenset[str]] = {
+    "cancel": frozenset({"cancel", "huy", "/cancel", "thoat", "dung"}),
+    "back": frozenset({"back", "quay lai", "/back", "tro lai"}),
+    "help": frozenset({"help", "?", "/help", "giup", "tro giup"}),
+    "skip": frozenset({"skip", "bo qua", "/skip", "-", "khong co"}),
+}
+CANCEL_WORDS, BACK_WORDS, HELP_WORDS, SKIP_WORDS = (
+    STEERING[name] for name in ("cancel", "back", "help", "skip"))
 YES_WORDS = {"yes", "y", "ok", "co", "dong y", "xac nhan", "confirm"}
 NO_WORDS = {"no", "n", "khong", "khong dong y"}
 LAPSE_NOTICE = N_("Your previous conversation lapsed after a long pause; "

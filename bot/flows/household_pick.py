@@ -23,17 +23,18 @@ from dataclasses import replace
 from typing import Any
 
 from bot.flows.engine import Branch, Option, Refused, Step
+from bot.handlers.access import ANY_ROLE, WRITERS
 from bot.i18n import N_, Translator
 from bot.turn import Turn
 from storage import households
 from storage.households import FLAG_LABELS, MAX_CODE, MAX_MEMBERS, MAX_NAME, MIN_MEMBERS
-from storage.models import HOUSEHOLD_FLAGS, Household, Role, Unit
+from storage.models import HOUSEHOLD_FLAGS, Household, Unit
 from wording import normalize
 
 log = logging.getLogger(__name__)
 
-WRITE_ROLES = frozenset({Role.LEADER, Role.WARD_STAFF, Role.ADMIN})
-READ_ROLES = WRITE_ROLES | {Role.MONITOR}
+WRITE_ROLES = WRITERS
+READ_ROLES = ANY_ROLE
 RECENT = 5
 MATCHES = 8
 UNIT_CHOICES = 12  # more units than this (a ward's or a city's admin): type the unit's code

@@ -18,18 +18,18 @@ from typing import Any
 
 from bot.flows import engine
 from bot.flows.engine import Flow, Option, Step, register
-from bot.handlers.access import refuse
+from bot.handlers.access import STAFF, refuse
 from bot.i18n import N_, Translator
 from bot.turn import Turn
 from storage import schedules
-from storage.models import Role, Unit
+from storage.models import Unit
 from storage.schedules import CLEAR, Change, ScheduleError, Times
 from wording import fold
 
 log = logging.getLogger(__name__)
 
 NAME = "schedule"
-ROLES = frozenset({Role.ADMIN, Role.WARD_STAFF})
+ROLES = STAFF
 DAYS = "days"
 EVERY_DAY, WEEKDAYS = "every", "weekdays"
 # What a person types to go back to the city-wide default, matched folded.

@@ -27,14 +27,13 @@ from bot.flows.household_pick import (
     resolve_household,
     scope,
 )
-from bot.handlers.access import refuse
+from bot.handlers.access import WRITERS, refuse
 from bot.i18n import N_, Translator
 from bot.turn import Turn
 from storage import support
 from storage.models import (
     DeliveryStatus,
     Household,
-    Role,
     SupportDelivery,
     SupportPolicy,
     Unit,
@@ -44,7 +43,7 @@ from wording import fold
 
 log = logging.getLogger(__name__)
 
-ROLES = frozenset({Role.LEADER, Role.WARD_STAFF, Role.ADMIN})
+ROLES = WRITERS
 VND_MIN, VND_MAX = 1_000, 100_000_000
 COUNT_MIN, COUNT_MAX = 1, 50
 BACKDATE_DAYS = 90
