@@ -28,7 +28,7 @@ i18n-compile: $(MO)
 
 i18n-extract: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k t -k plural:1,2 --sort-by-file \
-		--no-wrap --project=coso -o locales/coso.pot bot storage
+		--no-wrap --project=coso -o locales/coso.pot bot storage wording
 	$(BIN)/pybabel update --no-fuzzy-matching -i locales/coso.pot -d locales -D coso --no-wrap --ignore-obsolete
 
 db-upgrade: $(STAMP)

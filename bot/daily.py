@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import notify
@@ -18,9 +17,9 @@ from bot.flows import check_in
 from bot.i18n import Translator, pick_locale
 from bot.messages import Outgoing
 from bot.settings import Settings
-from storage import outbox, schedules, units
+from storage import conversations, outbox, people, schedules, units
 from storage.db import Database
-from storage.models import ChatAccount, Conversation, Person, Role, Unit
+from storage.models import ChatAccount, Person, Role, Unit
 from storage.schedules import DIGEST, ESCALATION, PROMPT, REMINDER
 
 SendDigest = Callable[[Database, Settings, int, date], Awaitable[int]]
@@ -80,8 +79,7 @@ async def send_reminder(session: AsyncSession, settings: Settings, person: Perso
     As with the question itself, on a text-only channel the check-in is opened so that a
     number answers it; another open conversation is never clobbered.
     """
-    accounts = (await session.execute(select(ChatAccount).where(
-        ChatAccount.person_id == person.id).order_by(ChatAccount.id))).scalars().all()
+    accounts = await people.accounts_of(session, person)
     for account in accounts:
         t = Translator(pick_locale(person.locale, account.locale,
                                    default=settings.default_locale), settings.tz)
@@ -99,8 +97,7 @@ async def _open_check_in(session: AsyncSession, account: ChatAccount, unit_id: i
                          now: datetime) -> bool:
     """Open the check-in at its answer; an unanswered earlier check-in (today's question) is
     replaced, since it holds nothing but the unit it asks about."""
-    query = select(Conversation).where(Conversation.chat_account_id == account.id)
-    open_now = (await session.execute(query)).scalar_one_or_none()
+    open_now = await conversations.of_account(session, account.id)
     if open_now is not None and open_now.flow == check_in.NAME:
         await session.delete(open_now)
         await session.flush()

@@ -19,14 +19,10 @@ from babel.numbers import format_currency, format_decimal
 from babel.support import NullTranslations, Translations
 
 from bot.settings import SUPPORTED_LOCALES
+from wording import N_ as N_  # offered beside the catalogs it marks texts for
 
 DOMAIN = "coso"
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
-
-
-def N_(msgid: str) -> str:  # noqa: N802 - the conventional gettext_noop name, known to pybabel
-    """Mark a text for extraction; it is translated later, for one person."""
-    return msgid
 
 
 @cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.text import normalize
+from wording import normalize
 
 
 @dataclass(frozen=True)

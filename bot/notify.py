@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import Translator, pick_locale
 from bot.messages import Outgoing
 from bot.settings import Settings
-from storage import outbox
-from storage.models import ChatAccount, Person, RoleAssignment, Unit
+from storage import outbox, people
+
+# Who to notify: the role holders over, within or on a unit, looked up in storage.
+holders_over = people.holders_over
+holders_within = people.holders_within
+holders_on = people.holders_on
 
 Render = Callable[[Translator], Outgoing]
 
@@ -24,37 +27,10 @@ async def notify_people(session: AsyncSession, settings: Settings, person_ids: I
     ids = set(person_ids)
     if not ids:
         return 0
-    query = (select(ChatAccount, Person).join(Person, Person.id == ChatAccount.person_id)
-             .where(Person.id.in_(ids), Person.active.is_(True)).order_by(ChatAccount.id))
     queued = 0
-    for account, person in (await session.execute(query)).all():
+    for account, person in await people.active_accounts(session, ids):
         locale = pick_locale(person.locale, account.locale, default=settings.default_locale)
         message = render(Translator(locale, settings.tz))
         outbox.enqueue(session, account, message.to_payload(), priority, ref)
         queued += 1
     return queued
-
-
-async def holders_over(session: AsyncSession, unit: Unit, role: str) -> list[int]:
-    """People holding `role` on this unit or any unit above it (who oversee it)."""
-    ancestor_ids = [int(part) for part in unit.path.strip("/").split("/") if part]
-    query = select(RoleAssignment.person_id).where(
-        RoleAssignment.unit_id.in_(ancestor_ids), RoleAssignment.role == role,
-        RoleAssignment.active.is_(True)).distinct()
-    return list((await session.execute(query)).scalars())
-
-
-async def holders_within(session: AsyncSession, unit: Unit, role: str) -> list[int]:
-    """People holding `role` on this unit or anywhere in its subtree."""
-    query = (select(RoleAssignment.person_id).join(Unit, Unit.id == RoleAssignment.unit_id)
-             .where(Unit.path.startswith(unit.path), RoleAssignment.role == role,
-                    RoleAssignment.active.is_(True)).distinct())
-    return list((await session.execute(query)).scalars())
-
-
-async def holders_on(session: AsyncSession, unit: Unit, role: str) -> list[int]:
-    """People holding `role` on exactly this unit (its leaders, say)."""
-    query = select(RoleAssignment.person_id).where(
-        RoleAssignment.unit_id == unit.id, RoleAssignment.role == role,
-        RoleAssignment.active.is_(True)).distinct()
-    return list((await session.execute(query)).scalars())

@@ -21,9 +21,8 @@ import yaml
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_
-from bot.text import fold, normalize
 from storage.models import Base, DrillScenario, ReportCategory, SupportPolicy, Unit
+from wording import N_, fold, normalize
 
 MAX_BYTES = 1_000_000  # a catalogue is a page or two; anything bigger is not one
 MEASURES = ("vnd", "bag", "kit", "other")

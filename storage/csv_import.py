@@ -8,8 +8,7 @@ import io
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from bot.i18n import N_
-from bot.text import normalize
+from wording import N_, normalize
 
 
 class CsvImportError(Exception):

@@ -12,11 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from vietnam_provinces import Ward
 
-from bot.text import normalize
 from storage import invites, people, units
 from storage.models import Person, Role, Unit
 from storage.official_units import province_rows
 from storage.unit_import import UnitRow, apply_rows
+from wording import normalize
 
 DEMO_PROVINCE = "79"
 DEMO_WARD_NAME = "Phường Bến Thành"

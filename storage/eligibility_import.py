@@ -15,11 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from bot.i18n import N_
-from bot.text import normalize
 from storage import support
 from storage.csv_import import CsvImportError, records
 from storage.models import Household, Unit
+from wording import N_, normalize
 
 COLUMNS = ("household_code", "policy_key", "unit_code")
 REQUIRED_COLUMNS = ("household_code", "policy_key")

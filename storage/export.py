@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_
 from storage import reports, support
 from storage.households import FLAG_LABELS
 from storage.models import (
@@ -26,6 +25,7 @@ from storage.models import (
     SupportDelivery,
     Unit,
 )
+from wording import N_
 
 MAX_DAYS = 366  # a longer period is a different job (a database dump), not a spreadsheet
 

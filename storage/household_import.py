@@ -20,12 +20,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_
-from bot.text import fold, normalize
 from storage import households, units
 from storage.csv_import import CsvImportError, records
 from storage.households import MAX_CODE, MAX_MEMBERS, MAX_NAME, MIN_MEMBERS
 from storage.models import HOUSEHOLD_FLAGS, Household, Unit
+from wording import N_, fold, normalize
 
 COLUMNS = ("code", "head_name", "members", *HOUSEHOLD_FLAGS)
 REQUIRED_COLUMNS = ("code", "members")

@@ -15,9 +15,8 @@ from sqlalchemy import ColumnElement, false, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
 
-from bot.i18n import N_
-from bot.text import fold, normalize
 from storage.models import HOUSEHOLD_FLAGS, Household, Report, SupportDelivery, Unit, utcnow
+from wording import N_, fold, normalize
 
 MAX_CODE = 64
 MAX_NAME = 200

@@ -188,7 +188,8 @@ class Conversation(Base):
     # is recognised as stale instead of answering the current one.
     question: Mapped[str] = mapped_column(String(16), default="")
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    history: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # storage.conversations.History as JSON: {"back": [{"step": ..., "answers": {...}}]}
+    history: Mapped[dict[str, Any]] = mapped_column(default=lambda: {"back": []})
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 

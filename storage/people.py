@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -134,3 +134,43 @@ async def purge_strangers(session: AsyncSession, idle_since: datetime, limit: in
         await session.execute(delete(table).where(table.chat_account_id.in_(ids)))
     await session.execute(delete(ChatAccount).where(ChatAccount.id.in_(ids)))
     return len(ids)
+
+
+async def accounts_of(session: AsyncSession, person: Person) -> Sequence[ChatAccount]:
+    """The person's chat accounts, oldest first."""
+    return (await session.execute(select(ChatAccount).where(
+        ChatAccount.person_id == person.id).order_by(ChatAccount.id))).scalars().all()
+
+
+async def active_accounts(session: AsyncSession, person_ids: Iterable[int]
+                          ) -> list[tuple[ChatAccount, Person]]:
+    """Every chat account of the given people who are active, with its person."""
+    query = (select(ChatAccount, Person).join(Person, Person.id == ChatAccount.person_id)
+             .where(Person.id.in_(set(person_ids)), Person.active.is_(True))
+             .order_by(ChatAccount.id))
+    return [(account, person) for account, person in (await session.execute(query)).all()]
+
+
+async def holders_over(session: AsyncSession, unit: Unit, role: str) -> list[int]:
+    """People holding `role` on this unit or any unit above it (who oversee it)."""
+    ancestor_ids = [int(part) for part in unit.path.strip("/").split("/") if part]
+    query = select(RoleAssignment.person_id).where(
+        RoleAssignment.unit_id.in_(ancestor_ids), RoleAssignment.role == role,
+        RoleAssignment.active.is_(True)).distinct()
+    return list((await session.execute(query)).scalars())
+
+
+async def holders_within(session: AsyncSession, unit: Unit, role: str) -> list[int]:
+    """People holding `role` on this unit or anywhere in its subtree."""
+    query = (select(RoleAssignment.person_id).join(Unit, Unit.id == RoleAssignment.unit_id)
+             .where(Unit.path.startswith(unit.path), RoleAssignment.role == role,
+                    RoleAssignment.active.is_(True)).distinct())
+    return list((await session.execute(query)).scalars())
+
+
+async def holders_on(session: AsyncSession, unit: Unit, role: str) -> list[int]:
+    """People holding `role` on exactly this unit (its leaders, say)."""
+    query = select(RoleAssignment.person_id).where(
+        RoleAssignment.unit_id == unit.id, RoleAssignment.role == role,
+        RoleAssignment.active.is_(True)).distinct()
+    return list((await session.execute(query)).scalars())

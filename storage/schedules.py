@@ -19,8 +19,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from bot.i18n import N_
 from storage.models import CheckIn, JobRun, Person, Role, RoleAssignment, Schedule, Unit, utcnow
+from wording import N_
 
 WARD_LEVELS = ("ward", "commune", "special_zone")
 # The daily jobs in the order they run when several are due at once (a catch-up at start).

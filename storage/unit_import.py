@@ -17,11 +17,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_
-from bot.text import normalize
 from storage import units
 from storage.csv_import import CsvImportError, records
 from storage.models import Household, RoleAssignment, Unit
+from wording import N_, normalize
 
 COLUMNS = ("code", "name", "level", "parent_code")
 REQUIRED_COLUMNS = ("code", "name", "level")

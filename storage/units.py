@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_
-from bot.text import normalize
 from storage.models import Unit
+from wording import N_, normalize
 
 # The tiers of the tree, top first (two-tier local government since July 2025: no district).
 # A parent's tier is above its child's, or a ward could sit under another ward's quarter and
@@ -114,3 +113,8 @@ async def subtree(session: AsyncSession, unit: Unit) -> Sequence[Unit]:
 
 async def all_units(session: AsyncSession) -> Sequence[Unit]:
     return (await session.execute(select(Unit).order_by(Unit.path))).scalars().all()
+
+
+async def count(session: AsyncSession) -> int:
+    """How many units the tree holds (none: a new database)."""
+    return (await session.execute(select(func.count()).select_from(Unit))).scalar_one()

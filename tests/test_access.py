@@ -12,8 +12,9 @@ from bot.handlers.router import Router
 from storage import drills, units
 from storage.db import Database
 from storage.models import DrillScenario, utcnow
+from tests.chat import Chat
 from tests.conftest import Seeded, make_settings, seed_ward
-from tests.test_reports import Chat, join, text_of
+from tests.test_reports import join, text_of
 
 EVERYONE = {"stranger", "leader", "ward_staff", "admin", "monitor"}
 STAFF = {"ward_staff", "admin"}
@@ -40,7 +41,7 @@ async def world(db_url: str) -> AsyncIterator[tuple[Router, Database, Seeded]]:
 
 async def _people(world: tuple[Router, Database, Seeded]) -> dict[str, Chat]:
     router, db, seeded = world
-    people = {"stranger": Chat(router, db, "900")}
+    people = {"stranger": Chat(router, db, external_id="900", display_name="Person 900")}
     for number, (role, code) in enumerate(INVITES.items(), start=901):
         people[role] = await join(router, db, seeded, str(number), code)
     return people

@@ -20,7 +20,6 @@ import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from itertools import count
 from typing import Any
 
 import aiohttp
@@ -36,7 +35,7 @@ from bot.handlers.commands import COMMANDS
 from bot.handlers.router import BUTTONS, Router
 from bot.i18n import LOCALES_DIR
 from bot.messages import Incoming, Outgoing
-from bot.text import normalize_multiline
+from storage.conversations import HISTORY_LIMIT, History
 from storage.db import Database
 from storage.models import (
     ChatAccount,
@@ -47,13 +46,14 @@ from storage.models import (
     utcnow,
 )
 from storage.models import Person as ModelPerson
+from tests.chat import Chat
 from tests.conftest import Seeded, StartBot, make_settings, seed_ward
 from tests.doubles.telegram_api import SECRET_HEADER, TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
 from tests.telegram_helpers import free_port, register, start_telegram
 from tests.telegram_helpers import texts as joined
+from wording import normalize_multiline
 
-_updates = count(1)
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
@@ -102,39 +102,10 @@ def assert_in_language(replies: list[Outgoing], locale: str) -> None:
 # --- people talking to the real router ------------------------------------------------------
 
 @dataclass
-class Person:
-    router: Router
-    db: Database
-    channel: str
-    external_id: str
-    locale: str  # what the person should read
-    language: str | None  # what their app reports
-    seen: int = 0
-    shown: list[Outgoing] = field(default_factory=list)
-    sent: list[Incoming] = field(default_factory=list)
+class Person(Chat):
+    """The shared chat client (tests/chat.py), knowing the language the person should read."""
 
-    def incoming(self, **content: Any) -> Incoming:
-        return Incoming(channel=self.channel, external_id=self.external_id,
-                        update_id=f"fz{next(_updates)}", display_name="Fuzz",
-                        language=self.language, **content)
-
-    async def send(self, incoming: Incoming) -> list[Outgoing]:
-        self.sent.append(incoming)
-        await self.router.handle(incoming)
-        return await self.inbox()
-
-    async def inbox(self) -> list[Outgoing]:
-        async with self.db.read() as session:
-            rows = (await session.execute(
-                select(OutboxMessage).join(ChatAccount)
-                .where(ChatAccount.channel == self.channel,
-                       ChatAccount.external_id == self.external_id,
-                       OutboxMessage.id > self.seen).order_by(OutboxMessage.id))).scalars().all()
-        if rows:
-            self.seen = rows[-1].id
-        messages = [Outgoing.from_payload(row.payload) for row in rows]
-        self.shown += messages
-        return messages
+    locale: str = "en"
 
 
 @dataclass
@@ -157,9 +128,10 @@ async def world(db_url: str) -> AsyncIterator[World]:
             ("zalo", "vi-stranger", "vi", None, None)]
     people = []
     for channel, external_id, locale, language, code in cast:
-        person = Person(router, db, channel, external_id, locale, language)
+        person = Person(router, db, channel=channel, external_id=external_id,
+                        display_name="Fuzz", language=language, locale=locale)
         if code:
-            replies = await person.send(person.incoming(text=f"/start {seeded.codes[code]}"))
+            replies = await person.deliver(person.incoming(text=f"/start {seeded.codes[code]}"))
             assert {"en": "Welcome", "vi": "Chào mừng"}[locale] in replies[0].text
         people.append(person)
     yield World(router, db, seeded, people)
@@ -289,8 +261,8 @@ async def assert_sound(person: Person, incoming: Incoming) -> None:
         if step is None:
             continue  # a flow's own bookkeeping (the unit picked, an id looked up)
         assert _fits(step, value), (flow.name, key, repr(value)[:80])
-    for key in conversation.history.get("stack", []):
-        assert flow.step(key) is not None, (flow.name, key)
+    for visit in History.from_json(conversation.history).visits:
+        assert flow.step(visit.step) is not None, (flow.name, visit.step)
 
 
 def _snapshot(conversation: Conversation | None) -> tuple[Any, ...] | None:
@@ -316,7 +288,7 @@ async def _walk(world: World, who: int, walk: list[tuple[str, Any]]) -> None:
             await _replay(person, value)
             continue
         incoming = _incoming(person, kind, value)
-        replies = await person.send(incoming)  # an exception here fails the test
+        replies = await person.deliver(incoming)  # an exception here fails the test
         await assert_sound(person, incoming)
         assert replies, f"no reply to {kind} {repr(value)[:60]}"
         assert_in_language(replies, person.locale)
@@ -345,11 +317,11 @@ async def test_each_flow_survives_garbage_answers(world: World, who: int, comman
 
 async def test_an_oversized_answer_is_refused_in_the_persons_language(world: World) -> None:
     for person in world.people[:2]:  # an English and a Vietnamese leader
-        await person.send(person.incoming(text="/report"))
-        await person.send(person.incoming(choice=person.shown[-1].buttons[0].payload))
+        await person.deliver(person.incoming(text="/report"))
+        await person.deliver(person.incoming(choice=person.shown[-1].buttons[0].payload))
         before = _snapshot(await _conversation(person))
         incoming = person.incoming(text="Đ" * 12_000)
-        replies = await person.send(incoming)
+        replies = await person.deliver(incoming)
         await assert_sound(person, incoming)
         assert_in_language(replies, person.locale)
         assert any(mark in replies[0].text for mark in ("12,000", "12.000")), replies[0].text
@@ -360,23 +332,23 @@ async def test_an_oversized_answer_is_refused_in_the_persons_language(world: Wor
 
 async def _tap(person: Person, label: str) -> list[Outgoing]:
     payload = next(b.payload for b in person.shown[-1].buttons if b.label == label)
-    return await person.send(person.incoming(choice=payload))
+    return await person.deliver(person.incoming(choice=payload))
 
 
 async def test_back_through_a_search_loop_shows_each_question_as_it_was(world: World) -> None:
     """Found by the fuzzer: 'back' past two searches asked "No household matches “{query}”"
     without the query and raised KeyError out of the router."""
     person = world.people[0]
-    await person.send(person.incoming(text="/report"))
+    await person.deliver(person.incoming(text="/report"))
     await _tap(person, "Search")
-    await person.send(person.incoming(text="zzz one"))
+    await person.deliver(person.incoming(text="zzz one"))
     await _tap(person, "Search again")
-    await person.send(person.incoming(text="zzz two"))
+    await person.deliver(person.incoming(text="zzz two"))
     await _tap(person, "Search again")
     shown = []
     for _ in range(5):
         incoming = person.incoming(text="back")
-        [reply] = await person.send(incoming)
+        [reply] = await person.deliver(incoming)
         await assert_sound(person, incoming)
         shown.append(reply.text.split("\n")[0])
     assert shown == ["No household in your area matches “zzz two”.",
@@ -390,11 +362,11 @@ async def test_back_through_a_search_loop_shows_each_question_as_it_was(world: W
 
 async def test_a_nul_byte_or_control_character_is_handled(world: World) -> None:
     person = world.people[0]
-    await person.send(person.incoming(text="/report"))
-    await person.send(person.incoming(choice=person.shown[-1].buttons[0].payload))
+    await person.deliver(person.incoming(text="/report"))
+    await person.deliver(person.incoming(choice=person.shown[-1].buttons[0].payload))
     for text in ("\x00", "12\x00 Lê Lợi", "\x07\x1b[31m", "a\rb"):
         incoming = person.incoming(text=text)
-        replies = await person.send(incoming)
+        replies = await person.deliver(incoming)
         await assert_sound(person, incoming)
         assert replies and "\x00" not in replies[-1].text
 
@@ -767,3 +739,28 @@ async def test_idle_strangers_accounts_are_purged_after_a_day(
     async with runtime.db.read() as session:
         assert "8202" not in set((await session.execute(select(ChatAccount.external_id))
                                   ).scalars())
+
+
+async def test_ticking_a_flag_2000_times_keeps_the_history_bounded(world: World) -> None:
+    """Issue 11.10: ticking a flag 1,800 times grew the conversation's row to 273 KB."""
+    person = world.people[0]
+    await person.deliver(person.incoming(text="/household"))
+    for answer in ("1", "1", "12 Le Loi", "skip", "3"):  # add; unit; code; no name; 3 people
+        await person.deliver(person.incoming(text=answer))
+    assert "Tick each" in person.shown[-1].text
+    for _ in range(2000):  # "1" ticks the first flag, then unticks it
+        await person.deliver(person.incoming(text="1"))
+    async with world.db.read() as session:
+        conversation = (await session.execute(
+            select(Conversation).join(ChatAccount)
+            .where(ChatAccount.external_id == person.external_id))).scalar_one()
+    history = History.from_json(conversation.history)
+    assert len(history.visits) == HISTORY_LIMIT
+    assert len(json.dumps(conversation.history)) < 20_000
+    assert [visit.step for visit in history.visits] == ["hh_flags"] * HISTORY_LIMIT
+    # 'back' still walks the last steps, each flag question as it stood.
+    marks = []
+    for _ in range(3):
+        [reply] = await person.deliver(person.incoming(text="back"))
+        marks.append(reply.buttons[0].label[0] if reply.buttons else reply.text[:1])
+    assert marks == ["☑", "☐", "☑"]

@@ -2,8 +2,10 @@
 
 Each file in tests/golden/ is a conversation: lines starting with '> ' are what the person
 sends, the rest is what the bot answered. The test replays the inputs through the real
-router and database and compares the whole transcript. COSO_GOLDEN_UPDATE=1 rewrites the
-files after a deliberate change; review the diff.
+router and database and compares the whole transcript. After it, the '# effects' block pins
+what the conversation committed and sent to other people (tests/effects.py).
+COSO_GOLDEN_UPDATE=1 rewrites the files, effects included, after a deliberate change; review
+the diff.
 
 Inputs: plain text; 'tap LABEL' taps a button of the latest message that has it;
 'tap-old LABEL' taps it on the oldest message that has it (a stale button); 'photo' sends a
@@ -14,21 +16,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from itertools import count
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from bot.flows import engine
 from bot.flows.engine import Flow, Option, Step
-from bot.handlers.commands import COMMANDS, command
+from bot.handlers.commands import COMMANDS, Handlers, include
 from bot.handlers.router import Router
-from bot.messages import Incoming, Outgoing
 from bot.turn import Turn
 from storage.db import Database
-from storage.models import ChatAccount, OutboxMessage
+from tests.chat import Chat, transcript_lines
 from tests.conftest import Seeded, make_settings, seed_ward
+from tests.effects import EFFECTS, Effects
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("COSO_GOLDEN_UPDATE") == "1"
@@ -53,7 +53,8 @@ SURVEY = Flow(
             Option("medicine", "Không có thuốc", literal=True))),
         Step("people", "number", "How many people ({min}-{max})?", minimum=1, maximum=5),
         Step("note", "text", "A note?", max_length=20, optional=True,
-             next=lambda data: "confirm" if data.get("note") == "no photo" else None),
+             goes_to=("confirm", "photo"),
+             next=lambda data: "confirm" if data.get("note") == "no photo" else "photo"),
         Step("photo", "photo", "A photo?", optional=True),
         Step("confirm", "confirm", "Save it?", summary=_summary),
     ),
@@ -65,9 +66,13 @@ SURVEY = Flow(
 async def router(db_url: str) -> AsyncIterator[tuple[Router, Database, Seeded]]:
     engine.register(SURVEY)
 
-    @command("survey", "survey", roles=frozenset({"leader"}), in_menu=False)
+    extra = Handlers()
+
+    @extra.command("survey", "survey", roles=frozenset({"leader"}), in_menu=False)
     async def survey(turn: Turn, args: str) -> None:
         await engine.begin(turn, SURVEY)
+
+    include(extra)
 
     database = Database(db_url)
     seeded = await seed_ward(database)
@@ -77,68 +82,49 @@ async def router(db_url: str) -> AsyncIterator[tuple[Router, Database, Seeded]]:
     await database.dispose()
 
 
-class Conversation:
+class Transcript:
+    """The golden file's person, through the shared chat client, in the file's notation."""
+
     def __init__(self, router: Router, db: Database, seeded: Seeded) -> None:
-        self.router, self.db, self.seeded = router, db, seeded
-        self.updates = count(1)
-        self.seen = 0
-        self.shown: list[Outgoing] = []
-        self.used_codes: dict[str, str] = {}
+        self.chat = Chat(router, db)
+        self.seeded = seeded
 
     async def send(self, line: str) -> list[str]:
-        incoming = self._incoming(line)
-        await self.router.handle(incoming)
-        return await self._replies()
-
-    def _incoming(self, line: str) -> Incoming:
-        base = {"channel": "telegram", "external_id": "1001",
-                "update_id": str(next(self.updates)), "display_name": "Trần Thị Bình",
-                "language": "en"}
-        if line.startswith(("tap ", "tap-old ")):
-            label = line.split(" ", 1)[1]
-            messages = self.shown if line.startswith("tap-old") else self.shown[::-1]
-            payload = next(b.payload for m in messages for b in m.buttons if b.label == label)
-            return Incoming(**base, choice=payload)
-        if line == "photo":
-            return Incoming(**base, photo="photo-file-1")
-        if line == "file":
-            return Incoming(**base, document="doc-file-1")
-        return Incoming(**base, text=self._codes(line))
+        if line.startswith("tap-old "):
+            replies = await self.chat.tap_old(line.split(" ", 1)[1])
+        elif line.startswith("tap "):
+            replies = await self.chat.tap(line.split(" ", 1)[1])
+        elif line == "photo":
+            replies = await self.chat.send(photo="photo-file-1")
+        elif line == "file":
+            replies = await self.chat.send(document="doc-file-1")
+        else:
+            replies = await self.chat.send(self._codes(line))
+        return transcript_lines(replies)
 
     def _codes(self, line: str) -> str:
         for key, code in self.seeded.codes.items():
             line = line.replace("{" + key + "}", code)
         return line
 
-    async def _replies(self) -> list[str]:
-        async with self.db.read() as session:
-            query = (select(OutboxMessage).join(ChatAccount)
-                     .where(ChatAccount.external_id == "1001", OutboxMessage.id > self.seen)
-                     .order_by(OutboxMessage.id))
-            rows = (await session.execute(query)).scalars().all()
-        lines = []
-        for row in rows:
-            self.seen = row.id
-            message = Outgoing.from_payload(row.payload)
-            self.shown.append(message)
-            lines += [f"< {part}" for part in message.text.split("\n")]
-            if message.buttons:
-                lines.append("  " + " ".join(f"[{b.label}]" for b in message.buttons))
-        return lines
-
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in GOLDEN.glob("*.txt")))
 async def test_transcript(name: str, router: tuple[Router, Database, Seeded]) -> None:
     path = GOLDEN / f"{name}.txt"
     expected = path.read_text(encoding="utf-8")
-    conversation = Conversation(*router)
+    _, db, _ = router
+    transcript = Transcript(*router)
+    effects = await Effects.begin(db)
     produced: list[str] = []
     for line in expected.splitlines():
+        if line == EFFECTS:
+            break  # what follows is regenerated below
         if line.startswith("#"):
             produced.append(line)
         elif line.startswith("> "):
             produced.append(line)
-            produced += await conversation.send(line[2:])
+            produced += await transcript.send(line[2:])
+    produced += await effects.block([transcript.chat])
     actual = "\n".join(produced) + "\n"
     if UPDATE:
         path.write_text(actual, encoding="utf-8")

@@ -26,7 +26,7 @@ from bot.flows.household_pick import (
     pick_household_steps,
     resolve_household,
 )
-from bot.handlers.commands import COMMANDS, command
+from bot.handlers.commands import COMMANDS, Handlers, include
 from bot.handlers.router import Router
 from bot.i18n import N_
 from bot.messages import Incoming, Outgoing
@@ -35,6 +35,7 @@ from storage import households
 from storage.db import Database
 from storage.household_import import HouseholdImportError, apply_rows, parse_csv
 from storage.models import Base, ChatAccount, Household, OutboxMessage, Unit
+from tests.chat import Chat
 from tests.cli_fixtures import (
     CliEnv,
     Run,
@@ -51,45 +52,26 @@ NAME = "Nguyễn Văn An"
 
 # --- a chat through the real router, for several people -------------------------------------
 
-class Chat:
-    """One person on one channel; `send` returns the texts (with buttons) the bot replied."""
-
-    updates = count(1)
+class Texts:
+    """One person through the shared chat client; `send` returns the texts the bot replied,
+    numbered as a text-only channel shows them."""
 
     def __init__(self, router: Router, db: Database, external_id: str) -> None:
-        self.router, self.db, self.external_id = router, db, external_id
-        self.seen = 0
+        self.chat = Chat(router, db, external_id=external_id, display_name="Tester")
         self.last: list[Outgoing] = []
 
     async def send(self, line: str) -> str:
-        await self.router.handle(self._incoming(text=line))
-        return await self._replies()
+        return self._texts(await self.chat.send(line))
 
     async def tap(self, label: str) -> str:
-        payload = next(b.payload for m in reversed(self.last) for b in m.buttons
-                       if b.label == label)
-        await self.router.handle(self._incoming(choice=payload))
-        return await self._replies()
+        return self._texts(await self.chat.tap(label))
 
     def buttons(self) -> list[str]:
         return [b.label for b in self.last[-1].buttons] if self.last else []
 
-    def _incoming(self, **content: str) -> Incoming:
-        return Incoming(channel="telegram", external_id=self.external_id,
-                        update_id=str(next(self.updates)), display_name="Tester",
-                        language="en", **content)
-
-    async def _replies(self) -> str:
-        async with self.db.read() as session:
-            query = (select(OutboxMessage).join(ChatAccount)
-                     .where(ChatAccount.external_id == self.external_id,
-                            OutboxMessage.id > self.seen).order_by(OutboxMessage.id))
-            rows = (await session.execute(query)).scalars().all()
-        self.last = []
-        for row in rows:
-            self.seen = row.id
-            self.last.append(Outgoing.from_payload(row.payload))
-        return "\n".join(message.numbered_text() for message in self.last)
+    def _texts(self, replies: list[Outgoing]) -> str:
+        self.last = replies
+        return "\n".join(message.numbered_text() for message in replies)
 
 
 async def _pick_demo_finish(turn: Turn) -> None:
@@ -121,10 +103,14 @@ PICK_DEMO = Flow(
 async def chat(db_url: str) -> AsyncIterator[tuple[Router, Database, Seeded]]:
     engine.register(PICK_DEMO)
 
-    @command("pickdemo", N_("pick demo"), roles=frozenset({"leader", "ward_staff"}),
+    extra = Handlers()
+
+    @extra.command("pickdemo", N_("pick demo"), roles=frozenset({"leader", "ward_staff"}),
              in_menu=False)
     async def pickdemo(turn: Turn, args: str) -> None:
         await engine.begin(turn, PICK_DEMO)
+
+    include(extra)
 
     database = Database(db_url)
     seeded = await seed_ward(database)
@@ -134,9 +120,9 @@ async def chat(db_url: str) -> AsyncIterator[tuple[Router, Database, Seeded]]:
     await database.dispose()
 
 
-async def _person(setup: tuple[Router, Database, Seeded], external_id: str, code: str) -> Chat:
+async def _person(setup: tuple[Router, Database, Seeded], external_id: str, code: str) -> Texts:
     router, db, seeded = setup
-    person = Chat(router, db, external_id)
+    person = Texts(router, db, external_id)
     assert "Welcome" in await person.send(f"/start {seeded.codes[code]}")
     return person
 
@@ -384,7 +370,7 @@ async def test_other_ward_and_monitor_are_refused(
     assert "code or part of the head's name" in reply
     assert "12 Lê Lợi · N.V.A. · 4 people · Khu phố 1 — Poor household" in (
         await monitor.send("le loi"))
-    stranger = Chat(*chat[:2], "508")
+    stranger = Texts(*chat[:2], "508")
     assert "not registered" in await stranger.send("/household")
     assert "Lê Lợi" not in caplog.text
 

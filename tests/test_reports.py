@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from itertools import count
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -23,7 +21,7 @@ from bot.app import Runtime
 from bot.cli import main as cli_main
 from bot.flows import check_in
 from bot.handlers.router import Router
-from bot.messages import Incoming, Outgoing
+from bot.messages import Outgoing
 from bot.settings import get_settings
 from storage import invites, outbox, units
 from storage import reports as store
@@ -41,54 +39,14 @@ from storage.models import (
     utcnow,
 )
 from storage.people import assign
+from tests.chat import Chat
 from tests.conftest import Seeded, StartBot, make_settings, seed_ward
 from tests.doubles.zalo_api import ZaloDouble
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
-_updates = count(1)
 
 
-# --- several people talking to the real router -----------------------------------------------
-
-@dataclass
-class Chat:
-    """One person on one channel; `send` returns the bot's replies to them."""
-
-    router: Router
-    db: Database
-    external_id: str
-    channel: str = "telegram"
-    language: str = "en"
-    seen: int = 0
-    shown: list[Outgoing] = field(default_factory=list)
-
-    async def send(self, text: str | None = None, *, photo: str | None = None,
-                   choice: str | None = None) -> list[Outgoing]:
-        await self.router.handle(Incoming(
-            channel=self.channel, external_id=self.external_id,
-            update_id=f"u{next(_updates)}", text=text, photo=photo, choice=choice,
-            display_name=f"Person {self.external_id}", language=self.language))
-        return await self.inbox()
-
-    async def tap(self, label: str) -> list[Outgoing]:
-        payload = next(b.payload for m in reversed(self.shown) for b in m.buttons
-                       if b.label == label)
-        return await self.send(choice=payload)
-
-    async def inbox(self) -> list[Outgoing]:
-        """Everything queued to this person since the last look (alerts included)."""
-        async with self.db.read() as session:
-            rows = (await session.execute(
-                select(OutboxMessage).join(ChatAccount)
-                .where(ChatAccount.channel == self.channel,
-                       ChatAccount.external_id == self.external_id,
-                       OutboxMessage.id > self.seen).order_by(OutboxMessage.id))).scalars().all()
-        for row in rows:
-            self.seen = row.id
-        messages = [Outgoing.from_payload(row.payload) for row in rows]
-        self.shown += messages
-        return messages
-
+# --- several people talking to the real router (tests/chat.py) ------------------------------
 
 def text_of(messages: list[Outgoing]) -> str:
     return "\n".join(message.text for message in messages)
@@ -109,7 +67,8 @@ async def world(db_url: str) -> AsyncIterator[tuple[Router, Database, Seeded]]:
 
 async def join(router: Router, db: Database, seeded: Seeded, external_id: str, code: str,
                *, channel: str = "telegram", language: str = "en") -> Chat:
-    chat = Chat(router, db, external_id, channel, language)
+    chat = Chat(router, db, channel=channel, external_id=external_id, language=language,
+                display_name=f"Person {external_id}")
     replies = await chat.send(f"/start {seeded.codes[code]}")
     assert {"en": "Welcome", "vi": "Chào mừng"}[language] in text_of(replies)
     return chat
@@ -344,7 +303,7 @@ async def test_scheduled_check_in_on_zalo_is_answered_by_number(
         world: tuple[Router, Database, Seeded]) -> None:
     router, db, seeded = world
     zalo = await join(router, db, seeded, "z-1", "leader:KP2", channel="zalo", language="vi")
-    tg = Chat(router, db, "1003")
+    tg = Chat(router, db, external_id="1003", display_name="Person 1003")
     kp2_id = seeded.unit_ids["26734-KP2"]
     async with db.transaction() as session:
         person = (await session.execute(select(Person))).scalar_one()

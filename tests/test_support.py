@@ -14,7 +14,6 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from itertools import count
 from pathlib import Path
 
 import pytest
@@ -23,20 +22,19 @@ from sqlalchemy import func, select
 from bot.flows.support import parse_date, parse_vnd
 from bot.handlers.router import Router
 from bot.i18n import Translator
-from bot.messages import Incoming, Outgoing
 from storage import households, invites, support, units
 from storage.db import Database
 from storage.eligibility_import import EligibilityImportError, apply_rows, parse_csv
 from storage.models import (
-    ChatAccount,
     Household,
-    OutboxMessage,
     SupportDelivery,
     SupportEligibility,
     Unit,
 )
+from tests.chat import Chat, transcript_lines
 from tests.conftest import Coso, Seeded, StartBot, make_settings, seed_ward
 from tests.doubles.zalo_api import ZaloDouble
+from tests.effects import EFFECTS, Effects
 
 GOLDEN = Path(__file__).parent / "golden" / "support"
 UPDATE = os.environ.get("COSO_GOLDEN_UPDATE") == "1"
@@ -54,61 +52,37 @@ class Party:
 
     def __init__(self, router: Router, db: Database, seeded: Seeded) -> None:
         self.router, self.db, self.seeded = router, db, seeded
-        self.updates = count(1)
-        self.ids: dict[str, str] = {}
-        self.languages: dict[str, str] = {}
-        self.seen: dict[str, int] = {}
-        self.shown: dict[str, list[Outgoing]] = {}
+        self.chats: dict[str, Chat] = {}  # each person through the shared chat client
         self.who = "leader"
+
+    def _chat(self) -> Chat:
+        if self.who not in self.chats:
+            self.chats[self.who] = Chat(self.router, self.db,
+                                        external_id=str(3000 + len(self.chats)),
+                                        display_name=self.who.title(), language="en")
+        return self.chats[self.who]
 
     async def switch(self, line: str) -> list[str]:
         name, _, language = line.partition(" ")
         self.who = name
-        self.ids.setdefault(name, str(3000 + len(self.ids)))
-        self.languages[name] = language or self.languages.get(name, "en")
-        return await self._replies()
+        chat = self._chat()
+        chat.language = language or chat.language
+        return transcript_lines(await chat.inbox())
 
     async def send(self, line: str) -> list[str]:
-        self.ids.setdefault(self.who, str(3000 + len(self.ids)))
+        chat = self._chat()
         try:
-            incoming = self._incoming(line)
-        except StopIteration:
+            if line.startswith("tap "):
+                replies = await chat.tap(line.split(" ", 1)[1])
+            elif line == "photo":
+                replies = await chat.send(photo="receipt-photo-1")
+            else:
+                for key, code in self.seeded.codes.items():
+                    line = line.replace("{" + key + "}", code)
+                replies = await chat.send(line)
+        except LookupError:
             return [f"! no button {line[4:]!r} on screen"]
-        await self.router.handle(incoming)
-        return await self._replies()
-
-    def _incoming(self, line: str) -> Incoming:
-        base = {"channel": "telegram", "external_id": self.ids[self.who],
-                "update_id": str(next(self.updates)), "display_name": self.who.title(),
-                "language": self.languages.get(self.who, "en")}
-        if line.startswith("tap "):
-            label = line.split(" ", 1)[1]
-            shown = self.shown.get(self.who, [])[::-1]
-            payload = next(b.payload for m in shown for b in m.buttons if b.label == label)
-            return Incoming(**base, choice=payload)
-        if line == "photo":
-            return Incoming(**base, photo="receipt-photo-1")
-        for key, code in self.seeded.codes.items():
-            line = line.replace("{" + key + "}", code)
-        return Incoming(**base, text=line)
-
-    async def _replies(self) -> list[str]:
-        external_id = self.ids[self.who]
-        async with self.db.read() as session:
-            query = (select(OutboxMessage).join(ChatAccount)
-                     .where(ChatAccount.external_id == external_id,
-                            OutboxMessage.id > self.seen.get(self.who, 0))
-                     .order_by(OutboxMessage.id))
-            rows = (await session.execute(query)).scalars().all()
-        lines = []
-        for row in rows:
-            self.seen[self.who] = row.id
-            message = Outgoing.from_payload(row.payload)
-            self.shown.setdefault(self.who, []).append(message)
-            lines += [f"< {part}" for part in message.text.split("\n")]
-            if message.buttons:
-                lines.append("  " + " ".join(f"[{b.label}]" for b in message.buttons))
-        return lines
+        return transcript_lines(replies)
 
 
 @pytest.fixture
@@ -123,8 +97,11 @@ async def ward(db_url: str, monkeypatch: pytest.MonkeyPatch
 
 async def replay(path: Path, party: Party) -> None:
     expected = await asyncio.to_thread(path.read_text, encoding="utf-8")
+    effects = await Effects.begin(party.db)
     produced: list[str] = []
     for line in expected.splitlines():
+        if line == EFFECTS:
+            break  # what follows is regenerated below
         if line.startswith("#"):
             produced.append(line)
         elif line.startswith("@ "):
@@ -133,6 +110,7 @@ async def replay(path: Path, party: Party) -> None:
         elif line.startswith("> "):
             produced.append(line)
             produced += await party.send(line[2:])
+    produced += await effects.block(list(party.chats.values()))
     actual = "\n".join(produced) + "\n"
     if UPDATE:
         await asyncio.to_thread(path.write_text, actual, encoding="utf-8")
@@ -148,7 +126,7 @@ async def test_transcript(name: str, ward: tuple[Router, Database, Seeded]) -> N
 
 async def say(party: Party, who: str, text: str) -> str:
     """What `who` received after sending `text` (notices since their last turn included)."""
-    if party.who != who or who not in party.ids:
+    if party.who != who or who not in party.chats:
         await party.switch(who)
     return "\n".join(await party.send(text))
 

@@ -7,13 +7,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-
 from bot.cli.common import Context, with_db
 from bot.cli.invites import InviteView, TelegramBot, as_json, show, telegram_bot, views
 from storage import demo, migrate, units
 from storage.db import Database
-from storage.models import Unit
 
 
 def register(commands: Any) -> None:
@@ -56,7 +53,7 @@ async def build_demo(ctx: Context, db: Database) -> DemoOutcome:
 async def build_demo_if_empty(ctx: Context, db: Database) -> DemoOutcome | None:
     await migrate.upgrade_async(ctx.settings.database_url)
     async with db.read() as session:
-        count = (await session.execute(select(func.count()).select_from(Unit))).scalar_one()
+        count = await units.count(session)
     return await build_demo(ctx, db) if count == 0 else None
 
 

@@ -14,19 +14,19 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.flows import engine
 from bot.flows.engine import Flow, Option, Step, register
 from bot.flows.report import start as start_report
-from bot.handlers.access import refuse
+from bot.handlers.access import LEADERS, refuse
 from bot.i18n import N_, Translator, pick_locale
 from bot.messages import Button, Outgoing, parse_id
 from bot.settings import Settings
 from bot.turn import Turn
-from storage import outbox, units
+from storage import conversations, outbox, people, units
 from storage import reports as store
+from storage.conversations import empty_history
 from storage.models import Channel, ChatAccount, Conversation, Person, Role, Unit
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ async def start(turn: Turn) -> None:
     """/checkin: answer on one's own initiative."""
     led = leader_units(turn)
     if not led:
-        refuse(turn, "/checkin", frozenset({Role.LEADER}))
+        refuse(turn, "/checkin", LEADERS)
         return
     if len(led) > 1:
         await engine.begin(turn, FLOW)
@@ -142,12 +142,11 @@ async def open_at_answer(session: AsyncSession, account: ChatAccount, unit_id: i
                          now: datetime) -> bool:
     """Open the check-in at its answer question, unless the account is in another
     conversation (that one is never clobbered). True when it is open now."""
-    query = select(Conversation).where(Conversation.chat_account_id == account.id)
-    if (await session.execute(query)).scalar_one_or_none() is not None:
+    if await conversations.of_account(session, account.id) is not None:
         return False
     session.add(Conversation(chat_account_id=account.id, flow=NAME, step="answer",
                              question=secrets.token_hex(3), data={"unit": str(unit_id)},
-                             history={"stack": []}, started_at=now, updated_at=now))
+                             history=empty_history(), started_at=now, updated_at=now))
     await session.flush()
     return True
 
@@ -160,8 +159,7 @@ async def send_check_in(session: AsyncSession, settings: Settings, person: Perso
     the person is mid-conversation, they are asked to send /checkin afterwards instead of
     getting numbers that would answer the other question. Returns the messages queued.
     """
-    accounts = (await session.execute(select(ChatAccount).where(
-        ChatAccount.person_id == person.id).order_by(ChatAccount.id))).scalars().all()
+    accounts = await people.accounts_of(session, person)
     for account in accounts:
         t = Translator(pick_locale(person.locale, account.locale,
                                    default=settings.default_locale), settings.tz)

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.flows import engine
 from bot.flows.engine import Flow, Option, Step, register
 from bot.flows.support import scope_roots
-from bot.handlers.access import refuse
+from bot.handlers.access import LEADERS, STAFF, refuse
 from bot.i18n import N_, Translator, pick_locale
 from bot.messages import Button, Outgoing, parse_id
 from bot.settings import Settings
@@ -42,7 +42,7 @@ from storage.models import (
 
 log = logging.getLogger(__name__)
 
-ROLES = frozenset({Role.WARD_STAFF, Role.ADMIN})
+ROLES = STAFF
 BUTTON = "dv"
 EVERYONE = "all"
 DEADLINE_FORMAT = "%Y-%m-%d %H:%M"
@@ -142,7 +142,7 @@ async def on_button(turn: Turn, payload: str) -> None:
         return
     entry = await directives.recipient(turn.session, directive_id, unit_id, turn.person.id)
     if entry is None:
-        refuse(turn, "a directive", frozenset({Role.LEADER}))
+        refuse(turn, "a directive", LEADERS)
         return
     outcome = await directives.press(turn.session, entry, parts[3], turn.now)
     log.info("directive %s unit %s: %s %s", entry.directive_id, entry.unit_id, parts[3],

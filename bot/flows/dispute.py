@@ -13,7 +13,7 @@ from bot import notify
 from bot.flows import engine
 from bot.flows.engine import Flow, Option, Step, register
 from bot.flows.support import delivery_line, scope_roots
-from bot.handlers.access import reaches, refuse
+from bot.handlers.access import MONITORS, reaches, refuse
 from bot.i18n import N_, Translator
 from bot.messages import Outgoing
 from bot.turn import Turn
@@ -22,7 +22,7 @@ from storage.models import DeliveryDispute, Role, SupportDelivery
 
 log = logging.getLogger(__name__)
 
-ROLES = frozenset({Role.MONITOR})
+ROLES = MONITORS
 CHOICES = 10
 NOTE_LIMIT = 500
 PREFIX = "d"

@@ -13,16 +13,16 @@ from bot import notify
 from bot.flows import engine
 from bot.flows.engine import Flow, Option, Step, register
 from bot.flows.support import delivery_line, scope_roots
-from bot.handlers.access import reaches, refuse
+from bot.handlers.access import STAFF, reaches, refuse
 from bot.i18n import N_, Translator
 from bot.messages import Outgoing
 from bot.turn import Turn
 from storage import support, units
-from storage.models import DeliveryDispute, Role, SupportDelivery
+from storage.models import DeliveryDispute, SupportDelivery
 
 log = logging.getLogger(__name__)
 
-ROLES = frozenset({Role.WARD_STAFF, Role.ADMIN})
+ROLES = STAFF
 CHOICES = 10
 NOTE_LIMIT = 500
 PREFIX = "x"

@@ -21,7 +21,7 @@ from bot import notify
 from bot.flows import engine
 from bot.flows.engine import Flow, Option, Step, register
 from bot.flows.support import scope_roots
-from bot.handlers.access import reaches, refuse
+from bot.handlers.access import LEADERS, STAFF, reaches, refuse
 from bot.i18n import N_, Translator
 from bot.messages import Button, Outgoing, parse_id
 from bot.settings import Settings
@@ -32,7 +32,7 @@ from storage.models import Drill, DrillParticipant, DrillScenario, Role, Unit
 
 log = logging.getLogger(__name__)
 
-ROLES = frozenset({Role.WARD_STAFF, Role.ADMIN})
+ROLES = STAFF
 BUTTON = "dr"
 EVERYWHERE = "all"
 
@@ -190,8 +190,8 @@ async def on_button(turn: Turn, payload: str) -> None:
     found = (await drills.participant(turn.session, participant_id)
              if participant_id is not None else None)
     unit = await turn.session.get(Unit, found[0].unit_id) if found else None
-    if found is None or unit is None or not reaches(turn, unit, frozenset({Role.LEADER})):
-        refuse(turn, "a drill card", frozenset({Role.LEADER}))
+    if found is None or unit is None or not reaches(turn, unit, LEADERS):
+        refuse(turn, "a drill card", LEADERS)
         return
     entry, drill, scenario = found
     progress = drills.press(entry, drill, len(scenario.steps), action,

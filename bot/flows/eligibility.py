@@ -19,15 +19,15 @@ from bot.flows.household_pick import (
     resolve_household,
     scope,
 )
-from bot.handlers.access import reaches, refuse
+from bot.handlers.access import STAFF, reaches, refuse
 from bot.i18n import N_
 from bot.turn import Turn
 from storage import households, support
-from storage.models import Role, Unit
+from storage.models import Unit
 
 log = logging.getLogger(__name__)
 
-ROLES = frozenset({Role.WARD_STAFF, Role.ADMIN})
+ROLES = STAFF
 
 
 async def _policy_options(turn: Turn) -> Sequence[Option]:

@@ -11,25 +11,26 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Literal
 
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import N_, Translator, pick_locale
 from bot.messages import Button, Outgoing, parse_id
 from bot.settings import Settings
-from bot.text import fold, normalize, normalize_multiline
 from bot.turn import Turn
-from storage import outbox
-from storage.models import ChatAccount, Conversation
+from storage import conversations, outbox
+from storage.conversations import History, empty_history
+from storage.models import Conversation
 from storage.people import person_of
+from wording import fold, normalize, normalize_multiline
 
 StepKind = Literal["choice", "number", "text", "photo", "confirm"]
-END = ""  # returned by Step.next to finish the flow after this step
+END = ""  # a step key meaning "finish the flow after this step"
 BUTTON_PREFIX = "f"
 # Past this many options a choice is typed, not tapped: Telegram refuses a keyboard of more
 # than 100 buttons, and nobody scrolls through a city's 168 ward names on a phone.
@@ -39,6 +40,9 @@ NAMES_IN_REFUSAL = 5
 OptionSource = Sequence["Option"] | Callable[[Turn], Awaitable[Sequence["Option"]]]
 Bound = int | Callable[[Turn], Awaitable[int]]
 Validator = Callable[[Turn, Any], Awaitable[str | None]]
+# Chooses the next step from the answers, and only that: it sees them read-only.
+Branch = Callable[[Mapping[str, Any]], str]
+AnswerHook = Callable[[Turn, Any], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,13 @@ class Step:
     optional: bool = False
     validate: Validator | None = None  # returns a msgid explaining why the answer is refused
     summary: Callable[[Turn], Awaitable[str]] | None = None  # confirm steps: what is confirmed
-    next: Callable[[dict[str, Any]], str | None] | None = None  # a step key, END, or None
+    # Where the flow goes after this step: with `next`, whichever of goes_to it returns; with
+    # one goes_to and no next, there; with neither, the following step (or the end).
+    goes_to: tuple[str, ...] = ()
+    next: Branch | None = None
+    # Writes derived from the answer (the picked household's id, a search's matches): the
+    # one place an answer changes turn.data besides being stored under its key.
+    on_answer: AnswerHook | None = None
 
 
 @dataclass(frozen=True)
@@ -79,15 +89,28 @@ class Flow:
     def step(self, key: str) -> Step | None:
         return next((s for s in self.steps if s.key == key), None)
 
-    def after(self, step: Step, data: dict[str, Any]) -> Step | None:
+    def after(self, step: Step, data: Mapping[str, Any]) -> Step | None:
+        """The step that follows `step` given the answers; None when the flow is done."""
         if step.next is not None:
-            key = step.next(data)
-            if key == END:
-                return None
-            if key is not None:
-                return self.step(key)
-        index = self.steps.index(step) + 1
-        return self.steps[index] if index < len(self.steps) else None
+            key = step.next(MappingProxyType(data))
+            if key not in step.goes_to:
+                raise FlowError(f"flow {self.name!r}: step {step.key!r} went to {key!r}, "
+                                f"not one of its goes_to {step.goes_to!r}")
+        elif step.goes_to:
+            key = step.goes_to[0]
+        else:
+            index = self.steps.index(step) + 1
+            return self.steps[index] if index < len(self.steps) else None
+        if key == END:
+            return None
+        following = self.step(key)
+        if following is None:  # register() checked the declaration; a flow changed since
+            raise FlowError(f"flow {self.name!r}: step {step.key!r} went to unknown {key!r}")
+        return following
+
+
+class FlowError(Exception):
+    """A flow declared wrong: a duplicate or unknown step key, an undeclared target."""
 
 
 class Refused(Exception):
@@ -100,11 +123,16 @@ class Refused(Exception):
 
 FLOWS: dict[str, Flow] = {}
 
-# Words that steer any flow, matched folded: "Hủy", "huy" and "HUY" alike.
-CANCEL_WORDS = {"cancel", "huy", "/cancel", "thoat", "dung"}
-BACK_WORDS = {"back", "quay lai", "/back", "tro lai"}
-HELP_WORDS = {"help", "?", "/help", "giup", "tro giup"}
-SKIP_WORDS = {"skip", "bo qua", "/skip", "-", "khong co"}
+# Words that steer any flow, matched folded: "Hủy", "huy" and "HUY" alike. Each is also a
+# command (/cancel...) that the router hands to the open flow rather than run on its own.
+STEERING: dict[str, frozenset[str]] = {
+    "cancel": frozenset({"cancel", "huy", "/cancel", "thoat", "dung"}),
+    "back": frozenset({"back", "quay lai", "/back", "tro lai"}),
+    "help": frozenset({"help", "?", "/help", "giup", "tro giup"}),
+    "skip": frozenset({"skip", "bo qua", "/skip", "-", "khong co"}),
+}
+CANCEL_WORDS, BACK_WORDS, HELP_WORDS, SKIP_WORDS = (
+    STEERING[name] for name in ("cancel", "back", "help", "skip"))
 YES_WORDS = {"yes", "y", "ok", "co", "dong y", "xac nhan", "confirm"}
 NO_WORDS = {"no", "n", "khong", "khong dong y"}
 LAPSE_NOTICE = N_("Your previous conversation lapsed after a long pause; "
@@ -113,17 +141,41 @@ _NUMBER = re.compile(r"^[+]?\d{1,9}$")
 
 
 def register(flow: Flow) -> Flow:
+    """Add the flow, once its step keys are checked: a typo fails at import, not mid-talk."""
+    _check(flow)
+    if FLOWS.get(flow.name, flow) is not flow:
+        raise FlowError(f"flow {flow.name!r} is registered twice")
     FLOWS[flow.name] = flow
     return flow
 
 
+def _check(flow: Flow) -> None:
+    keys = [step.key for step in flow.steps]
+    if not keys:
+        raise FlowError(f"flow {flow.name!r} has no steps")
+    for key in keys:
+        if key == END or keys.count(key) > 1:
+            raise FlowError(f"flow {flow.name!r}: step key {key!r} is empty or not unique")
+    for step in flow.steps:
+        if step.next is not None and not step.goes_to:
+            raise FlowError(f"flow {flow.name!r}: step {step.key!r} has a next but no "
+                            "goes_to naming where it may go")
+        if step.next is None and len(step.goes_to) > 1:
+            raise FlowError(f"flow {flow.name!r}: step {step.key!r} goes to several steps "
+                            "but has no next to choose")
+        for key in step.goes_to:
+            if key != END and key not in keys:
+                raise FlowError(f"flow {flow.name!r}: step {step.key!r} goes to unknown "
+                                f"step {key!r}")
+
+
 async def current(turn: Turn) -> Conversation | None:
     """The person's open conversation; a lapsed one is closed here with a notice."""
-    conversation = await _load(turn.session, turn.account.id)
+    conversation = await conversations.of_account(turn.session, turn.account.id)
     if conversation is None:
         return None
     if _lapsed(conversation, turn):
-        await _close(turn.session, conversation)
+        await conversations.close(turn.session, conversation)
         if not _is_quiet(conversation):
             turn.say(turn.t(LAPSE_NOTICE))
         return None
@@ -134,7 +186,7 @@ async def current(turn: Turn) -> Conversation | None:
 async def begin(turn: Turn, flow: Flow, first_answer: str | None = None) -> None:
     """Open the flow; with first_answer ('/lang en') the first question is answered at once."""
     conversation = Conversation(chat_account_id=turn.account.id, flow=flow.name,
-                                step=flow.steps[0].key, data={}, history={"stack": []},
+                                step=flow.steps[0].key, data={}, history=empty_history(),
                                 started_at=turn.now, updated_at=turn.now)
     turn.session.add(conversation)
     await turn.session.flush()
@@ -148,7 +200,7 @@ async def begin(turn: Turn, flow: Flow, first_answer: str | None = None) -> None
 async def abandon(turn: Turn, conversation: Conversation) -> None:
     """Another command takes over: close the open flow and say so."""
     flow = FLOWS.get(conversation.flow)
-    await _close(turn.session, conversation)
+    await conversations.close(turn.session, conversation)
     if flow is not None:
         turn.say(turn.t("Stopped {flow}; nothing from it was saved.", flow=turn.t(flow.title)))
 
@@ -158,7 +210,7 @@ async def resume(turn: Turn, conversation: Conversation) -> None:
     flow = FLOWS.get(conversation.flow)
     step = flow.step(conversation.step) if flow else None
     if flow is None or step is None:  # the flow changed under a deploy
-        await _close(turn.session, conversation)
+        await conversations.close(turn.session, conversation)
         turn.say(turn.t("That conversation can no longer go on; please start again."))
         return
     incoming = turn.incoming
@@ -175,7 +227,7 @@ async def resume(turn: Turn, conversation: Conversation) -> None:
 async def _steer(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
                  word: str) -> bool:
     if word in CANCEL_WORDS:
-        await _close(turn.session, conversation)
+        await conversations.close(turn.session, conversation)
         turn.say(turn.t("Cancelled; nothing was saved."))
     elif word in BACK_WORDS:
         await _back(turn, conversation, flow, step)
@@ -189,19 +241,16 @@ async def _steer(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
 
 
 async def _back(turn: Turn, conversation: Conversation, flow: Flow, step: Step) -> None:
-    stack: list[str] = list(conversation.history.get("stack", []))
-    if not stack:
+    history = History.from_json(conversation.history)
+    visit = history.pop()
+    if visit is None:
         await _ask(turn, conversation, flow, step, notice=N_("This is the first question."))
         return
-    asked: list[dict[str, Any]] = list(conversation.history.get("asked", []))
-    previous = flow.step(stack.pop()) or flow.steps[0]
-    if asked:  # pushed with each stack entry, so its last is the one popped
-        # The answers as they stood when that question was asked: a loop (search again,
-        # tick another flag) may have overwritten what its prompt shows.
-        turn.data = dict(asked.pop())
-    else:  # an entry saved before "asked" was kept
-        turn.data.pop(previous.key, None)
-    conversation.history = {"stack": stack, "asked": asked}
+    previous = flow.step(visit.step) or flow.steps[0]
+    # The answers as they stood when that question was asked: a loop (search again, tick
+    # another flag) may have overwritten what its prompt shows.
+    turn.data = dict(visit.answers)
+    conversation.history = history.to_json()
     _answers_changed(turn)
     await _ask(turn, conversation, flow, previous)
 
@@ -320,19 +369,21 @@ async def _parse_text(turn: Turn, step: Step, text: str) -> str:
 async def _accept(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
                   value: Any) -> None:
     if step.kind == "confirm" and value == "no":
-        await _close(turn.session, conversation)
+        await conversations.close(turn.session, conversation)
         turn.say(turn.t("Cancelled; nothing was saved."))
         return
     turn.data[step.key] = value
-    following = flow.after(step, turn.data)  # may set more answers (the picked household)
+    if step.on_answer is not None:
+        await step.on_answer(turn, value)
     _answers_changed(turn)
+    following = flow.after(step, turn.data)
     if following is None:
-        await _close(turn.session, conversation)
+        await conversations.close(turn.session, conversation)
         await flow.finish(turn)
         return
-    history = conversation.history
-    conversation.history = {"stack": [*history.get("stack", []), step.key],
-                            "asked": [*history.get("asked", []), dict(conversation.data)]}
+    history = History.from_json(conversation.history)
+    history.push(step.key, conversation.data)
+    conversation.history = history.to_json()
     await _ask(turn, conversation, flow, following)
 
 
@@ -368,7 +419,7 @@ async def _hint(turn: Turn, step: Step, conversation: Conversation) -> str:
     if step.kind == "choice" and len(options := await _options(turn, step)) > BUTTONS_AT_MOST:
         return "\n" + turn.t("(Too many to list: type part of the name, or the code; "
                              "{n} to choose from.)", n=turn.t.number(len(options)))
-    if conversation.history.get("stack"):
+    if History.from_json(conversation.history):
         return "\n" + turn.t("(Type 'back' to change your previous answer, 'cancel' to stop.)")
     return ""
 
@@ -418,11 +469,9 @@ def _lapsed(conversation: Conversation, turn: Turn) -> bool:
 async def lapse_idle(session: AsyncSession, settings: Settings, now: datetime) -> int:
     """Close conversations idle past the limit and tell each person; returns how many."""
     cutoff = now - timedelta(minutes=settings.conversation_idle_minutes)
-    query = (select(Conversation, ChatAccount).join(ChatAccount)
-             .where(Conversation.updated_at < cutoff).limit(500))
-    lapsed = (await session.execute(query)).all()
+    lapsed = await conversations.idle_since(session, cutoff)
     for conversation, account in lapsed:
-        await _close(session, conversation)
+        await conversations.close(session, conversation)
         if _is_quiet(conversation):
             continue
         person = await person_of(session, account)
@@ -436,13 +485,3 @@ async def lapse_idle(session: AsyncSession, settings: Settings, now: datetime) -
 def _is_quiet(conversation: Conversation) -> bool:
     flow = FLOWS.get(conversation.flow)
     return flow is not None and flow.quiet_lapse
-
-
-async def _load(session: AsyncSession, account_id: int) -> Conversation | None:
-    query = select(Conversation).where(Conversation.chat_account_id == account_id)
-    return (await session.execute(query)).scalar_one_or_none()
-
-
-async def _close(session: AsyncSession, conversation: Conversation) -> None:
-    await session.execute(delete(Conversation).where(Conversation.id == conversation.id))
-    session.expunge(conversation)

@@ -15,15 +15,15 @@ from bot.export import file_stem, write_xlsx
 from bot.flows import engine
 from bot.flows.engine import Flow, Option, Step, register
 from bot.flows.support import scope_roots
-from bot.handlers.access import reaches, refuse
+from bot.handlers.access import STAFF, reaches, refuse
 from bot.i18n import N_
 from bot.turn import Turn
 from storage import export, reports
-from storage.models import Channel, Role, Unit
+from storage.models import Channel, Unit
 
 log = logging.getLogger(__name__)
 
-ROLES = frozenset({Role.WARD_STAFF, Role.ADMIN})
+ROLES = STAFF
 NO_FILES = frozenset({Channel.ZALO.value})  # the Zalo Bot API sends text and photos only
 PERIODS = {"7": N_("The last 7 days"), "30": N_("The last 30 days"),
            "month": N_("This month"), "last_month": N_("Last month")}

@@ -7,18 +7,17 @@ Nothing is written before the last answer: the add and edit paths end on a confi
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.flows import household_pick as pick
 from bot.flows.engine import END, Flow, Option, Refused, Step, register
 from bot.i18n import N_
-from bot.text import normalize
 from bot.turn import Turn
 from storage import households
 from storage.households import MAX_CODE, MAX_MEMBERS, MAX_NAME, MIN_MEMBERS
 from storage.models import HOUSEHOLD_FLAGS, Household
+from wording import normalize
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +40,18 @@ async def _action_options(turn: Turn) -> Sequence[Option]:
             search)
 
 
-def _after_action(data: dict[str, Any]) -> str | None:
+def _after_action(data: Mapping[str, Any]) -> str:
     action = str(data.get("action") or "")
     if action == EDIT:
         return "hh_pick"
     if action == SEARCH:
         return "query"
     return pick.route("action", "field")(data)
+
+
+async def _record_action(turn: Turn, value: Any) -> None:
+    if value not in (EDIT, SEARCH):  # "add a household": the pick step's answer, in effect
+        await pick.record_pick(turn, value)
 
 
 # --- the household being edited --------------------------------------------------------------
@@ -77,9 +81,12 @@ async def _new_flag_options(turn: Turn) -> Sequence[Option]:
     return pick.flag_options(turn, households.flags_of(household) if household else [])
 
 
-def _after_field(data: dict[str, Any]) -> str:
-    data.pop("new_flags", None)  # a fresh flag list starts from the household's own
+def _after_field(data: Mapping[str, Any]) -> str:
     return FIELDS[str(data.get("field"))]
+
+
+async def _record_field(turn: Turn, value: Any) -> None:
+    turn.data.pop("new_flags", None)  # a fresh flag list starts from the household's own
 
 
 # --- summaries --------------------------------------------------------------------------------
@@ -177,36 +184,36 @@ async def _show_matches(turn: Turn) -> None:
 def _steps() -> tuple[Step, ...]:
     picking = tuple(
         # A household described here is created at the confirmation, not edited.
-        replace(step, next=pick.after_flags("hh_flags", "add_confirm"))
-        if step.key == "hh_flags" else step
+        pick.flag_loop(step, "add_confirm") if step.key == "hh_flags" else step
         for step in pick.pick_household_steps(after="field"))
     return (
         Step("action", "choice", N_("Household register: what would you like to do?"),
-             options=_action_options, next=_after_action),
+             options=_action_options, on_answer=_record_action,
+             goes_to=("hh_pick", "query", *pick.route_targets("field")), next=_after_action),
         *picking,
         Step("add_confirm", "confirm", N_("Add this household?"), summary=_add_summary,
-             next=lambda data: END),
+             goes_to=(END,)),
         Step("field", "choice", N_("What do you want to change for {hh_label}?"),
              options=tuple(Option(key, label) for key, label in (
                  ("code", N_("Code")), ("name", N_("Head of household's name")),
                  ("members", N_("Number of members")), ("flags", N_("Situation flags")))),
-             next=_after_field),
+             on_answer=_record_field, goes_to=tuple(FIELDS.values()), next=_after_field),
         Step("new_code", "text", N_("Type the new code."), max_length=MAX_CODE,
-             validate=_check_code, next=lambda data: "edit_confirm"),
+             validate=_check_code, goes_to=("edit_confirm",)),
         Step("new_name", "text", N_("Type the head of household's name, or 'skip' to remove "
                                     "it."),
-             max_length=MAX_NAME, optional=True, next=lambda data: "edit_confirm"),
+             max_length=MAX_NAME, optional=True, goes_to=("edit_confirm",)),
         Step("new_members", "number", N_("How many people live in the household now ({min} "
                                          "to {max})?"),
-             minimum=MIN_MEMBERS, maximum=MAX_MEMBERS, next=lambda data: "edit_confirm"),
-        Step("new_flags", "choice", N_("Tick each that applies to the household, then choose "
-                                       "Done:"),
-             options=_new_flag_options, next=pick.after_flags("new_flags", "edit_confirm")),
+             minimum=MIN_MEMBERS, maximum=MAX_MEMBERS, goes_to=("edit_confirm",)),
+        pick.flag_loop(Step("new_flags", "choice", N_("Tick each that applies to the "
+                                                      "household, then choose Done:"),
+                            options=_new_flag_options), "edit_confirm"),
         Step("edit_confirm", "confirm", N_("Save this change?"), summary=_edit_summary,
-             next=lambda data: END),
+             goes_to=(END,)),
         Step("query", "text", N_("Type a household's code or part of the head's name "
                                  "(e.g. 12 Le Loi, or nguyen van)."),
-             max_length=MAX_CODE, next=lambda data: END),
+             max_length=MAX_CODE, goes_to=(END,)),
     )
 
 

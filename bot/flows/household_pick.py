@@ -9,29 +9,32 @@ returns the picked household, or creates the new one, scope-checked (None: refus
 person has been told). `household_label(turn)` names the choice in a confirm summary and
 `await household_members(turn)` bounds a people count, for either kind.
 
-Branching needs only the answers (Step.next sees the data, not the database), so the options
-carry what the branch needs in their values: 'h:<id>:<label>' for a household, 'add:<unit id>'
-when the scope has one unit, 'add_unit' / 'add_code' when the unit must be chosen or typed.
+Branching needs only the answers (Step.next sees them read-only, not the database; the
+steps' on_answer hooks record the pick), so the options carry what is needed in their
+values: 'h:<id>:<label>' for a household, 'add:<unit id>' when the scope has one unit,
+'add_unit' / 'add_code' when the unit must be chosen or typed.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from bot.flows.engine import Option, Refused, Step
+from bot.flows.engine import Branch, Option, Refused, Step
+from bot.handlers.access import ANY_ROLE, WRITERS
 from bot.i18n import N_, Translator
-from bot.text import normalize
 from bot.turn import Turn
 from storage import households
 from storage.households import FLAG_LABELS, MAX_CODE, MAX_MEMBERS, MAX_NAME, MIN_MEMBERS
-from storage.models import HOUSEHOLD_FLAGS, Household, Role, Unit
+from storage.models import HOUSEHOLD_FLAGS, Household, Unit
+from wording import normalize
 
 log = logging.getLogger(__name__)
 
-WRITE_ROLES = frozenset({Role.LEADER, Role.WARD_STAFF, Role.ADMIN})
-READ_ROLES = WRITE_ROLES | {Role.MONITOR}
+WRITE_ROLES = WRITERS
+READ_ROLES = ANY_ROLE
 RECENT = 5
 MATCHES = 8
 UNIT_CHOICES = 12  # more units than this (a ward's or a city's admin): type the unit's code
@@ -163,12 +166,38 @@ def flag_options(turn: Turn, ticked: Sequence[str]) -> list[Option]:
     return options
 
 
-# --- validation ------------------------------------------------------------------------------
+# --- answers recorded ------------------------------------------------------------------------
 
-async def _run_search(turn: Turn, query: str) -> str | None:
+async def _run_search(turn: Turn, query: str) -> None:
     found = await households.search(turn.session, scope(turn), query, MATCHES)
     turn.data["hh_matches"] = [household.id for household in found]
-    return None
+
+
+async def record_pick(turn: Turn, value: Any) -> None:
+    """A pick/match answer: the picked household in data['household_id'] (None: a new one),
+    and a fresh start for the new household's description."""
+    data = turn.data
+    kind, _, rest = str(value or "").partition(":")
+    data["household_id"] = None
+    data.pop("hh_label", None)
+    if kind == PICKED:
+        household_id, _, label = rest.partition(":")
+        data["household_id"], data["hh_label"] = int(household_id), label
+        return
+    if kind == SEARCH:
+        return
+    data.pop("hh_unit_id", None)
+    data.pop("hh_unit_code", None)
+    data.pop("hh_flags", None)
+    if kind == ADD:
+        data["hh_unit_id"] = int(rest)
+
+
+async def _record_unit(turn: Turn, value: Any) -> None:
+    turn.data["hh_unit_id"] = int(value)
+
+
+# --- validation ------------------------------------------------------------------------------
 
 
 async def new_unit(turn: Turn) -> Unit | None:
@@ -201,68 +230,64 @@ async def check_new_code(turn: Turn, code: str) -> str | None:
 
 # --- branching -------------------------------------------------------------------------------
 
-def route(key: str, after: str) -> Callable[[dict[str, Any]], str | None]:
-    """Where a pick/match answer leads; records the pick in data['household_id']."""
+def route_targets(after: str) -> tuple[str, ...]:
+    """Every step a pick/match answer may lead to (a Step's goes_to)."""
+    return (after, "hh_query", "hh_code", "hh_unit", "hh_unit_code")
 
-    def route(data: dict[str, Any]) -> str | None:
-        value = str(data.get(key) or "")
-        kind, _, rest = value.partition(":")
-        data["household_id"] = None
-        data.pop("hh_label", None)
+
+def route(key: str, after: str) -> Branch:
+    """Where a pick/match answer leads (record_pick has recorded it)."""
+
+    def route(data: Mapping[str, Any]) -> str:
+        kind = str(data.get(key) or "").partition(":")[0]
         if kind == PICKED:
-            household_id, _, label = rest.partition(":")
-            data["household_id"], data["hh_label"] = int(household_id), label
             return after
         if kind == SEARCH:
             return "hh_query"
-        data.pop("hh_unit_id", None)
-        data.pop("hh_unit_code", None)
-        data.pop("hh_flags", None)
         if kind == ADD:
-            data["hh_unit_id"] = int(rest)
             return "hh_code"
         return "hh_unit" if kind == ADD_UNIT else "hh_unit_code"
 
     return route
 
 
-def _after_query(data: dict[str, Any]) -> str:
+def _after_query(data: Mapping[str, Any]) -> str:
     return "hh_match" if data.get("hh_matches") else "hh_none"
 
 
-def _after_unit(data: dict[str, Any]) -> str:
-    data["hh_unit_id"] = int(data["hh_unit"])
-    return "hh_code"
-
-
-def after_flags(key: str, after: str) -> Callable[[dict[str, Any]], str]:
+def after_flags(key: str, after: str) -> Branch:
     """Loop on the flag step `key` until Done, then go on at `after`."""
 
-    def loop(data: dict[str, Any]) -> str:
+    def loop(data: Mapping[str, Any]) -> str:
         return after if str(data.get(key, "")).startswith(f"{DONE}:") else key
 
     return loop
+
+
+def flag_loop(step: Step, after: str) -> Step:
+    """The flag step `step`, looping until Done and then going on at `after`."""
+    return replace(step, goes_to=(step.key, after), next=after_flags(step.key, after))
 
 
 def new_household_steps(after: str) -> tuple[Step, ...]:
     """Describe a new household: unit (when several), code, head name, members, flags."""
     return (
         Step("hh_unit", "choice", N_("Which unit is the household in?"),
-             options=_unit_options, next=_after_unit),
+             options=_unit_options, on_answer=_record_unit, goes_to=("hh_code",)),
         Step("hh_unit_code", "text", N_("Type the code of the unit the household is in "
                                         "(e.g. 26734-KP1)."),
-             max_length=MAX_CODE, validate=_check_unit_code, next=lambda data: "hh_code"),
+             max_length=MAX_CODE, validate=_check_unit_code, goes_to=("hh_code",)),
         Step("hh_code", "text", N_("The household's code: house number and street, or your "
                                    "unit's own numbering (e.g. 12 Lê Lợi)."),
-             max_length=MAX_CODE, validate=check_new_code, next=lambda data: "hh_name"),
+             max_length=MAX_CODE, validate=check_new_code, goes_to=("hh_name",)),
         Step("hh_name", "text", N_("The head of household's name, if you want to keep it."),
-             max_length=MAX_NAME, optional=True, next=lambda data: "hh_members"),
+             max_length=MAX_NAME, optional=True, goes_to=("hh_members",)),
         Step("hh_members", "number", N_("How many people live in the household ({min} to "
                                         "{max})?"),
-             minimum=MIN_MEMBERS, maximum=MAX_MEMBERS, next=lambda data: "hh_flags"),
-        Step("hh_flags", "choice", N_("Tick each that applies to the household, then choose "
-                                      "Done:"),
-             options=_flag_options, next=after_flags("hh_flags", after)),
+             minimum=MIN_MEMBERS, maximum=MAX_MEMBERS, goes_to=("hh_flags",)),
+        flag_loop(Step("hh_flags", "choice", N_("Tick each that applies to the household, "
+                                                "then choose Done:"),
+                       options=_flag_options), after),
     )
 
 
@@ -271,14 +296,18 @@ def pick_household_steps(after: str) -> tuple[Step, ...]:
     return (
         Step("hh_pick", "choice", N_("Which household? Choose a recent one, search, or add a "
                                      "new one."),
-             options=_pick_options, next=route("hh_pick", after)),
+             options=_pick_options, on_answer=record_pick, goes_to=route_targets(after),
+             next=route("hh_pick", after)),
         Step("hh_query", "text", N_("Type the household's code or part of the head's name "
                                     "(e.g. 12 Le Loi, or nguyen van)."),
-             max_length=MAX_CODE, validate=_run_search, next=_after_query),
+             max_length=MAX_CODE, on_answer=_run_search, goes_to=("hh_match", "hh_none"),
+             next=_after_query),
         Step("hh_match", "choice", N_("Households matching “{hh_query}”:"),
-             options=_match_options, next=route("hh_match", after)),
+             options=_match_options, on_answer=record_pick, goes_to=route_targets(after),
+             next=route("hh_match", after)),
         Step("hh_none", "choice", N_("No household in your area matches “{hh_query}”."),
-             options=_none_options, next=route("hh_none", after)),
+             options=_none_options, on_answer=record_pick, goes_to=route_targets(after),
+             next=route("hh_none", after)),
         *new_household_steps(after),
     )
 

@@ -60,10 +60,9 @@ async def _report_options(turn: Turn) -> Sequence[Option]:
             for report in listed]
 
 
-def _picked(data: dict[str, Any]) -> str | None:
-    report_id, _, text = str(data.get("report") or "").partition(":")
-    data["report_id"], data["report_label"] = int(report_id), text
-    return None
+async def _picked(turn: Turn, value: Any) -> None:
+    report_id, _, text = str(value or "").partition(":")
+    turn.data["report_id"], turn.data["report_label"] = int(report_id), text
 
 
 async def _current(turn: Turn) -> Report | None:
@@ -131,31 +130,27 @@ async def _apply(turn: Turn, report: Report, action: str) -> None:
                                                  report.category))
 
 
-def _to_confirm(data: dict[str, Any]) -> str:
-    return "confirm"
-
-
 FLOW = register(Flow(
     name="open_reports",
     title=N_("the open reports"),
     steps=(
         Step("report", "choice", N_("Open reports in your area, newest first. Which one?"),
-             options=_report_options, next=_picked),
+             options=_report_options, on_answer=_picked),
         Step("action", "choice", N_("{report_label}\nWhat would you like to do?"), options=(
             Option(PEOPLE, N_("Change the number of people")),
             Option(NOTE, N_("Replace the note")),
             Option(URGENCY_CHANGE, N_("Change the urgency")),
             Option(RESOLVE, N_("Mark as resolved"))),
-            next=lambda data: NEXT_STEP[data["action"]]),
+            goes_to=tuple(NEXT_STEP.values()), next=lambda data: NEXT_STEP[data["action"]]),
         Step("people", "number", N_("How many people are concerned now ({min} to {max})?"),
-             minimum=1, maximum=_members, next=_to_confirm),
+             minimum=1, maximum=_members, goes_to=("confirm",)),
         Step("note", "text", N_("Type the new note (up to {max_length} characters)."),
-             max_length=store.NOTE_LIMIT, next=_to_confirm),
+             max_length=store.NOTE_LIMIT, goes_to=("confirm",)),
         Step("urgent", "choice", N_("How urgent is it now?"), options=URGENCY,
-             next=_to_confirm),
+             goes_to=("confirm",)),
         Step("resolution", "text", N_("A closing note, if you want (up to {max_length} "
                                       "characters)."),
-             max_length=store.NOTE_LIMIT, optional=True, next=_to_confirm),
+             max_length=store.NOTE_LIMIT, optional=True, goes_to=("confirm",)),
         Step("confirm", "confirm", N_("Save this change?"), summary=_summary),
     ),
     finish=_finish,

@@ -10,12 +10,12 @@ from bot.handlers.access import role_name
 from bot.i18n import N_
 from bot.jobs import periodic
 from bot.settings import Settings
-from bot.text import normalize
 from bot.turn import Turn
 from storage import invites, people, units
 from storage.db import Database
 from storage.invites import InviteProblem
 from storage.models import Person
+from wording import normalize
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from bot.flows.household_pick import (
     resolve_household,
     scope,
 )
-from bot.handlers.access import refuse
+from bot.handlers.access import WRITERS, refuse
 from bot.i18n import N_, Translator
 from bot.messages import Outgoing
 from bot.turn import Turn
@@ -30,7 +30,7 @@ from storage.models import Household, Report, ReportCategory, Role, Unit
 
 log = logging.getLogger(__name__)
 
-ROLES = frozenset({Role.LEADER, Role.WARD_STAFF, Role.ADMIN})
+ROLES = WRITERS
 NORMAL, URGENT = "normal", "urgent"
 URGENCY = (Option(NORMAL, N_("Normal")), Option(URGENT, N_("Urgent")))
 

@@ -18,18 +18,18 @@ from typing import Any
 
 from bot.flows import engine
 from bot.flows.engine import Flow, Option, Step, register
-from bot.handlers.access import refuse
+from bot.handlers.access import STAFF, refuse
 from bot.i18n import N_, Translator
-from bot.text import fold
 from bot.turn import Turn
 from storage import schedules
-from storage.models import Role, Unit
+from storage.models import Unit
 from storage.schedules import CLEAR, Change, ScheduleError, Times
+from wording import fold
 
 log = logging.getLogger(__name__)
 
 NAME = "schedule"
-ROLES = frozenset({Role.ADMIN, Role.WARD_STAFF})
+ROLES = STAFF
 DAYS = "days"
 EVERY_DAY, WEEKDAYS = "every", "weekdays"
 # What a person types to go back to the city-wide default, matched folded.
@@ -131,10 +131,6 @@ async def _summary(turn: Turn) -> str:
     return describe(turn.t, ward.name, preview)
 
 
-def _to_confirm(data: dict[str, Any]) -> str:
-    return "confirm"
-
-
 async def _finish(turn: Turn) -> None:
     ward = await _ward(turn)
     if ward.id not in {w.id for w in await wards_in_scope(turn)}:
@@ -152,7 +148,8 @@ async def _finish(turn: Turn) -> None:
 
 
 def _time_step(key: str, prompt: str) -> Step:
-    return Step(key, "text", prompt, max_length=20, validate=_valid_time, next=_to_confirm)
+    return Step(key, "text", prompt, max_length=20, validate=_valid_time,
+                goes_to=("confirm",))
 
 
 FLOW = register(Flow(
@@ -161,6 +158,7 @@ FLOW = register(Flow(
     steps=(
         Step("ward", "choice", N_("Which ward's schedule?"), options=_ward_options),
         Step("field", "choice", N_("What do you want to change?"), options=_field_options,
+             goes_to=("prompt_at", "reminder_at", "digest_at", DAYS),
              next=lambda data: str(data["field"])),
         _time_step("prompt_at", N_("New time for the check-in question to leaders? "
                                    "Write HH:MM, e.g. 16:30, or 'default' for the city-wide "

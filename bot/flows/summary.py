@@ -13,13 +13,13 @@ from bot.digest import text
 from bot.flows import engine
 from bot.flows.engine import Flow, Option, Step, register
 from bot.flows.support import scope_roots
-from bot.handlers.access import reaches, refuse
+from bot.handlers.access import STAFF, reaches, refuse
 from bot.i18n import N_
 from bot.turn import Turn
 from storage import digest, reports, schedules
-from storage.models import Role, Unit
+from storage.models import Unit
 
-ROLES = frozenset({Role.WARD_STAFF, Role.ADMIN})
+ROLES = STAFF
 PERIODS = {"1": N_("Today"), "7": N_("The last 7 days"), "30": N_("The last 30 days")}
 ROLLUP = "all:"  # a choice "all:<unit id>": the roll-up of that unit's wards
 EVERY_WARD = ("all", "tat ca")  # typed, they choose the roll-up

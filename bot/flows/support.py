@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
@@ -27,24 +27,23 @@ from bot.flows.household_pick import (
     resolve_household,
     scope,
 )
-from bot.handlers.access import refuse
+from bot.handlers.access import WRITERS, refuse
 from bot.i18n import N_, Translator
-from bot.text import fold
 from bot.turn import Turn
 from storage import support
 from storage.models import (
     DeliveryStatus,
     Household,
-    Role,
     SupportDelivery,
     SupportPolicy,
     Unit,
 )
 from storage.units import contains
+from wording import fold
 
 log = logging.getLogger(__name__)
 
-ROLES = frozenset({Role.LEADER, Role.WARD_STAFF, Role.ADMIN})
+ROLES = WRITERS
 VND_MIN, VND_MAX = 1_000, 100_000_000
 COUNT_MIN, COUNT_MAX = 1, 50
 BACKDATE_DAYS = 90
@@ -173,7 +172,7 @@ class PolicyPick:
         return "vnd" if self.measure == "vnd" else "count"
 
 
-def picked(data: dict[str, Any]) -> PolicyPick:
+def picked(data: Mapping[str, Any]) -> PolicyPick:
     return PolicyPick.parse(str(data["policy"]))
 
 
@@ -189,7 +188,7 @@ async def _policy_options(turn: Turn) -> Sequence[Option]:
     return options
 
 
-def _after_policy(data: dict[str, Any]) -> str:
+def _after_policy(data: Mapping[str, Any]) -> str:
     pick = picked(data)
     return "repeat" if pick.repeat else pick.amount_step
 
@@ -221,7 +220,7 @@ async def _amount_options(turn: Turn) -> Sequence[Option]:
     return options
 
 
-def _after_amount(data: dict[str, Any]) -> str:
+def _after_amount(data: Mapping[str, Any]) -> str:
     if data.get("amount") != OTHER:
         return "status"
     return "vnd" if picked(data).measure == "vnd" else "count"
@@ -343,18 +342,20 @@ FLOW = register(Flow(
     steps=(
         *pick_household_steps(after="policy"),
         Step("policy", "choice", N_("Which support policy?"), options=_policy_options,
-             next=_after_policy),
+             goes_to=("repeat", "amount", "vnd", "count"), next=_after_policy),
         Step("repeat", "confirm", N_("Record another delivery to this household anyway?"),
-             summary=_repeat_summary, next=lambda data: picked(data).amount_step),
+             summary=_repeat_summary, goes_to=("amount", "vnd", "count"),
+             next=lambda data: picked(data).amount_step),
         Step("amount", "choice", N_("How much was handed over? Choose the standard amount or "
                                     "another one."),
-             options=_amount_options, next=_after_amount),
+             options=_amount_options, goes_to=("status", "vnd", "count"), next=_after_amount),
         Step("vnd", "text", N_("Type the amount in đồng, e.g. 1.500.000."), max_length=30,
-             validate=_check_vnd, next=lambda data: "status"),
+             validate=_check_vnd, goes_to=("status",)),
         Step("count", "number", N_("How many were handed over ({min} to {max})?"),
              minimum=COUNT_MIN, maximum=COUNT_MAX),
         Step("status", "choice", N_("What happened?"), options=STATUS_OPTIONS),
         Step("date", "choice", N_("When?"), options=_date_options,
+             goes_to=("date_text", "photo"),
              next=lambda data: "date_text" if data.get("date") == OTHER else "photo"),
         Step("date_text", "text", N_("Type the date as day/month/year, e.g. 03/11/2026."),
              max_length=20, validate=_check_date),

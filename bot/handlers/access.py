@@ -11,6 +11,14 @@ from storage.units import contains
 
 log = logging.getLogger(__name__)
 
+# Who may do what, named once: each flow and command says which of these it takes.
+LEADERS = frozenset({Role.LEADER})
+MONITORS = frozenset({Role.MONITOR})
+STAFF = frozenset({Role.WARD_STAFF, Role.ADMIN})  # ward staff and administrators
+WRITERS = LEADERS | STAFF  # who record households, reports and support
+OVERSEERS = STAFF | MONITORS  # who read support deliveries without recording them
+ANY_ROLE = WRITERS | MONITORS
+
 ROLE_NAMES = {
     Role.LEADER: N_("leader (head of a quarter, hamlet or residential group)"),
     Role.WARD_STAFF: N_("ward staff"),

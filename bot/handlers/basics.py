@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from bot.flows import engine, language, registration
 from bot.handlers.access import permits, role_name
-from bot.handlers.commands import command, listed
+from bot.handlers.commands import Handlers, listed
 from bot.i18n import N_
 from bot.turn import Turn
 from storage import units
+
+HANDLERS = Handlers()  # included by bot.handlers.included
+command = HANDLERS.command
 
 
 @command("start", N_("Register with an invite code"), position=90)

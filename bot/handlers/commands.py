@@ -1,4 +1,10 @@
-"""The command registry: each feature declares its commands here, with who may use them."""
+"""What handler modules offer the router: commands (with who may use them) and buttons.
+
+Each handler module declares its own in a Handlers (`HANDLERS = Handlers()`, then
+`@HANDLERS.command(...)` and `HANDLERS.button(prefix, handler)`); importing it registers
+nothing. bot.handlers.included lists every module's HANDLERS once, in one place, and
+include() puts them in COMMANDS and BUTTONS, refusing a name or prefix offered twice.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.i18n import Translator
-from bot.text import fold
 from bot.turn import Turn
+from wording import fold
 
 Run = Callable[[Turn, str], Awaitable[None]]
 Handler = Callable[[Turn], Awaitable[None]]
+# Button payloads that are not a flow's answers ("ack:<id>" for a directive, say).
+ButtonHandler = Callable[[Turn, str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -23,18 +31,48 @@ class Command:
     position: int = 50  # order in /help and the platform's menu: daily work first
 
 
+class Handlers:
+    """One handler module's commands and button prefixes, declared, not yet included."""
+
+    def __init__(self) -> None:
+        self.commands: dict[str, Command] = {}
+        self.buttons: dict[str, ButtonHandler] = {}
+
+    def command(self, name: str, description: str, *, roles: frozenset[str] = frozenset(),
+                in_menu: bool = True, position: int = 50) -> Callable[[Run], Run]:
+        """Declare a command: @HANDLERS.command("lang", N_("Change language"))."""
+
+        def declare(run: Run) -> Run:
+            if name in self.commands:
+                raise ValueError(f"command /{name} declared twice")
+            self.commands[name] = Command(name, description, run, roles, in_menu, position)
+            return run
+
+        return declare
+
+    def button(self, prefix: str, handler: ButtonHandler) -> None:
+        """Declare the handler of buttons whose payload starts '<prefix>:'."""
+        if prefix in self.buttons:
+            raise ValueError(f"button prefix {prefix!r} declared twice")
+        self.buttons[prefix] = handler
+
+
+# Filled by include(), from bot.handlers.included's one list.
 COMMANDS: dict[str, Command] = {}
+BUTTONS: dict[str, ButtonHandler] = {}
 
 
-def command(name: str, description: str, *, roles: frozenset[str] = frozenset(),
-            in_menu: bool = True, position: int = 50) -> Callable[[Run], Run]:
-    """Declare a command: @command("lang", N_("Change language"))."""
-
-    def register(run: Run) -> Run:
-        COMMANDS[name] = Command(name, description, run, roles, in_menu, position)
-        return run
-
-    return register
+def include(*groups: Handlers) -> None:
+    """Serve these modules' commands and buttons; a name or prefix served twice is refused."""
+    for group in groups:
+        for name, declared in group.commands.items():
+            if COMMANDS.get(name, declared) is not declared:
+                raise ValueError(f"command /{name} is included twice")
+            COMMANDS[name] = declared
+        for prefix, handler in group.buttons.items():
+            if BUTTONS.get(prefix, handler) is not handler:
+                raise ValueError(f"button prefix {prefix!r} is included twice")
+            BUTTONS[prefix] = handler
 
 
 # '/drill status', '/directive kết quả': the report instead of starting a new one.

@@ -8,8 +8,7 @@ from datetime import datetime, timedelta
 
 from bot.flows import directive
 from bot.flows.support import scope_roots
-from bot.handlers.commands import command, start_or_status
-from bot.handlers.router import BUTTONS
+from bot.handlers.commands import Handlers, start_or_status
 from bot.i18n import N_, Translator
 from bot.jobs import periodic
 from bot.settings import Settings
@@ -18,8 +17,10 @@ from storage import directives
 from storage.db import Database
 
 log = logging.getLogger(__name__)
+HANDLERS = Handlers()  # included by bot.handlers.included
+command = HANDLERS.command
 
-BUTTONS[directive.BUTTON] = directive.on_button
+HANDLERS.button(directive.BUTTON, directive.on_button)
 
 
 @command("directive", N_("Send a directive, or see who has acknowledged (/directive status)"),

@@ -7,8 +7,7 @@ import logging
 from datetime import datetime, timedelta
 
 from bot.flows import drill
-from bot.handlers.commands import command, start_or_status
-from bot.handlers.router import BUTTONS
+from bot.handlers.commands import Handlers, start_or_status
 from bot.i18n import N_, Translator
 from bot.jobs import periodic
 from bot.settings import Settings
@@ -18,8 +17,10 @@ from storage.db import Database
 from storage.models import DrillScenario
 
 log = logging.getLogger(__name__)
+HANDLERS = Handlers()  # included by bot.handlers.included
+command = HANDLERS.command
 
-BUTTONS[drill.BUTTON] = drill.on_button
+HANDLERS.button(drill.BUTTON, drill.on_button)
 
 
 @command("drill", N_("Start a scenario drill, or see how units are doing (/drill status)"),

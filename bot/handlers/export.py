@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from bot.flows import export
-from bot.handlers.commands import command
+from bot.handlers.commands import Handlers
 from bot.i18n import N_
 from bot.turn import Turn
+
+HANDLERS = Handlers()  # included by bot.handlers.included
+command = HANDLERS.command
 
 
 @command("export", N_("Your area's records as an Excel file"), roles=export.ROLES, position=63)

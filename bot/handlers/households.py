@@ -5,10 +5,13 @@ from __future__ import annotations
 from bot.flows import engine, household
 from bot.flows.household_pick import READ_ROLES, WRITE_ROLES, scope
 from bot.handlers.access import refuse
-from bot.handlers.commands import command
+from bot.handlers.commands import Handlers
 from bot.i18n import N_
-from bot.text import fold
 from bot.turn import Turn
+from wording import fold
+
+HANDLERS = Handlers()  # included by bot.handlers.included
+command = HANDLERS.command
 
 # "/household add" (or "them" in Vietnamese) starts at that choice.
 SHORTCUTS = {"add": 1, "them": 1, "edit": 2, "sua": 2, "search": 3, "tim": 3, "find": 3}

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from bot.flows import check_in, open_reports, report
-from bot.handlers.commands import command
-from bot.handlers.router import BUTTONS
+from bot.handlers.access import LEADERS
+from bot.handlers.commands import Handlers
 from bot.i18n import N_
 from bot.turn import Turn
-from storage.models import Role
 
-BUTTONS[check_in.BUTTON] = check_in.on_button
+HANDLERS = Handlers()  # included by bot.handlers.included
+command = HANDLERS.command
+
+HANDLERS.button(check_in.BUTTON, check_in.on_button)
 
 
 @command("report", N_("Report a household's situation"), roles=report.ROLES, position=10)
@@ -22,6 +24,6 @@ async def open_(turn: Turn, args: str) -> None:
     await open_reports.start(turn)
 
 
-@command("checkin", N_("Answer the daily check-in"), roles=frozenset({Role.LEADER}), position=12)
+@command("checkin", N_("Answer the daily check-in"), roles=LEADERS, position=12)
 async def checkin(turn: Turn, args: str) -> None:
     await check_in.start(turn)

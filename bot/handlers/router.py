@@ -10,41 +10,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
 
-import bot.handlers.export  # noqa: F401  (registers /export)
-import bot.handlers.households  # noqa: F401  (registers /household)
-import bot.handlers.schedule  # noqa: F401  (registers /schedule)
-import bot.handlers.summary  # noqa: F401  (registers /summary)
-import bot.handlers.support  # noqa: F401  (registers /support, /deliveries, /dispute...)
 from bot.flows import engine, registration
-from bot.handlers import basics  # noqa: F401  (registers the basic commands)
 from bot.handlers.access import permits, refuse
-from bot.handlers.commands import COMMANDS
+from bot.handlers.commands import BUTTONS, COMMANDS, include
+from bot.handlers.included import INCLUDED
 from bot.i18n import pick_locale
 from bot.messages import Incoming
 from bot.settings import Settings
-from bot.text import fold, normalize
 from bot.turn import Turn
 from storage import ledger, people
 from storage.db import Database
 from storage.invites import ALPHABET, CODE_LENGTH, normalize_code
 from storage.models import Conversation, utcnow
+from wording import fold, normalize
 
 log = logging.getLogger(__name__)
 
-# Button payloads that are not a flow's answers ("ack:<id>" for a directive, say).
-ButtonHandler = Callable[[Turn, str], Awaitable[None]]
-BUTTONS: dict[str, ButtonHandler] = {}
-# Handlers whose buttons register in BUTTONS, so imported once it exists.
-from bot.handlers import (  # noqa: E402, F401
-    directives,
-    drills,
-    reports,
-)
-
-# Commands that steer an open flow rather than replace it.
-STEERING = {"cancel", "back", "help", "skip"}
+include(*INCLUDED)
 
 
 class Router:
@@ -81,7 +64,7 @@ async def dispatch(turn: Turn) -> None:
     parsed = incoming.command
     if parsed is not None:
         name, args = parsed
-        if conversation is not None and name in STEERING:
+        if conversation is not None and name in engine.STEERING:
             await engine.resume(turn, conversation)
             return
         await _command(turn, conversation, name, args)

@@ -4,9 +4,12 @@ own ward); the conversation is bot/flows/schedule.py."""
 from __future__ import annotations
 
 from bot.flows import schedule as schedule_flow
-from bot.handlers.commands import command
+from bot.handlers.commands import Handlers
 from bot.i18n import N_
 from bot.turn import Turn
+
+HANDLERS = Handlers()  # included by bot.handlers.included
+command = HANDLERS.command
 
 
 @command("schedule", N_("See or change the daily check-in, reminder and digest times"),

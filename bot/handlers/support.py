@@ -8,13 +8,17 @@ from babel.numbers import format_percent
 from bot.flows import dispute, dispute_close, eligibility
 from bot.flows import support as support_flow
 from bot.flows.support import delivery_line, scope_roots
-from bot.handlers.commands import command
+from bot.handlers.access import OVERSEERS
+from bot.handlers.commands import Handlers
 from bot.i18n import N_, Translator
 from bot.turn import Turn
 from storage import support, units
-from storage.models import Role, Unit
+from storage.models import Unit
 
-READERS = frozenset({Role.MONITOR, Role.WARD_STAFF, Role.ADMIN})
+HANDLERS = Handlers()  # included by bot.handlers.included
+command = HANDLERS.command
+
+READERS = OVERSEERS
 LATEST = 10
 
 

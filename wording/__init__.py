@@ -1,4 +1,8 @@
-"""Vietnamese text as users type it: NFC, tidy spaces, and a folded form for matching."""
+"""Text as people type it, shared by bot/ and storage/ (which imports nothing of bot/).
+
+NFC with tidy spaces, a folded form for matching (Vietnamese without diacritics matches with
+them), and N_, the marker of a text translated later for one person.
+"""
 
 from __future__ import annotations
 
@@ -32,3 +36,8 @@ def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", normalize(text).casefold())
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return stripped.replace("đ", "d")
+
+
+def N_(msgid: str) -> str:  # noqa: N802 - the conventional gettext_noop name, known to pybabel
+    """Mark a text for extraction; it is translated later, for one person (bot.i18n)."""
+    return msgid
