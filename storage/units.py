@@ -56,3 +56,31 @@ async def subtree(session: AsyncSession, unit: Unit) -> Sequence[Unit]:
 
 async def all_units(session: AsyncSession) -> Sequence[Unit]:
     return (await session.execute(select(Unit).order_by(Unit.path))).scalars().all()
+
+
+SEPARATOR = " › "
+
+
+async def short_paths(session: AsyncSession, paths: Sequence[str]) -> dict[str, str]:
+    """For each unit (by its materialised path) the shortest tail of its ancestry that no
+    other unit of the set shares: "Tổ dân phố 1" where the name is unique among them,
+    "Khu phố 1 › Tổ dân phố 1" where two quarters each have one. One query for the set."""
+    chains = {path: [int(part) for part in reversed(path.strip("/").split("/")) if part]
+              for path in set(paths)}
+    ids = {unit_id for chain in chains.values() for unit_id in chain}
+    rows = await session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(ids)))
+    names = {unit_id: name for unit_id, name in rows}
+    named = {path: [names[i] for i in chain if i in names] for path, chain in chains.items()}
+    depth = dict.fromkeys(named, 1)
+    while True:
+        seen: dict[tuple[str, ...], list[str]] = {}
+        for path, chain in named.items():
+            seen.setdefault(tuple(chain[:depth[path]]), []).append(path)
+        deeper = [path for group in seen.values() if len(group) > 1 for path in group
+                  if depth[path] < len(named[path])]
+        if not deeper:
+            break
+        for path in deeper:
+            depth[path] += 1
+    return {path: SEPARATOR.join(reversed(chain[:depth[path]]))
+            for path, chain in named.items()}
