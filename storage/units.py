@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,6 +60,7 @@ async def all_units(session: AsyncSession) -> Sequence[Unit]:
 
 
 SEPARATOR = " › "
+K = TypeVar("K")
 
 
 async def short_paths(session: AsyncSession, paths: Sequence[str]) -> dict[str, str]:
@@ -70,17 +72,22 @@ async def short_paths(session: AsyncSession, paths: Sequence[str]) -> dict[str, 
     ids = {unit_id for chain in chains.values() for unit_id in chain}
     rows = await session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(ids)))
     names = {unit_id: name for unit_id, name in rows}
-    named = {path: [names[i] for i in chain if i in names] for path, chain in chains.items()}
-    depth = dict.fromkeys(named, 1)
+    return unique_tails({path: [names[i] for i in chain if i in names]
+                         for path, chain in chains.items()})
+
+
+def unique_tails(chains: dict[K, list[str]]) -> dict[K, str]:
+    """Each key's names (the unit's own first, then its ancestors') cut to the fewest that
+    tell it from every other key's, written outermost first: "Khu phố 1 › Tổ dân phố 1"."""
+    depth = dict.fromkeys(chains, 1)
     while True:
-        seen: dict[tuple[str, ...], list[str]] = {}
-        for path, chain in named.items():
-            seen.setdefault(tuple(chain[:depth[path]]), []).append(path)
-        deeper = [path for group in seen.values() if len(group) > 1 for path in group
-                  if depth[path] < len(named[path])]
+        seen: dict[tuple[str, ...], list[K]] = {}
+        for key, chain in chains.items():
+            seen.setdefault(tuple(chain[:depth[key]]), []).append(key)
+        deeper = [key for group in seen.values() if len(group) > 1 for key in group
+                  if depth[key] < len(chains[key])]
         if not deeper:
             break
-        for path in deeper:
-            depth[path] += 1
-    return {path: SEPARATOR.join(reversed(chain[:depth[path]]))
-            for path, chain in named.items()}
+        for key in deeper:
+            depth[key] += 1
+    return {key: SEPARATOR.join(reversed(chain[:depth[key]])) for key, chain in chains.items()}

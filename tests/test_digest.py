@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -135,7 +136,8 @@ async def test_figures_match_the_hand_count(db: Database, db_url: str) -> None:
     by_key = {c.key: (c.new, c.open, c.resolved, c.to_date) for c in f.categories}
     assert by_key == {"f0": (1, 2, 0, 2), "f1": (0, 0, 0, 1), "short_food": (1, 0, 1, 1)}
     assert f.urgent_open == 1
-    assert [(u.unit, u.category_key, u.age_hours) for u in f.urgent] == [("Khu phố 1", "f0", 38)]
+    assert [(u.unit, u.household, u.category_key, u.age_hours) for u in f.urgent] == [
+        ("Khu phố 1", "1", "f0", 38)]
     assert f.households == 4
     assert f.flags == {"elderly_alone": 1, "disability": 0, "poor": 2, "near_poor": 0,
                        "young_children": 0, "pregnant": 1}
@@ -145,7 +147,7 @@ async def test_figures_match_the_hand_count(db: Database, db_url: str) -> None:
     assert cash.coverage == pytest.approx(0.6667)
     c = f.compliance
     assert (c.expected, c.reported, c.on_time, c.late, c.rate) == (2, 1, 1, 0, 0.5)
-    assert c.silent == [{"unit": "Khu phố 1 › Tổ dân phố 1", "leaders": ["Trần Thị Bình"]}]
+    assert c.silent == [{"unit": "Tổ dân phố 1", "leaders": ["Trần Thị Bình"]}]
     assert f.vacancies == ["Khu phố 2"]
     assert f.blocked == ["Trần Thị Bình"]
     assert f.drills is not None
@@ -160,17 +162,83 @@ async def test_figures_match_the_hand_count(db: Database, db_url: str) -> None:
     assert [d.compliance for d in f.trend][-2:] == [0.0, 0.5]
 
 
-async def test_text_in_vietnamese_and_english(db: Database, db_url: str) -> None:
+GOLDEN = Path(__file__).parent / "golden" / "digest"
+UPDATE = os.environ.get("COSO_UPDATE_GOLDEN") == "1"  # rewrite the files, then review the diff
+
+
+def check_golden(name: str, found: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(found + "\n", encoding="utf-8")
+    assert found + "\n" == path.read_text(encoding="utf-8"), f"{name} differs"
+
+
+@pytest.mark.parametrize("locale", ["vi", "en"])
+async def test_text_reads_like_the_golden_digest(db: Database, db_url: str, locale: str) -> None:
     await build_ward(db)
     f = await figures_of(db, db_url)
-    vi = text.render(Translator("vi", HCM), f)
-    assert "1.500.000\xa0₫" in vi and "3.000.000\xa0₫" in vi
-    assert "Phường Bến Thành" in vi and "Trần Thị Bình" in vi and "50%" in vi
-    en = text.render(Translator("en", HCM), f)
-    assert "✅ Check-in: 1/2 units (50%); on time 1, late 0" in en
-    assert "Confirmed case (F0): 1 · 2 · 0 · 2" in en
-    assert "🪑 Units with no leader: 1" in en and "Khu phố 2" in en
-    assert len(en) <= text.LIMIT and len(vi) <= text.LIMIT
+    t = Translator(locale, HCM)
+    found = text.render(t, f, today=DAY)
+    check_golden(f"demo_ward.{locale}.txt", found)
+    assert len(found) <= text.LIMIT
+    assert all(len(part) < 2000 for part in text.parts(found, 2000))
+    assert "—" not in found.split("\n", 1)[1]  # no empty-value dashes below the title
+
+
+@pytest.mark.parametrize("locale", ["vi", "en"])
+async def test_a_200_unit_ward_stays_within_the_limits(db: Database, db_url: str,
+                                                       locale: str) -> None:
+    await build_large_ward(db)
+    async with db.read() as session:
+        ward = await units.by_code(session, "26740")
+        assert ward is not None
+        f = await digest.ward_figures(session, ward, DAY, make_settings(db_url))
+    found = text.render(Translator(locale, HCM), f, today=DAY)
+    check_golden(f"large_ward.{locale}.txt", found)
+    assert len(found) <= text.LIMIT
+    pieces = text.parts(found, 2000)
+    assert len(pieces) > 1 and all(len(part) < 2000 for part in pieces)
+    assert "\n\n".join(pieces) == found  # split between sections only, nothing lost
+    # Every quarter has a "Tổ dân phố 1": the silent list names the quarter as well.
+    assert "Khu phố 2 › Tổ dân phố 3" in found
+
+
+async def build_large_ward(db: Database) -> None:
+    """Phường Tân Định: 20 quarters of 9 groups (200 units), a leader on all but every
+    tenth; the groups of the first eight quarters answered the check-in; 14 urgent cases."""
+    async with db.transaction() as session:
+        city = await units.upsert(session, "79", "Thành phố Hồ Chí Minh", "province", None)
+        ward = await units.upsert(session, "26740", "Phường Tân Định", "ward", city)
+        made = []
+        for q in range(1, 21):
+            quarter = await units.upsert(session, f"26740-KP{q}", f"Khu phố {q}", "quarter",
+                                         ward)
+            made.append(quarter)
+            for g in range(1, 10):
+                made.append(await units.upsert(session, f"26740-KP{q}-T{g}",
+                                               f"Tổ dân phố {g}", "group", quarter))
+        family = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Võ", "Đặng", "Bùi")
+        given = ("An", "Bình", "Cường", "Dung", "Hoa", "Khánh", "Lan", "Minh", "Nam")
+        for index, unit in enumerate(made):
+            if index % 10 == 9:
+                continue  # a vacancy
+            person = Person(full_name=f"{family[index % 8]} Văn {given[index % 9]}")
+            session.add(person)
+            await session.flush()
+            session.add(RoleAssignment(person_id=person.id, unit_id=unit.id, role="leader"))
+            if unit.code.startswith(tuple(f"26740-KP{q}-" for q in range(1, 9))) and (
+                    index % 10 != 9):
+                session.add(CheckIn(unit_id=unit.id, day=DAY, answer="no_change",
+                                    person_id=person.id, created_at=at(DAY, 17)))
+            home = Household(unit_id=unit.id, code=f"{index + 1} Hai Bà Trưng",
+                             poor=index % 3 == 0, young_children=index % 4 == 0)
+            session.add(home)
+            await session.flush()
+            if index < 14:
+                session.add(Report(household_id=home.id, unit_id=unit.id, category_key="f0",
+                                   people_count=2, urgent=True, status="open",
+                                   created_at=at(DAY - timedelta(days=index % 4), 8)))
 
 
 async def test_chart_is_a_png(db: Database, db_url: str, tmp_path: Path) -> None:
@@ -190,14 +258,15 @@ async def test_cli_json_carries_the_figures_of_the_text(db: Database, coso: Coso
     found = json.loads(out)
     assert found["kind"] == "ward"
     figures = found["figures"]
-    assert set(figures) == {"ward_code", "ward_name", "day", "days", "categories",
+    assert set(figures) == {"ward_code", "ward_name", "day", "days", "recent_days",
+                            "categories",
                             "urgent_open", "urgent", "households", "flags", "policies",
                             "compliance", "vacancies", "blocked", "drills", "directives",
                             "trend"}
     assert figures["compliance"]["expected"] == 2 and figures["compliance"]["reported"] == 1
     assert figures["policies"][0]["amount_to_date"] == 3_000_000
     code, out, _ = await coso("digest", "--unit", "26734", "--date", DAY.isoformat())
-    assert code == 0 and "✅ Check-in: 1/2 units (50%)" in out and "3,000,000" in out
+    assert code == 0 and "1 of 2 units reported (50%)" in out and "3,000,000" in out
     code, out, _ = await coso("digest", "--unit", "79", "--date", DAY.isoformat(),
                               "--format", "json")
     rollup = json.loads(out)
@@ -215,7 +284,8 @@ async def test_digest_reaches_ward_staff_over_telegram(start_bot: StartBot,
     queued = await send_digest(runtime.db, runtime.settings, seeded.unit_ids["26734"], DAY)
     assert queued == 2
     text_message, photo = await tg.wait_messages(staff, 2)
-    assert "Phường Bến Thành — digest for" in (text_message.text or "")
+    assert "📊 Phường Bến Thành: digest for" in (text_message.text or "")
+    assert photo.text == "Open cases and daily report rate, last 7 days"
     assert isinstance(photo.photo, bytes) and photo.photo[:4] == b"\x89PNG"
 
 
@@ -237,16 +307,16 @@ async def test_summary_over_telegram_with_scope(start_bot: StartBot, tg: Telegra
     [question] = await say(tg, staff, "/summary")
     assert "Which period?" in (question.text or "")
     [answer] = await tap(tg, staff, data_for(question, "Today"))
-    assert "Phường Bến Thành — digest for" in (answer.text or "")
-    assert "🏠 Households: 0" in (answer.text or "")
+    assert "📊 Phường Bến Thành: digest for today" in (answer.text or "")
+    assert "🏠 No households on record yet." in (answer.text or "")
 
     await register(tg, admin, seeded.codes["admin:CITY"], unit="Thành phố Hồ Chí Minh")
     [pick] = await say(tg, admin, "/summary")
     assert "Which ward?" in (pick.text or "")
     [period] = await tap(tg, admin, data_for(pick, "All wards of Thành phố Hồ Chí Minh"))
     [rolled] = await tap(tg, admin, data_for(period, "The last 7 days"))
-    assert "Thành phố Hồ Chí Minh — 2 wards" in (rolled.text or "")
-    assert "By urgent open cases:" in (rolled.text or "")
+    assert "📊 Thành phố Hồ Chí Minh: 2 wards" in (rolled.text or "")
+    assert "Wards by urgent open cases:" in (rolled.text or "")
 
     await register(tg, leader, seeded.codes["leader:KP1"])
     [refused] = await say(tg, leader, "/summary")
@@ -270,7 +340,10 @@ async def test_summary_over_zalo_as_numbered_text(start_bot: StartBot, zalo: Zal
     assert "3." in menu
     await zalo.send_text("staff", "3")  # the last 30 days
     reply = (await zalo.next_message("staff")).text or ""
-    assert "Phường Bến Thành" in reply and "1/2" in reply and "3.000.000" in reply
+    assert "Phường Bến Thành: 30 ngày qua" in reply and "3.000.000" in reply, reply
+    # Each figure is for the period: the check-ins owed over 30 days, not today's alone.
+    assert "1 trên 60 lượt" in reply, reply
+    assert "mới trong 30 ngày qua" in reply, reply
 
 
 async def test_a_city_admin_types_the_ward_instead_of_scrolling_168_buttons(
@@ -294,12 +367,12 @@ async def test_a_city_admin_types_the_ward_instead_of_scrolling_168_buttons(
     assert "Nothing matches “phuong zzz”" in (again.text or "")
     [period] = await say(tg, admin, "ben thanh")
     [answer] = await tap(tg, admin, data_for(period, "Today"))
-    assert "Phường Bến Thành — digest for" in (answer.text or "")
+    assert "📊 Phường Bến Thành: digest for" in (answer.text or "")
     await say(tg, admin, "/summary")
     [period] = await say(tg, admin, "26737")
     [answer] = await tap(tg, admin, data_for(period, "Today"))
-    assert "Phường Sài Gòn — digest for" in (answer.text or "")
+    assert "📊 Phường Sài Gòn: digest for" in (answer.text or "")
     await say(tg, admin, "/summary")
     [period] = await say(tg, admin, "all")
     [rolled] = await tap(tg, admin, data_for(period, "The last 7 days"))
-    assert "Thành phố Hồ Chí Minh — 14 wards" in (rolled.text or "")
+    assert "📊 Thành phố Hồ Chí Minh: 14 wards" in (rolled.text or "")

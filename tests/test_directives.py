@@ -251,7 +251,8 @@ async def test_ward_staff_attach_a_photo_and_set_a_deadline_in_chat(
     [refused] = await say(tg, STAFF, "2020-01-01 08:00")
     assert refused.text is not None and "The deadline has already passed." in refused.text
     [summary] = await say(tg, STAFF, "2099-12-31 17:00")
-    assert "Deadline: 12/31/99, 5:00" in (summary.text or ""), summary.describe()
+    assert "Deadline: Thursday, Dec 31, 2099 at 5:00\u202fPM" in (summary.text or ""), (
+        summary.describe())
     [sent] = await tap(tg, STAFF, data_for(summary, "Confirm"))
     assert (sent.text or "").startswith("Directive #1 sent to 3 recipients")
 
