@@ -125,8 +125,10 @@ class DirectiveFigures:
 
 @dataclass
 class TrendDay:
+    """One day of the chart; None where the ward had no leader yet (a gap, not a zero)."""
+
     day: str
-    open: int
+    open: int | None
     compliance: float | None
 
 
@@ -248,7 +250,7 @@ async def ward_figures(session: AsyncSession, ward: Unit, day: date,
         blocked=await _blocked(session, units_in),
         drills=await _drills(session, ward, recent, end),
         directives=await _directives(session, units_in, recent, end),
-        trend=await _trend(session, trend_days, counts.open_at, list(expected)),
+        trend=await _trend(session, trend_days, counts.open_at, list(expected), tz),
     )
 
 
@@ -448,17 +450,31 @@ async def _directives(session: AsyncSession, units_in: Sequence[int], start: dat
 
 
 async def _trend(session: AsyncSession, days: Sequence[date], open_at: Sequence[int],
-                 expected: Sequence[int]) -> list[TrendDay]:
+                 expected: Sequence[int], tz: ZoneInfo) -> list[TrendDay]:
     """Open cases at the end of each of the trend's days, and that day's compliance rate
-    (against today's expected units)."""
+    (against today's expected units). Days before the ward's first leader took up a post
+    have neither: nobody was there to report."""
     per_day: dict[date, int] = {}
+    first: date | None = None
     if expected:
         checked = (select(CheckIn.day, func.count()).where(
             CheckIn.unit_id.in_(expected), CheckIn.day >= days[0], CheckIn.day <= days[-1])
             .group_by(CheckIn.day))
         per_day = {d: int(n) for d, n in (await session.execute(checked)).all()}
+        since = (await session.execute(select(func.min(RoleAssignment.created_at)).where(
+            # Ended posts count too: a leader replaced last week had a predecessor before.
+            RoleAssignment.unit_id.in_(expected), RoleAssignment.role == Role.LEADER,
+        ))).scalar_one_or_none()
+        first = _local_date(since, tz) if since is not None else None
     return [TrendDay(d.isoformat(), n, _rate(per_day.get(d, 0), len(expected)))
+            if first is not None and d >= first else TrendDay(d.isoformat(), None, None)
             for d, n in zip(days, open_at, strict=True)]
+
+
+def _local_date(moment: datetime, tz: ZoneInfo) -> date:
+    if moment.tzinfo is None:  # SQLite's aggregate comes back naive: it is UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(tz).date()
 
 
 @dataclass

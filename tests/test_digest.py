@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -68,8 +70,11 @@ async def build_ward(db: Database, day: date = DAY, seed: bool = True) -> None:
         an, binh = Person(full_name="Nguyễn Văn An"), Person(full_name="Trần Thị Bình")
         session.add_all([an, binh])
         await session.flush()
-        session.add_all([RoleAssignment(person_id=an.id, unit_id=kp1.id, role="leader"),
-                         RoleAssignment(person_id=binh.id, unit_id=t1.id, role="leader"),
+        posted = at(day - timedelta(days=30), 8)  # in post well before the chart's week
+        session.add_all([RoleAssignment(person_id=an.id, unit_id=kp1.id, role="leader",
+                                        created_at=posted),
+                         RoleAssignment(person_id=binh.id, unit_id=t1.id, role="leader",
+                                        created_at=posted),
                          ChatAccount(channel="telegram", external_id="9", person_id=binh.id,
                                      blocked_at=at(day, 8))])
         homes = [Household(unit_id=kp1.id, code="1", poor=True, elderly_alone=True),
@@ -163,7 +168,7 @@ async def test_figures_match_the_hand_count(db: Database, db_url: str) -> None:
 
 
 GOLDEN = Path(__file__).parent / "golden" / "digest"
-UPDATE = os.environ.get("COSO_UPDATE_GOLDEN") == "1"  # rewrite the files, then review the diff
+UPDATE = os.environ.get("COSO_GOLDEN_UPDATE") == "1"  # rewrite the files, then review the diff
 
 
 def check_golden(name: str, found: str) -> None:
@@ -226,7 +231,8 @@ async def build_large_ward(db: Database) -> None:
             person = Person(full_name=f"{family[index % 8]} Văn {given[index % 9]}")
             session.add(person)
             await session.flush()
-            session.add(RoleAssignment(person_id=person.id, unit_id=unit.id, role="leader"))
+            session.add(RoleAssignment(person_id=person.id, unit_id=unit.id, role="leader",
+                                       created_at=at(DAY - timedelta(days=3), 8)))
             if unit.code.startswith(tuple(f"26740-KP{q}-" for q in range(1, 9))) and (
                     index % 10 != 9):
                 session.add(CheckIn(unit_id=unit.id, day=DAY, answer="no_change",
@@ -376,3 +382,36 @@ async def test_a_city_admin_types_the_ward_instead_of_scrolling_168_buttons(
     [period] = await say(tg, admin, "all")
     [rolled] = await tap(tg, admin, data_for(period, "The last 7 days"))
     assert "📊 Thành phố Hồ Chí Minh: 14 wards" in (rolled.text or "")
+
+
+def _chart_text(fig: Any) -> tuple[list[str], list[str], list[str], list[float]]:
+    """(the open cases' tick labels, the x labels, the legend, the rate line's points)."""
+    left, right = fig.axes
+    fig.canvas.draw()  # tick labels are filled in when drawn
+    ticks = [label.get_text() for label in left.get_yticklabels()]
+    days = [label.get_text() for label in left.get_xticklabels()]
+    legend = [text.get_text() for text in fig.legends[0].get_texts()]
+    return ticks, days, legend, list(right.lines[0].get_ydata())
+
+
+async def test_chart_axes_legend_and_gap(db: Database, db_url: str) -> None:
+    from bot.digest import chart
+
+    await build_ward(db)
+    f = await figures_of(db, db_url)
+    ticks, days, legend, rates = _chart_text(chart.figure(Translator("vi", HCM), f))
+    assert ticks and all(tick.isdigit() for tick in ticks)  # whole cases, never "0.5"
+    assert len(set(ticks)) == len(ticks)  # not five ticks all reading "0"
+    assert days == ["14/11", "15/11", "16/11", "17/11", "18/11", "19/11", "20/11"]
+    assert legend == ["Ca đang mở", "Tỷ lệ báo cáo ngày (%)"]
+    assert rates[-2:] == [0.0, 50.0]
+
+    # A ward whose leaders took up their posts three days ago: the days before are a gap.
+    await build_large_ward(db)
+    async with db.read() as session:
+        ward = await units.by_code(session, "26740")
+        assert ward is not None
+        large = await digest.ward_figures(session, ward, DAY, make_settings(db_url))
+    _, _, _, rates = _chart_text(chart.figure(Translator("en", HCM), large))
+    assert [math.isnan(rate) for rate in rates] == [True] * 3 + [False] * 4
+    assert rates[-1] == pytest.approx(100 * 64 / 180, abs=0.1)
