@@ -9,7 +9,7 @@ import signal
 
 from aiohttp import web
 
-import bot.files  # noqa: F401  (registers the clean-up of old charts and exports)
+import bot.files  # registers the clean-up of old charts and exports; serves signed links
 from bot.channels.base import Channel
 from bot.delivery import Sender
 from bot.flows import engine
@@ -96,6 +96,7 @@ class Runtime:
         app = web.Application(client_max_size=2 * 1024 * 1024)
         for channel in self.channels:
             app.add_routes(channel.routes())
+        app.add_routes(bot.files.routes(self.settings))  # signed links to charts and exports
         self._web = web.AppRunner(app, access_log=None)
         await self._web.setup()
         site = web.TCPSite(self._web, self.settings.web_host, self.settings.web_port)

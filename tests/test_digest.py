@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,7 +38,7 @@ from storage.models import (
 from tests.conftest import Coso, StartBot, make_settings, seed_ward
 from tests.doubles.telegram_api import TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
-from tests.telegram_helpers import data_for, register, say, start_telegram, tap
+from tests.telegram_helpers import data_for, free_port, register, say, start_telegram, tap
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 DAY = date(2026, 11, 20)
@@ -415,3 +416,59 @@ async def test_chart_axes_legend_and_gap(db: Database, db_url: str) -> None:
     _, _, _, rates = _chart_text(chart.figure(Translator("en", HCM), large))
     assert [math.isnan(rate) for rate in rates] == [True] * 3 + [False] * 4
     assert rates[-1] == pytest.approx(100 * 64 / 180, abs=0.1)
+
+
+async def _zalo_staff(start_bot: StartBot, zalo: ZaloDouble, **settings: Any) -> Any:
+    runtime = await start_bot(ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url,
+                              **settings)
+    seeded = await seed_ward(runtime.db)
+    await build_ward(runtime.db, DAY, seed=False)
+    await zalo.send_text("staff", f"/start {seeded.codes['ward_staff:WARD']}")
+    await zalo.next_message("staff")
+    return runtime, seeded
+
+
+async def test_zalo_staff_get_the_chart_at_a_signed_url_that_expires(
+        start_bot: StartBot, zalo: ZaloDouble, tmp_path: Path) -> None:
+    from bot import files
+
+    port = free_port()
+    runtime, seeded = await _zalo_staff(start_bot, zalo, COSO_WEB_PORT=port,
+                                        COSO_PUBLIC_URL=f"http://127.0.0.1:{port}",
+                                        COSO_DATA_DIR=str(tmp_path / "data"))
+    await send_digest(runtime.db, runtime.settings, seeded.unit_ids["26734"], DAY)
+    digest_text = await zalo.next_message("staff")  # one message: it is under 2,000 here
+    assert (digest_text.text or "").startswith("📊 Phường Bến Thành: tình hình")
+    assert "Biểu đồ" not in (digest_text.text or "")  # the chart comes itself
+    photo = await zalo.next_message("staff")
+    assert photo.method == "sendPhoto" and photo.text == (
+        "Ca đang mở và tỷ lệ báo cáo ngày, 7 ngày qua")
+    url = photo.photo or ""
+    assert url.startswith(f"http://127.0.0.1:{port}/files/charts/digest-26734-2026-11-20-vi")
+    assert "Bình" not in url and "An" not in url.split("?")[0]  # no one's name in a link
+    async with aiohttp.ClientSession() as client:
+        async with client.get(url) as got:
+            assert got.status == 200 and got.content_type == "image/png"
+            assert (await got.read())[:8] == b"\x89PNG\r\n\x1a\n"
+        chart_file = tmp_path / "data" / "charts" / "digest-26734-2026-11-20-vi.png"
+        expired = files.signed_url(runtime.settings, chart_file,
+                                   now=datetime.now(UTC) - timedelta(days=8))
+        forged = url.replace("digest-26734", "digest-26737")
+        tampered = url[:-1] + ("0" if url[-1] != "0" else "1")
+        for bad in (expired, forged, tampered, url.split("?")[0],
+                    f"http://127.0.0.1:{port}/files/..%2Ffile-secret?e=9999999999&s=x"):
+            async with client.get(str(bad)) as refused:
+                assert refused.status == 404, bad
+    secret_file = tmp_path / "data" / "file-secret"
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+
+
+async def test_zalo_without_a_public_url_is_told_where_the_chart_is(
+        start_bot: StartBot, zalo: ZaloDouble) -> None:
+    runtime, seeded = await _zalo_staff(start_bot, zalo)
+    queued = await send_digest(runtime.db, runtime.settings, seeded.unit_ids["26734"], DAY)
+    messages = [await zalo.next_message("staff") for _ in range(queued)]
+    assert all(m.method == "sendMessage" for m in messages)
+    joined = "\n".join(m.text or "" for m in messages)
+    assert joined.count("Biểu đồ 7 ngày qua") == 1, joined
+    await zalo.expect_silence("staff", 0.3)

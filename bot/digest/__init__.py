@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot import notify
+from bot import files, notify
 from bot.digest import chart, text
 from bot.i18n import Translator
 from bot.messages import Outgoing
@@ -41,15 +41,23 @@ async def send_digest(db: Database, settings: Settings, ward_id: int, day: date)
         ref = f"digest:{ward.id}:{day.isoformat()}"
         queued = 0
         for account, t in await notify.accounts_of(session, settings, staff):
+            photo: str | None = chart_for(t)
             body = text.render(t, figures, today=day)
+            if account.channel == Channel.ZALO:
+                # Zalo fetches photos by URL: a signed link to the chart, or where to see it.
+                photo = files.signed_url(settings, chart_for(t))
+                if photo is None:
+                    body += "\n\n" + t("📈 The chart of the last 7 days is in the web chat "
+                                        "and on Telegram.")
             for part in text.parts(body, TEXT_LIMITS.get(account.channel, text.LIMIT)):
                 outbox.enqueue(session, account, Outgoing(text=part).to_payload(), outbox.BULK,
                                ref)
                 queued += 1
-            caption = t("Open cases and daily report rate, last {n} days",
-                        n=t.number(len(figures.trend)))
-            outbox.enqueue(session, account,
-                           Outgoing(text=caption, photo=chart_for(t)).to_payload(),
-                           outbox.BULK, ref)
-            queued += 1
+            if photo is not None:
+                caption = t("Open cases and daily report rate, last {n} days",
+                            n=t.number(len(figures.trend)))
+                outbox.enqueue(session, account,
+                               Outgoing(text=caption, photo=photo).to_payload(), outbox.BULK,
+                               ref)
+                queued += 1
         return queued
