@@ -7,7 +7,10 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import aiohttp
+import pytest
 import time_machine
 from sqlalchemy import func, select, update
 
@@ -25,7 +28,15 @@ from storage.models import (
 from tests.conftest import Coso, Seeded, StartBot
 from tests.doubles.telegram_api import TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
-from tests.telegram_helpers import WardTeam, data_for, eventually, say, tap, ward_team
+from tests.telegram_helpers import (
+    WardTeam,
+    data_for,
+    eventually,
+    free_port,
+    say,
+    tap,
+    ward_team,
+)
 
 ADMIN, STAFF, KP1, T1, OTHER = 801, 802, 803, 804, 805
 ZALO_KP2, ZALO_T1 = "zalo-kp2", "zalo-t1"
@@ -355,3 +366,33 @@ async def test_status_of_an_unknown_or_foreign_directive_is_refused(
     await tg.tap(OTHER, "dvr:1", strict=False)
     [foreign] = await tg.wait_messages(OTHER)
     assert "only for" in (foreign.text or "")
+
+
+async def test_zalo_gets_an_attachment_as_a_signed_link(
+        tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot, coso: Coso, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("COSO_PUBLIC_URL", public)  # the command line signs the links too
+
+    async def start(**settings: Any) -> Runtime:
+        return await start_bot(**settings, COSO_WEB_PORT=port, COSO_PUBLIC_URL=public,
+                               COSO_DATA_DIR=str(tmp_path / "data"))
+
+    await _ward(start, tg, zalo)
+    text = tmp_path / "d.txt"
+    text.write_text(TEXT, encoding="utf-8")
+    pdf = tmp_path / "plan.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n%%EOF\n")
+    code, _, err = await coso("directive", "send", "--scope", "26734-KP1-T1", "--text-file",
+                              str(text), "--attach", str(pdf))
+    assert code == 0, err
+    [document] = await tg.wait_messages(T1)
+    assert document.filename == "plan.pdf"
+    note = (await zalo.next_message(ZALO_T1)).text or ""
+    assert "The attached file (plan.pdf), for 7 days: " + public + "/files/directives/" in note
+    link = note.split("for 7 days: ", 1)[1].split()[0]
+    assert "plan" not in link  # the stored name is random, not the sender's file name
+    async with aiohttp.ClientSession() as client, client.get(link) as got:
+        assert got.status == 200 and got.content_type == "application/pdf"
+        assert await got.read() == pdf.read_bytes()
