@@ -1,8 +1,9 @@
 """The digest's chart: the last 7 days of open cases (bars) and of the daily report rate
 (a line), as a PNG that reads on a phone.
 
-Drawn 4 inches wide at 200 dpi: a phone shows it about 390 px wide, so 10-point text lands
-near 13 px there, and the 800 px bitmap stays sharp on a 2× screen. Days before the ward had
+Drawn 4 inches wide at 200 dpi (800 px, sharp on a 2× screen). A chat bubble on a 390 px
+phone shows it about 290 px wide, so 12-point text (the axes at 11) lands near 11-12 px there:
+looked at in docs/screens/digest-chart-phone.png. Days before the ward had
 a leader are a gap, not a zero. matplotlib's Figure draws with the Agg backend by itself: no
 display, no pyplot (no global state, so drawing is safe from any thread)."""
 
@@ -21,10 +22,10 @@ from storage.digest import WardFigures
 
 # Fixed margins (left, bottom, width, height) rather than tight_layout, which measured every
 # label first and doubled the time of a chart (docs/performance.md, "Digest").
-AXES = (0.13, 0.14, 0.72, 0.6)
-SIZE = (4.0, 3.0)  # inches
+AXES = (0.1, 0.17, 0.76, 0.55)
+SIZE = (4.0, 3.2)  # inches
 DPI = 200
-FONT = 10
+FONT = 12
 BARS, LINE = "#c0504d", "#1f5fa8"
 
 
@@ -38,7 +39,8 @@ def figure(t: Translator, figures: WardFigures) -> Figure:
     left = fig.add_axes(AXES)
     positions = list(range(len(days)))
     bars = left.bar(positions, opens, color=BARS, width=0.6, label=t("Open cases"))
-    left.set_xticks(positions, labels, fontsize=FONT - 1)
+    # Seven dd/mm labels side by side must not touch: the axis's width holds them at 9 pt.
+    left.set_xticks(positions, labels, fontsize=FONT - 3)
     left.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4, min_n_ticks=1))
     left.yaxis.set_major_formatter(FuncFormatter(lambda value, _: t.number(int(value))))
     top = max((v for v in opens if not math.isnan(v)), default=0)
@@ -55,7 +57,7 @@ def figure(t: Translator, figures: WardFigures) -> Figure:
     _mark_gap(t, left, [d.open is None for d in figures.trend])
     for axes in (left, right):
         axes.spines["top"].set_visible(False)
-    fig.legend(handles=[bars, line], loc="upper center", bbox_to_anchor=(0.5, 0.9), ncol=2,
+    fig.legend(handles=[bars, line], loc="upper center", bbox_to_anchor=(0.5, 0.915), ncol=2,
                fontsize=FONT - 1, frameon=False)
     fig.suptitle(figures.ward_name, fontsize=FONT + 1, y=0.98)
     if days:
