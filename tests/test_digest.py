@@ -472,3 +472,28 @@ async def test_zalo_without_a_public_url_is_told_where_the_chart_is(
     joined = "\n".join(m.text or "" for m in messages)
     assert joined.count("Biểu đồ 7 ngày qua") == 1, joined
     await zalo.expect_silence("staff", 0.3)
+
+
+async def test_unit_paths_where_names_repeat(db: Database, db_url: str) -> None:
+    """The shortest path that makes a unit unique: in the export's unit column, and for any
+    set of units a list names (one storage function)."""
+    from storage import export
+
+    await build_large_ward(db)
+    async with db.read() as session:
+        ward = await units.by_code(session, "26740")
+        kp2 = await units.by_code(session, "26740-KP2")
+        kp2_t1 = await units.by_code(session, "26740-KP2-T1")
+        kp3_t5 = await units.by_code(session, "26740-KP3-T5")
+        assert ward and kp2 and kp2_t1 and kp3_t5
+        # Alone, a name is enough; beside a namesake, the quarter comes first.
+        assert await units.short_paths(session, [kp2_t1.path]) == {kp2_t1.path: "Tổ dân phố 1"}
+        both = await units.short_paths(session, [kp2_t1.path, kp3_t5.path, kp2.path])
+        assert both == {kp2_t1.path: "Tổ dân phố 1", kp3_t5.path: "Tổ dân phố 5",
+                        kp2.path: "Khu phố 2"}
+        households = (await export.sheets(session, ward, export.Period(DAY, DAY, HCM),
+                                          "vi"))[0]
+    column = {row[0]: row[1] for row in households.rows}
+    assert column["26740-KP2-T1"] == "Khu phố 2 › Tổ dân phố 1"
+    assert column["26740-KP2"] == "Khu phố 2"
+    assert len(set(column.values())) == len(column)  # every unit told apart
