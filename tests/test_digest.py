@@ -497,3 +497,22 @@ async def test_unit_paths_where_names_repeat(db: Database, db_url: str) -> None:
     assert column["26740-KP2-T1"] == "Khu phố 2 › Tổ dân phố 1"
     assert column["26740-KP2"] == "Khu phố 2"
     assert len(set(column.values())) == len(column)  # every unit told apart
+
+
+async def test_zalo_staff_get_an_export_as_a_link_for_24_hours(
+        start_bot: StartBot, zalo: ZaloDouble, tmp_path: Path) -> None:
+    port = free_port()
+    await _zalo_staff(start_bot, zalo, COSO_WEB_PORT=port,
+                      COSO_PUBLIC_URL=f"http://127.0.0.1:{port}",
+                      COSO_DATA_DIR=str(tmp_path / "data"))
+    await zalo.send_text("staff", "/export")
+    menu = (await zalo.next_message("staff")).text or ""
+    assert "1." in menu, menu
+    await zalo.send_text("staff", "1")
+    reply = (await zalo.next_message("staff")).text or ""
+    assert "Mở trong vòng 24 giờ: " in reply, reply
+    link = reply.rsplit(": ", 1)[1].strip()
+    assert link.startswith(f"http://127.0.0.1:{port}/files/exports/coso-26734-")
+    async with aiohttp.ClientSession() as client, client.get(link) as got:
+        assert got.status == 200
+        assert (await got.read())[:2] == b"PK"  # an .xlsx is a zip
