@@ -31,7 +31,14 @@ BULLET = "• "
 
 
 def percent(t: Translator, value: float | None) -> str:
-    return "—" if value is None else format_percent(value, locale=t.locale)
+    return t("no one expected") if value is None else format_percent(value, locale=t.locale)
+
+
+def _late(t: Translator, on_time: int, late: int) -> str:
+    """'3 on time, 1 late', or 'all on time' when none was late."""
+    if not late:
+        return t("all on time")
+    return t("{on_time} on time, {late} late", on_time=t.number(on_time), late=t.number(late))
 
 
 def _label(t: Translator, vi: str, en: str) -> str:
@@ -141,17 +148,19 @@ def _check_in(t: Translator, f: WardFigures, when: str) -> list[str]:
     c = f.compliance
     if not c.expected:
         return []
+    if not c.reported:
+        return [t("⚠️ Check-in {when}: none of the {units} units has reported.", when=when,
+                  units=t.number(c.units))]
     if f.days == 1:
         line = t("✅ Check-in {when}: {reported} of {expected} units reported ({rate}), "
-                 "{on_time} on time, {late} late.", when=when, reported=t.number(c.reported),
+                 "{timing}.", when=when, reported=t.number(c.reported),
                  expected=t.number(c.expected), rate=percent(t, c.rate),
-                 on_time=t.number(c.on_time), late=t.number(c.late))
+                 timing=_late(t, c.on_time, c.late))
     else:
         line = t("✅ Check-ins {when}: {reported} of the {expected} owed by {units} units "
-                 "({rate}), {on_time} on time, {late} late.", when=when,
-                 reported=t.number(c.reported), expected=t.number(c.expected),
-                 units=t.number(c.units), rate=percent(t, c.rate),
-                 on_time=t.number(c.on_time), late=t.number(c.late))
+                 "({rate}), {timing}.", when=when, reported=t.number(c.reported),
+                 expected=t.number(c.expected), units=t.number(c.units),
+                 rate=percent(t, c.rate), timing=_late(t, c.on_time, c.late))
     return [line]
 
 
