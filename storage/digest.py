@@ -484,6 +484,7 @@ class Rollup:
     unit_code: str
     unit_name: str
     day: str
+    days: int  # the period ending with the day; `expected` is then units × days
     wards: int
     expected: int
     reported: int
@@ -506,7 +507,7 @@ async def rollup(session: AsyncSession, unit: Unit, day: date, settings: DigestS
     reported = sum(f.compliance.reported for f in found)
     by_rate = sorted(found, key=lambda f: (-(f.compliance.rate or 0), f.ward_name))
     by_urgent = sorted(found, key=lambda f: (-f.urgent_open, f.ward_name))
-    return Rollup(unit.code, unit.name, day.isoformat(), len(found), expected, reported,
+    return Rollup(unit.code, unit.name, day.isoformat(), days, len(found), expected, reported,
                   _rate(reported, expected), sum(f.urgent_open for f in found),
                   sum(c.open for f in found for c in f.categories),
                   [{"ward": f.ward_name, "rate": f.compliance.rate,

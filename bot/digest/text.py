@@ -281,11 +281,21 @@ def _chunks(section: str, limit: int) -> list[str]:
 
 def render_rollup(t: Translator, r: Rollup) -> str:
     """A province/city unit's wards summed and ranked."""
-    lines = [t("📊 {unit}: {n} wards, {day}", unit=r.unit_name, n=t.number(r.wards),
-               day=t.day(date.fromisoformat(r.day))),
-             t("✅ Check-in: {reported} of {expected} units reported ({rate}).",
-               reported=t.number(r.reported), expected=t.number(r.expected),
-               rate=percent(t, r.rate)),
+    day = date.fromisoformat(r.day)
+    if r.days == 1:
+        title = t("📊 {unit}: {n} wards, {day}", unit=r.unit_name, n=t.number(r.wards),
+                  day=_day(t, day, t.today()))
+        check_in = t("✅ Check-in: {reported} of {expected} units reported ({rate}).",
+                     reported=t.number(r.reported), expected=t.number(r.expected),
+                     rate=percent(t, r.rate))
+    else:
+        title = t("📊 {unit}: {n} wards, the last {days} days, {first} to {last}",
+                  unit=r.unit_name, n=t.number(r.wards), days=t.number(r.days),
+                  first=t.date(day - timedelta(days=r.days - 1)), last=t.date(day))
+        check_in = t("✅ Check-ins in the last {days} days: {reported} of the {expected} owed "
+                     "({rate}).", days=t.number(r.days), reported=t.number(r.reported),
+                     expected=t.number(r.expected), rate=percent(t, r.rate))
+    lines = [title, check_in,
              t("📋 {open} reports open, {urgent} of them urgent.", open=t.number(r.open),
                urgent=t.number(r.urgent_open)), "",
              t("Wards by check-in rate:")]
