@@ -433,6 +433,7 @@ async def test_zalo_staff_get_the_chart_at_a_signed_url_that_expires(
     from bot import files
 
     port = free_port()
+    zalo.fetch_photos = True  # the double fetches the photo's URL, as Zalo does
     runtime, seeded = await _zalo_staff(start_bot, zalo, COSO_WEB_PORT=port,
                                         COSO_PUBLIC_URL=f"http://127.0.0.1:{port}",
                                         COSO_DATA_DIR=str(tmp_path / "data"))
@@ -443,6 +444,7 @@ async def test_zalo_staff_get_the_chart_at_a_signed_url_that_expires(
     photo = await zalo.next_message("staff")
     assert photo.method == "sendPhoto" and photo.text == (
         "Ca đang mở và tỷ lệ báo cáo ngày, 7 ngày qua")
+    assert (photo.photo_bytes or b"")[:8] == b"\x89PNG\r\n\x1a\n"  # Zalo got the chart
     url = photo.photo or ""
     assert url.startswith(f"http://127.0.0.1:{port}/files/charts/digest-26734-2026-11-20-vi")
     assert "Bình" not in url and "An" not in url.split("?")[0]  # no one's name in a link
