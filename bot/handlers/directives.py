@@ -4,13 +4,13 @@ reminders to recipients who have not acknowledged or whose unit is late."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from bot.flows import directive
 from bot.flows.support import scope_roots
 from bot.handlers.access import refuse
 from bot.handlers.commands import command, start_or_status
+from bot.handlers.missing import missing_lines
 from bot.handlers.router import BUTTONS
 from bot.i18n import N_, Translator
 from bot.jobs import periodic
@@ -93,12 +93,6 @@ def report(t: Translator, result: directives.Status) -> str:
         lines.append(t.plural("{n} of them has no chat connected: phone them.",
                               "{n} of them have no chat connected: phone them.", unreachable))
     return "\n".join(lines)
-
-
-def missing_lines(t: Translator, missing: Sequence[directives.Missing]) -> list[str]:
-    """One line per person still owing an answer; those the bot cannot reach are marked."""
-    return [t("   – {name} (no chat connected)", name=m.name) if not m.connected else
-            t("   – {name}", name=m.name) for m in missing]
 
 
 async def on_remind(turn: Turn, payload: str) -> None:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from bot.flows import drill
 from bot.handlers.access import refuse
 from bot.handlers.commands import command, start_or_status
-from bot.handlers.directives import missing_lines
+from bot.handlers.missing import missing_lines
 from bot.handlers.router import BUTTONS
 from bot.i18n import N_, Translator
 from bot.jobs import periodic
