@@ -9,6 +9,7 @@ import signal
 
 from aiohttp import web
 
+import bot.files  # registers the clean-up of old charts and exports; serves signed links
 from bot.channels.base import Channel, HandleIncoming
 from bot.channels.spool import Spool, SpooledHandle
 from bot.delivery import Sender
@@ -126,6 +127,7 @@ class Runtime:
         app = web.Application(client_max_size=2 * 1024 * 1024)
         for channel in self.channels:
             app.add_routes(channel.routes())
+        app.add_routes(bot.files.routes(self.settings))  # signed links to charts and exports
         self._web = web.AppRunner(app, access_log=None)
         await self._web.setup()
         site = web.TCPSite(self._web, self.settings.web_host, self.settings.web_port)

@@ -1,30 +1,53 @@
-"""The files the bot writes under COSO_DATA_DIR, and how long they stay.
+"""The files the bot writes under COSO_DATA_DIR, how long they stay, and the signed links
+that let a platform fetch them (Zalo takes photos by URL only).
 
-Digest charts and exports are made to be sent at once; an export holds household records
-(Decree 13/2023/ND-CP), so neither outlives a couple of days. Directive attachments stay:
-they are the directive's own record. All of it is personal data: the folders are 0700 and the
-files 0600 (storage/private.py).
+Digest charts are kept a week, so the link in a digest works for its 7 days; an export holds
+household records (Decree 13/2023/ND-CP), so its link lasts 24 hours and the file two days.
+Directive attachments stay: they are the directive's own record. All of it is personal data:
+the folders are 0700 and the files 0600 (storage/private.py).
+
+A link is `{COSO_PUBLIC_URL}/files/{folder}/{name}?e={expiry}&s={signature}`: the signature
+is an HMAC-SHA256 of folder, name and expiry under a secret of this installation, so a link
+cannot be guessed or stretched; after its expiry, or with anything altered, it is a 404 (as is
+a file that is gone). File names are random or built from unit codes and dates: never a
+person's data.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
+import os
+import re
+import secrets
 import shutil
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from aiohttp import web
+
 from bot.jobs import periodic
 from bot.settings import Settings
 from storage.db import Database
+from storage.models import utcnow
 from storage.private import private_dir
 
 log = logging.getLogger(__name__)
 
-SHORT_LIVED = ("charts", "exports")
-FOLDERS = (*SHORT_LIVED, "directives")
-KEEP = timedelta(days=2)
+# How long each folder's files stay, and how long a link to one works.
+KEEP = {"charts": timedelta(days=8), "exports": timedelta(days=2)}
+LINK_LIFE = {"charts": timedelta(days=7), "exports": timedelta(hours=24),
+             "directives": timedelta(days=7)}
+SECRET_FILE = "file-secret"
+FOLDERS = ("charts", "exports", "directives")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+                 ".pdf": "application/pdf",
+                 ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                 ".csv": "text/csv"}
 
 
 def prepare_data_dir(settings: Settings) -> Path:
@@ -37,8 +60,8 @@ def prepare_data_dir(settings: Settings) -> Path:
 
 @periodic("old-files", timedelta(hours=1))
 async def remove_old_files(db: Database, settings: Settings, now: datetime) -> None:
-    removed = sum([await asyncio.to_thread(remove_older, settings.data_dir / folder, KEEP)
-                   for folder in SHORT_LIVED])
+    removed = sum([await asyncio.to_thread(remove_older, settings.data_dir / folder, keep)
+                   for folder, keep in KEEP.items()])
     if removed:
         log.info("removed %d old chart and export files", removed)
 
@@ -56,3 +79,68 @@ def remove_older(folder: Path, age: timedelta) -> int:
         else:
             path.unlink(missing_ok=True)
     return len(old)
+
+
+# --- signed links -----------------------------------------------------------------------------
+
+def secret(settings: Settings) -> bytes:
+    """COSO_FILE_SECRET, or this installation's own, made once and kept 0600."""
+    if settings.file_secret:
+        return settings.file_secret.encode()
+    path = settings.data_dir / SECRET_FILE
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    private_dir(settings.data_dir)
+    made = secrets.token_hex(32).encode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: use theirs
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(made)
+    return made
+
+
+def _signature(key: bytes, folder: str, name: str, expires: int) -> str:
+    message = f"{folder}/{name}:{expires}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:40]
+
+
+def signed_url(settings: Settings, path: Path | str, now: datetime | None = None,
+               life: timedelta | None = None) -> str | None:
+    """A link that reaches the file under COSO_DATA_DIR until it expires, or None when no
+    COSO_PUBLIC_URL is set or the file is not in a served folder."""
+    if not settings.public_url:
+        return None
+    file = Path(path).resolve()
+    folder = file.parent.name
+    if folder not in LINK_LIFE or file.parent != (settings.data_dir / folder).resolve() or (
+            not _NAME.match(file.name)):
+        return None
+    expires = int(((now or utcnow()) + (life or LINK_LIFE[folder])).timestamp())
+    signature = _signature(secret(settings), folder, file.name, expires)
+    return f"{settings.public_url}/files/{folder}/{file.name}?e={expires}&s={signature}"
+
+
+def routes(settings: Settings) -> list[web.RouteDef]:
+    async def serve(request: web.Request) -> web.StreamResponse:
+        folder, name = request.match_info["folder"], request.match_info["name"]
+        expires = request.query.get("e", "")
+        given = request.query.get("s", "")
+        if (folder not in LINK_LIFE or not _NAME.match(name) or not expires.isdigit()
+                or int(expires) < time.time()
+                or not hmac.compare_digest(given, _signature(secret(settings), folder, name,
+                                                             int(expires)))):
+            raise web.HTTPNotFound()
+        path = settings.data_dir / folder / name
+        if not path.is_file():
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers={
+            "Content-Type": CONTENT_TYPES.get(path.suffix.casefold(),
+                                              "application/octet-stream"),
+            "Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer"})
+
+    return [web.get("/files/{folder}/{name}", serve)]

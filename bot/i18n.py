@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from babel import Locale
-from babel.dates import format_date, format_datetime, format_time, format_timedelta
+from babel.dates import format_date, format_time, format_timedelta
 from babel.numbers import format_currency, format_decimal
 from babel.support import NullTranslations, Translations
 
@@ -63,14 +63,43 @@ class Translator:
     def money(self, amount: int | Decimal) -> str:
         return format_currency(amount, "VND", locale=self._babel)
 
+    # Dates people cannot misread: the full year always, or a word (today, yesterday).
+    DATE_PATTERNS = {"vi": "d/M/y"}  # 5/12/2026; other locales: Babel's medium (Dec 5, 2026)
+
     def date(self, value: dt.date | dt.datetime) -> str:
+        """'5/12/2026', 'Dec 5, 2026': the local date with its full year."""
         if isinstance(value, dt.datetime):
             value = value.astimezone(self.tz).date()
-        return format_date(value, format="short" if self.locale == "vi" else "medium",
+        return format_date(value, format=self.DATE_PATTERNS.get(self.locale, "medium"),
                            locale=self._babel)
 
-    def datetime(self, value: dt.datetime) -> str:
-        return format_datetime(value, format="short", tzinfo=self.tz, locale=self._babel)
+    def short_date(self, value: dt.date) -> str:
+        """'05/12': a chart's axis, where the year is in the caption."""
+        return format_date(value, format="dd/MM", locale=self._babel)
+
+    def today(self) -> dt.date:
+        """The local date now."""
+        return dt.datetime.now(self.tz).date()
+
+    def day(self, value: dt.date | dt.datetime, today: dt.date | None = None) -> str:
+        """'hôm nay', 'hôm qua', 'ngày mai', else the weekday and the date: 'thứ Sáu
+        5/12/2026' (English: 'Friday, Dec 5, 2026'). `today` defaults to the local date now."""
+        if isinstance(value, dt.datetime):
+            value = value.astimezone(self.tz).date()
+        today = today or self.today()
+        word = {0: N_("today"), -1: N_("yesterday"), 1: N_("tomorrow")}.get(
+            (value - today).days)
+        if word is not None:
+            return self(word)
+        weekday = format_date(value, format="EEEE", locale=self._babel)
+        if self.locale == "vi":  # mid-sentence: "thứ Sáu", as written
+            weekday = weekday[:1].lower() + weekday[1:]
+        return self(N_("{weekday}, {date}"), weekday=weekday, date=self.date(value))
+
+    def datetime(self, value: dt.datetime, now: dt.datetime | None = None) -> str:
+        """'hôm nay lúc 17:05', 'thứ Sáu 5/12/2026 lúc 17:05'."""
+        today = (now or dt.datetime.now(self.tz)).astimezone(self.tz).date()
+        return self(N_("{day} at {time}"), day=self.day(value, today), time=self.time(value))
 
     def duration(self, value: dt.timedelta) -> str:
         """"12 phút", "95 phút", "4 giờ": the largest unit that still reads exactly enough."""

@@ -11,6 +11,7 @@ from bot.i18n import Translator, pick_locale
 from bot.messages import Outgoing
 from bot.settings import Settings
 from storage import outbox, people
+from storage.models import ChatAccount
 
 # Who to notify: the role holders over, within or on a unit, looked up in storage.
 holders_over = people.holders_over
@@ -24,13 +25,19 @@ async def notify_people(session: AsyncSession, settings: Settings, person_ids: I
                         render: Render, priority: int = outbox.BULK,
                         ref: str | None = None) -> int:
     """Queue render(t) to every chat account of the given active people; returns the count."""
+    found = await accounts_of(session, settings, person_ids)
+    for account, t in found:
+        outbox.enqueue(session, account, render(t).to_payload(), priority, ref)
+    return len(found)
+
+
+async def accounts_of(session: AsyncSession, settings: Settings, person_ids: Iterable[int]
+                      ) -> list[tuple[ChatAccount, Translator]]:
+    """Every chat account of the given active people, each with its reader's Translator:
+    for messages shaped by the channel (a digest split to Zalo's limit)."""
     ids = set(person_ids)
     if not ids:
-        return 0
-    queued = 0
-    for account, person in await people.active_accounts(session, ids):
-        locale = pick_locale(person.locale, account.locale, default=settings.default_locale)
-        message = render(Translator(locale, settings.tz))
-        outbox.enqueue(session, account, message.to_payload(), priority, ref)
-        queued += 1
-    return queued
+        return []
+    return [(account, Translator(pick_locale(person.locale, account.locale,
+                                             default=settings.default_locale), settings.tz))
+            for account, person in await people.active_accounts(session, ids)]

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     # Reverse proxies (comma-separated CIDRs) whose X-Forwarded-For is believed, so that rate
     # limits and logs see the client's address rather than the proxy's.
     trusted_proxies: str = Field("", alias="COSO_TRUSTED_PROXIES")
+    # The HTTPS base that reaches this web server (e.g. https://coso.example.vn): signed links
+    # to charts, exports and attachments, for Zalo, which takes photos by URL only.
+    public_url: str | None = Field(None, alias="COSO_PUBLIC_URL")
+    # Signs those links; when unset, one is generated and kept in COSO_DATA_DIR (0600).
+    file_secret: str | None = Field(None, min_length=16, alias="COSO_FILE_SECRET")
 
     @field_validator("timezone")
     @classmethod
@@ -103,6 +108,15 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_base(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with https:// (or http:// on a test machine)")
+        return value.rstrip("/")
 
     @field_validator("telegram_api_base", "zalo_api_base")
     @classmethod

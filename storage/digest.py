@@ -11,6 +11,7 @@ The only rows brought into Python are short lists a reader sees by name: urgent 
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -42,6 +43,7 @@ from storage.models import (
     SupportPolicy,
     Unit,
 )
+from storage.units import unique_tails
 
 URGENT_LISTED = 10  # a phone screen; the count says how many more there are
 TREND_DAYS = 7
@@ -67,9 +69,10 @@ class CategoryFigures:
 @dataclass
 class UrgentCase:
     report_id: int
-    unit: str
+    unit: str  # the shortest path that tells its unit from the others listed
     category_key: str
     age_hours: int
+    household: str = ""  # the household's code in its unit
 
 
 @dataclass
@@ -88,6 +91,9 @@ class PolicyFigures:
 
 @dataclass
 class Compliance:
+    """Check-ins over the period: `expected` is units × days (units alone for one day), so
+    a 7-day figure is for the 7 days. `silent` is the period's last day only: who to chase."""
+
     expected: int
     reported: int
     on_time: int
@@ -95,6 +101,7 @@ class Compliance:
     rate: float | None
     on_time_rate: float | None
     silent: list[dict[str, Any]] = field(default_factory=list)  # {unit, leaders: [names]}
+    units: int = 0  # units expected to answer each day
 
 
 @dataclass
@@ -118,8 +125,10 @@ class DirectiveFigures:
 
 @dataclass
 class TrendDay:
+    """One day of the chart; None where the ward had no leader yet (a gap, not a zero)."""
+
     day: str
-    open: int
+    open: int | None
     compliance: float | None
 
 
@@ -131,6 +140,7 @@ class WardFigures:
     ward_name: str
     day: str
     days: int  # the period: 1 (the day), 7 or 30 days ending with it
+    recent_days: int  # the window of the drills and directives counted: at least a week
     categories: list[CategoryFigures]
     urgent_open: int
     urgent: list[UrgentCase]
@@ -163,10 +173,20 @@ class WardUnits:
     ward: Unit
     ids: list[int]  # the ward's first, then below it in tree order
     names: dict[int, str]
+    chains: dict[int, list[str]] = field(default_factory=dict)  # own name first, then up
+    _short: dict[int, str] = field(default_factory=dict)
 
     @property
     def below(self) -> list[int]:
         return self.ids[1:]
+
+    def short(self, ids: Sequence[int]) -> dict[int, str]:
+        """The shortest path that tells each of these units from every other unit of the ward
+        ("Khu phố 2 › Tổ dân phố 1" where each quarter has a Tổ dân phố 1): a reader knows
+        the ward, not which units happen to be listed. By storage.units.unique_tails."""
+        if not self._short:
+            self._short.update(unique_tails(self.chains))
+        return {unit_id: self._short[unit_id] for unit_id in ids}
 
 
 async def ward_units(session: AsyncSession, ward: Unit) -> WardUnits:
@@ -174,12 +194,24 @@ async def ward_units(session: AsyncSession, ward: Unit) -> WardUnits:
     a few hundred units, so the ids go inline in the queries that follow."""
     query = (select(Unit.id, Unit.name, Unit.path)
              .where(Unit.path >= ward.path, Unit.path < ward.path + "\uffff").order_by(Unit.path))
-    rows = (await session.execute(query)).all()
+    rows = list((await session.execute(query)).all())
     own = {row.id: row.name for row in rows}
+    # Tree order as a reader counts: Khu phố 2 before Khu phố 11 (ids in a path do not).
+    rows.sort(key=lambda row: [natural(own.get(int(part), "")) for part in
+                               row.path[len(ward.path):].strip("/").split("/") if part])
     names = {row.id: " › ".join(own.get(int(part), "") for part in
                                 row.path[len(ward.path):].strip("/").split("/") if part)
              for row in rows}
-    return WardUnits(ward, [row.id for row in rows], names)
+    chains = {row.id: [own.get(int(part), "") for part in
+                       reversed(row.path[len(ward.path):].strip("/").split("/")) if part]
+              or [ward.name] for row in rows}
+    return WardUnits(ward, [row.id for row in rows], names, chains)
+
+
+def natural(name: str) -> list[tuple[int, int | str]]:
+    """'Khu phố 11' after 'Khu phố 2': the digits compared as numbers."""
+    return [(0, int(part)) if part.isdigit() else (1, part.casefold())
+            for part in re.split(r"(\d+)", name) if part]
 
 
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -204,19 +236,21 @@ async def ward_figures(session: AsyncSession, ward: Unit, day: date,
     counts = await _report_counts(session, units_in, start,
                                   [_bounds(d, tz)[1] for d in trend_days])
     households, flags = await _households(session, units_in)
+    recent_days = max(days, RECENT_DAYS)
+    recent, _ = _bounds(day - timedelta(days=recent_days - 1), tz)
     return WardFigures(
         ward_code=ward.code, ward_name=ward.name, day=day.isoformat(), days=days,
+        recent_days=recent_days,
         categories=counts.categories, urgent_open=counts.urgent_open,
         urgent=await _urgent(session, units, end) if counts.urgent_open else [],
         households=households, flags=flags,
         policies=await _policies(session, units_in, day - timedelta(days=days - 1), day),
-        compliance=await compliance(session, units, day, settings, expected),
-        vacancies=[units.names[u] for u in units.below if u not in expected],
+        compliance=await compliance(session, units, day, settings, expected, days),
+        vacancies=_vacancies(units, expected),
         blocked=await _blocked(session, units_in),
-        drills=await _drills(session, ward, start - timedelta(days=RECENT_DAYS - days), end),
-        directives=await _directives(session, units_in,
-                                     start - timedelta(days=RECENT_DAYS - days), end),
-        trend=await _trend(session, trend_days, counts.open_at, list(expected)),
+        drills=await _drills(session, ward, recent, end),
+        directives=await _directives(session, units_in, recent, end),
+        trend=await _trend(session, trend_days, counts.open_at, list(expected), tz),
     )
 
 
@@ -273,15 +307,25 @@ async def _report_counts(session: AsyncSession, units_in: Sequence[int], start: 
     return _ReportCounts(figures, total(still_open, 1), open_at)
 
 
+def _vacancies(units: WardUnits, expected: dict[int, list[str]]) -> list[str]:
+    vacant = [u for u in units.below if u not in expected]
+    short = units.short(vacant)
+    return [short[u] for u in vacant]
+
+
 async def _urgent(session: AsyncSession, units: WardUnits, end: datetime) -> list[UrgentCase]:
-    """The oldest open urgent cases, URGENT_LISTED of them at most."""
-    query = (select(Report.id, Report.unit_id, Report.category_key, Report.created_at)
+    """The oldest open urgent cases, URGENT_LISTED of them at most, with their household."""
+    query = (select(Report.id, Report.unit_id, Report.category_key, Report.created_at,
+                    Household.code)
+             .join(Household, Household.id == Report.household_id)
              .where(Report.unit_id.in_(units.ids), Report.urgent.is_(True),
                     Report.status == ReportStatus.OPEN, Report.created_at < end)
-             .order_by(Report.created_at).limit(URGENT_LISTED))
-    return [UrgentCase(row.id, units.names[row.unit_id], row.category_key,
-                       int((end - row.created_at).total_seconds() // 3600))
-            for row in (await session.execute(query)).all()]
+             .order_by(Report.created_at, Report.id).limit(URGENT_LISTED))
+    rows = (await session.execute(query)).all()
+    short = units.short([row.unit_id for row in rows])
+    return [UrgentCase(row.id, short[row.unit_id], row.category_key,
+                       int((end - row.created_at).total_seconds() // 3600), row.code)
+            for row in rows]
 
 
 async def _households(session: AsyncSession,
@@ -337,23 +381,27 @@ async def expected_units(session: AsyncSession, units: WardUnits) -> dict[int, l
 
 
 async def compliance(session: AsyncSession, units: WardUnits, day: date,
-                     settings: DigestSettings, expected: dict[int, list[str]]) -> Compliance:
-    """Units that answered the day's check-in ÷ units expected to (expected_units);
-    on time = before the ward's reminder time."""
+                     settings: DigestSettings, expected: dict[int, list[str]],
+                     days: int = 1) -> Compliance:
+    """Check-ins answered ÷ owed (expected_units, each day of the period); on time = before
+    the ward's reminder time that day. The silent units are the last day's."""
     if not expected:
         return Compliance(0, 0, 0, 0, None, None)
     times = await schedules.schedule_of(session, settings, units.ward)
     hour, minute = divmod(schedules.minutes_of(times.reminder_at), 60)
-    deadline = datetime.combine(day, time(hour, minute), settings.tz).astimezone(UTC)
-    query = (select(CheckIn.unit_id, CheckIn.created_at)
-             .where(CheckIn.day == day, CheckIn.unit_id.in_(list(expected))))
-    answered = dict((await session.execute(query)).all())
-    on_time = sum(1 for at in answered.values() if at < deadline)
-    silent = [{"unit": units.names[u], "leaders": leaders_of}
-              for u, leaders_of in expected.items() if u not in answered]
-    return Compliance(len(expected), len(answered), on_time, len(answered) - on_time,
-                      _rate(len(answered), len(expected)), _rate(on_time, len(expected)),
-                      silent)
+    first = day - timedelta(days=days - 1)
+    query = (select(CheckIn.unit_id, CheckIn.day, CheckIn.created_at)
+             .where(CheckIn.day >= first, CheckIn.day <= day,
+                    CheckIn.unit_id.in_(list(expected))))
+    answered = {(unit_id, on): at for unit_id, on, at in await session.execute(query)}
+    on_time = sum(1 for (_, on), at in answered.items()
+                  if at < datetime.combine(on, time(hour, minute), settings.tz))
+    owed = len(expected) * days
+    silent_ids = [u for u in expected if (u, day) not in answered]
+    short = units.short(silent_ids)
+    silent = [{"unit": short[u], "leaders": expected[u]} for u in silent_ids]
+    return Compliance(owed, len(answered), on_time, len(answered) - on_time,
+                      _rate(len(answered), owed), _rate(on_time, owed), silent, len(expected))
 
 
 async def _blocked(session: AsyncSession, units_in: Sequence[int]) -> list[str]:
@@ -402,17 +450,31 @@ async def _directives(session: AsyncSession, units_in: Sequence[int], start: dat
 
 
 async def _trend(session: AsyncSession, days: Sequence[date], open_at: Sequence[int],
-                 expected: Sequence[int]) -> list[TrendDay]:
+                 expected: Sequence[int], tz: ZoneInfo) -> list[TrendDay]:
     """Open cases at the end of each of the trend's days, and that day's compliance rate
-    (against today's expected units)."""
+    (against today's expected units). Days before the ward's first leader took up a post
+    have neither: nobody was there to report."""
     per_day: dict[date, int] = {}
+    first: date | None = None
     if expected:
         checked = (select(CheckIn.day, func.count()).where(
             CheckIn.unit_id.in_(expected), CheckIn.day >= days[0], CheckIn.day <= days[-1])
             .group_by(CheckIn.day))
         per_day = {d: int(n) for d, n in (await session.execute(checked)).all()}
+        since = (await session.execute(select(func.min(RoleAssignment.created_at)).where(
+            # Ended posts count too: a leader replaced last week had a predecessor before.
+            RoleAssignment.unit_id.in_(expected), RoleAssignment.role == Role.LEADER,
+        ))).scalar_one_or_none()
+        first = _local_date(since, tz) if since is not None else None
     return [TrendDay(d.isoformat(), n, _rate(per_day.get(d, 0), len(expected)))
+            if first is not None and d >= first else TrendDay(d.isoformat(), None, None)
             for d, n in zip(days, open_at, strict=True)]
+
+
+def _local_date(moment: datetime, tz: ZoneInfo) -> date:
+    if moment.tzinfo is None:  # SQLite's aggregate comes back naive: it is UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(tz).date()
 
 
 @dataclass
@@ -422,6 +484,7 @@ class Rollup:
     unit_code: str
     unit_name: str
     day: str
+    days: int  # the period ending with the day; `expected` is then units × days
     wards: int
     expected: int
     reported: int
@@ -444,7 +507,7 @@ async def rollup(session: AsyncSession, unit: Unit, day: date, settings: DigestS
     reported = sum(f.compliance.reported for f in found)
     by_rate = sorted(found, key=lambda f: (-(f.compliance.rate or 0), f.ward_name))
     by_urgent = sorted(found, key=lambda f: (-f.urgent_open, f.ward_name))
-    return Rollup(unit.code, unit.name, day.isoformat(), len(found), expected, reported,
+    return Rollup(unit.code, unit.name, day.isoformat(), days, len(found), expected, reported,
                   _rate(reported, expected), sum(f.urgent_open for f in found),
                   sum(c.open for f in found for c in f.categories),
                   [{"ward": f.ward_name, "rate": f.compliance.rate,

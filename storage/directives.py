@@ -16,6 +16,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
+    ChatAccount,
     Directive,
     DirectiveRecipient,
     OutboxMessage,
@@ -24,10 +25,13 @@ from storage.models import (
     RoleAssignment,
     Unit,
 )
+from storage.units import short_paths
 
 MAX_TEXT = 3500
 MAX_NOTE = 500  # a unit's note with its "done"
 MAX_REMINDERS = 3
+# Staff may nudge those still missing by hand, but not more often than this, whoever asks.
+REMIND_BY_HAND_EVERY = timedelta(hours=1)
 MB = 1024 * 1024
 # Bot API limits for uploads by a bot. Zalo's bot API takes photos by URL only, so a file
 # from this machine never goes to Zalo (its recipients get a note instead) and has no limit.
@@ -181,11 +185,24 @@ async def add_done_note(session: AsyncSession, entry: DirectiveRecipient, note: 
         DirectiveRecipient.unit_id == entry.unit_id).values(done_note=note))
 
 
+@dataclass(frozen=True)
+class Missing:
+    """A recipient who has not acknowledged: whom to phone when `connected` is False (no
+    chat account the bot can reach)."""
+
+    person_id: int
+    name: str
+    connected: bool
+
+
 @dataclass
 class UnitStatus:
     unit_id: int
     code: str
     name: str
+    path: str = ""
+    label: str = ""  # the shortest path that tells it from the other units listed
+    missing: list[Missing] = field(default_factory=list)
     recipients: int = 0
     acknowledged: int = 0
     done: bool = False
@@ -206,20 +223,42 @@ class Status:
     def total(self, name: str) -> int:
         return sum(int(getattr(unit, name)) for unit in self.units)
 
+    def total_missing(self) -> int:
+        return sum(len(unit.missing) for unit in self.units)
 
-async def status(session: AsyncSession, directive_id: int) -> Status | None:
-    directive = await session.get(Directive, directive_id)
-    if directive is None:
+
+def within(path: str, scope_paths: Sequence[str] | None) -> bool:
+    """None means no limit (the command line); otherwise the path lies under one of them."""
+    return scope_paths is None or any(path.startswith(scope) for scope in scope_paths)
+
+
+async def status(session: AsyncSession, directive_id: int,
+                 scope_paths: Sequence[str] | None = None) -> Status | None:
+    """The directive's counts by unit and who has not acknowledged, or None when there is no
+    such directive within the scope (scope_paths None: any, for the command line)."""
+    found = (await session.execute(select(Directive, Unit.path).join(
+        Unit, Unit.id == Directive.scope_unit_id).where(Directive.id == directive_id))).first()
+    if found is None or not within(found[1], scope_paths):
         return None
+    directive = found[0]
     result = Status(directive)
     by_unit: dict[int, UnitStatus] = {}
-    query = (select(DirectiveRecipient, Unit).join(Unit, Unit.id == DirectiveRecipient.unit_id)
-             .where(DirectiveRecipient.directive_id == directive_id).order_by(Unit.path))
-    for entry, unit in await session.execute(query):
-        unit_status = by_unit.setdefault(unit.id, UnitStatus(unit.id, unit.code, unit.name))
+    query = (select(DirectiveRecipient, Unit, Person)
+             .join(Unit, Unit.id == DirectiveRecipient.unit_id)
+             .join(Person, Person.id == DirectiveRecipient.person_id)
+             .where(DirectiveRecipient.directive_id == directive_id)
+             .order_by(Unit.path, Person.full_name, Person.id))
+    rows = (await session.execute(query)).all()
+    reachable = await connected(session, {person.id for _, _, person in rows})
+    for entry, unit, person in rows:
+        unit_status = by_unit.setdefault(unit.id, UnitStatus(unit.id, unit.code, unit.name,
+                                                             unit.path))
         unit_status.recipients += 1
         unit_status.acknowledged += entry.acknowledged_at is not None
         unit_status.done = unit_status.done or entry.done_at is not None
+        if pending(directive, entry):
+            unit_status.missing.append(Missing(person.id, person.full_name,
+                                               person.id in reachable))
     sent = (select(OutboxMessage.ref, OutboxMessage.status, func.count())
             .where(OutboxMessage.ref.startswith(f"directive:{directive_id}:"))
             .group_by(OutboxMessage.ref, OutboxMessage.status))
@@ -231,7 +270,51 @@ async def status(session: AsyncSession, directive_id: int) -> Status | None:
         owner.delivered += count if row_status == OutboxStatus.SENT else 0
         owner.failed += count if row_status == OutboxStatus.FAILED else 0
     result.units = list(by_unit.values())
+    labels = await short_paths(session, [unit.path for unit in result.units])
+    for unit_status in result.units:
+        unit_status.label = labels[unit_status.path]
     return result
+
+
+def pending(directive: Directive, entry: DirectiveRecipient) -> bool:
+    """Still owed: the acknowledgement, or (a directive that asks none) the unit's "done"."""
+    return (entry.acknowledged_at is None) if directive.requires_ack else entry.done_at is None
+
+
+async def connected(session: AsyncSession, person_ids: set[int]) -> set[int]:
+    """Those of these people with a chat account that has not blocked the bot."""
+    if not person_ids:
+        return set()
+    query = select(ChatAccount.person_id).where(ChatAccount.person_id.in_(person_ids),
+                                                ChatAccount.blocked_at.is_(None)).distinct()
+    return {person_id for person_id in (await session.execute(query)).scalars()
+            if person_id is not None}
+
+
+async def last_reminded(session: AsyncSession, directive_id: int) -> datetime | None:
+    """When anyone of this directive was last nudged (by the clock or by hand)."""
+    query = select(func.max(DirectiveRecipient.reminded_at)).where(
+        DirectiveRecipient.directive_id == directive_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def to_remind(session: AsyncSession, directive: Directive, now: datetime
+                    ) -> Sequence[DirectiveRecipient] | datetime:
+    """The recipients still missing, stamped as reminded now; or, when a nudge went out less
+    than REMIND_BY_HAND_EVERY ago, the time the next one may go. Locked against a second
+    press racing this one."""
+    await session.execute(select(Directive.id).where(Directive.id == directive.id)
+                          .with_for_update())
+    last = await last_reminded(session, directive.id)
+    if last is not None and last > now - REMIND_BY_HAND_EVERY:
+        return last + REMIND_BY_HAND_EVERY
+    query = (select(DirectiveRecipient).where(DirectiveRecipient.directive_id == directive.id)
+             .order_by(DirectiveRecipient.id))
+    entries = [entry for entry in (await session.execute(query)).scalars()
+               if pending(directive, entry)]
+    for entry in entries:
+        entry.reminded_at = now
+    return entries
 
 
 async def latest(session: AsyncSession, scope_paths: Sequence[str], limit: int = 3

@@ -10,19 +10,30 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from statistics import median
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import catalog
-from storage.models import Drill, DrillParticipant, DrillScenario, Unit
+from storage.directives import Missing, connected
+from storage.models import (
+    Drill,
+    DrillParticipant,
+    DrillScenario,
+    Person,
+    Role,
+    RoleAssignment,
+    Unit,
+)
+from storage.units import short_paths
 
 REMIND_EVERY = timedelta(minutes=30)
 MAX_REMINDERS = 3
+REMIND_BY_HAND_EVERY = timedelta(hours=1)  # staff's own nudge, at most this often
 
 
 class Progress(enum.StrEnum):
@@ -143,6 +154,10 @@ class UnitResult:
     reminders: int
     # How long each ticked step took: from the acknowledgement (step 1) or the step before.
     step_times: tuple[timedelta, ...] = ()
+    path: str = ""
+    label: str = ""  # the shortest path that tells it from the drill's other units
+    # The unit's leaders while it has not completed: who to chase, and whether by phone.
+    missing: list[Missing] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -173,24 +188,72 @@ def _median(values: list[timedelta]) -> timedelta | None:
     return timedelta(seconds=median(v.total_seconds() for v in values)) if values else None
 
 
-async def results(session: AsyncSession, drill_id: int, *, compare: bool = True
+async def results(session: AsyncSession, drill_id: int,
+                  ward_ids: Sequence[int] | None = None, *, compare: bool = True
                   ) -> Results | None:
-    found = await session.execute(select(Drill, DrillScenario).join(
-        DrillScenario, DrillScenario.key == Drill.scenario_key).where(Drill.id == drill_id))
-    row = found.first()
+    """The drill's units and times, or None when there is no such drill in these wards
+    (ward_ids None: any, for the command line); with compare, the scenario's previous drill
+    in the same ward too."""
+    query_drill = select(Drill, DrillScenario).join(
+        DrillScenario, DrillScenario.key == Drill.scenario_key).where(Drill.id == drill_id)
+    if ward_ids is not None:
+        query_drill = query_drill.where(Drill.unit_id.in_(ward_ids))
+    row = (await session.execute(query_drill)).first()
     if row is None:
         return None
     drill, scenario = row
     query = (select(DrillParticipant, Unit).join(Unit, Unit.id == DrillParticipant.unit_id)
              .where(DrillParticipant.drill_id == drill.id).order_by(Unit.path))
+    found = (await session.execute(query)).all()
+    leaders = await _leaders(session, [unit.id for entry, unit in found
+                                       if entry.completed_at is None])
+    labels = await short_paths(session, [unit.path for _, unit in found])
     units = [UnitResult(unit.id, unit.code, unit.name, entry.steps_done,
                         _since(drill.started_at, entry.acknowledged_at),
                         _since(drill.started_at, entry.completed_at), entry.reminders,
-                        _step_times(drill, entry))
-             for entry, unit in await session.execute(query)]
+                        _step_times(drill, entry), unit.path, labels[unit.path],
+                        leaders.get(unit.id, []))
+             for entry, unit in found]
     before = await previous(session, drill) if compare else None
     return Results(drill, as_run(drill, scenario), units,
                    await results(session, before.id, compare=False) if before else None)
+
+
+async def _leaders(session: AsyncSession, unit_ids: Sequence[int]
+                   ) -> dict[int, list[Missing]]:
+    """The active leaders of each unit, by name."""
+    if not unit_ids:
+        return {}
+    query = (select(RoleAssignment.unit_id, Person)
+             .join(Person, Person.id == RoleAssignment.person_id)
+             .where(RoleAssignment.unit_id.in_(unit_ids), RoleAssignment.role == Role.LEADER,
+                    RoleAssignment.active.is_(True), Person.active.is_(True))
+             .order_by(Person.full_name, Person.id).distinct())
+    rows = (await session.execute(query)).all()
+    reachable = await connected(session, {person.id for _, person in rows})
+    by_unit: dict[int, list[Missing]] = {}
+    for unit_id, person in rows:
+        by_unit.setdefault(unit_id, []).append(
+            Missing(person.id, person.full_name, person.id in reachable))
+    return by_unit
+
+
+async def to_remind(session: AsyncSession, drill: Drill, now: datetime
+                    ) -> Sequence[DrillParticipant] | datetime:
+    """The units not done, stamped as reminded now; or, when a nudge went out less than
+    REMIND_BY_HAND_EVERY ago, the time the next one may go."""
+    await session.execute(select(Drill.id).where(Drill.id == drill.id).with_for_update())
+    last = (await session.execute(select(func.max(DrillParticipant.reminded_at)).where(
+        DrillParticipant.drill_id == drill.id))).scalar_one_or_none()
+    if last is not None and last > now - REMIND_BY_HAND_EVERY:
+        return last + REMIND_BY_HAND_EVERY
+    query = (select(DrillParticipant).where(DrillParticipant.drill_id == drill.id,
+                                            DrillParticipant.completed_at.is_(None))
+             .order_by(DrillParticipant.id))
+    entries = (await session.execute(query)).scalars().all()
+    for entry in entries:
+        entry.reminded_at = now
+    return entries
 
 
 def _since(start: datetime, moment: datetime | None) -> timedelta | None:

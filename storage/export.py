@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import reports, support
+from storage import reports, support, units
 from storage.households import FLAG_LABELS
 from storage.models import (
     HOUSEHOLD_FLAGS,
@@ -83,8 +83,12 @@ async def sheets(session: AsyncSession, root: Unit, period: Period,
 
 
 async def _unit_names(session: AsyncSession, root: Unit) -> dict[int, tuple[str, str]]:
-    query = select(Unit.id, Unit.code, Unit.name).where(Unit.path.startswith(root.path))
-    return {row.id: (row.code, row.name) for row in await session.execute(query)}
+    """Each unit's code and the shortest path that tells it from the others exported
+    ("Khu phố 2 › Tổ dân phố 1" where every quarter has a Tổ dân phố 1)."""
+    query = select(Unit.id, Unit.code, Unit.path).where(Unit.path.startswith(root.path))
+    rows = (await session.execute(query)).all()
+    labels = await units.short_paths(session, [row.path for row in rows])
+    return {row.id: (row.code, labels[row.path]) for row in rows}
 
 
 async def _households(session: AsyncSession, names: dict[int, tuple[str, str]]) -> Sheet:

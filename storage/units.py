@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -118,3 +118,37 @@ async def all_units(session: AsyncSession) -> Sequence[Unit]:
 async def count(session: AsyncSession) -> int:
     """How many units the tree holds (none: a new database)."""
     return (await session.execute(select(func.count()).select_from(Unit))).scalar_one()
+
+
+SEPARATOR = " › "
+K = TypeVar("K")
+
+
+async def short_paths(session: AsyncSession, paths: Sequence[str]) -> dict[str, str]:
+    """For each unit (by its materialised path) the shortest tail of its ancestry that no
+    other unit of the set shares: "Tổ dân phố 1" where the name is unique among them,
+    "Khu phố 1 › Tổ dân phố 1" where two quarters each have one. One query for the set."""
+    chains = {path: [int(part) for part in reversed(path.strip("/").split("/")) if part]
+              for path in set(paths)}
+    ids = {unit_id for chain in chains.values() for unit_id in chain}
+    rows = await session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(ids)))
+    names = {unit_id: name for unit_id, name in rows}
+    return unique_tails({path: [names[i] for i in chain if i in names]
+                         for path, chain in chains.items()})
+
+
+def unique_tails(chains: dict[K, list[str]]) -> dict[K, str]:
+    """Each key's names (the unit's own first, then its ancestors') cut to the fewest that
+    tell it from every other key's, written outermost first: "Khu phố 1 › Tổ dân phố 1"."""
+    depth = dict.fromkeys(chains, 1)
+    while True:
+        seen: dict[tuple[str, ...], list[K]] = {}
+        for key, chain in chains.items():
+            seen.setdefault(tuple(chain[:depth[key]]), []).append(key)
+        deeper = [key for group in seen.values() if len(group) > 1 for key in group
+                  if depth[key] < len(chains[key])]
+        if not deeper:
+            break
+        for key in deeper:
+            depth[key] += 1
+    return {key: SEPARATOR.join(reversed(chain[:depth[key]])) for key, chain in chains.items()}

@@ -4,10 +4,14 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,7 +38,7 @@ from storage.models import (
 from tests.conftest import Coso, StartBot, make_settings, seed_ward
 from tests.doubles.telegram_api import TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
-from tests.telegram_helpers import data_for, register, say, start_telegram, tap
+from tests.telegram_helpers import data_for, free_port, register, say, start_telegram, tap
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 DAY = date(2026, 11, 20)
@@ -67,8 +71,11 @@ async def build_ward(db: Database, day: date = DAY, seed: bool = True) -> None:
         an, binh = Person(full_name="Nguyễn Văn An"), Person(full_name="Trần Thị Bình")
         session.add_all([an, binh])
         await session.flush()
-        session.add_all([RoleAssignment(person_id=an.id, unit_id=kp1.id, role="leader"),
-                         RoleAssignment(person_id=binh.id, unit_id=t1.id, role="leader"),
+        posted = at(day - timedelta(days=30), 8)  # in post well before the chart's week
+        session.add_all([RoleAssignment(person_id=an.id, unit_id=kp1.id, role="leader",
+                                        created_at=posted),
+                         RoleAssignment(person_id=binh.id, unit_id=t1.id, role="leader",
+                                        created_at=posted),
                          ChatAccount(channel="telegram", external_id="9", person_id=binh.id,
                                      blocked_at=at(day, 8))])
         homes = [Household(unit_id=kp1.id, code="1", poor=True, elderly_alone=True),
@@ -135,7 +142,8 @@ async def test_figures_match_the_hand_count(db: Database, db_url: str) -> None:
     by_key = {c.key: (c.new, c.open, c.resolved, c.to_date) for c in f.categories}
     assert by_key == {"f0": (1, 2, 0, 2), "f1": (0, 0, 0, 1), "short_food": (1, 0, 1, 1)}
     assert f.urgent_open == 1
-    assert [(u.unit, u.category_key, u.age_hours) for u in f.urgent] == [("Khu phố 1", "f0", 38)]
+    assert [(u.unit, u.household, u.category_key, u.age_hours) for u in f.urgent] == [
+        ("Khu phố 1", "1", "f0", 38)]
     assert f.households == 4
     assert f.flags == {"elderly_alone": 1, "disability": 0, "poor": 2, "near_poor": 0,
                        "young_children": 0, "pregnant": 1}
@@ -145,7 +153,7 @@ async def test_figures_match_the_hand_count(db: Database, db_url: str) -> None:
     assert cash.coverage == pytest.approx(0.6667)
     c = f.compliance
     assert (c.expected, c.reported, c.on_time, c.late, c.rate) == (2, 1, 1, 0, 0.5)
-    assert c.silent == [{"unit": "Khu phố 1 › Tổ dân phố 1", "leaders": ["Trần Thị Bình"]}]
+    assert c.silent == [{"unit": "Tổ dân phố 1", "leaders": ["Trần Thị Bình"]}]
     assert f.vacancies == ["Khu phố 2"]
     assert f.blocked == ["Trần Thị Bình"]
     assert f.drills is not None
@@ -160,17 +168,84 @@ async def test_figures_match_the_hand_count(db: Database, db_url: str) -> None:
     assert [d.compliance for d in f.trend][-2:] == [0.0, 0.5]
 
 
-async def test_text_in_vietnamese_and_english(db: Database, db_url: str) -> None:
+GOLDEN = Path(__file__).parent / "golden" / "digest"
+UPDATE = os.environ.get("COSO_GOLDEN_UPDATE") == "1"  # rewrite the files, then review the diff
+
+
+def check_golden(name: str, found: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(found + "\n", encoding="utf-8")
+    assert found + "\n" == path.read_text(encoding="utf-8"), f"{name} differs"
+
+
+@pytest.mark.parametrize("locale", ["vi", "en"])
+async def test_text_reads_like_the_golden_digest(db: Database, db_url: str, locale: str) -> None:
     await build_ward(db)
     f = await figures_of(db, db_url)
-    vi = text.render(Translator("vi", HCM), f)
-    assert "1.500.000\xa0₫" in vi and "3.000.000\xa0₫" in vi
-    assert "Phường Bến Thành" in vi and "Trần Thị Bình" in vi and "50%" in vi
-    en = text.render(Translator("en", HCM), f)
-    assert "✅ Check-in: 1/2 units (50%); on time 1, late 0" in en
-    assert "Confirmed case (F0): 1 · 2 · 0 · 2" in en
-    assert "🪑 Units with no leader: 1" in en and "Khu phố 2" in en
-    assert len(en) <= text.LIMIT and len(vi) <= text.LIMIT
+    t = Translator(locale, HCM)
+    found = text.render(t, f, today=DAY)
+    check_golden(f"demo_ward.{locale}.txt", found)
+    assert len(found) <= text.LIMIT
+    assert all(len(part) < 2000 for part in text.parts(found, 2000))
+    assert "—" not in found.split("\n", 1)[1]  # no empty-value dashes below the title
+
+
+@pytest.mark.parametrize("locale", ["vi", "en"])
+async def test_a_200_unit_ward_stays_within_the_limits(db: Database, db_url: str,
+                                                       locale: str) -> None:
+    await build_large_ward(db)
+    async with db.read() as session:
+        ward = await units.by_code(session, "26740")
+        assert ward is not None
+        f = await digest.ward_figures(session, ward, DAY, make_settings(db_url))
+    found = text.render(Translator(locale, HCM), f, today=DAY)
+    check_golden(f"large_ward.{locale}.txt", found)
+    assert len(found) <= text.LIMIT
+    pieces = text.parts(found, 2000)
+    assert len(pieces) > 1 and all(len(part) < 2000 for part in pieces)
+    assert "\n\n".join(pieces) == found  # split between sections only, nothing lost
+    # Every quarter has a "Tổ dân phố 1": the silent list names the quarter as well.
+    assert "Khu phố 2 › Tổ dân phố 3" in found
+
+
+async def build_large_ward(db: Database) -> None:
+    """Phường Tân Định: 20 quarters of 9 groups (200 units), a leader on all but every
+    tenth; the groups of the first eight quarters answered the check-in; 14 urgent cases."""
+    async with db.transaction() as session:
+        city = await units.upsert(session, "79", "Thành phố Hồ Chí Minh", "province", None)
+        ward = await units.upsert(session, "26740", "Phường Tân Định", "ward", city)
+        made = []
+        for q in range(1, 21):
+            quarter = await units.upsert(session, f"26740-KP{q}", f"Khu phố {q}", "quarter",
+                                         ward)
+            made.append(quarter)
+            for g in range(1, 10):
+                made.append(await units.upsert(session, f"26740-KP{q}-T{g}",
+                                               f"Tổ dân phố {g}", "group", quarter))
+        family = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Võ", "Đặng", "Bùi")
+        given = ("An", "Bình", "Cường", "Dung", "Hoa", "Khánh", "Lan", "Minh", "Nam")
+        for index, unit in enumerate(made):
+            if index % 10 == 9:
+                continue  # a vacancy
+            person = Person(full_name=f"{family[index % 8]} Văn {given[index % 9]}")
+            session.add(person)
+            await session.flush()
+            session.add(RoleAssignment(person_id=person.id, unit_id=unit.id, role="leader",
+                                       created_at=at(DAY - timedelta(days=3), 8)))
+            if unit.code.startswith(tuple(f"26740-KP{q}-" for q in range(1, 9))) and (
+                    index % 10 != 9):
+                session.add(CheckIn(unit_id=unit.id, day=DAY, answer="no_change",
+                                    person_id=person.id, created_at=at(DAY, 17)))
+            home = Household(unit_id=unit.id, code=f"{index + 1} Hai Bà Trưng",
+                             poor=index % 3 == 0, young_children=index % 4 == 0)
+            session.add(home)
+            await session.flush()
+            if index < 14:
+                session.add(Report(household_id=home.id, unit_id=unit.id, category_key="f0",
+                                   people_count=2, urgent=True, status="open",
+                                   created_at=at(DAY - timedelta(days=index % 4), 8)))
 
 
 async def test_chart_is_a_png(db: Database, db_url: str, tmp_path: Path) -> None:
@@ -190,14 +265,15 @@ async def test_cli_json_carries_the_figures_of_the_text(db: Database, coso: Coso
     found = json.loads(out)
     assert found["kind"] == "ward"
     figures = found["figures"]
-    assert set(figures) == {"ward_code", "ward_name", "day", "days", "categories",
+    assert set(figures) == {"ward_code", "ward_name", "day", "days", "recent_days",
+                            "categories",
                             "urgent_open", "urgent", "households", "flags", "policies",
                             "compliance", "vacancies", "blocked", "drills", "directives",
                             "trend"}
     assert figures["compliance"]["expected"] == 2 and figures["compliance"]["reported"] == 1
     assert figures["policies"][0]["amount_to_date"] == 3_000_000
     code, out, _ = await coso("digest", "--unit", "26734", "--date", DAY.isoformat())
-    assert code == 0 and "✅ Check-in: 1/2 units (50%)" in out and "3,000,000" in out
+    assert code == 0 and "1 of 2 units reported (50%)" in out and "3,000,000" in out
     code, out, _ = await coso("digest", "--unit", "79", "--date", DAY.isoformat(),
                               "--format", "json")
     rollup = json.loads(out)
@@ -215,7 +291,8 @@ async def test_digest_reaches_ward_staff_over_telegram(start_bot: StartBot,
     queued = await send_digest(runtime.db, runtime.settings, seeded.unit_ids["26734"], DAY)
     assert queued == 2
     text_message, photo = await tg.wait_messages(staff, 2)
-    assert "Phường Bến Thành — digest for" in (text_message.text or "")
+    assert "📊 Phường Bến Thành: digest for" in (text_message.text or "")
+    assert photo.text == "Open cases and daily report rate, last 7 days"
     assert isinstance(photo.photo, bytes) and photo.photo[:4] == b"\x89PNG"
 
 
@@ -237,16 +314,16 @@ async def test_summary_over_telegram_with_scope(start_bot: StartBot, tg: Telegra
     [question] = await say(tg, staff, "/summary")
     assert "Which period?" in (question.text or "")
     [answer] = await tap(tg, staff, data_for(question, "Today"))
-    assert "Phường Bến Thành — digest for" in (answer.text or "")
-    assert "🏠 Households: 0" in (answer.text or "")
+    assert "📊 Phường Bến Thành: digest for today" in (answer.text or "")
+    assert "🏠 No households on record yet." in (answer.text or "")
 
     await register(tg, admin, seeded.codes["admin:CITY"], unit="Thành phố Hồ Chí Minh")
     [pick] = await say(tg, admin, "/summary")
     assert "Which ward?" in (pick.text or "")
     [period] = await tap(tg, admin, data_for(pick, "All wards of Thành phố Hồ Chí Minh"))
     [rolled] = await tap(tg, admin, data_for(period, "The last 7 days"))
-    assert "Thành phố Hồ Chí Minh — 2 wards" in (rolled.text or "")
-    assert "By urgent open cases:" in (rolled.text or "")
+    assert "📊 Thành phố Hồ Chí Minh: 2 wards" in (rolled.text or "")
+    assert "Wards by urgent open cases:" in (rolled.text or "")
 
     await register(tg, leader, seeded.codes["leader:KP1"])
     [refused] = await say(tg, leader, "/summary")
@@ -270,7 +347,10 @@ async def test_summary_over_zalo_as_numbered_text(start_bot: StartBot, zalo: Zal
     assert "3." in menu
     await zalo.send_text("staff", "3")  # the last 30 days
     reply = (await zalo.next_message("staff")).text or ""
-    assert "Phường Bến Thành" in reply and "1/2" in reply and "3.000.000" in reply
+    assert "Phường Bến Thành: 30 ngày qua" in reply and "3.000.000" in reply, reply
+    # Each figure is for the period: the check-ins owed over 30 days, not today's alone.
+    assert "1 trên 60 lượt" in reply, reply
+    assert "mới trong 30 ngày qua" in reply, reply
 
 
 async def test_a_city_admin_types_the_ward_instead_of_scrolling_168_buttons(
@@ -294,12 +374,147 @@ async def test_a_city_admin_types_the_ward_instead_of_scrolling_168_buttons(
     assert "Nothing matches “phuong zzz”" in (again.text or "")
     [period] = await say(tg, admin, "ben thanh")
     [answer] = await tap(tg, admin, data_for(period, "Today"))
-    assert "Phường Bến Thành — digest for" in (answer.text or "")
+    assert "📊 Phường Bến Thành: digest for" in (answer.text or "")
     await say(tg, admin, "/summary")
     [period] = await say(tg, admin, "26737")
     [answer] = await tap(tg, admin, data_for(period, "Today"))
-    assert "Phường Sài Gòn — digest for" in (answer.text or "")
+    assert "📊 Phường Sài Gòn: digest for" in (answer.text or "")
     await say(tg, admin, "/summary")
     [period] = await say(tg, admin, "all")
     [rolled] = await tap(tg, admin, data_for(period, "The last 7 days"))
-    assert "Thành phố Hồ Chí Minh — 14 wards" in (rolled.text or "")
+    assert "📊 Thành phố Hồ Chí Minh: 14 wards" in (rolled.text or "")
+
+
+def _chart_text(fig: Any) -> tuple[list[str], list[str], list[str], list[float]]:
+    """(the open cases' tick labels, the x labels, the legend, the rate line's points)."""
+    left, right = fig.axes
+    fig.canvas.draw()  # tick labels are filled in when drawn
+    ticks = [label.get_text() for label in left.get_yticklabels()]
+    days = [label.get_text() for label in left.get_xticklabels()]
+    legend = [text.get_text() for text in fig.legends[0].get_texts()]
+    return ticks, days, legend, list(right.lines[0].get_ydata())
+
+
+async def test_chart_axes_legend_and_gap(db: Database, db_url: str) -> None:
+    from bot.digest import chart
+
+    await build_ward(db)
+    f = await figures_of(db, db_url)
+    ticks, days, legend, rates = _chart_text(chart.figure(Translator("vi", HCM), f))
+    assert ticks and all(tick.isdigit() for tick in ticks)  # whole cases, never "0.5"
+    assert len(set(ticks)) == len(ticks)  # not five ticks all reading "0"
+    assert days == ["14/11", "15/11", "16/11", "17/11", "18/11", "19/11", "20/11"]
+    assert legend == ["Ca đang mở", "Tỷ lệ báo cáo ngày (%)"]
+    assert rates[-2:] == [0.0, 50.0]
+
+    # A ward whose leaders took up their posts three days ago: the days before are a gap.
+    await build_large_ward(db)
+    async with db.read() as session:
+        ward = await units.by_code(session, "26740")
+        assert ward is not None
+        large = await digest.ward_figures(session, ward, DAY, make_settings(db_url))
+    _, _, _, rates = _chart_text(chart.figure(Translator("en", HCM), large))
+    assert [math.isnan(rate) for rate in rates] == [True] * 3 + [False] * 4
+    assert rates[-1] == pytest.approx(100 * 64 / 180, abs=0.1)
+
+
+async def _zalo_staff(start_bot: StartBot, zalo: ZaloDouble, **settings: Any) -> Any:
+    runtime = await start_bot(ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url,
+                              **settings)
+    seeded = await seed_ward(runtime.db)
+    await build_ward(runtime.db, DAY, seed=False)
+    await zalo.send_text("staff", f"/start {seeded.codes['ward_staff:WARD']}")
+    await zalo.next_message("staff")
+    return runtime, seeded
+
+
+async def test_zalo_staff_get_the_chart_at_a_signed_url_that_expires(
+        start_bot: StartBot, zalo: ZaloDouble, tmp_path: Path) -> None:
+    from bot import files
+
+    port = free_port()
+    zalo.fetch_photos = True  # the double fetches the photo's URL, as Zalo does
+    runtime, seeded = await _zalo_staff(start_bot, zalo, COSO_WEB_PORT=port,
+                                        COSO_PUBLIC_URL=f"http://127.0.0.1:{port}",
+                                        COSO_DATA_DIR=str(tmp_path / "data"))
+    await send_digest(runtime.db, runtime.settings, seeded.unit_ids["26734"], DAY)
+    digest_text = await zalo.next_message("staff")  # one message: it is under 2,000 here
+    assert (digest_text.text or "").startswith("📊 Phường Bến Thành: tình hình")
+    assert "Biểu đồ" not in (digest_text.text or "")  # the chart comes itself
+    photo = await zalo.next_message("staff")
+    assert photo.method == "sendPhoto" and photo.text == (
+        "Ca đang mở và tỷ lệ báo cáo ngày, 7 ngày qua")
+    assert (photo.photo_bytes or b"")[:8] == b"\x89PNG\r\n\x1a\n"  # Zalo got the chart
+    url = photo.photo or ""
+    assert url.startswith(f"http://127.0.0.1:{port}/files/charts/digest-26734-2026-11-20-vi")
+    assert "Bình" not in url and "An" not in url.split("?")[0]  # no one's name in a link
+    async with aiohttp.ClientSession() as client:
+        async with client.get(url) as got:
+            assert got.status == 200 and got.content_type == "image/png"
+            assert (await got.read())[:8] == b"\x89PNG\r\n\x1a\n"
+        chart_file = tmp_path / "data" / "charts" / "digest-26734-2026-11-20-vi.png"
+        expired = files.signed_url(runtime.settings, chart_file,
+                                   now=datetime.now(UTC) - timedelta(days=8))
+        forged = url.replace("digest-26734", "digest-26737")
+        tampered = url[:-1] + ("0" if url[-1] != "0" else "1")
+        for bad in (expired, forged, tampered, url.split("?")[0],
+                    f"http://127.0.0.1:{port}/files/..%2Ffile-secret?e=9999999999&s=x"):
+            async with client.get(str(bad)) as refused:
+                assert refused.status == 404, bad
+    secret_file = tmp_path / "data" / "file-secret"
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+
+
+async def test_zalo_without_a_public_url_is_told_where_the_chart_is(
+        start_bot: StartBot, zalo: ZaloDouble) -> None:
+    runtime, seeded = await _zalo_staff(start_bot, zalo)
+    queued = await send_digest(runtime.db, runtime.settings, seeded.unit_ids["26734"], DAY)
+    messages = [await zalo.next_message("staff") for _ in range(queued)]
+    assert all(m.method == "sendMessage" for m in messages)
+    joined = "\n".join(m.text or "" for m in messages)
+    assert joined.count("Biểu đồ 7 ngày qua") == 1, joined
+    await zalo.expect_silence("staff", 0.3)
+
+
+async def test_unit_paths_where_names_repeat(db: Database, db_url: str) -> None:
+    """The shortest path that makes a unit unique: in the export's unit column, and for any
+    set of units a list names (one storage function)."""
+    from storage import export
+
+    await build_large_ward(db)
+    async with db.read() as session:
+        ward = await units.by_code(session, "26740")
+        kp2 = await units.by_code(session, "26740-KP2")
+        kp2_t1 = await units.by_code(session, "26740-KP2-T1")
+        kp3_t5 = await units.by_code(session, "26740-KP3-T5")
+        assert ward and kp2 and kp2_t1 and kp3_t5
+        # Alone, a name is enough; beside a namesake, the quarter comes first.
+        assert await units.short_paths(session, [kp2_t1.path]) == {kp2_t1.path: "Tổ dân phố 1"}
+        both = await units.short_paths(session, [kp2_t1.path, kp3_t5.path, kp2.path])
+        assert both == {kp2_t1.path: "Tổ dân phố 1", kp3_t5.path: "Tổ dân phố 5",
+                        kp2.path: "Khu phố 2"}
+        households = (await export.sheets(session, ward, export.Period(DAY, DAY, HCM),
+                                          "vi"))[0]
+    column = {row[0]: row[1] for row in households.rows}
+    assert column["26740-KP2-T1"] == "Khu phố 2 › Tổ dân phố 1"
+    assert column["26740-KP2"] == "Khu phố 2"
+    assert len(set(column.values())) == len(column)  # every unit told apart
+
+
+async def test_zalo_staff_get_an_export_as_a_link_for_24_hours(
+        start_bot: StartBot, zalo: ZaloDouble, tmp_path: Path) -> None:
+    port = free_port()
+    await _zalo_staff(start_bot, zalo, COSO_WEB_PORT=port,
+                      COSO_PUBLIC_URL=f"http://127.0.0.1:{port}",
+                      COSO_DATA_DIR=str(tmp_path / "data"))
+    await zalo.send_text("staff", "/export")
+    menu = (await zalo.next_message("staff")).text or ""
+    assert "1." in menu, menu
+    await zalo.send_text("staff", "1")
+    reply = (await zalo.next_message("staff")).text or ""
+    assert "Mở trong vòng 24 giờ: " in reply, reply
+    link = reply.rsplit(": ", 1)[1].strip()
+    assert link.startswith(f"http://127.0.0.1:{port}/files/exports/coso-26734-")
+    async with aiohttp.ClientSession() as client, client.get(link) as got:
+        assert got.status == 200
+        assert (await got.read())[:2] == b"PK"  # an .xlsx is a zip

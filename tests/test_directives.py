@@ -7,17 +7,36 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import aiohttp
+import pytest
 import time_machine
 from sqlalchemy import func, select, update
 
 from bot.app import Runtime
 from bot.handlers.directives import remind
-from storage.models import ChatAccount, Directive, DirectiveRecipient, OutboxMessage, utcnow
+from storage.models import (
+    ChatAccount,
+    Directive,
+    DirectiveRecipient,
+    OutboxMessage,
+    Person,
+    RoleAssignment,
+    utcnow,
+)
 from tests.conftest import Coso, Seeded, StartBot
 from tests.doubles.telegram_api import TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
-from tests.telegram_helpers import WardTeam, data_for, eventually, say, tap, ward_team
+from tests.telegram_helpers import (
+    WardTeam,
+    data_for,
+    eventually,
+    free_port,
+    say,
+    tap,
+    ward_team,
+)
 
 ADMIN, STAFF, KP1, T1, OTHER = 801, 802, 803, 804, 805
 ZALO_KP2, ZALO_T1 = "zalo-kp2", "zalo-t1"
@@ -41,7 +60,8 @@ async def _ward(start_bot: StartBot, tg: TelegramDouble, zalo: ZaloDouble
     return runtime, seeded
 
 
-async def _send_from_chat(tg: TelegramDouble, user: int, scope: str) -> str:
+async def _send_from_chat(tg: TelegramDouble, user: int, scope: str, recipients: int = 3
+                          ) -> str:
     [scopes] = await say(tg, user, "/directive")
     [roles] = await tap(tg, user, data_for(scopes, scope))
     [text] = await tap(tg, user, data_for(roles, "Leaders"))
@@ -50,7 +70,7 @@ async def _send_from_chat(tg: TelegramDouble, user: int, scope: str) -> str:
     [deadline] = await tap(tg, user, data_for(photo, "Skip"))
     assert "(YYYY-MM-DD HH:MM)" in (deadline.text or "")
     [summary] = await say(tg, user, "/skip")
-    assert "3 recipients" in (summary.text or ""), summary.describe()
+    assert f"\n{recipients} recipient" in (summary.text or ""), summary.describe()
     [sent] = await tap(tg, user, data_for(summary, "Confirm"))
     return sent.text or ""
 
@@ -99,9 +119,12 @@ async def test_an_admin_sends_and_every_leader_acknowledges(
         "recipients": 3, "sent": 4, "delivered": 4, "failed": 0, "acknowledged": 2,
         "outstanding": 1}
     units = {u["code"]: u for u in status["units"]}
-    assert units["26734-KP1-T1"] == {
-        "code": "26734-KP1-T1", "name": "Tổ dân phố 1", "done": False, "recipients": 1,
-        "sent": 2, "delivered": 2, "failed": 0, "acknowledged": 0, "outstanding": 1}
+    t1 = units["26734-KP1-T1"]
+    assert [m["connected"] for m in t1.pop("missing")] == [True]
+    assert t1 == {
+        "code": "26734-KP1-T1", "name": "Tổ dân phố 1", "path": "Tổ dân phố 1", "done": False,
+        "recipients": 1, "sent": 2, "delivered": 2, "failed": 0, "acknowledged": 0,
+        "outstanding": 1}
     assert sorted(units) == ["26734-KP1", "26734-KP1-T1", "26734-KP2"]
 
     [report] = await say(tg, STAFF, "/directive status")
@@ -239,7 +262,8 @@ async def test_ward_staff_attach_a_photo_and_set_a_deadline_in_chat(
     [refused] = await say(tg, STAFF, "2020-01-01 08:00")
     assert refused.text is not None and "The deadline has already passed." in refused.text
     [summary] = await say(tg, STAFF, "2099-12-31 17:00")
-    assert "Deadline: 12/31/99, 5:00" in (summary.text or ""), summary.describe()
+    assert "Deadline: Thursday, Dec 31, 2099 at 5:00\u202fPM" in (summary.text or ""), (
+        summary.describe())
     [sent] = await tap(tg, STAFF, data_for(summary, "Confirm"))
     assert (sent.text or "").startswith("Directive #1 sent to 3 recipients")
 
@@ -252,3 +276,123 @@ async def test_ward_staff_attach_a_photo_and_set_a_deadline_in_chat(
         stored = await session.scalar(select(Directive))
     assert stored is not None and stored.deadline is not None
     assert stored.deadline.isoformat() == "2099-12-31T10:00:00+00:00"  # 17:00 in Hồ Chí Minh
+
+
+async def _unconnected_leader(runtime: Runtime, seeded: Seeded, name: str) -> None:
+    """A leader of Khu phố 2 who never opened a chat with the bot: only a phone reaches her."""
+    async with runtime.db.transaction() as session:
+        person = Person(full_name=name, active=True)
+        session.add(person)
+        await session.flush()
+        session.add(RoleAssignment(person_id=person.id, unit_id=seeded.unit_ids["26734-KP2"],
+                                   role="leader", active=True))
+
+
+async def test_status_by_id_names_who_is_missing_and_reminds_once_an_hour(
+        tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot, coso: Coso) -> None:
+    runtime, seeded = await _ward(start_bot, tg, zalo)
+    await _unconnected_leader(runtime, seeded, "Lê Thị Không Chat")
+    async with runtime.db.read() as session:
+        names = {external: name for external, name in await session.execute(
+            select(ChatAccount.external_id, Person.full_name).join(Person))}
+    sent = await _send_from_chat(tg, STAFF, "Phường Bến Thành", recipients=4)
+    assert sent.startswith("Directive #1 sent to 4 recipients"), sent
+    [card] = await tg.wait_messages(KP1)
+    await tap(tg, KP1, data_for(card, "Received"))
+    await zalo.next_message(ZALO_KP2)
+    await tg.wait_messages(T1)
+    await zalo.next_message(ZALO_T1)
+
+    # An id after "status" opens that directive's status, never the send flow (the bug).
+    [report] = await say(tg, STAFF, "/directive status 1")
+    text = report.text or ""
+    assert text.startswith("Directive #1, sent"), report.describe()
+    assert "Which unit" not in text
+    lines = text.splitlines()
+    t1 = lines.index("• Tổ dân phố 1: acknowledged 0/1")
+    assert lines[t1 + 1] == f"   – {names[str(T1)]}"
+    kp2 = lines.index("• Khu phố 2: acknowledged 0/2")
+    assert sorted(lines[kp2 + 1:kp2 + 3]) == sorted(
+        ["   – Lê Thị Không Chat (no chat connected)", f"   – {names[ZALO_KP2]}"])
+    assert "1 of them has no chat connected: phone them." in lines
+    kp1 = lines.index("• Khu phố 1: acknowledged 1/1")
+    assert lines[kp1 + 1].startswith("• ")  # acknowledged: no one listed under it
+    assert report.button_texts == ["Remind the 3 missing"]
+
+    # The same from the command line, by unit, with the flag.
+    code, out, _ = await coso("directive", "status", "1", "--json")
+    assert code == 0
+    units = {u["code"]: u for u in json.loads(out)["units"]}
+    assert units["26734-KP1"]["missing"] == []
+    assert sorted((m["name"], m["connected"]) for m in units["26734-KP2"]["missing"]) == sorted(
+        [("Lê Thị Không Chat", False), (names[ZALO_KP2], True)])
+    assert units["26734-KP1-T1"]["path"] == "Tổ dân phố 1"
+
+    # Staff remind: the group's leader (both accounts) and Khu phố 2's get one nudge each.
+    [done] = await tap(tg, STAFF, data_for(report, "Remind the 3 missing"))
+    assert done.text == "Reminder for directive #1 sent to 2 recipients.", done.describe()
+    [phone] = await tg.wait_messages(STAFF)
+    assert phone.text == "1 has no chat connected: phone them."
+    [nudge] = await tg.wait_messages(T1)
+    assert (nudge.text or "").startswith("Reminder: Directive #1")
+    assert ((await zalo.next_message(ZALO_KP2)).text or "").startswith("Reminder: Directive #1")
+    await tg.expect_silence(KP1, 0.2)
+    # A second press within the hour sends nothing more.
+    [again] = await tap(tg, STAFF, data_for(report, "Remind the 3 missing"))
+    assert "less than an hour ago" in (again.text or ""), again.describe()
+    await tg.expect_silence(T1, 0.2)
+
+
+async def test_status_of_an_unknown_or_foreign_directive_is_refused(
+        tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot) -> None:
+    await _ward(start_bot, tg, zalo)
+    # Sent to the other ward: Bến Thành's staff neither see it nor can remind its people.
+    await _send_from_chat(tg, ADMIN, "Phường Sài Gòn", recipients=1)
+    await tg.wait_messages(OTHER)  # the directive itself
+    for asked, answer in (("/directive status 1", "There is no directive #1 in your units."),
+                          ("/directive status 99", "There is no directive #99 in your units."),
+                          ("/directive status abc", "Write /directive status, or /directive "
+                                                    "status with a directive's number (e.g. "
+                                                    "/directive status 3).")):
+        [reply] = await say(tg, STAFF, asked)
+        assert reply.text == answer
+    # A forged reminder for a directive outside the presser's units is refused.
+    await say(tg, STAFF, "/lang")  # a message with buttons to forge a tap on
+    await tg.tap(STAFF, "dvr:1", strict=False)
+    [foreign] = await tg.wait_messages(STAFF)
+    assert "only for" in (foreign.text or "")
+    [languages] = await say(tg, OTHER, "/lang")
+    await tap(tg, OTHER, data_for(languages, "English"))
+    await tg.tap(OTHER, "dvr:1", strict=False)
+    [foreign] = await tg.wait_messages(OTHER)
+    assert "only for" in (foreign.text or "")
+
+
+async def test_zalo_gets_an_attachment_as_a_signed_link(
+        tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot, coso: Coso, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("COSO_PUBLIC_URL", public)  # the command line signs the links too
+
+    async def start(**settings: Any) -> Runtime:
+        return await start_bot(**settings, COSO_WEB_PORT=port, COSO_PUBLIC_URL=public,
+                               COSO_DATA_DIR=str(tmp_path / "data"))
+
+    await _ward(start, tg, zalo)
+    text = tmp_path / "d.txt"
+    text.write_text(TEXT, encoding="utf-8")
+    pdf = tmp_path / "plan.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n%%EOF\n")
+    code, _, err = await coso("directive", "send", "--scope", "26734-KP1-T1", "--text-file",
+                              str(text), "--attach", str(pdf))
+    assert code == 0, err
+    [document] = await tg.wait_messages(T1)
+    assert document.filename == "plan.pdf"
+    note = (await zalo.next_message(ZALO_T1)).text or ""
+    assert "The attached file (plan.pdf), for 7 days: " + public + "/files/directives/" in note
+    link = note.split("for 7 days: ", 1)[1].split()[0]
+    assert "plan" not in link  # the stored name is random, not the sender's file name
+    async with aiohttp.ClientSession() as client, client.get(link) as got:
+        assert got.status == 200 and got.content_type == "application/pdf"
+        assert await got.read() == pdf.read_bytes()

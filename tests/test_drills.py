@@ -15,7 +15,7 @@ from bot.app import Runtime
 from bot.cli import main as cli_main
 from bot.handlers.drills import remind
 from bot.settings import get_settings
-from storage.models import DrillParticipant, utcnow
+from storage.models import ChatAccount, DrillParticipant, Person, RoleAssignment, utcnow
 from tests.conftest import Seeded, StartBot
 from tests.doubles.telegram_api import TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
@@ -141,3 +141,50 @@ async def test_only_ward_staff_start_and_only_the_units_leaders_press(
     assert "only for" in (foreign.text or "")
     [step] = await tap(tg, KP1, data_for(card, "Received"))
     assert "Step 1 of 4" in (step.text or "")
+
+
+async def test_drill_status_by_id_names_the_leaders_not_done_and_reminds_once_an_hour(
+        tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot) -> None:
+    runtime, seeded = await _ward(start_bot, tg, zalo)
+    async with runtime.db.transaction() as session:
+        person = Person(full_name="Lê Thị Không Chat", active=True)
+        session.add(person)
+        await session.flush()
+        session.add(RoleAssignment(person_id=person.id, unit_id=seeded.unit_ids["26734-KP2"],
+                                   role="leader", active=True))
+        names = {external: name for external, name in await session.execute(
+            select(ChatAccount.external_id, Person.full_name).join(Person))}
+    await _start_drill(tg)
+    [card] = await tg.wait_messages(KP1)
+    [step] = await tap(tg, KP1, data_for(card, "Received"))
+    for number in range(1, 5):
+        [step] = await tap(tg, KP1, data_for(step, f"Step {number} done"))
+    await tap(tg, KP1, data_for(step, "Drill done"))
+    await tg.wait_messages(T1)
+    await zalo.next_message(ZALO_KP2)
+
+    # An id after "status" opens that drill's results, never the start flow.
+    [status] = await say(tg, STAFF, "/drill status 1")
+    lines = (status.text or "").splitlines()
+    assert lines[0].startswith("Drill #1: "), status.describe()
+    kp1 = lines.index(next(line for line in lines if line.startswith("• Khu phố 1: done in")))
+    assert lines[kp1 + 1].startswith("• ")  # done: no one to chase
+    t1 = lines.index("• Tổ dân phố 1: no answer yet")
+    assert lines[t1 + 1] == f"   – {names[str(T1)]}"
+    kp2 = lines.index("• Khu phố 2: no answer yet")
+    assert sorted(lines[kp2 + 1:kp2 + 3]) == sorted(
+        ["   – Lê Thị Không Chat (no chat connected)", f"   – {names[ZALO_KP2]}"])
+    # Right under the names it speaks of; the per-step figures follow.
+    assert lines[kp2 + 3] == "1 of them has no chat connected: phone them."
+    assert status.button_texts == ["Remind the 2 units not done"]
+
+    [sent] = await tap(tg, STAFF, data_for(status, "Remind the 2 units not done"))
+    assert sent.text == "Reminder for drill #1 sent to 2 units."
+    assert ((await tg.wait_messages(T1))[0].text or "").startswith("Reminder: Drill #1")
+    assert ((await zalo.next_message(ZALO_KP2)).text or "").startswith("Reminder: Drill #1")
+    await tg.expect_silence(KP1, 0.2)
+    [again] = await tap(tg, STAFF, data_for(status, "Remind the 2 units not done"))
+    assert "less than an hour ago" in (again.text or "")
+    await tg.expect_silence(T1, 0.2)
+    [unknown] = await say(tg, STAFF, "/drill status 7")
+    assert unknown.text == "There is no drill #7 in your ward."

@@ -81,3 +81,64 @@ async def test_a_newcomer_logs_in_and_chats_in_a_real_browser(start_bot: StartBo
             await expect(page.locator("#login-view")).to_be_hidden()
         finally:
             await browser.close()
+
+
+SCREENS = Path(__file__).parent.parent / "docs" / "screens"  # checked in: what staff see
+DESK = {"width": 1366, "height": 900}
+
+
+async def test_ward_staff_read_the_digest_and_its_chart_in_the_web_chat(
+        start_bot: StartBot) -> None:
+    """The evening digest as a ward officer opens it, on a phone and at a desk: the chart is
+    in view once it has loaded (the page scrolls again after the image), and the shots are
+    written to docs/screens/ for review."""
+    from datetime import datetime
+
+    from playwright.async_api import async_playwright, expect
+
+    from bot.digest import send_digest
+    from tests.test_digest import HCM, build_ward
+
+    runtime = await start_bot()
+    seeded = await seed_ward(runtime.db)
+    today = datetime.now(HCM).date()
+    await build_ward(runtime.db, today, seed=False)
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            pages = {}
+            for name, viewport, code in (("phone", PHONE, seeded.codes["ward_staff:WARD:0"]),
+                                         ("desk", DESK, seeded.codes["ward_staff:WARD:1"])):
+                context = await browser.new_context(
+                    viewport=viewport, device_scale_factor=2 if name == "phone" else 1,
+                    is_mobile=name == "phone", has_touch=name == "phone", locale="vi-VN")
+                page = await context.new_page()
+                expect.set_options(timeout=WAIT_MS)
+                await page.goto(f"http://127.0.0.1:{runtime.port}/")
+                await page.fill("#code", code)
+                await page.fill("#name", "Phạm Thị Dung")
+                await page.click("#login-button")
+                await expect(page.locator("#log")).to_contain_text("Phường Bến Thành")
+                pages[name] = page
+            await send_digest(runtime.db, runtime.settings, seeded.unit_ids["26734"], today)
+            for name, page in pages.items():
+                log = page.locator("#log")
+                chart = log.locator("img.photo").last
+                await expect(chart).to_be_visible()
+                await page.wait_for_function(
+                    "() => { const i = [...document.querySelectorAll('img.photo')].pop();"
+                    " return i && i.complete && i.naturalWidth > 0; }")
+                await page.wait_for_timeout(300)  # the scroll after the load
+                box = await chart.bounding_box()
+                height = (PHONE if name == "phone" else DESK)["height"]
+                assert box is not None and box["y"] + box["height"] <= height + 1, box
+                await expect(log).to_contain_text("Ca đang mở và tỷ lệ báo cáo ngày")
+                await page.screenshot(path=str(SCREENS / f"digest-chart-{name}.png"))
+                digest_text = log.locator(".msg.bot", has_text="🔴 1 ca khẩn cấp").last
+                await digest_text.scroll_into_view_if_needed()
+                await page.evaluate("(el) => el.scrollIntoView({block: 'start'})",
+                                    await digest_text.element_handle())
+                await page.screenshot(path=str(SCREENS / f"digest-text-{name}.png"))
+        finally:
+            await browser.close()

@@ -124,5 +124,13 @@ def as_json(result: directives.Status) -> dict[str, Any]:
             "created_at": directive.created_at.isoformat(),
             "deadline": directive.deadline.isoformat() if directive.deadline else None,
             **totals, "units_total": len(result.units), "units_done": result.total("done"),
-            "units": [{"code": u.code, "name": u.name, "done": u.done,
-                       **{name: getattr(u, name) for name in COUNTS}} for u in result.units]}
+            "units": [{"code": u.code, "name": u.name, "path": u.label, "done": u.done,
+                       **{name: getattr(u, name) for name in COUNTS},
+                       "missing": [missing_json(m) for m in u.missing]}
+                      for u in result.units]}
+
+
+def missing_json(missing: directives.Missing) -> dict[str, Any]:
+    """Who owes an answer; "connected": false means no chat reaches them (phone them)."""
+    return {"person_id": missing.person_id, "name": missing.name,
+            "connected": missing.connected}

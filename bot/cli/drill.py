@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.cli.common import CliError, Context, show_record, with_db
+from bot.cli.directive import missing_json
 from bot.flows.drill import send_cards
 from bot.handlers.drills import report
 from storage import drills, schedules, units
@@ -89,7 +90,9 @@ def _as_json(results: drills.Results) -> dict[str, Any]:
                        "steps_total": len(results.scenario.steps),
                        "seconds_to_acknowledge": seconds(u.to_acknowledge),
                        "seconds_to_complete": seconds(u.to_complete),
-                       "reminders": u.reminders} for u in results.units],
+                       "reminders": u.reminders, "path": u.label,
+                       "missing": [missing_json(m) for m in u.missing]}
+                      for u in results.units],
             **_steps_json(results)}
 
 

@@ -1,42 +1,85 @@
-"""The digest's chart: the last 7 days of open cases and of check-in compliance (PNG).
+"""The digest's chart: the last 7 days of open cases (bars) and of the daily report rate
+(a line), as a PNG that reads on a phone.
 
-matplotlib's Figure draws with the Agg backend by itself: no display, no pyplot."""
+Drawn 4 inches wide at 200 dpi (800 px, sharp on a 2× screen). A chat bubble on a 390 px
+phone shows it about 290 px wide, so 12-point text (the axes at 11) lands near 11-12 px there:
+looked at in docs/screens/digest-chart-phone.png. Days before the ward had
+a leader are a gap, not a zero. matplotlib's Figure draws with the Agg backend by itself: no
+display, no pyplot (no global state, so drawing is safe from any thread)."""
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from pathlib import Path
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from bot.i18n import Translator
 from storage.digest import WardFigures
+from storage.private import private_dir, private_file
 
 # Fixed margins (left, bottom, width, height) rather than tight_layout, which measured every
 # label first and doubled the time of a chart (docs/performance.md, "Digest").
-AXES = (0.15, 0.2, 0.7, 0.68)
+AXES = (0.1, 0.17, 0.76, 0.55)
+SIZE = (4.0, 3.2)  # inches
+DPI = 200
+FONT = 12
+BARS, LINE = "#c0504d", "#1f5fa8"
+
+
+def figure(t: Translator, figures: WardFigures) -> Figure:
+    """The chart as a matplotlib Figure (tests read its ticks, legend and data from it)."""
+    days = [date.fromisoformat(d.day) for d in figures.trend]
+    labels = [t.short_date(day) for day in days]
+    opens = [math.nan if d.open is None else d.open for d in figures.trend]
+    rates = [math.nan if d.compliance is None else 100 * d.compliance for d in figures.trend]
+    fig = Figure(figsize=SIZE, dpi=DPI)
+    left = fig.add_axes(AXES)
+    positions = list(range(len(days)))
+    bars = left.bar(positions, opens, color=BARS, width=0.6, label=t("Open cases"))
+    # Seven dd/mm labels side by side must not touch: the axis's width holds them at 9 pt.
+    left.set_xticks(positions, labels, fontsize=FONT - 3)
+    left.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4, min_n_ticks=1))
+    left.yaxis.set_major_formatter(FuncFormatter(lambda value, _: t.number(int(value))))
+    top = max((v for v in opens if not math.isnan(v)), default=0)
+    left.set_ylim(0, max(top * 1.15, 3))  # a few cases still get room and whole ticks
+    left.tick_params(axis="y", labelsize=FONT - 1, colors=BARS)
+    right = left.twinx()
+    (line,) = right.plot(positions, rates, color=LINE, marker="o", linewidth=2,
+                         label=t("Daily report rate (%)"))
+    right.set_ylim(0, 105)
+    right.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
+    right.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{t.number(int(value))}%"))
+    right.tick_params(axis="y", labelsize=FONT - 1, colors=LINE)
+    left.set_xlim(-0.5, len(days) - 0.5)  # the gap days keep their place on the axis
+    _mark_gap(t, left, [d.open is None for d in figures.trend])
+    for axes in (left, right):
+        axes.spines["top"].set_visible(False)
+    fig.legend(handles=[bars, line], loc="upper center", bbox_to_anchor=(0.5, 0.915), ncol=2,
+               fontsize=FONT - 1, frameon=False)
+    fig.suptitle(figures.ward_name, fontsize=FONT + 1, y=0.98)
+    if days:
+        left.set_xlabel(t("{first} to {last}", first=t.date(days[0]), last=t.date(days[-1])),
+                        fontsize=FONT - 1)
+    return fig
+
+
+def _mark_gap(t: Translator, axes: Axes, missing: list[bool]) -> None:
+    """Shade the days before the ward had a leader, and say why they are empty."""
+    before = next((i for i, gap in enumerate(missing) if not gap), len(missing))
+    if not before:
+        return
+    axes.axvspan(-0.5, before - 0.5, color="#eeeeee", zorder=0)
+    axes.text((before - 1) / 2, axes.get_ylim()[1] / 2, t("no leader yet"), ha="center",
+              va="center", fontsize=FONT - 2, color="#666666",
+              rotation=0 if before >= 3 else 90)  # a narrow gap reads upwards
 
 
 def draw(t: Translator, figures: WardFigures, folder: Path) -> Path:
-    """Write the chart under `folder` (one file per ward, day and locale) and return its path.
-
-    A bare Figure, not pyplot: no global state, so drawing is safe from any thread."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"digest-{figures.ward_code}-{figures.day}-{t.locale}.png"
-    labels = [t.date(date.fromisoformat(d.day)) for d in figures.trend]
-    opens = [d.open for d in figures.trend]
-    rates = [100 * d.compliance if d.compliance is not None else 0 for d in figures.trend]
-    fig = Figure(figsize=(6, 3.2), dpi=100)
-    left = fig.add_axes(AXES)
-    left.bar(labels, opens, color="#c0504d", label=t("Open cases"))
-    left.set_ylabel(t("Open cases"))
-    left.yaxis.set_major_formatter(FuncFormatter(lambda value, _: t.number(int(value))))
-    right = left.twinx()
-    right.plot(labels, rates, color="#1f77b4", marker="o", label=t("Check-in %"))
-    right.set_ylim(0, 105)
-    right.set_ylabel(t("Check-in %"))
-    left.set_title(figures.ward_name)
-    left.tick_params(axis="x", labelsize=7, rotation=30)
-    fig.savefig(path, format="png")
+    """Write the chart under `folder` (one file per ward, day and locale); return its path."""
+    path = private_dir(folder) / f"digest-{figures.ward_code}-{figures.day}-{t.locale}.png"
+    figure(t, figures).savefig(private_file(path), format="png")
     return path

@@ -1,25 +1,44 @@
-"""The digest as phone-readable text, in the reader's locale (numbers, money, dates by Babel).
+"""The digest as a person reads it on a phone at 8 p.m.: short sentences that need no legend,
+what asks for action first (urgent cases, silent units, vacancies), then the figures.
 
-Sections without anything to say are left out (no drills yet: no drill section). The whole
-stays within Telegram's 4,096 characters: long name lists are cut with "and N more".
+Each section is a paragraph (separated by a blank line) so that a channel with a shorter limit
+(Zalo, 2,000 characters) can split at section boundaries (`parts`). A zero says so in words or
+the line is left out. The period is named for what it is: today, the last 7 days, the last 30.
+Numbers, money and dates go through the reader's Translator (Babel). The whole stays within
+Telegram's 4,096 characters: long name lists are cut with "and N more".
 """
 
 from __future__ import annotations
 
-from datetime import date
-from datetime import timedelta as _td
+from datetime import date, timedelta
 
 from babel.numbers import format_percent
 
 from bot.i18n import Translator
-from storage.digest import PolicyFigures, Rollup, WardFigures
+from storage.digest import (
+    CategoryFigures,
+    DirectiveFigures,
+    DrillFigures,
+    PolicyFigures,
+    Rollup,
+    WardFigures,
+)
 from storage.households import FLAG_LABELS
 
 LIMIT = 4096
 NAMES_LISTED = 15
+BULLET = "• "
+
 
 def percent(t: Translator, value: float | None) -> str:
-    return "—" if value is None else format_percent(value, locale=t.locale)
+    return t("no one expected") if value is None else format_percent(value, locale=t.locale)
+
+
+def _late(t: Translator, on_time: int, late: int) -> str:
+    """'3 on time, 1 late', or 'all on time' when none was late."""
+    if not late:
+        return t("all on time")
+    return t("{on_time} on time, {late} late", on_time=t.number(on_time), late=t.number(late))
 
 
 def _label(t: Translator, vi: str, en: str) -> str:
@@ -30,114 +49,259 @@ def _amount(t: Translator, policy: PolicyFigures, amount: int) -> str:
     return t.money(amount) if policy.measure == "vnd" else t.number(amount)
 
 
-def _names(t: Translator, names: list[str]) -> list[str]:
-    lines = [f"  • {name}" for name in names[:NAMES_LISTED]]
-    if len(names) > NAMES_LISTED:
-        lines.append(t("  … and {n} more", n=t.number(len(names) - NAMES_LISTED)))
+def _listed(t: Translator, lines: list[str]) -> list[str]:
+    shown = [BULLET + line for line in lines[:NAMES_LISTED]]
+    if len(lines) > NAMES_LISTED:
+        shown.append(t("… and {n} more", n=t.number(len(lines) - NAMES_LISTED)))
+    return shown
+
+
+def _day(t: Translator, day: date, today: date) -> str:
+    """'today (20/11/2026)', or 'Friday, Nov 20, 2026' for a day further back."""
+    word = t.day(day, today)
+    return t("{word} ({date})", word=word, date=t.date(day)) if abs(
+        (day - today).days) <= 1 else word
+
+
+def period_title(t: Translator, f: WardFigures, today: date | None = None) -> str:
+    day = date.fromisoformat(f.day)
+    today = today or t.today()
+    if f.days == 1:
+        return t("📊 {ward}: digest for {day}", ward=f.ward_name, day=_day(t, day, today))
+    return t("📊 {ward}: the last {n} days, {first} to {last}", ward=f.ward_name,
+             n=t.number(f.days), first=t.date(day - timedelta(days=f.days - 1)),
+             last=t.date(day))
+
+
+def render(t: Translator, f: WardFigures, today: date | None = None) -> str:
+    """The ward's digest text; `today` (default: the local date now) words the day."""
+    today = today or t.today()
+    when = _when(t, f, today)
+    sections = [[period_title(t, f, today)], _urgent(t, f), _silent(t, f, today),
+                _vacancies(t, f), _blocked(t, f), _check_in(t, f, when), _reports(t, f, when),
+                _households(t, f), _support(t, f, when), _directives(t, f.directives,
+                                                                     f.recent_days),
+                _drills(t, f.drills, f.recent_days)]
+    return _fit("\n\n".join("\n".join(lines) for lines in sections if lines))
+
+
+def _when(t: Translator, f: WardFigures, today: date) -> str:
+    if f.days > 1:
+        return t("in the last {n} days", n=t.number(f.days))
+    day = date.fromisoformat(f.day)
+    return t("today") if day == today else t("on {day}", day=t.day(day, today))
+
+
+def _age(t: Translator, hours: int) -> str:
+    if hours >= 48:
+        return t("open {n} days", n=t.number(hours // 24))
+    if hours >= 24:
+        return t("open 1 day")
+    return t.plural("open {n} hour", "open {n} hours", hours)
+
+
+def _urgent(t: Translator, f: WardFigures) -> list[str]:
+    if not f.urgent_open:
+        return [t("🟢 No urgent case is open.")] if f.categories else []
+    labels = {c.key: _label(t, c.label_vi, c.label_en) for c in f.categories}
+    lines = [t.plural("🔴 {n} urgent case is open:", "🔴 {n} urgent cases are open:",
+                      f.urgent_open)]
+    lines += [BULLET + t("household {household}, {unit}: {category}, {age}",
+                         household=case.household, unit=case.unit,
+                         category=labels.get(case.category_key, case.category_key),
+                         age=_age(t, case.age_hours)) for case in f.urgent]
+    if f.urgent_open > len(f.urgent):
+        lines.append(t("… and {n} more", n=t.number(f.urgent_open - len(f.urgent))))
     return lines
 
 
-def period_title(t: Translator, figures: WardFigures) -> str:
-    day = date.fromisoformat(figures.day)
-    if figures.days == 1:
-        return t("{ward} — digest for {day}", ward=figures.ward_name, day=t.date(day))
-    return t("{ward} — summary {first} to {last}", ward=figures.ward_name,
-             first=t.date(day - _td(days=figures.days - 1)), last=t.date(day))
+def _silent(t: Translator, f: WardFigures, today: date) -> list[str]:
+    """Always the period's last day: who to chase now."""
+    c = f.compliance
+    if not c.silent:
+        return []
+    day = date.fromisoformat(f.day)
+    last_day = t("today") if day == today else t("on {day}", day=t.day(day, today))
+    head = t.plural("⏳ {n} of {units} units has not reported {when}:",
+                    "⏳ {n} of {units} units have not reported {when}:", len(c.silent),
+                    units=t.number(c.units), when=last_day)
+    return [head, *_listed(t, [t("{unit}: {leaders}", unit=s["unit"],
+                                 leaders=", ".join(s["leaders"])) for s in c.silent])]
 
 
-def render(t: Translator, f: WardFigures) -> str:
-    """The ward's digest text."""
-    lines = [period_title(t, f), ""]
-    lines += _reports(t, f)
-    lines += _compliance(t, f)
-    lines += _households(t, f)
-    lines += _support(t, f)
-    if f.drills is not None:
-        d = f.drills
-        lines += [t("🧯 Drills: {drills}, response {rate}; median to acknowledge {ack} min, "
-                    "to complete {done} min",
-                    drills=t.number(d.drills), rate=percent(t, d.response_rate),
-                    ack=_minutes(t, d.median_ack_minutes),
-                    done=_minutes(t, d.median_complete_minutes)), ""]
-    if f.directives is not None:
-        lines += [t("📨 Directives: {n}, acknowledged {acked}/{total} ({rate})",
-                    n=t.number(f.directives.directives), acked=t.number(f.directives.acknowledged),
-                    total=t.number(f.directives.recipients),
-                    rate=percent(t, f.directives.acknowledged_rate)), ""]
-    if f.vacancies:
-        lines.append(t("🪑 Units with no leader: {n}", n=t.number(len(f.vacancies))))
-        lines += _names(t, f.vacancies) + [""]
-    if f.blocked:
-        lines.append(t("🚫 Leaders who blocked the bot: {n}", n=t.number(len(f.blocked))))
-        lines += _names(t, f.blocked) + [""]
-    return _fit("\n".join(lines).strip())
+def _vacancies(t: Translator, f: WardFigures) -> list[str]:
+    if not f.vacancies:
+        return []
+    return [t.plural("🪑 {n} unit has no leader:", "🪑 {n} units have no leader:",
+                     len(f.vacancies)), *_listed(t, f.vacancies)]
 
 
-def _minutes(t: Translator, value: float | None) -> str:
-    return "—" if value is None else t.number(value)
+def _blocked(t: Translator, f: WardFigures) -> list[str]:
+    if not f.blocked:
+        return []
+    return [t.plural("🚫 {n} leader has blocked the bot (phone them):",
+                     "🚫 {n} leaders have blocked the bot (phone them):", len(f.blocked)),
+            *_listed(t, f.blocked)]
 
 
-def _reports(t: Translator, f: WardFigures) -> list[str]:
-    if not f.categories:
-        return [t("📋 Reports: none yet."), ""]
-    lines = [t("📋 Reports (new · open · resolved · to date):")]
-    for c in f.categories:
-        lines.append(f"  • {_label(t, c.label_vi, c.label_en)}: {t.number(c.new)} · "
-                     f"{t.number(c.open)} · {t.number(c.resolved)} · {t.number(c.to_date)}")
-    if f.urgent_open:
-        lines.append(t("🔴 Urgent open cases: {n}", n=t.number(f.urgent_open)))
-        labels = {c.key: _label(t, c.label_vi, c.label_en) for c in f.categories}
-        for case in f.urgent:
-            lines.append(t("  • {unit}: {category}, {hours} h", unit=case.unit,
-                           category=labels.get(case.category_key, case.category_key),
-                           hours=t.number(case.age_hours)))
-    return lines + [""]
-
-
-def _compliance(t: Translator, f: WardFigures) -> list[str]:
+def _check_in(t: Translator, f: WardFigures, when: str) -> list[str]:
     c = f.compliance
     if not c.expected:
         return []
-    lines = [t("✅ Check-in: {reported}/{expected} units ({rate}); on time {on_time}, late {late}",
-               reported=t.number(c.reported), expected=t.number(c.expected),
-               rate=percent(t, c.rate), on_time=t.number(c.on_time), late=t.number(c.late))]
-    if c.silent:
-        lines.append(t("Not reported: {n}", n=t.number(len(c.silent))))
-        lines += _names(t, [f"{s['unit']} — {', '.join(s['leaders'])}" for s in c.silent])
-    return lines + [""]
+    if not c.reported:
+        return [t("⚠️ Check-in {when}: none of the {units} units has reported.", when=when,
+                  units=t.number(c.units))]
+    if f.days == 1:
+        line = t("✅ Check-in {when}: {reported} of {expected} units reported ({rate}), "
+                 "{timing}.", when=when, reported=t.number(c.reported),
+                 expected=t.number(c.expected), rate=percent(t, c.rate),
+                 timing=_late(t, c.on_time, c.late))
+    else:
+        line = t("✅ Check-ins {when}: {reported} of the {expected} owed by {units} units "
+                 "({rate}), {timing}.", when=when, reported=t.number(c.reported),
+                 expected=t.number(c.expected), units=t.number(c.units),
+                 rate=percent(t, c.rate), timing=_late(t, c.on_time, c.late))
+    return [line]
+
+
+def _category(t: Translator, c: CategoryFigures, when: str) -> str:
+    parts = []
+    if c.new:
+        parts.append(t("{n} new {when}", n=t.number(c.new), when=when))
+    if c.resolved:
+        parts.append(t("{n} resolved {when}", n=t.number(c.resolved), when=when))
+    parts.append(t("{n} still open", n=t.number(c.open)) if c.open else t("none open"))
+    parts.append(t("{n} in all", n=t.number(c.to_date)))
+    return BULLET + t("{category}: {parts}.", category=_label(t, c.label_vi, c.label_en),
+                      parts=", ".join(parts))
+
+
+def _reports(t: Translator, f: WardFigures, when: str) -> list[str]:
+    if not f.categories:
+        return [t("📋 No reports yet.")]
+    new = sum(c.new for c in f.categories)
+    head = (t.plural("📋 Reports: {n} new {when}.", "📋 Reports: {n} new {when}.", new,
+                     when=when) if new else t("📋 Reports: none new {when}.", when=when))
+    return [head, *(_category(t, c, when) for c in f.categories)]
 
 
 def _households(t: Translator, f: WardFigures) -> list[str]:
-    lines = [t("🏠 Households: {n}", n=t.number(f.households))]
-    lines += [f"  • {t(FLAG_LABELS[flag])}: {t.number(n)}" for flag, n in f.flags.items() if n]
-    return lines + [""]
+    if not f.households:
+        return [t("🏠 No households on record yet.")]
+    lines = [t.plural("🏠 {n} household on record, of which:",
+                      "🏠 {n} households on record, of which:", f.households)
+             if any(f.flags.values()) else
+             t.plural("🏠 {n} household on record.", "🏠 {n} households on record.",
+                      f.households)]
+    lines += [BULLET + t("{flag}: {n}", flag=t(FLAG_LABELS[flag]), n=t.number(n))
+              for flag, n in f.flags.items() if n]
+    return lines
 
 
-def _support(t: Translator, f: WardFigures) -> list[str]:
+def _policy(t: Translator, p: PolicyFigures, when: str) -> str:
+    today, to_date = _amount(t, p, p.amount_today), _amount(t, p, p.amount_to_date)
+    recent = (t.plural("{n} household {when} ({amount})", "{n} households {when} ({amount})",
+                       p.households_today, when=when, amount=today)
+              if p.households_today else t("none {when}", when=when))
+    total = t.plural("{n} household to date ({amount})", "{n} households to date ({amount})",
+                     p.households_to_date, amount=to_date)
+    cover = (t("{rate} of the {eligible} eligible", rate=percent(t, p.coverage),
+               eligible=t.number(p.eligible)) if p.eligible else t("no eligibility list"))
+    return BULLET + t("{policy}: {recent}; {total}, {cover}.",
+                      policy=_label(t, p.label_vi, p.label_en), recent=recent, total=total,
+                      cover=cover)
+
+
+def _support(t: Translator, f: WardFigures, when: str) -> list[str]:
     if not f.policies:
         return []
-    lines = [t("🎁 Support (today · to date · coverage):")]
-    for p in f.policies:
-        lines.append(t("  • {policy}: {today_h} hh {today_a} · {total_h} hh {total_a} · {cover}",
-                       policy=_label(t, p.label_vi, p.label_en),
-                       today_h=t.number(p.households_today), today_a=_amount(t, p, p.amount_today),
-                       total_h=t.number(p.households_to_date),
-                       total_a=_amount(t, p, p.amount_to_date), cover=percent(t, p.coverage)))
-    return lines + [""]
+    return [t("🎁 Support handed out:"), *(_policy(t, p, when) for p in f.policies)]
+
+
+def _directives(t: Translator, d: DirectiveFigures | None, days: int) -> list[str]:
+    if d is None:
+        return []
+    return [t.plural("📨 {n} directive in the last {days} days: acknowledged by {acked} of "
+                     "{total} recipients ({rate}). /directive status shows who is missing.",
+                     "📨 {n} directives in the last {days} days: acknowledged by {acked} of "
+                     "{total} recipients ({rate}). /directive status shows who is missing.",
+                     d.directives, days=t.number(days), acked=t.number(d.acknowledged),
+                     total=t.number(d.recipients), rate=percent(t, d.acknowledged_rate))]
+
+
+def _minutes(t: Translator, value: float | None) -> str:
+    return t("not yet") if value is None else t.duration(timedelta(minutes=value))
+
+
+def _drills(t: Translator, d: DrillFigures | None, days: int) -> list[str]:
+    if d is None:
+        return []
+    return [t.plural("🧯 {n} drill in the last {days} days: {acked} of {units} units "
+                     "responded ({rate}), {done} completed; half acknowledged within {ack}, "
+                     "half completed within {complete}.",
+                     "🧯 {n} drills in the last {days} days: {acked} of {units} units "
+                     "responded ({rate}), {done} completed; half acknowledged within {ack}, "
+                     "half completed within {complete}.",
+                     d.drills, days=t.number(days), acked=t.number(d.acknowledged),
+                     units=t.number(d.participants), rate=percent(t, d.response_rate),
+                     done=t.number(d.completed), ack=_minutes(t, d.median_ack_minutes),
+                     complete=_minutes(t, d.median_complete_minutes))]
+
+
+def parts(text: str, limit: int) -> list[str]:
+    """The text in messages of at most `limit` characters, split between sections (a blank
+    line) where it can be, inside a section at a line break only when one is too long."""
+    pieces: list[str] = []
+    current = ""
+    for section in text.split("\n\n"):
+        for chunk in _chunks(section, limit):
+            joined = f"{current}\n\n{chunk}" if current else chunk
+            if len(joined) <= limit:
+                current = joined
+            else:
+                pieces.append(current)
+                current = chunk
+    return [*pieces, current] if current else pieces
+
+
+def _chunks(section: str, limit: int) -> list[str]:
+    if len(section) <= limit:
+        return [section]
+    chunks: list[str] = []
+    current = ""
+    for line in section.split("\n"):
+        joined = f"{current}\n{line}" if current else line
+        if len(joined) <= limit:
+            current = joined
+        else:
+            chunks.append(current)
+            current = line[:limit]
+    return [*chunks, current] if current else chunks
 
 
 def render_rollup(t: Translator, r: Rollup) -> str:
     """A province/city unit's wards summed and ranked."""
-    lines = [t("{unit} — {n} wards, {day}", unit=r.unit_name, n=t.number(r.wards),
-               day=t.date(date.fromisoformat(r.day))),
-             t("✅ Check-in: {reported}/{expected} units ({rate})", reported=t.number(r.reported),
-               expected=t.number(r.expected), rate=percent(t, r.rate)),
-             t("📋 Open reports: {open}; urgent: {urgent}", open=t.number(r.open),
+    day = date.fromisoformat(r.day)
+    if r.days == 1:
+        title = t("📊 {unit}: {n} wards, {day}", unit=r.unit_name, n=t.number(r.wards),
+                  day=_day(t, day, t.today()))
+        check_in = t("✅ Check-in: {reported} of {expected} units reported ({rate}).",
+                     reported=t.number(r.reported), expected=t.number(r.expected),
+                     rate=percent(t, r.rate))
+    else:
+        title = t("📊 {unit}: {n} wards, the last {days} days, {first} to {last}",
+                  unit=r.unit_name, n=t.number(r.wards), days=t.number(r.days),
+                  first=t.date(day - timedelta(days=r.days - 1)), last=t.date(day))
+        check_in = t("✅ Check-ins in the last {days} days: {reported} of the {expected} owed "
+                     "({rate}).", days=t.number(r.days), reported=t.number(r.reported),
+                     expected=t.number(r.expected), rate=percent(t, r.rate))
+    lines = [title, check_in,
+             t("📋 {open} reports open, {urgent} of them urgent.", open=t.number(r.open),
                urgent=t.number(r.urgent_open)), "",
-             t("By check-in rate:")]
+             t("Wards by check-in rate:")]
     lines += [f"  {i}. {w['ward']}: {percent(t, w['rate'])}"
               for i, w in enumerate(r.by_compliance[:NAMES_LISTED], 1)]
-    lines += ["", t("By urgent open cases:")]
+    lines += ["", t("Wards by urgent open cases:")]
     lines += [f"  {i}. {w['ward']}: {t.number(w['urgent_open'])}"
               for i, w in enumerate(r.by_urgent[:NAMES_LISTED], 1)]
     return _fit("\n".join(lines))
@@ -145,3 +309,4 @@ def render_rollup(t: Translator, r: Rollup) -> str:
 
 def _fit(text: str) -> str:
     return text if len(text) <= LIMIT else text[:LIMIT - 1] + "…"
+

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import files
 from bot.flows import engine
 from bot.flows.engine import Flow, Option, Step, register
 from bot.flows.support import scope_roots
@@ -69,7 +70,9 @@ def refusal_text(t: Translator, refusal: Refusal, filename: str = "") -> str:
 # --- the card each recipient sees -------------------------------------------------------------
 
 def card(t: Translator, directive: Directive, unit: Unit, channel: str,
-         reminder: bool = False, entry: DirectiveRecipient | None = None) -> Outgoing:
+         reminder: bool = False, entry: DirectiveRecipient | None = None,
+         link: str | None = None) -> Outgoing:
+    """`link`: a signed URL of the attachment, for a channel that fetches files by URL."""
     head = t("Directive #{id} for {unit}", id=directive.id, unit=unit.name)
     if reminder:
         head = t("Reminder: {directive}", directive=head)
@@ -87,7 +90,12 @@ def card(t: Translator, directive: Directive, unit: Unit, channel: str,
         name = directive.attachment_name or "photo.jpg"
         kind = directives.attachment_kind(name)
         carried = _carries(channel, directive.attachment, kind)
-        if carried is None and kind is not None:
+        if carried is not None and link is not None and channel == Channel.ZALO:
+            if kind == "photo":
+                return Outgoing(text="\n".join(lines), buttons=tuple(buttons), photo=link)
+            lines.append(t("The attached file ({name}), for 7 days: {link}", name=name,
+                           link=link))
+        elif carried is None and kind is not None:
             media = {kind: directive.attachment, "filename": name}
         elif carried is not None:
             lines.append(t(carried, name=name))
@@ -120,12 +128,14 @@ async def send_to(session: AsyncSession, settings: Settings, directive: Directiv
     unit_by_id = {unit.id: unit for unit in (await session.execute(
         select(Unit).where(Unit.id.in_({e.unit_id for e in entries})))).scalars()}
     queued = 0
+    link = (files.signed_url(settings, directive.attachment)
+            if directive.attachment and directive.attachment.startswith("/") else None)
     for entry in entries:
         for account, person in accounts.get(entry.person_id, []):
             t = Translator(pick_locale(person.locale, account.locale,
                                        default=settings.default_locale), settings.tz)
             message = card(t, directive, unit_by_id[entry.unit_id], account.channel, reminder,
-                           entry)
+                           entry, link)
             outbox.enqueue(session, account, message.to_payload(), outbox.BULK,
                            directives.ref(directive.id, entry.unit_id))
             queued += 1

@@ -79,7 +79,10 @@ async def taking_part(turn: Turn, ward: Unit, area: str) -> list[Unit]:
 async def _summary(turn: Turn) -> str:
     ward = wards(turn)[0]
     scenario = await turn.session.get(DrillScenario, str(turn.data["scenario"]))
-    names = [unit.name for unit in await taking_part(turn, ward, str(turn.data["area"]))]
+    taking = await taking_part(turn, ward, str(turn.data["area"]))
+    # Where names repeat (a Tổ dân phố 1 in every quarter) each is named with its quarter.
+    labels = await units.short_paths(turn.session, [unit.path for unit in taking])
+    names = [labels[unit.path] for unit in taking]
     lines = [turn.t("Drill: {scenario}", scenario=drills.label(scenario, turn.t.locale)
                     if scenario else "—"),
              turn.t.plural("{n} unit takes part: {units}", "{n} units take part: {units}",

@@ -2,7 +2,8 @@
 
 (unit, when the person holds roles on several) → period → the .xlsx, sent as a document. The
 file is written under COSO_DATA_DIR/exports and sent from there; Zalo carries no documents, so
-on Zalo the person is told to use Telegram, the web chat or `coso export`.
+on Zalo the person gets a signed link valid 24 hours (bot.files) when COSO_PUBLIC_URL is set,
+and is otherwise told to use Telegram, the web chat or `coso export`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from datetime import date, timedelta
 
+from bot import files
 from bot.export import file_stem, write_xlsx
 from bot.flows import engine
 from bot.flows.engine import Flow, Option, Step, register
@@ -56,9 +58,13 @@ async def _finish(turn: Turn) -> None:
     path = write_xlsx(sheets, turn.t, turn.settings.data_dir / "exports" / name)
     log.info("export of unit %s (%s rows) for account %s", unit.id,
              sum(len(sheet.rows) for sheet in sheets), turn.account.id)
-    turn.say(turn.t("{unit}, {start} – {end}: one sheet per kind of record.",
-                    unit=unit.name, start=turn.t.date(start), end=turn.t.date(end)),
-             document=str(path), filename=name)
+    head = turn.t("{unit}, {start} – {end}: one sheet per kind of record.",
+                  unit=unit.name, start=turn.t.date(start), end=turn.t.date(end))
+    if turn.account.channel in NO_FILES:  # a signed link instead (start checked there is one)
+        link = files.signed_url(turn.settings, path)
+        turn.say(f"{head}\n" + turn.t("Open it within 24 hours: {link}", link=link or "—"))
+        return
+    turn.say(head, document=str(path), filename=name)
 
 
 async def _chosen_unit(turn: Turn) -> Unit | None:
@@ -83,7 +89,7 @@ async def start(turn: Turn) -> None:
     roots = scope_roots(turn, ROLES)
     if not roots:
         refuse(turn, "/export", ROLES)
-    elif turn.account.channel in NO_FILES:
+    elif turn.account.channel in NO_FILES and not turn.settings.public_url:
         turn.say(turn.t("Zalo cannot carry files. Send /export on Telegram or in the web chat, "
                         "or ask your administrator for `coso export`."))
     else:

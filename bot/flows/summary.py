@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.digest import text
+from bot.digest import TEXT_LIMITS, text
 from bot.flows import engine
 from bot.flows.engine import Flow, Option, Step, register
 from bot.flows.support import scope_roots
@@ -59,7 +59,10 @@ async def _finish(turn: Turn) -> None:
     day = reports.local_day(turn.now, turn.settings.tz)
     if schedules.is_ward(unit):
         figures = await digest.ward_figures(turn.session, unit, day, turn.settings, days)
-        turn.say(text.render(turn.t, figures))
+        # Split between sections where the channel's limit is shorter (Zalo: 2,000).
+        limit = TEXT_LIMITS.get(turn.account.channel, text.LIMIT)
+        for part in text.parts(text.render(turn.t, figures), limit):
+            turn.say(part)
     else:
         rolled = await digest.rollup(turn.session, unit, day, turn.settings, days)
         turn.say(text.render_rollup(turn.t, rolled))

@@ -19,6 +19,7 @@ Run = Callable[[Turn, str], Awaitable[None]]
 Handler = Callable[[Turn], Awaitable[None]]
 # Button payloads that are not a flow's answers ("ack:<id>" for a directive, say).
 ButtonHandler = Callable[[Turn, str], Awaitable[None]]
+StatusHandler = Callable[[Turn, str], Awaitable[None]]  # gets what follows the word: an id
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,16 @@ def include(*groups: Handlers) -> None:
 STATUS_WORDS = frozenset({"status", "ketqua", "ket qua"})
 
 
-async def start_or_status(turn: Turn, args: str, start: Handler, status: Handler) -> None:
-    await (status if fold(args) in STATUS_WORDS else start)(turn)
+async def start_or_status(turn: Turn, args: str, start: Handler, status: StatusHandler
+                          ) -> None:
+    """'/drill status' and '/drill status 3' (an id after the word) open the report, never
+    the flow that starts a new one."""
+    folded = fold(args)
+    for word in sorted(STATUS_WORDS, key=len, reverse=True):  # "ket qua" before "ket"
+        if folded == word or folded.startswith(word + " "):
+            await status(turn, folded[len(word):].strip())
+            return
+    await start(turn)
 
 
 def listed() -> list[Command]:

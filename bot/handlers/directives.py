@@ -8,9 +8,12 @@ from datetime import datetime, timedelta
 
 from bot.flows import directive
 from bot.flows.support import scope_roots
+from bot.handlers.access import refuse
 from bot.handlers.commands import Handlers, start_or_status
+from bot.handlers.missing import missing_lines
 from bot.i18n import N_, Translator
 from bot.jobs import periodic
+from bot.messages import Button, parse_id
 from bot.settings import Settings
 from bot.turn import Turn
 from storage import directives
@@ -23,26 +26,51 @@ command = HANDLERS.command
 HANDLERS.button(directive.BUTTON, directive.on_button)
 
 
+REMIND = "dvr"  # "dvr:<directive id>": one reminder to those still missing
+STATUS_HINT = N_("Write /directive status, or /directive status with a directive's number "
+                 "(e.g. /directive status 3).")
+
+
 @command("directive", N_("Send a directive, or see who has acknowledged (/directive status)"),
          roles=directive.ROLES, position=62)
 async def directive_command(turn: Turn, args: str) -> None:
     await start_or_status(turn, args, directive.start, status)
 
 
-async def status(turn: Turn) -> None:
+async def status(turn: Turn, asked: str) -> None:
+    """The latest directives in the asker's units, or the one whose number follows."""
     paths = [unit.path for unit in scope_roots(turn, directive.ROLES)]
-    found = await directives.latest(turn.session, paths)
-    if not found:
-        turn.say(turn.t("No directive has been sent in your units yet."))
-        return
-    for entry in found:
-        result = await directives.status(turn.session, entry.id)
-        if result is not None:
-            turn.say(report(turn.t, result))
+    if asked:
+        number = asked.removeprefix("#")
+        wanted = parse_id(number)
+        if wanted is None:
+            turn.say(turn.t(STATUS_HINT))
+            return
+        one = await directives.status(turn.session, wanted, paths)
+        if one is None:
+            turn.say(turn.t("There is no directive #{id} in your units.", id=number))
+            return
+        found = [one]
+    else:
+        found = [result for entry in await directives.latest(turn.session, paths)
+                 if (result := await directives.status(turn.session, entry.id, paths))]
+        if not found:
+            turn.say(turn.t("No directive has been sent in your units yet."))
+            return
+    for result in found:
+        turn.say(report(turn.t, result), buttons=_remind_button(turn.t, result))
+
+
+def _remind_button(t: Translator, result: directives.Status) -> tuple[Button, ...]:
+    missing = result.total_missing()
+    if not missing:
+        return ()
+    return (Button(t("Remind the {n} missing", n=t.number(missing)),
+                   f"{REMIND}:{result.directive.id}"),)
 
 
 def report(t: Translator, result: directives.Status) -> str:
-    """Totals, then one line per unit."""
+    """Totals, then one line per unit, and under it who has not answered yet."""
     total = t.number
     lines = [t("Directive #{id}, sent {when}", id=result.directive.id,
                when=t.datetime(result.directive.created_at)),
@@ -59,9 +87,48 @@ def report(t: Translator, result: directives.Status) -> str:
     for unit in result.units:
         mark = t(" — done") if unit.done else ""
         lines.append(t("• {unit}: acknowledged {acknowledged}/{recipients}{done}",
-                       unit=unit.name, acknowledged=total(unit.acknowledged),
+                       unit=unit.label or unit.name, acknowledged=total(unit.acknowledged),
                        recipients=total(unit.recipients), done=mark))
+        lines.extend(missing_lines(t, unit.missing))
+    unreachable = sum(1 for unit in result.units for m in unit.missing if not m.connected)
+    if unreachable:
+        lines.append(t.plural("{n} of them has no chat connected: phone them.",
+                              "{n} of them have no chat connected: phone them.", unreachable))
     return "\n".join(lines)
+
+
+async def on_remind(turn: Turn, payload: str) -> None:
+    """Staff's "Remind": one nudge to each recipient still missing, at most once an hour."""
+    wanted = parse_id(payload.split(":", 1)[1] if ":" in payload else "")
+    paths = [unit.path for unit in scope_roots(turn, directive.ROLES)]
+    result = (await directives.status(turn.session, wanted, paths)
+              if wanted is not None and paths else None)
+    if result is None:
+        refuse(turn, "a directive reminder", directive.ROLES)
+        return
+    entries = await directives.to_remind(turn.session, result.directive, turn.now)
+    if isinstance(entries, datetime):
+        turn.say(turn.t("A reminder for directive #{id} went out less than an hour ago; the "
+                        "next one can be sent from {when}.", id=result.directive.id,
+                        when=turn.t.datetime(entries)))
+        return
+    if not entries:
+        turn.say(turn.t("Everyone has answered directive #{id}; no reminder is needed.",
+                        id=result.directive.id))
+        return
+    queued = await directive.send_to(turn.session, turn.settings, result.directive, entries,
+                                     reminder=True)
+    log.info("directive %s: reminder by hand to %d recipients, %d messages",
+             result.directive.id, len(entries), queued)
+    unreachable = sum(1 for unit in result.units for m in unit.missing if not m.connected)
+    turn.say(turn.t("Reminder for directive #{id} sent to {n} recipients.",
+                    id=result.directive.id, n=turn.t.number(len(entries) - unreachable)))
+    if unreachable:
+        turn.say(turn.t.plural("{n} has no chat connected: phone them.",
+                               "{n} have no chat connected: phone them.", unreachable))
+
+
+HANDLERS.button(REMIND, on_remind)
 
 
 @periodic("directive-reminders", timedelta(minutes=1))

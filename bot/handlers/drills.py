@@ -7,9 +7,12 @@ import logging
 from datetime import datetime, timedelta
 
 from bot.flows import drill
+from bot.handlers.access import refuse
 from bot.handlers.commands import Handlers, start_or_status
+from bot.handlers.missing import missing_lines
 from bot.i18n import N_, Translator
 from bot.jobs import periodic
+from bot.messages import Button, parse_id
 from bot.settings import Settings
 from bot.turn import Turn
 from storage import drills
@@ -23,26 +26,53 @@ command = HANDLERS.command
 HANDLERS.button(drill.BUTTON, drill.on_button)
 
 
+REMIND = "drr"  # "drr:<drill id>": the current card again to the units not done
+STATUS_HINT = N_("Write /drill status, or /drill status with a drill's number "
+                 "(e.g. /drill status 2).")
+
+
 @command("drill", N_("Start a scenario drill, or see how units are doing (/drill status)"),
          roles=drill.ROLES, position=61)
 async def drill_command(turn: Turn, args: str) -> None:
     await start_or_status(turn, args, drill.start, status)
 
 
-async def status(turn: Turn) -> None:
-    wards = drill.wards(turn)
-    found = await drills.latest(turn.session, [ward.id for ward in wards])
-    if not found:
-        turn.say(turn.t("No drill has been run in your ward yet. Send /drill to start one."))
-        return
-    for entry in found:
-        results = await drills.results(turn.session, entry.id)
-        if results is not None:
-            turn.say(report(turn.t, results))
+async def status(turn: Turn, asked: str) -> None:
+    """The ward's latest drills, or the one whose number follows."""
+    ward_ids = [ward.id for ward in drill.wards(turn)]
+    if asked:
+        number = asked.removeprefix("#")
+        wanted = parse_id(number)
+        if wanted is None:
+            turn.say(turn.t(STATUS_HINT))
+            return
+        one = await drills.results(turn.session, wanted, ward_ids)
+        if one is None:
+            turn.say(turn.t("There is no drill #{id} in your ward.", id=number))
+            return
+        found = [one]
+    else:
+        found = [result for entry in await drills.latest(turn.session, ward_ids)
+                 if (result := await drills.results(turn.session, entry.id, ward_ids))]
+        if not found:
+            turn.say(turn.t("No drill has been run in your ward yet. Send /drill to start "
+                            "one."))
+            return
+    for results in found:
+        turn.say(report(turn.t, results), buttons=_remind_button(turn.t, results))
+
+
+def _remind_button(t: Translator, results: drills.Results) -> tuple[Button, ...]:
+    behind = sum(1 for unit in results.units if unit.to_complete is None)
+    if not behind or results.drill.ended_at is not None:
+        return ()
+    return (Button(t.plural("Remind the {n} unit not done", "Remind the {n} units not done",
+                            behind), f"{REMIND}:{results.drill.id}"),)
 
 
 def report(t: Translator, results: drills.Results) -> str:
-    """The drill's units with their times, then the ward's response rate and medians."""
+    """The drill's units with their times and, under those not done, their leaders; then
+    the ward's response rate and medians."""
     total = len(results.units)
     lines = [t("Drill #{id}: {scenario}, started {when}", id=results.drill.id,
                scenario=drills.label(results.scenario, t.locale),
@@ -57,8 +87,15 @@ def report(t: Translator, results: drills.Results) -> str:
             lines.append(t(name, time=t.duration(value)))
     steps = len(results.scenario.steps)
     for unit in results.units:
-        lines.append(t("• {unit}: {progress}", unit=unit.unit_name,
+        lines.append(t("• {unit}: {progress}", unit=unit.label or unit.unit_name,
                        progress=_progress(t, unit, steps)))
+        if unit.to_complete is None:
+            lines.extend(missing_lines(t, unit.missing))
+    unreachable = sum(1 for unit in results.units if unit.to_complete is None
+                      for m in unit.missing if not m.connected)
+    if unreachable:
+        lines.append(t.plural("{n} of them has no chat connected: phone them.",
+                              "{n} of them have no chat connected: phone them.", unreachable))
     lines.extend(step_lines(t, results))
     change = improvement(t, results)
     if change:
@@ -110,6 +147,43 @@ def improvement(t: Translator, results: drills.Results) -> str | None:
             said.append(t("Step {n} as fast as last time", n=number))
     return t("{changes} (drill #{id} before).", changes="; ".join(said),
              id=results.previous.drill.id)
+
+
+async def on_remind(turn: Turn, payload: str) -> None:
+    """Staff's "Remind": each unit not done gets its current card again, once an hour at
+    most."""
+    wanted = parse_id(payload.split(":", 1)[1] if ":" in payload else "")
+    ward_ids = [ward.id for ward in drill.wards(turn)]
+    results = (await drills.results(turn.session, wanted, ward_ids)
+               if wanted is not None and ward_ids else None)
+    if results is None:
+        refuse(turn, "a drill reminder", drill.ROLES)
+        return
+    if results.drill.ended_at is not None:
+        turn.say(turn.t("Drill #{id} has ended.", id=results.drill.id))
+        return
+    entries = await drills.to_remind(turn.session, results.drill, turn.now)
+    if isinstance(entries, datetime):
+        turn.say(turn.t("A reminder for drill #{id} went out less than an hour ago; the next "
+                        "one can be sent from {when}.", id=results.drill.id,
+                        when=turn.t.datetime(entries)))
+        return
+    if not entries:
+        turn.say(turn.t("Every unit has finished drill #{id}; no reminder is needed.",
+                        id=results.drill.id))
+        return
+    queued = 0
+    for entry in entries:
+        queued += await drill.send_card(turn.session, turn.settings, entry, results.scenario,
+                                        reminder=True)
+    log.info("drill %s: reminder by hand to %d units, %d messages", results.drill.id,
+             len(entries), queued)
+    turn.say(turn.t.plural("Reminder for drill #{id} sent to {n} unit.",
+                           "Reminder for drill #{id} sent to {n} units.", len(entries),
+                           id=results.drill.id))
+
+
+HANDLERS.button(REMIND, on_remind)
 
 
 def _progress(t: Translator, unit: drills.UnitResult, steps: int) -> str:

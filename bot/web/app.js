@@ -103,6 +103,12 @@
 
   function scrollDown() { var log = $("log"); log.scrollTop = log.scrollHeight; }
 
+  // Whether the reader is at the end of the log (so new content should keep it in view).
+  function atBottom() {
+    var log = $("log");
+    return log.scrollHeight - log.scrollTop - log.clientHeight < 48;
+  }
+
   function addMine(text) {
     var item = el("li", "msg me");
     item.appendChild(el("div", "bubble", text));
@@ -114,12 +120,16 @@
   function addBot(message) {
     if (message.id <= state.lastId) return;  // a poll overlapping a retry
     state.lastId = message.id;
+    var follow = atBottom();
     var item = el("li", "msg bot");
     var bubble = el("div", "bubble");
     if (message.photo) {
       var img = el("img", "photo");
+      // An image has no height until it loads: scroll again then, or the chart would sit
+      // below the fold (unless the reader has scrolled up to read something older).
+      img.addEventListener("load", function () { if (follow) scrollDown(); });
+      img.alt = message.text || "";
       img.src = message.photo;
-      img.alt = "";
       bubble.appendChild(img);
     }
     if (message.text) bubble.appendChild(el("p", "text", message.text));

@@ -54,6 +54,7 @@ class ZaloSent:
     text: str | None
     photo: str | None
     at: float  # time.monotonic()
+    photo_bytes: bytes | None = None  # what the photo's URL served, with fetch_photos on
 
 
 @dataclass
@@ -115,6 +116,8 @@ class ZaloDouble:
         self.webhook_failures = 0  # failed POST attempts
         self.webhook_dropped = 0  # updates given up after every attempt failed
         self.rate_limit_per_second: float | None = None
+        # As Zalo does: fetch a sendPhoto's URL, and refuse the photo when it is not an image.
+        self.fetch_photos = False
         self._failures: list[_Failure] = []
         self._unreachable = False
         self._blocked: set[str] = set()
@@ -270,9 +273,10 @@ class ZaloDouble:
         return "\n".join(lines)
 
     async def _record(self, method: str, chat_id: str, text: str | None,
-                      photo: str | None) -> str:
+                      photo: str | None, photo_bytes: bytes | None = None) -> str:
         message_id = secrets.token_hex(10)
-        self.sent.append(ZaloSent(message_id, method, chat_id, text, photo, time.monotonic()))
+        self.sent.append(ZaloSent(message_id, method, chat_id, text, photo, time.monotonic(),
+                                  photo_bytes))
         async with self._changed:
             self._changed.notify_all()
         return message_id
@@ -430,8 +434,22 @@ class ZaloDouble:
         if not isinstance(photo, str) or not photo.startswith(("http://", "https://")):
             return _api_error(400, "Bad request: The photo must start with http:// or https://")
         text = caption if isinstance(caption, str) else None
-        message_id = await self._record("sendPhoto", str(chat_id), text, photo)
+        fetched = await self._fetch(photo) if self.fetch_photos else None
+        if self.fetch_photos and fetched is None:
+            return _api_error(400, "Bad request: The photo could not be downloaded")
+        message_id = await self._record("sendPhoto", str(chat_id), text, photo, fetched)
         return _ok({"message_id": message_id, "date": _now_ms()})
+
+    @staticmethod
+    async def _fetch(url: str) -> bytes | None:
+        """The image at the URL, or None when it is not one (a 404, an expired link)."""
+        try:
+            async with aiohttp.ClientSession() as client, client.get(url) as got:
+                if got.status != 200 or not got.content_type.startswith("image/"):
+                    return None
+                return await got.read()
+        except aiohttp.ClientError:
+            return None
 
     async def _send_sticker(self, body: Body) -> web.Response:
         chat_id, sticker = body.get("chat_id"), body.get("sticker")
