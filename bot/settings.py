@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     zalo_webhook_url: str | None = Field(None, alias="ZALO_WEBHOOK_URL")
     zalo_webhook_secret: str | None = Field(None, alias="ZALO_WEBHOOK_SECRET")
 
+    # Updates a minute one chat account gets answers to (bot/handlers/flood.py).
+    flood_per_minute: int = Field(20, ge=1, alias="COSO_FLOOD_PER_MINUTE")
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

@@ -6,11 +6,11 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, true, update
+from sqlalchemy import ColumnElement, func, or_, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import OUTBOX_CHANNELS
-from storage.models import ChatAccount, OutboxMessage, OutboxStatus, utcnow
+from storage.models import UNSETTLED_SQL, ChatAccount, OutboxMessage, OutboxStatus, utcnow
 
 FLOW_BUTTON = "f:"  # a flow question's buttons; answered by the engine, not the menu
 INTERACTIVE = 0  # a reply to someone in a conversation
@@ -29,25 +29,53 @@ def enqueue(session: AsyncSession, account: ChatAccount, payload: dict[str, Any]
     return row
 
 
+# How many unsettled rows a claim looks at, oldest first, to find each chat's first: the rows
+# of chats the sender skips are not among them, so this only needs to cover a few rows per
+# chat of the chats it can take (a chat's queue is short: bot/handlers/flood.py).
+CLAIM_SCAN = 256
+
+
+def _due(row: Any, now: datetime) -> ColumnElement[bool]:
+    return or_((row.status == OutboxStatus.PENDING) & (row.available_at <= now),
+               (row.status == OutboxStatus.SENDING) & (row.lease_until < now))
+
+
 async def claim(session: AsyncSession, channel: str, limit: int, lease: timedelta,
-                holding: Collection[int] = ()) -> Sequence[tuple[OutboxMessage, str]]:
-    """Take up to `limit` due rows for sending, with the chat id each goes to.
+                skip_chats: Collection[int] = ()) -> Sequence[tuple[OutboxMessage, str]]:
+    """Take up to `limit` due rows for sending, at most one per chat, with the chat id each
+    goes to.
+
+    Fair across chats: only each chat's first unsettled row (by priority, then age) is
+    taken, and only when it is due, so a chat's rows go out in order, one at a time across
+    every sender, and a chat with a thousand rows queued takes one place in the claim, not
+    all of them. `skip_chats`: chat accounts the caller is sending to, or that must wait for
+    their next turn (per-chat rate); their rows are not even looked at.
 
     A claimed row carries a lease; if its sender dies, the row is due again when the lease
-    runs out. SKIP LOCKED lets several senders share one PostgreSQL outbox. `holding`: the
-    rows the caller is still sending, never taken again by it however old their lease (a
-    send may wait its turn for the chat longer than the lease).
+    runs out. SKIP LOCKED lets several senders share one PostgreSQL outbox (FOR UPDATE cannot
+    go with a window function, so the lock is taken by the outer query, which checks again
+    that each row is still due).
     """
     now = utcnow()
-    due = or_(
-        (OutboxMessage.status == OutboxStatus.PENDING) & (OutboxMessage.available_at <= now),
-        (OutboxMessage.status == OutboxStatus.SENDING) & (OutboxMessage.lease_until < now),
+    scan = (
+        select(OutboxMessage.id, OutboxMessage.chat_account_id, OutboxMessage.priority,
+               OutboxMessage.status, OutboxMessage.available_at, OutboxMessage.lease_until)
+        # Spelled as the index's condition: SQLite uses a partial index only for a query
+        # whose WHERE contains that very term (not one with bound parameters).
+        .where(OutboxMessage.channel == channel, text(UNSETTLED_SQL))
+        .where(OutboxMessage.chat_account_id.not_in(skip_chats) if skip_chats else true())
+        .order_by(OutboxMessage.priority, OutboxMessage.id)
+        .limit(CLAIM_SCAN)
+        .subquery("scan")
     )
+    first = func.row_number().over(partition_by=scan.c.chat_account_id,
+                                   order_by=(scan.c.priority, scan.c.id))
+    ranked = select(scan, first.label("place")).subquery("ranked")
+    heads = select(ranked.c.id).where(ranked.c.place == 1, _due(ranked.c, now))
     query = (
         select(OutboxMessage, ChatAccount.external_id)
         .join(ChatAccount, ChatAccount.id == OutboxMessage.chat_account_id)
-        .where(OutboxMessage.channel == channel, due)
-        .where(OutboxMessage.id.not_in(holding) if holding else true())
+        .where(OutboxMessage.id.in_(heads), _due(OutboxMessage, now))
         .order_by(OutboxMessage.priority, OutboxMessage.id)
         .limit(limit)
         .with_for_update(skip_locked=True, of=OutboxMessage)

@@ -18,7 +18,10 @@ import bot.handlers.schedule  # noqa: F401  (registers /schedule)
 import bot.handlers.summary  # noqa: F401  (registers /summary)
 import bot.handlers.support  # noqa: F401  (registers /support, /deliveries, /dispute...)
 from bot.flows import engine, registration
-from bot.handlers import basics  # noqa: F401  (registers the basic commands)
+from bot.handlers import (
+    basics,  # noqa: F401  (registers the basic commands)
+    flood,
+)
 from bot.handlers.access import permits, refuse
 from bot.handlers.commands import COMMANDS
 from bot.i18n import pick_locale
@@ -63,15 +66,22 @@ class Router:
                 return
             account = await people.account_for(session, incoming.channel,
                                                incoming.external_id, lock=True)
-            person = await people.person_of(session, account)
-            turn = Turn(session=session, settings=self.settings, incoming=incoming,
-                        account=account, person=person,
-                        grants=await people.grants(session, person), now=utcnow())
             if account.blocked_at is not None:
                 account.blocked_at = None  # they wrote to us, so they unblocked the bot
             if account.locale is None and incoming.language:
                 # Kept so that what we send unasked (check-ins, notices) is in their language.
                 account.locale = pick_locale(incoming.language, default="") or None
+            now = utcnow()
+            verdict = flood.judge(account, now, self.settings.flood_per_minute)
+            if verdict is flood.Verdict.IGNORE:
+                return  # ledgered and counted, nothing more: no query, no reply
+            person = await people.person_of(session, account)
+            turn = Turn(session=session, settings=self.settings, incoming=incoming,
+                        account=account, person=person,
+                        grants=await people.grants(session, person), now=now)
+            if verdict is flood.Verdict.WARN:
+                flood.warn(turn)
+                return
             await dispatch(turn)
 
 
@@ -146,8 +156,9 @@ async def _outside_flow(turn: Turn) -> None:
         if _looks_like_code(text):  # people on Zalo often send the bare code
             await engine.begin(turn, registration.FLOW, first_answer=text)
             return
-        turn.say(turn.t("Hello! I am Coso. To use me, ask your ward staff for an invite code, "
-                        "then send /start followed by the code."))
+        if flood.invite_hint_due(turn):
+            turn.say(turn.t("Hello! I am Coso. To use me, ask your ward staff for an invite "
+                            "code, then send /start followed by the code."))
         return
     turn.say(turn.t("I did not understand that. Send /help to see what you can do."))
 
