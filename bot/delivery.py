@@ -208,8 +208,8 @@ class Sender:
         async with self.db.transaction() as session:
             claimed = await outbox.claim(session, self.channel.name, room, LEASE,
                                          skip_chats=skip)
-            work = [(row.id, row.attempts, row.chat_account_id, external_id, row.payload)
-                    for row, external_id in claimed]
+            work = [(row.id, row.attempts, row.chat_account_id, external_id, row.payload,
+                     row.parts_sent) for row, external_id in claimed]
         if self._claim_trouble is not None:
             log.info("%s sender: the database is back; sending again", self.channel.name)
             self._claim_trouble = None
@@ -237,19 +237,22 @@ class Sender:
         self._progress.set()
 
     async def _send_one(self, row_id: int, attempts: int, account_id: int, external_id: str,
-                        payload: dict[str, object]) -> None:
+                        payload: dict[str, object], parts_sent: int) -> None:
         try:
             await self.pace.wait_turn(account_id)
-            await self.channel.deliver(external_id, Outgoing.from_payload(payload))
+            await self.channel.deliver(external_id, Outgoing.from_payload(payload),
+                                       skip_parts=parts_sent)
         except DeliveryError as exc:
-            await self._settle_failure(row_id, attempts, account_id, exc)
+            exc.parts_sent = max(exc.parts_sent, parts_sent)
+            await self._settle_failure(row_id, attempts, account_id, exc,
+                                       progressed=exc.parts_sent > parts_sent)
             return
         except asyncio.CancelledError:
             raise  # stopping: the lease runs out and the row is sent again
         except Exception as exc:  # a channel bug must not stop the queue
             log.exception("delivery raised on %s row %s", self.channel.name, row_id)
             await self._settle_failure(row_id, attempts, account_id,
-                                       DeliveryError(type(exc).__name__))
+                                       DeliveryError(type(exc).__name__, parts_sent=parts_sent))
             return
         self._answered()
         self._to_mark.append(row_id)
@@ -323,7 +326,9 @@ class Sender:
         return self._hold_until - now
 
     async def _settle_failure(self, row_id: int, attempts: int, account_id: int,
-                              exc: DeliveryError) -> None:
+                              exc: DeliveryError, *, progressed: bool = False) -> None:
+        """progressed: this try sent more parts of the message than the last one did, so it
+        does not count against the row (a long message meeting a 429 part after part)."""
         if exc.unreachable:
             outage_delay = self._unreachable(exc.reason)
         else:
@@ -358,4 +363,5 @@ class Sender:
                      row_id, self.channel.name, delay, exc.reason)
         due = utcnow() + timedelta(seconds=delay)
         await self._record(f"outbox row {row_id} for a retry", lambda session: outbox.mark_retry(
-            session, row_id, due, exc.reason, count_attempt=not exc.unreachable))
+            session, row_id, due, exc.reason, parts_sent=exc.parts_sent,
+            count_attempt=not (exc.unreachable or progressed)))

@@ -236,6 +236,9 @@ class OutboxMessage(Base):
     # What the message is part of ("directive:12", "drill:3", "digest:26734:2026-11-24"), so
     # delivery can be counted per directive, drill or digest.
     ref: Mapped[str | None] = mapped_column(String(64), index=True)
+    # How many parts of a message split for the platform went out: a retry after a later
+    # part failed (a 429) sends only the rest.
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class WebSession(Base):

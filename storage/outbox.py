@@ -102,11 +102,13 @@ async def mark_sent(session: AsyncSession, row_ids: Sequence[int]) -> None:
 
 
 async def mark_retry(session: AsyncSession, row_id: int, at: datetime, error: str,
-                     *, count_attempt: bool = True) -> None:
+                     *, count_attempt: bool = True, parts_sent: int = 0) -> None:
     """Due again at `at`. count_attempt=False gives back the try claim() counted: the
-    platform never answered, so an outage of any length does not use up a row's tries."""
+    platform never answered, so an outage of any length does not use up a row's tries.
+    parts_sent: how many parts of the message are out; the retry sends the rest."""
     values: dict[str, Any] = {"status": OutboxStatus.PENDING, "available_at": at,
-                              "lease_until": None, "error": error[:500]}
+                              "lease_until": None, "error": error[:500],
+                              "parts_sent": parts_sent}
     if not count_attempt:
         values["attempts"] = OutboxMessage.attempts - 1
     await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)
