@@ -6,11 +6,28 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, text, true, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import OUTBOX_CHANNELS
-from storage.models import UNSETTLED_SQL, ChatAccount, OutboxMessage, OutboxStatus, utcnow
+from storage.models import (
+    UNSETTLED_SQL,
+    ChatAccount,
+    OutboxMessage,
+    OutboxStatus,
+    UTCDateTime,
+    utcnow,
+)
 
 FLOW_BUTTON = "f:"  # a flow question's buttons; answered by the engine, not the menu
 INTERACTIVE = 0  # a reply to someone in a conversation
@@ -35,9 +52,41 @@ def enqueue(session: AsyncSession, account: ChatAccount, payload: dict[str, Any]
 CLAIM_SCAN = 256
 
 
-def _due(row: Any, now: datetime) -> ColumnElement[bool]:
+def _due(row: Any) -> ColumnElement[bool]:
+    now: BindParameter[datetime] = bindparam("now", type_=UTCDateTime())
     return or_((row.status == OutboxStatus.PENDING) & (row.available_at <= now),
                (row.status == OutboxStatus.SENDING) & (row.lease_until < now))
+
+
+def _claim_query() -> Select[OutboxMessage, str]:
+    """Built once, run with its parameters: the sender claims after nearly every send, on the
+    event loop that also paces the sends, so the statement is not rebuilt each time."""
+    scan = (
+        select(OutboxMessage.id, OutboxMessage.chat_account_id, OutboxMessage.priority,
+               OutboxMessage.status, OutboxMessage.available_at, OutboxMessage.lease_until)
+        # Spelled as the index's condition: SQLite uses a partial index only for a query
+        # whose WHERE contains that very term (not one with bound parameters).
+        .where(OutboxMessage.channel == bindparam("channel"), text(UNSETTLED_SQL))
+        .where(OutboxMessage.chat_account_id.not_in(bindparam("skip", expanding=True)))
+        .order_by(OutboxMessage.priority, OutboxMessage.id)
+        .limit(CLAIM_SCAN)
+        .subquery("scan")
+    )
+    first = func.row_number().over(partition_by=scan.c.chat_account_id,
+                                   order_by=(scan.c.priority, scan.c.id))
+    ranked = select(scan, first.label("place")).subquery("ranked")
+    heads = select(ranked.c.id).where(ranked.c.place == 1, _due(ranked.c))
+    return (
+        select(OutboxMessage, ChatAccount.external_id)
+        .join(ChatAccount, ChatAccount.id == OutboxMessage.chat_account_id)
+        .where(OutboxMessage.id.in_(heads), _due(OutboxMessage))
+        .order_by(OutboxMessage.priority, OutboxMessage.id)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True, of=OutboxMessage)
+    )
+
+
+CLAIM = _claim_query()
 
 
 async def claim(session: AsyncSession, channel: str, limit: int, lease: timedelta,
@@ -57,30 +106,9 @@ async def claim(session: AsyncSession, channel: str, limit: int, lease: timedelt
     that each row is still due).
     """
     now = utcnow()
-    scan = (
-        select(OutboxMessage.id, OutboxMessage.chat_account_id, OutboxMessage.priority,
-               OutboxMessage.status, OutboxMessage.available_at, OutboxMessage.lease_until)
-        # Spelled as the index's condition: SQLite uses a partial index only for a query
-        # whose WHERE contains that very term (not one with bound parameters).
-        .where(OutboxMessage.channel == channel, text(UNSETTLED_SQL))
-        .where(OutboxMessage.chat_account_id.not_in(skip_chats) if skip_chats else true())
-        .order_by(OutboxMessage.priority, OutboxMessage.id)
-        .limit(CLAIM_SCAN)
-        .subquery("scan")
-    )
-    first = func.row_number().over(partition_by=scan.c.chat_account_id,
-                                   order_by=(scan.c.priority, scan.c.id))
-    ranked = select(scan, first.label("place")).subquery("ranked")
-    heads = select(ranked.c.id).where(ranked.c.place == 1, _due(ranked.c, now))
-    query = (
-        select(OutboxMessage, ChatAccount.external_id)
-        .join(ChatAccount, ChatAccount.id == OutboxMessage.chat_account_id)
-        .where(OutboxMessage.id.in_(heads), _due(OutboxMessage, now))
-        .order_by(OutboxMessage.priority, OutboxMessage.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=OutboxMessage)
-    )
-    rows = [(row, external_id) for row, external_id in (await session.execute(query)).all()]
+    result = await session.execute(CLAIM, {"channel": channel, "skip": list(skip_chats),
+                                           "now": now, "limit": limit})
+    rows = [(row, external_id) for row, external_id in result.all()]
     for row, _ in rows:
         row.status, row.lease_until = OutboxStatus.SENDING, now + lease
         row.attempts += 1
