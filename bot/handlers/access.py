@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from bot.handlers.flood import invite_hint_due
 from bot.i18n import N_
 from bot.turn import Turn
 from storage.models import Role, Unit
@@ -35,8 +34,6 @@ def refuse(turn: Turn, action: str, roles: frozenset[str]) -> None:
     log.info("refused %s for account %s (roles %s)", action, turn.account.id,
              sorted({grant.role for grant in turn.grants}) or "none")
     if turn.person is None:
-        if not invite_hint_due(turn):
-            return
         turn.say(turn.t("You are not registered yet. Ask your ward staff for an invite code, "
                         "then send /start followed by the code."))
         return

@@ -3,7 +3,9 @@
 Past COSO_FLOOD_PER_MINUTE updates in a minute, an update is still entered in the ledger (so
 it is handled exactly once: a redelivery stays a no-op) but not acted on: the first one past
 the limit is answered with "slow down", the next ones get no answer until the minute is over.
-A stranger is told to ask for an invite at most once every INVITE_HINT_EVERY.
+A stranger writing to the bot is told to ask for an invite at most once every
+INVITE_HINT_EVERY; a command of theirs still gets its reason (they asked for something), within
+the limit above.
 """
 
 from __future__ import annotations
