@@ -7,7 +7,9 @@ whose retry time has come.
 Sends to different chats go in parallel, paced by two limits: the channel's overall rate and
 one chat's rate. Only a small window of rows is claimed ahead of the pace (about a quarter of
 a second's worth), so an interactive reply queued during a broadcast waits behind that window
-only, never behind the whole broadcast.
+only, never behind the whole broadcast. The window holds at most one row per chat, and no row
+of a chat whose next turn is not near (storage.outbox.claim skips them), so a chat with a
+thousand replies queued, each waiting its 1/s turn, never holds up another chat's reply.
 """
 
 from __future__ import annotations
@@ -62,15 +64,16 @@ def backoff(attempt: int, retry_after: float | None) -> float:
 
 
 class Pace:
-    """Hands out send times: at most `rate` a second overall, `chat_rate` a second per chat."""
+    """Hands out send times: at most `rate` a second overall, `chat_rate` a second per chat
+    (chats by their account id)."""
 
     def __init__(self, rate: SendRate) -> None:
         self.interval = 1.0 / (rate.per_second * HEADROOM) if rate.per_second else 0.0
         self.chat_interval = 1.0 / rate.per_chat_per_second if rate.per_chat_per_second else 0.0
         self._next = 0.0
-        self._next_by_chat: dict[str, float] = {}
+        self._next_by_chat: dict[int, float] = {}
 
-    async def wait_turn(self, chat: str) -> None:
+    async def wait_turn(self, chat: int) -> None:
         now = time.monotonic()
         at = max(now, self._next_by_chat.get(chat, 0.0))
         if self.chat_interval:
@@ -82,17 +85,23 @@ class Pace:
         self._next = at + self.interval
         if at > now:
             await asyncio.sleep(at - now)
-        self._forget_idle_chats()
 
-    def hold_chat(self, chat: str, seconds: float) -> None:
-        """The platform asked to wait before this chat's next message (429 retry_after)."""
+    def hold_chat(self, chat: int, seconds: float) -> None:
+        """The platform asked to wait before this chat's next message (429 retry_after), or
+        its message waits for a retry: the chat's later messages wait behind it."""
         self._next_by_chat[chat] = max(self._next_by_chat.get(chat, 0.0),
                                        time.monotonic() + seconds)
 
-    def _forget_idle_chats(self) -> None:
-        if len(self._next_by_chat) > 10_000:
-            now = time.monotonic()
-            self._next_by_chat = {c: t for c, t in self._next_by_chat.items() if t > now}
+    def resting(self, ahead: float) -> tuple[list[int], float | None]:
+        """The chats whose next turn is more than `ahead` seconds away (not worth claiming
+        a row for yet), and in how many seconds the first of them may be claimed. Chats
+        whose turn has come are forgotten, so this stays as small as the chats sent to in
+        the last second or so."""
+        now = time.monotonic()
+        self._next_by_chat = {c: t for c, t in self._next_by_chat.items() if t > now}
+        later = [t for t in self._next_by_chat.values() if t > now + ahead]
+        chats = [c for c, t in self._next_by_chat.items() if t > now + ahead]
+        return chats, (min(later) - now - ahead if later else None)
 
 
 class Sender:
@@ -105,7 +114,9 @@ class Sender:
         ahead = (rate.per_second or 4 * MAX_WINDOW) * WINDOW_SECONDS
         self.window = max(MIN_WINDOW, min(MAX_WINDOW, math.ceil(ahead)))
         self._progress = asyncio.Event()  # a wake-up, or a send finished (room in the window)
-        self._in_flight: dict[asyncio.Task[None], int] = {}  # each send and its outbox row
+        # Each send, and its outbox row's chat account: one row per chat at a time.
+        self._in_flight: dict[asyncio.Task[None], int] = {}
+        self._rest_wake: asyncio.TimerHandle | None = None  # when a resting chat may go
         self._task: asyncio.Task[None] | None = None
         self._unanswered = 0  # sends in a row that got no answer from the platform
         self._down_since: float | None = None  # the platform is away: the queue is held
@@ -171,47 +182,77 @@ class Sender:
     async def _fill_window(self) -> bool:
         """Claim due rows into the free room and start sending them; True when room ran out
         (or the channel is held: a wake comes when the hold ends)."""
-        room = self.window - len(self._in_flight)
-        if self._down_since is not None:  # the platform is away: one probe at a time
-            held = self._hold_until - time.monotonic()
-            if held > 0:
-                asyncio.get_running_loop().call_later(held, self.wake)
+        while True:
+            room = self.window - len(self._in_flight)
+            if self._down_since is not None:  # the platform is away: one probe at a time
+                held = self._hold_until - time.monotonic()
+                if held > 0:
+                    asyncio.get_running_loop().call_later(held, self.wake)
+                    return True
+                room = 1 - len(self._in_flight)
+            if room <= 0:
                 return True
-            room = 1 - len(self._in_flight)
-        if room <= 0:
-            return True
+            claimed = await self._claim(room)
+            if claimed == room:
+                return True
+            # Short: none left, or the rows looked at were mostly of chats just taken (one
+            # row each a claim). Again, with those chats now in flight, until none comes.
+            if claimed == 0:
+                return False
+
+    async def _claim(self, room: int) -> int:
+        """Claim up to `room` rows, one per chat, of chats not in flight and whose turn is
+        near; start sending them. How many were claimed."""
+        resting, rest_ends = self.pace.resting(WINDOW_SECONDS)
+        skip = {*self._in_flight.values(), *resting}
         async with self.db.transaction() as session:
             claimed = await outbox.claim(session, self.channel.name, room, LEASE,
-                                         holding=list(self._in_flight.values()))
-            work = [(row.id, row.attempts, row.chat_account_id, external_id, row.payload)
-                    for row, external_id in claimed]
+                                         skip_chats=skip)
+            work = [(row.id, row.attempts, row.chat_account_id, external_id, row.payload,
+                     row.parts_sent) for row, external_id in claimed]
         if self._claim_trouble is not None:
             log.info("%s sender: the database is back; sending again", self.channel.name)
             self._claim_trouble = None
         for item in work:
             task = asyncio.create_task(self._send_one(*item))
-            self._in_flight[task] = item[0]
+            self._in_flight[task] = item[2]
             task.add_done_callback(self._sent)
-        return len(work) >= room
+        if rest_ends is not None:
+            self._wake_in(rest_ends)
+        return len(work)
+
+    def _wake_in(self, seconds: float) -> None:
+        """One timer for the earliest resting chat: its rows wait for nobody else's wake."""
+        loop = asyncio.get_running_loop()
+        at = loop.time() + seconds
+        if self._rest_wake is not None and not self._rest_wake.cancelled() and (
+                loop.time() < self._rest_wake.when() <= at):
+            return
+        if self._rest_wake is not None:
+            self._rest_wake.cancel()
+        self._rest_wake = loop.call_at(at, self.wake)
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         self._in_flight.pop(task, None)
         self._progress.set()
 
     async def _send_one(self, row_id: int, attempts: int, account_id: int, external_id: str,
-                        payload: dict[str, object]) -> None:
+                        payload: dict[str, object], parts_sent: int) -> None:
         try:
-            await self.pace.wait_turn(external_id)
-            await self.channel.deliver(external_id, Outgoing.from_payload(payload))
+            await self.pace.wait_turn(account_id)
+            await self.channel.deliver(external_id, Outgoing.from_payload(payload),
+                                       skip_parts=parts_sent)
         except DeliveryError as exc:
-            await self._settle_failure(row_id, attempts, account_id, external_id, exc)
+            exc.parts_sent = max(exc.parts_sent, parts_sent)
+            await self._settle_failure(row_id, attempts, account_id, exc,
+                                       progressed=exc.parts_sent > parts_sent)
             return
         except asyncio.CancelledError:
             raise  # stopping: the lease runs out and the row is sent again
         except Exception as exc:  # a channel bug must not stop the queue
             log.exception("delivery raised on %s row %s", self.channel.name, row_id)
-            await self._settle_failure(row_id, attempts, account_id, external_id,
-                                       DeliveryError(type(exc).__name__))
+            await self._settle_failure(row_id, attempts, account_id,
+                                       DeliveryError(type(exc).__name__, parts_sent=parts_sent))
             return
         self._answered()
         self._to_mark.append(row_id)
@@ -285,7 +326,9 @@ class Sender:
         return self._hold_until - now
 
     async def _settle_failure(self, row_id: int, attempts: int, account_id: int,
-                              chat: str, exc: DeliveryError) -> None:
+                              exc: DeliveryError, *, progressed: bool = False) -> None:
+        """progressed: this try sent more parts of the message than the last one did, so it
+        does not count against the row (a long message meeting a 429 part after part)."""
         if exc.unreachable:
             outage_delay = self._unreachable(exc.reason)
         else:
@@ -311,12 +354,14 @@ class Sender:
                       row_id, self.channel.name, exc.reason)
         else:
             delay = backoff(attempts, exc.retry_after)
-            if exc.retry_after is not None:
-                self.pace.hold_chat(chat, exc.retry_after)
+            # The chat's later rows wait behind this one (claim takes a chat's first row):
+            # not looked at until it is due.
+            self.pace.hold_chat(account_id, delay)
             # Look again when it is due, not at the next idle poll.
             asyncio.get_running_loop().call_later(delay, self.wake)
             log.info("outbox row %s on %s retry in %.1fs: %s",
                      row_id, self.channel.name, delay, exc.reason)
         due = utcnow() + timedelta(seconds=delay)
         await self._record(f"outbox row {row_id} for a retry", lambda session: outbox.mark_retry(
-            session, row_id, due, exc.reason, count_attempt=not exc.unreachable))
+            session, row_id, due, exc.reason, parts_sent=exc.parts_sent,
+            count_attempt=not (exc.unreachable or progressed)))

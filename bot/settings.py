@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     public_url: str | None = Field(None, alias="COSO_PUBLIC_URL")
     # Signs those links; when unset, one is generated and kept in COSO_DATA_DIR (0600).
     file_secret: str | None = Field(None, min_length=16, alias="COSO_FILE_SECRET")
+    # Updates a minute one chat account gets answers to (bot/handlers/flood.py).
+    flood_per_minute: int = Field(20, ge=1, alias="COSO_FLOOD_PER_MINUTE")
 
     @field_validator("timezone")
     @classmethod

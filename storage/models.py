@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -143,6 +144,11 @@ class ChatAccount(Base):
     # The buttons of the latest message outside a flow (a directive's "Received"), so a reply
     # "1" on a text-only channel can be read as a tap: [[label, payload], ...].
     menu: Mapped[list[Any] | None] = mapped_column(JSONData)
+    # Flood control (bot/handlers/flood.py): updates counted since flood_since, a window of a
+    # minute, and when a stranger was last told to ask for an invite.
+    flood_since: Mapped[datetime | None]
+    flood_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    invite_hint_at: Mapped[datetime | None]
 
     person: Mapped[Person | None] = relationship(back_populates="accounts")
 
@@ -201,11 +207,18 @@ class OutboxStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+UNSETTLED_SQL = "status IN ('pending', 'sending')"
+
+
 class OutboxMessage(Base):
     """A message the bot means to send, written in the same transaction as its cause."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "channel", "status", "priority", "id"),)
+    # The claim's scan (storage.outbox.claim): unsettled rows in the order they go out. Sent
+    # and failed rows, nearly all of the table, are not in it.
+    __table_args__ = (Index("ix_outbox_unsettled", "channel", "priority", "id",
+                            postgresql_where=text(UNSETTLED_SQL),
+                            sqlite_where=text(UNSETTLED_SQL)),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
                                     primary_key=True)
@@ -224,6 +237,9 @@ class OutboxMessage(Base):
     # What the message is part of ("directive:12", "drill:3", "digest:26734:2026-11-24"), so
     # delivery can be counted per directive, drill or digest.
     ref: Mapped[str | None] = mapped_column(String(64), index=True)
+    # How many parts of a message split for the platform went out: a retry after a later
+    # part failed (a 429) sends only the rest.
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class WebSession(Base):

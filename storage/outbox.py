@@ -6,11 +6,28 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, true, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import OUTBOX_CHANNELS
-from storage.models import ChatAccount, OutboxMessage, OutboxStatus, utcnow
+from storage.models import (
+    UNSETTLED_SQL,
+    ChatAccount,
+    OutboxMessage,
+    OutboxStatus,
+    UTCDateTime,
+    utcnow,
+)
 
 FLOW_BUTTON = "f:"  # a flow question's buttons; answered by the engine, not the menu
 INTERACTIVE = 0  # a reply to someone in a conversation
@@ -29,30 +46,69 @@ def enqueue(session: AsyncSession, account: ChatAccount, payload: dict[str, Any]
     return row
 
 
-async def claim(session: AsyncSession, channel: str, limit: int, lease: timedelta,
-                holding: Collection[int] = ()) -> Sequence[tuple[OutboxMessage, str]]:
-    """Take up to `limit` due rows for sending, with the chat id each goes to.
+# How many unsettled rows a claim looks at, oldest first, to find each chat's first: the rows
+# of chats the sender skips are not among them, so this only needs to cover a few rows per
+# chat of the chats it can take (a chat's queue is short: bot/handlers/flood.py).
+CLAIM_SCAN = 256
 
-    A claimed row carries a lease; if its sender dies, the row is due again when the lease
-    runs out. SKIP LOCKED lets several senders share one PostgreSQL outbox. `holding`: the
-    rows the caller is still sending, never taken again by it however old their lease (a
-    send may wait its turn for the chat longer than the lease).
-    """
-    now = utcnow()
-    due = or_(
-        (OutboxMessage.status == OutboxStatus.PENDING) & (OutboxMessage.available_at <= now),
-        (OutboxMessage.status == OutboxStatus.SENDING) & (OutboxMessage.lease_until < now),
+
+def _due(row: Any) -> ColumnElement[bool]:
+    now: BindParameter[datetime] = bindparam("now", type_=UTCDateTime())
+    return or_((row.status == OutboxStatus.PENDING) & (row.available_at <= now),
+               (row.status == OutboxStatus.SENDING) & (row.lease_until < now))
+
+
+def _claim_query() -> Select[OutboxMessage, str]:
+    """Built once, run with its parameters: the sender claims after nearly every send, on the
+    event loop that also paces the sends, so the statement is not rebuilt each time."""
+    scan = (
+        select(OutboxMessage.id, OutboxMessage.chat_account_id, OutboxMessage.priority,
+               OutboxMessage.status, OutboxMessage.available_at, OutboxMessage.lease_until)
+        # Spelled as the index's condition: SQLite uses a partial index only for a query
+        # whose WHERE contains that very term (not one with bound parameters).
+        .where(OutboxMessage.channel == bindparam("channel"), text(UNSETTLED_SQL))
+        .where(OutboxMessage.chat_account_id.not_in(bindparam("skip", expanding=True)))
+        .order_by(OutboxMessage.priority, OutboxMessage.id)
+        .limit(CLAIM_SCAN)
+        .subquery("scan")
     )
-    query = (
+    first = func.row_number().over(partition_by=scan.c.chat_account_id,
+                                   order_by=(scan.c.priority, scan.c.id))
+    ranked = select(scan, first.label("place")).subquery("ranked")
+    heads = select(ranked.c.id).where(ranked.c.place == 1, _due(ranked.c))
+    return (
         select(OutboxMessage, ChatAccount.external_id)
         .join(ChatAccount, ChatAccount.id == OutboxMessage.chat_account_id)
-        .where(OutboxMessage.channel == channel, due)
-        .where(OutboxMessage.id.not_in(holding) if holding else true())
+        .where(OutboxMessage.id.in_(heads), _due(OutboxMessage))
         .order_by(OutboxMessage.priority, OutboxMessage.id)
-        .limit(limit)
+        .limit(bindparam("limit"))
         .with_for_update(skip_locked=True, of=OutboxMessage)
     )
-    rows = [(row, external_id) for row, external_id in (await session.execute(query)).all()]
+
+
+CLAIM = _claim_query()
+
+
+async def claim(session: AsyncSession, channel: str, limit: int, lease: timedelta,
+                skip_chats: Collection[int] = ()) -> Sequence[tuple[OutboxMessage, str]]:
+    """Take up to `limit` due rows for sending, at most one per chat, with the chat id each
+    goes to.
+
+    Fair across chats: only each chat's first unsettled row (by priority, then age) is
+    taken, and only when it is due, so a chat's rows go out in order, one at a time across
+    every sender, and a chat with a thousand rows queued takes one place in the claim, not
+    all of them. `skip_chats`: chat accounts the caller is sending to, or that must wait for
+    their next turn (per-chat rate); their rows are not even looked at.
+
+    A claimed row carries a lease; if its sender dies, the row is due again when the lease
+    runs out. SKIP LOCKED lets several senders share one PostgreSQL outbox (FOR UPDATE cannot
+    go with a window function, so the lock is taken by the outer query, which checks again
+    that each row is still due).
+    """
+    now = utcnow()
+    result = await session.execute(CLAIM, {"channel": channel, "skip": list(skip_chats),
+                                           "now": now, "limit": limit})
+    rows = [(row, external_id) for row, external_id in result.all()]
     for row, _ in rows:
         row.status, row.lease_until = OutboxStatus.SENDING, now + lease
         row.attempts += 1
@@ -74,11 +130,13 @@ async def mark_sent(session: AsyncSession, row_ids: Sequence[int]) -> None:
 
 
 async def mark_retry(session: AsyncSession, row_id: int, at: datetime, error: str,
-                     *, count_attempt: bool = True) -> None:
+                     *, count_attempt: bool = True, parts_sent: int = 0) -> None:
     """Due again at `at`. count_attempt=False gives back the try claim() counted: the
-    platform never answered, so an outage of any length does not use up a row's tries."""
+    platform never answered, so an outage of any length does not use up a row's tries.
+    parts_sent: how many parts of the message are out; the retry sends the rest."""
     values: dict[str, Any] = {"status": OutboxStatus.PENDING, "available_at": at,
-                              "lease_until": None, "error": error[:500]}
+                              "lease_until": None, "error": error[:500],
+                              "parts_sent": parts_sent}
     if not count_attempt:
         values["attempts"] = OutboxMessage.attempts - 1
     await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)

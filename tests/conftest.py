@@ -113,9 +113,12 @@ def coso(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 
 def make_settings(db_url: str, **overrides: Any) -> Settings:
+    # A test answers far faster than a person types: flood control (bot/handlers/flood.py)
+    # is off unless a test sets COSO_FLOOD_PER_MINUTE (tests/test_flood.py).
     values: dict[str, Any] = {"_env_file": None, "COSO_DATABASE_URL": db_url,
                               "COSO_WEB_PORT": 0, "TELEGRAM_BOT_TOKEN": None,
-                              "ZALO_BOT_TOKEN": None, "COSO_SCHEDULER": False}
+                              "ZALO_BOT_TOKEN": None, "COSO_SCHEDULER": False,
+                              "COSO_FLOOD_PER_MINUTE": 1_000_000}
     values.update(overrides)
     return load_settings(**values)
 

@@ -431,13 +431,15 @@ async def test_zalo_webhook_takes_hostile_text_once(zalo: ZaloDouble,
                               ZALO_WEBHOOK_SECRET="s3cret-s3cret")
     secret = ("X-Bot-Api-Secret-Token", "s3cret-s3cret")
     for number, text in enumerate(["\x00\u202e/help", "Hủy\u200b" * 3_000, "😀" * 10_001]):
+        # One stranger each: a stranger's chatter gets the hello once in 5 minutes only.
+        user = f"zalo-fuzz-{number}"
         body = json.dumps({"event_name": "message.text.received", "message": {
             "message_id": f"hostile-{number}", "text": text, "date": 1,
-            "from": {"id": "zalo-fuzz", "display_name": "\x00X", "is_bot": False},
-            "chat": {"id": "zalo-fuzz", "chat_type": "PRIVATE"}}}).encode()
+            "from": {"id": user, "display_name": "\x00X", "is_bot": False},
+            "chat": {"id": user, "chat_type": "PRIVATE"}}}).encode()
         assert await _post(url, body, secret) == 200
         assert await _post(url, body, secret) == 200  # Zalo delivering it again
-        reply = await zalo.next_message("zalo-fuzz")
+        reply = await zalo.next_message(user)
         assert reply.text and "\x00" not in reply.text
     assert await _processed(runtime.db) == 3
 

@@ -238,3 +238,48 @@ async def test_a_send_waiting_its_turn_past_the_lease_is_not_sent_twice(
     assert await settled(db, 4) == {str(OutboxStatus.SENT): 4}
     await asyncio.sleep(1.5)  # a second copy would be on its way by now
     assert sorted(message.text or "" for message in tg.sent) == [f"Tin {n}" for n in range(4)]
+
+
+async def _long_reply(db: Database, channel: str, chat: str, limit: int) -> None:
+    async with db.transaction() as session:
+        account = ChatAccount(channel=channel, external_id=chat, locale="vi")
+        session.add(account)
+        await session.flush()
+        text = "\n".join(f"Phần {i}: " + "x" * (limit - 100) for i in range(3))
+        outbox.enqueue(session, account, {"text": text})
+
+
+async def _parts_sent(db: Database) -> list[int]:
+    async with db.read() as session:
+        return list((await session.execute(select(OutboxMessage.parts_sent))).scalars())
+
+
+async def test_a_429_on_a_later_part_resends_only_the_missing_parts_telegram(
+        start_bot: StartBot, db: Database, db_url: str, tg: TelegramDouble) -> None:
+    """Issue 11, item 14. Before: the retry sent the whole message again, so its first part
+    arrived twice (here the in-line wait's one retry of the part drew a 429 too)."""
+    tg.fail_next("sendMessage", 429, after=1, count=2, retry_after=1)
+    await upgrade_async(db_url)
+    await _long_reply(db, "telegram", "42", 4096)
+    await start_telegram(start_bot, tg)
+
+    assert await settled(db, 1) == {str(OutboxStatus.SENT): 1}
+    await tg.wait_messages(42, 3)
+    await tg.expect_silence(42, 1.0)
+    assert [(m.text or "")[:6] for m in tg.sent] == ["Phần 0", "Phần 1", "Phần 2"]
+    assert [f.status for f in tg.failures] == [429, 429]
+    assert await _parts_sent(db) == [1]
+
+
+async def test_a_429_on_a_later_part_resends_only_the_missing_parts_zalo(
+        start_bot: StartBot, db: Database, db_url: str, zalo: ZaloDouble) -> None:
+    zalo.fail_next("sendMessage", 429, after=1, retry_after=1)
+    await upgrade_async(db_url)
+    await _long_reply(db, "zalo", "zalo-42", 2000)
+    await start_bot(ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url)
+
+    assert await settled(db, 1) == {str(OutboxStatus.SENT): 1}
+    await zalo.wait_messages("zalo-42", 3)
+    await zalo.expect_silence("zalo-42", 1.0)
+    assert [(m.text or "")[:6] for m in zalo.sent] == ["Phần 0", "Phần 1", "Phần 2"]
+    assert await _parts_sent(db) == [1]

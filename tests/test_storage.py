@@ -88,22 +88,54 @@ async def test_the_ledger_takes_each_update_once_even_concurrently(db: Database)
 async def test_outbox_claims_by_priority_and_leases(db: Database) -> None:
     async with db.transaction() as session:
         account = await people.account_for(session, "telegram", "7")
-        outbox.enqueue(session, account, {"text": "bulk"}, priority=outbox.BULK)
+        other = await people.account_for(session, "telegram", "8")
+        outbox.enqueue(session, other, {"text": "bulk"}, priority=outbox.BULK)
         outbox.enqueue(session, account, {"text": "reply"})
+        outbox.enqueue(session, account, {"text": "second reply"})
     async with db.transaction() as session:
         claimed = await outbox.claim(session, "telegram", 10, timedelta(seconds=-1))
-        assert [row.payload["text"] for row, _ in claimed] == ["reply", "bulk"]
-        assert all(external == "7" for _, external in claimed)
+        # One row per chat, replies first; a chat's second row waits for its first.
+        assert [(row.payload["text"], external) for row, external in claimed] == [
+            ("reply", "7"), ("bulk", "8")]
     # The lease ran out (a sender died in flight): the rows are due again.
     async with db.transaction() as session:
         again = await outbox.claim(session, "telegram", 10, timedelta(seconds=60))
-        assert len(again) == 2 and all(row.attempts == 2 for row, _ in again)
+        assert [row.payload["text"] for row, _ in again] == ["reply", "bulk"]
+        assert all(row.attempts == 2 for row, _ in again)
         await outbox.mark_sent(session, [again[0][0].id])
+    async with db.transaction() as session:
+        [(row, _)] = await outbox.claim(session, "telegram", 10, timedelta(seconds=60))
+        assert row.payload["text"] == "second reply"  # its chat's first row is settled
     async with db.transaction() as session:
         assert await outbox.claim(session, "telegram", 10, timedelta(seconds=60)) == []
     async with db.read() as session:
         box = await outbox.mailbox(session, account.id, 0)
         assert sorted(row.status for row in box) == [OutboxStatus.SENDING, OutboxStatus.SENT]
+
+
+async def test_a_flooding_chat_takes_one_place_in_the_claim(db: Database) -> None:
+    """Issue 11, item 2: the claim took the oldest rows across all chats, so a chat with a
+    thousand replies queued filled the window and every other chat waited behind it."""
+    async with db.transaction() as session:
+        flooder = await people.account_for(session, "telegram", "666")
+        quiet = await people.account_for(session, "telegram", "42")
+        for n in range(300):  # more than one claim's scan
+            outbox.enqueue(session, flooder, {"text": f"flood {n}"})
+        outbox.enqueue(session, quiet, {"text": "help"})
+    async with db.transaction() as session:
+        claimed = await outbox.claim(session, "telegram", 8, timedelta(seconds=60))
+        assert [(row.payload["text"], external) for row, external in claimed] == [
+            ("flood 0", "666")]
+    async with db.transaction() as session:
+        # The flooder's first row is being sent: its chat is skipped (as the sender does
+        # while the chat waits its turn), and the quiet chat's row is claimed at once.
+        claimed = await outbox.claim(session, "telegram", 8, timedelta(seconds=60),
+                                     skip_chats={flooder.id})
+        assert [(row.payload["text"], external) for row, external in claimed] == [
+            ("help", "42")]
+    async with db.transaction() as session:
+        # Another sender (no chats to skip) takes nothing: each chat's first row is out.
+        assert await outbox.claim(session, "telegram", 8, timedelta(seconds=60)) == []
 
 
 async def test_a_failed_transaction_leaves_nothing(db: Database) -> None:

@@ -6,6 +6,7 @@ on stay English whatever the Vietnamese catalog says; elsewhere the tests check 
 
 from __future__ import annotations
 
+import asyncio
 import unicodedata
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -381,11 +382,15 @@ async def test_long_text_is_split_with_buttons_on_the_last_part(
     assert "\n".join(p.text or "" for p in parts).count("Dòng") == 80
 
 
-async def test_a_429_mid_message_is_waited_out_without_repeating_parts(
+async def test_a_429_mid_message_says_how_many_parts_went_and_the_retry_sends_the_rest(
         tg: TelegramDouble, channel: TelegramChannel) -> None:
     tg.rate_limit_per_second = 2  # the third part of one message hits flood control
     text = "\n".join(f"Phần {i}: " + "x" * 3000 for i in range(3))
-    await channel.deliver(str(USER), Outgoing(text))
+    with pytest.raises(DeliveryError) as caught:
+        await channel.deliver(str(USER), Outgoing(text))
+    assert (caught.value.parts_sent, caught.value.retry_after) == (2, 1.0)
+    await asyncio.sleep(1.0)
+    await channel.deliver(str(USER), Outgoing(text), skip_parts=caught.value.parts_sent)
     parts = await tg.wait_messages(USER, 3)
     assert [(p.text or "")[:6] for p in parts] == ["Phần 0", "Phần 1", "Phần 2"]
     assert [f.status for f in tg.failures] == [429]

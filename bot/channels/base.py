@@ -71,11 +71,13 @@ async def handle_polled(handle: HandleIncoming, incoming: Incoming) -> bool:
 
 
 class DeliveryError(Exception):
-    """A send failed. permanent: retrying cannot help (blocked, chat gone, bad request)."""
+    """A send failed. permanent: retrying cannot help (blocked, chat gone, bad request).
+    parts_sent: of a message the channel sends in parts (a long text, a photo then text),
+    how many went out before this failure, those skipped included: the retry skips them."""
 
     def __init__(self, reason: str, *, permanent: bool = False,
                  retry_after: float | None = None, blocked: bool = False,
-                 unreachable: bool = False) -> None:
+                 unreachable: bool = False, parts_sent: int = 0) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent or blocked
@@ -84,6 +86,7 @@ class DeliveryError(Exception):
         # No answer at all (connection refused or dropped, timeout): the platform is away,
         # which says nothing about this message, so the try does not count against it.
         self.unreachable = unreachable
+        self.parts_sent = parts_sent
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ class Channel(Protocol):
 
     async def stop(self) -> None: ...
 
-    async def deliver(self, external_id: str, message: Outgoing) -> None:
-        """Send one message; raise DeliveryError when it did not go."""
+    async def deliver(self, external_id: str, message: Outgoing, skip_parts: int = 0) -> None:
+        """Send one message, but its first `skip_parts` parts (sent by an earlier try, as
+        its DeliveryError.parts_sent said); raise DeliveryError when it did not all go."""
         ...

@@ -77,9 +77,6 @@ STOP_SECONDS = 10.0  # how long stop() lets in-flight updates finish
 # 40 connections. Unbounded, 2,000 leaders answering at once put 2,000 updates in memory,
 # all waiting on the same database (docs/performance.md, load: peak RSS 365 → … MB).
 POLLED_AT_ONCE = 64
-# When a later part of a split message hits a 429, the earlier parts are out already: waiting
-# here (up to this long) beats letting the sender repeat the whole message.
-CONTINUATION_WAIT = 30.0
 _COMMAND = re.compile(r"[a-z0-9_]{1,32}")
 _FILE_ID = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -412,19 +409,22 @@ class TelegramChannel:
 
     # ------------------------------------------------------------ sending
 
-    async def deliver(self, external_id: str, message: Outgoing) -> None:
+    async def deliver(self, external_id: str, message: Outgoing, skip_parts: int = 0) -> None:
         try:
             chat_id = int(external_id)
         except ValueError:
             raise DeliveryError("telegram: not a chat id", permanent=True) from None
         sends = self._plan(chat_id, message)
-        for index, send in enumerate(sends):
+        for index, send in enumerate(sends[skip_parts:], start=skip_parts):
             try:
-                await self._call(send, continuing=index > 0)
-            except DeliveryError:
+                await send()
+            except DeliveryError as exc:
+                exc.parts_sent = index
                 raise
             except Exception as exc:
-                raise delivery_error(exc) from None
+                error = delivery_error(exc)
+                error.parts_sent = index  # a retry (after a 429's wait) sends the rest only
+                raise error from None
 
     def _plan(self, chat_id: int, message: Outgoing) -> list[Send]:
         """The API calls for one message: media first, the text as caption when it fits,
@@ -456,15 +456,6 @@ class TelegramChannel:
             media.append(partial(self.bot.send_document, chat_id,
                                  input_file(message.document, message.filename)))
         return media
-
-    async def _call(self, send: Send, *, continuing: bool) -> None:
-        try:
-            await send()
-        except TelegramRetryAfter as exc:
-            if not continuing or exc.retry_after > CONTINUATION_WAIT:
-                raise
-            await asyncio.sleep(exc.retry_after)
-            await send()
 
 
 def _refused_token() -> RuntimeError:

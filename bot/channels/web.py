@@ -272,7 +272,7 @@ class WebChannel:
             for event in events:
                 event.set()
 
-    async def deliver(self, external_id: str, message: Outgoing) -> None:
+    async def deliver(self, external_id: str, message: Outgoing, skip_parts: int = 0) -> None:
         """The row is already readable; only wake that person's open polls."""
         for event in self._waiters.get(external_id, ()):
             event.set()

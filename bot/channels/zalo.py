@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import hmac
 import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -172,23 +174,28 @@ class ZaloChannel:
                                          status=503)
         return web.json_response({"ok": True})
 
-    async def deliver(self, external_id: str, message: Outgoing) -> None:
+    async def deliver(self, external_id: str, message: Outgoing, skip_parts: int = 0) -> None:
+        sent = skip_parts
         try:
-            await self._send(external_id, message)
+            for send in self._plan(external_id, message)[skip_parts:]:
+                await send()
+                sent += 1  # a retry (after a 429's wait) sends the rest only
         except ZaloNetworkError as exc:
-            raise DeliveryError(str(exc), unreachable=True) from None
+            raise DeliveryError(str(exc), unreachable=True, parts_sent=sent) from None
         except ZaloApiError as exc:
             raise DeliveryError(f"zalo {exc.code}: {exc.description}",
                                 permanent=exc.permanent, blocked=exc.blocked,
-                                retry_after=exc.retry_after) from None
+                                retry_after=exc.retry_after, parts_sent=sent) from None
 
-    async def _send(self, chat_id: str, message: Outgoing) -> None:
+    def _plan(self, chat_id: str, message: Outgoing) -> list[Callable[[], Awaitable[object]]]:
+        """The API calls for one message, in order: the photo, then the text's parts."""
         parts = message.numbered_parts(TEXT_LIMIT)
+        sends: list[Callable[[], Awaitable[object]]] = []
         if message.photo and message.photo.startswith(("http://", "https://")):
             # Zalo fetches photos by URL; a local file cannot be sent as a photo here.
             caption = parts[0] if len(parts) == 1 else None
-            await self.client.send_photo(chat_id, message.photo, caption)
+            sends.append(partial(self.client.send_photo, chat_id, message.photo, caption))
             if caption is not None:
-                return
-        for part in parts:
-            await self.client.send_message(chat_id, part)
+                return sends
+        sends += [partial(self.client.send_message, chat_id, part) for part in parts]
+        return sends

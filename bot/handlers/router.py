@@ -12,6 +12,7 @@ import logging
 import weakref
 
 from bot.flows import engine, registration
+from bot.handlers import flood
 from bot.handlers.access import permits, refuse
 from bot.handlers.commands import BUTTONS, COMMANDS, include
 from bot.handlers.included import INCLUDED
@@ -46,15 +47,22 @@ class Router:
                 return
             account = await people.account_for(session, incoming.channel,
                                                incoming.external_id, lock=True)
-            person = await people.person_of(session, account)
-            turn = Turn(session=session, settings=self.settings, incoming=incoming,
-                        account=account, person=person,
-                        grants=await people.grants(session, person), now=utcnow())
             if account.blocked_at is not None:
                 account.blocked_at = None  # they wrote to us, so they unblocked the bot
             if account.locale is None and incoming.language:
                 # Kept so that what we send unasked (check-ins, notices) is in their language.
                 account.locale = pick_locale(incoming.language, default="") or None
+            now = utcnow()
+            verdict = flood.judge(account, now, self.settings.flood_per_minute)
+            if verdict is flood.Verdict.IGNORE:
+                return  # ledgered and counted, nothing more: no query, no reply
+            person = await people.person_of(session, account)
+            turn = Turn(session=session, settings=self.settings, incoming=incoming,
+                        account=account, person=person,
+                        grants=await people.grants(session, person), now=now)
+            if verdict is flood.Verdict.WARN:
+                flood.warn(turn)
+                return
             await dispatch(turn)
 
 
@@ -129,8 +137,9 @@ async def _outside_flow(turn: Turn) -> None:
         if _looks_like_code(text):  # people on Zalo often send the bare code
             await engine.begin(turn, registration.FLOW, first_answer=text)
             return
-        turn.say(turn.t("Hello! I am Coso. To use me, ask your ward staff for an invite code, "
-                        "then send /start followed by the code."))
+        if flood.invite_hint_due(turn):
+            turn.say(turn.t("Hello! I am Coso. To use me, ask your ward staff for an invite "
+                            "code, then send /start followed by the code."))
         return
     turn.say(turn.t("I did not understand that. Send /help to see what you can do."))
 

@@ -154,6 +154,7 @@ class _Fault:
     remaining: int
     retry_after: int | None
     description: str
+    after: int = 0  # matching calls let through before the fault applies
 
     def matches(self, method: str) -> bool:
         if self.method == "*":
@@ -603,9 +604,10 @@ class TelegramDouble:
 
     def fail_next(
         self, method: str, status: int, *, count: int = 1, retry_after: int | None = None,
-        description: str | None = None,
+        description: str | None = None, after: int = 0,
     ) -> None:
-        """The next ``count`` calls of ``method`` ("*": any but getUpdates) get this error.
+        """The next ``count`` calls of ``method`` ("*": any but getUpdates) get this error,
+        once ``after`` calls of it went through (after=1: the second part of a message).
 
         A 429 without ``retry_after`` gets retry_after=1: without it aiogram would not raise
         TelegramRetryAfter, and Telegram always sends it.
@@ -613,7 +615,7 @@ class TelegramDouble:
         if status == 429 and retry_after is None:
             retry_after = 1
         text = description or default_description(status, retry_after)
-        self._faults.append(_Fault(method, status, count, retry_after, text))
+        self._faults.append(_Fault(method, status, count, retry_after, text, after))
 
     def inject_random_faults(self, probability: float, *, seed: int = 5) -> None:
         """From now on each send fails with this probability, evenly as a 429 (retry_after 1),
@@ -690,6 +692,9 @@ class TelegramDouble:
 
     def _take_fault(self, method: str) -> _Fault | None:
         fault = next((f for f in self._faults if f.matches(method)), None)
+        if fault is not None and fault.after > 0:
+            fault.after -= 1
+            return None
         if fault is not None:
             fault.remaining -= 1
             if fault.remaining <= 0:

@@ -64,6 +64,7 @@ class _Failure:
     count: int
     retry_after: int | None
     description: str | None
+    after: int = 0  # matching calls let through before the failure applies
 
 
 def _now_ms() -> int:
@@ -284,13 +285,16 @@ class ZaloDouble:
     # ----- fault injection --------------------------------------------------------------------
 
     def fail_next(self, method: str, status: int, *, count: int = 1,
-                  retry_after: int | None = None, description: str | None = None) -> None:
-        """Make the next ``count`` calls of ``method`` ("*": any but getUpdates) fail.
+                  retry_after: int | None = None, description: str | None = None,
+                  after: int = 0) -> None:
+        """Make the next ``count`` calls of ``method`` ("*": any but getUpdates) fail, once
+        ``after`` calls of it went through (after=1: the second part of a message).
 
         429 and 5xx come as a gateway's HTML page with that HTTP status (``Retry-After`` when
         given); any other status comes as the API's HTTP 200 JSON error with that error_code.
         """
-        self._failures.append(_Failure(method, status, count, retry_after, description))
+        self._failures.append(_Failure(method, status, count, retry_after, description,
+                                       after))
 
     def set_unreachable(self, flag: bool) -> None:
         """While set, every connection is cut, open long polls included."""
@@ -302,6 +306,9 @@ class ZaloDouble:
     def _injected(self, method: str) -> web.Response | None:
         for failure in self._failures:
             if failure.method == method or (failure.method == "*" and method != "getUpdates"):
+                if failure.after > 0:
+                    failure.after -= 1
+                    return None
                 failure.count -= 1
                 if failure.count <= 0:
                     self._failures.remove(failure)
