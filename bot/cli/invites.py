@@ -12,11 +12,13 @@ import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli.common import CliError, Context, with_db
+from bot.cli.people import find_seat
 from bot.i18n import Translator
 from bot.settings import Settings
-from storage import invites, units
+from storage import invites, roster, units
 from storage.db import Database
 from storage.models import Role, utcnow
+from storage.roster import RosterError
 
 GETME_TIMEOUT_SECONDS = 5
 _DURATION = re.compile(r"^\s*(\d+)\s*([dhm])\s*$", re.I)
@@ -32,8 +34,14 @@ def register(commands: Any) -> None:
         description="Create single-use invite codes. Each is shown with its unit, role, "
                     "expiry, the Telegram deep link and the /start line for Zalo and the "
                     "web chat.")
-    create.add_argument("--unit", required=True, metavar="CODE", help="unit code")
-    create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    create.add_argument("--unit", metavar="CODE", help="unit code (with --role or --post)")
+    create.add_argument("--role", choices=[role.value for role in Role])
+    create.add_argument("--person", type=int, metavar="ID",
+                        help="one invite for this person on the roster: redeeming links the "
+                             "chat to them; their earlier unused invite is revoked")
+    create.add_argument("--post", metavar="POST",
+                        help="with --unit: an invite for this vacant post; whoever redeems "
+                             "it becomes its holder")
     create.add_argument("--count", type=_count, default=1, metavar="N",
                         help="how many codes (default 1, at most 500)")
     create.add_argument("--expires", type=parse_duration, metavar="DURATION",
@@ -158,6 +166,10 @@ def _show_one(ctx: Context, view: InviteView, bot: TelegramBot) -> None:
 
 def handle_create(ctx: Context, args: argparse.Namespace) -> int:
     expires_in = args.expires or timedelta(days=ctx.settings.invite_expiry_days)
+    if args.person is not None or args.post is not None:
+        return _create_roster(ctx, args, expires_in)
+    if args.unit is None or args.role is None:
+        raise CliError(ctx.t("give --unit and --role, --unit and --post, or --person"))
 
     async def work(db: Database) -> tuple[list[InviteView], TelegramBot] | None:
         async with db.transaction() as session:
@@ -172,6 +184,33 @@ def handle_create(ctx: Context, args: argparse.Namespace) -> int:
     if outcome is None:
         raise CliError(ctx.t("unknown unit {code}", code=args.unit))
     show(ctx, *outcome, json=args.json)
+    return 0
+
+
+def _create_roster(ctx: Context, args: argparse.Namespace, expires_in: timedelta) -> int:
+    """One invite for a person of the roster, or for a vacant post."""
+    if (args.person is None) == (args.post is None) or args.count != 1 or args.role \
+            or (args.post is not None and args.unit is None):
+        raise CliError(ctx.t("give either --person ID, or --unit CODE --post POST (one "
+                             "invite, no --role)"))
+
+    async def work(db: Database) -> tuple[list[InviteView], TelegramBot]:
+        async with db.transaction() as session:
+            try:
+                if args.person is not None:
+                    person = await roster.person_by_id(session, args.person)
+                    if person is None:
+                        raise CliError(ctx.t("no active person with id {id}", id=args.person))
+                    new = await roster.invite_person(session, person, expires_in)
+                else:
+                    _, unit_post = await find_seat(session, ctx, args.unit, args.post)
+                    new = await roster.invite_post(session, unit_post, expires_in)
+            except RosterError as exc:
+                raise CliError(ctx.t(exc.msgid, **exc.values)) from None
+            found = await views(session, [new])
+        return found, await telegram_bot(ctx.settings, ctx.t)
+
+    show(ctx, *with_db(ctx, work), json=args.json)
     return 0
 
 
