@@ -259,11 +259,19 @@ async def invite_person(session: AsyncSession, person: Person, expires_in: timed
     """A fresh invite for the person; their earlier unused invites are revoked (a lost card
     is re-issued, never two live codes for one person)."""
     held = await holdings_of(session, person)
-    if not held:
-        raise RosterError(N_("person {id} holds no post"), id=person.id)
-    first = held[0].unit_post
+    if held:
+        unit, role = held[0].unit_post.unit, held[0].unit_post.post.role
+    else:  # ward staff and monitors hold a role on the ward rather than a post
+        grant = (await session.execute(
+            select(RoleAssignment).where(RoleAssignment.person_id == person.id,
+                                         RoleAssignment.active.is_(True))
+            .options(joinedload(RoleAssignment.unit)).order_by(RoleAssignment.id).limit(1)
+        )).scalar_one_or_none()
+        if grant is None:
+            raise RosterError(N_("person {id} holds no post"), id=person.id)
+        unit, role = grant.unit, grant.role
     await _revoke_open(session, Invite.person_id == person.id, utcnow())
-    [new] = await invites.create(session, first.unit, first.post.role, expires_in)
+    [new] = await invites.create(session, unit, role, expires_in)
     new.invite.person_id = person.id
     await session.flush()
     return new

@@ -24,16 +24,25 @@ def test_demo_twice(cli_env: CliEnv, cli: Run) -> None:
     for made in (first, second):
         assert [(i["role"], i["unit"]) for i in made["invites"]] == [
             ("leader", "26743-KP1"), ("leader", "26743-KP2"), ("leader", "26743-KP3"),
-            ("ward_staff", "26743"), ("admin", "26743"), ("monitor", "26743")]
+            ("leader", "26743-KP1-T1"), ("leader", "26743-KP1-T2"), ("leader", "26743-KP2-T1"),
+            ("leader", "26743-KP2-T2"), ("leader", "26743-KP3-T1"), ("leader", "26743-KP3-T2"),
+            ("ward_staff", "26743"), ("monitor", "26743"), ("admin", "26743")]
+        # One invite per roster person; the vacant post's and the admin's name nobody.
+        assert [i["person"] for i in made["invites"]][8:] == [None, "Phạm Thị Dung",
+                                                               "Hoàng Văn Em", None]
     codes = {i["code"] for i in first["invites"]} | {i["code"] for i in second["invites"]}
-    assert len(codes) == 12
+    assert len(codes) == 24
     listed = json.loads(cli("units", "list", "--json")[1])
     assert len(listed) == 1 + 1 + 3 + 6
     assert [u["code"] for u in listed[:4]] == ["79", "26743", "26743-KP1", "26743-KP1-T1"]
     assert {u["name"] for u in listed if u["level"] == "group"} == {"Tổ dân phố 1",
                                                                     "Tổ dân phố 2"}
     people = json.loads(cli("users", "list", "--json")[1])
-    assert len(people) == 6 and all(p["channels"] == [] for p in people)
+    # Run twice, still one person per post: nobody is duplicated.
+    assert len(people) == 10 and all(p["channels"] == [] for p in people)
+    roster = json.loads(cli("people", "list", "--unit", "26743", "--json")[1])
+    assert len(roster) == 9 and [e["unit"] for e in roster if e["person_id"] is None] == [
+        "26743-KP3-T2"]
 
 
 def demo_json(cli: Run) -> dict[str, Any]:
@@ -47,7 +56,7 @@ def test_demo_text(cli_env: CliEnv, cli: Run) -> None:
     code, out, _ = cli("demo")
     assert code == 0
     assert out.startswith("Demo ward ready: Phường Bến Thành, Thành phố Hồ Chí Minh (26743)")
-    assert out.count("Invite code: ") == 6
+    assert out.count("Invite code: ") == 12
     assert "Unit: Khu phố 2, Phường Bến Thành, Thành phố Hồ Chí Minh (26743-KP2)" in out
 
 
@@ -69,7 +78,7 @@ def test_run_with_demo_if_empty(cli_env: CliEnv, cli: Run, fake_app: list[Settin
     code, out, _ = cli("run", "--demo-if-empty")
     assert code == 0
     assert out.startswith("The database had no units, so a demo ward was built.")
-    assert out.count("Invite code: ") == 6
+    assert out.count("Invite code: ") == 12
     assert len(fake_app) == 1 and fake_app[0].database_url == cli_env.url
     code, out, _ = cli("run", "--demo-if-empty")
     assert (code, out) == (0, "")

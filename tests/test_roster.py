@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from storage import purge, units
+from storage import demo, purge, units
 from storage.db import Database
 from storage.models import (
     Conversation,
@@ -240,3 +240,22 @@ async def test_purge_forgets_the_phone_of_people_deactivated_before(
     assert gone is not None and gone.phone is None and gone.full_name == purge.PURGED_NAME
     assert kept and kept > 0
     assert await count(db, Invite) == 0
+
+
+async def test_redeeming_a_demo_invite_claims_that_person(
+        db: Database, start_bot: StartBot, tg: TelegramDouble) -> None:
+    async with db.transaction() as session:
+        built = await demo.build(session, timedelta(days=7))
+    people_before = await count(db, Person)
+    async with db.read() as session:
+        by_person = {(await session.get(Person, new.invite.person_id)).full_name: new.code
+                     for new in built.invites if new.invite.person_id is not None}
+    await start_bot(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_BASE=tg.base_url)
+    await tg.send_text(504, f"/start {by_person['Trần Thị Bình']}", language_code="en",
+                       first_name="Bình")
+    assert "Welcome, Trần Thị Bình" in ((await tg.next_message(504)).text or "")
+    assert await count(db, Person) == people_before  # the demo's leader, not a second one
+    async with db.read() as session:
+        leaders = await session.scalar(select(func.count()).select_from(RoleAssignment).where(
+            RoleAssignment.role == "leader", RoleAssignment.active.is_(True)))
+    assert leaders == 8  # 3 quarter heads and 5 group heads: each a person who can log in

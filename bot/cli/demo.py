@@ -1,4 +1,4 @@
-"""`coso demo`: a demo ward with quarters, groups, sample people and fresh invites."""
+"""`coso demo`: a demo ward with quarters, groups, its roster and an invite per person."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ def register(commands: Any) -> None:
     parser = commands.add_parser(
         "demo", help="build a demo ward and print invites to try the bot with",
         description="Migrate the database, then create (or reuse) a demo ward in Ho Chi Minh "
-                    "City with 3 quarters of 2 groups each and a few sample people, and "
-                    "print fresh invites: a leader for each quarter, ward staff, an admin "
-                    "and a monitor on the ward. Safe to repeat.")
+                    "City with 3 quarters of 2 groups each and its roster: a head for each "
+                    "quarter and group (one group's post left vacant), ward staff and a "
+                    "monitor. Prints a fresh invite per person (redeeming it claims that "
+                    "person), one for the vacant post and one for an admin. Safe to repeat.")
     parser.add_argument("--json", action="store_true",
                         help='print {"ward": {code, path}, "invites": [...]} with invites as '
                              "in `coso invite create --json`")

@@ -17,7 +17,7 @@ from bot.i18n import Translator
 from bot.settings import Settings
 from storage import invites, roster, units
 from storage.db import Database
-from storage.models import Role, utcnow
+from storage.models import Person, Role, utcnow
 from storage.roster import RosterError
 
 GETME_TIMEOUT_SECONDS = 5
@@ -78,6 +78,7 @@ class InviteView:
     unit_path: str
     role: str
     expires_at: datetime
+    person: str | None = None  # the roster person it is for (None: a role or a vacant post)
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,10 @@ async def views(session: AsyncSession, created: list[invites.NewInvite]) -> list
         unit = new.invite.unit
         if unit.id not in paths:
             paths[unit.id] = await units.full_path(session, unit)
+        person = (await session.get(Person, new.invite.person_id)
+                  if new.invite.person_id is not None else None)
         result.append(InviteView(new.code, unit.code, paths[unit.id], new.invite.role,
-                                 new.invite.expires_at))
+                                 new.invite.expires_at, person.full_name if person else None))
     return result
 
 
@@ -131,7 +134,7 @@ async def telegram_bot(settings: Settings, t: Translator) -> TelegramBot:
 
 def as_json(ctx: Context, found: list[InviteView], bot: TelegramBot) -> list[dict[str, Any]]:
     return [{"code": view.code, "unit": view.unit, "unit_path": view.unit_path,
-             "role": view.role,
+             "role": view.role, "person": view.person,
              "expires_at": view.expires_at.astimezone(ctx.settings.tz).isoformat(),
              "telegram_link": bot.link(view.code), "start_command": f"/start {view.code}"}
             for view in found]
@@ -153,6 +156,8 @@ def _show_one(ctx: Context, view: InviteView, bot: TelegramBot) -> None:
     t = ctx.t
     link = bot.link(view.code)
     ctx.out(t("Invite code: {code}", code=view.code))
+    if view.person:
+        ctx.out(t("For: {name}", name=view.person))
     ctx.out(t("Unit: {path} ({code})", path=view.unit_path, code=view.unit))
     ctx.out(t("Role: {role}", role=view.role))
     ctx.out(t("Expires: {when}", when=t.datetime(view.expires_at)))
