@@ -322,3 +322,31 @@ async def claim(session: AsyncSession, invite: Invite, account: ChatAccount,
         await assign(session, unit_post, person)
         return person
     return None
+
+
+@dataclass(frozen=True)
+class CardInvite:
+    """A fresh invite for one person of the roster, with the post it is printed for."""
+
+    person: Person
+    unit_post: UnitPost
+    code: str
+
+
+async def invite_holders(session: AsyncSession, unit: Unit, expires_in: timedelta, *,
+                         only_unconnected: bool = False) -> list[CardInvite]:
+    """A fresh invite for each holder of a post in the unit's subtree (once per person, for
+    their first post in roster order); each one's earlier unused invite is revoked."""
+    seats = [s for s in await seats_in(session, unit) if s.holder is not None]
+    connected = await channels_of(session, [s.holder.id for s in seats if s.holder])
+    found: list[CardInvite] = []
+    seen: set[int] = set()
+    for entry in seats:
+        person = entry.holder
+        assert person is not None
+        if person.id in seen or (only_unconnected and person.id in connected):
+            continue
+        seen.add(person.id)
+        new = await invite_person(session, person, expires_in)
+        found.append(CardInvite(person, entry.unit_post, new.code))
+    return found

@@ -4,9 +4,15 @@ redeemed on Telegram and Zalo (through the doubles), and handovers; on both data
 from __future__ import annotations
 
 import json
+import stat
+import unicodedata
 from datetime import timedelta
 from pathlib import Path
 
+import pypdfium2 as pdfium
+import pytest
+import zxingcpp
+from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from storage import demo, purge, units
@@ -259,3 +265,47 @@ async def test_redeeming_a_demo_invite_claims_that_person(
         leaders = await session.scalar(select(func.count()).select_from(RoleAssignment).where(
             RoleAssignment.role == "leader", RoleAssignment.active.is_(True)))
     assert leaders == 8  # 3 quarter heads and 5 group heads: each a person who can log in
+
+
+async def test_invite_cards_decode_to_each_persons_link(
+        db: Database, coso: Coso, tmp_path: Path, tg: TelegramDouble, start_bot: StartBot,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    await seed_units(db)
+    assert (await coso("people", "import", str(ward_csv(tmp_path))))[0] == 0
+    out_file = tmp_path / "cards.pdf"
+    code, _, err = await coso("invite", "cards", "--unit", WARD, "--out", str(out_file))
+    assert code != 0 and "TELEGRAM_BOT_TOKEN" in err and not out_file.exists()
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", tg.token)
+    monkeypatch.setenv("TELEGRAM_API_BASE", tg.base_url)
+    code, out, err = await coso("invite", "cards", "--unit", f"{WARD}-KP1", "--out",
+                                str(out_file))
+    assert code == 0 and "Wrote 9 invite cards" in out, err  # 3 quarter posts + 6 groups
+    assert stat.S_IMODE(out_file.stat().st_mode) == 0o600
+    links = decoded_links(out_file)
+    assert len(links) == 9 and len(set(links)) == 9
+    assert all(link.startswith("https://t.me/coso_test_bot?start=") for link in links)
+    text = "".join(page.extract_text() for page in PdfReader(out_file).pages)
+    names = [e["full_name"] for e in await listing(coso, f"{WARD}-KP1") if e["full_name"]]
+    assert len(names) == 9 and all(name in unicodedata.normalize("NFC", text)
+                                   for name in names)
+    # Each QR code is that person's live invite: redeem the first card's on Telegram.
+    await start_bot(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_BASE=tg.base_url)
+    first = links[0].rsplit("=", 1)[1]
+    assert first.replace(" ", "") in text.replace(" ", "")
+    await tg.send_text(505, f"/start {first}", language_code="en", first_name="x")
+    assert f"Welcome, {name_of(1, 0)}" in ((await tg.next_message(505)).text or "")
+    # Only the people not yet connected: the one who joined gets no new card.
+    code, out, err = await coso("invite", "cards", "--unit", f"{WARD}-KP1",
+                                "--only-unconnected", "--out", str(out_file))
+    assert code == 0 and "Wrote 8 invite cards" in out, err
+    assert len(decoded_links(out_file)) == 8
+
+
+def decoded_links(path: Path) -> list[str]:
+    """Every QR code of every page, rendered as a printer would (150 dpi)."""
+    links = []
+    document = pdfium.PdfDocument(str(path))
+    for page in document:
+        image = page.render(scale=150 / 72).to_pil()
+        links += [result.text for result in zxingcpp.read_barcodes(image)]
+    return links

@@ -1,16 +1,20 @@
-"""`coso invite create | revoke`: single-use codes that bind a chat account to a role."""
+"""`coso invite create | cards | revoke`: single-use codes that bind a chat account to a
+role, a person of the roster or a vacant post; the cards a ward prints for its meeting."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import cards
 from bot.cli.common import CliError, Context, with_db
 from bot.cli.people import find_seat
 from bot.i18n import Translator
@@ -50,6 +54,19 @@ def register(commands: Any) -> None:
                         help="print a JSON list of {code, unit, unit_path, role, expires_at, "
                              "telegram_link, start_command}")
     create.set_defaults(handler=handle_create)
+    cards = sub.add_parser(
+        "cards", help="print an invite card for each person of a ward's roster (A4 PDF)",
+        description="Issue a fresh invite for each person holding a post under --unit "
+                    "(their earlier unused invite stops working) and write an A4 PDF, 8 "
+                    "cards a page: name, post, unit, the Telegram QR code, the code and how "
+                    "to join on Zalo, in Vietnamese. Needs TELEGRAM_BOT_TOKEN for the link.")
+    cards.add_argument("--unit", required=True, metavar="CODE", help="the ward (or any unit)")
+    cards.add_argument("--only-unconnected", action="store_true",
+                       help="only people who have not connected a chat yet")
+    cards.add_argument("--out", required=True, type=Path, metavar="FILE.pdf")
+    cards.add_argument("--expires", type=parse_duration, metavar="DURATION",
+                       help="e.g. 30d (default: COSO_INVITE_EXPIRY_DAYS days)")
+    cards.set_defaults(handler=handle_cards)
     revoke = sub.add_parser("revoke", help="revoke an unused invite code",
                             description="Revoke an invite code so it can no longer be used.")
     revoke.add_argument("code", metavar="CODE")
@@ -216,6 +233,45 @@ def _create_roster(ctx: Context, args: argparse.Namespace, expires_in: timedelta
         return found, await telegram_bot(ctx.settings, ctx.t)
 
     show(ctx, *with_db(ctx, work), json=args.json)
+    return 0
+
+
+def handle_cards(ctx: Context, args: argparse.Namespace) -> int:
+    """The link comes first: without the bot's username a card's QR code would be useless,
+    so no invite is revoked or issued then."""
+    expires_in = args.expires or timedelta(days=ctx.settings.invite_expiry_days)
+    bot = asyncio.run(telegram_bot(ctx.settings, ctx.t))
+    if bot.username is None:
+        raise CliError(ctx.t("invite cards need the Telegram link: {reason}",
+                             reason=bot.problem))
+
+    async def work(db: Database) -> list[cards.Card] | None:
+        async with db.transaction() as session:
+            unit = await units.by_code(session, args.unit)
+            if unit is None:
+                return None
+            made = await roster.invite_holders(session, unit, expires_in,
+                                               only_unconnected=args.only_unconnected)
+            paths: dict[int, str] = {}
+            found = []
+            for item in made:
+                place = item.unit_post.unit
+                if place.id not in paths:
+                    paths[place.id] = await units.full_path(session, place)
+                found.append(cards.Card(item.person.full_name, item.unit_post.post.label_vi,
+                                        paths[place.id], item.code,
+                                        bot.link(item.code) or ""))
+            return found
+
+    made = with_db(ctx, work)
+    if made is None:
+        raise CliError(ctx.t("unknown unit {code}", code=args.unit))
+    if not made:
+        ctx.out(ctx.t("Nobody to print a card for under {code}.", code=args.unit))
+        return 0
+    cards.write_pdf(made, Translator("vi", ctx.settings.tz), args.out)
+    ctx.out(ctx.t.plural("Wrote {n} invite card to {file}.", "Wrote {n} invite cards to "
+                         "{file}.", len(made), file=str(args.out)))
     return 0
 
 
