@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -296,7 +296,8 @@ async def claim(session: AsyncSession, invite: Invite, account: ChatAccount,
 
     `person` is who the account already is; `make_person` the new person to add when the
     invite is for a vacant post and the account has nobody yet. A person invite never
-    creates a person: the account joins the one on the roster (Telegram and Zalo both may).
+    creates a person: the account joins the one on the roster (Telegram and Zalo both may;
+    a second account on one channel replaces the first, as for a lost phone).
     """
     if invite.person_id is not None:
         target = await person_by_id(session, invite.person_id)
@@ -306,6 +307,10 @@ async def claim(session: AsyncSession, invite: Invite, account: ChatAccount,
         if person is not None and person.id != target.id:
             raise RosterError(N_("This chat is already connected to another person. Ask your "
                               "ward staff."))
+        # One chat per channel: a card re-issued for a lost phone cuts the old account off.
+        await session.execute(update(ChatAccount).where(
+            ChatAccount.person_id == target.id, ChatAccount.channel == account.channel,
+            ChatAccount.id != account.id).values(person_id=None))
         account.person_id = target.id
         return target
     if invite.unit_post_id is not None:

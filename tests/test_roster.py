@@ -165,6 +165,14 @@ async def test_one_invite_per_person_on_telegram_and_zalo(
     # The Zalo chat is the same person: they may report on their quarter.
     await zalo.send_text("zalo-7", "/help")
     assert "/report" in ((await zalo.next_message("zalo-7")).text or "")
+    # A lost phone: the re-issued card on a new Telegram account cuts the old one off.
+    await tg.send_text(509, f"/start {await _invite(coso, '--person', person)}",
+                       language_code="en", first_name="x")
+    assert name_of(2, 0) in ((await tg.next_message(509)).text or "")
+    await tg.send_text(501, "/report", language_code="en")
+    assert "not registered" in ((await tg.next_message(501)).text or "")
+    await zalo.send_text("zalo-7", "/help")  # the Zalo chat stays theirs
+    assert "/report" in ((await zalo.next_message("zalo-7")).text or "")
 
 
 async def test_an_invite_for_a_vacant_post_fills_it(
