@@ -15,7 +15,7 @@ import zxingcpp
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from storage import demo, purge, units
+from storage import demo, purge, roster, units
 from storage.db import Database
 from storage.models import (
     Conversation,
@@ -317,3 +317,30 @@ def decoded_links(path: Path) -> list[str]:
         image = page.render(scale=150 / 72).to_pil()
         links += [result.text for result in zxingcpp.read_barcodes(image)]
     return links
+
+
+async def test_people_in_chat_shows_who_has_not_joined_and_the_vacant_posts(
+        db: Database, coso: Coso, tmp_path: Path, start_bot: StartBot,
+        tg: TelegramDouble) -> None:
+    await seed_units(db)
+    assert (await coso("people", "import", str(ward_csv(tmp_path, vacant=2))))[0] == 0
+    async with db.transaction() as session:
+        for seat in await roster.seats_in(session, await units.by_code(session, WARD)):
+            if seat.holder is None:
+                seat.unit_post.vacant_since = utcnow() - timedelta(days=5, hours=1)
+    staff = await _invite(coso, "--unit", WARD, "--role", "ward_staff")
+    head = next(e for e in await listing(coso) if e["unit"] == f"{WARD}-KP5")
+    leader = await _invite(coso, "--person", str(head["person_id"]))
+    await start_bot(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_BASE=tg.base_url)
+    for user, code in ((601, staff), (602, leader)):
+        await tg.send_text(user, f"/start {code}", language_code="en", first_name="Staff")
+        await tg.next_message(user)
+    await tg.send_text(601, "/people", language_code="en")
+    text = (await tg.next_message(601)).text or ""
+    assert text.startswith("Posts in Phường Bến Thành: 120, 1 connected to a chat.")
+    assert "Not connected yet (117):" in text and "… and 87 more" in text
+    assert "Vacant (2):" in text
+    assert "• Deputy head of quarter / hamlet, Khu phố 2: vacant for 5 days" in text
+    assert name_of(5, 0) not in text  # joined: not in the list of those still to come
+    await tg.send_text(602, "/people", language_code="en")
+    assert "only for" in ((await tg.next_message(602)).text or "")

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import bot.handlers.export  # noqa: F401  (registers /export)
 import bot.handlers.households  # noqa: F401  (registers /household)
+import bot.handlers.people  # noqa: F401  (registers /people)
 import bot.handlers.schedule  # noqa: F401  (registers /schedule)
 import bot.handlers.summary  # noqa: F401  (registers /summary)
 import bot.handlers.support  # noqa: F401  (registers /support, /deliveries, /dispute...)
