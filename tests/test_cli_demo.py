@@ -8,12 +8,15 @@ import json
 import sys
 import types
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from pypdf import PdfReader
 
 from bot.settings import Settings
-from tests.cli_fixtures import CliEnv, Run, cli, cli_env, migrated
+from tests.cli_fixtures import CliEnv, Run, TelegramDouble, cli, cli_env, migrated, telegram
+from tests.test_roster import decoded_links
 
 
 def test_demo_twice(cli_env: CliEnv, cli: Run) -> None:
@@ -43,6 +46,21 @@ def test_demo_twice(cli_env: CliEnv, cli: Run) -> None:
     roster = json.loads(cli("people", "list", "--unit", "26743", "--json")[1])
     assert len(roster) == 9 and [e["unit"] for e in roster if e["person_id"] is None] == [
         "26743-KP3-T2"]
+
+
+def test_demo_writes_the_invite_cards_of_its_people(cli_env: CliEnv, cli: Run,
+                                                    telegram: TelegramDouble) -> None:
+    cli_env.set("COSO_DATA_DIR", str(cli_env.tmp / "data"))
+    assert demo_json(cli)["cards"] is None  # no bot to link to: no cards
+    cli_env.set("TELEGRAM_BOT_TOKEN", telegram.token)
+    cli_env.set("TELEGRAM_API_BASE", telegram.base)
+    made = demo_json(cli)
+    assert made["cards"] == str(cli_env.tmp / "data" / "demo-invite-cards.pdf")
+    people = {i["person"]: i["telegram_link"] for i in made["invites"] if i["person"]}
+    assert len(people) == 10
+    text = "".join(page.extract_text() for page in PdfReader(made["cards"]).pages)
+    assert all(name in text for name in people) and "Tổ trưởng tổ dân phố" in text
+    assert sorted(decoded_links(Path(made["cards"]))) == sorted(people.values())
 
 
 def demo_json(cli: Run) -> dict[str, Any]:
