@@ -9,7 +9,8 @@ all; the first bad row is named by its line and reason. Columns:
 "Trưởng ấp", "to_truong"). One file is one ward: every unit must sit in the same ward. A
 blank full_name declares the post (vacant when nobody holds it) and leaves a holder alone.
 A name that is not the post's current holder hands the post over. Rows with the same name and
-phone (or the same name and no phone) in one file are one person holding several posts.
+phone (or the same name and no phone) in one file are one person holding several posts; a
+current holder of the ward with that name and phone is that person (moved to another post).
 """
 
 from __future__ import annotations
@@ -107,6 +108,10 @@ async def apply_rows(session: AsyncSession, rows: Sequence[RosterRow]) -> Import
     resolved = await _resolve(session, rows)
     result = ImportResult(ward=resolved[0][0] if resolved else None)
     people: dict[tuple[str, str | None], Person] = {}
+    if result.ward is not None:  # a holder moved to another post in the file stays one person
+        for held in await roster.seats_in(session, result.ward):
+            if held.holder is not None and held.holder.phone:
+                people.setdefault((fold(held.holder.full_name), held.holder.phone), held.holder)
     for (_, unit, post), row in zip(resolved, rows, strict=True):
         unit_post = await roster.seat(session, unit, post, create=True)
         assert unit_post is not None

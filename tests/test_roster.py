@@ -109,6 +109,15 @@ async def test_a_ward_of_120_posts_from_its_csv(db: Database, coso: Coso,
     assert code == 0 and "0 new people, 0 handovers" in out, err
     assert await count(db, Person) == 119
     assert len(await listing(coso, f"{WARD}-KP2")) == 4 + GROUPS_PER_QUARTER
+    # The party secretary of KP7 (same name and phone) becomes KP8's head too: one person.
+    moved = tmp_path / "moved.csv"
+    moved.write_text(f"unit_code,post,full_name,phone\n{WARD}-KP8,truong_khu_pho,"
+                     f"{name_of(7, 2)},0903.007.002\n", encoding="utf-8")
+    code, out, err = await coso("people", "import", str(moved))
+    assert code == 0 and "0 new people, 1 handovers" in out, err
+    entries = {(e["unit"], e["post"]): e for e in await listing(coso)}
+    assert entries[(f"{WARD}-KP8", "truong_khu_pho")]["person_id"] == \
+        entries[(f"{WARD}-KP7", "bi_thu_chi_bo")]["person_id"]
 
 
 async def test_a_bad_row_refuses_the_whole_file(db: Database, coso: Coso,
