@@ -353,3 +353,36 @@ async def test_people_in_chat_shows_who_has_not_joined_and_the_vacant_posts(
     assert name_of(5, 0) not in text  # joined: not in the list of those still to come
     await tg.send_text(602, "/people", language_code="en")
     assert "only for" in ((await tg.next_message(602)).text or "")
+
+
+async def test_roster_commands_refuse_bad_input_plainly(db: Database, coso: Coso,
+                                                       tmp_path: Path) -> None:
+    await seed_units(db)
+    assert (await coso("people", "import", str(ward_csv(tmp_path))))[0] == 0
+    head = next(e for e in await listing(coso) if e["unit"] == f"{WARD}-KP1")
+    cases = [
+        (("people", "assign", "--unit", "NOPE", "--post", "to_truong", "--person", "1"),
+         "unknown unit NOPE"),
+        (("people", "assign", "--unit", f"{WARD}-KP1", "--post", "chủ tịch", "--person", "1"),
+         "unknown post chủ tịch"),
+        (("people", "assign", "--unit", f"{WARD}-KP1", "--post", "to_truong", "--person",
+          "1"), "does not exist on a unit of level quarter"),
+        (("people", "assign", "--unit", f"{WARD}-KP1", "--post", "truong_khu_pho",
+          "--person", "99999"), "no active person with id 99999"),
+        (("people", "list", "--unit", "NOPE"), "unknown unit NOPE"),
+        (("invite", "create", "--person", "99999"), "no active person with id 99999"),
+        (("invite", "create", "--person", str(head["person_id"]), "--role", "admin"),
+         "give either --person ID"),
+        (("invite", "create", "--post", "to_truong"), "give either --person ID"),
+        (("invite", "create", "--unit", WARD), "give --unit and --role"),
+        (("invite", "cards", "--unit", "NOPE", "--out", str(tmp_path / "x.pdf")),
+         "TELEGRAM_BOT_TOKEN"),
+    ]
+    for argv, reason in cases:
+        code, _, err = await coso(*argv)
+        assert code != 0 and reason in err and "Traceback" not in err, (argv, err)
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"\xef\xbb\xbfunit_code,post,full_name,phone\r\n")
+    code, _, err = await coso("people", "import", str(empty))
+    assert code != 0 and "has no rows" in err
+    assert await count(db, PostHolding) == 119  # nothing changed
