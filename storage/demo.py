@@ -1,6 +1,9 @@
-"""A demo ward to try the bot on: one real HCMC ward, three quarters, six groups, invites.
+"""A demo ward to try the bot on: one real HCMC ward, three quarters, six groups, and a
+roster: each post held by an invented person (one group's head left vacant), an invite per
+person, so that redeeming one claims that person and every figure the demo shows adds up.
 
-Running it again reuses the units and people and adds fresh invites.
+Running it again reuses the units, posts and people and re-issues their invites (the earlier
+unused ones are revoked).
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from vietnam_provinces import Ward
 
-from storage import invites, people, units
-from storage.models import Person, Role, Unit
+from storage import invites, people, roster, units
+from storage.models import Person, Post, Role, Unit, UnitPost
 from storage.official_units import province_rows
 from storage.unit_import import UnitRow, apply_rows
 from wording import normalize
@@ -23,14 +26,22 @@ DEMO_WARD_NAME = "Phường Bến Thành"
 QUARTERS = 3
 GROUPS_PER_QUARTER = 2
 
-# (name, role, unit code suffix: "" for the ward itself). Invented people, no chat accounts.
-SAMPLE_PEOPLE = (
-    ("Nguyễn Văn An", Role.LEADER, "-KP1"),
-    ("Trần Thị Bình", Role.LEADER, "-KP2"),
-    ("Lê Văn Cường", Role.LEADER, "-KP3"),
-    ("Võ Thị Hoa", Role.LEADER, "-KP1-T1"),
-    ("Phạm Thị Dung", Role.WARD_STAFF, ""),
-    ("Hoàng Văn Em", Role.MONITOR, ""),
+# (name, post key, unit code suffix). Invented people, no chat accounts.
+SAMPLE_HOLDERS = (
+    ("Nguyễn Văn An", "truong_khu_pho", "-KP1"),
+    ("Trần Thị Bình", "truong_khu_pho", "-KP2"),
+    ("Lê Văn Cường", "truong_khu_pho", "-KP3"),
+    ("Võ Thị Hoa", "to_truong", "-KP1-T1"),
+    ("Đặng Văn Giang", "to_truong", "-KP1-T2"),
+    ("Bùi Thị Hạnh", "to_truong", "-KP2-T1"),
+    ("Đỗ Văn Khoa", "to_truong", "-KP2-T2"),
+    ("Ngô Thị Lan", "to_truong", "-KP3-T1"),
+)
+VACANT_POST = ("to_truong", "-KP3-T2")  # a post still to fill: its invite makes a holder
+# The ward's own people hold a role on the ward, not a post of a quarter or group.
+SAMPLE_WARD_PEOPLE = (
+    ("Phạm Thị Dung", Role.WARD_STAFF),
+    ("Hoàng Văn Em", Role.MONITOR),
 )
 
 
@@ -63,15 +74,37 @@ async def build(session: AsyncSession, expires_in: timedelta) -> DemoResult:
     ward = await units.by_code(session, official[-1].code)
     assert ward is not None
     await apply_rows(session, quarter_rows(ward.code))
-    await _sample_people(session, ward.code)
-    return DemoResult(ward, await _fresh_invites(session, ward, expires_in))
+    return DemoResult(ward, await _roster(session, ward, expires_in))
 
 
-async def _sample_people(session: AsyncSession, ward_code: str) -> None:
-    for name, role, suffix in SAMPLE_PEOPLE:
-        unit = await units.by_code(session, ward_code + suffix)
-        assert unit is not None
-        await people.assign(session, await _person(session, name), unit, role)
+async def _roster(session: AsyncSession, ward: Unit, expires_in: timedelta
+                  ) -> list[invites.NewInvite]:
+    """The posts and people, and a fresh invite for each person and the vacant post; then
+    the admin's bare role invite."""
+    created = []
+    for name, post_key, suffix in SAMPLE_HOLDERS:
+        unit_post = await _seat(session, ward.code + suffix, post_key)
+        person = await _person(session, name)
+        await roster.assign(session, unit_post, person)
+        created.append(await roster.invite_person(session, person, expires_in))
+    vacant = await _seat(session, ward.code + VACANT_POST[1], VACANT_POST[0])
+    if await roster.open_holding(session, vacant) is None:
+        created.append(await roster.invite_post(session, vacant, expires_in))
+    for name, role in SAMPLE_WARD_PEOPLE:
+        person = await _person(session, name)
+        await people.assign(session, person, ward, role)
+        created.append(await roster.invite_person(session, person, expires_in))
+    created += await invites.create(session, ward, Role.ADMIN, expires_in)
+    return created
+
+
+async def _seat(session: AsyncSession, unit_code: str, post_key: str) -> UnitPost:
+    unit = await units.by_code(session, unit_code)
+    post = await session.get(Post, post_key)
+    assert unit is not None and post is not None
+    unit_post = await roster.seat(session, unit, post, create=True)
+    assert unit_post is not None
+    return unit_post
 
 
 async def _person(session: AsyncSession, name: str) -> Person:
@@ -82,15 +115,3 @@ async def _person(session: AsyncSession, name: str) -> Person:
         session.add(person)
         await session.flush()
     return person
-
-
-async def _fresh_invites(session: AsyncSession, ward: Unit, expires_in: timedelta
-                         ) -> list[invites.NewInvite]:
-    created = []
-    for q in range(1, QUARTERS + 1):
-        quarter = await units.by_code(session, f"{ward.code}-KP{q}")
-        assert quarter is not None
-        created += await invites.create(session, quarter, Role.LEADER, expires_in)
-    for role in (Role.WARD_STAFF, Role.ADMIN, Role.MONITOR):
-        created += await invites.create(session, ward, role, expires_in)
-    return created

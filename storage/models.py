@@ -102,6 +102,7 @@ class Person(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     full_name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(20))  # personal data: never logged
     locale: Mapped[str | None] = mapped_column(String(8))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -167,6 +168,10 @@ class Invite(Base):
     used_at: Mapped[datetime | None]
     used_by_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     revoked_at: Mapped[datetime | None]
+    # A roster invite: for this person (redeeming links the chat to them), or for this
+    # vacant post (redeeming makes the new person its holder). Neither: a bare role invite.
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    unit_post_id: Mapped[int | None] = mapped_column(ForeignKey("unit_posts.id"), index=True)
 
     unit: Mapped[Unit] = relationship()
 
@@ -588,3 +593,53 @@ class InviteFailure(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(96))
     at: Mapped[datetime] = mapped_column(index=True)
+
+
+# --- roster ---
+
+class Post(Base):
+    """The configurable catalogue of posts a unit has (trưởng khu phố, tổ trưởng ...), each
+    mapped to the Coso role its holder gets."""
+
+    __tablename__ = "posts"
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    label_vi: Mapped[str] = mapped_column(String(200))
+    label_en: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    levels: Mapped[list[Any] | None] = mapped_column(JSONData)  # unit levels; None: all
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class UnitPost(Base):
+    """One post on one unit: the seat a person holds, vacant while no holding is open."""
+
+    __tablename__ = "unit_posts"
+    __table_args__ = (UniqueConstraint("unit_id", "post_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    post_key: Mapped[str] = mapped_column(ForeignKey("posts.key"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    vacant_since: Mapped[datetime | None]  # None while held
+
+    unit: Mapped[Unit] = relationship()
+    post: Mapped[Post] = relationship()
+
+
+class PostHolding(Base):
+    """Who held a post when (the history a ward is asked for); its role grant is the holder's
+    access, ended with the holding."""
+
+    __tablename__ = "post_holdings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_post_id: Mapped[int] = mapped_column(ForeignKey("unit_posts.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    role_assignment_id: Mapped[int] = mapped_column(ForeignKey("role_assignments.id"))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+
+    unit_post: Mapped[UnitPost] = relationship()
+    person: Mapped[Person] = relationship()

@@ -15,8 +15,10 @@ from storage.models import (
     Conversation,
     OutboxMessage,
     Person,
+    PostHolding,
     RoleAssignment,
     Unit,
+    UnitPost,
     WebSession,
     utcnow,
 )
@@ -69,7 +71,14 @@ async def grants(session: AsyncSession, person: Person | None) -> list[Grant]:
         .order_by(RoleAssignment.id)
     )
     rows = (await session.execute(query)).scalars().all()
-    return [Grant(row.role, row.unit) for row in rows]
+    # Holding two posts may give the same role on the same unit twice: one grant.
+    seen: set[tuple[str, int]] = set()
+    found = []
+    for row in rows:
+        if (row.role, row.unit_id) not in seen:
+            seen.add((row.role, row.unit_id))
+            found.append(Grant(row.role, row.unit))
+    return found
 
 
 async def assign(session: AsyncSession, person: Person, unit: Unit, role: str) -> RoleAssignment:
@@ -94,6 +103,14 @@ async def deactivate(session: AsyncSession, person: Person) -> None:
         RoleAssignment.person_id == person.id, RoleAssignment.active.is_(True)))).scalars()
     for role in roles:
         role.active, role.ended_at = False, now
+    # Their posts fall vacant from now (storage/roster.py keeps who held them when).
+    holdings = (await session.execute(select(PostHolding).where(
+        PostHolding.person_id == person.id, PostHolding.ended_at.is_(None)))).scalars()
+    for holding in holdings:
+        holding.ended_at = now
+        seat = await session.get(UnitPost, holding.unit_post_id)
+        if seat is not None:
+            seat.vacant_since = now
 
 
 async def list_people(session: AsyncSession, *, include_inactive: bool = False

@@ -7,7 +7,7 @@ What goes, for records older than the cut-off:
   notes of closed disputes;
 - the messages the bot sent (the outbox holds their texts, names included) and the processed-
   update ledger;
-- people deactivated before the cut-off: their name, and their chat accounts' platform ids
+- people deactivated before the cut-off: their name and phone, and their chat accounts' platform ids
   (the accounts stay, so the messages' and answers' counts keep their owner).
 Household registers are current data, kept while the ward keeps them.
 """
@@ -84,7 +84,7 @@ async def _forget_people(session: AsyncSession, before: datetime) -> int:
         Person.active.is_(False), Person.deactivated_at < before,
         Person.full_name != PURGED_NAME))).scalars().all()
     for person in gone:
-        person.full_name = PURGED_NAME
+        person.full_name, person.phone = PURGED_NAME, None
         accounts = select(ChatAccount.id).where(ChatAccount.person_id == person.id)
         await session.execute(delete(Conversation).where(
             Conversation.chat_account_id.in_(accounts)))

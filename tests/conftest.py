@@ -32,7 +32,7 @@ _pg_ready = False
 # Seeded by the migrations: kept as migrated and put back after each test's truncation (a
 # ward's own entries reference units, so truncating the units empties them; and a test may
 # import its own catalogue).
-CATALOGUES = ("report_categories", "support_policies", "drill_scenarios")
+CATALOGUES = ("report_categories", "support_policies", "drill_scenarios", "posts")
 _seeded_catalogues: dict[str, list[dict[str, Any]]] = {}
 
 

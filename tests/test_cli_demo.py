@@ -8,12 +8,15 @@ import json
 import sys
 import types
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from pypdf import PdfReader
 
 from bot.settings import Settings
-from tests.cli_fixtures import CliEnv, Run, cli, cli_env, migrated
+from tests.cli_fixtures import CliEnv, Run, TelegramDouble, cli, cli_env, migrated, telegram
+from tests.test_roster import decoded_links
 
 
 def test_demo_twice(cli_env: CliEnv, cli: Run) -> None:
@@ -24,16 +27,40 @@ def test_demo_twice(cli_env: CliEnv, cli: Run) -> None:
     for made in (first, second):
         assert [(i["role"], i["unit"]) for i in made["invites"]] == [
             ("leader", "26743-KP1"), ("leader", "26743-KP2"), ("leader", "26743-KP3"),
-            ("ward_staff", "26743"), ("admin", "26743"), ("monitor", "26743")]
+            ("leader", "26743-KP1-T1"), ("leader", "26743-KP1-T2"), ("leader", "26743-KP2-T1"),
+            ("leader", "26743-KP2-T2"), ("leader", "26743-KP3-T1"), ("leader", "26743-KP3-T2"),
+            ("ward_staff", "26743"), ("monitor", "26743"), ("admin", "26743")]
+        # One invite per roster person; the vacant post's and the admin's name nobody.
+        assert [i["person"] for i in made["invites"]][8:] == [None, "Phạm Thị Dung",
+                                                               "Hoàng Văn Em", None]
     codes = {i["code"] for i in first["invites"]} | {i["code"] for i in second["invites"]}
-    assert len(codes) == 12
+    assert len(codes) == 24
     listed = json.loads(cli("units", "list", "--json")[1])
     assert len(listed) == 1 + 1 + 3 + 6
     assert [u["code"] for u in listed[:4]] == ["79", "26743", "26743-KP1", "26743-KP1-T1"]
     assert {u["name"] for u in listed if u["level"] == "group"} == {"Tổ dân phố 1",
                                                                     "Tổ dân phố 2"}
     people = json.loads(cli("users", "list", "--json")[1])
-    assert len(people) == 6 and all(p["channels"] == [] for p in people)
+    # Run twice, still one person per post: nobody is duplicated.
+    assert len(people) == 10 and all(p["channels"] == [] for p in people)
+    roster = json.loads(cli("people", "list", "--unit", "26743", "--json")[1])
+    assert len(roster) == 9 and [e["unit"] for e in roster if e["person_id"] is None] == [
+        "26743-KP3-T2"]
+
+
+def test_demo_writes_the_invite_cards_of_its_people(cli_env: CliEnv, cli: Run,
+                                                    telegram: TelegramDouble) -> None:
+    cli_env.set("COSO_DATA_DIR", str(cli_env.tmp / "data"))
+    assert demo_json(cli)["cards"] is None  # no bot to link to: no cards
+    cli_env.set("TELEGRAM_BOT_TOKEN", telegram.token)
+    cli_env.set("TELEGRAM_API_BASE", telegram.base)
+    made = demo_json(cli)
+    assert made["cards"] == str(cli_env.tmp / "data" / "demo-invite-cards.pdf")
+    people = {i["person"]: i["telegram_link"] for i in made["invites"] if i["person"]}
+    assert len(people) == 10
+    text = "".join(page.extract_text() for page in PdfReader(made["cards"]).pages)
+    assert all(name in text for name in people) and "Tổ trưởng tổ dân phố" in text
+    assert sorted(decoded_links(Path(made["cards"]))) == sorted(people.values())
 
 
 def demo_json(cli: Run) -> dict[str, Any]:
@@ -47,7 +74,7 @@ def test_demo_text(cli_env: CliEnv, cli: Run) -> None:
     code, out, _ = cli("demo")
     assert code == 0
     assert out.startswith("Demo ward ready: Phường Bến Thành, Thành phố Hồ Chí Minh (26743)")
-    assert out.count("Invite code: ") == 6
+    assert out.count("Invite code: ") == 12
     assert "Unit: Khu phố 2, Phường Bến Thành, Thành phố Hồ Chí Minh (26743-KP2)" in out
 
 
@@ -69,7 +96,7 @@ def test_run_with_demo_if_empty(cli_env: CliEnv, cli: Run, fake_app: list[Settin
     code, out, _ = cli("run", "--demo-if-empty")
     assert code == 0
     assert out.startswith("The database had no units, so a demo ward was built.")
-    assert out.count("Invite code: ") == 6
+    assert out.count("Invite code: ") == 12
     assert len(fake_app) == 1 and fake_app[0].database_url == cli_env.url
     code, out, _ = cli("run", "--demo-if-empty")
     assert (code, out) == (0, "")

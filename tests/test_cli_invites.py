@@ -48,8 +48,8 @@ def test_create_json_shape_and_expiry(ward: CliEnv, cli: Run) -> None:
     made, err = create_json(cli, "--role", "leader", "--count", "2", "--expires", "12h")
     assert len(made) == 2 and made[0]["code"] != made[1]["code"]
     first = made[0]
-    assert set(first) == {"code", "unit", "unit_path", "role", "expires_at", "telegram_link",
-                          "start_command"}
+    assert set(first) == {"code", "unit", "unit_path", "role", "person", "expires_at",
+                          "telegram_link", "start_command"}
     assert first["unit"] == "26743"
     assert first["unit_path"] == f"Phường Bến Thành, {CITY}"
     assert first["role"] == "leader"

@@ -17,6 +17,7 @@ from bot.cli import (
     export,
     households,
     invites,
+    people,
     purge,
     reports,
     run,
@@ -31,7 +32,7 @@ from bot.settings import SettingsError, load_settings
 PRIVATE_UMASK = 0o077
 Handler = Callable[[Context, argparse.Namespace], int]
 # The order `coso --help` lists them in.
-GROUPS = (db, units, households, invites, users, reports, support, schedule, digest, export,
+GROUPS = (db, units, households, people, invites, users, reports, support, schedule, digest, export,
           directive, drill, catalog, purge, demo, run)
 
 

@@ -1,29 +1,41 @@
-"""`coso demo`: a demo ward with quarters, groups, sample people and fresh invites."""
+"""`coso demo`: a demo ward with quarters, groups, its roster and an invite per person."""
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import cards
 from bot.cli.common import Context, with_db
 from bot.cli.invites import InviteView, TelegramBot, as_json, show, telegram_bot, views
-from storage import demo, migrate, units
+from bot.handlers.access import ROLE_NAMES
+from bot.i18n import Translator
+from storage import demo, invites, migrate, roster, units
 from storage.db import Database
+from storage.models import Person, Role
+from storage.private import private_dir
 
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "demo", help="build a demo ward and print invites to try the bot with",
         description="Migrate the database, then create (or reuse) a demo ward in Ho Chi Minh "
-                    "City with 3 quarters of 2 groups each and a few sample people, and "
-                    "print fresh invites: a leader for each quarter, ward staff, an admin "
-                    "and a monitor on the ward. Safe to repeat.")
+                    "City with 3 quarters of 2 groups each and its roster: a head for each "
+                    "quarter and group (one group's post left vacant), ward staff and a "
+                    "monitor. Prints a fresh invite per person (redeeming it claims that "
+                    "person), one for the vacant post and one for an admin. Safe to repeat.")
     parser.add_argument("--json", action="store_true",
                         help='print {"ward": {code, path}, "invites": [...]} with invites as '
                              "in `coso invite create --json`")
     parser.set_defaults(handler=handle_demo)
+
+
+CARDS_FILE = "demo-invite-cards.pdf"  # in COSO_DATA_DIR
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,7 @@ class DemoOutcome:
     ward_path: str
     invites: list[InviteView]
     bot: TelegramBot
+    cards: Path | None = None  # the demo people's invite cards, when there is a bot link
 
 
 def handle_demo(ctx: Context, args: argparse.Namespace) -> int:
@@ -47,7 +60,32 @@ async def build_demo(ctx: Context, db: Database) -> DemoOutcome:
         built = await demo.build(session, expires_in)
         path = await units.full_path(session, built.ward)
         found = await views(session, built.invites)
-    return DemoOutcome(built.ward.code, path, found, await telegram_bot(ctx.settings, ctx.t))
+        card_posts = await _card_posts(session, built.invites,
+                                       Translator("vi", ctx.settings.tz))
+    bot = await telegram_bot(ctx.settings, ctx.t)
+    written = None
+    if bot.username:
+        cards_of = [cards.Card(view.person, card_posts[view.code], view.unit_path, view.code,
+                               bot.link(view.code) or "")
+                    for view in found if view.person is not None]
+        written = cards.write_pdf(cards_of, Translator("vi", ctx.settings.tz),
+                                  private_dir(ctx.settings.data_dir) / CARDS_FILE)
+    return DemoOutcome(built.ward.code, path, found, bot, written)
+
+
+async def _card_posts(session: AsyncSession, made: list[invites.NewInvite], t: Translator
+                      ) -> dict[str, str]:
+    """code -> what a person's card names them: their post, or their role on the ward."""
+    posts = {}
+    for new in made:
+        person = (await session.get(Person, new.invite.person_id)
+                  if new.invite.person_id is not None else None)
+        if person is None:
+            continue
+        held = await roster.holdings_of(session, person)
+        posts[new.code] = (held[0].unit_post.post.label_vi if held
+                           else t(ROLE_NAMES[Role(new.invite.role)]))
+    return posts
 
 
 async def build_demo_if_empty(ctx: Context, db: Database) -> DemoOutcome | None:
@@ -60,7 +98,8 @@ async def build_demo_if_empty(ctx: Context, db: Database) -> DemoOutcome | None:
 def show_demo(ctx: Context, outcome: DemoOutcome, json: bool) -> None:
     if json:
         ctx.json({"ward": {"code": outcome.ward_code, "path": outcome.ward_path},
-                  "invites": as_json(ctx, outcome.invites, outcome.bot)})
+                  "invites": as_json(ctx, outcome.invites, outcome.bot),
+                  "cards": str(outcome.cards) if outcome.cards else None})
         if outcome.bot.problem:
             ctx.err(ctx.t("Telegram link unavailable: {reason}", reason=outcome.bot.problem))
         return
@@ -68,5 +107,7 @@ def show_demo(ctx: Context, outcome: DemoOutcome, json: bool) -> None:
                   code=outcome.ward_code))
     ctx.out(ctx.t("Try it: open an invite below on Telegram, or send its /start line on Zalo "
                   "or in the web chat."))
+    if outcome.cards is not None:
+        ctx.out(ctx.t("Invite cards to print: {file}", file=str(outcome.cards)))
     ctx.out()
     show(ctx, outcome.invites, outcome.bot, json=False)

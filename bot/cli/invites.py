@@ -1,22 +1,28 @@
-"""`coso invite create | revoke`: single-use codes that bind a chat account to a role."""
+"""`coso invite create | cards | revoke`: single-use codes that bind a chat account to a
+role, a person of the roster or a vacant post; the cards a ward prints for its meeting."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import cards
 from bot.cli.common import CliError, Context, with_db
+from bot.cli.people import find_seat
 from bot.i18n import Translator
 from bot.settings import Settings
-from storage import invites, units
+from storage import invites, roster, units
 from storage.db import Database
-from storage.models import Role, utcnow
+from storage.models import Person, Role, utcnow
+from storage.roster import RosterError
 
 GETME_TIMEOUT_SECONDS = 5
 _DURATION = re.compile(r"^\s*(\d+)\s*([dhm])\s*$", re.I)
@@ -32,8 +38,14 @@ def register(commands: Any) -> None:
         description="Create single-use invite codes. Each is shown with its unit, role, "
                     "expiry, the Telegram deep link and the /start line for Zalo and the "
                     "web chat.")
-    create.add_argument("--unit", required=True, metavar="CODE", help="unit code")
-    create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    create.add_argument("--unit", metavar="CODE", help="unit code (with --role or --post)")
+    create.add_argument("--role", choices=[role.value for role in Role])
+    create.add_argument("--person", type=int, metavar="ID",
+                        help="one invite for this person on the roster: redeeming links the "
+                             "chat to them; their earlier unused invite is revoked")
+    create.add_argument("--post", metavar="POST",
+                        help="with --unit: an invite for this vacant post; whoever redeems "
+                             "it becomes its holder")
     create.add_argument("--count", type=_count, default=1, metavar="N",
                         help="how many codes (default 1, at most 500)")
     create.add_argument("--expires", type=parse_duration, metavar="DURATION",
@@ -42,6 +54,19 @@ def register(commands: Any) -> None:
                         help="print a JSON list of {code, unit, unit_path, role, expires_at, "
                              "telegram_link, start_command}")
     create.set_defaults(handler=handle_create)
+    cards = sub.add_parser(
+        "cards", help="print an invite card for each person of a ward's roster (A4 PDF)",
+        description="Issue a fresh invite for each person holding a post under --unit "
+                    "(their earlier unused invite stops working) and write an A4 PDF, 8 "
+                    "cards a page: name, post, unit, the Telegram QR code, the code and how "
+                    "to join on Zalo, in Vietnamese. Needs TELEGRAM_BOT_TOKEN for the link.")
+    cards.add_argument("--unit", required=True, metavar="CODE", help="the ward (or any unit)")
+    cards.add_argument("--only-unconnected", action="store_true",
+                       help="only people who have not connected a chat yet")
+    cards.add_argument("--out", required=True, type=Path, metavar="FILE.pdf")
+    cards.add_argument("--expires", type=parse_duration, metavar="DURATION",
+                       help="e.g. 30d (default: COSO_INVITE_EXPIRY_DAYS days)")
+    cards.set_defaults(handler=handle_cards)
     revoke = sub.add_parser("revoke", help="revoke an unused invite code",
                             description="Revoke an invite code so it can no longer be used.")
     revoke.add_argument("code", metavar="CODE")
@@ -70,6 +95,7 @@ class InviteView:
     unit_path: str
     role: str
     expires_at: datetime
+    person: str | None = None  # the roster person it is for (None: a role or a vacant post)
 
 
 @dataclass(frozen=True)
@@ -91,8 +117,10 @@ async def views(session: AsyncSession, created: list[invites.NewInvite]) -> list
         unit = new.invite.unit
         if unit.id not in paths:
             paths[unit.id] = await units.full_path(session, unit)
+        person = (await session.get(Person, new.invite.person_id)
+                  if new.invite.person_id is not None else None)
         result.append(InviteView(new.code, unit.code, paths[unit.id], new.invite.role,
-                                 new.invite.expires_at))
+                                 new.invite.expires_at, person.full_name if person else None))
     return result
 
 
@@ -123,7 +151,7 @@ async def telegram_bot(settings: Settings, t: Translator) -> TelegramBot:
 
 def as_json(ctx: Context, found: list[InviteView], bot: TelegramBot) -> list[dict[str, Any]]:
     return [{"code": view.code, "unit": view.unit, "unit_path": view.unit_path,
-             "role": view.role,
+             "role": view.role, "person": view.person,
              "expires_at": view.expires_at.astimezone(ctx.settings.tz).isoformat(),
              "telegram_link": bot.link(view.code), "start_command": f"/start {view.code}"}
             for view in found]
@@ -145,6 +173,8 @@ def _show_one(ctx: Context, view: InviteView, bot: TelegramBot) -> None:
     t = ctx.t
     link = bot.link(view.code)
     ctx.out(t("Invite code: {code}", code=view.code))
+    if view.person:
+        ctx.out(t("For: {name}", name=view.person))
     ctx.out(t("Unit: {path} ({code})", path=view.unit_path, code=view.unit))
     ctx.out(t("Role: {role}", role=view.role))
     ctx.out(t("Expires: {when}", when=t.datetime(view.expires_at)))
@@ -158,6 +188,10 @@ def _show_one(ctx: Context, view: InviteView, bot: TelegramBot) -> None:
 
 def handle_create(ctx: Context, args: argparse.Namespace) -> int:
     expires_in = args.expires or timedelta(days=ctx.settings.invite_expiry_days)
+    if args.person is not None or args.post is not None:
+        return _create_roster(ctx, args, expires_in)
+    if args.unit is None or args.role is None:
+        raise CliError(ctx.t("give --unit and --role, --unit and --post, or --person"))
 
     async def work(db: Database) -> tuple[list[InviteView], TelegramBot] | None:
         async with db.transaction() as session:
@@ -172,6 +206,72 @@ def handle_create(ctx: Context, args: argparse.Namespace) -> int:
     if outcome is None:
         raise CliError(ctx.t("unknown unit {code}", code=args.unit))
     show(ctx, *outcome, json=args.json)
+    return 0
+
+
+def _create_roster(ctx: Context, args: argparse.Namespace, expires_in: timedelta) -> int:
+    """One invite for a person of the roster, or for a vacant post."""
+    if (args.person is None) == (args.post is None) or args.count != 1 or args.role \
+            or (args.post is not None and args.unit is None):
+        raise CliError(ctx.t("give either --person ID, or --unit CODE --post POST (one "
+                             "invite, no --role)"))
+
+    async def work(db: Database) -> tuple[list[InviteView], TelegramBot]:
+        async with db.transaction() as session:
+            try:
+                if args.person is not None:
+                    person = await roster.person_by_id(session, args.person)
+                    if person is None:
+                        raise CliError(ctx.t("no active person with id {id}", id=args.person))
+                    new = await roster.invite_person(session, person, expires_in)
+                else:
+                    _, unit_post = await find_seat(session, ctx, args.unit, args.post)
+                    new = await roster.invite_post(session, unit_post, expires_in)
+            except RosterError as exc:
+                raise CliError(ctx.t(exc.msgid, **exc.values)) from None
+            found = await views(session, [new])
+        return found, await telegram_bot(ctx.settings, ctx.t)
+
+    show(ctx, *with_db(ctx, work), json=args.json)
+    return 0
+
+
+def handle_cards(ctx: Context, args: argparse.Namespace) -> int:
+    """The link comes first: without the bot's username a card's QR code would be useless,
+    so no invite is revoked or issued then."""
+    expires_in = args.expires or timedelta(days=ctx.settings.invite_expiry_days)
+    bot = asyncio.run(telegram_bot(ctx.settings, ctx.t))
+    if bot.username is None:
+        raise CliError(ctx.t("invite cards need the Telegram link: {reason}",
+                             reason=bot.problem))
+
+    async def work(db: Database) -> list[cards.Card] | None:
+        async with db.transaction() as session:
+            unit = await units.by_code(session, args.unit)
+            if unit is None:
+                return None
+            made = await roster.invite_holders(session, unit, expires_in,
+                                               only_unconnected=args.only_unconnected)
+            paths: dict[int, str] = {}
+            found = []
+            for item in made:
+                place = item.unit_post.unit
+                if place.id not in paths:
+                    paths[place.id] = await units.full_path(session, place)
+                found.append(cards.Card(item.person.full_name, item.unit_post.post.label_vi,
+                                        paths[place.id], item.code,
+                                        bot.link(item.code) or ""))
+            return found
+
+    made = with_db(ctx, work)
+    if made is None:
+        raise CliError(ctx.t("unknown unit {code}", code=args.unit))
+    if not made:
+        ctx.out(ctx.t("Nobody to print a card for under {code}.", code=args.unit))
+        return 0
+    cards.write_pdf(made, Translator("vi", ctx.settings.tz), args.out)
+    ctx.out(ctx.t.plural("Wrote {n} invite card to {file}.", "Wrote {n} invite cards to "
+                         "{file}.", len(made), file=str(args.out)))
     return 0
 
 

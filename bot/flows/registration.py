@@ -11,13 +11,21 @@ from bot.i18n import N_
 from bot.jobs import periodic
 from bot.settings import Settings
 from bot.turn import Turn
-from storage import invites, people, units
+from storage import invites, people, roster, units
 from storage.db import Database
 from storage.invites import InviteProblem
 from storage.models import Person
+from storage.roster import RosterError
 from wording import normalize
 
 log = logging.getLogger(__name__)
+
+# The roster's refusals at redeeming (storage/roster.py raises these msgids).
+ROSTER_REFUSALS = (
+    N_("This invite is for a person no longer on the ward's roster. Ask your ward staff for a "
+       "new one."),
+    N_("This chat is already connected to another person. Ask your ward staff."),
+)
 
 PROBLEMS = {
     InviteProblem.UNKNOWN: N_("That invite code is not valid. Check it and send it again."),
@@ -56,16 +64,24 @@ async def _check_code(turn: Turn, code: str) -> str | None:
 async def _bind(turn: Turn) -> None:
     invite = await invites.find(turn.session, turn.data["code"])
     assert invite is not None and invites.problem(invite, turn.now) is None
-    person = turn.person
+    name = normalize(turn.incoming.display_name or "") or turn.t("(no name)")
+    fresh = Person(full_name=name[:200], locale=turn.account.locale)
+    try:  # a roster invite: this person, or the holder-to-be of a vacant post
+        person = await roster.claim(turn.session, invite, turn.account, turn.person, fresh)
+    except RosterError as exc:
+        log.info("roster invite refused for account %s", turn.account.id)
+        turn.say(turn.t(exc.msgid))
+        return
     if person is None:
-        name = normalize(turn.incoming.display_name or "") or turn.t("(no name)")
-        person = Person(full_name=name[:200], locale=turn.account.locale)
-        turn.session.add(person)
-        await turn.session.flush()
-        turn.account.person_id = person.id
-        turn.person = person
+        person = turn.person
+        if person is None:
+            turn.session.add(fresh)
+            await turn.session.flush()
+            turn.account.person_id = fresh.id
+            person = fresh
+        await people.assign(turn.session, person, invite.unit, invite.role)
+    turn.person = person
     await invites.redeem(turn.session, turn.data["code"], person.id)
-    await people.assign(turn.session, person, invite.unit, invite.role)
     turn.grants = await people.grants(turn.session, person)
     log.info("account %s registered as %s on unit %s", turn.account.id, invite.role,
              invite.unit.code)

@@ -41,7 +41,7 @@ def refuse(turn: Turn, action: str, roles: frozenset[str]) -> None:
     """Answer a refused action and log it, without any personal data."""
     log.info("refused %s for account %s (roles %s)", action, turn.account.id,
              sorted({grant.role for grant in turn.grants}) or "none")
-    if turn.person is None:
+    if turn.person is None or not turn.grants:  # no role left after a handover: a stranger
         turn.say(turn.t("You are not registered yet. Ask your ward staff for an invite code, "
                         "then send /start followed by the code."))
         return

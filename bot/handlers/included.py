@@ -13,6 +13,7 @@ from bot.handlers import (
     drills,
     export,
     households,
+    people,
     reports,
     schedule,
     summary,
@@ -24,6 +25,7 @@ INCLUDED: tuple[Handlers, ...] = (
     reports.HANDLERS,  # /report /open /checkin, the check-in's buttons
     support.HANDLERS,  # /support /eligible /deliveries /dispute /disputes
     households.HANDLERS,  # /household
+    people.HANDLERS,  # /people
     summary.HANDLERS,  # /summary
     directives.HANDLERS,  # /directive, its cards' buttons
     drills.HANDLERS,  # /drill, its cards' buttons

@@ -133,7 +133,7 @@ async def _outside_flow(turn: Turn) -> None:
         turn.say(turn.t("This question is no longer open."))
         return
     text = normalize(incoming.text or "")
-    if turn.person is None:
+    if turn.person is None or not turn.grants:  # no post left (a handover): a stranger again
         if _looks_like_code(text):  # people on Zalo often send the bare code
             await engine.begin(turn, registration.FLOW, first_answer=text)
             return

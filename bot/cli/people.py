@@ -1,0 +1,169 @@
+"""`coso people import | list | assign`: a ward's roster of posts and the people holding them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.cli.common import CliError, Context, import_file, with_db
+from storage import roster, units
+from storage.db import Database
+from storage.models import Unit
+from storage.roster import RosterError
+from storage.roster_import import COLUMNS, ImportResult, RosterRow, apply_rows, read_csv
+
+
+def register(commands: Any) -> None:
+    group = commands.add_parser("people", help="a ward's roster: posts and who holds them",
+                                description="Import, list and hand over a ward's posts.")
+    sub = group.add_subparsers(title="people commands", metavar="COMMAND", required=True)
+    imp = sub.add_parser(
+        "import", help="a ward's roster from a CSV file",
+        description=f"Read a UTF-8 CSV file (Excel's CSV UTF-8 is fine) with the header "
+                    f"{','.join(COLUMNS)}; one file per ward. `post` is a post's key or "
+                    "label (see `coso people posts`). A blank full_name declares a vacant "
+                    "post; another name than the holder's hands the post over. The whole "
+                    "file is imported, or nothing when a row is bad.")
+    imp.add_argument("file", metavar="FILE.csv", type=Path)
+    imp.set_defaults(handler=handle_import)
+    listing = sub.add_parser("list", help="each post of a unit's subtree and its holder",
+                             description="Show each post, its holder, the chats they have "
+                                         "connected, and since when a vacant post is vacant.")
+    listing.add_argument("--unit", required=True, metavar="CODE")
+    listing.add_argument("--json", action="store_true",
+                         help="print a JSON list of {unit, unit_name, post, post_label, "
+                              "person_id, full_name, phone, channels, connected, "
+                              "held_since, vacant_since}")
+    listing.set_defaults(handler=handle_list)
+    posts = sub.add_parser("posts", help="the catalogue of posts",
+                           description="Show the posts, the role each gives and the unit "
+                                       "levels it exists on.")
+    posts.set_defaults(handler=handle_posts)
+    assign = sub.add_parser(
+        "assign", help="hand a post over to a person",
+        description="Make PERSON the holder of POST on UNIT. The previous holder's access "
+                    "ends at once and their open conversation closes; the unit's directives "
+                    "not yet done pass to the new holder. The history is kept.")
+    assign.add_argument("--unit", required=True, metavar="CODE")
+    assign.add_argument("--post", required=True, metavar="POST", help="a post's key or label")
+    assign.add_argument("--person", required=True, type=int, metavar="ID",
+                        help="a person's id (from `coso people list --json`)")
+    assign.set_defaults(handler=handle_assign)
+
+
+def handle_import(ctx: Context, args: argparse.Namespace) -> int:
+    async def work(db: Database, rows: list[RosterRow]) -> tuple[ImportResult, str]:
+        async with db.transaction() as session:
+            result = await apply_rows(session, rows)
+            path = await units.full_path(session, result.ward) if result.ward else ""
+            return result, path
+
+    result, path = import_file(ctx, args.file, read_csv,
+                               lambda rows: with_db(ctx, lambda db: work(db, rows)))
+    if result.ward is None:
+        raise CliError(ctx.t("{file} has no rows", file=str(args.file)))
+    ctx.out(ctx.t.plural("Imported {n} post for {ward} ({people} new people, {handovers} "
+                         "handovers).",
+                         "Imported {n} posts for {ward} ({people} new people, {handovers} "
+                         "handovers).", result.posts, ward=path,
+                         people=ctx.t.number(result.people_created),
+                         handovers=ctx.t.number(result.handovers)))
+    return 0
+
+
+def handle_list(ctx: Context, args: argparse.Namespace) -> int:
+    entries = with_db(ctx, lambda db: _entries(db, args.unit))
+    if entries is None:
+        raise CliError(ctx.t("unknown unit {code}", code=args.unit))
+    if args.json:
+        ctx.json(entries)
+        return 0
+    if not entries:
+        ctx.out(ctx.t("No posts yet: import the ward's roster with `coso people import "
+                      "FILE.csv`."))
+    for entry in entries:
+        if entry["person_id"] is None:
+            holder = ctx.t("vacant since {day}", day=entry["vacant_since"][:10])
+        else:
+            channels = ",".join(entry["channels"]) or ctx.t("not connected")
+            holder = f"#{entry['person_id']} {entry['full_name']} ({channels})"
+        ctx.out(f"{entry['unit']}\t{entry['post_label']}\t{holder}")
+    return 0
+
+
+async def _entries(db: Database, code: str) -> list[dict[str, Any]] | None:
+    async with db.read() as session:
+        unit = await units.by_code(session, code)
+        if unit is None:
+            return None
+        seats = await roster.seats_in(session, unit)
+        channels = await roster.channels_of(
+            session, [s.holder.id for s in seats if s.holder is not None])
+    return [_entry(seat, channels) for seat in seats]
+
+
+def _entry(seat: roster.Seat, channels: dict[int, list[str]]) -> dict[str, Any]:
+    unit_post, holder = seat.unit_post, seat.holder
+    held = channels.get(holder.id, []) if holder is not None else []
+    vacant = unit_post.vacant_since
+    return {"unit": unit_post.unit.code, "unit_name": unit_post.unit.name,
+            "post": unit_post.post_key, "post_label": unit_post.post.label_vi,
+            "person_id": holder.id if holder else None,
+            "full_name": holder.full_name if holder else None,
+            "phone": holder.phone if holder else None,
+            "channels": held, "connected": bool(held),
+            "held_since": seat.holding.started_at.isoformat() if seat.holding else None,
+            "vacant_since": vacant.isoformat() if holder is None and vacant else None}
+
+
+def handle_posts(ctx: Context, args: argparse.Namespace) -> int:
+    async def work(db: Database) -> list[tuple[str, str, str, str]]:
+        async with db.read() as session:
+            return [(p.key, p.label_vi, p.role, ",".join(p.levels or []) or "*")
+                    for p in await roster.all_posts(session)]
+
+    for row in with_db(ctx, work):
+        ctx.out("\t".join(row))
+    return 0
+
+
+async def find_seat(session: AsyncSession, ctx: Context, unit_code: str, post_name: str
+                    ) -> tuple[Unit, roster.UnitPost]:
+    """The post on the unit (declared now if the unit's level has it), or a CliError."""
+    unit = await units.by_code(session, unit_code)
+    if unit is None:
+        raise CliError(ctx.t("unknown unit {code}", code=unit_code))
+    post = await roster.post_named(session, post_name)
+    if post is None:
+        raise CliError(ctx.t("unknown post {post}; see `coso people posts`", post=post_name))
+    try:
+        unit_post = await roster.seat(session, unit, post, create=True)
+    except RosterError as exc:
+        raise CliError(ctx.t(exc.msgid, **exc.values)) from None
+    assert unit_post is not None
+    return unit, unit_post
+
+
+def handle_assign(ctx: Context, args: argparse.Namespace) -> int:
+    async def work(db: Database) -> tuple[str, str | None, int]:
+        async with db.transaction() as session:
+            _, unit_post = await find_seat(session, ctx, args.unit, args.post)
+            person = await roster.person_by_id(session, args.person)
+            if person is None:
+                raise CliError(ctx.t("no active person with id {id}", id=args.person))
+            done = await roster.assign(session, unit_post, person)
+            previous = done.previous.full_name if done.previous else None
+            return unit_post.post.label_vi, previous, done.directives_moved
+
+    label, previous, moved = with_db(ctx, work)
+    if previous is None:
+        ctx.out(ctx.t("Person {id} now holds {post} of {unit}.", id=args.person, post=label,
+                      unit=args.unit))
+    else:
+        ctx.out(ctx.t("Person {id} now holds {post} of {unit}, handed over from {previous} "
+                      "({moved} open directives passed on).", id=args.person, post=label,
+                      unit=args.unit, previous=previous, moved=ctx.t.number(moved)))
+    return 0

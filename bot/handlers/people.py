@@ -1,0 +1,70 @@
+"""/people: who of the ward's roster has not connected a chat yet, and which posts are vacant
+(and for how many days), for ward staff and admins, within their own units."""
+
+from __future__ import annotations
+
+from bot.handlers.commands import Handlers
+from bot.i18n import N_
+from bot.turn import Turn
+from storage import roster, units
+from storage.models import Role, Unit
+
+ROLES = frozenset({Role.WARD_STAFF, Role.ADMIN})
+MAX_LINES = 30  # per list: a chat message stays readable (and under Telegram's limit)
+
+
+HANDLERS = Handlers()  # included by bot.handlers.included
+command = HANDLERS.command
+
+
+@command("people", N_("Your ward's posts: who has not joined yet, which are vacant"),
+         roles=ROLES, position=64)
+async def people_command(turn: Turn, args: str) -> None:
+    scopes = [grant.unit for grant in turn.grants if grant.role in ROLES]
+    # A unit inside another of the asker's units is already counted there.
+    tops = [u for u in scopes if not any(o.id != u.id and units.contains(o, u) for o in scopes)]
+    for unit in {u.id: u for u in tops}.values():
+        turn.say(await _overview(turn, unit))
+
+
+async def _overview(turn: Turn, unit: Unit) -> str:
+    seats = await roster.seats_in(turn.session, unit)
+    holders = [s.holder.id for s in seats if s.holder is not None]
+    connected = await roster.channels_of(turn.session, holders)
+    waiting = [s for s in seats if s.holder is not None and s.holder.id not in connected]
+    vacant = [s for s in seats if s.holder is None]
+    t = turn.t
+    lines = [t("Posts in {unit}: {total}, {joined} connected to a chat.",
+               unit=unit.name, total=t.number(len(seats)),
+               joined=t.number(len(seats) - len(waiting) - len(vacant)))]
+    if not seats:
+        lines.append(t("No posts yet: the ward's roster is imported with `coso people "
+                       "import`."))
+    if waiting:
+        lines.append("")
+        lines.append(t("Not connected yet ({n}):", n=t.number(len(waiting))))
+        lines += [f"• {_post(turn, s)}: {s.holder.full_name if s.holder else ''}"
+                  for s in waiting[:MAX_LINES]]
+        lines += _more(turn, len(waiting))
+    if vacant:
+        lines.append("")
+        lines.append(t("Vacant ({n}):", n=t.number(len(vacant))))
+        for entry in vacant[:MAX_LINES]:
+            since = entry.unit_post.vacant_since or entry.unit_post.created_at
+            days = max(0, (turn.now - since).days)
+            lines.append("• " + t.plural("{post}: vacant for {n} day", "{post}: vacant for {n} "
+                                         "days", days, post=_post(turn, entry)))
+        lines += _more(turn, len(vacant))
+    return "\n".join(lines)
+
+
+def _post(turn: Turn, entry: roster.Seat) -> str:
+    post = entry.unit_post.post
+    label = post.label_vi if turn.t.locale == "vi" else post.label_en
+    return f"{label}, {entry.unit_post.unit.name}"
+
+
+def _more(turn: Turn, count: int) -> list[str]:
+    if count <= MAX_LINES:
+        return []
+    return [turn.t("… and {n} more (coso people list)", n=turn.t.number(count - MAX_LINES))]
