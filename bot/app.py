@@ -9,6 +9,7 @@ import signal
 
 from aiohttp import web
 
+from bot import dashboard
 from bot.channels.base import Channel
 from bot.delivery import Sender
 from bot.files import prepare_data_dir  # (also registers the clean-up of old files)
@@ -97,6 +98,7 @@ class Runtime:
         app = web.Application(client_max_size=2 * 1024 * 1024)
         for channel in self.channels:
             app.add_routes(channel.routes())
+        dashboard.attach(app, self.settings, self.db)
         self._web = web.AppRunner(app, access_log=None)
         await self._web.setup()
         site = web.TCPSite(self._web, self.settings.web_host, self.settings.web_port)

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     zalo_webhook_url: str | None = Field(None, alias="ZALO_WEBHOOK_URL")
     zalo_webhook_secret: str | None = Field(None, alias="ZALO_WEBHOOK_SECRET")
 
+    # The address people open the bot's web pages at (behind a proxy, https://...); unset,
+    # links use http://COSO_WEB_HOST:COSO_WEB_PORT.
+    public_url: str | None = Field(None, alias="COSO_PUBLIC_URL")
+    dashboard: bool = Field(True, alias="COSO_DASHBOARD")  # the ward dashboard and /web
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -94,9 +99,11 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
 
-    @field_validator("telegram_api_base", "zalo_api_base")
+    @field_validator("telegram_api_base", "zalo_api_base", "public_url")
     @classmethod
-    def _http_base(cls, value: str) -> str:
+    def _http_base(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/")

@@ -12,6 +12,7 @@ import logging
 import weakref
 from collections.abc import Awaitable, Callable
 
+import bot.handlers.dashboard  # noqa: F401  (registers /web)
 import bot.handlers.export  # noqa: F401  (registers /export)
 import bot.handlers.households  # noqa: F401  (registers /household)
 import bot.handlers.schedule  # noqa: F401  (registers /schedule)

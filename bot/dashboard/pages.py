@@ -1,0 +1,332 @@
+"""The dashboard's routes: the login link, the ward overview, the city's wards, a unit, the
+export, logout. Read-only: actions stay in chat.
+
+Every request finds its viewer again from the cookie: the session row, the person, and the
+person's roles as they are now (a role that ended ends the access). What a page shows is read
+through storage functions that take the viewer's scope, so a unit outside it is a 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+from babel.dates import format_skeleton
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.channels.web import LoginLimiter, language_hint
+from bot.dashboard import charts
+from bot.dashboard.links import DASHBOARD_ROLES, PREFIX, is_secure
+from bot.digest import text
+from bot.export import file_stem, write_xlsx
+from bot.flows import export as export_flow
+from bot.flows.household_pick import initials
+from bot.i18n import N_, Translator, pick_locale
+from bot.settings import Settings
+from storage import dashboard_sessions, export, overview, people, reports, schedules
+from storage.dashboard_sessions import Refusal
+from storage.db import Database
+from storage.households import FLAG_LABELS
+from storage.models import DashboardSession, Person, Unit, utcnow
+from storage.people import Grant
+from storage.units import contains
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+COOKIE = "coso_dashboard"
+ENV_KEY = web.AppKey("dashboard_jinja2", jinja2.Environment)
+STATIC = {"dashboard.css": "text/css", "sort.js": "text/javascript"}
+HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+FILTERS = {"silent", "urgent"}
+EXPORT_DAYS = 30
+REFUSALS = {
+    Refusal.UNKNOWN: N_("This login link is not valid. Send /web in the chat for a new one."),
+    Refusal.USED: N_("This login link has already been used. Each link works once: send /web "
+                     "in the chat for a new one."),
+    Refusal.EXPIRED: N_("This login link has expired (links last 10 minutes). Send /web in "
+                        "the chat for a new one."),
+}
+CHECK_IN = {"on_time": N_("On time"), "late": N_("Late"), "silent": N_("Silent"),
+            "vacant": N_("No leader")}
+
+
+@dataclass
+class Viewer:
+    person: Person
+    row: DashboardSession
+    grants: list[Grant]
+    t: Translator
+
+    def scope(self, roles: frozenset[str] = DASHBOARD_ROLES) -> list[str]:
+        return [grant.unit.path for grant in self.grants if grant.role in roles]
+
+    def roots(self) -> list[Unit]:
+        held = {g.unit.id: g.unit for g in self.grants if g.role in DASHBOARD_ROLES}
+        return [u for u in held.values()
+                if not any(o.id != u.id and contains(o, u) for o in held.values())]
+
+    def may_export(self, unit: Unit) -> bool:
+        return any(contains(g.unit, unit) for g in self.grants if g.role in export_flow.ROLES)
+
+
+Page = Callable[[web.Request, Viewer], Awaitable[web.StreamResponse]]
+
+
+class Dashboard:
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+        self._limiter = LoginLimiter()
+
+    def attach(self, app: web.Application) -> None:
+        env = aiohttp_jinja2.setup(app, app_key=ENV_KEY, autoescape=True,
+                                   loader=jinja2.FileSystemLoader(HERE / "templates"),
+                                   undefined=jinja2.StrictUndefined)
+        env.globals["PREFIX"] = PREFIX
+        app.add_routes([
+            web.get(PREFIX + "/login/{token}", self._login),
+            web.get(PREFIX + "/", self._viewed(self._home)),
+            web.get(PREFIX, self._viewed(self._home)),
+            web.get(PREFIX + r"/ward/{id:\d{1,9}}", self._viewed(self._ward)),
+            web.get(PREFIX + r"/ward/{id:\d{1,9}}/export", self._viewed(self._export)),
+            web.get(PREFIX + r"/city/{id:\d{1,9}}", self._viewed(self._city)),
+            web.post(PREFIX + "/logout", self._viewed(self._logout)),
+            web.get(PREFIX + "/static/{name}", self._static),
+            web.route("*", PREFIX + "/{tail:.*}", self._not_found),
+        ])
+
+    # --- rendering ------------------------------------------------------------------------
+
+    def _translator(self, request: web.Request, person: Person | None = None) -> Translator:
+        locale = pick_locale(person.locale if person else None, language_hint(request),
+                             default=self.settings.default_locale)
+        return Translator(locale, self.settings.tz)
+
+    def _render(self, request: web.Request, name: str, t: Translator, status: int = 200,
+                **context: Any) -> web.Response:
+        response = aiohttp_jinja2.render_template(
+            name, request, {"t": t, "_": t, "ngettext": t.plural, "lang": t.locale,
+             "percent": lambda v: text.percent(t, v), **context},
+            app_key=ENV_KEY, status=status)
+        response.headers.update(HEADERS)
+        return response
+
+    def _message(self, request: web.Request, t: Translator, text: str, status: int,
+                 ) -> web.Response:
+        return self._render(request, "message.html", t, status=status, message=t(text),
+                            viewer=None)
+
+    async def _not_found(self, request: web.Request) -> web.StreamResponse:
+        return self._message(request, self._translator(request),
+                             N_("There is no such page, or it is not in your area."), 404)
+
+    async def _static(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if name not in STATIC:  # a fixed list: no path ever reaches the file system
+            return await self._not_found(request)
+        return web.FileResponse(HERE / "static" / name, headers={
+            **HEADERS, "Cache-Control": "no-cache",
+            "Content-Type": f"{STATIC[name]}; charset=utf-8"})
+
+    # --- logging in and out ---------------------------------------------------------------
+
+    async def _login(self, request: web.Request) -> web.StreamResponse:
+        t = self._translator(request)
+        if not self.settings.dashboard:
+            return self._message(request, t, N_("The dashboard is switched off on this "
+                                                "server."), 404)
+        if not self._limiter.allow(request.remote or "?", time.monotonic()):
+            return self._message(request, t, N_("Too many login attempts. Please wait a "
+                                                "minute and try again."), 429)
+        token = request.match_info["token"][:100]
+        async with self.db.transaction() as session:
+            opened = await dashboard_sessions.redeem(session, token, utcnow())
+            if isinstance(opened, dashboard_sessions.Opened):
+                person = await session.get(Person, opened.row.person_id)
+                if person is not None and not await _allowed(session, person):
+                    # The link outlived the role it was given for.
+                    await dashboard_sessions.end(session, person, opened.row.id, utcnow())
+                    opened = Refusal.UNKNOWN
+        if not isinstance(opened, dashboard_sessions.Opened):
+            log.info("dashboard: a login link refused (%s)", opened.value)
+            return self._message(request, t, REFUSALS[opened], 410
+                                 if opened is not Refusal.UNKNOWN else 404)
+        log.info("dashboard: session %s opened", opened.row.id)
+        # Away from the link at once, so it is in no history or bookmark.
+        response = web.HTTPSeeOther(PREFIX + "/", headers=HEADERS)
+        response.set_cookie(COOKIE, opened.cookie, path=PREFIX, httponly=True,
+                            samesite="Strict", secure=is_secure(self.settings) or None,
+                            max_age=dashboard_sessions.SESSION_HOURS * 3600)
+        raise response
+
+    def _viewed(self, page: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """The page, for a logged-in viewer who still holds a dashboard role."""
+
+        async def handler(request: web.Request) -> web.StreamResponse:
+            t = self._translator(request)
+            if not self.settings.dashboard:
+                return self._message(request, t, N_("The dashboard is switched off on this "
+                                                    "server."), 404)
+            viewer = await self._viewer(request)
+            if viewer is None:
+                return self._message(request, t, N_(
+                    "You are not logged in, or your session has ended. Send /web in the chat "
+                    "for a login link."), 401)
+            return await page(request, viewer)
+
+        return handler
+
+    async def _viewer(self, request: web.Request) -> Viewer | None:
+        async with self.db.read() as session:
+            row = await dashboard_sessions.by_cookie(session, request.cookies.get(COOKIE, ""),
+                                                     utcnow())
+            if row is None:
+                return None
+            person = await session.get(Person, row.person_id)
+            if person is None or not person.active:
+                return None
+            grants = [g for g in await people.grants(session, person)]
+            if not any(g.role in DASHBOARD_ROLES for g in grants):
+                return None
+            return Viewer(person, row, grants, self._translator(request, person))
+
+    async def _logout(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        form = await request.post()
+        if form.get("csrf") != viewer.row.csrf_token:
+            return self._message(request, viewer.t, N_("This form has expired. Reload the page "
+                                                       "and try again."), 403)
+        async with self.db.transaction() as session:
+            await dashboard_sessions.end(session, viewer.person, viewer.row.id, utcnow())
+        log.info("dashboard: session %s logged out", viewer.row.id)
+        response = self._message(request, viewer.t, N_("You are logged out."), 200)
+        response.del_cookie(COOKIE, path=PREFIX)
+        return response
+
+    # --- the pages ------------------------------------------------------------------------
+
+    def _today(self) -> date:
+        return reports.local_day(utcnow(), self.settings.tz)
+
+    async def _home(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        roots = viewer.roots()
+        if len(roots) == 1:
+            kind = "ward" if schedules.is_ward(roots[0]) else "city"
+            raise web.HTTPSeeOther(f"{PREFIX}/{kind}/{roots[0].id}", headers=HEADERS)
+        return self._render(request, "home.html", viewer.t, viewer=viewer, csrf=viewer.row
+                            .csrf_token, roots=[(u, schedules.is_ward(u)) for u in roots])
+
+    async def _ward(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        day = self._today()
+        async with self.db.read() as session:
+            found = await overview.ward(session, int(request.match_info["id"]),
+                                        viewer.scope(), day, self.settings)
+        if found is None:
+            return await self._not_found(request)
+        only = request.query.get("only", "")
+        rows = found.rows
+        if only == "silent":
+            rows = [r for r in rows if r.check_in == "silent"]
+        elif only == "urgent":
+            rows = [r for r in rows if r.urgent]
+        t = viewer.t
+        return self._render(
+            request, "ward.html", t, viewer=viewer, csrf=viewer.row.csrf_token, o=found,
+            rows=rows, all_rows=found.rows, only=only if only in FILTERS else "", day=day,
+            check_in=CHECK_IN, may_export=viewer.may_export(found.ward), initials=initials,
+            flag_labels=FLAG_LABELS, up=_up(viewer, found.ward),
+            charts=_charts(t, found.figures.trend, found.trend30))
+
+    async def _city(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        day = self._today()
+        async with self.db.read() as session:
+            found = await overview.city(session, int(request.match_info["id"]),
+                                        viewer.scope(), day, self.settings)
+        if found is None:
+            return await self._not_found(request)
+        root, wards = found
+        by_rate = sorted(wards, key=lambda w: (-(w.figures.compliance.rate or 0),
+                                               w.figures.ward_name))
+        by_urgent = sorted(wards, key=lambda w: (-w.figures.urgent_open, w.figures.ward_name))
+        expected = sum(w.figures.compliance.expected for w in wards)
+        reported = sum(w.figures.compliance.reported for w in wards)
+        return self._render(
+            request, "city.html", viewer.t, viewer=viewer, csrf=viewer.row.csrf_token,
+            root=root, day=day, by_rate=by_rate, by_urgent=by_urgent, expected=expected,
+            reported=reported, rate=reported / expected if expected else None,
+            urgent=sum(w.figures.urgent_open for w in wards),
+            open=sum(c.open for w in wards for c in w.figures.categories))
+
+    async def _export(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        """The same workbook as /export in chat, for the ward's last 30 days."""
+        day = self._today()
+        async with self.db.read() as session:
+            unit = await overview.unit_in_scope(session, int(request.match_info["id"]),
+                                                viewer.scope(export_flow.ROLES))
+            if unit is None:
+                return await self._not_found(request)
+            start = day - timedelta(days=EXPORT_DAYS - 1)
+            sheets = await export.sheets(session, unit, export.Period(start, day,
+                                                                      self.settings.tz),
+                                         viewer.t.locale)
+        name = f"{file_stem(unit.code, start, day)}.xlsx"
+        path = await _write(sheets, viewer.t, self.settings.data_dir / "exports" / name)
+        log.info("dashboard: export of unit %s for session %s", unit.id, viewer.row.id)
+        return web.FileResponse(path, headers={
+            **HEADERS, "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"})
+
+
+async def _allowed(session: AsyncSession, person: Person) -> bool:
+    return person.active and any(g.role in DASHBOARD_ROLES
+                                 for g in await people.grants(session, person))
+
+
+async def _write(sheets: list[export.Sheet], t: Translator, path: Path) -> Path:
+    return await asyncio.to_thread(write_xlsx, sheets, t, path)
+
+
+def day_month(t: Translator, day: date) -> str:
+    """'1/12' in Vietnamese, 'Dec 1' in English: a chart's axis has no room for the year."""
+    return format_skeleton("dM" if t.locale == "vi" else "MMMd", day, locale=t.locale)
+
+
+def _up(viewer: Viewer, ward: Unit) -> Unit | None:
+    """The city page above this ward, when the viewer's roles reach it."""
+    return next((u for u in viewer.roots() if u.id != ward.id and contains(u, ward)), None)
+
+
+def _charts(t: Translator, week: list[Any], month: list[Any]) -> list[Any]:
+    def percent(v: float) -> str:
+        return text.percent(t, v)
+
+    def whole(v: float) -> str:
+        return t.number(round(v))
+
+    found = []
+    for days, trend in ((7, week), (30, month)):
+        labels = [day_month(t, date.fromisoformat(d.day)) for d in trend]
+        opened = [float(d.open) for d in trend]
+        found.append(charts.line_chart(charts.Series(
+            t("Open cases, the last {days} days", days=days), t("Day"), t("Open cases"),
+            labels, opened, max([*opened, 1.0]) * 1.2, whole)))
+        found.append(charts.line_chart(charts.Series(
+            t("Check-in compliance, the last {days} days", days=days), t("Day"),
+            t("Units that answered"), labels, [d.compliance for d in trend], 1.0, percent)))
+    return found

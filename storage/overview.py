@@ -1,0 +1,160 @@
+"""The dashboard's figures: one row per unit of a ward, and a city's wards side by side.
+
+Scope first: every entry point takes the scope (the unit paths the reader's roles reach, as
+in storage.households) and a unit outside it does not exist (None, the page's 404). The
+ward's headline figures are the digest's own (storage.digest.ward_figures), so the page and
+`coso digest --format json` cannot disagree; the per-unit rows are GROUP BYs over the same
+indexed unit_id columns, bounded by the same unit ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import digest, schedules
+from storage.digest import DigestSettings, TrendDay, WardFigures, WardUnits
+from storage.households import Scope, in_scope
+from storage.models import (
+    ChatAccount,
+    CheckIn,
+    Report,
+    ReportStatus,
+    Role,
+    RoleAssignment,
+    SupportDelivery,
+    SupportEligibility,
+    Unit,
+)
+
+LONG_TREND_DAYS = 30
+
+
+@dataclass
+class UnitRow:
+    unit_id: int
+    path: str  # 'Khu phố 1 › Tổ dân phố 1'
+    leaders: list[str]
+    connected: bool  # a leader has a chat account that has not blocked the bot
+    check_in: str  # "on_time" | "late" | "silent" | "vacant" (no leader: nobody asked)
+    checked_at: datetime | None
+    open: int
+    urgent: int
+    last_report: datetime | None
+    eligible: int
+    covered: int
+
+    @property
+    def coverage(self) -> float | None:
+        return round(self.covered / self.eligible, 4) if self.eligible else None
+
+
+@dataclass
+class WardOverview:
+    ward: Unit
+    figures: WardFigures  # the digest's, for the headline
+    rows: list[UnitRow]
+    trend30: list[TrendDay] = field(default_factory=list)
+
+    @property
+    def open(self) -> int:
+        return sum(category.open for category in self.figures.categories)
+
+
+async def unit_in_scope(session: AsyncSession, unit_id: int, scope: Scope) -> Unit | None:
+    query = select(Unit).where(Unit.id == unit_id, in_scope(scope))
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def ward(session: AsyncSession, ward_id: int, scope: Scope, day: date,
+               settings: DigestSettings) -> WardOverview | None:
+    """The ward's overview for the local day, or None when it is no ward of this scope."""
+    unit = await unit_in_scope(session, ward_id, scope)
+    if unit is None or not schedules.is_ward(unit):
+        return None
+    figures = await digest.ward_figures(session, unit, day, settings)
+    units = await digest.ward_units(session, unit)
+    rows = await _rows(session, units, day, settings)
+    return WardOverview(unit, figures, rows, await trend(session, units, day, settings,
+                                                         LONG_TREND_DAYS))
+
+
+async def _rows(session: AsyncSession, units: WardUnits, day: date,
+                settings: DigestSettings) -> list[UnitRow]:
+    tz = settings.tz
+    end = datetime.combine(day + timedelta(days=1), time(0), tz).astimezone(UTC)
+    expected = await digest.expected_units(session, units)
+    times = await schedules.schedule_of(session, settings, units.ward)
+    hour, minute = divmod(schedules.minutes_of(times.reminder_at), 60)
+    deadline = datetime.combine(day, time(hour, minute), tz).astimezone(UTC)
+    checked = dict((await session.execute(select(CheckIn.unit_id, CheckIn.created_at).where(
+        CheckIn.day == day, CheckIn.unit_id.in_(units.below)))).all())
+    connected = set((await session.execute(
+        select(RoleAssignment.unit_id).distinct()
+        .join(ChatAccount, ChatAccount.person_id == RoleAssignment.person_id)
+        .where(RoleAssignment.unit_id.in_(units.below), RoleAssignment.role == Role.LEADER,
+               RoleAssignment.active.is_(True), ChatAccount.blocked_at.is_(None)))).scalars())
+    reports = {row[0]: row[1:] for row in (await session.execute(
+        select(Report.unit_id, digest._count_if(Report.status == ReportStatus.OPEN),
+               digest._count_if(and_(Report.status == ReportStatus.OPEN,
+                                     Report.urgent.is_(True))),
+               func.max(Report.created_at))
+        .where(Report.unit_id.in_(units.ids), Report.created_at < end)
+        .group_by(Report.unit_id))).all()}
+    delivered = exists().where(SupportDelivery.household_id == SupportEligibility.household_id,
+                               SupportDelivery.policy_key == SupportEligibility.policy_key,
+                               SupportDelivery.status == "delivered",
+                               SupportDelivery.delivered_on <= day)
+    support = {row[0]: row[1:] for row in (await session.execute(
+        select(SupportEligibility.unit_id, func.count(), digest._count_if(delivered))
+        .where(SupportEligibility.unit_id.in_(units.ids))
+        .group_by(SupportEligibility.unit_id))).all()}
+    # The ward itself only has a row when something is recorded on it directly.
+    shown = [u for u in units.ids if u != units.ward.id or u in reports or u in support]
+    rows = []
+    for unit_id in shown:
+        at = checked.get(unit_id)
+        state = ("vacant" if unit_id not in expected and unit_id != units.ward.id else
+                 "silent" if at is None else "on_time" if at < deadline else "late")
+        open_, urgent, last = reports.get(unit_id, (0, 0, None))
+        eligible, covered = support.get(unit_id, (0, 0))
+        rows.append(UnitRow(unit_id, units.names[unit_id] or units.ward.name,
+                            expected.get(unit_id, []), unit_id in connected,
+                            "" if unit_id == units.ward.id else state, at, int(open_),
+                            int(urgent), last, int(eligible), int(covered)))
+    return rows
+
+
+async def trend(session: AsyncSession, units: WardUnits, day: date, settings: DigestSettings,
+                days: int) -> list[TrendDay]:
+    """Open cases and compliance at each of the last `days` days, counted as the digest's
+    7-day trend is (the same two functions, over a longer window)."""
+    tz = settings.tz
+    trend_days = [day - timedelta(days=n) for n in range(days - 1, -1, -1)]
+    ends = [datetime.combine(d + timedelta(days=1), time(0), tz).astimezone(UTC)
+            for d in trend_days]
+    start = datetime.combine(day, time(0), tz).astimezone(UTC)
+    counts = await digest._report_counts(session, units.ids, start, ends)
+    expected = await digest.expected_units(session, units)
+    return await digest._trend(session, trend_days, counts.open_at, list(expected))
+
+
+@dataclass
+class WardRank:
+    ward: Unit
+    figures: WardFigures
+
+
+async def city(session: AsyncSession, root_id: int, scope: Scope, day: date,
+               settings: DigestSettings) -> tuple[Unit, list[WardRank]] | None:
+    """The wards under a unit above them, each with its digest figures (as digest.rollup
+    computes them), or None when the unit is outside the scope."""
+    root = await unit_in_scope(session, root_id, scope)
+    if root is None or schedules.is_ward(root):
+        return None
+    found = [WardRank(w, await digest.ward_figures(session, w, day, settings))
+             for w in await schedules.wards(session, [root])]
+    return root, found
