@@ -253,3 +253,21 @@ async def test_dashboard_off(start_bot: StartBot, tg: TelegramDouble) -> None:
     async with browser() as http, http.get(
             f"http://127.0.0.1:{runtime.port}/dashboard/") as page:
         assert page.status == 404 and "switched off" in await page.text()
+
+
+async def test_coso_web_link_gives_the_same_link_at_the_terminal(
+        start_bot: StartBot, tg: TelegramDouble, coso: Coso) -> None:
+    runtime = await ward_team(start_bot, tg)
+    async with runtime.db.read() as session:
+        staff = (await session.execute(select(Person.id).join(RoleAssignment).where(
+            RoleAssignment.role == "ward_staff").order_by(Person.id))).scalars().first()
+        leader = (await session.execute(select(Person.id).join(RoleAssignment).where(
+            RoleAssignment.role == "leader").order_by(Person.id))).scalars().first()
+    code, out, _ = await coso("web", "link", "--person", str(staff))
+    assert code == 0 and LINK.fullmatch(out.strip()), out
+    async with browser() as http, http.get(local(runtime, out.strip())) as opened:
+        assert opened.status == 200 and "Khu phố 2" in await opened.text()
+    code, _, err = await coso("web", "link", "--person", str(leader))
+    assert code != 0 and "holds no ward staff" in err
+    code, _, err = await coso("web", "link", "--person", "987654")
+    assert code != 0 and "no person with id 987654" in err
