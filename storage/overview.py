@@ -16,12 +16,22 @@ from sqlalchemy import and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import digest, schedules
+from storage import units as unit_paths
 from storage.digest import DigestSettings, TrendDay, WardFigures, WardUnits
 from storage.households import Scope, in_scope
 from storage.models import (
+    HOUSEHOLD_FLAGS,
     ChatAccount,
     CheckIn,
+    Directive,
+    DirectiveRecipient,
+    Drill,
+    DrillParticipant,
+    DrillScenario,
+    Household,
+    Person,
     Report,
+    ReportCategory,
     ReportStatus,
     Role,
     RoleAssignment,
@@ -158,3 +168,131 @@ async def city(session: AsyncSession, root_id: int, scope: Scope, day: date,
     found = [WardRank(w, await digest.ward_figures(session, w, day, settings))
              for w in await schedules.wards(session, [root])]
     return root, found
+
+
+# --- one unit -------------------------------------------------------------------------------
+
+HOUSEHOLDS_LISTED = 500  # a quarter's register; the count says how many more there are
+STRIP_DAYS = 30
+
+
+@dataclass
+class HouseholdLine:
+    code: str
+    head_name: str | None  # the page decides how much of it the reader sees
+    members: int
+    flags: list[str]
+
+
+@dataclass
+class OpenReport:
+    report_id: int
+    household_code: str
+    category_vi: str
+    category_en: str
+    urgent: bool
+    created_at: datetime
+
+
+@dataclass
+class Acknowledgement:
+    kind: str  # "directive" | "drill"
+    title: str  # the directive's first words, or the scenario's label (vi / en below)
+    title_en: str
+    at: datetime
+    done: list[str]  # unit paths (a drill) or people (a directive) who acknowledged
+    missing: list[str]
+
+
+@dataclass
+class UnitPage:
+    unit: Unit
+    ward: Unit | None
+    path: str
+    households: list[HouseholdLine]
+    households_total: int
+    reports: list[OpenReport]
+    strip: list[tuple[date, str]]  # (day, "on_time"|"late"|"silent"|"") oldest first
+    acknowledgements: list[Acknowledgement]
+
+
+async def unit_page(session: AsyncSession, unit_id: int, scope: Scope, day: date,
+                    settings: DigestSettings) -> UnitPage | None:
+    """A unit below a ward and its subtree, or None when it is outside the scope."""
+    unit = await unit_in_scope(session, unit_id, scope)
+    if unit is None:
+        return None
+    ward = await schedules.ward_of(session, unit)
+    units = await digest.ward_units(session, unit)
+    ids = units.ids
+    homes_q = (select(Household).where(Household.unit_id.in_(ids))
+               .order_by(Household.unit_id, Household.code).limit(HOUSEHOLDS_LISTED))
+    homes = [HouseholdLine(h.code, h.head_name, h.members,
+                           [f for f in HOUSEHOLD_FLAGS if getattr(h, f)])
+             for h in (await session.execute(homes_q)).scalars()]
+    total = int((await session.execute(select(func.count()).where(
+        Household.unit_id.in_(ids)))).scalar_one())
+    reports_q = (select(Report.id, Household.code, ReportCategory.label_vi,
+                        ReportCategory.label_en, Report.urgent, Report.created_at)
+                 .join(Household, Household.id == Report.household_id)
+                 .join(ReportCategory, ReportCategory.key == Report.category_key)
+                 .where(Report.unit_id.in_(ids), Report.status == ReportStatus.OPEN)
+                 .order_by(Report.urgent.desc(), Report.created_at))
+    open_reports = [OpenReport(*row) for row in (await session.execute(reports_q)).all()]
+    return UnitPage(unit, ward, await unit_paths.full_path(session, unit), homes, total,
+                    open_reports,
+                    await _strip(session, unit, ward, day, settings),
+                    await _acknowledgements(session, units, day, settings))
+
+
+async def _strip(session: AsyncSession, unit: Unit, ward: Unit | None, day: date,
+                 settings: DigestSettings) -> list[tuple[date, str]]:
+    """The unit's own check-ins of the last STRIP_DAYS days, by the ward's reminder time."""
+    first = day - timedelta(days=STRIP_DAYS - 1)
+    answered = dict((await session.execute(select(CheckIn.day, CheckIn.created_at).where(
+        CheckIn.unit_id == unit.id, CheckIn.day >= first, CheckIn.day <= day))).all())
+    if ward is None or ward.id == unit.id:
+        return []
+    times = await schedules.schedule_of(session, settings, ward)
+    hour, minute = divmod(schedules.minutes_of(times.reminder_at), 60)
+    strip = []
+    for n in range(STRIP_DAYS):
+        d = first + timedelta(days=n)
+        deadline = datetime.combine(d, time(hour, minute), settings.tz).astimezone(UTC)
+        at = answered.get(d)
+        strip.append((d, "silent" if at is None else "on_time" if at < deadline else "late"))
+    return strip
+
+
+async def _acknowledgements(session: AsyncSession, units: WardUnits, day: date,
+                            settings: DigestSettings) -> list[Acknowledgement]:
+    """Directives (who has not acknowledged, by name) and drills (which units) of the last
+    STRIP_DAYS days that reached this subtree."""
+    since = datetime.combine(day - timedelta(days=STRIP_DAYS - 1), time(0),
+                             settings.tz).astimezone(UTC)
+    found: dict[tuple[str, int], Acknowledgement] = {}
+    directive_q = (select(Directive.id, Directive.text, Directive.created_at, Person.full_name,
+                          DirectiveRecipient.acknowledged_at)
+                   .join(DirectiveRecipient, DirectiveRecipient.directive_id == Directive.id)
+                   .join(Person, Person.id == DirectiveRecipient.person_id)
+                   .where(DirectiveRecipient.unit_id.in_(units.ids),
+                          Directive.created_at >= since, Directive.requires_ack.is_(True))
+                   .order_by(Directive.created_at.desc(), Person.full_name))
+    for d_id, words, at, name, acked in (await session.execute(directive_q)).all():
+        title = words if len(words) <= 80 else words[:79] + "…"
+        entry = found.setdefault(("directive", d_id),
+                                 Acknowledgement("directive", title, title, at, [], []))
+        (entry.done if acked is not None else entry.missing).append(name)
+    drill_q = (select(Drill.id, DrillScenario.label_vi, DrillScenario.label_en,
+                      Drill.started_at, DrillParticipant.unit_id,
+                      DrillParticipant.acknowledged_at)
+               .join(DrillParticipant, DrillParticipant.drill_id == Drill.id)
+               .join(DrillScenario, DrillScenario.key == Drill.scenario_key)
+               .where(DrillParticipant.unit_id.in_(units.ids), Drill.started_at >= since)
+               .order_by(Drill.started_at.desc(), DrillParticipant.unit_id))
+    for d_id, label_vi, label_en, at, unit_id, acked in (await session.execute(drill_q)).all():
+        entry = found.setdefault(("drill", d_id),
+                                 Acknowledgement("drill", label_vi, label_en, at, [], []))
+        name = units.names[unit_id] or units.ward.name
+        (entry.done if acked is not None else entry.missing).append(name)
+    return sorted(found.values(), key=lambda a: a.at, reverse=True)

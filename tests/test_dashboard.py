@@ -92,7 +92,7 @@ async def test_ward_staff_logs_in_once_and_sees_the_digests_figures(
             assert "default-src 'none'" in home.headers["Content-Security-Policy"]
         assert "Phường Bến Thành" in page
         for name in ("Khu phố 1", "Khu phố 2", "Khu phố 1 › Tổ dân phố 1"):
-            assert f">{name}</th>" in page, name
+            assert f">{name}</a></th>" in page, name
         assert page.count('<tr data-unit="') == 3
 
         code, out, _ = await coso("digest", "--unit", "26734", "--format", "json")
@@ -115,7 +115,7 @@ async def test_ward_staff_logs_in_once_and_sees_the_digests_figures(
         assert body.count('<tr data-unit="') == 1 and "Tổ dân phố 1" in body
         async with http.get(f"{home.url}?only=urgent") as urgent:
             body = await urgent.text()
-        assert body.count('<tr data-unit="') == 1 and ">Khu phố 1</th>" in body
+        assert body.count('<tr data-unit="') == 1 and ">Khu phố 1</a></th>" in body
 
         async with http.get(f"{home.url}/export") as export:
             assert export.status == 200
@@ -135,7 +135,9 @@ async def test_scope_forged_links_and_another_ward(start_bot: StartBot,
         ours = await units.by_code(session, "26734")
         theirs = await units.by_code(session, "26737")
         city = await units.by_code(session, "79")
-        assert ours is not None and theirs is not None and city is not None
+        kp1 = await units.by_code(session, "26734-KP1")
+        assert ours is not None and theirs is not None and city is not None and kp1
+
     async with browser() as http:
         async with http.get(f"{base}/login/forged-token-123") as forged:
             assert forged.status == 404 and "not valid" in await forged.text()
@@ -146,6 +148,7 @@ async def test_scope_forged_links_and_another_ward(start_bot: StartBot,
             assert opened.status == 200 and "Phường Sài Gòn" in page
             assert "Bến Thành" not in page
         for path in (f"/ward/{ours.id}", f"/ward/{ours.id}/export", f"/city/{city.id}",
+                     f"/unit/{kp1.id}", f"/unit/{kp1.id}/export", f"/unit/{city.id}",
                      "/ward/99999999", "/ward/abc", "/nothing/here"):
             async with http.get(base + path) as refused:
                 body = await refused.text()

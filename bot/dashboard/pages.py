@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,8 @@ class Dashboard:
             web.get(PREFIX + r"/ward/{id:\d{1,9}}", self._viewed(self._ward)),
             web.get(PREFIX + r"/ward/{id:\d{1,9}}/export", self._viewed(self._export)),
             web.get(PREFIX + r"/city/{id:\d{1,9}}", self._viewed(self._city)),
+            web.get(PREFIX + r"/unit/{id:\d{1,9}}", self._viewed(self._unit)),
+            web.get(PREFIX + r"/unit/{id:\d{1,9}}/export", self._viewed(self._export)),
             web.post(PREFIX + "/logout", self._viewed(self._logout)),
             web.get(PREFIX + "/static/{name}", self._static),
             web.route("*", PREFIX + "/{tail:.*}", self._not_found),
@@ -123,7 +126,8 @@ class Dashboard:
                 **context: Any) -> web.Response:
         response = aiohttp_jinja2.render_template(
             name, request, {"t": t, "_": t, "ngettext": t.plural, "lang": t.locale,
-             "percent": lambda v: text.percent(t, v), **context},
+             "percent": lambda v: text.percent(t, v), "full_date": lambda d: full_date(t, d),
+             "moment": lambda at: moment(t, at), **context},
             app_key=ENV_KEY, status=status)
         response.headers.update(HEADERS)
         return response
@@ -273,6 +277,20 @@ class Dashboard:
             urgent=sum(w.figures.urgent_open for w in wards),
             open=sum(c.open for w in wards for c in w.figures.categories))
 
+    async def _unit(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        day = self._today()
+        async with self.db.read() as session:
+            found = await overview.unit_page(session, int(request.match_info["id"]),
+                                             viewer.scope(), day, self.settings)
+        if found is None:
+            return await self._not_found(request)
+        now = utcnow()
+        return self._render(
+            request, "unit.html", viewer.t, viewer=viewer, csrf=viewer.row.csrf_token,
+            u=found, day=day, check_in=CHECK_IN, initials=initials, flag_labels=FLAG_LABELS,
+            may_export=viewer.may_export(found.unit), in_scope=_reaches(viewer, found.ward),
+            age=lambda at: viewer.t.duration(now - at))
+
     async def _export(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         """The same workbook as /export in chat, for the ward's last 30 days."""
         day = self._today()
@@ -302,9 +320,25 @@ async def _write(sheets: list[export.Sheet], t: Translator, path: Path) -> Path:
     return await asyncio.to_thread(write_xlsx, sheets, t, path)
 
 
+def full_date(t: Translator, day: date | datetime) -> str:
+    """'2/12/2026': the full year always (Translator.date's short form has two digits)."""
+    if isinstance(day, datetime):
+        day = day.astimezone(t.tz).date()
+    return format_skeleton("yMd", day, locale=t.locale)
+
+
+def moment(t: Translator, at: datetime) -> str:
+    """'08:00 2/12/2026'."""
+    return f"{t.time(at)} {full_date(t, at)}"
+
+
 def day_month(t: Translator, day: date) -> str:
     """'1/12' in Vietnamese, 'Dec 1' in English: a chart's axis has no room for the year."""
     return format_skeleton("dM" if t.locale == "vi" else "MMMd", day, locale=t.locale)
+
+
+def _reaches(viewer: Viewer, unit: Unit | None) -> bool:
+    return unit is not None and any(contains(root, unit) for root in viewer.roots())
 
 
 def _up(viewer: Viewer, ward: Unit) -> Unit | None:
@@ -323,9 +357,10 @@ def _charts(t: Translator, week: list[Any], month: list[Any]) -> list[Any]:
     for days, trend in ((7, week), (30, month)):
         labels = [day_month(t, date.fromisoformat(d.day)) for d in trend]
         opened = [float(d.open) for d in trend]
+        top = max(4, math.ceil(max([*opened, 1.0]) / 4) * 4)  # whole-number ticks
         found.append(charts.line_chart(charts.Series(
             t("Open cases, the last {days} days", days=days), t("Day"), t("Open cases"),
-            labels, opened, max([*opened, 1.0]) * 1.2, whole)))
+            labels, opened, top, whole)))
         found.append(charts.line_chart(charts.Series(
             t("Check-in compliance, the last {days} days", days=days), t("Day"),
             t("Units that answered"), labels, [d.compliance for d in trend], 1.0, percent)))
