@@ -21,7 +21,7 @@ from tests.doubles.telegram_api import TelegramDouble
 from tests.telegram_helpers import WARD_PATH, register, say, start_telegram, texts
 from tests.test_digest import HCM, build_ward
 
-STAFF, LEADER, OTHER_STAFF, MONITOR = 501, 502, 503, 504
+STAFF, LEADER, OTHER_STAFF, MONITOR, ADMIN = 501, 502, 503, 504, 505
 LINK = re.compile(r"(https?://\S+/dashboard/login/[A-Za-z0-9_-]+)")
 OTHER_WARD_PATH = "Phường Sài Gòn, Thành phố Hồ Chí Minh"
 
@@ -70,9 +70,11 @@ async def _codes(runtime: Runtime) -> dict[str, str]:
     async with runtime.db.transaction() as session:
         ward = await units.by_code(session, "26734")
         kp1 = await units.by_code(session, "26734-KP1")
-        assert ward is not None and kp1 is not None
+        city = await units.by_code(session, "79")
+        assert ward is not None and kp1 is not None and city is not None
         return {role: (await invites.create(session, unit, role, timedelta(days=7)))[0].code
-                for role, unit in (("ward_staff", ward), ("monitor", ward), ("leader", kp1))}
+                for role, unit in (("ward_staff", ward), ("monitor", ward), ("leader", kp1),
+                                   ("admin", city))}
 
 
 async def test_ward_staff_logs_in_once_and_sees_the_digests_figures(
@@ -274,3 +276,28 @@ async def test_coso_web_link_gives_the_same_link_at_the_terminal(
     assert code != 0 and "holds no ward staff" in err
     code, _, err = await coso("web", "link", "--person", "987654")
     assert code != 0 and "no person with id 987654" in err
+
+
+async def test_a_city_admin_sees_the_wards_ranked_and_opens_one(
+        start_bot: StartBot, tg: TelegramDouble, coso: Coso) -> None:
+    runtime = await ward_team(start_bot, tg)
+    codes = await _codes(runtime)
+    await register(tg, ADMIN, codes["admin"], "Thành phố Hồ Chí Minh")
+    code, out, _ = await coso("digest", "--unit", "79", "--format", "json")
+    rollup = json.loads(out)["figures"]
+    async with browser() as http:
+        async with http.get(local(runtime, await link_of(tg, ADMIN))) as opened:
+            page = await opened.text()
+            assert opened.status == 200 and "/dashboard/city/" in str(opened.url)
+        by_rate = re.findall(r'id="by-rate".*?</table>', page, re.S)[0]
+        names = re.findall(r'/dashboard/ward/\d+">([^<]+)</a>', by_rate)
+        assert names == [w["ward"] for w in rollup["by_compliance"]]
+        by_urgent = re.findall(r'id="by-urgent".*?</table>', page, re.S)[0]
+        assert re.findall(r'/dashboard/ward/\d+">([^<]+)</a>', by_urgent) == [
+            w["ward"] for w in rollup["by_urgent"]]
+        ward_link = re.search(r'href="(/dashboard/ward/\d+)">Phường Bến Thành', page)
+        assert ward_link is not None
+        async with http.get(f"http://127.0.0.1:{runtime.port}{ward_link.group(1)}") as ward:
+            body = await ward.text()
+        assert ward.status == 200 and body.count('<tr data-unit="') == 3
+        assert "/dashboard/city/" in body  # the way back up

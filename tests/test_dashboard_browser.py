@@ -18,7 +18,8 @@ from bot.app import Runtime
 from storage.migrate import upgrade_async
 from tests.conftest import Coso, StartBot
 from tests.doubles.telegram_api import TelegramDouble
-from tests.test_dashboard import LINK, OTHER_STAFF, STAFF, local, ward_team
+from tests.telegram_helpers import register
+from tests.test_dashboard import ADMIN, LINK, OTHER_STAFF, STAFF, _codes, local, ward_team
 from tests.test_web_browser import ARGS, CHROMIUM, PHONE, WAIT_MS
 
 SCREENS = Path(__file__).resolve().parent.parent / "docs" / "screens"
@@ -151,5 +152,14 @@ async def test_ward_staff_uses_the_dashboard_in_a_real_browser(
             forged = re.sub(r"/ward/\d+", "/ward/424242", ward_url)
             response = await foreign.goto(forged)
             assert response is not None and response.status == 404
+
+            # The city's admin: the wards ranked, each a link to its ward.
+            await register(tg, ADMIN, (await _codes(runtime))["admin"], "Thành phố Hồ Chí Minh")
+            await foreign.goto(local(runtime, await vi_link(tg, ADMIN)))
+            await expect(foreign.locator("#by-rate tbody tr")).to_have_count(2)
+            await foreign.screenshot(path=str(SCREENS / "dashboard-city-1366.png"),
+                                     full_page=True)
+            await foreign.locator("#by-urgent").get_by_role("link", name="Phường Bến Thành").click()
+            await expect(foreign.locator("#units tbody tr")).to_have_count(3)
         finally:
             await browser.close()

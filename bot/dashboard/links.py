@@ -7,8 +7,6 @@ from storage.models import Role
 
 # Leaders work in chat only: the dashboard shows a whole ward.
 DASHBOARD_ROLES = frozenset({Role.WARD_STAFF, Role.ADMIN, Role.MONITOR})
-# Who reads the households' names rather than their initials (as /household in chat).
-NAME_ROLES = frozenset({Role.WARD_STAFF, Role.ADMIN})
 PREFIX = "/dashboard"
 
 
