@@ -10,7 +10,7 @@ import asyncio
 import importlib
 import sys
 
-BENCHMARKS = ["digest", "delivery", "load"]
+BENCHMARKS = ["digest", "delivery", "load", "dashboard"]
 
 
 def run(argv: list[str]) -> None:

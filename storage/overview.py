@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import digest, schedules
@@ -87,16 +88,51 @@ async def ward(session: AsyncSession, ward_id: int, scope: Scope, day: date,
         return None
     figures = await digest.ward_figures(session, unit, day, settings)
     units = await digest.ward_units(session, unit)
-    rows = await _rows(session, units, day, settings)
-    return WardOverview(unit, figures, rows, await trend(session, units, day, settings,
-                                                         LONG_TREND_DAYS))
+    expected = await digest.expected_units(session, units)
+    rows = await _rows(session, units, day, settings, expected)
+    return WardOverview(unit, figures, rows,
+                        await trend(session, units, day, settings, expected, LONG_TREND_DAYS))
 
 
-async def _rows(session: AsyncSession, units: WardUnits, day: date,
-                settings: DigestSettings) -> list[UnitRow]:
+async def trend(session: AsyncSession, units: WardUnits, day: date, settings: DigestSettings,
+                expected: dict[int, list[str]], days: int) -> list[TrendDay]:
+    """Open cases at the end of each of the last `days` days, and each day's compliance, as
+    the digest's 7-day trend counts them (its last 7 days are the digest's own trend).
+
+    The digest's SUM(CASE) per day end grows a column per day; over 30 days one CASE that
+    names the day a report was created (or resolved) in, grouped by, costs a third. Open at
+    a day's end = open at the last day's end, less what was created after it, plus what was
+    resolved after it.
+    """
+    tz = settings.tz
+    trend_days = [day - timedelta(days=n) for n in range(days - 1, -1, -1)]
+    ends = [datetime.combine(d + timedelta(days=1), time(0), tz).astimezone(UTC)
+            for d in trend_days]
+    end = ends[-1]
+    ward = Report.unit_id.in_(units.ids)
+
+    async def per_day(column: Any) -> list[int]:
+        bucket = case(*((column < at, i) for i, at in enumerate(ends)), else_=len(ends))
+        query = (select(bucket, func.count()).where(ward, column >= ends[0], column < end)
+                 .group_by(bucket))
+        counts = [0] * (len(ends) + 1)
+        for i, n in (await session.execute(query)).all():
+            counts[int(i)] += int(n)
+        return counts
+
+    open_at_end = int((await session.execute(select(func.count()).where(
+        ward, Report.created_at < end,
+        or_(Report.status == ReportStatus.OPEN, Report.resolved_at >= end)))).scalar_one())
+    created, resolved = await per_day(Report.created_at), await per_day(Report.resolved_at)
+    open_at = [open_at_end - sum(created[i + 1:]) + sum(resolved[i + 1:])
+               for i in range(len(ends))]
+    return await digest._trend(session, trend_days, open_at, list(expected))
+
+
+async def _rows(session: AsyncSession, units: WardUnits, day: date, settings: DigestSettings,
+                expected: dict[int, list[str]]) -> list[UnitRow]:
     tz = settings.tz
     end = datetime.combine(day + timedelta(days=1), time(0), tz).astimezone(UTC)
-    expected = await digest.expected_units(session, units)
     times = await schedules.schedule_of(session, settings, units.ward)
     hour, minute = divmod(schedules.minutes_of(times.reminder_at), 60)
     deadline = datetime.combine(day, time(hour, minute), tz).astimezone(UTC)
@@ -136,20 +172,6 @@ async def _rows(session: AsyncSession, units: WardUnits, day: date,
                             "" if unit_id == units.ward.id else state, at, int(open_),
                             int(urgent), last, int(eligible), int(covered)))
     return rows
-
-
-async def trend(session: AsyncSession, units: WardUnits, day: date, settings: DigestSettings,
-                days: int) -> list[TrendDay]:
-    """Open cases and compliance at each of the last `days` days, counted as the digest's
-    7-day trend is (the same two functions, over a longer window)."""
-    tz = settings.tz
-    trend_days = [day - timedelta(days=n) for n in range(days - 1, -1, -1)]
-    ends = [datetime.combine(d + timedelta(days=1), time(0), tz).astimezone(UTC)
-            for d in trend_days]
-    start = datetime.combine(day, time(0), tz).astimezone(UTC)
-    counts = await digest._report_counts(session, units.ids, start, ends)
-    expected = await digest.expected_units(session, units)
-    return await digest._trend(session, trend_days, counts.open_at, list(expected))
 
 
 @dataclass

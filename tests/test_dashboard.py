@@ -15,11 +15,12 @@ from sqlalchemy import select, update
 
 from bot.app import Runtime
 from storage import invites, units
-from storage.models import DashboardSession, Person, RoleAssignment
-from tests.conftest import Coso, StartBot, seed_ward
+from storage.db import Database
+from storage.models import DashboardSession, Household, Person, Report, RoleAssignment
+from tests.conftest import Coso, StartBot, make_settings, seed_ward
 from tests.doubles.telegram_api import TelegramDouble
 from tests.telegram_helpers import WARD_PATH, register, say, start_telegram, texts
-from tests.test_digest import HCM, build_ward
+from tests.test_digest import HCM, at, build_ward
 
 STAFF, LEADER, OTHER_STAFF, MONITOR, ADMIN = 501, 502, 503, 504, 505
 LINK = re.compile(r"(https?://\S+/dashboard/login/[A-Za-z0-9_-]+)")
@@ -301,3 +302,31 @@ async def test_a_city_admin_sees_the_wards_ranked_and_opens_one(
             body = await ward.text()
         assert ward.status == 200 and body.count('<tr data-unit="') == 3
         assert "/dashboard/city/" in body  # the way back up
+
+
+async def test_the_30_day_trend_ends_with_the_digests_7_days(db: Database, db_url: str) -> None:
+    """The overview counts its 30-day trend its own (faster) way; its last week is the
+    digest's trend, day by day, and its rows add up to the digest's open cases."""
+    from storage import overview
+    from tests.test_digest import DAY
+
+    await build_ward(db)
+    async with db.transaction() as session:  # a case resolved long after it opened
+        kp2 = await units.by_code(session, "26734-KP2")
+        assert kp2 is not None
+        home = Household(unit_id=kp2.id, code="9")
+        session.add(home)
+        await session.flush()
+        session.add(Report(household_id=home.id, unit_id=kp2.id, category_key="f0",
+                           people_count=1, created_at=at(DAY - timedelta(days=20), 9),
+                           status="resolved", resolved_at=at(DAY - timedelta(days=2), 9)))
+    async with db.read() as session:
+        ward = await units.by_code(session, "26734")
+        assert ward is not None
+        found = await overview.ward(session, ward.id, [ward.path], DAY, make_settings(db_url))
+    assert found is not None
+    assert len(found.trend30) == 30
+    assert found.trend30[-7:] == found.figures.trend
+    assert [d.open for d in found.trend30[8:11]] == [0, 1, 1]  # opened on DAY-20
+    assert sum(r.open for r in found.rows) == found.open
+    assert sum(r.urgent for r in found.rows) == found.figures.urgent_open
