@@ -176,19 +176,39 @@ async def _rows(session: AsyncSession, units: WardUnits, day: date, settings: Di
 
 @dataclass
 class WardRank:
+    """What the city's page ranks a ward by: the digest's compliance (digest.compliance
+    itself) and its open and open urgent cases, counted as the digest counts them."""
+
     ward: Unit
-    figures: WardFigures
+    compliance: digest.Compliance
+    open: int
+    urgent_open: int
 
 
 async def city(session: AsyncSession, root_id: int, scope: Scope, day: date,
                settings: DigestSettings) -> tuple[Unit, list[WardRank]] | None:
-    """The wards under a unit above them, each with its digest figures (as digest.rollup
-    computes them), or None when the unit is outside the scope."""
+    """The wards under a unit above them, or None when the unit is outside the scope.
+
+    Only what the ranking needs, not each ward's whole digest: a city of 168 wards is read
+    in well under a second (bench/dashboard.py)."""
     root = await unit_in_scope(session, root_id, scope)
     if root is None or schedules.is_ward(root):
         return None
-    found = [WardRank(w, await digest.ward_figures(session, w, day, settings))
-             for w in await schedules.wards(session, [root])]
+    _, end = digest._bounds(day, settings.tz)
+    found = []
+    for ward in await schedules.wards(session, [root]):
+        units = await digest.ward_units(session, ward)
+        expected = await digest.expected_units(session, units)
+        in_ward = and_(Report.unit_id.in_(units.ids), Report.created_at < end)
+        # Open at the day's end: still open, or resolved only after it (a past day).
+        still_open, urgent = (int(n) for n in (await session.execute(
+            select(func.count(), digest._count_if(Report.urgent.is_(True)))
+            .where(in_ward, Report.status == ReportStatus.OPEN))).one())
+        resolved_after = int((await session.execute(select(func.count()).where(
+            in_ward, Report.resolved_at >= end))).scalar_one())
+        found.append(WardRank(ward, await digest.compliance(session, units, day, settings,
+                                                            expected),
+                              still_open + resolved_after, urgent))
     return root, found
 
 

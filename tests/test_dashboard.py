@@ -290,6 +290,9 @@ async def test_a_city_admin_sees_the_wards_ranked_and_opens_one(
         async with http.get(local(runtime, await link_of(tg, ADMIN))) as opened:
             page = await opened.text()
             assert opened.status == 200 and "/dashboard/city/" in str(opened.url)
+        assert figure(page, "open") == str(rollup["open"])
+        assert figure(page, "urgent") == str(rollup["urgent_open"])
+        assert figure(page, "rate") == f"{round(rollup['rate'] * 100)}%"
         by_rate = re.findall(r'id="by-rate".*?</table>', page, re.S)[0]
         names = re.findall(r'/dashboard/ward/\d+">([^<]+)</a>', by_rate)
         assert names == [w["ward"] for w in rollup["by_compliance"]]

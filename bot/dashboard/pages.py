@@ -265,17 +265,16 @@ class Dashboard:
         if found is None:
             return await self._not_found(request)
         root, wards = found
-        by_rate = sorted(wards, key=lambda w: (-(w.figures.compliance.rate or 0),
-                                               w.figures.ward_name))
-        by_urgent = sorted(wards, key=lambda w: (-w.figures.urgent_open, w.figures.ward_name))
-        expected = sum(w.figures.compliance.expected for w in wards)
-        reported = sum(w.figures.compliance.reported for w in wards)
+        # Ranked as digest.rollup ranks them.
+        by_rate = sorted(wards, key=lambda w: (-(w.compliance.rate or 0), w.ward.name))
+        by_urgent = sorted(wards, key=lambda w: (-w.urgent_open, w.ward.name))
+        expected = sum(w.compliance.expected for w in wards)
+        reported = sum(w.compliance.reported for w in wards)
         return self._render(
             request, "city.html", viewer.t, viewer=viewer, csrf=viewer.row.csrf_token,
             root=root, day=day, by_rate=by_rate, by_urgent=by_urgent, expected=expected,
             reported=reported, rate=reported / expected if expected else None,
-            urgent=sum(w.figures.urgent_open for w in wards),
-            open=sum(c.open for w in wards for c in w.figures.categories))
+            urgent=sum(w.urgent_open for w in wards), open=sum(w.open for w in wards))
 
     async def _unit(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         day = self._today()
