@@ -36,6 +36,7 @@ from storage.models import (
     ReportStatus,
     Role,
     RoleAssignment,
+    Schedule,
     SupportDelivery,
     SupportEligibility,
     Unit,
@@ -189,27 +190,72 @@ async def city(session: AsyncSession, root_id: int, scope: Scope, day: date,
                settings: DigestSettings) -> tuple[Unit, list[WardRank]] | None:
     """The wards under a unit above them, or None when the unit is outside the scope.
 
-    Only what the ranking needs, not each ward's whole digest: a city of 168 wards is read
-    in well under a second (bench/dashboard.py)."""
+    Only what the ranking needs, read for the whole city at once (a handful of GROUP BYs
+    over the city's units, each row then given to its ward by its path), not each ward's
+    digest in turn: digest.compliance's rules, counted in bulk, equal to it (tested)."""
     root = await unit_in_scope(session, root_id, scope)
     if root is None or schedules.is_ward(root):
         return None
-    _, end = digest._bounds(day, settings.tz)
-    found = []
-    for ward in await schedules.wards(session, [root]):
-        units = await digest.ward_units(session, ward)
-        expected = await digest.expected_units(session, units)
-        in_ward = and_(Report.unit_id.in_(units.ids), Report.created_at < end)
-        # Open at the day's end: still open, or resolved only after it (a past day).
-        still_open, urgent = (int(n) for n in (await session.execute(
-            select(func.count(), digest._count_if(Report.urgent.is_(True)))
-            .where(in_ward, Report.status == ReportStatus.OPEN))).one())
-        resolved_after = int((await session.execute(select(func.count()).where(
-            in_ward, Report.resolved_at >= end))).scalar_one())
-        found.append(WardRank(ward, await digest.compliance(session, units, day, settings,
-                                                            expected),
-                              still_open + resolved_after, urgent))
-    return root, found
+    tz = settings.tz
+    _, end = digest._bounds(day, tz)
+    wards = await schedules.wards(session, [root])
+    ward_ids = {w.id for w in wards}
+    below_root = select(Unit.id).where(Unit.path >= root.path, Unit.path < root.path + "\uffff")
+    ward_of: dict[int, int] = {}
+    for unit_id, path in (await session.execute(
+            select(Unit.id, Unit.path).where(Unit.id.in_(below_root)))).all():
+        found = next((int(p) for p in path.strip("/").split("/") if int(p) in ward_ids), None)
+        if found is not None and found != unit_id:  # the ward itself expects no check-in
+            ward_of[unit_id] = found
+    led = set((await session.execute(
+        select(RoleAssignment.unit_id).distinct()
+        .join(Person, Person.id == RoleAssignment.person_id)
+        .where(RoleAssignment.unit_id.in_(below_root), RoleAssignment.role == Role.LEADER,
+               RoleAssignment.active.is_(True), Person.active.is_(True)))).scalars())
+    own = {row.unit_id: row for row in (await session.execute(
+        select(Schedule).where(Schedule.unit_id.in_(ward_ids)))).scalars()}
+    deadlines = {}
+    for w in wards:
+        hour, minute = divmod(schedules.minutes_of(
+            schedules.effective(settings, own.get(w.id)).reminder_at), 60)
+        deadlines[w.id] = datetime.combine(day, time(hour, minute), tz).astimezone(UTC)
+    answered = (await session.execute(select(CheckIn.unit_id, CheckIn.created_at).where(
+        CheckIn.day == day, CheckIn.unit_id.in_(below_root)))).all()
+    in_city = and_(Report.unit_id.in_(below_root), Report.created_at < end)
+    still_open = (await session.execute(
+        select(Report.unit_id, func.count(), digest._count_if(Report.urgent.is_(True)))
+        .where(in_city, Report.status == ReportStatus.OPEN).group_by(Report.unit_id))).all()
+    # Open at the day's end also counts what was resolved only after it (a past day).
+    resolved_after = (await session.execute(
+        select(Report.unit_id, func.count()).where(in_city, Report.resolved_at >= end)
+        .group_by(Report.unit_id))).all()
+
+    expected = {w.id: 0 for w in wards}
+    reported, on_time = dict(expected), dict(expected)
+    opened, urgent = dict(expected), dict(expected)
+    for unit_id in led:
+        if unit_id in ward_of:
+            expected[ward_of[unit_id]] += 1
+    for unit_id, at in answered:
+        ward = ward_of.get(unit_id)
+        if ward is not None and unit_id in led:
+            reported[ward] += 1
+            on_time[ward] += at < deadlines[ward]
+    for unit_id, n, u in still_open:
+        ward = ward_of.get(unit_id, unit_id if unit_id in ward_ids else None)
+        if ward is not None:
+            opened[ward] += int(n)
+            urgent[ward] += int(u)
+    for unit_id, n in resolved_after:
+        ward = ward_of.get(unit_id, unit_id if unit_id in ward_ids else None)
+        if ward is not None:
+            opened[ward] += int(n)
+    ranks = [WardRank(w, digest.Compliance(
+        expected[w.id], reported[w.id], on_time[w.id], reported[w.id] - on_time[w.id],
+        digest._rate(reported[w.id], expected[w.id]), digest._rate(on_time[w.id],
+                                                                   expected[w.id])),
+        opened[w.id], urgent[w.id]) for w in wards]
+    return root, ranks
 
 
 # --- one unit -------------------------------------------------------------------------------
