@@ -195,7 +195,16 @@ class Dashboard:
                 return self._message(request, t, N_(
                     "You are not logged in, or your session has ended. Send /web in the chat "
                     "for a login link."), 401)
-            return await page(request, viewer)
+            try:
+                return await page(request, viewer)
+            except web.HTTPException:
+                raise
+            except Exception:
+                # A defect, not an input: the reader gets a page, the log the traceback (the
+                # route's ids only; no token reaches here).
+                log.exception("dashboard: %s failed", request.match_info.route.resource)
+                return self._message(request, viewer.t, N_(
+                    "Something went wrong on this page. Please try again later."), 500)
 
         return handler
 
