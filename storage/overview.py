@@ -384,3 +384,52 @@ async def _acknowledgements(session: AsyncSession, units: WardUnits, day: date,
         name = units.names[unit_id] or units.ward.name
         (entry.done if acked is not None else entry.missing).append(name)
     return sorted(found.values(), key=lambda a: a.at, reverse=True)
+
+
+# --- a ward's open reports ------------------------------------------------------------------
+
+REPORTS_LISTED = 500
+
+
+@dataclass
+class WardReport:
+    report_id: int
+    unit: str
+    household_code: str
+    category_key: str
+    category_vi: str
+    category_en: str
+    urgent: bool
+    created_at: datetime
+
+
+async def open_reports(session: AsyncSession, unit_id: int, scope: Scope, *,
+                       situation: str | None, before: datetime | None
+                       ) -> tuple[Unit, list[WardReport], list[tuple[str, str, str]]] | None:
+    """The open reports of a unit's subtree, urgent first then oldest first, optionally of
+    one situation and opened before a time; with the situations they have (for the filter).
+    None when the unit is outside the scope."""
+    unit = await unit_in_scope(session, unit_id, scope)
+    if unit is None:
+        return None
+    units = await digest.ward_units(session, unit)
+    where = [Report.unit_id.in_(units.ids), Report.status == ReportStatus.OPEN]
+    kinds = [(key, vi, en) for key, vi, en in (await session.execute(
+        select(ReportCategory.key, ReportCategory.label_vi, ReportCategory.label_en)
+        .where(ReportCategory.key.in_(select(Report.category_key).where(*where).distinct()))
+        .order_by(ReportCategory.position))).all()]
+    if situation:
+        where.append(Report.category_key == situation)
+    if before is not None:
+        where.append(Report.created_at < before)
+    query = (select(Report.id, Report.unit_id, Household.code, Report.category_key,
+                    ReportCategory.label_vi, ReportCategory.label_en, Report.urgent,
+                    Report.created_at)
+             .join(Household, Household.id == Report.household_id)
+             .join(ReportCategory, ReportCategory.key == Report.category_key)
+             .where(*where).order_by(Report.urgent.desc(), Report.created_at)
+             .limit(REPORTS_LISTED))
+    rows = [WardReport(r.id, units.names[r.unit_id] or unit.name, r.code, r.category_key,
+                       r.label_vi, r.label_en, r.urgent, r.created_at)
+            for r in (await session.execute(query)).all()]
+    return unit, rows, kinds

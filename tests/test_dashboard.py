@@ -333,3 +333,31 @@ async def test_the_30_day_trend_ends_with_the_digests_7_days(db: Database, db_ur
     assert [d.open for d in found.trend30[8:11]] == [0, 1, 1]  # opened on DAY-20
     assert sum(r.open for r in found.rows) == found.open
     assert sum(r.urgent for r in found.rows) == found.figures.urgent_open
+
+
+async def test_a_wards_open_reports_urgent_first_filtered_and_scoped(
+        start_bot: StartBot, tg: TelegramDouble) -> None:
+    runtime = await ward_team(start_bot, tg)
+    async with runtime.db.read() as session:
+        ours = await units.by_code(session, "26734")
+        assert ours is not None
+    base = f"http://127.0.0.1:{runtime.port}/dashboard/ward/{ours.id}/reports"
+    async with browser() as http:
+        async with http.get(local(runtime, await link_of(tg, STAFF))) as opened:
+            assert opened.status == 200
+        async with http.get(base) as page:
+            body = await page.text()
+        assert page.status == 200 and "2 open reports" in body
+        rows = re.findall(r"<tr><th scope=\"row\"[^>]*>([^<]+)</th>", body)
+        assert rows == ["Khu phố 1", "Khu phố 1 › Tổ dân phố 1"]  # the urgent one first
+        async with http.get(base, params={"situation": "short_food"}) as none:
+            assert "0 open reports" in await none.text()
+        async with http.get(base, params={"older": "1"}) as old:
+            assert "open report" in await old.text()
+        async with http.get(base, params={"older": "x" * 50, "situation": "'\"<>"}) as odd:
+            assert odd.status == 200 and "&lt;&gt;" not in await odd.text()
+    async with browser() as http:
+        async with http.get(local(runtime, await link_of(tg, OTHER_STAFF))) as opened:
+            assert opened.status == 200
+        async with http.get(base) as theirs:
+            assert theirs.status == 404

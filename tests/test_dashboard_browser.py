@@ -73,6 +73,7 @@ async def test_ward_staff_uses_the_dashboard_in_a_real_browser(
             await expect(page.locator("h1")).to_contain_text("Hôm nay · Phường Bến Thành")
             rows = page.locator("#units tbody tr")
             await expect(rows).to_have_count(3)
+            desk_ward = page.url
             open_total = sum(c["open"] for c in digest["categories"])
             await expect(page.locator('[data-figure="open"]')).to_have_text(str(open_total))
             await expect(page.locator('[data-figure="urgent"]')).to_have_text(
@@ -118,6 +119,16 @@ async def test_ward_staff_uses_the_dashboard_in_a_real_browser(
             async with page.expect_download() as waiting:
                 await page.get_by_role("link", name="Xuất Excel (30 ngày qua)").click()
             assert (await waiting.value).suggested_filename.startswith("coso-26734-KP1")
+
+            # The ward's open reports, filtered by situation with the form (no script).
+            await page.goto(desk_ward)
+            await page.get_by_role("link", name="Báo cáo đang mở").click()
+            await expect(page.locator("#open-reports tbody tr")).to_have_count(2)
+            await page.screenshot(path=str(SCREENS / "dashboard-reports-1366.png"),
+                                  full_page=True)
+            await page.select_option("select[name=situation]", "f0")
+            await page.get_by_role("button", name="Lọc").click()
+            await expect(page.locator("#open-reports tbody tr")).to_have_count(2)
             assert not errors, errors  # the CSP blocked nothing the page needs
 
             # The same link a second time: a clear page, no session.

@@ -57,6 +57,7 @@ HEADERS = {
     "Cache-Control": "no-store",
 }
 FILTERS = {"silent", "urgent"}
+AGES = (1, 3, 7, 30)  # "opened more than N days ago" on the open reports' page
 EXPORT_DAYS = 30
 REFUSALS = {
     Refusal.UNKNOWN: N_("This login link is not valid. Send /web in the chat for a new one."),
@@ -110,6 +111,7 @@ class Dashboard:
             web.get(PREFIX + r"/ward/{id:\d{1,9}}/export", self._viewed(self._export)),
             web.get(PREFIX + r"/city/{id:\d{1,9}}", self._viewed(self._city)),
             web.get(PREFIX + r"/unit/{id:\d{1,9}}", self._viewed(self._unit)),
+            web.get(PREFIX + r"/ward/{id:\d{1,9}}/reports", self._viewed(self._reports)),
             web.get(PREFIX + r"/unit/{id:\d{1,9}}/export", self._viewed(self._export)),
             web.post(PREFIX + "/logout", self._viewed(self._logout)),
             web.get(PREFIX + "/static/{name}", self._static),
@@ -300,6 +302,25 @@ class Dashboard:
             u=found, day=day, check_in=CHECK_IN, initials=initials, flag_labels=FLAG_LABELS,
             may_export=viewer.may_export(found.unit), in_scope=_reaches(viewer, found.ward),
             age=lambda at: viewer.t.duration(now - at))
+
+    async def _reports(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        """A ward's open reports, urgent first; ?situation=KEY and ?older=DAYS filter."""
+        situation = request.query.get("situation", "")[:32] or None
+        older = request.query.get("older", "")
+        days = int(older) if older.isdigit() and len(older) <= 3 else None
+        now = utcnow()
+        async with self.db.read() as session:
+            found = await overview.open_reports(
+                session, int(request.match_info["id"]), viewer.scope(), situation=situation,
+                before=now - timedelta(days=days) if days else None)
+        if found is None:
+            return await self._not_found(request)
+        unit, rows, kinds = found
+        return self._render(
+            request, "reports.html", viewer.t, viewer=viewer, csrf=viewer.row.csrf_token,
+            unit=unit, rows=rows, kinds=kinds, situation=situation or "", older=days or 0,
+            ages=AGES, may_export=viewer.may_export(unit), day=self._today(),
+            age=lambda at: viewer.t.duration(now - at), listed=overview.REPORTS_LISTED)
 
     async def _export(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         """The same workbook as /export in chat, for the ward's last 30 days."""
