@@ -39,6 +39,7 @@ from storage.models import (
     Schedule,
     SupportDelivery,
     SupportEligibility,
+    SupportPolicy,
     Unit,
 )
 
@@ -433,3 +434,54 @@ async def open_reports(session: AsyncSession, unit_id: int, scope: Scope, *,
                        r.label_vi, r.label_en, r.urgent, r.created_at)
             for r in (await session.execute(query)).all()]
     return unit, rows, kinds
+
+
+# --- a ward's support coverage --------------------------------------------------------------
+
+@dataclass
+class Coverage:
+    eligible: int
+    covered: int  # eligible households delivered to by the day, under that policy
+
+    @property
+    def rate(self) -> float | None:
+        return round(self.covered / self.eligible, 4) if self.eligible else None
+
+
+@dataclass
+class CoverageMatrix:
+    ward: Unit
+    policies: list[tuple[str, str, str]]  # (key, label_vi, label_en), in catalogue order
+    units: list[tuple[int, str]]  # (unit id, path) of the units with anyone eligible
+    cells: dict[tuple[int, str], Coverage]
+    totals: dict[str, Coverage]
+
+
+async def coverage(session: AsyncSession, unit_id: int, scope: Scope, day: date
+                   ) -> CoverageMatrix | None:
+    """Policy × unit: eligible households, and those delivered to by the day (as the unit
+    rows of the overview count them). None when the unit is outside the scope."""
+    unit = await unit_in_scope(session, unit_id, scope)
+    if unit is None:
+        return None
+    units = await digest.ward_units(session, unit)
+    delivered = exists().where(SupportDelivery.household_id == SupportEligibility.household_id,
+                               SupportDelivery.policy_key == SupportEligibility.policy_key,
+                               SupportDelivery.status == "delivered",
+                               SupportDelivery.delivered_on <= day)
+    cells: dict[tuple[int, str], Coverage] = {}
+    for unit_of, key, n, covered in (await session.execute(
+            select(SupportEligibility.unit_id, SupportEligibility.policy_key, func.count(),
+                   digest._count_if(delivered))
+            .where(SupportEligibility.unit_id.in_(units.ids))
+            .group_by(SupportEligibility.unit_id, SupportEligibility.policy_key))).all():
+        cells[(int(unit_of), key)] = Coverage(int(n), int(covered))
+    keys = {key for _, key in cells}
+    policies = [(p.key, p.label_vi, p.label_en) for p in (await session.execute(
+        select(SupportPolicy).order_by(SupportPolicy.position))).scalars() if p.key in keys]
+    totals = {key: Coverage(sum(c.eligible for (_, k), c in cells.items() if k == key),
+                            sum(c.covered for (_, k), c in cells.items() if k == key))
+              for key, _, _ in policies}
+    shown = [(u, units.names[u] or unit.name) for u in units.ids
+             if any((u, key) in cells for key, _, _ in policies)]
+    return CoverageMatrix(unit, policies, shown, cells, totals)

@@ -361,3 +361,25 @@ async def test_a_wards_open_reports_urgent_first_filtered_and_scoped(
             assert opened.status == 200
         async with http.get(base) as theirs:
             assert theirs.status == 404
+
+
+async def test_the_support_coverage_matrix(start_bot: StartBot, tg: TelegramDouble) -> None:
+    runtime = await ward_team(start_bot, tg)
+    async with runtime.db.read() as session:
+        ours = await units.by_code(session, "26734")
+        assert ours is not None
+    base = f"http://127.0.0.1:{runtime.port}/dashboard/ward/{ours.id}/support"
+    async with browser() as http:
+        async with http.get(local(runtime, await link_of(tg, STAFF))) as opened:
+            assert opened.status == 200 and "/support" in await opened.text()
+        async with http.get(base) as page:
+            body = await page.text()
+    assert page.status == 200
+    # Khu phố 1: H1 and H2 of the three eligible delivered to (build_ward).
+    assert re.search(r">Khu phố 1</a></th>\s*<td class=\"num\">67% <span class=\"muted\">"
+                     r"\(2/3\)</span>", body), body[-3000:]
+    async with browser() as http:
+        async with http.get(local(runtime, await link_of(tg, OTHER_STAFF))) as opened:
+            assert opened.status == 200
+        async with http.get(base) as theirs:
+            assert theirs.status == 404

@@ -129,6 +129,10 @@ async def test_ward_staff_uses_the_dashboard_in_a_real_browser(
             await page.select_option("select[name=situation]", "f0")
             await page.get_by_role("button", name="Lọc").click()
             await expect(page.locator("#open-reports tbody tr")).to_have_count(2)
+            await page.goto(desk_ward)
+            await page.get_by_role("link", name="Độ phủ hỗ trợ").click()
+            await expect(page.locator("#coverage tbody tr")).to_have_count(1)
+            await page.screenshot(path=str(SCREENS / "dashboard-support-1366.png"))
             assert not errors, errors  # the CSP blocked nothing the page needs
 
             # The same link a second time: a clear page, no session.

@@ -112,6 +112,7 @@ class Dashboard:
             web.get(PREFIX + r"/city/{id:\d{1,9}}", self._viewed(self._city)),
             web.get(PREFIX + r"/unit/{id:\d{1,9}}", self._viewed(self._unit)),
             web.get(PREFIX + r"/ward/{id:\d{1,9}}/reports", self._viewed(self._reports)),
+            web.get(PREFIX + r"/ward/{id:\d{1,9}}/support", self._viewed(self._support)),
             web.get(PREFIX + r"/unit/{id:\d{1,9}}/export", self._viewed(self._export)),
             web.post(PREFIX + "/logout", self._viewed(self._logout)),
             web.get(PREFIX + "/static/{name}", self._static),
@@ -321,6 +322,17 @@ class Dashboard:
             unit=unit, rows=rows, kinds=kinds, situation=situation or "", older=days or 0,
             ages=AGES, may_export=viewer.may_export(unit), day=self._today(),
             age=lambda at: viewer.t.duration(now - at), listed=overview.REPORTS_LISTED)
+
+    async def _support(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        day = self._today()
+        async with self.db.read() as session:
+            found = await overview.coverage(session, int(request.match_info["id"]),
+                                            viewer.scope(), day)
+        if found is None:
+            return await self._not_found(request)
+        return self._render(request, "support.html", viewer.t, viewer=viewer,
+                            csrf=viewer.row.csrf_token, m=found, day=day,
+                            may_export=viewer.may_export(found.ward))
 
     async def _export(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         """The same workbook as /export in chat, for the ward's last 30 days."""
