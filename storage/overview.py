@@ -485,3 +485,15 @@ async def coverage(session: AsyncSession, unit_id: int, scope: Scope, day: date
     shown = [(u, units.names[u] or unit.name) for u in units.ids
              if any((u, key) in cells for key, _, _ in policies)]
     return CoverageMatrix(unit, policies, shown, cells, totals)
+
+
+async def acknowledgements(session: AsyncSession, unit_id: int, scope: Scope, day: date,
+                           settings: DigestSettings
+                           ) -> tuple[Unit, list[Acknowledgement]] | None:
+    """The directives and drills of the last STRIP_DAYS days that reached a unit's subtree
+    (a ward's, on its page), each with who has acknowledged and who not, by name."""
+    unit = await unit_in_scope(session, unit_id, scope)
+    if unit is None:
+        return None
+    units = await digest.ward_units(session, unit)
+    return unit, await _acknowledgements(session, units, day, settings)

@@ -383,3 +383,28 @@ async def test_the_support_coverage_matrix(start_bot: StartBot, tg: TelegramDoub
             assert opened.status == 200
         async with http.get(base) as theirs:
             assert theirs.status == 404
+
+
+async def test_directives_and_drills_with_who_is_missing_by_name(
+        start_bot: StartBot, tg: TelegramDouble) -> None:
+    runtime = await ward_team(start_bot, tg)
+    async with runtime.db.read() as session:
+        ours = await units.by_code(session, "26734")
+        assert ours is not None
+    base = f"http://127.0.0.1:{runtime.port}/dashboard/ward/{ours.id}/acknowledgements"
+    async with browser() as http:
+        async with http.get(local(runtime, await link_of(tg, STAFF))) as opened:
+            assert opened.status == 200 and "/acknowledgements" in await opened.text()
+        async with http.get(base) as page:
+            body = await page.text()
+        assert page.status == 200
+        # build_ward: the directive reached An (acknowledged) and Bình (not); the drill's two
+        # units both acknowledged.
+        assert re.search(r"Directive: x</td>\s*<td class=\"num\">1/2</td>\s*<td><span "
+                         r"class=\"urgent\">Trần Thị Bình</span>", body), body[-2000:]
+        assert re.search(r"Drill: [^<]+</td>\s*<td class=\"num\">2/2</td>\s*<td>—", body)
+    async with browser() as http:
+        async with http.get(local(runtime, await link_of(tg, OTHER_STAFF))) as opened:
+            assert opened.status == 200
+        async with http.get(base) as theirs:
+            assert theirs.status == 404

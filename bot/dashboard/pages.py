@@ -113,6 +113,8 @@ class Dashboard:
             web.get(PREFIX + r"/unit/{id:\d{1,9}}", self._viewed(self._unit)),
             web.get(PREFIX + r"/ward/{id:\d{1,9}}/reports", self._viewed(self._reports)),
             web.get(PREFIX + r"/ward/{id:\d{1,9}}/support", self._viewed(self._support)),
+            web.get(PREFIX + r"/ward/{id:\d{1,9}}/acknowledgements",
+                    self._viewed(self._acknowledgements)),
             web.get(PREFIX + r"/unit/{id:\d{1,9}}/export", self._viewed(self._export)),
             web.post(PREFIX + "/logout", self._viewed(self._logout)),
             web.get(PREFIX + "/static/{name}", self._static),
@@ -333,6 +335,18 @@ class Dashboard:
         return self._render(request, "support.html", viewer.t, viewer=viewer,
                             csrf=viewer.row.csrf_token, m=found, day=day,
                             may_export=viewer.may_export(found.ward))
+
+    async def _acknowledgements(self, request: web.Request, viewer: Viewer
+                                ) -> web.StreamResponse:
+        day = self._today()
+        async with self.db.read() as session:
+            found = await overview.acknowledgements(session, int(request.match_info["id"]),
+                                                    viewer.scope(), day, self.settings)
+        if found is None:
+            return await self._not_found(request)
+        unit, items = found
+        return self._render(request, "acknowledgements.html", viewer.t, viewer=viewer,
+                            csrf=viewer.row.csrf_token, unit=unit, items=items, day=day)
 
     async def _export(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         """The same workbook as /export in chat, for the ward's last 30 days."""
