@@ -10,7 +10,7 @@ import asyncio
 import importlib
 import sys
 
-BENCHMARKS = ["digest", "delivery", "load", "flood"]
+BENCHMARKS = ["digest", "delivery", "load", "flood", "dashboard"]
 
 
 def run(argv: list[str]) -> None:

@@ -10,6 +10,7 @@ import signal
 from aiohttp import web
 
 import bot.files  # registers the clean-up of old charts and exports; serves signed links
+from bot import dashboard
 from bot.channels.base import Channel, HandleIncoming
 from bot.channels.spool import Spool, SpooledHandle
 from bot.delivery import Sender
@@ -128,6 +129,7 @@ class Runtime:
         for channel in self.channels:
             app.add_routes(channel.routes())
         app.add_routes(bot.files.routes(self.settings))  # signed links to charts and exports
+        dashboard.attach(app, self.settings, self.db)
         self._web = web.AppRunner(app, access_log=None)
         await self._web.setup()
         site = web.TCPSite(self._web, self.settings.web_host, self.settings.web_port)

@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     file_secret: str | None = Field(None, min_length=16, alias="COSO_FILE_SECRET")
     # Updates a minute one chat account gets answers to (bot/handlers/flood.py).
     flood_per_minute: int = Field(20, ge=1, alias="COSO_FLOOD_PER_MINUTE")
+    dashboard: bool = Field(True, alias="COSO_DASHBOARD")  # the ward dashboard and /web
 
     @field_validator("timezone")
     @classmethod
@@ -122,7 +123,9 @@ class Settings(BaseSettings):
 
     @field_validator("telegram_api_base", "zalo_api_base")
     @classmethod
-    def _http_base(cls, value: str) -> str:
+    def _http_base(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/")

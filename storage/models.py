@@ -643,3 +643,27 @@ class PostHolding(Base):
 
     unit_post: Mapped[UnitPost] = relationship()
     person: Mapped[Person] = relationship()
+
+
+# --- dashboard ---
+
+
+class DashboardSession(Base):
+    """A dashboard login: a single-use link from /web, then, once opened, a browser session.
+
+    Only hashes of the link's and the cookie's tokens are kept, so the table read by someone
+    else logs nobody in. The person's roles are checked on every request, not copied here.
+    """
+
+    __tablename__ = "dashboard_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    link_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    link_expires_at: Mapped[datetime]
+    session_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    redeemed_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]

@@ -13,6 +13,9 @@ from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYWORDS = {"N_": None, "t": None, "plural": (1, 2)}
+# The dashboard's templates (Jinja2) call _() and ngettext(), as babel.cfg extracts them.
+TEMPLATE_KEYWORDS = {"_": None, "ngettext": (1, 2)}
+METHODS = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
 PLACEHOLDER = re.compile(r"{(\w*)}")
 
 
@@ -20,7 +23,7 @@ def _extracted() -> set[str]:
     ids: set[str] = set()
     for folder in ("bot", "storage"):
         for _file, _line, message, _comments, _context in extract_from_dir(
-                ROOT / folder, method_map=[("**.py", "python")], keywords=KEYWORDS):
+                ROOT / folder, method_map=METHODS, keywords={**KEYWORDS, **TEMPLATE_KEYWORDS}):
             ids.add(message[0] if isinstance(message, tuple) else message)
     return {msgid for msgid in ids if msgid}
 

@@ -25,6 +25,7 @@ from bot.cli import (
     support,
     units,
     users,
+    web,
 )
 from bot.cli.common import CliError, Context
 from bot.settings import SettingsError, load_settings
@@ -33,7 +34,7 @@ PRIVATE_UMASK = 0o077
 Handler = Callable[[Context, argparse.Namespace], int]
 # The order `coso --help` lists them in.
 GROUPS = (db, units, households, people, invites, users, reports, support, schedule, digest, export,
-          directive, drill, catalog, purge, demo, run)
+          directive, drill, catalog, web, purge, demo, run)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bot.handlers import (
     basics,
+    dashboard,
     directives,
     drills,
     export,
@@ -31,5 +32,6 @@ INCLUDED: tuple[Handlers, ...] = (
     drills.HANDLERS,  # /drill, its cards' buttons
     schedule.HANDLERS,  # /schedule
     export.HANDLERS,  # /export
+    dashboard.HANDLERS,  # /web
     basics.HANDLERS,  # /start /help /lang /cancel
 )

@@ -1,0 +1,75 @@
+"""Trend charts drawn as SVG from the figures, on the server: no script, no library, and the
+page's strict CSP holds (presentation attributes, no style attributes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from markupsafe import Markup, escape
+
+WIDTH, HEIGHT = 560, 220
+LEFT, RIGHT, TOP, BOTTOM = 56, 16, 34, 44
+
+
+@dataclass(frozen=True)
+class Series:
+    title: str
+    x_label: str
+    y_label: str
+    labels: Sequence[str]  # one per point, the x axis (dates as the reader writes them)
+    values: Sequence[float | None]  # None: no figure that day (a gap in the line)
+    y_max: float
+    y_text: Callable[[float], str]  # a y value as the reader reads it (Babel)
+
+
+def line_chart(series: Series) -> Markup:
+    """A line over the days, with a titled frame, both axes labelled and four y ticks."""
+    inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    n = len(series.values)
+    top = series.y_max or 1.0
+
+    def x(i: int) -> float:
+        return LEFT + (inner_w * i / (n - 1) if n > 1 else inner_w / 2)
+
+    def y(v: float) -> float:
+        return TOP + inner_h * (1 - v / top)
+
+    parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+             f'aria-label="{escape(series.title)}" xmlns="http://www.w3.org/2000/svg">',
+             f"<title>{escape(series.title)}</title>",
+             f'<text x="{LEFT}" y="18" class="chart-title">{escape(series.title)}</text>']
+    for k in range(5):
+        v = top * k / 4
+        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
+                     f'class="grid"/>')
+        parts.append(f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end" '
+                     f'class="tick">{escape(series.y_text(v))}</text>')
+    step = max(1, n // 6)
+    for i in range(0, n, step):
+        parts.append(f'<text x="{x(i):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" '
+                     f'class="tick">{escape(series.labels[i])}</text>')
+    parts.append(f'<text x="{LEFT + inner_w / 2:.0f}" y="{HEIGHT - 6}" text-anchor="middle" '
+                 f'class="axis">{escape(series.x_label)}</text>')
+    parts.append(f'<text x="14" y="{TOP + inner_h / 2:.0f}" text-anchor="middle" '
+                 f'transform="rotate(-90 14 {TOP + inner_h / 2:.0f})" '
+                 f'class="axis">{escape(series.y_label)}</text>')
+    for run in _runs(series.values):
+        points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in run)
+        parts.append(f'<polyline points="{points}" class="line"/>')
+        parts.extend(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3" class="dot">'
+                     f"<title>{escape(series.labels[i])}: {escape(series.y_text(v))}</title>"
+                     f"</circle>" for i, v in run)
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _runs(values: Sequence[float | None]) -> list[list[tuple[int, float]]]:
+    """The stretches of days that have a figure."""
+    runs: list[list[tuple[int, float]]] = [[]]
+    for i, v in enumerate(values):
+        if v is None:
+            runs.append([])
+        else:
+            runs[-1].append((i, v))
+    return [run for run in runs if run]

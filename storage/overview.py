@@ -1,0 +1,499 @@
+"""The dashboard's figures: one row per unit of a ward, and a city's wards side by side.
+
+Scope first: every entry point takes the scope (the unit paths the reader's roles reach, as
+in storage.households) and a unit outside it does not exist (None, the page's 404). The
+ward's headline figures are the digest's own (storage.digest.ward_figures), so the page and
+`coso digest --format json` cannot disagree; the per-unit rows are GROUP BYs over the same
+indexed unit_id columns, bounded by the same unit ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import digest, schedules
+from storage import units as unit_paths
+from storage.digest import DigestSettings, TrendDay, WardFigures, WardUnits
+from storage.households import Scope, in_scope
+from storage.models import (
+    HOUSEHOLD_FLAGS,
+    ChatAccount,
+    CheckIn,
+    Directive,
+    DirectiveRecipient,
+    Drill,
+    DrillParticipant,
+    DrillScenario,
+    Household,
+    Person,
+    Report,
+    ReportCategory,
+    ReportStatus,
+    Role,
+    RoleAssignment,
+    Schedule,
+    SupportDelivery,
+    SupportEligibility,
+    SupportPolicy,
+    Unit,
+)
+
+LONG_TREND_DAYS = 30
+
+
+@dataclass
+class UnitRow:
+    unit_id: int
+    path: str  # 'Khu phố 1 › Tổ dân phố 1'
+    leaders: list[str]
+    connected: bool  # a leader has a chat account that has not blocked the bot
+    check_in: str  # "on_time" | "late" | "silent" | "vacant" (no leader: nobody asked)
+    checked_at: datetime | None
+    open: int
+    urgent: int
+    last_report: datetime | None
+    eligible: int
+    covered: int
+
+    @property
+    def coverage(self) -> float | None:
+        return round(self.covered / self.eligible, 4) if self.eligible else None
+
+
+@dataclass
+class WardOverview:
+    ward: Unit
+    figures: WardFigures  # the digest's, for the headline
+    rows: list[UnitRow]
+    trend30: list[TrendDay] = field(default_factory=list)
+
+    @property
+    def open(self) -> int:
+        return sum(category.open for category in self.figures.categories)
+
+
+async def unit_in_scope(session: AsyncSession, unit_id: int, scope: Scope) -> Unit | None:
+    query = select(Unit).where(Unit.id == unit_id, in_scope(scope))
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def ward(session: AsyncSession, ward_id: int, scope: Scope, day: date,
+               settings: DigestSettings) -> WardOverview | None:
+    """The ward's overview for the local day, or None when it is no ward of this scope."""
+    unit = await unit_in_scope(session, ward_id, scope)
+    if unit is None or not schedules.is_ward(unit):
+        return None
+    figures = await digest.ward_figures(session, unit, day, settings)
+    units = await digest.ward_units(session, unit)
+    expected = await digest.expected_units(session, units)
+    rows = await _rows(session, units, day, settings, expected)
+    return WardOverview(unit, figures, rows,
+                        await trend(session, units, day, settings, expected, LONG_TREND_DAYS))
+
+
+async def trend(session: AsyncSession, units: WardUnits, day: date, settings: DigestSettings,
+                expected: dict[int, list[str]], days: int) -> list[TrendDay]:
+    """Open cases at the end of each of the last `days` days, and each day's compliance, as
+    the digest's 7-day trend counts them (its last 7 days are the digest's own trend).
+
+    The digest's SUM(CASE) per day end grows a column per day; over 30 days one CASE that
+    names the day a report was created (or resolved) in, grouped by, costs a third. Open at
+    a day's end = open at the last day's end, less what was created after it, plus what was
+    resolved after it.
+    """
+    tz = settings.tz
+    trend_days = [day - timedelta(days=n) for n in range(days - 1, -1, -1)]
+    ends = [datetime.combine(d + timedelta(days=1), time(0), tz).astimezone(UTC)
+            for d in trend_days]
+    end = ends[-1]
+    ward = Report.unit_id.in_(units.ids)
+
+    async def per_day(column: Any) -> list[int]:
+        bucket = case(*((column < at, i) for i, at in enumerate(ends)), else_=len(ends))
+        query = (select(bucket, func.count()).where(ward, column >= ends[0], column < end)
+                 .group_by(bucket))
+        counts = [0] * (len(ends) + 1)
+        for i, n in (await session.execute(query)).all():
+            counts[int(i)] += int(n)
+        return counts
+
+    open_at_end = int((await session.execute(select(func.count()).where(
+        ward, Report.created_at < end,
+        or_(Report.status == ReportStatus.OPEN, Report.resolved_at >= end)))).scalar_one())
+    created, resolved = await per_day(Report.created_at), await per_day(Report.resolved_at)
+    open_at = [open_at_end - sum(created[i + 1:]) + sum(resolved[i + 1:])
+               for i in range(len(ends))]
+    return await digest._trend(session, trend_days, open_at, list(expected), tz)
+
+
+async def _rows(session: AsyncSession, units: WardUnits, day: date, settings: DigestSettings,
+                expected: dict[int, list[str]]) -> list[UnitRow]:
+    tz = settings.tz
+    end = datetime.combine(day + timedelta(days=1), time(0), tz).astimezone(UTC)
+    times = await schedules.schedule_of(session, settings, units.ward)
+    hour, minute = divmod(schedules.minutes_of(times.reminder_at), 60)
+    deadline = datetime.combine(day, time(hour, minute), tz).astimezone(UTC)
+    checked = dict((await session.execute(select(CheckIn.unit_id, CheckIn.created_at).where(
+        CheckIn.day == day, CheckIn.unit_id.in_(units.below)))).all())
+    connected = set((await session.execute(
+        select(RoleAssignment.unit_id).distinct()
+        .join(ChatAccount, ChatAccount.person_id == RoleAssignment.person_id)
+        .where(RoleAssignment.unit_id.in_(units.below), RoleAssignment.role == Role.LEADER,
+               RoleAssignment.active.is_(True), ChatAccount.blocked_at.is_(None)))).scalars())
+    reports = {row[0]: row[1:] for row in (await session.execute(
+        select(Report.unit_id, digest._count_if(Report.status == ReportStatus.OPEN),
+               digest._count_if(and_(Report.status == ReportStatus.OPEN,
+                                     Report.urgent.is_(True))),
+               func.max(Report.created_at))
+        .where(Report.unit_id.in_(units.ids), Report.created_at < end)
+        .group_by(Report.unit_id))).all()}
+    delivered = exists().where(SupportDelivery.household_id == SupportEligibility.household_id,
+                               SupportDelivery.policy_key == SupportEligibility.policy_key,
+                               SupportDelivery.status == "delivered",
+                               SupportDelivery.delivered_on <= day)
+    support = {row[0]: row[1:] for row in (await session.execute(
+        select(SupportEligibility.unit_id, func.count(), digest._count_if(delivered))
+        .where(SupportEligibility.unit_id.in_(units.ids))
+        .group_by(SupportEligibility.unit_id))).all()}
+    # The ward itself only has a row when something is recorded on it directly.
+    shown = [u for u in units.ids if u != units.ward.id or u in reports or u in support]
+    rows = []
+    for unit_id in shown:
+        at = checked.get(unit_id)
+        state = ("vacant" if unit_id not in expected and unit_id != units.ward.id else
+                 "silent" if at is None else "on_time" if at < deadline else "late")
+        open_, urgent, last = reports.get(unit_id, (0, 0, None))
+        eligible, covered = support.get(unit_id, (0, 0))
+        rows.append(UnitRow(unit_id, units.names[unit_id] or units.ward.name,
+                            expected.get(unit_id, []), unit_id in connected,
+                            "" if unit_id == units.ward.id else state, at, int(open_),
+                            int(urgent), last, int(eligible), int(covered)))
+    return rows
+
+
+@dataclass
+class WardRank:
+    """What the city's page ranks a ward by: the digest's compliance (digest.compliance
+    itself) and its open and open urgent cases, counted as the digest counts them."""
+
+    ward: Unit
+    compliance: digest.Compliance
+    open: int
+    urgent_open: int
+
+
+async def city(session: AsyncSession, root_id: int, scope: Scope, day: date,
+               settings: DigestSettings) -> tuple[Unit, list[WardRank]] | None:
+    """The wards under a unit above them, or None when the unit is outside the scope.
+
+    Only what the ranking needs, read for the whole city at once (a handful of GROUP BYs
+    over the city's units, each row then given to its ward by its path), not each ward's
+    digest in turn: digest.compliance's rules, counted in bulk, equal to it (tested)."""
+    root = await unit_in_scope(session, root_id, scope)
+    if root is None or schedules.is_ward(root):
+        return None
+    tz = settings.tz
+    _, end = digest._bounds(day, tz)
+    wards = await schedules.wards(session, [root])
+    ward_ids = {w.id for w in wards}
+    below_root = select(Unit.id).where(Unit.path >= root.path, Unit.path < root.path + "\uffff")
+    ward_of: dict[int, int] = {}
+    for unit_id, path in (await session.execute(
+            select(Unit.id, Unit.path).where(Unit.id.in_(below_root)))).all():
+        found = next((int(p) for p in path.strip("/").split("/") if int(p) in ward_ids), None)
+        if found is not None and found != unit_id:  # the ward itself expects no check-in
+            ward_of[unit_id] = found
+    led = set((await session.execute(
+        select(RoleAssignment.unit_id).distinct()
+        .join(Person, Person.id == RoleAssignment.person_id)
+        .where(RoleAssignment.unit_id.in_(below_root), RoleAssignment.role == Role.LEADER,
+               RoleAssignment.active.is_(True), Person.active.is_(True)))).scalars())
+    own = {row.unit_id: row for row in (await session.execute(
+        select(Schedule).where(Schedule.unit_id.in_(ward_ids)))).scalars()}
+    deadlines = {}
+    for w in wards:
+        hour, minute = divmod(schedules.minutes_of(
+            schedules.effective(settings, own.get(w.id)).reminder_at), 60)
+        deadlines[w.id] = datetime.combine(day, time(hour, minute), tz).astimezone(UTC)
+    answered = (await session.execute(select(CheckIn.unit_id, CheckIn.created_at).where(
+        CheckIn.day == day, CheckIn.unit_id.in_(below_root)))).all()
+    in_city = and_(Report.unit_id.in_(below_root), Report.created_at < end)
+    still_open = (await session.execute(
+        select(Report.unit_id, func.count(), digest._count_if(Report.urgent.is_(True)))
+        .where(in_city, Report.status == ReportStatus.OPEN).group_by(Report.unit_id))).all()
+    # Open at the day's end also counts what was resolved only after it (a past day).
+    resolved_after = (await session.execute(
+        select(Report.unit_id, func.count()).where(in_city, Report.resolved_at >= end)
+        .group_by(Report.unit_id))).all()
+
+    expected = {w.id: 0 for w in wards}
+    reported, on_time = dict(expected), dict(expected)
+    opened, urgent = dict(expected), dict(expected)
+    for unit_id in led:
+        if unit_id in ward_of:
+            expected[ward_of[unit_id]] += 1
+    for unit_id, at in answered:
+        ward = ward_of.get(unit_id)
+        if ward is not None and unit_id in led:
+            reported[ward] += 1
+            on_time[ward] += at < deadlines[ward]
+    for unit_id, n, u in still_open:
+        ward = ward_of.get(unit_id, unit_id if unit_id in ward_ids else None)
+        if ward is not None:
+            opened[ward] += int(n)
+            urgent[ward] += int(u)
+    for unit_id, n in resolved_after:
+        ward = ward_of.get(unit_id, unit_id if unit_id in ward_ids else None)
+        if ward is not None:
+            opened[ward] += int(n)
+    ranks = [WardRank(w, digest.Compliance(
+        expected[w.id], reported[w.id], on_time[w.id], reported[w.id] - on_time[w.id],
+        digest._rate(reported[w.id], expected[w.id]), digest._rate(on_time[w.id],
+                                                                   expected[w.id])),
+        opened[w.id], urgent[w.id]) for w in wards]
+    return root, ranks
+
+
+# --- one unit -------------------------------------------------------------------------------
+
+HOUSEHOLDS_LISTED = 500  # a quarter's register; the count says how many more there are
+STRIP_DAYS = 30
+
+
+@dataclass
+class HouseholdLine:
+    code: str
+    head_name: str | None  # the page decides how much of it the reader sees
+    members: int
+    flags: list[str]
+
+
+@dataclass
+class OpenReport:
+    report_id: int
+    household_code: str
+    category_vi: str
+    category_en: str
+    urgent: bool
+    created_at: datetime
+
+
+@dataclass
+class Acknowledgement:
+    kind: str  # "directive" | "drill"
+    title: str  # the directive's first words, or the scenario's label (vi / en below)
+    title_en: str
+    at: datetime
+    done: list[str]  # unit paths (a drill) or people (a directive) who acknowledged
+    missing: list[str]
+
+
+@dataclass
+class UnitPage:
+    unit: Unit
+    ward: Unit | None
+    path: str
+    households: list[HouseholdLine]
+    households_total: int
+    reports: list[OpenReport]
+    strip: list[tuple[date, str]]  # (day, "on_time"|"late"|"silent"|"") oldest first
+    acknowledgements: list[Acknowledgement]
+
+
+async def unit_page(session: AsyncSession, unit_id: int, scope: Scope, day: date,
+                    settings: DigestSettings) -> UnitPage | None:
+    """A unit below a ward and its subtree, or None when it is outside the scope."""
+    unit = await unit_in_scope(session, unit_id, scope)
+    if unit is None:
+        return None
+    ward = await schedules.ward_of(session, unit)
+    units = await digest.ward_units(session, unit)
+    ids = units.ids
+    homes_q = (select(Household).where(Household.unit_id.in_(ids))
+               .order_by(Household.unit_id, Household.code).limit(HOUSEHOLDS_LISTED))
+    homes = [HouseholdLine(h.code, h.head_name, h.members,
+                           [f for f in HOUSEHOLD_FLAGS if getattr(h, f)])
+             for h in (await session.execute(homes_q)).scalars()]
+    total = int((await session.execute(select(func.count()).where(
+        Household.unit_id.in_(ids)))).scalar_one())
+    reports_q = (select(Report.id, Household.code, ReportCategory.label_vi,
+                        ReportCategory.label_en, Report.urgent, Report.created_at)
+                 .join(Household, Household.id == Report.household_id)
+                 .join(ReportCategory, ReportCategory.key == Report.category_key)
+                 .where(Report.unit_id.in_(ids), Report.status == ReportStatus.OPEN)
+                 .order_by(Report.urgent.desc(), Report.created_at))
+    open_reports = [OpenReport(*row) for row in (await session.execute(reports_q)).all()]
+    return UnitPage(unit, ward, await unit_paths.full_path(session, unit), homes, total,
+                    open_reports,
+                    await _strip(session, unit, ward, day, settings),
+                    await _acknowledgements(session, units, day, settings))
+
+
+async def _strip(session: AsyncSession, unit: Unit, ward: Unit | None, day: date,
+                 settings: DigestSettings) -> list[tuple[date, str]]:
+    """The unit's own check-ins of the last STRIP_DAYS days, by the ward's reminder time."""
+    first = day - timedelta(days=STRIP_DAYS - 1)
+    answered = dict((await session.execute(select(CheckIn.day, CheckIn.created_at).where(
+        CheckIn.unit_id == unit.id, CheckIn.day >= first, CheckIn.day <= day))).all())
+    if ward is None or ward.id == unit.id:
+        return []
+    times = await schedules.schedule_of(session, settings, ward)
+    hour, minute = divmod(schedules.minutes_of(times.reminder_at), 60)
+    strip = []
+    for n in range(STRIP_DAYS):
+        d = first + timedelta(days=n)
+        deadline = datetime.combine(d, time(hour, minute), settings.tz).astimezone(UTC)
+        at = answered.get(d)
+        strip.append((d, "silent" if at is None else "on_time" if at < deadline else "late"))
+    return strip
+
+
+async def _acknowledgements(session: AsyncSession, units: WardUnits, day: date,
+                            settings: DigestSettings) -> list[Acknowledgement]:
+    """Directives (who has not acknowledged, by name) and drills (which units) of the last
+    STRIP_DAYS days that reached this subtree."""
+    since = datetime.combine(day - timedelta(days=STRIP_DAYS - 1), time(0),
+                             settings.tz).astimezone(UTC)
+    found: dict[tuple[str, int], Acknowledgement] = {}
+    directive_q = (select(Directive.id, Directive.text, Directive.created_at, Person.full_name,
+                          DirectiveRecipient.acknowledged_at)
+                   .join(DirectiveRecipient, DirectiveRecipient.directive_id == Directive.id)
+                   .join(Person, Person.id == DirectiveRecipient.person_id)
+                   .where(DirectiveRecipient.unit_id.in_(units.ids),
+                          Directive.created_at >= since, Directive.requires_ack.is_(True))
+                   .order_by(Directive.created_at.desc(), Person.full_name))
+    for d_id, words, at, name, acked in (await session.execute(directive_q)).all():
+        title = words if len(words) <= 80 else words[:79] + "…"
+        entry = found.setdefault(("directive", d_id),
+                                 Acknowledgement("directive", title, title, at, [], []))
+        (entry.done if acked is not None else entry.missing).append(name)
+    drill_q = (select(Drill.id, DrillScenario.label_vi, DrillScenario.label_en,
+                      Drill.started_at, DrillParticipant.unit_id,
+                      DrillParticipant.acknowledged_at)
+               .join(DrillParticipant, DrillParticipant.drill_id == Drill.id)
+               .join(DrillScenario, DrillScenario.key == Drill.scenario_key)
+               .where(DrillParticipant.unit_id.in_(units.ids), Drill.started_at >= since)
+               .order_by(Drill.started_at.desc(), DrillParticipant.unit_id))
+    for d_id, label_vi, label_en, at, unit_id, acked in (await session.execute(drill_q)).all():
+        entry = found.setdefault(("drill", d_id),
+                                 Acknowledgement("drill", label_vi, label_en, at, [], []))
+        name = units.names[unit_id] or units.ward.name
+        (entry.done if acked is not None else entry.missing).append(name)
+    return sorted(found.values(), key=lambda a: a.at, reverse=True)
+
+
+# --- a ward's open reports ------------------------------------------------------------------
+
+REPORTS_LISTED = 500
+
+
+@dataclass
+class WardReport:
+    report_id: int
+    unit: str
+    household_code: str
+    category_key: str
+    category_vi: str
+    category_en: str
+    urgent: bool
+    created_at: datetime
+
+
+async def open_reports(session: AsyncSession, unit_id: int, scope: Scope, *,
+                       situation: str | None, before: datetime | None
+                       ) -> tuple[Unit, list[WardReport], list[tuple[str, str, str]]] | None:
+    """The open reports of a unit's subtree, urgent first then oldest first, optionally of
+    one situation and opened before a time; with the situations they have (for the filter).
+    None when the unit is outside the scope."""
+    unit = await unit_in_scope(session, unit_id, scope)
+    if unit is None:
+        return None
+    units = await digest.ward_units(session, unit)
+    where = [Report.unit_id.in_(units.ids), Report.status == ReportStatus.OPEN]
+    kinds = [(key, vi, en) for key, vi, en in (await session.execute(
+        select(ReportCategory.key, ReportCategory.label_vi, ReportCategory.label_en)
+        .where(ReportCategory.key.in_(select(Report.category_key).where(*where).distinct()))
+        .order_by(ReportCategory.position))).all()]
+    if situation:
+        where.append(Report.category_key == situation)
+    if before is not None:
+        where.append(Report.created_at < before)
+    query = (select(Report.id, Report.unit_id, Household.code, Report.category_key,
+                    ReportCategory.label_vi, ReportCategory.label_en, Report.urgent,
+                    Report.created_at)
+             .join(Household, Household.id == Report.household_id)
+             .join(ReportCategory, ReportCategory.key == Report.category_key)
+             .where(*where).order_by(Report.urgent.desc(), Report.created_at)
+             .limit(REPORTS_LISTED))
+    rows = [WardReport(r.id, units.names[r.unit_id] or unit.name, r.code, r.category_key,
+                       r.label_vi, r.label_en, r.urgent, r.created_at)
+            for r in (await session.execute(query)).all()]
+    return unit, rows, kinds
+
+
+# --- a ward's support coverage --------------------------------------------------------------
+
+@dataclass
+class Coverage:
+    eligible: int
+    covered: int  # eligible households delivered to by the day, under that policy
+
+    @property
+    def rate(self) -> float | None:
+        return round(self.covered / self.eligible, 4) if self.eligible else None
+
+
+@dataclass
+class CoverageMatrix:
+    ward: Unit
+    policies: list[tuple[str, str, str]]  # (key, label_vi, label_en), in catalogue order
+    units: list[tuple[int, str]]  # (unit id, path) of the units with anyone eligible
+    cells: dict[tuple[int, str], Coverage]
+    totals: dict[str, Coverage]
+
+
+async def coverage(session: AsyncSession, unit_id: int, scope: Scope, day: date
+                   ) -> CoverageMatrix | None:
+    """Policy × unit: eligible households, and those delivered to by the day (as the unit
+    rows of the overview count them). None when the unit is outside the scope."""
+    unit = await unit_in_scope(session, unit_id, scope)
+    if unit is None:
+        return None
+    units = await digest.ward_units(session, unit)
+    delivered = exists().where(SupportDelivery.household_id == SupportEligibility.household_id,
+                               SupportDelivery.policy_key == SupportEligibility.policy_key,
+                               SupportDelivery.status == "delivered",
+                               SupportDelivery.delivered_on <= day)
+    cells: dict[tuple[int, str], Coverage] = {}
+    for unit_of, key, n, covered in (await session.execute(
+            select(SupportEligibility.unit_id, SupportEligibility.policy_key, func.count(),
+                   digest._count_if(delivered))
+            .where(SupportEligibility.unit_id.in_(units.ids))
+            .group_by(SupportEligibility.unit_id, SupportEligibility.policy_key))).all():
+        cells[(int(unit_of), key)] = Coverage(int(n), int(covered))
+    keys = {key for _, key in cells}
+    policies = [(p.key, p.label_vi, p.label_en) for p in (await session.execute(
+        select(SupportPolicy).order_by(SupportPolicy.position))).scalars() if p.key in keys]
+    totals = {key: Coverage(sum(c.eligible for (_, k), c in cells.items() if k == key),
+                            sum(c.covered for (_, k), c in cells.items() if k == key))
+              for key, _, _ in policies}
+    shown = [(u, units.names[u] or unit.name) for u in units.ids
+             if any((u, key) in cells for key, _, _ in policies)]
+    return CoverageMatrix(unit, policies, shown, cells, totals)
+
+
+async def acknowledgements(session: AsyncSession, unit_id: int, scope: Scope, day: date,
+                           settings: DigestSettings
+                           ) -> tuple[Unit, list[Acknowledgement]] | None:
+    """The directives and drills of the last STRIP_DAYS days that reached a unit's subtree
+    (a ward's, on its page), each with who has acknowledged and who not, by name."""
+    unit = await unit_in_scope(session, unit_id, scope)
+    if unit is None:
+        return None
+    units = await digest.ward_units(session, unit)
+    return unit, await _acknowledgements(session, units, day, settings)

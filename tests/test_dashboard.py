@@ -1,0 +1,410 @@
+"""The ward dashboard over HTTP, on both databases: /web's single-use link through the
+Telegram double, the session cookie, the overview against `coso digest --format json`, scope
+(another ward's pages are 404), logout with its CSRF token, and roles checked on every
+request."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime, timedelta
+from urllib.parse import urlsplit
+
+import aiohttp
+from sqlalchemy import select, update
+
+from bot.app import Runtime
+from storage import invites, units
+from storage.db import Database
+from storage.models import DashboardSession, Household, Person, Report, RoleAssignment
+from tests.conftest import Coso, StartBot, make_settings, seed_ward
+from tests.doubles.telegram_api import TelegramDouble
+from tests.telegram_helpers import WARD_PATH, register, say, start_telegram, texts
+from tests.test_digest import HCM, at, build_ward
+
+STAFF, LEADER, OTHER_STAFF, MONITOR, ADMIN = 501, 502, 503, 504, 505
+LINK = re.compile(r"(https?://\S+/dashboard/login/[A-Za-z0-9_-]+)")
+OTHER_WARD_PATH = "Phường Sài Gòn, Thành phố Hồ Chí Minh"
+
+
+def today() -> date:
+    return datetime.now(HCM).date()
+
+
+async def link_of(tg: TelegramDouble, user: int) -> str:
+    [reply] = await say(tg, user, "/web")
+    found = LINK.search(reply.text or "")
+    assert found, reply.describe()
+    return found.group(1)
+
+
+def local(runtime: Runtime, url: str) -> str:
+    """The link's path on the test's server (its port is chosen at start)."""
+    return f"http://127.0.0.1:{runtime.port}{urlsplit(url).path}"
+
+
+def figure(page: str, name: str) -> str:
+    found = re.search(rf'data-figure="{name}"[^>]*>([^<]*)<', page)
+    assert found, name
+    return found.group(1).strip()
+
+
+def browser() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
+                                 headers={"Accept-Language": "en"})
+
+
+async def ward_team(start_bot: StartBot, tg: TelegramDouble, **extra: str) -> Runtime:
+    runtime = await start_telegram(start_bot, tg, **extra)
+    await build_ward(runtime.db, day=today())
+    async with runtime.db.transaction() as session:
+        other = await units.by_code(session, "26737")
+        assert other is not None
+        code = (await invites.create(session, other, "ward_staff", timedelta(days=7)))[0].code
+    seeded_codes = await _codes(runtime)
+    await register(tg, STAFF, seeded_codes["ward_staff"], WARD_PATH)
+    await register(tg, OTHER_STAFF, code, OTHER_WARD_PATH)
+    return runtime
+
+
+async def _codes(runtime: Runtime) -> dict[str, str]:
+    async with runtime.db.transaction() as session:
+        ward = await units.by_code(session, "26734")
+        kp1 = await units.by_code(session, "26734-KP1")
+        city = await units.by_code(session, "79")
+        assert ward is not None and kp1 is not None and city is not None
+        return {role: (await invites.create(session, unit, role, timedelta(days=7)))[0].code
+                for role, unit in (("ward_staff", ward), ("monitor", ward), ("leader", kp1),
+                                   ("admin", city))}
+
+
+async def test_ward_staff_logs_in_once_and_sees_the_digests_figures(
+        start_bot: StartBot, tg: TelegramDouble, coso: Coso) -> None:
+    runtime = await ward_team(start_bot, tg)
+    url = await link_of(tg, STAFF)
+    assert url.startswith("http://127.0.0.1:0/dashboard/login/")  # COSO_WEB_HOST:PORT
+    async with browser() as http:
+        async with http.get(local(runtime, url), allow_redirects=False) as opened:
+            assert opened.status == 303
+            cookie = opened.headers["Set-Cookie"]
+            assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+            assert "Secure" not in cookie and "Path=/dashboard" in cookie
+        async with http.get(f"http://127.0.0.1:{runtime.port}/dashboard/") as home:
+            page = await home.text()
+            assert home.status == 200, page
+            assert "default-src 'none'" in home.headers["Content-Security-Policy"]
+        assert "Phường Bến Thành" in page
+        for name in ("Khu phố 1", "Khu phố 2", "Khu phố 1 › Tổ dân phố 1"):
+            assert f">{name}</a></th>" in page, name
+        assert page.count('<tr data-unit="') == 3
+
+        code, out, _ = await coso("digest", "--unit", "26734", "--format", "json")
+        assert code == 0
+        digest = json.loads(out)["figures"]
+        c = digest["compliance"]
+        assert figure(page, "open") == str(sum(cat["open"] for cat in digest["categories"]))
+        assert figure(page, "urgent") == str(digest["urgent_open"])
+        assert figure(page, "households") == str(digest["households"])
+        assert figure(page, "silent") == str(c["expected"] - c["reported"])
+        assert figure(page, "on_time") == f"{c['on_time']} / {c['late']}"
+        assert figure(page, "rate") == f"{round(c['rate'] * 100)}%"
+        assert figure(page, "vacancies") == str(len(digest["vacancies"]))
+        assert re.search(r'data-total="open">(\d+)<', page).group(1) == figure(page, "open")  # type: ignore[union-attr]
+        assert page.count("<svg") == 4 and "Open cases, the last 30 days" in page
+
+        # The filters work without a script: query parameters.
+        async with http.get(f"{home.url}?only=silent") as silent:
+            body = await silent.text()
+        assert body.count('<tr data-unit="') == 1 and "Tổ dân phố 1" in body
+        async with http.get(f"{home.url}?only=urgent") as urgent:
+            body = await urgent.text()
+        assert body.count('<tr data-unit="') == 1 and ">Khu phố 1</a></th>" in body
+
+        async with http.get(f"{home.url}/export") as export:
+            assert export.status == 200
+            assert (await export.read())[:2] == b"PK"
+            assert "attachment" in export.headers["Content-Disposition"]
+
+    # The link works once, whoever holds it.
+    async with browser() as http, http.get(local(runtime, url)) as again:
+        assert again.status == 410 and "already been used" in await again.text()
+
+
+async def test_scope_forged_links_and_another_ward(start_bot: StartBot,
+                                                   tg: TelegramDouble) -> None:
+    runtime = await ward_team(start_bot, tg)
+    base = f"http://127.0.0.1:{runtime.port}/dashboard"
+    async with runtime.db.read() as session:
+        ours = await units.by_code(session, "26734")
+        theirs = await units.by_code(session, "26737")
+        city = await units.by_code(session, "79")
+        kp1 = await units.by_code(session, "26734-KP1")
+        assert ours is not None and theirs is not None and city is not None and kp1
+
+    async with browser() as http:
+        async with http.get(f"{base}/login/forged-token-123") as forged:
+            assert forged.status == 404 and "not valid" in await forged.text()
+        async with http.get(f"{base}/ward/{ours.id}") as anonymous:
+            assert anonymous.status == 401 and "/web" in await anonymous.text()
+        async with http.get(local(runtime, await link_of(tg, OTHER_STAFF))) as opened:
+            page = await opened.text()
+            assert opened.status == 200 and "Phường Sài Gòn" in page
+            assert "Bến Thành" not in page
+        for path in (f"/ward/{ours.id}", f"/ward/{ours.id}/export", f"/city/{city.id}",
+                     f"/unit/{kp1.id}", f"/unit/{kp1.id}/export", f"/unit/{city.id}",
+                     "/ward/99999999", "/ward/abc", "/nothing/here"):
+            async with http.get(base + path) as refused:
+                body = await refused.text()
+                assert refused.status == 404, path
+                assert "not in your area" in body and "Traceback" not in body
+
+
+async def test_a_leader_is_refused_and_a_monitor_cannot_export(start_bot: StartBot,
+                                                               tg: TelegramDouble) -> None:
+    runtime = await ward_team(start_bot, tg)
+    codes = await _codes(runtime)
+    await register(tg, LEADER, codes["leader"])
+    [refused] = await say(tg, LEADER, "/web")
+    assert "Sorry, this is only for" in (refused.text or "")
+    await register(tg, MONITOR, codes["monitor"], WARD_PATH)
+    async with browser() as http:
+        async with http.get(local(runtime, await link_of(tg, MONITOR))) as opened:
+            page = await opened.text()
+            assert opened.status == 200 and "Khu phố 2" in page and "/export" not in page
+        async with http.get(f"{opened.url}/export") as export:
+            assert export.status == 404
+
+
+async def test_logout_needs_its_csrf_token_and_a_role_that_ends_ends_access(
+        start_bot: StartBot, tg: TelegramDouble) -> None:
+    runtime = await ward_team(start_bot, tg)
+    async with browser() as http:
+        async with http.get(local(runtime, await link_of(tg, STAFF))) as opened:
+            page = await opened.text()
+        ward_url = opened.url
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        logout = f"http://127.0.0.1:{runtime.port}/dashboard/logout"
+        async with http.post(logout, data={"csrf": "wrong"}) as forged:
+            assert forged.status == 403
+        async with http.get(ward_url) as still:
+            assert still.status == 200
+        async with http.post(logout, data={"csrf": csrf}) as out:
+            assert out.status == 200 and "logged out" in await out.text()
+        async with http.get(ward_url) as gone:
+            assert gone.status == 401
+
+        async with http.get(local(runtime, await link_of(tg, STAFF))) as again:
+            assert again.status == 200
+        async with runtime.db.transaction() as session:
+            staff = (await session.execute(select(Person).join(RoleAssignment).where(
+                RoleAssignment.role == "ward_staff").order_by(Person.id))).scalars().first()
+            assert staff is not None
+            await session.execute(update(RoleAssignment).where(
+                RoleAssignment.person_id == staff.id).values(active=False))
+        async with http.get(ward_url) as ended:
+            assert ended.status == 401
+
+
+async def test_web_sessions_lists_and_ends_ones_own(start_bot: StartBot,
+                                                    tg: TelegramDouble) -> None:
+    runtime = await ward_team(start_bot, tg)
+    async with browser() as http:
+        async with http.get(local(runtime, await link_of(tg, STAFF))) as opened:
+            assert opened.status == 200
+        ward_url = opened.url
+        listed = texts(await say(tg, STAFF, "/web sessions"))
+        assert "#" in listed and "/web end" in listed
+        number = re.search(r"#(\d+):", listed).group(1)  # type: ignore[union-attr]
+        # Another person's session number ends nothing of theirs.
+        assert "0 dashboard sessions ended" in texts(await say(tg, OTHER_STAFF,
+                                                               f"/web end {number}"))
+        async with http.get(ward_url) as still:
+            assert still.status == 200
+        assert "1 dashboard session ended" in texts(await say(tg, STAFF, f"/web end {number}"))
+        async with http.get(ward_url) as ended:
+            assert ended.status == 401
+    assert "no open dashboard sessions" in texts(await say(tg, STAFF, "/web sessions"))
+    async with runtime.db.read() as session:
+        stored = (await session.execute(select(DashboardSession))).scalars().all()
+    assert stored and all(len(row.link_hash) == 64 for row in stored)  # hashes, not tokens
+
+
+async def test_https_public_url_expired_links_rate_limit_and_off(
+        start_bot: StartBot, tg: TelegramDouble) -> None:
+    runtime = await ward_team(start_bot, tg, COSO_PUBLIC_URL="https://coso.example.vn/")
+    url = await link_of(tg, STAFF)
+    assert url.startswith("https://coso.example.vn/dashboard/login/")
+    async with runtime.db.transaction() as session:
+        await session.execute(update(DashboardSession).values(
+            link_expires_at=datetime.now(HCM) - timedelta(minutes=1)))
+    async with browser() as http:
+        async with http.get(local(runtime, url)) as expired:
+            assert expired.status == 410 and "expired" in await expired.text()
+        async with http.get(local(runtime, await link_of(tg, STAFF)),
+                            allow_redirects=False) as opened:
+            assert opened.status == 303 and "Secure" in opened.headers["Set-Cookie"]
+        statuses = []
+        for _ in range(12):
+            async with http.get(f"http://127.0.0.1:{runtime.port}/dashboard/login/x") as r:
+                statuses.append(r.status)
+        assert statuses[-1] == 429 and 404 in statuses
+
+
+async def test_dashboard_off(start_bot: StartBot, tg: TelegramDouble) -> None:
+    runtime = await start_telegram(start_bot, tg, COSO_DASHBOARD="off")
+    seeded = await seed_ward(runtime.db)
+    await register(tg, STAFF, seeded.codes["ward_staff:WARD"], WARD_PATH)
+    [reply] = await say(tg, STAFF, "/web")
+    assert "switched off" in (reply.text or "") and "/dashboard/" not in (reply.text or "")
+    async with browser() as http, http.get(
+            f"http://127.0.0.1:{runtime.port}/dashboard/") as page:
+        assert page.status == 404 and "switched off" in await page.text()
+
+
+async def test_coso_web_link_gives_the_same_link_at_the_terminal(
+        start_bot: StartBot, tg: TelegramDouble, coso: Coso) -> None:
+    runtime = await ward_team(start_bot, tg)
+    async with runtime.db.read() as session:
+        staff = (await session.execute(select(Person.id).join(RoleAssignment).where(
+            RoleAssignment.role == "ward_staff").order_by(Person.id))).scalars().first()
+        leader = (await session.execute(select(Person.id).join(RoleAssignment).where(
+            RoleAssignment.role == "leader").order_by(Person.id))).scalars().first()
+    code, out, _ = await coso("web", "link", "--person", str(staff))
+    assert code == 0 and LINK.fullmatch(out.strip()), out
+    async with browser() as http, http.get(local(runtime, out.strip())) as opened:
+        assert opened.status == 200 and "Khu phố 2" in await opened.text()
+    code, _, err = await coso("web", "link", "--person", str(leader))
+    assert code != 0 and "holds no ward staff" in err
+    code, _, err = await coso("web", "link", "--person", "987654")
+    assert code != 0 and "no person with id 987654" in err
+
+
+async def test_a_city_admin_sees_the_wards_ranked_and_opens_one(
+        start_bot: StartBot, tg: TelegramDouble, coso: Coso) -> None:
+    runtime = await ward_team(start_bot, tg)
+    codes = await _codes(runtime)
+    await register(tg, ADMIN, codes["admin"], "Thành phố Hồ Chí Minh")
+    code, out, _ = await coso("digest", "--unit", "79", "--format", "json")
+    rollup = json.loads(out)["figures"]
+    async with browser() as http:
+        async with http.get(local(runtime, await link_of(tg, ADMIN))) as opened:
+            page = await opened.text()
+            assert opened.status == 200 and "/dashboard/city/" in str(opened.url)
+        assert figure(page, "open") == str(rollup["open"])
+        assert figure(page, "urgent") == str(rollup["urgent_open"])
+        assert figure(page, "rate") == f"{round(rollup['rate'] * 100)}%"
+        by_rate = re.findall(r'id="by-rate".*?</table>', page, re.S)[0]
+        names = re.findall(r'/dashboard/ward/\d+">([^<]+)</a>', by_rate)
+        assert names == [w["ward"] for w in rollup["by_compliance"]]
+        by_urgent = re.findall(r'id="by-urgent".*?</table>', page, re.S)[0]
+        assert re.findall(r'/dashboard/ward/\d+">([^<]+)</a>', by_urgent) == [
+            w["ward"] for w in rollup["by_urgent"]]
+        ward_link = re.search(r'href="(/dashboard/ward/\d+)">Phường Bến Thành', page)
+        assert ward_link is not None
+        async with http.get(f"http://127.0.0.1:{runtime.port}{ward_link.group(1)}") as ward:
+            body = await ward.text()
+        assert ward.status == 200 and body.count('<tr data-unit="') == 3
+        assert "/dashboard/city/" in body  # the way back up
+
+
+async def test_the_30_day_trend_ends_with_the_digests_7_days(db: Database, db_url: str) -> None:
+    """The overview counts its 30-day trend its own (faster) way; its last week is the
+    digest's trend, day by day, and its rows add up to the digest's open cases."""
+    from storage import overview
+    from tests.test_digest import DAY
+
+    await build_ward(db)
+    async with db.transaction() as session:  # a case resolved long after it opened
+        kp2 = await units.by_code(session, "26734-KP2")
+        assert kp2 is not None
+        home = Household(unit_id=kp2.id, code="9")
+        session.add(home)
+        await session.flush()
+        session.add(Report(household_id=home.id, unit_id=kp2.id, category_key="f0",
+                           people_count=1, created_at=at(DAY - timedelta(days=20), 9),
+                           status="resolved", resolved_at=at(DAY - timedelta(days=2), 9)))
+    async with db.read() as session:
+        ward = await units.by_code(session, "26734")
+        assert ward is not None
+        found = await overview.ward(session, ward.id, [ward.path], DAY, make_settings(db_url))
+    assert found is not None
+    assert len(found.trend30) == 30
+    assert found.trend30[-7:] == found.figures.trend
+    assert [d.open for d in found.trend30[8:11]] == [0, 1, 1]  # opened on DAY-20
+    assert sum(r.open for r in found.rows) == found.open
+    assert sum(r.urgent for r in found.rows) == found.figures.urgent_open
+
+
+async def test_a_wards_open_reports_urgent_first_filtered_and_scoped(
+        start_bot: StartBot, tg: TelegramDouble) -> None:
+    runtime = await ward_team(start_bot, tg)
+    async with runtime.db.read() as session:
+        ours = await units.by_code(session, "26734")
+        assert ours is not None
+    base = f"http://127.0.0.1:{runtime.port}/dashboard/ward/{ours.id}/reports"
+    async with browser() as http:
+        async with http.get(local(runtime, await link_of(tg, STAFF))) as opened:
+            assert opened.status == 200
+        async with http.get(base) as page:
+            body = await page.text()
+        assert page.status == 200 and "2 open reports" in body
+        rows = re.findall(r"<tr><th scope=\"row\"[^>]*>([^<]+)</th>", body)
+        assert rows == ["Khu phố 1", "Khu phố 1 › Tổ dân phố 1"]  # the urgent one first
+        async with http.get(base, params={"situation": "short_food"}) as none:
+            assert "0 open reports" in await none.text()
+        async with http.get(base, params={"older": "1"}) as old:
+            assert "open report" in await old.text()
+        async with http.get(base, params={"older": "x" * 50, "situation": "'\"<>"}) as odd:
+            assert odd.status == 200 and "&lt;&gt;" not in await odd.text()
+    async with browser() as http:
+        async with http.get(local(runtime, await link_of(tg, OTHER_STAFF))) as opened:
+            assert opened.status == 200
+        async with http.get(base) as theirs:
+            assert theirs.status == 404
+
+
+async def test_the_support_coverage_matrix(start_bot: StartBot, tg: TelegramDouble) -> None:
+    runtime = await ward_team(start_bot, tg)
+    async with runtime.db.read() as session:
+        ours = await units.by_code(session, "26734")
+        assert ours is not None
+    base = f"http://127.0.0.1:{runtime.port}/dashboard/ward/{ours.id}/support"
+    async with browser() as http:
+        async with http.get(local(runtime, await link_of(tg, STAFF))) as opened:
+            assert opened.status == 200 and "/support" in await opened.text()
+        async with http.get(base) as page:
+            body = await page.text()
+    assert page.status == 200
+    # Khu phố 1: H1 and H2 of the three eligible delivered to (build_ward).
+    assert re.search(r">Khu phố 1</a></th>\s*<td class=\"num\">67% <span class=\"muted\">"
+                     r"\(2/3\)</span>", body), body[-3000:]
+    async with browser() as http:
+        async with http.get(local(runtime, await link_of(tg, OTHER_STAFF))) as opened:
+            assert opened.status == 200
+        async with http.get(base) as theirs:
+            assert theirs.status == 404
+
+
+async def test_directives_and_drills_with_who_is_missing_by_name(
+        start_bot: StartBot, tg: TelegramDouble) -> None:
+    runtime = await ward_team(start_bot, tg)
+    async with runtime.db.read() as session:
+        ours = await units.by_code(session, "26734")
+        assert ours is not None
+    base = f"http://127.0.0.1:{runtime.port}/dashboard/ward/{ours.id}/acknowledgements"
+    async with browser() as http:
+        async with http.get(local(runtime, await link_of(tg, STAFF))) as opened:
+            assert opened.status == 200 and "/acknowledgements" in await opened.text()
+        async with http.get(base) as page:
+            body = await page.text()
+        assert page.status == 200
+        # build_ward: the directive reached An (acknowledged) and Bình (not); the drill's two
+        # units both acknowledged.
+        assert re.search(r"Directive: x</td>\s*<td class=\"num\">1/2</td>\s*<td><span "
+                         r"class=\"urgent\">Trần Thị Bình</span>", body), body[-2000:]
+        assert re.search(r"Drill: [^<]+</td>\s*<td class=\"num\">2/2</td>\s*<td>—", body)
+    async with browser() as http:
+        async with http.get(local(runtime, await link_of(tg, OTHER_STAFF))) as opened:
+            assert opened.status == 200
+        async with http.get(base) as theirs:
+            assert theirs.status == 404

@@ -1,0 +1,180 @@
+"""The ward dashboard in a real headless Chromium (SQLite only; the HTTP tests cover both
+databases): ward staff gets the link through the Telegram double, sees every unit of the
+ward with the digest's figures, sorts, filters, downloads the export; the link works once;
+another ward's staff sees none of it. Screenshots at 1366 px and 390 px go to docs/screens/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.app import Runtime
+from storage.migrate import upgrade_async
+from tests.conftest import Coso, StartBot
+from tests.doubles.telegram_api import TelegramDouble
+from tests.telegram_helpers import register
+from tests.test_dashboard import ADMIN, LINK, OTHER_STAFF, STAFF, _codes, local, ward_team
+from tests.test_web_browser import ARGS, CHROMIUM, PHONE, WAIT_MS
+
+SCREENS = Path(__file__).resolve().parent.parent / "docs" / "screens"
+DESK = {"width": 1366, "height": 900}
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                reason=f"no Chromium at {CHROMIUM}")
+
+
+@pytest.fixture
+async def db_url(tmp_path: Path) -> AsyncIterator[str]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'coso.db'}"
+    await upgrade_async(url)
+    yield url
+
+
+async def vi_link(tg: TelegramDouble, user: int) -> str:
+    """/web from a Vietnamese phone: the link, and the person's pages in Vietnamese."""
+    await tg.send_text(user, "/lang vi", language_code="vi")
+    await tg.wait_messages(user, 1)
+    await tg.send_text(user, "/web", language_code="vi")
+    [reply] = await tg.wait_messages(user, 1)
+    found = LINK.search(reply.text or "")
+    assert found, reply.describe()
+    return found.group(1)
+
+
+async def test_ward_staff_uses_the_dashboard_in_a_real_browser(
+        start_bot: StartBot, tg: TelegramDouble, coso: Coso, tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    runtime: Runtime = await ward_team(start_bot, tg)
+    code, out, _ = await coso("digest", "--unit", "26734", "--format", "json")
+    assert code == 0
+    digest = json.loads(out)["figures"]
+    url = local(runtime, await vi_link(tg, STAFF))
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            expect.set_options(timeout=WAIT_MS)
+            desk = await browser.new_context(viewport=DESK, locale="vi-VN",
+                                             accept_downloads=True)
+            page = await desk.new_page()
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text)
+                    if "Content Security Policy" in m.text else None)
+            page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
+                    if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
+            await page.goto(url)
+            await expect(page.locator("h1")).to_contain_text("Hôm nay · Phường Bến Thành")
+            rows = page.locator("#units tbody tr")
+            await expect(rows).to_have_count(3)
+            desk_ward = page.url
+            open_total = sum(c["open"] for c in digest["categories"])
+            await expect(page.locator('[data-figure="open"]')).to_have_text(str(open_total))
+            await expect(page.locator('[data-figure="urgent"]')).to_have_text(
+                str(digest["urgent_open"]))
+            await expect(page.locator("#units .ci.silent")).to_contain_text("Chưa báo cáo")
+            await page.screenshot(path=str(SCREENS / "dashboard-ward-1366.png"), full_page=True)
+
+            # Sorting by urgent cases, most first (a second click reverses), then back to
+            # the tree's order by the unit column.
+            heading = page.locator("#units thead th", has_text="Khẩn")
+            await heading.locator("button").click()
+            await expect(rows.last.locator("th")).to_have_text("Khu phố 1")
+            await heading.locator("button").click()
+            await expect(heading).to_have_attribute("aria-sort", "descending")
+            await expect(rows.first.locator("th")).to_have_text("Khu phố 1")
+            await page.locator("#units thead th").first.locator("button").click()
+            await expect(rows.first.locator("th")).to_have_text("Khu phố 1")
+            await expect(rows.last.locator("th")).to_have_text("Khu phố 2")
+
+            await page.get_by_role("link", name="Chỉ đơn vị chưa báo cáo").click()
+            await expect(rows).to_have_count(1)
+            await expect(rows.first.locator("th")).to_have_text("Khu phố 1 › Tổ dân phố 1")
+            await page.get_by_role("link", name="Tất cả đơn vị").click()
+            await expect(rows).to_have_count(3)
+
+            async with page.expect_download() as waiting:
+                await page.get_by_role("link", name="Xuất Excel (30 ngày qua)").click()
+            download = await waiting.value
+            saved = tmp_path / download.suggested_filename
+            await download.save_as(saved)
+            assert saved.suffix == ".xlsx" and saved.read_bytes()[:2] == b"PK"
+
+            # A unit: its households (initials only), open reports, the 30-day strip, who
+            # has not acknowledged the directive.
+            await page.get_by_role("link", name="Khu phố 1", exact=True).click()
+            await expect(page.locator("h1")).to_have_text("Khu phố 1")
+            await expect(page.locator("#strip li")).to_have_count(30)
+            await expect(page.locator("#households tbody tr")).to_have_count(4)
+            await expect(page.locator("#reports tbody tr")).to_have_count(2)
+            await expect(page.locator("#reports tbody tr").first).to_contain_text("Khẩn")
+            await expect(page.locator("#acks")).to_contain_text("Trần Thị Bình")
+            await page.screenshot(path=str(SCREENS / "dashboard-unit-1366.png"), full_page=True)
+            async with page.expect_download() as waiting:
+                await page.get_by_role("link", name="Xuất Excel (30 ngày qua)").click()
+            assert (await waiting.value).suggested_filename.startswith("coso-26734-KP1")
+
+            # The ward's open reports, filtered by situation with the form (no script).
+            await page.goto(desk_ward)
+            await page.get_by_role("link", name="Báo cáo đang mở").click()
+            await expect(page.locator("#open-reports tbody tr")).to_have_count(2)
+            await page.screenshot(path=str(SCREENS / "dashboard-reports-1366.png"),
+                                  full_page=True)
+            await page.select_option("select[name=situation]", "f0")
+            await page.get_by_role("button", name="Lọc").click()
+            await expect(page.locator("#open-reports tbody tr")).to_have_count(2)
+            await page.goto(desk_ward)
+            await page.get_by_role("link", name="Độ phủ hỗ trợ").click()
+            await expect(page.locator("#coverage tbody tr")).to_have_count(1)
+            await page.screenshot(path=str(SCREENS / "dashboard-support-1366.png"))
+            assert not errors, errors  # the CSP blocked nothing the page needs
+
+            # The same link a second time: a clear page, no session.
+            other = await browser.new_context(viewport=PHONE, locale="vi-VN")
+            second = await other.new_page()
+            await second.goto(url)
+            await expect(second.locator(".message")).to_contain_text("đã được dùng")
+            await other.close()
+
+            phone = await browser.new_context(viewport=PHONE, device_scale_factor=2,
+                                              is_mobile=True, has_touch=True, locale="vi-VN")
+            small = await phone.new_page()
+            await small.goto(local(runtime, await vi_link(tg, STAFF)))
+            await expect(small.locator("#units tbody tr")).to_have_count(3)
+            await small.screenshot(path=str(SCREENS / "dashboard-ward-390.png"), full_page=True)
+            # The unit column stays while the table scrolls sideways.
+            await small.locator("#units").scroll_into_view_if_needed()
+            await small.locator(".scroll").evaluate("e => e.scrollLeft = 400")
+            box = await small.locator("#units tbody tr th").first.bounding_box()
+            assert box is not None and box["x"] < 20
+            await small.screenshot(path=str(SCREENS / "dashboard-ward-390-scrolled.png"))
+            ward_url = small.url
+
+            # Another ward's staff: their own ward only; ours answers 404.
+            theirs = await browser.new_context(viewport=DESK, locale="vi-VN")
+            foreign = await theirs.new_page()
+            await foreign.goto(local(runtime, await vi_link(tg, OTHER_STAFF)))
+            await expect(foreign.locator("h1")).to_contain_text("Phường Sài Gòn")
+            response = await foreign.goto(ward_url)
+            assert response is not None and response.status == 404
+            await expect(foreign.locator(".message")).to_contain_text("không thuộc địa bàn")
+            forged = re.sub(r"/ward/\d+", "/ward/424242", ward_url)
+            response = await foreign.goto(forged)
+            assert response is not None and response.status == 404
+
+            # The city's admin: the wards ranked, each a link to its ward.
+            await register(tg, ADMIN, (await _codes(runtime))["admin"], "Thành phố Hồ Chí Minh")
+            await foreign.goto(local(runtime, await vi_link(tg, ADMIN)))
+            await expect(foreign.locator("#by-rate tbody tr")).to_have_count(2)
+            await foreign.screenshot(path=str(SCREENS / "dashboard-city-1366.png"),
+                                     full_page=True)
+            await foreign.locator("#by-urgent").get_by_role("link", name="Phường Bến Thành").click()
+            await expect(foreign.locator("#units tbody tr")).to_have_count(3)
+        finally:
+            await browser.close()
