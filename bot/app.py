@@ -16,6 +16,7 @@ from bot.flows import engine
 from bot.handlers.commands import menu
 from bot.handlers.router import Router
 from bot.i18n import Translator
+from bot.ops import health, systemd
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from storage import outbox
@@ -55,6 +56,8 @@ class Runtime:
         self.senders = {channel.name: Sender(self.db, channel) for channel in self.channels}
         self.db.on_commit(self._wake_senders)
         self.scheduler = Scheduler(self.db, settings)
+        self.health = health.for_runtime(self.db, self.channels, self.senders)
+        self.systemd = systemd.Notifier.from_env()
         self._web: web.AppRunner | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.port: int | None = None
@@ -82,6 +85,7 @@ class Runtime:
             self.scheduler.start()
         log.info("coso running: channels %s, web chat on http://%s:%s/",
                  ", ".join(c.name for c in self.channels), self.settings.web_host, self.port)
+        self.systemd.ready()
 
     async def _release_sqlite_claims(self) -> None:
         # SQLite has one sender, this one: what it held when it stopped (a crash) is free now.
@@ -96,6 +100,7 @@ class Runtime:
         app = web.Application(client_max_size=2 * 1024 * 1024)
         for channel in self.channels:
             app.add_routes(channel.routes())
+        app.add_routes(self.health.routes())
         self._web = web.AppRunner(app, access_log=None)
         await self._web.setup()
         site = web.TCPSite(self._web, self.settings.web_host, self.settings.web_port)
@@ -118,6 +123,7 @@ class Runtime:
         if self._stopped:
             return
         self._stopped = True
+        await self.systemd.stopping()
         await self.scheduler.stop()
         if self._sweeper is not None:
             self._sweeper.cancel()

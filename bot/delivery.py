@@ -121,6 +121,11 @@ class Sender:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"sender-{self.channel.name}")
 
+    @property
+    def running(self) -> bool:
+        """Started and its loop alive (for /readyz)."""
+        return self._task is not None and not self._task.done()
+
     async def stop(self) -> None:
         """Stops claiming, lets the sends under way finish briefly, then cancels the rest
         (their rows go out again when their lease runs out)."""
