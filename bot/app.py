@@ -16,7 +16,7 @@ from bot.flows import engine
 from bot.handlers.commands import menu
 from bot.handlers.router import Router
 from bot.i18n import Translator
-from bot.ops import health, systemd
+from bot.ops import health, metrics, systemd
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from storage import outbox
@@ -58,6 +58,8 @@ class Runtime:
         self.scheduler = Scheduler(self.db, settings)
         self.health = health.for_runtime(self.db, self.channels, self.senders)
         self.systemd = systemd.Notifier.from_env()
+        metrics.watch_database(self.db)
+        self.metrics = metrics.Metrics(self.db, [c.name for c in self.channels])
         self._web: web.AppRunner | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.port: int | None = None
@@ -76,7 +78,7 @@ class Runtime:
         await upgrade_async(self.settings.database_url)
         await self._start_web()
         for channel in self.channels:
-            await channel.start(self.router.handle)
+            await channel.start(metrics.counted(self.router.handle))
         await self._release_sqlite_claims()
         for sender in self.senders.values():
             sender.start()
@@ -101,6 +103,11 @@ class Runtime:
         for channel in self.channels:
             app.add_routes(channel.routes())
         app.add_routes(self.health.routes())
+        if self.settings.metrics == "public":
+            app.add_routes(self.metrics.routes())
+        elif self.settings.metrics == "on":
+            await self.metrics.serve_private(self.settings.metrics_host,
+                                             self.settings.metrics_port, self.health.routes())
         self._web = web.AppRunner(app, access_log=None)
         await self._web.setup()
         site = web.TCPSite(self._web, self.settings.web_host, self.settings.web_port)
@@ -132,6 +139,7 @@ class Runtime:
             await channel.stop()
         for sender in self.senders.values():
             await sender.stop()
+        await self.metrics.stop()
         if self._web is not None:
             await self._web.cleanup()
         await self.db.dispose()

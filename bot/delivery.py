@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import UNLIMITED, Channel, DeliveryError, SendRate
 from bot.messages import Outgoing
+from bot.ops import metrics
 from storage import outbox
 from storage.db import Database, unavailable
 from storage.models import ChatAccount, utcnow
@@ -219,6 +220,7 @@ class Sender:
                                        DeliveryError(type(exc).__name__))
             return
         self._answered()
+        metrics.sent(self.channel.name)
         self._to_mark.append(row_id)
         if self._marking is None:
             self._marking = asyncio.create_task(self._mark_sent())
@@ -291,6 +293,7 @@ class Sender:
 
     async def _settle_failure(self, row_id: int, attempts: int, account_id: int,
                               chat: str, exc: DeliveryError) -> None:
+        metrics.send_failed(self.channel.name, exc)
         if exc.unreachable:
             outage_delay = self._unreachable(exc.reason)
         else:

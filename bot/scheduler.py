@@ -31,6 +31,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot import daily
 from bot.daily import SendDigest
 from bot.jobs import PERIODIC, Periodic
+from bot.ops import metrics
 from bot.settings import Settings
 from storage import schedules
 from storage.db import Database
@@ -103,7 +104,8 @@ class Scheduler:
 
     def _periodic_runner(self, job: Periodic) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
-            await job.run(self.db, self.settings, utcnow())
+            with metrics.scheduled_run(job.name):
+                await job.run(self.db, self.settings, utcnow())
         return run
 
     # --- the daily runs ----------------------------------------------------------------------
@@ -162,6 +164,7 @@ class Scheduler:
                 found.append(Due(schedules.clock_of(at), JOBS.index(job), ward_id, job))
         return found
 
+    @metrics.counted_run
     async def run(self, job: str, ward_id: int, day: date, now: datetime) -> bool:
         """Claim and do one run; False when it was done already (here or elsewhere)."""
         period = schedules.period_of(day)

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     zalo_webhook_url: str | None = Field(None, alias="ZALO_WEBHOOK_URL")
     zalo_webhook_secret: str | None = Field(None, alias="ZALO_WEBHOOK_SECRET")
 
+    # --- ops: metrics (bot/ops/metrics.py) ---
+    # off; on: /metrics on its own listener (below); public: on the public web server too.
+    metrics: str = Field("off", alias="COSO_METRICS")
+    metrics_host: str = Field("127.0.0.1", alias="COSO_METRICS_HOST")
+    metrics_port: int = Field(9108, ge=0, le=65535, alias="COSO_METRICS_PORT")
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -79,6 +85,15 @@ class Settings(BaseSettings):
                 and int(hours) < 24 and int(minutes) < 60):
             raise ValueError("must be a time HH:MM, e.g. 16:00")
         return f"{int(hours):02d}:{minutes}"
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metrics_mode(cls, value: object) -> str:
+        mode = {"true": "on", "1": "on", "false": "off", "0": "off", "": "off"}.get(
+            str(value).strip().lower(), str(value).strip().lower())
+        if mode not in ("off", "on", "public"):
+            raise ValueError("must be off, on (its own listener) or public")
+        return mode
 
     @field_validator("default_locale")
     @classmethod

@@ -23,6 +23,7 @@ from bot.handlers.access import permits, refuse
 from bot.handlers.commands import COMMANDS
 from bot.i18n import pick_locale
 from bot.messages import Incoming
+from bot.ops import metrics
 from bot.settings import Settings
 from bot.text import fold, normalize
 from bot.turn import Turn
@@ -60,6 +61,7 @@ class Router:
         async with lock, self.db.transaction() as session:
             if not await ledger.claim(session, incoming.channel, incoming.update_id):
                 log.info("update %s/%s already handled", incoming.channel, incoming.update_id)
+                metrics.duplicate_update()
                 return
             account = await people.account_for(session, incoming.channel,
                                                incoming.external_id, lock=True)
