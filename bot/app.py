@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+from typing import IO
 
 from aiohttp import web
 
 import bot.files  # noqa: F401  (registers the clean-up of old charts and exports)
+import bot.ops.backup  # noqa: F401  (registers the nightly backup)
 from bot.channels.base import Channel
 from bot.delivery import Sender
 from bot.flows import engine
@@ -19,7 +21,7 @@ from bot.i18n import Translator
 from bot.ops import health, metrics, systemd
 from bot.scheduler import Scheduler
 from bot.settings import Settings
-from storage import outbox
+from storage import backup, outbox
 from storage.db import Database
 from storage.migrate import upgrade_async
 from storage.models import utcnow
@@ -64,6 +66,7 @@ class Runtime:
         self._sweeper: asyncio.Task[None] | None = None
         self.port: int | None = None
         self._stopped = False
+        self._run_lock: IO[str] | None = None
 
     def channel(self, name: str) -> Channel:
         return next(c for c in self.channels if c.name == name)
@@ -75,6 +78,9 @@ class Runtime:
                 sender.wake()
 
     async def start(self) -> None:
+        database = backup.sqlite_file(self.settings.database_url)
+        if database is not None:  # `coso restore` refuses while this is held
+            self._run_lock = backup.hold_running(database)
         await upgrade_async(self.settings.database_url)
         await self._start_web()
         for channel in self.channels:
@@ -143,6 +149,8 @@ class Runtime:
         if self._web is not None:
             await self._web.cleanup()
         await self.db.dispose()
+        if self._run_lock is not None:
+            self._run_lock.close()
 
 
 async def serve(settings: Settings) -> None:

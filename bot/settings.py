@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     metrics: str = Field("off", alias="COSO_METRICS")
     metrics_host: str = Field("127.0.0.1", alias="COSO_METRICS_HOST")
     metrics_port: int = Field(9108, ge=0, le=65535, alias="COSO_METRICS_PORT")
+    # --- ops: nightly SQLite backups (bot/ops/backup.py); off while COSO_BACKUP_DIR is unset ---
+    backup_dir: Path | None = Field(None, alias="COSO_BACKUP_DIR")
+    backup_keep_days: int = Field(14, ge=1, alias="COSO_BACKUP_KEEP_DAYS")
+    backup_at: str = Field("02:00", alias="COSO_BACKUP_AT")
 
     @field_validator("timezone")
     @classmethod
@@ -77,7 +81,7 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
-    @field_validator("check_in_at", "reminder_at", "digest_at")
+    @field_validator("check_in_at", "reminder_at", "digest_at", "backup_at")
     @classmethod
     def _clock_time(cls, value: str) -> str:
         hours, _, minutes = value.partition(":")

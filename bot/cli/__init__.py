@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 
 from bot.cli import (
+    backup,
     db,
     demo,
     digest,
@@ -30,7 +31,7 @@ from bot.settings import SettingsError, load_settings
 Handler = Callable[[Context, argparse.Namespace], int]
 # The order `coso --help` lists them in.
 GROUPS = (db, units, households, invites, users, reports, support, schedule, digest, export,
-          directive, drill, purge, demo, run)
+          directive, drill, purge, demo, run, backup)
 
 
 def build_parser() -> argparse.ArgumentParser:
