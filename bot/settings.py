@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     backup_dir: Path | None = Field(None, alias="COSO_BACKUP_DIR")
     backup_keep_days: int = Field(14, ge=1, alias="COSO_BACKUP_KEEP_DAYS")
     backup_at: str = Field("02:00", alias="COSO_BACKUP_AT")
+    # The HTTPS base that reaches the web server through the proxy (coso doctor checks it).
+    public_url: str | None = Field(None, alias="COSO_PUBLIC_URL")
 
     @field_validator("timezone")
     @classmethod

@@ -13,6 +13,7 @@ from bot.cli import (
     demo,
     digest,
     directive,
+    doctor,
     drill,
     export,
     households,
@@ -31,7 +32,7 @@ from bot.settings import SettingsError, load_settings
 Handler = Callable[[Context, argparse.Namespace], int]
 # The order `coso --help` lists them in.
 GROUPS = (db, units, households, invites, users, reports, support, schedule, digest, export,
-          directive, drill, purge, demo, run, backup)
+          directive, drill, purge, demo, run, backup, doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:
