@@ -156,12 +156,12 @@ class Runtime:
 async def serve(settings: Settings) -> None:
     """Run until SIGINT or SIGTERM."""
     runtime = Runtime(settings)
-    await runtime.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before starting: a stop during start-up
+        with contextlib.suppress(NotImplementedError):  # is a clean stop once started
             loop.add_signal_handler(sig, stop.set)
+    await runtime.start()
     try:
         await stop.wait()
     finally:

@@ -65,8 +65,9 @@ class Scheduler:
 
     def start(self) -> None:
         """Start the triggers; the first tick runs at once (today's missed runs)."""
-        # APScheduler logs every execution at INFO: once a minute is noise in the bot's log.
-        logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+        # APScheduler logs every job added and every execution at INFO: noise in the bot's log
+        # (its warnings, a missed run, still show).
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
         tz = self.settings.tz
         aps = AsyncIOScheduler(timezone=tz)
         options = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 50}
@@ -98,6 +99,8 @@ class Scheduler:
             await work()
         except Exception:
             log.exception("a scheduled job failed; it is tried again at its next turn")
+        except asyncio.CancelledError:  # only stop() cancels a run: its claim rolled back, and
+            pass  # APScheduler would log the cancellation as a job failure with a traceback
         finally:
             if task is not None:
                 self._tasks.discard(task)

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class _ContextLines(logging.Filter):
+    """Alembic says which dialect and DDL mode it uses at every start; only the migrations it
+    runs ("Running upgrade 0003 -> 0004") are worth a line in the bot's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
+logging.getLogger("alembic.runtime.migration").addFilter(_ContextLines())
 
 
 def alembic_config(url: str) -> Config:
