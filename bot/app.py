@@ -10,10 +10,11 @@ from typing import IO
 
 from aiohttp import web
 
-import bot.files  # noqa: F401  (registers the clean-up of old charts and exports)
 import bot.ops.backup  # noqa: F401  (registers the nightly backup)
-from bot.channels.base import Channel
+from bot.channels.base import Channel, HandleIncoming
+from bot.channels.spool import Spool, SpooledHandle
 from bot.delivery import Sender
+from bot.files import prepare_data_dir  # (also registers the clean-up of old files)
 from bot.flows import engine
 from bot.handlers.commands import menu
 from bot.handlers.router import Router
@@ -49,6 +50,16 @@ def build_channels(settings: Settings, db: Database) -> list[Channel]:
     return channels
 
 
+def gives_updates_once(channel: Channel, settings: Settings) -> bool:
+    """Zalo (no redelivery after a 5xx is documented; polled updates are popped) and
+    Telegram polling (an update fetched is confirmed by the next getUpdates) get a spool;
+    Telegram's webhook delivers an update again after a 5xx, and the web chat tells the
+    browser, so they go straight to the router."""
+    if channel.name == "zalo":
+        return True
+    return channel.name == "telegram" and not settings.telegram_webhook_url
+
+
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -56,6 +67,10 @@ class Runtime:
         self.router = Router(self.db, settings)
         self.channels = build_channels(settings, self.db)
         self.senders = {channel.name: Sender(self.db, channel) for channel in self.channels}
+        self._handle = metrics.counted(self.router.handle)  # counted and timed (bot/ops)
+        self.spools = {channel.name: SpooledHandle(self._handle, Spool(
+            settings.data_dir / "spool", channel.name)) for channel in self.channels
+            if gives_updates_once(channel, settings)}
         self.db.on_commit(self._wake_senders)
         self.scheduler = Scheduler(self.db, settings)
         self.health = health.for_runtime(self.db, self.channels, self.senders)
@@ -71,6 +86,9 @@ class Runtime:
     def channel(self, name: str) -> Channel:
         return next(c for c in self.channels if c.name == name)
 
+    def _handle_for(self, channel: Channel) -> HandleIncoming:
+        return self.spools.get(channel.name) or self._handle
+
     def _wake_senders(self, channels: set[str]) -> None:
         for name in channels:
             sender = self.senders.get(name)
@@ -78,21 +96,34 @@ class Runtime:
                 sender.wake()
 
     async def start(self) -> None:
+        """Start everything, or, when a part cannot start (a refused token), nothing: what
+        did start is stopped again before the error goes up."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        await asyncio.to_thread(prepare_data_dir, self.settings)
         database = backup.sqlite_file(self.settings.database_url)
         if database is not None:  # `coso restore` refuses while this is held
             self._run_lock = backup.hold_running(database)
         await upgrade_async(self.settings.database_url)
         await self._start_web()
+        for spooled in self.spools.values():  # what an earlier run kept goes first
+            spooled.start()
         for channel in self.channels:
-            await channel.start(metrics.counted(self.router.handle))
+            await channel.start(self._handle_for(channel))
         await self._release_sqlite_claims()
         for sender in self.senders.values():
             sender.start()
         self._sweeper = asyncio.create_task(self._sweep_lapsed(), name="lapse-sweeper")
         if self.settings.scheduler:
             self.scheduler.start()
-        log.info("coso running: channels %s, web chat on http://%s:%s/",
-                 ", ".join(c.name for c in self.channels), self.settings.web_host, self.port)
+        log.info("coso running: channels %s, web server on http://%s:%s/ (web chat %s)",
+                 ", ".join(c.name for c in self.channels), self.settings.web_host, self.port,
+                 "on" if self.settings.web_chat else "off")
         self.systemd.ready()
 
     async def _release_sqlite_claims(self) -> None:
@@ -143,6 +174,8 @@ class Runtime:
             await asyncio.gather(self._sweeper, return_exceptions=True)
         for channel in self.channels:
             await channel.stop()
+        for spooled in self.spools.values():
+            await spooled.stop()
         for sender in self.senders.values():
             await sender.stop()
         await self.metrics.stop()

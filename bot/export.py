@@ -1,5 +1,10 @@
 """Writing an export (storage/export.py's sheets) as one .xlsx workbook or one CSV file per
-sheet, with names and headers in the reader's language and dates as real dates."""
+sheet, with names and headers in the reader's language and dates as real dates.
+
+Every export goes through here, so every text cell goes through `formula_like`: household
+codes, names and notes come from chat and from imported files, and a spreadsheet evaluates
+text that starts like a formula (`=HYPERLINK(...)` opens a link, DDE runs a program).
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,25 @@ from datetime import date, datetime
 from pathlib import Path
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import Cell as XlsxCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bot.i18n import Translator
 from storage.export import Cell, Label, Sheet
+from storage.private import folder_for, private_dir, private_file
 
 FORMATS = ("xlsx", "csv")
 DATE_FORMAT, DATETIME_FORMAT = "DD/MM/YYYY", "DD/MM/YYYY HH:MM"
 _UNSAFE = re.compile(r"[^\w.-]+")
+# OWASP's CSV-injection rule: a cell starting with one of these is read as a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_like(value: object) -> bool:
+    """Text a spreadsheet would evaluate; numbers (-5 too) are numbers, never text."""
+    return isinstance(value, str) and value.startswith(FORMULA_START)
 
 
 def file_stem(code: str, start: date, end: date) -> str:
@@ -37,24 +51,43 @@ def write_xlsx(sheets: list[Sheet], t: Translator, path: Path) -> Path:
         page.freeze_panes = "A2"
         for row in sheet.rows:
             page.append([_value(t, value) for value in row])
+        for line in page.iter_rows():
+            for cell in line:
+                _as_text(cell)
         _formats(page, sheet)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    book.save(path)
+    folder_for(path)
+    book.save(private_file(path))
     return path
 
 
 def write_csv(sheets: list[Sheet], t: Translator, folder: Path) -> list[Path]:
     """One UTF-8 file per sheet, with a BOM so that Excel reads the Vietnamese right."""
-    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.is_dir():
+        private_dir(folder)
     written = []
     for sheet in sheets:
-        path = folder / f"{_UNSAFE.sub('-', sheet.name.lower())}.csv"
+        path = private_file(folder / f"{_UNSAFE.sub('-', sheet.name.lower())}.csv")
         with path.open("w", encoding="utf-8-sig", newline="") as file:
             out = csv.writer(file)
-            out.writerow([t(header) for header in sheet.headers])
-            out.writerows([_text(t, value) for value in row] for row in sheet.rows)
+            out.writerow([_csv_text(t(header)) for header in sheet.headers])
+            out.writerows([_csv_text(_text(t, value)) if isinstance(value, str)
+                           else _text(t, value) for value in row] for row in sheet.rows)
         written.append(path)
     return written
+
+
+def _as_text(cell: XlsxCell) -> None:
+    """A str stays a string cell (openpyxl makes "=..." a formula); one that looks like a
+    formula also gets Excel's quote prefix, so that editing the cell keeps it text."""
+    if isinstance(cell.value, str):
+        cell.data_type = "s"
+        if formula_like(cell.value):
+            cell.quotePrefix = True
+
+
+def _csv_text(text: str) -> str:
+    """CSV cannot say "text": OWASP's neutralisation, a leading apostrophe."""
+    return f"'{text}" if formula_like(text) else text
 
 
 def _value(t: Translator, value: Cell) -> Cell:

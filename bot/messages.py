@@ -107,3 +107,19 @@ def split_text(text: str, limit: int) -> list[str]:
         rest = rest[cut:].lstrip("\n ")
     parts.append(rest)
     return [part for part in parts if part] or [""]
+
+
+# Ids a person can send back to us (in a button's payload, a web chat route) are bound to the
+# columns they look up: INTEGER ids are 32-bit on PostgreSQL, the outbox's BIGINT 64-bit. A
+# larger number raises OverflowError in the driver, so it is refused here, before any query.
+ID_MAX = 2**31 - 1
+BIG_ID_MAX = 2**63 - 1
+
+
+def parse_id(text: str | None, *, low: int = 1, high: int = ID_MAX) -> int | None:
+    """The id in `text` (ASCII digits only) if it lies in low..high, else None: never an
+    exception, whatever a forged payload holds ("-1", "١٢", "²", 10,000 digits)."""
+    if not text or not text.isascii() or not text.isdigit() or len(text) > len(str(high)):
+        return None
+    value = int(text)
+    return value if low <= value <= high else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 SUPPORTED_LOCALES = ("vi", "en")
 # What Telegram accepts as a webhook's secret_token.
 _TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+# Zalo's setWebhook takes a secret_token of 8 to 256 characters (no character set is given);
+# it comes back in an HTTP header, so only what a header carries unchanged is allowed.
+_ZALO_SECRET = re.compile(r"[\x21-\x7e]{8,256}")
 
 
 class SettingsError(Exception):
@@ -73,6 +77,11 @@ class Settings(BaseSettings):
     backup_at: str = Field("02:00", alias="COSO_BACKUP_AT")
     # The HTTPS base that reaches the web server through the proxy (coso doctor checks it).
     public_url: str | None = Field(None, alias="COSO_PUBLIC_URL")
+    # The web chat's page and API on the web server (off: only the webhooks are served).
+    web_chat: bool = Field(True, alias="COSO_WEB_CHAT")
+    # Reverse proxies (comma-separated CIDRs) whose X-Forwarded-For is believed, so that rate
+    # limits and logs see the client's address rather than the proxy's.
+    trusted_proxies: str = Field("", alias="COSO_TRUSTED_PROXIES")
 
     @field_validator("timezone")
     @classmethod
@@ -122,6 +131,17 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/")
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: str) -> str:
+        for part in filter(None, (piece.strip() for piece in value.split(","))):
+            try:
+                ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"not an address or CIDR: {part[:50]!r} (e.g. 10.0.0.0/8, "
+                                 "::1)") from None
+        return value
+
     @model_validator(mode="after")
     def _webhook_secrets(self) -> Self:
         """A webhook without a secret would take updates from anyone who finds its URL."""
@@ -133,13 +153,23 @@ class Settings(BaseSettings):
             if not _TELEGRAM_SECRET.fullmatch(secret):
                 raise ValueError("TELEGRAM_WEBHOOK_SECRET: 1 to 256 characters, only A-Z, "
                                  "a-z, 0-9, _ and -")
-        if self.zalo_webhook_url and not self.zalo_webhook_secret:
-            raise ValueError("ZALO_WEBHOOK_SECRET: required when ZALO_WEBHOOK_URL is set")
+        if self.zalo_webhook_url:
+            secret = self.zalo_webhook_secret
+            if not secret:
+                raise ValueError("ZALO_WEBHOOK_SECRET: required when ZALO_WEBHOOK_URL is set")
+            if not _ZALO_SECRET.fullmatch(secret):
+                raise ValueError("ZALO_WEBHOOK_SECRET: 8 to 256 characters (Zalo's rule for "
+                                 "setWebhook), printable ASCII without spaces")
         return self
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def proxies(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return tuple(ip_network(part.strip(), strict=False)
+                     for part in self.trusted_proxies.split(",") if part.strip())
 
     @property
     def is_sqlite(self) -> bool:

@@ -7,10 +7,11 @@ import errno
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -18,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from storage.private import private_file
 
 # session.info key where storage code notes which channels got outbox rows in this transaction.
 OUTBOX_CHANNELS = "outbox_channels"
@@ -79,10 +82,27 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def private_sqlite_file(url: str) -> None:
+    """The database file 0600 before SQLite opens it: SQLite gives its -wal and -shm files the
+    database file's mode, so they follow; ones left by an older version are fixed here too."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    try:
+        for companion in (path, path.with_name(f"{path.name}-wal"),
+                          path.with_name(f"{path.name}-shm")):
+            if companion is path or companion.exists():
+                private_file(companion)
+    except OSError:
+        return  # a missing or read-only folder: SQLite's own error on connect says it better
+
+
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # Error messages then carry no bound values: they would put names and notes in the logs.
     kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
+        private_sqlite_file(url)
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)

@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import median
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import catalog
 from storage.models import Drill, DrillParticipant, DrillScenario, Unit
 
 REMIND_EVERY = timedelta(minutes=30)
@@ -38,6 +40,38 @@ async def scenarios(session: AsyncSession) -> Sequence[DrillScenario]:
     return (await session.execute(query)).scalars().all()
 
 
+async def scenarios_for(session: AsyncSession, ward: Unit) -> Sequence[DrillScenario]:
+    """The active scenarios a ward may drill: the city's, then the ward's own."""
+    query = (select(DrillScenario).where(DrillScenario.active.is_(True),
+                                         catalog.visible(DrillScenario.unit_id, [ward.path]))
+             .order_by(DrillScenario.unit_id.is_not(None), DrillScenario.position,
+                       DrillScenario.key))
+    return (await session.execute(query)).scalars().all()
+
+
+def offered(scenario: DrillScenario, ward: Unit) -> bool:
+    return scenario.active and (scenario.unit_id is None
+                                or f"/{scenario.unit_id}/" in ward.path)
+
+
+def takes_part(scenario: DrillScenario, unit: Unit) -> bool:
+    """Whether a unit of this level takes part in the scenario (no levels given: every one)."""
+    return not scenario.levels or unit.level in scenario.levels
+
+
+def as_run(drill: Drill, scenario: DrillScenario) -> DrillScenario:
+    """The scenario with the steps the drill started with (kept on the drill), so that its
+    cards and report stay as they were when the scenario is edited later. Its labels are
+    today's: a renamed scenario shows its new name. Never added to a session."""
+    if drill.steps is None:
+        return scenario
+    return DrillScenario(key=scenario.key, label_vi=scenario.label_vi,
+                         label_en=scenario.label_en, steps=drill.steps,
+                         position=scenario.position, active=scenario.active,
+                         levels=scenario.levels, unit_id=scenario.unit_id,
+                         version=drill.scenario_version)
+
+
 def label(scenario: DrillScenario, locale: str) -> str:
     return scenario.label_vi if locale == "vi" else scenario.label_en
 
@@ -49,7 +83,8 @@ def steps(scenario: DrillScenario, locale: str) -> list[str]:
 async def start(session: AsyncSession, ward: Unit, scenario: DrillScenario,
                 unit_ids: Sequence[int], person_id: int | None, now: datetime) -> Drill:
     drill = Drill(unit_id=ward.id, scenario_key=scenario.key, started_by_person_id=person_id,
-                  started_at=now)
+                  started_at=now, scenario_version=scenario.version,
+                  steps=[dict(step) for step in scenario.steps])
     session.add(drill)
     await session.flush()
     session.add_all(DrillParticipant(drill_id=drill.id, unit_id=unit_id, steps_done=0,
@@ -65,7 +100,7 @@ async def participant(session: AsyncSession, participant_id: int
              .join(DrillScenario, DrillScenario.key == Drill.scenario_key)
              .where(DrillParticipant.id == participant_id).with_for_update(of=DrillParticipant))
     row = (await session.execute(query)).first()
-    return None if row is None else (row[0], row[1], row[2])
+    return None if row is None else (row[0], row[1], as_run(row[1], row[2]))
 
 
 def press(entry: DrillParticipant, drill: Drill, total_steps: int, action: str,
@@ -90,6 +125,9 @@ def press(entry: DrillParticipant, drill: Drill, total_steps: int, action: str,
         return Progress.ALREADY
     if number != entry.steps_done + 1 or number > total_steps:
         return Progress.OUT_OF_ORDER
+    times = list(entry.step_seconds or [])
+    if len(times) == entry.steps_done:  # not for steps ticked before times were kept
+        entry.step_seconds = [*times, (now - drill.started_at).total_seconds()]
     entry.steps_done = number
     return Progress.MOVED
 
@@ -103,13 +141,16 @@ class UnitResult:
     to_acknowledge: timedelta | None
     to_complete: timedelta | None
     reminders: int
+    # How long each ticked step took: from the acknowledgement (step 1) or the step before.
+    step_times: tuple[timedelta, ...] = ()
 
 
 @dataclass(frozen=True)
 class Results:
     drill: Drill
-    scenario: DrillScenario
+    scenario: DrillScenario  # as run (as_run): the steps the drill started with
     units: list[UnitResult]
+    previous: Results | None = None  # the ward's drill of this scenario before this one
 
     @property
     def acknowledged(self) -> int:
@@ -132,7 +173,8 @@ def _median(values: list[timedelta]) -> timedelta | None:
     return timedelta(seconds=median(v.total_seconds() for v in values)) if values else None
 
 
-async def results(session: AsyncSession, drill_id: int) -> Results | None:
+async def results(session: AsyncSession, drill_id: int, *, compare: bool = True
+                  ) -> Results | None:
     found = await session.execute(select(Drill, DrillScenario).join(
         DrillScenario, DrillScenario.key == Drill.scenario_key).where(Drill.id == drill_id))
     row = found.first()
@@ -143,9 +185,12 @@ async def results(session: AsyncSession, drill_id: int) -> Results | None:
              .where(DrillParticipant.drill_id == drill.id).order_by(Unit.path))
     units = [UnitResult(unit.id, unit.code, unit.name, entry.steps_done,
                         _since(drill.started_at, entry.acknowledged_at),
-                        _since(drill.started_at, entry.completed_at), entry.reminders)
+                        _since(drill.started_at, entry.completed_at), entry.reminders,
+                        _step_times(drill, entry))
              for entry, unit in await session.execute(query)]
-    return Results(drill, scenario, units)
+    before = await previous(session, drill) if compare else None
+    return Results(drill, as_run(drill, scenario), units,
+                   await results(session, before.id, compare=False) if before else None)
 
 
 def _since(start: datetime, moment: datetime | None) -> timedelta | None:
@@ -170,3 +215,70 @@ async def due_reminders(session: AsyncSession, now: datetime
              .with_for_update(of=DrillParticipant, skip_locked=True))
     return [(entry, drill) for entry, drill in await session.execute(query)
             if (entry.reminded_at or drill.started_at) <= now - REMIND_EVERY]
+
+
+# --- per step, and against the drill before ----------------------------------------------------
+
+def _step_times(drill: Drill, entry: DrillParticipant) -> tuple[timedelta, ...]:
+    if entry.acknowledged_at is None:
+        return ()
+    marks = [(entry.acknowledged_at - drill.started_at).total_seconds(),
+             *(float(value) for value in entry.step_seconds or ())]
+    return tuple(timedelta(seconds=max(0.0, after - before))
+                 for before, after in zip(marks, marks[1:], strict=False))
+
+
+async def previous(session: AsyncSession, drill: Drill) -> Drill | None:
+    """The ward's last drill of the same scenario started before this one."""
+    query = (select(Drill).where(Drill.unit_id == drill.unit_id,
+                                 Drill.scenario_key == drill.scenario_key,
+                                 Drill.id != drill.id,
+                                 or_(Drill.started_at < drill.started_at,
+                                     and_(Drill.started_at == drill.started_at,
+                                          Drill.id < drill.id)))
+             .order_by(Drill.started_at.desc(), Drill.id.desc()).limit(1))
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class StepFigures:
+    """One step across the units that ticked it, against its expected minutes."""
+
+    number: int
+    step: dict[str, Any]  # {"vi", "en", "minutes"} as run
+    times: int  # units that ticked it
+    median: timedelta | None
+    slowest: timedelta | None
+    slowest_unit: str | None
+    late: list[str]  # the units slower than expected, slowest first
+
+    @property
+    def expected(self) -> timedelta | None:
+        minutes = self.step.get("minutes")
+        return timedelta(minutes=minutes) if isinstance(minutes, int | float) else None
+
+
+def step_figures(found: Results) -> list[StepFigures]:
+    figures = []
+    for index, step in enumerate(found.scenario.steps):
+        timed = sorted(((unit.step_times[index], unit.unit_name) for unit in found.units
+                        if len(unit.step_times) > index), reverse=True)
+        expected = step.get("minutes")
+        limit = timedelta(minutes=expected) if isinstance(expected, int | float) else None
+        figures.append(StepFigures(
+            index + 1, step, len(timed), _median([time for time, _ in timed]),
+            timed[0][0] if timed else None, timed[0][1] if timed else None,
+            [name for time, name in timed if limit is not None and time > limit]))
+    return figures
+
+
+def changes(found: Results) -> list[tuple[int, timedelta]]:
+    """Per step run both times, this drill's median minus the previous drill's (negative:
+    faster). Steps are matched by their place in the scenario."""
+    if found.previous is None:
+        return []
+    before = step_figures(found.previous)
+    now = step_figures(found)
+    return [(this.number, this.median - that.median) for this, that in zip(now, before,
+                                                                            strict=False)
+            if this.median is not None and that.median is not None]

@@ -40,7 +40,8 @@ CHECK_IN_ANSWER = {"no_change": Label(N_("No change today")),
 DELIVERY_STATUS = {"delivered": Label(N_("Delivered")), "refused": Label(N_("Refused")),
                    "not_found": Label(N_("Household not found")),
                    "moved_away": Label(N_("Moved away"))}
-MEASURE = {"vnd": Label(N_("đồng")), "bag": Label(N_("bags")), "kit": Label(N_("kits"))}
+MEASURE = {"vnd": Label(N_("đồng")), "bag": Label(N_("bags")), "kit": Label(N_("kits")),
+           "other": Label(N_("units"))}
 YES, NO = Label(N_("yes")), None
 
 

@@ -8,15 +8,21 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from storage.models import Invite, Unit, utcnow
+from storage.models import Invite, InviteFailure, Unit, utcnow
 
 # No 0/O or 1/I/L: codes are read aloud and typed on small phones.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH = 8
+# Guessing 8 symbols of 31 is hopeless at this pace: 5 refused codes within 10 minutes, and
+# the next tries are refused unchecked for 10 minutes after the fifth.
+FAILURES_ALLOWED = 5
+FAILURE_WINDOW = timedelta(minutes=10)
+LOCKOUT = timedelta(minutes=10)
+FAILURES_KEPT = timedelta(days=1)
 
 
 class InviteProblem(enum.StrEnum):
@@ -92,3 +98,37 @@ async def revoke(session: AsyncSession, code: str) -> Invite | None:
     if invite is not None and invite.revoked_at is None:
         invite.revoked_at = utcnow()
     return invite
+
+
+# --- the back-off against guessing ------------------------------------------------------------
+
+def account_key(channel: str, external_id: str) -> str:
+    """Who tried, for the back-off: one chat account (stable across its purge)."""
+    return f"{channel}:{external_id}"[:96]
+
+
+async def record_failure(session: AsyncSession, key: str, now: datetime) -> None:
+    session.add(InviteFailure(key=key[:96], at=now))
+    await session.flush()
+
+
+async def locked_until(session: AsyncSession, key: str, now: datetime) -> datetime | None:
+    """When `key` may try a code again, if its last FAILURES_ALLOWED refusals fell within
+    FAILURE_WINDOW and the last is less than LOCKOUT ago; else None. Tries refused while
+    locked are not recorded, so the lock ends LOCKOUT after the fifth refusal."""
+    query = (select(InviteFailure.at)
+             .where(InviteFailure.key == key[:96],
+                    InviteFailure.at > now - FAILURE_WINDOW - LOCKOUT)
+             .order_by(InviteFailure.at.desc()).limit(FAILURES_ALLOWED))
+    times = list((await session.execute(query)).scalars())
+    if len(times) < FAILURES_ALLOWED or times[0] - times[-1] >= FAILURE_WINDOW:
+        return None
+    until = times[0] + LOCKOUT
+    return until if now < until else None
+
+
+async def purge_failures(session: AsyncSession, now: datetime) -> int:
+    """Forget refusals older than FAILURES_KEPT (far longer than any lock)."""
+    result = await session.execute(delete(InviteFailure).where(
+        InviteFailure.at < now - FAILURES_KEPT))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

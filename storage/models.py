@@ -282,6 +282,12 @@ class ReportCategory(Base):
     label_en: Mapped[str] = mapped_column(String(100))
     position: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The catalogue's own fields (storage.catalog): short forms typed in chat ("F0",
+    # "thieu an"), whether a report of it starts urgent, and the ward owning it (None: the
+    # city's).
+    aliases: Mapped[list[Any] | None] = mapped_column(JSONData)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
 
 
 class ReportStatus(enum.StrEnum):
@@ -361,6 +367,10 @@ class SupportPolicy(Base):
     standard_amount: Mapped[int | None] = mapped_column(BigInteger)
     position: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    legal_basis: Mapped[str | None] = mapped_column(String(300))  # "Nghị quyết 68/NQ-CP"
+    # Offered in /support only between these days (local dates, both included).
+    valid_from: Mapped[date | None]
+    valid_to: Mapped[date | None]
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -501,9 +511,14 @@ class DrillScenario(Base):
     key: Mapped[str] = mapped_column(String(32), primary_key=True)
     label_vi: Mapped[str] = mapped_column(String(200))
     label_en: Mapped[str] = mapped_column(String(200))
-    steps: Mapped[list[Any]] = mapped_column(JSONData)  # [{"vi": ..., "en": ...}, ...]
+    # [{"vi": ..., "en": ..., "minutes": expected minutes}, ...]
+    steps: Mapped[list[Any]] = mapped_column(JSONData)
     position: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    levels: Mapped[list[Any] | None] = mapped_column(JSONData)  # unit levels; None: all
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    # Raised whenever the steps change, so each drill names the version it ran.
+    version: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class Drill(Base):
@@ -518,6 +533,9 @@ class Drill(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     deadline: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    # The scenario's steps as they were when the drill started (its report shows these).
+    scenario_version: Mapped[int | None] = mapped_column(Integer)
+    steps: Mapped[list[Any] | None] = mapped_column(JSONData)
 
 
 class DrillParticipant(Base):
@@ -535,3 +553,21 @@ class DrillParticipant(Base):
     completed_at: Mapped[datetime | None]
     reminders: Mapped[int] = mapped_column(Integer, default=0)
     reminded_at: Mapped[datetime | None]
+    # Seconds from the drill's start to each step's tick, in step order.
+    step_seconds: Mapped[list[Any] | None] = mapped_column(JSONData)
+
+
+# --- input ---
+
+
+class InviteFailure(Base):
+    """A refused invite code, kept a day for the back-off against guessing. Keyed by who
+    tried ("telegram:<chat id>", or the web login's client address), not by a row id, so
+    the count survives the purge of a stranger's chat account."""
+
+    __tablename__ = "invite_failures"
+    __table_args__ = (Index("ix_invite_failures_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(96))
+    at: Mapped[datetime] = mapped_column(index=True)

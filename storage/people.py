@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
-from storage.models import ChatAccount, Person, RoleAssignment, Unit, utcnow
+from storage.models import (
+    ChatAccount,
+    Conversation,
+    OutboxMessage,
+    Person,
+    RoleAssignment,
+    Unit,
+    WebSession,
+    utcnow,
+)
 
 
 @dataclass(frozen=True)
@@ -95,3 +105,32 @@ async def list_people(session: AsyncSession, *, include_inactive: bool = False
     if not include_inactive:
         query = query.where(Person.active.is_(True))
     return (await session.execute(query)).scalars().all()
+
+
+async def purge_strangers(session: AsyncSession, idle_since: datetime, limit: int = 1000
+                          ) -> int:
+    """Delete chat accounts that never registered and were idle since `idle_since`: created
+    before it, with no message to them and no conversation moving since. A failed login or a
+    passing stranger otherwise leaves a row (and its replies) forever. The ledger is keyed by
+    the update, not the account, so a redelivered old update is still recognised.
+
+    The accounts are locked first, skipping any an update is being handled for right now
+    (the router holds its account's row), so no reply can be written to a deleted account.
+    """
+    recent_message = exists().where(OutboxMessage.chat_account_id == ChatAccount.id,
+                                    OutboxMessage.created_at >= idle_since)
+    recent_talk = exists().where(Conversation.chat_account_id == ChatAccount.id,
+                                 Conversation.updated_at >= idle_since)
+    logged_in = exists().where(WebSession.chat_account_id == ChatAccount.id)
+    query = (select(ChatAccount.id)
+             .where(ChatAccount.person_id.is_(None), ChatAccount.created_at < idle_since,
+                    ~recent_message, ~recent_talk, ~logged_in)
+             .order_by(ChatAccount.id).limit(limit)
+             .with_for_update(skip_locked=True))
+    ids = list((await session.execute(query)).scalars())
+    if not ids:
+        return 0
+    for table in (Conversation, OutboxMessage, WebSession):
+        await session.execute(delete(table).where(table.chat_account_id.in_(ids)))
+    await session.execute(delete(ChatAccount).where(ChatAccount.id.in_(ids)))
+    return len(ids)

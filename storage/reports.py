@@ -16,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from storage import catalog
 from storage.households import Scope, in_scope
 from storage.models import (
     CheckIn,
@@ -44,13 +45,23 @@ class CheckInAnswer(enum.StrEnum):
 
 # --- categories ------------------------------------------------------------------------------
 
-async def categories(session: AsyncSession, *, active_only: bool = True
-                     ) -> Sequence[ReportCategory]:
-    """The catalogue (the active part unless asked), in its configured order."""
-    query = select(ReportCategory).order_by(ReportCategory.position, ReportCategory.key)
+async def categories(session: AsyncSession, *, active_only: bool = True,
+                     within: Scope | None = None) -> Sequence[ReportCategory]:
+    """The catalogue (the active part unless asked), in its configured order; `within` a
+    person's scope, the city's situations and their wards' own (storage.catalog)."""
+    query = select(ReportCategory).order_by(ReportCategory.unit_id.is_not(None),
+                                            ReportCategory.position, ReportCategory.key)
     if active_only:
         query = query.where(ReportCategory.active.is_(True))
+    if within is not None:
+        query = query.where(catalog.visible(ReportCategory.unit_id, within))
     return (await session.execute(query)).scalars().all()
+
+
+def category_offered(entry: ReportCategory, unit: Unit) -> bool:
+    """Whether a report on a household of `unit` may be filed under the situation."""
+    return entry.active and (entry.unit_id is None
+                             or f"/{entry.unit_id}/" in unit.path)
 
 
 async def category(session: AsyncSession, key: str) -> ReportCategory | None:

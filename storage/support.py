@@ -32,12 +32,23 @@ DISPUTE_CLOSED = "closed"
 
 # --- policies ------------------------------------------------------------------------------
 
-async def policies(session: AsyncSession, *, active_only: bool = True
-                   ) -> Sequence[SupportPolicy]:
+async def policies(session: AsyncSession, *, active_only: bool = True,
+                   on: date | None = None) -> Sequence[SupportPolicy]:
+    """The catalogue (the active part unless asked); `on` a day, only the policies valid
+    then (valid_from and valid_to both included; none given: always)."""
     query = select(SupportPolicy).order_by(SupportPolicy.position, SupportPolicy.key)
     if active_only:
         query = query.where(SupportPolicy.active.is_(True))
+    if on is not None:
+        query = query.where(or_(SupportPolicy.valid_from.is_(None),
+                                SupportPolicy.valid_from <= on),
+                            or_(SupportPolicy.valid_to.is_(None), SupportPolicy.valid_to >= on))
     return (await session.execute(query)).scalars().all()
+
+
+def policy_offered(policy: SupportPolicy, on: date) -> bool:
+    return (policy.active and (policy.valid_from is None or policy.valid_from <= on)
+            and (policy.valid_to is None or on <= policy.valid_to))
 
 
 async def policy(session: AsyncSession, key: str) -> SupportPolicy | None:

@@ -1,34 +1,38 @@
 """Units from a CSV file (code,name,level,parent_code): parse, validate, write in one go.
 
 A file is taken whole or not at all: every row is checked before anything is written, and
-the write is one transaction, so a bad row leaves the database as it was.
+the write is one transaction, so a bad row leaves the database as it was. Every level is one
+of storage/units.py's LEVEL_TIERS and every parent sits above its child there; an existing
+unit gets a new parent (its subtree, households and people moving with it) only when the
+caller says `move`, and the result lists each move with what changes scope.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import N_
 from bot.text import normalize
 from storage import units
 from storage.csv_import import CsvImportError, records
-from storage.models import Unit
+from storage.models import Household, RoleAssignment, Unit
 
 COLUMNS = ("code", "name", "level", "parent_code")
 REQUIRED_COLUMNS = ("code", "name", "level")
 MAX_CODE = 64
 MAX_NAME = 200
 MAX_LEVEL = 32
-_LEVEL = re.compile(r"^[a-z][a-z0-9_]*$")
 
 Progress = Callable[[int, int], None]
+MOVE_REFUSAL = N_("{code} would move from under {old} to under {new} (units: {units}, "
+                  "households: {households}, people: {people} would change scope); run "
+                  "again with --move to move it")
 
 
 @dataclass(frozen=True)
@@ -46,11 +50,24 @@ class UnitImportError(CsvImportError):
     """A row that cannot be imported; `msgid` and `values` let the caller translate it."""
 
 
+@dataclass(frozen=True)
+class Move:
+    """An existing unit given a new parent, and what changes scope with it."""
+
+    code: str
+    old_parent: str | None
+    new_parent: str | None
+    units: int  # the unit and its subtree
+    households: int
+    people: int  # holding an active role on one of those units
+
+
 @dataclass
 class ImportResult:
     created: int = 0
     updated: int = 0
     codes: list[str] = field(default_factory=list)
+    moves: list[Move] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -92,9 +109,10 @@ def _check_lengths(code: str, name: str, level: str, line: int) -> None:
         raise UnitImportError(line, N_("code is longer than {limit} characters"), limit=MAX_CODE)
     if len(name) > MAX_NAME:
         raise UnitImportError(line, N_("name is longer than {limit} characters"), limit=MAX_NAME)
-    if len(level) > MAX_LEVEL or not _LEVEL.match(level):
-        raise UnitImportError(line, N_("level {level} is not a short lowercase word like ward "
-                                       "or quarter"), level=level)
+    if level not in units.LEVEL_RANK:
+        raise UnitImportError(line, N_("level {level} is not one of the tree's levels: "
+                                       "{order}"), level=level[:MAX_LEVEL],
+                              order=units.LEVEL_ORDER)
 
 
 def _not_duplicate(row: UnitRow, seen: dict[str, int]) -> None:
@@ -107,17 +125,23 @@ def _not_duplicate(row: UnitRow, seen: dict[str, int]) -> None:
 # --- writing ---------------------------------------------------------------------------------
 
 async def apply_rows(session: AsyncSession, rows: Sequence[UnitRow],
-                     progress: Progress | None = None) -> ImportResult:
+                     progress: Progress | None = None, move: bool = False) -> ImportResult:
     """Create or update the units, parents first; the caller owns the transaction.
 
-    Parents may come later in the rows or already be in the database. Unknown parents and
-    cycles (also through units already stored) are refused before anything is written.
+    Parents may come later in the rows or already be in the database. Unknown parents,
+    cycles (also through units already stored), a parent not above its child in the level
+    order and, without `move`, a new parent for an existing unit are refused before anything
+    is written.
     """
     existing = {unit.code: unit for unit in await units.all_units(session)}
     parents = _final_parents(existing, rows)
-    result = ImportResult()
+    depth: dict[str, int] = {}
+    for row in rows:
+        _depth(row, parents, depth)
+    _check_levels(existing, rows, parents)
+    result = ImportResult(moves=await _moves(session, existing, rows, move))
     done = 0
-    for batch in _batches(rows, parents, _progress_step(len(rows))):
+    for batch in _batches(rows, depth, _progress_step(len(rows))):
         for row in batch:
             result.created += _put(session, existing, row)
             result.codes.append(row.code)
@@ -142,12 +166,9 @@ def _put(session: AsyncSession, existing: dict[str, Unit], row: UnitRow) -> bool
     return is_new
 
 
-def _batches(rows: Sequence[UnitRow], parents: dict[str, str | None], size: int
+def _batches(rows: Sequence[UnitRow], depth: dict[str, int], size: int
              ) -> Iterator[list[UnitRow]]:
     """Rows parents first, in batches that never mix depths (a parent is flushed first)."""
-    depth: dict[str, int] = {}
-    for row in rows:
-        _depth(row, parents, depth)
     ordered = sorted(rows, key=lambda row: depth[row.code])
     for _, same_depth in groupby(ordered, key=lambda row: depth[row.code]):
         level = list(same_depth)
@@ -168,6 +189,51 @@ def _final_parents(existing: dict[str, Unit], rows: Sequence[UnitRow]) -> dict[s
             raise UnitImportError(row.line, N_("parent {parent} is neither in the file nor in "
                                                "the database"), parent=row.parent_code)
     return parents
+
+
+def _check_levels(existing: dict[str, Unit], rows: Sequence[UnitRow],
+                  parents: dict[str, str | None]) -> None:
+    """Each row's parent above it, and each row above the children it keeps or gains."""
+    levels = {code: unit.level for code, unit in existing.items()}
+    levels.update((row.code, row.level) for row in rows)
+    line_of = {row.code: row.line for row in rows}
+    for code, parent in parents.items():
+        touched = code in line_of or parent in line_of
+        if parent is not None and touched and not units.may_hold(levels[parent], levels[code]):
+            raise UnitImportError(line_of[code] if code in line_of else line_of[parent],
+                                  units.LEVEL_REFUSAL,
+                                  code=code, level=levels[code], parent=parent,
+                                  parent_level=levels[parent], order=units.LEVEL_ORDER)
+
+
+async def _moves(session: AsyncSession, existing: dict[str, Unit], rows: Sequence[UnitRow],
+                 move: bool) -> list[Move]:
+    """The stored units the rows give another parent; refused without `move`."""
+    by_id = {unit.id: unit.code for unit in existing.values()}
+    moves = []
+    for row in rows:
+        unit = existing.get(row.code)
+        old = by_id.get(unit.parent_id) if unit is not None and unit.parent_id else None
+        if unit is None or old == row.parent_code:
+            continue
+        found = Move(row.code, old, row.parent_code, *await _scope_counts(session, unit))
+        if not move:
+            raise UnitImportError(row.line, MOVE_REFUSAL, code=row.code, old=old or "-",
+                                  new=row.parent_code or "-", units=found.units,
+                                  households=found.households, people=found.people)
+        moves.append(found)
+    return moves
+
+
+async def _scope_counts(session: AsyncSession, unit: Unit) -> tuple[int, int, int]:
+    """Units, households and people (active roles) in the unit's stored subtree."""
+    inside = select(Unit.id).where(Unit.path.startswith(unit.path)).scalar_subquery()
+    count_units = select(func.count()).select_from(Unit).where(Unit.path.startswith(unit.path))
+    homes = select(func.count()).select_from(Household).where(Household.unit_id.in_(inside))
+    people = select(func.count(func.distinct(RoleAssignment.person_id))).where(
+        RoleAssignment.unit_id.in_(inside), RoleAssignment.active.is_(True))
+    return (int(await session.scalar(count_units) or 0), int(await session.scalar(homes) or 0),
+            int(await session.scalar(people) or 0))
 
 
 def _depth(row: UnitRow, parents: dict[str, str | None], depth: dict[str, int]) -> int:

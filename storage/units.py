@@ -1,14 +1,49 @@
-"""The unit tree: look-ups, subtree scope, and the path shown to people."""
+"""The unit tree: its level order, look-ups, subtree scope, and the path shown to people."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.i18n import N_
 from bot.text import normalize
 from storage.models import Unit
+
+# The tiers of the tree, top first (two-tier local government since July 2025: no district).
+# A parent's tier is above its child's, or a ward could sit under another ward's quarter and
+# that ward's staff would read it: scope follows the tree. Tiers may be skipped (a group
+# right under a ward). A new kind of unit is a new entry here, in its tier.
+LEVEL_TIERS: tuple[tuple[str, ...], ...] = (
+    ("province",),
+    ("ward", "commune", "special_zone"),
+    ("quarter", "hamlet", "village"),
+    ("group",),
+)
+LEVEL_RANK = {level: rank for rank, tier in enumerate(LEVEL_TIERS) for level in tier}
+LEVEL_ORDER = " > ".join("/".join(tier) for tier in LEVEL_TIERS)
+
+
+class UnitTreeError(Exception):
+    """A change that would break the tree; `msgid` and `values` let the caller translate it."""
+
+    def __init__(self, msgid: str, **values: Any) -> None:
+        self.msgid, self.values = msgid, values
+        super().__init__(msgid.format(**values))
+
+
+def may_hold(parent_level: str, child_level: str) -> bool:
+    """True when a unit of `parent_level` may be the parent of one of `child_level`."""
+    parent, child = LEVEL_RANK.get(parent_level), LEVEL_RANK.get(child_level)
+    return parent is not None and child is not None and parent < child
+
+
+LEVEL_REFUSAL = N_("{code} ({level}) cannot sit under {parent} ({parent_level}): a parent's "
+                   "level must be above its child's ({order})")
+MOVE_REFUSAL = N_("{code} would move from under {old} to under {new}; moving a unit and "
+                  "its subtree needs --move")
 
 
 async def by_code(session: AsyncSession, code: str) -> Unit | None:
@@ -17,18 +52,41 @@ async def by_code(session: AsyncSession, code: str) -> Unit | None:
 
 
 async def upsert(session: AsyncSession, code: str, name: str, level: str,
-                 parent: Unit | None) -> Unit:
-    """Create the unit, or update its name, level and parent (a re-import)."""
+                 parent: Unit | None, move: bool = False) -> Unit:
+    """Create the unit, or update its name and level; a new parent only with `move` (its
+    subtree moves with it). Raises UnitTreeError for a parent not above it in LEVEL_TIERS."""
+    level = level.strip()
+    if parent is not None and not may_hold(parent.level, level):
+        raise UnitTreeError(LEVEL_REFUSAL, code=code.strip(), level=level, parent=parent.code,
+                            parent_level=parent.level, order=LEVEL_ORDER)
     unit = await by_code(session, code)
     if unit is None:
-        unit = Unit(code=code.strip(), name=normalize(name), level=level.strip(), path="")
+        unit = Unit(code=code.strip(), name=normalize(name), level=level, path="")
         session.add(unit)
         await session.flush()
+    elif unit.parent_id != (parent.id if parent else None) and not move:
+        old = await session.get(Unit, unit.parent_id) if unit.parent_id else None
+        raise UnitTreeError(MOVE_REFUSAL, code=unit.code, old=old.code if old else "-",
+                            new=parent.code if parent else "-")
     else:
-        unit.name, unit.level = normalize(name), level.strip()
+        await _children_fit(session, unit, level)
+    unit.name, unit.level = normalize(name), level
+    old_path, below = unit.path, await subtree(session, unit) if unit.path else []
     unit.parent_id = parent.id if parent else None
     unit.path = f"{parent.path if parent else '/'}{unit.id}/"
+    for descendant in below:
+        if descendant.id != unit.id:  # the subtree moves with its root
+            descendant.path = unit.path + descendant.path[len(old_path):]
     return unit
+
+
+async def _children_fit(session: AsyncSession, unit: Unit, level: str) -> None:
+    """A unit whose level changes must stay above each of its children."""
+    children = await session.execute(select(Unit).where(Unit.parent_id == unit.id))
+    for child in children.scalars():
+        if not may_hold(level, child.level):
+            raise UnitTreeError(LEVEL_REFUSAL, code=child.code, level=child.level,
+                                parent=unit.code, parent_level=level, order=LEVEL_ORDER)
 
 
 async def ancestors(session: AsyncSession, unit: Unit) -> list[Unit]:

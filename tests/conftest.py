@@ -29,8 +29,11 @@ from tests.doubles.zalo_api import ZaloDouble
 
 POSTGRES_URL = os.environ.get("COSO_TEST_POSTGRES_URL")
 _pg_ready = False
-# Seeded by the migrations; emptied, they would not come back until the next run.
-CATALOGUES = {"report_categories", "support_policies", "drill_scenarios"}
+# Seeded by the migrations: kept as migrated and put back after each test's truncation (a
+# ward's own entries reference units, so truncating the units empties them; and a test may
+# import its own catalogue).
+CATALOGUES = ("report_categories", "support_policies", "drill_scenarios")
+_seeded_catalogues: dict[str, list[dict[str, Any]]] = {}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -57,11 +60,17 @@ async def _reset_postgres(url: str) -> None:
                 await conn.execute(text("DROP SCHEMA public CASCADE"))
                 await conn.execute(text("CREATE SCHEMA public"))
             await upgrade_async(url)
+            async with db.engine.connect() as conn:
+                for name in CATALOGUES:
+                    found = await conn.execute(Base.metadata.tables[name].select())
+                    _seeded_catalogues[name] = [dict(row) for row in found.mappings()]
             _pg_ready = True
-        tables = ", ".join(t.name for t in Base.metadata.sorted_tables
-                           if t.name not in CATALOGUES)
+        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
         async with db.engine.begin() as conn:
             await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            for name in CATALOGUES:
+                await conn.execute(Base.metadata.tables[name].insert(),
+                                   _seeded_catalogues[name])
     finally:
         await db.dispose()
 
@@ -146,11 +155,13 @@ StartBot = Callable[..., Awaitable[Runtime]]
 
 
 @pytest.fixture
-async def start_bot(db_url: str) -> AsyncIterator[StartBot]:
-    """start_bot(**settings) starts a Runtime as `coso run` does; all are stopped after."""
+async def start_bot(db_url: str, tmp_path: Path) -> AsyncIterator[StartBot]:
+    """start_bot(**settings) starts a Runtime as `coso run` does; all are stopped after.
+    COSO_DATA_DIR is the test's own (spools, charts), not the working tree's ./data."""
     started: list[Runtime] = []
 
     async def start(**overrides: Any) -> Runtime:
+        overrides.setdefault("COSO_DATA_DIR", str(tmp_path / "data"))
         runtime = Runtime(make_settings(db_url, **overrides))
         await runtime.start()
         started.append(runtime)

@@ -14,32 +14,44 @@ Over HTTP, malformed and oversized webhook bodies are answered 4xx and process n
 from __future__ import annotations
 
 import json
+import logging
 import re
 import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from itertools import count
 from typing import Any
 
 import aiohttp
 import pytest
 from babel.messages.pofile import read_po
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bot.flows.engine import FLOWS, Step
+from bot.flows.engine import BUTTON_PREFIX, FLOWS, Step
+from bot.flows.registration import purge_strangers
 from bot.handlers.commands import COMMANDS
 from bot.handlers.router import BUTTONS, Router
 from bot.i18n import LOCALES_DIR
 from bot.messages import Incoming, Outgoing
 from bot.text import normalize_multiline
 from storage.db import Database
-from storage.models import ChatAccount, Conversation, OutboxMessage, ProcessedUpdate
+from storage.models import (
+    ChatAccount,
+    Conversation,
+    InviteFailure,
+    OutboxMessage,
+    ProcessedUpdate,
+    utcnow,
+)
+from storage.models import Person as ModelPerson
 from tests.conftest import Seeded, StartBot, make_settings, seed_ward
 from tests.doubles.telegram_api import SECRET_HEADER, TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
-from tests.telegram_helpers import free_port, start_telegram
+from tests.telegram_helpers import free_port, register, start_telegram
+from tests.telegram_helpers import texts as joined
 
 _updates = count(1)
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
@@ -472,3 +484,286 @@ async def test_zalo_webhook_with_an_overlong_message_id(zalo: ZaloDouble, start_
     status = await _post(url, body, ("X-Bot-Api-Secret-Token", "s3cret-s3cret"))
     assert status < 500
     assert await _processed(runtime.db) <= 1
+
+
+# --- forged button payloads and web chat ids (issue 11, items 5 and 11) ---------------------
+
+FORGED_PREFIXES = sorted({*BUTTONS, BUTTON_PREFIX})
+HUGE = "9" * 20
+FORGED_PARTS = st.one_of(
+    st.sampled_from(["", "0", "1", "-1", "+1", " 1", "1.5", "1e9", HUGE, str(2**31),
+                     str(2**63), str(2**64), "١٢", "１２", "²", "Ⅻ", "n", "r", "a", "d",
+                     "skip", "TOKEN"]),
+    st.integers(-2**70, 2**70).map(str),
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8))
+FORGED = st.builds(lambda prefix, parts: ":".join([prefix, *parts]),
+                   st.sampled_from(FORGED_PREFIXES), st.lists(FORGED_PARTS, max_size=4)
+                   ).filter(lambda payload: len(payload.encode()) <= 64)
+# Every answer a forged tap may get; none names a unit the person does not lead.
+POLITE = ("This question is no longer open.", "Sorry, ", "Thank you", "Please ",
+          "Stopped ", "Which ", "Any change", "You are not registered")
+OTHER_UNITS = ("Khu phố 2", "Phường Sài Gòn", "Tổ dân phố 1")
+OURS = ("bot", "storage", "aiohttp")
+
+
+@dataclass
+class Forger:
+    """A leader of Khu phố 1 on Telegram (webhook mode) and in the web chat, with an open
+    check-in question on each, so "f:<token>:…" payloads reach the engine's own parsing."""
+
+    tg: TelegramDouble
+    runtime: Any
+    web: aiohttp.ClientSession
+    base: str
+    unit_ids: dict[str, int] = field(default_factory=dict)
+    user: int = 9101
+    seen: int = 0
+
+    async def token(self, channel: str) -> str:
+        async with self.runtime.db.read() as session:
+            found = await session.scalar(
+                select(Conversation.question).join(ChatAccount)
+                .where(ChatAccount.channel == channel))
+        return found or "none"
+
+    async def forge(self, payload: str, channel: str) -> str:
+        return payload.replace("TOKEN", await self.token(channel))
+
+    async def web_replies(self) -> list[str]:
+        async with self.web.get(f"{self.base}/api/messages?after={self.seen}&wait=0") as got:
+            assert got.status == 200, got.status
+            rows = await got.json()
+        if rows:
+            self.seen = rows[-1]["id"]
+        return [row["text"] for row in rows]
+
+
+@pytest.fixture
+async def forger(tg: TelegramDouble, start_bot: StartBot) -> AsyncIterator[Forger]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/webhook/telegram"
+    runtime = await start_telegram(start_bot, tg, COSO_WEB_PORT=port, TELEGRAM_WEBHOOK_URL=url,
+                                   TELEGRAM_WEBHOOK_SECRET="s3cret_s3cret-1")
+    seeded = await seed_ward(runtime.db)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as web:
+        found = Forger(tg, runtime, web, f"http://127.0.0.1:{port}", seeded.unit_ids)
+        await tg.send_text(found.user, f"/start {seeded.codes['leader:KP1:0']}",
+                           language_code="en")
+        await tg.wait_messages(found.user, 1)
+        async with web.post(f"{found.base}/api/login", json={"code": seeded.codes[
+                "leader:KP1:1"]}, headers={"Accept-Language": "en"}) as response:
+            assert response.status == 200
+        await found.web_replies()
+        yield found
+
+
+async def _forged_tap(forger: Forger, payload: str, caplog: pytest.LogCaptureFixture) -> str:
+    """The payload tapped on Telegram and chosen in the web chat; both replies."""
+    tg = forger.tg
+    await tg.send_text(forger.user, "/checkin", language_code="en")  # buttons to tap on
+    await tg.wait_messages(forger.user, 1)
+    failures = tg.webhook_failures
+    caplog.clear()
+    await tg.tap(forger.user, await forger.forge(payload, "telegram"), strict=False)
+    replies = joined(await tg.wait_messages(forger.user, 1))
+    assert tg.webhook_failures == failures, f"{payload!r}: the webhook answered 5xx"
+    web = forger.web
+    async with web.post(f"{forger.base}/api/send", json={"text": "/checkin"}) as response:
+        assert response.status == 200
+    await forger.web_replies()
+    choice = await forger.forge(payload, "web")
+    async with web.post(f"{forger.base}/api/send", json={"choice": choice}) as response:
+        assert response.status == 200, f"{payload!r}: web chat answered {response.status}"
+    replies += "\n" + "\n".join(await forger.web_replies())
+    # The bot's and the web server's records ("asyncio" reports other tests' leftovers).
+    errors = [record.getMessage() for record in caplog.records
+              if record.levelno >= logging.ERROR and record.name.startswith(OURS)]
+    assert not errors, f"{payload!r}: {errors[:1]}"
+    assert any(polite in replies for polite in POLITE), f"{payload!r}: {replies!r}"
+    assert not any(name in replies for name in OTHER_UNITS), f"{payload!r}: {replies!r}"
+    return replies
+
+
+@settings(FUZZ, max_examples=25)
+@given(payload=FORGED)
+@example(payload=f"ck:{HUGE}:n")
+@example(payload=f"ck:{HUGE}:r")
+@example(payload=f"dv:{HUGE}:1:a")
+@example(payload=f"dv:1:{HUGE}:d")
+@example(payload=f"dr:{HUGE}:a")
+@example(payload="ck:²:n")
+@example(payload="dv:١٢:١:a")
+@example(payload="f:TOKEN:²")
+@example(payload=f"f:TOKEN:{HUGE}")
+@example(payload="f:TOKEN:١")
+async def test_a_forged_button_gets_a_polite_answer(forger: Forger, payload: str,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    await _forged_tap(forger, payload, caplog)
+
+
+@pytest.mark.parametrize("query", [f"after={HUGE}", f"after={2**63}", "after=-1",
+                                   "after=١٢", "after=", "after=1.5"])
+async def test_web_chat_messages_refuse_a_bad_after(forger: Forger, query: str) -> None:
+    async with forger.web.get(f"{forger.base}/api/messages?{query}&wait=0") as response:
+        assert response.status == 400
+
+
+@pytest.mark.parametrize("row_id", [HUGE, str(2**63), "١٢", "0", "-1"])
+async def test_web_chat_files_refuse_a_bad_id(forger: Forger, row_id: str) -> None:
+    async with forger.web.get(f"{forger.base}/api/file/{row_id}/photo") as response:
+        assert response.status in (400, 404)
+
+
+# --- deeply nested JSON (issue 11, item 6) ----------------------------------------------------
+
+DEEP = b"[" * 100_000
+
+
+def _assert_one_quiet_line(caplog: pytest.LogCaptureFixture, requests: int = 1) -> None:
+    """A refused body costs one WARNING line at most: no ERROR, no traceback."""
+    loud = [record for record in caplog.records if record.name.startswith(OURS)
+            and (record.levelno >= logging.ERROR or record.exc_info)]
+    assert not loud, [record.getMessage()[:200] for record in loud]
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) <= requests
+
+
+async def test_telegram_webhook_refuses_deep_json(tg: TelegramDouble, start_bot: StartBot,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/webhook/telegram"
+    runtime = await start_telegram(start_bot, tg, COSO_WEB_PORT=port, TELEGRAM_WEBHOOK_URL=url,
+                                   TELEGRAM_WEBHOOK_SECRET="s3cret_s3cret-1")
+    caplog.clear()
+    assert await _post(url, DEEP, (SECRET_HEADER, "s3cret_s3cret-1")) == 400
+    _assert_one_quiet_line(caplog)
+    assert await _processed(runtime.db) == 0
+
+
+async def test_zalo_webhook_refuses_deep_json(zalo: ZaloDouble, start_bot: StartBot,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/webhook/zalo"
+    runtime = await start_bot(ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url,
+                              COSO_WEB_PORT=port, ZALO_WEBHOOK_URL=url,
+                              ZALO_WEBHOOK_SECRET="s3cret-s3cret")
+    caplog.clear()
+    assert await _post(url, DEEP, ("X-Bot-Api-Secret-Token", "s3cret-s3cret")) == 400
+    _assert_one_quiet_line(caplog)
+    assert await _processed(runtime.db) == 0
+
+
+async def test_web_chat_refuses_deep_json(forger: Forger,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    caplog.clear()
+    deep = b"[" * 15_000  # within the web chat's 16 KiB body limit
+    for path in ("/api/send", "/api/login", "/api/logout"):
+        async with forger.web.post(forger.base + path, data=deep, headers={
+                "Content-Type": "application/json"}) as response:
+            assert response.status == 400, (path, response.status)
+    _assert_one_quiet_line(caplog, requests=3)
+
+
+async def test_a_forged_button_for_another_unit_does_not_name_it(
+        forger: Forger, caplog: pytest.LogCaptureFixture) -> None:
+    """A leader of Khu phố 1 forging buttons for Khu phố 2, another ward's quarter, and
+    the ward itself: refused, and no reply names the unit (issue 11, item 11)."""
+    ids = forger.unit_ids
+    for unit in ("26734-KP2", "26737-KP1", "26734", "26737"):
+        for payload in (f"ck:{ids[unit]}:n", f"dv:1:{ids[unit]}:a", f"dv:1:{ids[unit]}:d",
+                        f"dr:{ids[unit]}:a"):
+            replies = await _forged_tap(forger, payload, caplog)
+            assert "Phường" not in replies and "Khu phố" not in replies, (payload, replies)
+
+
+# --- the back-off against guessing invite codes (issue 11, item 8) ---------------------------
+
+LOCKED_EN = "Too many wrong invite codes."
+NOT_VALID_EN = "That invite code is not valid."
+WRONG = ["ZZZZ2222", "ZZZZ3333", "ZZZZ4444", "ZZZZ5555", "ZZZZ6666"]
+
+
+async def _age(db: Database, by: timedelta, *columns: Any) -> None:
+    """Move these timestamps back (time passing, as far as the database can tell)."""
+    async with db.transaction() as session:
+        for column in columns:
+            model = column.class_
+            for row in (await session.execute(select(model))).scalars():
+                setattr(row, column.key, getattr(row, column.key) - by)
+
+
+async def _age_failures(db: Database, by: timedelta) -> None:
+    await _age(db, by, InviteFailure.at)
+
+
+async def _registered(db: Database) -> int:
+    async with db.read() as session:
+        return int(await session.scalar(select(func.count()).select_from(ModelPerson)) or 0)
+
+
+async def test_five_wrong_codes_lock_a_chat_account_out_for_ten_minutes(
+        tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot) -> None:
+    runtime = await start_bot(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_BASE=tg.base_url,
+                              ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url)
+    seeded = await seed_ward(runtime.db)
+    good = seeded.codes["leader:KP1"]
+    for number, code in enumerate(WRONG):  # /start, then the bare codes the flow asks for
+        await tg.send_text(8101, f"/start {code}" if number == 0 else code, language_code="en")
+        assert NOT_VALID_EN in joined(await tg.wait_messages(8101, 1))
+    # The sixth try is refused without looking at the code, even a good one.
+    await tg.send_text(8101, good, language_code="en")
+    assert LOCKED_EN in joined(await tg.wait_messages(8101, 1))
+    assert await _registered(runtime.db) == 0
+    # Another account is not affected; in Vietnamese on Zalo, with bare codes.
+    for code in WRONG:
+        await zalo.send_text("zalo-guess", code)
+        await zalo.next_message("zalo-guess")
+    await zalo.send_text("zalo-guess", seeded.codes["leader:KP2"])
+    locked = (await zalo.next_message("zalo-guess")).text or ""
+    assert "Bạn đã gửi sai mã mời quá nhiều lần" in locked, locked
+    # Ten minutes after the fifth refusal the good code works.
+    await _age_failures(runtime.db, timedelta(minutes=10))
+    await tg.send_text(8101, good, language_code="en")
+    assert "Welcome" in joined(await tg.wait_messages(8101, 1))
+    assert await _registered(runtime.db) == 1
+
+
+async def test_a_redelivered_wrong_code_counts_once(tg: TelegramDouble,
+                                                    start_bot: StartBot) -> None:
+    """The refusal is recorded with the update's ledger entry: Telegram delivering the same
+    update again (webhook retries, a restart) does not add up to a lock-out."""
+    runtime = await start_telegram(start_bot, tg)
+    seeded = await seed_ward(runtime.db)
+    update_id = await tg.send_text(8102, "/start ZZZZ2222", language_code="en")
+    await tg.wait_messages(8102, 1)
+    for _ in range(6):
+        await tg.redeliver(update_id)
+    await tg.send_text(8102, seeded.codes["leader:KP1"], language_code="en")
+    assert "Welcome" in joined(await tg.wait_messages(8102, 1))
+    async with runtime.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(InviteFailure)) == 1
+
+
+async def test_idle_strangers_accounts_are_purged_after_a_day(
+        tg: TelegramDouble, start_bot: StartBot) -> None:
+    runtime = await start_telegram(start_bot, tg)
+    seeded = await seed_ward(runtime.db)
+    await register(tg, 8201, seeded.codes["leader:KP1"])
+    stale = [await tg.send_text(user, "/start ZZZZ2222", language_code="en")
+             for user in (8202, 8203)]
+    for user in (8202, 8203):
+        await tg.wait_messages(user, 1)
+    await _age(runtime.db, timedelta(days=2), ChatAccount.created_at, OutboxMessage.created_at,
+               Conversation.updated_at, InviteFailure.at)  # two days pass
+    await tg.send_text(8203, "/help", language_code="en")  # 8203 is back: kept
+    await tg.wait_messages(8203, 1)
+    await purge_strangers(runtime.db, runtime.settings, utcnow())
+    async with runtime.db.read() as session:
+        left = set((await session.execute(select(ChatAccount.external_id))).scalars())
+        failures = await session.scalar(select(func.count()).select_from(InviteFailure))
+    assert left == {"8201", "8203"} and failures == 0
+    # Exactly-once holds across the purge: the old update is still in the ledger.
+    await tg.redeliver(stale[0])
+    await tg.expect_silence(8202, 1.0)
+    async with runtime.db.read() as session:
+        assert "8202" not in set((await session.execute(select(ChatAccount.external_id))
+                                  ).scalars())

@@ -13,9 +13,9 @@ from babel.messages.pofile import read_po
 from bot.cli import build_parser, localized_help, main
 
 ROOT = Path(__file__).resolve().parent.parent
-# Descriptions built with an f-string (the CSV columns come from storage): not a catalog
+# Descriptions built with an f-string (CSV columns, catalogue kinds from storage): not a catalog
 # entry, so they stay English.
-COMPUTED = {("households", "import")}
+COMPUTED = {("households", "import"), ("catalog",)}
 
 
 def paths(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()

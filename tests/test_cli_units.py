@@ -36,10 +36,10 @@ def csv_bytes(*lines: str, bom: bool = False) -> bytes:
     return b"\xef\xbb\xbf" + data if bom else data
 
 
-async def import_bytes(db: Database, data: bytes) -> None:
+async def import_bytes(db: Database, data: bytes, move: bool = False) -> None:
     rows = parse_csv(data)
     async with db.transaction() as session:
-        await apply_rows(session, rows)
+        await apply_rows(session, rows, move=move)
 
 
 async def snapshot(db: Database) -> dict[str, tuple[str, str, str | None, str]]:
@@ -111,7 +111,7 @@ async def test_reimport_updates_names_levels_parents_and_subtree_paths(store: Da
     await import_bytes(store, csv_bytes("P,Tỉnh,province,", "A,Phường A,ward,P",
                                         "B,Phường B,ward,P", "Q,Khu phố 1,quarter,A",
                                         "G,Tổ 1,group,Q"))
-    await import_bytes(store, csv_bytes("Q,Ấp 1,hamlet,B", "A,Xã A,commune,P"))
+    await import_bytes(store, csv_bytes("Q,Ấp 1,hamlet,B", "A,Xã A,commune,P"), move=True)
     got = await snapshot(store)
     assert got["Q"][:3] == ("Ấp 1", "hamlet", "B")
     assert got["A"][:2] == ("Xã A", "commune")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from storage import invites, ledger, outbox, people, units
@@ -34,8 +35,23 @@ async def test_reimport_renames_and_moves_a_unit(db: Database) -> None:
         a = await units.upsert(session, "A", "Ward A", "ward", None)
         b = await units.upsert(session, "B", "Ward B", "ward", None)
         await units.upsert(session, "Q", "Quarter", "quarter", a)
-        moved = await units.upsert(session, "Q", "Quarter  renamed", "quarter", b)
+        group = await units.upsert(session, "G", "Group", "group", await units.by_code(
+            session, "Q"))
+        with pytest.raises(units.UnitTreeError, match="needs --move"):
+            await units.upsert(session, "Q", "Quarter", "quarter", b)
+        moved = await units.upsert(session, "Q", "Quarter  renamed", "quarter", b, move=True)
         assert moved.name == "Quarter renamed" and moved.path == f"{b.path}{moved.id}/"
+        assert group.path == f"{moved.path}{group.id}/"  # the subtree moved with it
+
+
+async def test_upsert_keeps_the_level_order(db: Database) -> None:
+    async with db.transaction() as session:
+        a = await units.upsert(session, "A", "Ward A", "ward", None)
+        quarter = await units.upsert(session, "Q", "Quarter", "quarter", a)
+        with pytest.raises(units.UnitTreeError, match="must be above"):
+            await units.upsert(session, "B", "Ward B", "ward", quarter)
+        with pytest.raises(units.UnitTreeError, match="must be above"):
+            await units.upsert(session, "A", "Ward A", "group", None)  # above its quarter
 
 
 async def test_invite_codes_are_hashed_single_use_and_expire(db: Database) -> None:

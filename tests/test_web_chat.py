@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,12 @@ from sqlalchemy import func, select
 
 from bot.app import Runtime
 from bot.channels.web import LOGIN_ATTEMPTS, SESSION_COOKIE
+from bot.settings import SettingsError
 from storage import outbox
-from storage.models import ChatAccount, Person
-from tests.conftest import StartBot, seed_ward
+from storage.models import ChatAccount, InviteFailure, Person
+from tests.conftest import StartBot, make_settings, seed_ward
+from tests.doubles.telegram_api import TelegramDouble
+from tests.telegram_helpers import free_port
 
 WELCOME_UNIT = "Khu phố 1, Phường Bến Thành, Thành phố Hồ Chí Minh"
 ENGLISH_SET = "Language set to English."
@@ -238,9 +242,9 @@ async def test_login_attempts_are_rate_limited(start_bot: StartBot, users: Users
     runtime = await start_bot()
     user = users(runtime)
     for _ in range(LOGIN_ATTEMPTS):
-        assert (await user.login("ZZZZ2222"))[0] == 400
-    status, data = await user.login("ZZZZ2222")
-    assert status == 429 and data["message"]
+        assert (await user.post("/api/login", {"name": "x"}))[0] == 400
+    status, data, _ = await user.post("/api/login", {"name": "x"})
+    assert status == 429 and "chờ một phút" in data["message"]
 
 
 async def test_a_restart_mid_flow_keeps_the_session_and_the_question(
@@ -259,3 +263,96 @@ async def test_a_restart_mid_flow_keeps_the_session_and_the_question(
     user.point_at(second)
     assert await user.say(choice=english) == 200
     assert (await user.reply())["text"] == ENGLISH_SET
+
+
+# --- COSO_WEB_CHAT and COSO_TRUSTED_PROXIES (issue 11, item 7) ------------------------------
+
+async def test_web_chat_off_answers_404_and_keeps_the_webhook(
+        start_bot: StartBot, users: Users, tg: TelegramDouble) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/webhook/telegram"
+    runtime = await start_bot(COSO_WEB_CHAT="off", COSO_WEB_PORT=port,
+                              TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_BASE=tg.base_url,
+                              TELEGRAM_WEBHOOK_URL=url, TELEGRAM_WEBHOOK_SECRET="s3cret_s3cret-1")
+    seeded = await seed_ward(runtime.db)
+    user = users(runtime)
+    for path in ("/", "/static/app.js"):
+        async with user.http.get(user.base + path) as response:
+            assert response.status == 404, path
+    for path, body in (("/api/login", {"code": seeded.codes["leader:KP1"]}),
+                       ("/api/send", {"text": "/help"}), ("/api/logout", {})):
+        async with user.http.post(user.base + path, json=body) as response:
+            assert response.status == 404, path
+    for path in ("/api/messages?wait=0", "/api/file/1/photo"):
+        async with user.http.get(user.base + path) as response:
+            assert response.status == 404, path
+    async with runtime.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(ChatAccount)) == 0
+    # The webhook is still served: a Telegram user registers through it.
+    await tg.send_text(7001, f"/start {seeded.codes['leader:KP2']}", language_code="en")
+    [welcome] = await tg.wait_messages(7001, 1)
+    assert "Khu phố 2" in (welcome.text or "")
+
+
+async def _login_from(user: WebUser, forwarded: str | None, code: object = None) -> int:
+    """A login attempt (by default one without a code, which only the rate limit counts)."""
+    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+    status, _, _ = await user.post("/api/login", {"code": code}, headers=headers)
+    return status
+
+
+async def test_the_login_limit_is_keyed_on_the_client_behind_a_trusted_proxy(
+        start_bot: StartBot, users: Users) -> None:
+    """Behind the README's reverse proxy every request comes from 127.0.0.1: one person
+    guessing must not lock everybody out, and a forged left part must not help."""
+    runtime = await start_bot(COSO_TRUSTED_PROXIES="127.0.0.0/8, ::1")
+    user = users(runtime)
+    for _ in range(LOGIN_ATTEMPTS):
+        assert await _login_from(user, "203.0.113.5") == 400
+    assert await _login_from(user, "203.0.113.5") == 429
+    # A forged address to the left of what the proxy appended changes nothing.
+    assert await _login_from(user, "198.51.100.1, 203.0.113.5") == 429
+    # Another client behind the same proxy is not limited.
+    assert await _login_from(user, "203.0.113.6") == 400
+    assert await _login_from(user, "198.51.100.7, 203.0.113.6") == 400
+
+
+async def test_forwarded_for_is_ignored_from_an_untrusted_peer(
+        start_bot: StartBot, users: Users) -> None:
+    runtime = await start_bot()  # no trusted proxy: the header is the client's own words
+    user = users(runtime)
+    for number in range(LOGIN_ATTEMPTS):
+        assert await _login_from(user, f"203.0.113.{number}") == 400
+    assert await _login_from(user, "203.0.113.99") == 429
+
+
+@pytest.mark.parametrize("value", ["10.0.0.0/33", "localhost", "10.0.0.0/8, nope"])
+def test_a_bad_trusted_proxy_stops_start_up_naming_the_variable(value: str) -> None:
+    with pytest.raises(SettingsError, match=r"^COSO_TRUSTED_PROXIES: .*not an address or CIDR"):
+        make_settings("sqlite+aiosqlite:///:memory:", COSO_TRUSTED_PROXIES=value)
+
+
+# --- the back-off against guessing invite codes (issue 11, item 8) ---------------------------
+
+async def test_five_wrong_codes_lock_a_browser_out_for_ten_minutes(
+        start_bot: StartBot, users: Users) -> None:
+    """Every web login is a new chat account, so the refused codes count per client address
+    (behind a trusted proxy, the forwarded one)."""
+    runtime = await start_bot(COSO_TRUSTED_PROXIES="127.0.0.1/32")
+    seeded = await seed_ward(runtime.db)
+    user = users(runtime)
+    for code in ("ZZZZ2222", "ZZZZ3333", "ZZZZ4444", "ZZZZ5555", "ZZZZ6666"):
+        assert await _login_from(user, "203.0.113.5", code) == 400
+    status, data, _ = await user.post("/api/login", {"code": seeded.codes["leader:KP1"]},
+                                      headers={"X-Forwarded-For": "203.0.113.5",
+                                               "Accept-Language": "vi"})
+    assert status == 429 and data["message"].startswith("Bạn đã gửi sai mã mời quá nhiều lần")
+    async with runtime.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Person)) == 0
+    # Someone else behind the same proxy logs in.
+    assert await _login_from(user, "203.0.113.6", seeded.codes["leader:KP2"]) == 200
+    # Ten minutes later the first browser's good code works.
+    async with runtime.db.transaction() as session:
+        for row in (await session.execute(select(InviteFailure))).scalars():
+            row.at -= timedelta(minutes=10)
+    assert await _login_from(user, "203.0.113.5", seeded.codes["leader:KP1"]) == 200

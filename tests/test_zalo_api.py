@@ -272,3 +272,17 @@ def test_parse_update_reads_the_documented_photo_field() -> None:
 ])
 def test_parse_update_returns_none_on_junk(junk: Any) -> None:
     assert parse_update(junk) is None
+
+
+@pytest.mark.parametrize(("chat", "private"), [
+    ({"id": "u1", "chat_type": "PRIVATE"}, True),
+    ({"id": "g1", "chat_type": "GROUP"}, False),
+    ({"id": "u1", "chat_type": "GROUP"}, False),  # the type decides, not the ids
+    ({"id": "u1"}, True),  # no chat_type: the sender's own chat only
+    ({"id": "g1"}, False),
+    ({"id": "u1", "chat_type": 1}, True),  # junk type: read as absent
+])
+def test_only_a_private_chat_is_private(chat: dict[str, Any], private: bool) -> None:
+    message = {**MESSAGE, "chat": chat}
+    update = parse_update({"event_name": "message.text.received", "message": message})
+    assert update is not None and update.private is private

@@ -254,7 +254,7 @@ class TelegramChannel:
             return web.Response(status=401)
         try:
             update = Update.model_validate(await request.json(), context={"bot": self.bot})
-        except (ValueError, ValidationError):
+        except (ValueError, ValidationError, RecursionError):  # RecursionError: nested too deep
             log.warning("telegram webhook: a request body that is not an Update, refused")
             return web.Response(status=400)
         try:

@@ -31,10 +31,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import HandleIncoming
+from bot.client_address import client_address
 from bot.i18n import N_, Translator, pick_locale
-from bot.messages import Incoming, Outgoing
+from bot.messages import BIG_ID_MAX, Incoming, Outgoing, parse_id
 from bot.settings import Settings
-from storage import outbox
+from storage import invites, outbox
 from storage.db import Database
 from storage.models import ChatAccount, OutboxMessage, WebSession, utcnow
 
@@ -56,6 +57,9 @@ LOGIN_WINDOW_SECONDS = 60.0
 CLIENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif"}
 TOO_MANY_LOGINS = N_("Too many login attempts. Please wait a minute and try again.")
+# The same words as the chat's lock-out (bot/flows/registration.py): one catalog entry.
+LOCKED = N_("Too many wrong invite codes. For safety, codes are not checked for the next "
+            "10 minutes; please try again later, or ask your ward staff for help.")
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
@@ -155,7 +159,8 @@ async def read_json(request: web.Request) -> dict[str, Any]:
             raise ApiError(413, "too large")
     try:
         data = json.loads(body)
-    except ValueError:  # UnicodeDecodeError included
+    except (ValueError, RecursionError):  # UnicodeDecodeError included; too deep a nesting
+        log.warning("web: a request body that is not JSON, refused")
         raise ApiError(400, "bad JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "bad JSON")
@@ -244,6 +249,8 @@ class WebChannel:
         self._closing = False
 
     def routes(self) -> list[web.RouteDef]:
+        if not self.settings.web_chat:  # COSO_WEB_CHAT=off: every route of ours is a 404
+            return []
         return [
             web.get("/", self._page),
             web.get("/static/{name}", self._asset),
@@ -287,9 +294,19 @@ class WebChannel:
 
     async def _login(self, request: web.Request) -> web.StreamResponse:
         hint = language_hint(request)
-        if not self._limiter.allow(request.remote or "?", time.monotonic()):
-            locale = pick_locale(hint, default=self.settings.default_locale)
-            raise ApiError(429, Translator(locale, self.settings.tz)(TOO_MANY_LOGINS))
+        t = Translator(pick_locale(hint, default=self.settings.default_locale), self.settings.tz)
+        client = client_address(request, self.settings.proxies)
+        if not self._limiter.allow(client, time.monotonic()):
+            log.info("web: login attempts from %s refused for a while", client)
+            raise ApiError(429, t(TOO_MANY_LOGINS))
+        # Each login is a new chat account, so the chat's per-account back-off would never
+        # trip here: the web login's refused codes count per client address instead.
+        key = f"web-login:{client}"
+        async with self.db.transaction() as session:
+            if await invites.locked_until(session, key, utcnow()) is not None:
+                log.info("web: login from %s not checked: locked out after refused codes",
+                         client)
+                raise ApiError(429, t(LOCKED))
         data = await read_json(request)
         if not isinstance(data.get("code"), str):
             raise ApiError(400, "code missing")
@@ -301,6 +318,8 @@ class WebChannel:
             language=hint))
         token = secrets.token_urlsafe(32)
         if not await self._open_session(external_id, token):
+            async with self.db.transaction() as session:
+                await invites.record_failure(session, key, utcnow())
             raise ApiError(400, await self._replies_to(external_id))
         log.info("web: a login opened a session")
         response = web.json_response({"ok": True}, headers=NO_STORE)
@@ -337,21 +356,21 @@ class WebChannel:
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         who = await self._who(request)
-        try:
-            after = int(request.query.get("after", "0"))
-        except ValueError:
-            raise ApiError(400, "bad after") from None
+        after = parse_id(request.query.get("after", "0"), low=0, high=BIG_ID_MAX)
+        if after is None:
+            raise ApiError(400, "bad after")
         wait = request.query.get("wait") != "0"  # the page's first look must not hang
-        rows = await self._wait_for_rows(who, max(after, 0), wait)
+        rows = await self._wait_for_rows(who, after, wait)
         return web.json_response([render(row) for row in rows], headers=NO_STORE)
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         who = await self._who(request)
-        kind, row_id = request.match_info["kind"], request.match_info["row_id"]
-        if kind not in ("photo", "document") or not row_id.isdigit():
+        kind = request.match_info["kind"]
+        row_id = parse_id(request.match_info["row_id"], high=BIG_ID_MAX)
+        if kind not in ("photo", "document") or row_id is None:
             raise ApiError(404, "not found")
         async with self.db.read() as session:
-            row = await session.get(OutboxMessage, int(row_id))
+            row = await session.get(OutboxMessage, row_id)
         # Someone else's row answers exactly like a missing one: ids reveal nothing.
         mine = row is not None and row.chat_account_id == who.account_id
         if row is None or not mine or row.status not in outbox.MAILBOX:

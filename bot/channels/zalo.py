@@ -26,12 +26,13 @@ from bot.channels.zalo_api import (
     parse_update,
 )
 from bot.messages import Incoming, Outgoing
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from storage.db import unavailable
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 30
+TOKEN_REFUSED = frozenset({401, 403})  # what getMe answers to a token that is not the bot's
 
 
 def to_incoming(update: ZaloUpdate) -> Incoming:
@@ -39,11 +40,25 @@ def to_incoming(update: ZaloUpdate) -> Incoming:
         channel="zalo",
         external_id=update.chat_id,
         update_id=update.message_id,
-        text=update.text if update.event_name != IMAGE_EVENT else None,
+        # An image's caption is its text, as on Telegram: a command or an answer typed
+        # with the photo is read, not dropped.
+        text=update.caption if update.event_name == IMAGE_EVENT else update.text,
         photo=update.photo_url,
         display_name=update.display_name,
         language=None,  # Zalo tells no language: COSO_DEFAULT_LOCALE (vi) applies
     )
+
+
+def served(update: ZaloUpdate) -> bool:
+    """Private chats only, as on Telegram: in a group every member would act as the person
+    who registered it, and household data would go to the whole group. The line names no
+    chat, person or text."""
+    if update.private:
+        return True
+    kind = "a group" if (update.chat_type or "").upper() == "GROUP" else "a non-private"
+    log.info("zalo: update %s from %s chat ignored: only private chats are served",
+             update.message_id, kind)
+    return False
 
 
 class ZaloChannel:
@@ -68,17 +83,39 @@ class ZaloChannel:
         return [web.post(path, self._webhook)] if path else []
 
     async def start(self, handle: HandleIncoming) -> None:
+        """Raises SettingsError (one line, naming the setting) when Zalo refuses the token or
+        the webhook: retrying cannot fix either."""
         self._handle = handle
+        await self._check_token()
         if self.settings.zalo_webhook_url:
             assert self.settings.zalo_webhook_secret
-            await self.client.set_webhook(self.settings.zalo_webhook_url,
-                                          self.settings.zalo_webhook_secret)
+            try:
+                await self.client.set_webhook(self.settings.zalo_webhook_url,
+                                              self.settings.zalo_webhook_secret)
+            except ZaloApiError as exc:
+                if not exc.permanent:
+                    raise
+                raise SettingsError(f"ZALO_WEBHOOK_URL: Zalo refused the webhook "
+                                    f"({exc.code} {exc.description})") from None
             log.info("zalo: webhook mode")
             return
         with contextlib.suppress(ZaloApiError, ZaloNetworkError):
             await self.client.delete_webhook()  # getUpdates does not work while one is set
         self._poller = asyncio.create_task(self._poll(), name="zalo-poll")
         log.info("zalo: long polling")
+
+    async def _check_token(self) -> None:
+        """getMe, as Telegram's start-up does: a bad token fails now, not in a poller that
+        would meet 401 on every try. No answer at all is not the token's fault: go on."""
+        try:
+            await self.client.get_me()
+        except ZaloApiError as exc:
+            if exc.code in TOKEN_REFUSED:
+                raise SettingsError(f"ZALO_BOT_TOKEN: Zalo refused the token "
+                                    f"({exc.code} {exc.description})") from None
+            log.warning("zalo: getMe failed (code %s); starting anyway", exc.code)
+        except ZaloNetworkError as exc:
+            log.warning("zalo: getMe got no answer (%s); starting anyway", exc)
 
     async def stop(self) -> None:
         if self._poller is not None:
@@ -99,7 +136,8 @@ class ZaloChannel:
                 pause = min(pause * 2, 60.0)
                 continue
             for update in updates:
-                await self._handle_polled(update)
+                if served(update):
+                    await self._handle_polled(update)
 
     async def _handle_polled(self, update: ZaloUpdate) -> None:
         # Zalo has no offset: a polled update is gone from the server, so a failure is
@@ -114,10 +152,14 @@ class ZaloChannel:
             return web.json_response({"ok": False, "description": "Unauthorized"}, status=401)
         try:
             update = parse_update(await request.json())
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
+            log.warning("zalo webhook: a request body that is not an update, refused")
             return web.json_response({"ok": False, "description": "Bad Request"}, status=400)
-        if update is not None and self._handle is not None:
-            # An exception here answers 500, so Zalo may deliver the update again.
+        if update is not None and served(update) and self._handle is not None:
+            # Zalo is not documented to deliver an update again after a 5xx: the handle
+            # (bot/channels/spool.py) returns once the update is committed or spooled, so
+            # 200 means kept. It raises for a bug (500) or when the database is away and the
+            # spool cannot be written (503): then only a redelivery, if any, would save it.
             try:
                 await self._handle(to_incoming(update))
             except Exception as exc:

@@ -69,6 +69,7 @@ TEXT_EVENT = "message.text.received"
 IMAGE_EVENT = "message.image.received"
 STICKER_EVENT = "message.sticker.received"
 UNSUPPORTED_EVENT = "message.unsupported.received"
+PRIVATE_CHAT = "PRIVATE"  # message.chat.chat_type; a group the bot was added to is "GROUP"
 
 # Codes retrying cannot fix. 408 and 429 are 4xx but transient, so they are not here.
 _PERMANENT_CODES = frozenset({400, 401, 403, 404, 405, 409, 410, 413, 414, 422})
@@ -122,6 +123,16 @@ class ZaloUpdate:
     photo_url: str | None  # image messages only
     raw: dict[str, Any]
     caption: str | None = None  # the text sent with an image, if any
+    chat_type: str | None = None  # "PRIVATE" or "GROUP" (docs); None when absent
+
+    @property
+    def private(self) -> bool:
+        """A one-to-one chat with the bot. Without a chat_type, only a chat whose id is the
+        sender's (as in every private sample of the docs) counts as one."""
+        if self.chat_type is not None:
+            return self.chat_type.upper() == PRIVATE_CHAT
+        return self.chat_id == self.user_id and "from" in _as_dict(
+            _unwrap(self.raw).get("message"))
 
 
 def _as_id(value: object) -> str | None:
@@ -159,8 +170,9 @@ def parse_update(data: Any) -> ZaloUpdate | None:
     if not event_name or not isinstance(message, dict):
         return None
     sender = _as_dict(message.get("from"))
+    chat = _as_dict(message.get("chat"))
     message_id = _as_id(message.get("message_id"))
-    chat_id = _as_id(_as_dict(message.get("chat")).get("id"))
+    chat_id = _as_id(chat.get("id"))
     if message_id is None or chat_id is None:
         return None
     is_image = event_name == IMAGE_EVENT
@@ -177,6 +189,7 @@ def parse_update(data: Any) -> ZaloUpdate | None:
                    if is_image else None),
         raw=data,
         caption=_as_text(message.get("caption")) if is_image else None,
+        chat_type=_as_text(chat.get("chat_type")),
     )
 
 

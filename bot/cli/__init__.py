@@ -10,6 +10,7 @@ from datetime import UTC
 
 from bot.cli import (
     backup,
+    catalog,
     db,
     demo,
     digest,
@@ -32,10 +33,11 @@ from bot.cli.common import CliError, Context
 from bot.i18n import Translator
 from bot.settings import SUPPORTED_LOCALES, SettingsError, load_settings
 
+PRIVATE_UMASK = 0o077
 Handler = Callable[[Context, argparse.Namespace], int]
 # The order `coso --help` lists them in.
 GROUPS = (db, units, households, invites, users, reports, support, schedule, digest, export,
-          directive, drill, purge, demo, run, backup, doctor)
+          directive, drill, catalog, purge, demo, run, backup, doctor)
 
 
 def build_parser(locale: str | None = None) -> argparse.ArgumentParser:
@@ -63,6 +65,16 @@ def parse(argv: list[str], locale: str) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # What a command writes (files, charts, SQLite's journals) is the bot user's alone,
+    # whatever umask it was started with; the writers that know their files set 0600 too.
+    previous = os.umask(PRIVATE_UMASK)
+    try:
+        return _main(argv)
+    finally:
+        os.umask(previous)
+
+
+def _main(argv: list[str] | None) -> int:
     lang, argv = localized_help.take_lang(sys.argv[1:] if argv is None else argv)
     try:
         args = parse(argv, lang or localized_help.default_locale())

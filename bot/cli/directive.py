@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli.common import CliError, Context, show_record, with_db
+from bot.files import prepare_data_dir
 from bot.flows.directive import parse_deadline, refusal_text, send
 from bot.handlers.directives import report
 from storage import directives, units
 from storage.db import Database
 from storage.directives import Draft, Refusal
 from storage.models import Role, utcnow
+from storage.private import private_file
 
 
 def register(commands: Any) -> None:
@@ -59,9 +61,8 @@ def _stored(ctx: Context, attach: Path) -> Path:
     problem = directives.attachment_refusal(attach.name, attach.stat().st_size)
     if problem is not None:
         raise CliError(refusal_text(ctx.t, problem, attach.name))
-    folder = ctx.settings.data_dir.resolve() / "directives"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{uuid.uuid4().hex}{attach.suffix.casefold()}"
+    folder = prepare_data_dir(ctx.settings).resolve() / "directives"
+    target = private_file(folder / f"{uuid.uuid4().hex}{attach.suffix.casefold()}")
     shutil.copyfile(attach, target)
     return target
 

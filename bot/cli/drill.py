@@ -45,14 +45,15 @@ def handle_start(ctx: Context, args: argparse.Namespace) -> int:
             if ward.level not in schedules.WARD_LEVELS:
                 raise CliError(ctx.t("A drill is run in a ward, commune or special zone."))
             scenario = await session.get(DrillScenario, args.scenario)
-            if scenario is None or not scenario.active:
+            if scenario is None or not drills.offered(scenario, ward):
                 raise CliError(ctx.t("unknown scenario {key}", key=args.scenario))
             area = await units.by_code(session, args.only) if args.only else ward
             if area is None or not units.contains(ward, area):
                 raise CliError(ctx.t("unit {code} is not {unit} or one of its sub-units",
                                      code=args.only, unit=args.unit))
             taking = sorted({unit.id for unit, _ in await schedules.leaders_in(session, ward)
-                             if unit.path.startswith(area.path)})
+                             if unit.path.startswith(area.path)
+                             and drills.takes_part(scenario, unit)})
             if not taking:
                 raise CliError(ctx.t("No unit there has a leader yet, so no drill was "
                                      "started."))
@@ -88,7 +89,33 @@ def _as_json(results: drills.Results) -> dict[str, Any]:
                        "steps_total": len(results.scenario.steps),
                        "seconds_to_acknowledge": seconds(u.to_acknowledge),
                        "seconds_to_complete": seconds(u.to_complete),
-                       "reminders": u.reminders} for u in results.units]}
+                       "reminders": u.reminders} for u in results.units],
+            **_steps_json(results)}
+
+
+def _steps_json(results: drills.Results) -> dict[str, Any]:
+    """Per step the median and slowest time against the expected minutes, the late units,
+    and the previous drill of the scenario's figures with the change (negative: faster)."""
+    def seconds(value: timedelta | None) -> float | None:
+        return None if value is None else value.total_seconds()
+
+    def figures(step: drills.StepFigures) -> dict[str, Any]:
+        return {"units_timed": step.times, "median_seconds": seconds(step.median),
+                "slowest_seconds": seconds(step.slowest), "slowest_unit": step.slowest_unit,
+                "late_units": step.late}
+
+    before = {f.number: f for f in drills.step_figures(results.previous)} \
+        if results.previous else {}
+    changes = dict(drills.changes(results))
+    return {"scenario_version": results.drill.scenario_version,
+            "previous_drill_id": results.previous.drill.id if results.previous else None,
+            "steps": [{"number": step.number, "vi": step.step.get("vi"),
+                       "en": step.step.get("en"), "expected_minutes": step.step.get("minutes"),
+                       **figures(step),
+                       "previous": figures(before[step.number]) if step.number in before
+                       else None,
+                       "change_seconds": seconds(changes.get(step.number))}
+                      for step in drills.step_figures(results)]}
 
 
 def handle_scenarios(ctx: Context, args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.cli.common import CliError, Context, with_db
 from bot.export import FORMATS, file_stem, write_csv, write_xlsx
+from bot.files import prepare_data_dir
 from storage import export, units
 from storage.db import Database
 
@@ -18,17 +19,26 @@ def register(commands: Any) -> None:
         "export", help="a unit's records over a period, as .xlsx or CSV",
         description="Households, reports, daily check-ins and support deliveries of a unit "
                     "and its subtree, one sheet (or CSV file) per kind, headers in "
-                    "COSO_DEFAULT_LOCALE and dates as real dates.")
+                    "COSO_DEFAULT_LOCALE and dates as real dates. Files are written 0600 "
+                    "(personal data); the path written is printed.")
     parser.add_argument("--unit", required=True, metavar="CODE")
     parser.add_argument("--from", dest="start", required=True, type=_day, metavar="YYYY-MM-DD")
     parser.add_argument("--to", dest="end", required=True, type=_day, metavar="YYYY-MM-DD")
     parser.add_argument("--format", choices=FORMATS, default="xlsx")
     parser.add_argument("--out", type=Path, metavar="PATH",
                         help="the .xlsx file, or the folder for the CSV files (default: "
-                             "coso-CODE-FROM-TO[.xlsx] here)")
+                             "COSO_DATA_DIR/exports/coso-CODE-FROM-TO[.xlsx], removed after "
+                             "two days like the exports sent in chat)")
     parser.add_argument("--json", action="store_true",
                         help="print {files: [...], rows: {sheet: count}}")
     parser.set_defaults(handler=handle_export)
+
+
+def _default_out(ctx: Context, stem: str, form: str) -> Path:
+    """Under COSO_DATA_DIR/exports (0700), not the current folder, where a file of household
+    records would sit untracked in whatever checkout or home the admin happened to be in."""
+    folder = prepare_data_dir(ctx.settings).resolve() / "exports"
+    return folder / (f"{stem}.xlsx" if form == "xlsx" else stem)
 
 
 def _day(text: str) -> date:
@@ -55,11 +65,13 @@ def handle_export(ctx: Context, args: argparse.Namespace) -> int:
     sheets = with_db(ctx, work)
     if sheets is None:
         raise CliError(ctx.t("unknown unit {code}", code=args.unit))
-    stem = file_stem(args.unit, args.start, args.end)
-    if args.format == "xlsx":
-        files = [write_xlsx(sheets, ctx.t, args.out or Path(f"{stem}.xlsx"))]
-    else:
-        files = write_csv(sheets, ctx.t, args.out or Path(stem))
+    out = args.out or _default_out(ctx, file_stem(args.unit, args.start, args.end), args.format)
+    try:
+        files = ([write_xlsx(sheets, ctx.t, out)] if args.format == "xlsx"
+                 else write_csv(sheets, ctx.t, out))
+    except OSError as exc:  # a folder that is a file, or one the admin may not write in
+        raise CliError(ctx.t("cannot write {path}: {error}", path=str(out),
+                             error=exc.strerror or type(exc).__name__)) from None
     if args.json:
         ctx.json({"files": [str(path) for path in files],
                   "rows": {sheet.name: len(sheet.rows) for sheet in sheets}})

@@ -13,7 +13,7 @@ from storage import units
 from storage.db import Database
 from storage.models import Unit
 from storage.official_units import UnknownProvince, province_rows
-from storage.unit_import import ImportResult, UnitRow, apply_rows, read_csv
+from storage.unit_import import ImportResult, UnitImportError, UnitRow, apply_rows, read_csv
 
 # Short files finish before anyone wonders; longer ones report as they go.
 PROGRESS_FROM = 100
@@ -29,6 +29,7 @@ def register(commands: Any) -> None:
                     "A parent may come later in the file or already be in the database. "
                     "The whole file is imported, or nothing when a row is bad.")
     imp.add_argument("file", metavar="FILE.csv", type=Path)
+    _move_option(imp)
     imp.set_defaults(handler=handle_import)
     official = sub.add_parser(
         "import-official", help="import a province and its wards/communes (official list)",
@@ -36,6 +37,7 @@ def register(commands: Any) -> None:
                     "its wards, communes and special zones (5-digit codes). Safe to repeat.")
     official.add_argument("--province", required=True, metavar="CODE",
                           help="official province code, e.g. 79 for Ho Chi Minh City")
+    _move_option(official)
     official.set_defaults(handler=handle_import_official)
     listing = sub.add_parser("list", help="show the unit tree",
                              description="Show units in tree order, indented by depth.")
@@ -45,10 +47,18 @@ def register(commands: Any) -> None:
     listing.set_defaults(handler=handle_list)
 
 
+def _move_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--move", action="store_true",
+                        help="let existing units take a new parent: each moves with its "
+                             "subtree, households and people, and what moves is printed "
+                             "(without it such a row is refused and nothing is written)")
+
+
 # --- import ----------------------------------------------------------------------------------
 
 def handle_import(ctx: Context, args: argparse.Namespace) -> int:
-    _report(ctx, import_file(ctx, args.file, read_csv, lambda rows: _write(ctx, rows)))
+    _report(ctx, import_file(ctx, args.file, read_csv,
+                             lambda rows: _write(ctx, rows, move=args.move)))
     return 0
 
 
@@ -60,11 +70,16 @@ def handle_import_official(ctx: Context, args: argparse.Namespace) -> int:
                              "e.g. 79 for Ho Chi Minh City", code=exc.code)) from None
     ctx.err(ctx.t("{name}: {count} units in the official list",
                   name=rows[0].name, count=ctx.t.number(len(rows))))
-    _report(ctx, _write(ctx, rows, always_progress=True))
+    try:
+        result = _write(ctx, rows, always_progress=True, move=args.move)
+    except UnitImportError as exc:
+        raise CliError(ctx.t(exc.msgid, **exc.values)) from None
+    _report(ctx, result)
     return 0
 
 
-def _write(ctx: Context, rows: list[UnitRow], always_progress: bool = False) -> ImportResult:
+def _write(ctx: Context, rows: list[UnitRow], always_progress: bool = False,
+           move: bool = False) -> ImportResult:
     def progress(done: int, total: int) -> None:
         if always_progress or total >= PROGRESS_FROM:
             ctx.err(ctx.t("{done} of {total} units written",
@@ -72,12 +87,19 @@ def _write(ctx: Context, rows: list[UnitRow], always_progress: bool = False) -> 
 
     async def work(db: Database) -> ImportResult:
         async with db.transaction() as session:
-            return await apply_rows(session, rows, progress)
+            return await apply_rows(session, rows, progress, move=move)
 
     return with_db(ctx, work)
 
 
 def _report(ctx: Context, result: ImportResult) -> None:
+    for move in result.moves:
+        ctx.out(ctx.t("Moved {code} from under {old} to under {new}: units: {units}, "
+                      "households: {households}, people: {people} change scope.",
+                      code=move.code, old=move.old_parent or "-", new=move.new_parent or "-",
+                      units=ctx.t.number(move.units),
+                      households=ctx.t.number(move.households),
+                      people=ctx.t.number(move.people)))
     ctx.out(ctx.t.plural("Imported {n} unit ({created} new, {updated} updated).",
                          "Imported {n} units ({created} new, {updated} updated).",
                          result.total, created=ctx.t.number(result.created),

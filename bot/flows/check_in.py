@@ -22,7 +22,7 @@ from bot.flows.engine import Flow, Option, Step, register
 from bot.flows.report import start as start_report
 from bot.handlers.access import refuse
 from bot.i18n import N_, Translator, pick_locale
-from bot.messages import Button, Outgoing
+from bot.messages import Button, Outgoing, parse_id
 from bot.settings import Settings
 from bot.turn import Turn
 from storage import outbox, units
@@ -86,14 +86,13 @@ async def answer_check_in(turn: Turn, unit_id: int, answer: str) -> None:
         await start_report(turn)
         return
     unit = await turn.session.get(Unit, unit_id)
-    if unit is None or answer != NO_CHANGE:
+    led = unit is not None and any(grant.role == Role.LEADER and units.contains(grant.unit, unit)
+                                   for grant in turn.grants)
+    if unit is None or answer != NO_CHANGE or not led:
+        # A unit one does not lead answers as a missing one: a forged id reveals no name.
+        if unit is not None and not led:
+            log.info("refused check-in for unit %s by account %s", unit.id, turn.account.id)
         turn.say(turn.t("This question is no longer open."))
-        return
-    if not any(grant.role == Role.LEADER and units.contains(grant.unit, unit)
-               for grant in turn.grants):
-        log.info("refused check-in for unit %s by account %s", unit.id, turn.account.id)
-        turn.say(turn.t("Sorry, only a leader of {unit} can answer its check-in.",
-                        unit=unit.name))
         return
     day = store.local_day(turn.now, turn.settings.tz)
     row = await store.record_check_in(turn.session, unit.id, day, store.CheckInAnswer.NO_CHANGE,
@@ -108,7 +107,8 @@ async def answer_check_in(turn: Turn, unit_id: int, answer: str) -> None:
 async def on_button(turn: Turn, payload: str) -> None:
     """A tap on a check-in prompt's button ("ck:<unit>:n|r"), whatever flow is open."""
     _, unit_text, answer = (payload.split(":") + ["", ""])[:3]
-    if not unit_text.isdigit() or answer not in (NO_CHANGE, REPORT):
+    unit_id = parse_id(unit_text)
+    if unit_id is None or answer not in (NO_CHANGE, REPORT) or payload.count(":") != 2:
         turn.say(turn.t("This question is no longer open."))
         return
     conversation = await engine.current(turn)
@@ -118,7 +118,7 @@ async def on_button(turn: Turn, payload: str) -> None:
         await turn.session.flush()
     elif conversation is not None and answer == REPORT:
         await engine.abandon(turn, conversation)
-    await answer_check_in(turn, int(unit_text), answer)
+    await answer_check_in(turn, unit_id, answer)
 
 
 # --- asking ----------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from bot.flows.engine import Flow, Option, Step, register
 from bot.flows.support import scope_roots
 from bot.handlers.access import refuse
 from bot.i18n import N_, Translator, pick_locale
-from bot.messages import Button, Outgoing
+from bot.messages import Button, Outgoing, parse_id
 from bot.settings import Settings
 from bot.turn import Turn
 from storage import directives, outbox, units
@@ -135,11 +135,12 @@ async def send_to(session: AsyncSession, settings: Settings, directive: Directiv
 async def on_button(turn: Turn, payload: str) -> None:
     """A recipient's "Received" or "Done": recorded once, harmless when pressed again."""
     parts = payload.split(":")
-    if len(parts) != 4 or not (parts[1].isdigit() and parts[2].isdigit()) or turn.person is None:
+    directive_id = parse_id(parts[1]) if len(parts) == 4 else None
+    unit_id = parse_id(parts[2]) if len(parts) == 4 else None
+    if directive_id is None or unit_id is None or turn.person is None:
         turn.say(turn.t("This question is no longer open."))
         return
-    entry = await directives.recipient(turn.session, int(parts[1]), int(parts[2]),
-                                       turn.person.id)
+    entry = await directives.recipient(turn.session, directive_id, unit_id, turn.person.id)
     if entry is None:
         refuse(turn, "a directive", frozenset({Role.LEADER}))
         return

@@ -23,7 +23,7 @@ from bot.flows.engine import Flow, Option, Step, register
 from bot.flows.support import scope_roots
 from bot.handlers.access import reaches, refuse
 from bot.i18n import N_, Translator
-from bot.messages import Button, Outgoing
+from bot.messages import Button, Outgoing, parse_id
 from bot.settings import Settings
 from bot.turn import Turn
 from storage import drills, outbox, schedules, units
@@ -45,8 +45,9 @@ def wards(turn: Turn) -> list[Unit]:
 
 
 async def _scenario_options(turn: Turn) -> Sequence[Option]:
+    """The city's scenarios, then the ward's own."""
     return [Option(s.key, drills.label(s, turn.t.locale), literal=True)
-            for s in await drills.scenarios(turn.session)]
+            for s in await drills.scenarios_for(turn.session, wards(turn)[0])]
 
 
 async def _area_options(turn: Turn) -> Sequence[Option]:
@@ -66,9 +67,11 @@ async def taking_part(turn: Turn, ward: Unit, area: str) -> list[Unit]:
     if area != EVERYWHERE:
         found = await turn.session.get(Unit, int(area.split(":", 1)[1]))
         chosen = found.path if found is not None and units.contains(ward, found) else ""
+    scenario = await turn.session.get(DrillScenario, str(turn.data.get("scenario")))
     seen: dict[int, Unit] = {}
     for unit, _ in await schedules.leaders_in(turn.session, ward):
-        if chosen and unit.path.startswith(chosen):
+        if (chosen and unit.path.startswith(chosen)
+                and (scenario is None or drills.takes_part(scenario, unit))):
             seen.setdefault(unit.id, unit)
     return list(seen.values())
 
@@ -87,7 +90,8 @@ async def _summary(turn: Turn) -> str:
 async def _finish(turn: Turn) -> None:
     ward = next(iter(wards(turn)), None)
     scenario = await turn.session.get(DrillScenario, str(turn.data["scenario"]))
-    if ward is None or scenario is None or not reaches(turn, ward, ROLES):
+    if (ward is None or scenario is None or not drills.offered(scenario, ward)
+            or not reaches(turn, ward, ROLES)):
         refuse(turn, "/drill", ROLES)
         return
     taking = await taking_part(turn, ward, str(turn.data["area"]))
@@ -181,9 +185,10 @@ async def send_card(session: AsyncSession, settings: Settings, entry: DrillParti
 
 async def on_button(turn: Turn, payload: str) -> None:
     """A leader's press on a drill card: move the unit on and show the next card."""
-    _, participant_id, action = (payload.split(":") + ["", ""])[:3]
-    found = (await drills.participant(turn.session, int(participant_id))
-             if participant_id.isdigit() else None)
+    _, participant_text, action = (payload.split(":") + ["", ""])[:3]
+    participant_id = parse_id(participant_text)
+    found = (await drills.participant(turn.session, participant_id)
+             if participant_id is not None else None)
     unit = await turn.session.get(Unit, found[0].unit_id) if found else None
     if found is None or unit is None or not reaches(turn, unit, frozenset({Role.LEADER})):
         refuse(turn, "a drill card", frozenset({Role.LEADER}))

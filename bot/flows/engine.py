@@ -20,7 +20,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import N_, Translator, pick_locale
-from bot.messages import Button, Outgoing
+from bot.messages import Button, Outgoing, parse_id
 from bot.settings import Settings
 from bot.text import fold, normalize, normalize_multiline
 from bot.turn import Turn
@@ -217,10 +217,11 @@ async def _button(turn: Turn, conversation: Conversation, flow: Flow, step: Step
         await _answer(turn, conversation, flow, step, skip=True)
         return
     options = await _options(turn, step)
-    if not choice.isdigit() or int(choice) >= len(options):
+    index = parse_id(choice, low=0, high=len(options) - 1)
+    if index is None:
         turn.say(turn.t("This question is no longer open."))
         return
-    await _accept(turn, conversation, flow, step, options[int(choice)].value)
+    await _accept(turn, conversation, flow, step, options[index].value)
 
 
 async def _answer(turn: Turn, conversation: Conversation, flow: Flow, step: Step, *,

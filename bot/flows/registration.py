@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
-from bot.flows.engine import Flow, Step, register
+from bot.flows.engine import Flow, Refused, Step, register
 from bot.handlers.access import role_name
 from bot.i18n import N_
+from bot.jobs import periodic
+from bot.settings import Settings
 from bot.text import normalize
 from bot.turn import Turn
 from storage import invites, people, units
+from storage.db import Database
 from storage.invites import InviteProblem
 from storage.models import Person
 
@@ -24,13 +28,27 @@ PROBLEMS = {
     InviteProblem.REVOKED: N_("That invite code was withdrawn. Ask your ward staff for a new "
                               "one."),
 }
+# Also the web chat's answer to a login locked out (bot/channels/web.py).
+LOCKED = N_("Too many wrong invite codes. For safety, codes are not checked for the next "
+            "10 minutes; please try again later, or ask your ward staff for help.")
+# A stranger's chat account idle this long is deleted (purge_strangers).
+STRANGERS_KEPT = timedelta(days=1)
 
 
 async def _check_code(turn: Turn, code: str) -> str | None:
+    """The code's problem, if any; every refusal counts towards the back-off, and while
+    locked out the code is not even looked up."""
+    key = invites.account_key(turn.account.channel, turn.account.external_id)
+    if await invites.locked_until(turn.session, key, turn.now) is not None:
+        log.info("invite not checked for account %s: locked out after refused codes",
+                 turn.account.id)
+        raise Refused(LOCKED)
     invite = await invites.find(turn.session, code)
     problem = invites.problem(invite, turn.now)
     if problem is not None:
         log.info("invite refused for account %s: %s", turn.account.id, problem.value)
+        # In the update's transaction, with its ledger entry: a redelivery counts once.
+        await invites.record_failure(turn.session, key, turn.now)
         return PROBLEMS[problem]
     return None
 
@@ -66,3 +84,14 @@ FLOW = register(Flow(
     ),
     finish=_bind,
 ))
+
+
+@periodic("stranger-accounts", timedelta(hours=1))
+async def purge_strangers(db: Database, settings: Settings, now: datetime) -> None:
+    """Chat accounts of strangers and failed logins, idle a day, and old refused codes."""
+    async with db.transaction() as session:
+        accounts = await people.purge_strangers(session, now - STRANGERS_KEPT)
+        failures = await invites.purge_failures(session, now)
+    if accounts or failures:
+        log.info("purged %d idle unregistered chat accounts and %d old refused invite codes",
+                 accounts, failures)

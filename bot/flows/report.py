@@ -38,8 +38,11 @@ URGENCY = (Option(NORMAL, N_("Normal")), Option(URGENT, N_("Urgent")))
 # --- shared with /open -----------------------------------------------------------------------
 
 async def category_options(turn: Turn) -> Sequence[Option]:
-    return [Option(entry.key, store.category_label(entry, turn.locale), literal=True)
-            for entry in await store.categories(turn.session)]
+    """The city's situations and the person's ward's own; their aliases ("F0", "thieu an")
+    typed choose them too."""
+    return [Option(entry.key, store.category_label(entry, turn.locale), literal=True,
+                   aliases=tuple(entry.aliases or ()))
+            for entry in await store.categories(turn.session, within=scope(turn))]
 
 
 async def category_name(turn: Turn, key: str) -> str:
@@ -110,7 +113,8 @@ async def _finish(turn: Turn) -> None:
         return  # refused, and the person was told why
     entry = await store.category(turn.session, turn.data["category"])
     people = int(turn.data["people"])
-    if entry is None or not entry.active:
+    unit = await turn.session.get(Unit, household.unit_id)
+    if entry is None or unit is None or not store.category_offered(entry, unit):
         turn.say(turn.t("That category is no longer offered; nothing was saved. "
                         "Please send /report again."))
         return

@@ -180,7 +180,7 @@ def picked(data: dict[str, Any]) -> PolicyPick:
 async def _policy_options(turn: Turn) -> Sequence[Option]:
     household_id = turn.data.get("household_id")
     options = []
-    for policy in await support.policies(turn.session):
+    for policy in await support.policies(turn.session, on=local_today(turn)):
         repeat = household_id is not None and bool(
             await support.earlier_deliveries(turn.session, int(household_id), policy.key))
         pick = PolicyPick(policy.key, policy.measure, policy.standard_amount, repeat)
@@ -297,7 +297,7 @@ async def _summary(turn: Turn) -> str:
 async def _finish(turn: Turn) -> None:
     pick = picked(turn.data)
     policy = await support.policy(turn.session, pick.key)
-    if policy is None or not policy.active:
+    if policy is None or not support.policy_offered(policy, local_today(turn)):
         turn.say(turn.t("That policy is no longer offered; nothing was saved. "
                         "Please send /support again."))
         return
@@ -371,7 +371,7 @@ async def start(turn: Turn) -> None:
     if not scope(turn):
         refuse(turn, "/support", ROLES)
         return
-    if not await support.policies(turn.session):
+    if not await support.policies(turn.session, on=local_today(turn)):
         turn.say(turn.t("No support policy is set up yet; ask your administrator."))
         return
     await engine.begin(turn, FLOW)

@@ -58,7 +58,57 @@ def report(t: Translator, results: drills.Results) -> str:
     for unit in results.units:
         lines.append(t("• {unit}: {progress}", unit=unit.unit_name,
                        progress=_progress(t, unit, steps)))
+    lines.extend(step_lines(t, results))
+    change = improvement(t, results)
+    if change:
+        lines.append(change)
     return "\n".join(lines)
+
+
+def step_lines(t: Translator, results: drills.Results) -> list[str]:
+    """Per step: the median and slowest unit against the expected minutes, the late units,
+    and the same figures of the previous drill of the scenario."""
+    before = {f.number: f for f in drills.step_figures(results.previous)} \
+        if results.previous else {}
+    lines = []
+    for figures in drills.step_figures(results):
+        text = str(figures.step.get(t.locale) or figures.step.get("vi") or "")
+        head = t("Step {n} ({step}), expected {expected}:", n=figures.number, step=text,
+                 expected=t.duration(figures.expected) if figures.expected else "—")
+        lines.append(f"{head} {_figures(t, figures)}")
+        earlier = before.get(figures.number)
+        if earlier is not None and earlier.median is not None:
+            lines.append("  " + t("last time: {figures}", figures=_figures(t, earlier)))
+    return lines
+
+
+def _figures(t: Translator, figures: drills.StepFigures) -> str:
+    if figures.median is None or figures.slowest is None:
+        return t("no unit has reached it yet")
+    text = t("median {median}, slowest {slowest} ({unit})", median=t.duration(figures.median),
+             slowest=t.duration(figures.slowest), unit=figures.slowest_unit)
+    if figures.late:
+        text += "; " + t("late: {units}", units=", ".join(figures.late))
+    return text
+
+
+def improvement(t: Translator, results: drills.Results) -> str | None:
+    """One line: each step's median against the previous drill of the scenario."""
+    changes = drills.changes(results)
+    if results.previous is None or not changes:
+        return None
+    said = []
+    for number, delta in changes:
+        minutes = round(delta.total_seconds() / 60)
+        amount = t.plural("{n} minute", "{n} minutes", abs(minutes))
+        if minutes < 0:
+            said.append(t("Step {n} {time} faster than last time", n=number, time=amount))
+        elif minutes > 0:
+            said.append(t("Step {n} {time} slower than last time", n=number, time=amount))
+        else:
+            said.append(t("Step {n} as fast as last time", n=number))
+    return t("{changes} (drill #{id} before).", changes="; ".join(said),
+             id=results.previous.drill.id)
 
 
 def _progress(t: Translator, unit: drills.UnitResult, steps: int) -> str:
@@ -76,8 +126,9 @@ async def remind(db: Database, settings: Settings, now: datetime) -> None:
     async with db.transaction() as session:
         due = await drills.due_reminders(session, now)
         for entry, started in due:
-            scenario = await session.get(DrillScenario, started.scenario_key)
-            assert scenario is not None
+            found = await session.get(DrillScenario, started.scenario_key)
+            assert found is not None
+            scenario = drills.as_run(started, found)
             entry.reminders += 1
             entry.reminded_at = now
             await drill.send_card(session, settings, entry, scenario, reminder=True)

@@ -177,6 +177,17 @@ class ZaloDouble:
             extra["caption"] = caption
         return self._dispatch(self._update("message.image.received", user_id, extra))
 
+    async def send_group_text(self, group_id: str, user_id: str, text: str, *,
+                              chat_type: str | None = "GROUP") -> str:
+        """A member of a group the bot was added to writes there: chat.id is the group's
+        (None: the update carries no chat_type at all)."""
+        update = self._update("message.text.received", user_id, {"text": text})
+        chat: Body = {"id": group_id}
+        if chat_type is not None:
+            chat["chat_type"] = chat_type
+        update["message"]["chat"] = chat
+        return self._dispatch(update)
+
     async def send_sticker(self, user_id: str) -> str:
         extra = {"sticker": STICKER_ID, "url": f"https://zalo-api.zadn.vn/sticker/{STICKER_ID}"}
         return self._dispatch(self._update("message.sticker.received", user_id, extra))
