@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+from typing import IO
 
 from aiohttp import web
 
 import bot.files  # registers the clean-up of old charts and exports; serves signed links
+import bot.ops.backup  # noqa: F401  (registers the nightly backup)
 from bot import dashboard
 from bot.channels.base import Channel, HandleIncoming
 from bot.channels.spool import Spool, SpooledHandle
@@ -19,9 +21,10 @@ from bot.flows import engine
 from bot.handlers.commands import menu
 from bot.handlers.router import Router
 from bot.i18n import Translator
+from bot.ops import health, metrics, systemd
 from bot.scheduler import Scheduler
 from bot.settings import Settings
-from storage import outbox
+from storage import backup, outbox
 from storage.db import Database
 from storage.migrate import upgrade_async
 from storage.models import utcnow
@@ -66,21 +69,27 @@ class Runtime:
         self.router = Router(self.db, settings)
         self.channels = build_channels(settings, self.db)
         self.senders = {channel.name: Sender(self.db, channel) for channel in self.channels}
-        self.spools = {channel.name: SpooledHandle(self.router.handle, Spool(
+        self._handle = metrics.counted(self.router.handle)  # counted and timed (bot/ops)
+        self.spools = {channel.name: SpooledHandle(self._handle, Spool(
             settings.data_dir / "spool", channel.name)) for channel in self.channels
             if gives_updates_once(channel, settings)}
         self.db.on_commit(self._wake_senders)
         self.scheduler = Scheduler(self.db, settings)
+        self.health = health.for_runtime(self.db, self.channels, self.senders)
+        self.systemd = systemd.Notifier.from_env()
+        metrics.watch_database(self.db)
+        self.metrics = metrics.Metrics(self.db, [c.name for c in self.channels])
         self._web: web.AppRunner | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.port: int | None = None
         self._stopped = False
+        self._run_lock: IO[str] | None = None
 
     def channel(self, name: str) -> Channel:
         return next(c for c in self.channels if c.name == name)
 
     def _handle_for(self, channel: Channel) -> HandleIncoming:
-        return self.spools.get(channel.name) or self.router.handle
+        return self.spools.get(channel.name) or self._handle
 
     def _wake_senders(self, channels: set[str]) -> None:
         for name in channels:
@@ -99,6 +108,9 @@ class Runtime:
 
     async def _start(self) -> None:
         await asyncio.to_thread(prepare_data_dir, self.settings)
+        database = backup.sqlite_file(self.settings.database_url)
+        if database is not None:  # `coso restore` refuses while this is held
+            self._run_lock = backup.hold_running(database)
         await upgrade_async(self.settings.database_url)
         await self._start_web()
         for spooled in self.spools.values():  # what an earlier run kept goes first
@@ -114,6 +126,7 @@ class Runtime:
         log.info("coso running: channels %s, web server on http://%s:%s/ (web chat %s)",
                  ", ".join(c.name for c in self.channels), self.settings.web_host, self.port,
                  "on" if self.settings.web_chat else "off")
+        self.systemd.ready()
 
     async def _release_sqlite_claims(self) -> None:
         # SQLite has one sender, this one: what it held when it stopped (a crash) is free now.
@@ -130,6 +143,12 @@ class Runtime:
             app.add_routes(channel.routes())
         app.add_routes(bot.files.routes(self.settings))  # signed links to charts and exports
         dashboard.attach(app, self.settings, self.db)
+        app.add_routes(self.health.routes())
+        if self.settings.metrics == "public":
+            app.add_routes(self.metrics.routes())
+        elif self.settings.metrics == "on":
+            await self.metrics.serve_private(self.settings.metrics_host,
+                                             self.settings.metrics_port, self.health.routes())
         self._web = web.AppRunner(app, access_log=None)
         await self._web.setup()
         site = web.TCPSite(self._web, self.settings.web_host, self.settings.web_port)
@@ -152,6 +171,7 @@ class Runtime:
         if self._stopped:
             return
         self._stopped = True
+        await self.systemd.stopping()
         await self.scheduler.stop()
         if self._sweeper is not None:
             self._sweeper.cancel()
@@ -162,20 +182,23 @@ class Runtime:
             await spooled.stop()
         for sender in self.senders.values():
             await sender.stop()
+        await self.metrics.stop()
         if self._web is not None:
             await self._web.cleanup()
         await self.db.dispose()
+        if self._run_lock is not None:
+            self._run_lock.close()
 
 
 async def serve(settings: Settings) -> None:
     """Run until SIGINT or SIGTERM."""
     runtime = Runtime(settings)
-    await runtime.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before starting: a stop during start-up
+        with contextlib.suppress(NotImplementedError):  # is a clean stop once started
             loop.add_signal_handler(sig, stop.set)
+    await runtime.start()
     try:
         await stop.wait()
     finally:

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import UNLIMITED, Channel, DeliveryError, SendRate
 from bot.messages import Outgoing
+from bot.ops import metrics
 from storage import outbox
 from storage.db import Database, unavailable
 from storage.models import ChatAccount, utcnow
@@ -131,6 +132,11 @@ class Sender:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"sender-{self.channel.name}")
+
+    @property
+    def running(self) -> bool:
+        """Started and its loop alive (for /readyz)."""
+        return self._task is not None and not self._task.done()
 
     async def stop(self) -> None:
         """Stops claiming, lets the sends under way finish briefly, then cancels the rest
@@ -255,6 +261,7 @@ class Sender:
                                        DeliveryError(type(exc).__name__, parts_sent=parts_sent))
             return
         self._answered()
+        metrics.sent(self.channel.name)
         self._to_mark.append(row_id)
         if self._marking is None:
             self._marking = asyncio.create_task(self._mark_sent())
@@ -329,6 +336,7 @@ class Sender:
                               exc: DeliveryError, *, progressed: bool = False) -> None:
         """progressed: this try sent more parts of the message than the last one did, so it
         does not count against the row (a long message meeting a 429 part after part)."""
+        metrics.send_failed(self.channel.name, exc)
         if exc.unreachable:
             outage_delay = self._unreachable(exc.reason)
         else:

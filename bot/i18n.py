@@ -7,6 +7,7 @@ marked with `N_` and translated when they are rendered for one person.
 from __future__ import annotations
 
 import datetime as dt
+import io
 from datetime import tzinfo
 from decimal import Decimal
 from functools import cache
@@ -15,6 +16,8 @@ from typing import Any
 
 from babel import Locale
 from babel.dates import format_date, format_time, format_timedelta
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
 from babel.support import NullTranslations, Translations
 
@@ -22,12 +25,26 @@ from bot.settings import SUPPORTED_LOCALES
 from wording import N_ as N_  # offered beside the catalogs it marks texts for
 
 DOMAIN = "coso"
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+# The source tree keeps the catalogs at the top (locales/, where `make i18n-extract` writes);
+# a built wheel carries them inside the package (bot/locales/, put there by setup.py).
+_PACKAGED = Path(__file__).resolve().parent / "locales"
+LOCALES_DIR = _PACKAGED if _PACKAGED.is_dir() else _PACKAGED.parent.parent / "locales"
 
 
 @cache
 def _catalog(locale: str) -> NullTranslations:
-    return Translations.load(str(LOCALES_DIR), [locale], domain=DOMAIN)
+    """The compiled .mo when there is one; else the .po itself, compiled in memory (a tree
+    where `make i18n-compile` never ran, or an install that skipped it), so a person never
+    gets English prompts with Vietnamese names mixed in."""
+    folder = LOCALES_DIR / locale / "LC_MESSAGES"
+    if (folder / f"{DOMAIN}.mo").is_file() or not (folder / f"{DOMAIN}.po").is_file():
+        return Translations.load(str(LOCALES_DIR), [locale], domain=DOMAIN)
+    with open(folder / f"{DOMAIN}.po", "rb") as source:
+        catalog = read_po(source, locale=locale, domain=DOMAIN)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return Translations(compiled, domain=DOMAIN)
 
 
 def pick_locale(*candidates: str | None, default: str = "vi") -> str:

@@ -31,6 +31,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot import daily
 from bot.daily import SendDigest
 from bot.jobs import PERIODIC, Periodic
+from bot.ops import metrics
 from bot.settings import Settings
 from storage import schedules
 from storage.db import Database
@@ -64,8 +65,9 @@ class Scheduler:
 
     def start(self) -> None:
         """Start the triggers; the first tick runs at once (today's missed runs)."""
-        # APScheduler logs every execution at INFO: once a minute is noise in the bot's log.
-        logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+        # APScheduler logs every job added and every execution at INFO: noise in the bot's log
+        # (its warnings, a missed run, still show).
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
         tz = self.settings.tz
         aps = AsyncIOScheduler(timezone=tz)
         options = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 50}
@@ -97,13 +99,16 @@ class Scheduler:
             await work()
         except Exception:
             log.exception("a scheduled job failed; it is tried again at its next turn")
+        except asyncio.CancelledError:  # only stop() cancels a run: its claim rolled back, and
+            pass  # APScheduler would log the cancellation as a job failure with a traceback
         finally:
             if task is not None:
                 self._tasks.discard(task)
 
     def _periodic_runner(self, job: Periodic) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
-            await job.run(self.db, self.settings, utcnow())
+            with metrics.scheduled_run(job.name):
+                await job.run(self.db, self.settings, utcnow())
         return run
 
     # --- the daily runs ----------------------------------------------------------------------
@@ -162,6 +167,7 @@ class Scheduler:
                 found.append(Due(schedules.clock_of(at), JOBS.index(job), ward_id, job))
         return found
 
+    @metrics.counted_run
     async def run(self, job: str, ward_id: int, day: date, now: datetime) -> bool:
         """Claim and do one run; False when it was done already (here or elsewhere)."""
         period = schedules.period_of(day)

@@ -66,13 +66,23 @@ class Settings(BaseSettings):
     zalo_webhook_url: str | None = Field(None, alias="ZALO_WEBHOOK_URL")
     zalo_webhook_secret: str | None = Field(None, alias="ZALO_WEBHOOK_SECRET")
 
+    # --- ops: metrics (bot/ops/metrics.py) ---
+    # off; on: /metrics on its own listener (below); public: on the public web server too.
+    metrics: str = Field("off", alias="COSO_METRICS")
+    metrics_host: str = Field("127.0.0.1", alias="COSO_METRICS_HOST")
+    metrics_port: int = Field(9108, ge=0, le=65535, alias="COSO_METRICS_PORT")
+    # --- ops: nightly SQLite backups (bot/ops/backup.py); off while COSO_BACKUP_DIR is unset ---
+    backup_dir: Path | None = Field(None, alias="COSO_BACKUP_DIR")
+    backup_keep_days: int = Field(14, ge=1, alias="COSO_BACKUP_KEEP_DAYS")
+    backup_at: str = Field("02:00", alias="COSO_BACKUP_AT")
     # The web chat's page and API on the web server (off: only the webhooks are served).
     web_chat: bool = Field(True, alias="COSO_WEB_CHAT")
     # Reverse proxies (comma-separated CIDRs) whose X-Forwarded-For is believed, so that rate
     # limits and logs see the client's address rather than the proxy's.
     trusted_proxies: str = Field("", alias="COSO_TRUSTED_PROXIES")
     # The HTTPS base that reaches this web server (e.g. https://coso.example.vn): signed links
-    # to charts, exports and attachments, for Zalo, which takes photos by URL only.
+    # to charts, exports and attachments, for Zalo, which takes photos by URL only; the
+    # dashboard's login links; coso doctor checks that it reaches this server.
     public_url: str | None = Field(None, alias="COSO_PUBLIC_URL")
     # Signs those links; when unset, one is generated and kept in COSO_DATA_DIR (0600).
     file_secret: str | None = Field(None, min_length=16, alias="COSO_FILE_SECRET")
@@ -89,7 +99,7 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
-    @field_validator("check_in_at", "reminder_at", "digest_at")
+    @field_validator("check_in_at", "reminder_at", "digest_at", "backup_at")
     @classmethod
     def _clock_time(cls, value: str) -> str:
         hours, _, minutes = value.partition(":")
@@ -97,6 +107,15 @@ class Settings(BaseSettings):
                 and int(hours) < 24 and int(minutes) < 60):
             raise ValueError("must be a time HH:MM, e.g. 16:00")
         return f"{int(hours):02d}:{minutes}"
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metrics_mode(cls, value: object) -> str:
+        mode = {"true": "on", "1": "on", "false": "off", "0": "off", "": "off"}.get(
+            str(value).strip().lower(), str(value).strip().lower())
+        if mode not in ("off", "on", "public"):
+            raise ValueError("must be off, on (its own listener) or public")
+        return mode
 
     @field_validator("default_locale")
     @classmethod

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class _ContextLines(logging.Filter):
+    """Alembic says which dialect and DDL mode it uses at every start; only the migrations it
+    runs ("Running upgrade 0003 -> 0004") are worth a line in the bot's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
+logging.getLogger("alembic.runtime.migration").addFilter(_ContextLines())
 
 
 def alembic_config(url: str) -> Config:
@@ -31,3 +43,15 @@ def current_heads() -> tuple[str, ...]:
     from alembic.script import ScriptDirectory
 
     return tuple(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+
+def known_revision(revision: str) -> bool:
+    """A revision this code has a migration for (a backup newer than the code is not)."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    try:
+        return ScriptDirectory.from_config(alembic_config("sqlite://")).get_revision(
+            revision) is not None
+    except CommandError:
+        return False

@@ -22,13 +22,14 @@ COMMANDS = [
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "coso")
-def test_help_everywhere(cli: Run, command: list[str]) -> None:
+def test_help_everywhere(cli_env: CliEnv, cli: Run, command: list[str]) -> None:
+    # cli_env: COSO_DEFAULT_LOCALE=en (the Vietnamese help is in tests/test_cli_help.py)
     code, out, _ = cli(*command, "--help")
     assert code == 0
     assert out.startswith("usage: coso")
 
 
-def test_no_command_is_a_usage_error(cli: Run) -> None:
+def test_no_command_is_a_usage_error(cli_env: CliEnv, cli: Run) -> None:
     code, _, err = cli()
     assert code == 2 and "usage: coso" in err
     assert cli("units")[0] == 2

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -207,6 +208,8 @@ class TelegramChannel:
         except TokenValidationError:
             raise ValueError("TELEGRAM_BOT_TOKEN: not a bot token (expected "
                              "'<digits>:<secret>' from @BotFather)") from None
+        self.last_api_success: float | None = None  # time.monotonic(); for /readyz
+        self.bot.session.middleware(self._note_success)
         self.dispatcher = Dispatcher()
         self.dispatcher.include_router(self._router())
         self.webhook_url = settings.telegram_webhook_url
@@ -221,6 +224,15 @@ class TelegramChannel:
         self._handle: HandleIncoming | None = None
         self._poller: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[Any]] = set()
+
+    async def _note_success(self, make_request: Any, bot: Bot, method: Any) -> Any:
+        response = await make_request(bot, method)  # raises when the call failed
+        self.last_api_success = time.monotonic()
+        return response
+
+    async def probe_api(self) -> None:
+        """One cheap authenticated call (getMe), for /readyz when the API has been quiet."""
+        await self.bot.get_me()
 
     @property
     def webhook_path(self) -> str | None:

@@ -174,6 +174,15 @@ class ZaloChannel:
                                          status=503)
         return web.json_response({"ok": True})
 
+    @property
+    def last_api_success(self) -> float | None:
+        """When the Zalo API last answered a call (time.monotonic()); for /readyz."""
+        return self.client.last_success
+
+    async def probe_api(self) -> None:
+        """One cheap authenticated call (getMe), for /readyz when the API has been quiet."""
+        await self.client.get_me()
+
     async def deliver(self, external_id: str, message: Outgoing, skip_parts: int = 0) -> None:
         sent = skip_parts
         try:

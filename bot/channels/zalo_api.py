@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -224,6 +225,8 @@ class ZaloBotClient:
         self._base = base.rstrip("/")
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        # When the API last answered a call as it should (time.monotonic()): readiness.
+        self.last_success: float | None = None
 
     def _http(self) -> aiohttp.ClientSession:
         # Created lazily so the client can be built outside a running event loop.
@@ -249,7 +252,14 @@ class ZaloBotClient:
             log.warning("zalo %s failed: %s", method, type(err).__name__)
             raise ZaloNetworkError(f"{method}: {type(err).__name__}") from None
         log.debug("zalo %s -> HTTP %s", method, status)
-        return self._result(method, status, headers, raw)
+        try:
+            result = self._result(method, status, headers, raw)
+        except ZaloApiError as err:
+            if err.error_code == POLL_EXPIRED:  # an empty long poll: the API answered
+                self.last_success = time.monotonic()
+            raise
+        self.last_success = time.monotonic()
+        return result
 
     def _result(self, method: str, status: int, headers: Any, raw: bytes) -> Any:
         try:

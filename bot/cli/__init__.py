@@ -6,17 +6,21 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from datetime import UTC
 
 from bot.cli import (
+    backup,
     catalog,
     db,
     demo,
     digest,
     directive,
+    doctor,
     drill,
     export,
     households,
     invites,
+    localized_help,
     people,
     purge,
     reports,
@@ -28,25 +32,38 @@ from bot.cli import (
     web,
 )
 from bot.cli.common import CliError, Context
-from bot.settings import SettingsError, load_settings
+from bot.i18n import Translator
+from bot.settings import SUPPORTED_LOCALES, SettingsError, load_settings
 
 PRIVATE_UMASK = 0o077
 Handler = Callable[[Context, argparse.Namespace], int]
 # The order `coso --help` lists them in.
 GROUPS = (db, units, households, people, invites, users, reports, support, schedule, digest, export,
-          directive, drill, catalog, web, purge, demo, run)
+          directive, drill, catalog, web, purge, demo, run, backup, doctor)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(locale: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; its help texts translated when a locale is given."""
     parser = argparse.ArgumentParser(
         prog="coso",
         description="Coso: the chatbot neighbourhood cadres report on. Settings come from "
                     "environment variables or .env (see .env.example).",
     )
+    parser.add_argument("--lang", choices=SUPPORTED_LOCALES,
+                        help="the language of the help and of what the command prints "
+                             "(default: COSO_DEFAULT_LOCALE)")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for group in GROUPS:
         group.register(commands)
+    if locale is not None:
+        localized_help.localize(parser, Translator(locale, UTC))
     return parser
+
+
+def parse(argv: list[str], locale: str) -> argparse.Namespace:
+    """Parse in `locale`: the help, the usage and argparse's errors in that language."""
+    with localized_help.argparse_speaking(Translator(locale, UTC)):
+        return build_parser(locale).parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,12 +77,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    lang, argv = localized_help.take_lang(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(argv)
+        args = parse(argv, lang or localized_help.default_locale())
     except SystemExit as exc:  # --help, or a usage error already printed by argparse
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        ctx = Context.from_settings(load_settings())
+        settings = load_settings()
+        ctx = Context(settings, Translator(lang or settings.default_locale, settings.tz))
     except SettingsError as exc:
         print(f"coso: {exc}", file=sys.stderr)
         return 2

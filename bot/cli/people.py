@@ -13,7 +13,7 @@ from storage import roster, units
 from storage.db import Database
 from storage.models import Unit
 from storage.roster import RosterError
-from storage.roster_import import COLUMNS, ImportResult, RosterRow, apply_rows, read_csv
+from storage.roster_import import ImportResult, RosterRow, apply_rows, read_csv
 
 
 def register(commands: Any) -> None:
@@ -22,8 +22,8 @@ def register(commands: Any) -> None:
     sub = group.add_subparsers(title="people commands", metavar="COMMAND", required=True)
     imp = sub.add_parser(
         "import", help="a ward's roster from a CSV file",
-        description=f"Read a UTF-8 CSV file (Excel's CSV UTF-8 is fine) with the header "
-                    f"{','.join(COLUMNS)}; one file per ward. `post` is a post's key or "
+        description="Read a UTF-8 CSV file (Excel's CSV UTF-8 is fine) with the header "
+                    "unit_code,post,full_name,phone; one file per ward. `post` is a post's key or "
                     "label (see `coso people posts`). A blank full_name declares a vacant "
                     "post; another name than the holder's hands the post over. The whole "
                     "file is imported, or nothing when a row is bad.")

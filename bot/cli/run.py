@@ -14,6 +14,7 @@ from typing import Any
 from bot.cli.common import CliError, Context, with_db
 from bot.cli.demo import build_demo_if_empty, show_demo
 from bot.settings import Settings, SettingsError
+from storage.backup import BackupError
 
 Serve = Callable[[Settings], Coroutine[Any, Any, None]]
 
@@ -44,6 +45,8 @@ def handle_run(ctx: Context, args: argparse.Namespace) -> int:
             asyncio.run(serve(ctx.settings))
     except OSError as exc:  # e.g. the web chat's port is taken
         raise CliError(ctx.t("the bot stopped: {error}", error=str(exc))) from None
+    except BackupError as exc:  # a restore holds the database
+        raise CliError(ctx.t(exc.msgid, **exc.values)) from None
     except SettingsError as exc:  # found at start-up, e.g. a token the platform refused
         raise CliError(str(exc), code=2) from None
     return 0

@@ -15,8 +15,6 @@ from storage.db import Database
 from storage.models import Unit
 from storage.schedules import Change, ScheduleError, Times
 
-TIME_HELP = "HH:MM in COSO_TIMEZONE, or 'default' for the city-wide default"
-
 
 def register(commands: Any) -> None:
     group = commands.add_parser(
@@ -33,9 +31,13 @@ def register(commands: Any) -> None:
                                         "from its next minute on.")
     setter.add_argument("--unit", required=True, metavar="CODE",
                         help="the ward (or commune, special zone), e.g. 26734")
-    setter.add_argument("--prompt", metavar="HH:MM", help=f"check-in question; {TIME_HELP}")
-    setter.add_argument("--reminder", metavar="HH:MM", help=f"reminder; {TIME_HELP}")
-    setter.add_argument("--digest", metavar="HH:MM", help=f"daily digest; {TIME_HELP}")
+    # Whole literals, not f-strings, so `coso --help` can translate them (localized_help).
+    setter.add_argument("--prompt", metavar="HH:MM", help="check-in question; HH:MM in "
+                        "COSO_TIMEZONE, or 'default' for the city-wide default")
+    setter.add_argument("--reminder", metavar="HH:MM", help="reminder; HH:MM in "
+                        "COSO_TIMEZONE, or 'default' for the city-wide default")
+    setter.add_argument("--digest", metavar="HH:MM", help="daily digest; HH:MM in "
+                        "COSO_TIMEZONE, or 'default' for the city-wide default")
     days = setter.add_mutually_exclusive_group()
     days.add_argument("--weekdays", "--weekdays-only", dest="weekdays_only",
                       action="store_const", const=True, help="run Monday to Friday only")

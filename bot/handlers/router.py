@@ -18,6 +18,7 @@ from bot.handlers.commands import BUTTONS, COMMANDS, include
 from bot.handlers.included import INCLUDED
 from bot.i18n import pick_locale
 from bot.messages import Incoming
+from bot.ops import metrics
 from bot.settings import Settings
 from bot.turn import Turn
 from storage import ledger, people
@@ -44,6 +45,7 @@ class Router:
         async with lock, self.db.transaction() as session:
             if not await ledger.claim(session, incoming.channel, incoming.update_id):
                 log.info("update %s/%s already handled", incoming.channel, incoming.update_id)
+                metrics.duplicate_update()
                 return
             account = await people.account_for(session, incoming.channel,
                                                incoming.external_id, lock=True)

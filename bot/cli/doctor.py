@@ -1,0 +1,52 @@
+"""`coso doctor`: checks the settings, the database, the tokens and webhooks, the public
+URL and the data directory; a short table (or --json), non-zero when something fails."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from bot.cli.common import Context
+from bot.ops import doctor
+from bot.ops.doctor import FAIL, Finding
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "doctor", help="check the set-up: settings, database, tokens, webhooks, disk",
+        description="Check what the bot needs: the settings and the time zone, the database "
+                    "and its migration level, each configured token (getMe) and webhook "
+                    "(getWebhookInfo: address, updates waiting, last error), "
+                    "COSO_PUBLIC_URL reached from here, and the data directory's space and "
+                    "permissions. Exits 1 when a check fails.")
+    parser.add_argument("--json", action="store_true",
+                        help="print a JSON list of {check, status, detail}; status is ok, "
+                             "warn or fail")
+    parser.set_defaults(handler=handle_doctor)
+
+
+def handle_doctor(ctx: Context, args: argparse.Namespace) -> int:
+    findings = asyncio.run(doctor.run_all(ctx.settings))
+    if args.json:
+        ctx.json([{"check": f.key, "status": f.status, "detail": _detail(ctx, f)}
+                  for f in findings])
+    else:
+        _table(ctx, findings)
+    return 1 if any(f.status == FAIL for f in findings) else 0
+
+
+def _detail(ctx: Context, finding: Finding) -> str:
+    return ctx.t(finding.detail, **finding.values)
+
+
+def _table(ctx: Context, findings: list[Finding]) -> None:
+    t = ctx.t
+    marks = {"ok": t("ok"), "warn": t("warn"), "fail": t("FAIL")}
+    rows = [[t(f.label), marks[f.status], _detail(ctx, f)] for f in findings]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    for label, mark, detail in rows:
+        ctx.out(f"{label.ljust(widths[0])}  {mark.ljust(widths[1])}  {detail}".rstrip())
+    failed = sum(f.status == FAIL for f in findings)
+    ctx.out(t("All checks passed.") if not failed else
+            t.plural("{n} check failed.", "{n} checks failed.", failed))

@@ -1,0 +1,250 @@
+"""`coso doctor`'s checks: what an operator verifies before (and after) starting the bot.
+
+Each check asks the part it checks: the database through storage, each token and webhook
+through the channel's own client (getMe, getWebhookInfo), COSO_PUBLIC_URL by fetching its
+/healthz as the platforms would reach it. A finding is ok, warn (works, but look at it) or
+fail (the bot cannot do its work); texts are msgids, translated by the command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import stat
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bot.i18n import N_
+from bot.settings import Settings
+from storage import health
+from storage.db import Database, unavailable
+from storage.migrate import current_heads, known_revision
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+SECONDS = 10.0  # per network check
+MIN_FREE, LOW_FREE = 200 * 1024 * 1024, 1024 * 1024 * 1024  # disk space: fail, warn below
+PENDING_WARN = 100  # webhook updates waiting at the platform: the bot is not keeping up
+
+
+@dataclass
+class Finding:
+    key: str  # stable, for --json: "database", "telegram.token"...
+    label: str  # msgid
+    status: str
+    detail: str  # msgid
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+Check = Callable[[Settings], Awaitable[list[Finding]]]
+
+
+async def run_all(settings: Settings) -> list[Finding]:
+    found: list[Finding] = []
+    for check in (settings_check, timezone_check, database_check, telegram_check,
+                  zalo_check, public_url_check, data_dir_check):
+        try:
+            async with asyncio.timeout(3 * SECONDS):
+                found += await check(settings)
+        except TimeoutError:
+            found.append(Finding(check.__name__, N_("Check"), FAIL, N_("no answer in time")))
+    return found
+
+
+async def settings_check(settings: Settings) -> list[Finding]:
+    channels = [name for name, token in (("Telegram", settings.telegram_bot_token),
+                                         ("Zalo", settings.zalo_bot_token)) if token]
+    values = {"database": "SQLite" if settings.is_sqlite else "PostgreSQL",
+              "channels": ", ".join([*channels, "web"]),
+              "web": f"{settings.web_host}:{settings.web_port}"}
+    found = [Finding("settings", N_("Settings"), OK,
+                     N_("read; database {database}, channels {channels}, web server {web}"),
+                     values)]
+    for name, url in (("TELEGRAM_WEBHOOK_URL", settings.telegram_webhook_url),
+                      ("ZALO_WEBHOOK_URL", settings.zalo_webhook_url),
+                      ("COSO_PUBLIC_URL", settings.public_url)):
+        if url and not url.startswith("https://"):
+            found.append(Finding("settings.https", N_("Settings"), WARN,
+                                 N_("{name} is not HTTPS: the platforms need HTTPS"),
+                                 {"name": name}))
+    return found
+
+
+async def timezone_check(settings: Settings) -> list[Finding]:
+    now = datetime.now(settings.tz)
+    return [Finding("timezone", N_("Time zone"), OK, N_("{zone}: now {now}"),
+                    {"zone": settings.timezone, "now": now.strftime("%Y-%m-%d %H:%M %z")})]
+
+
+async def database_check(settings: Settings) -> list[Finding]:
+    db = Database(settings.database_url)
+    try:
+        try:
+            async with asyncio.timeout(SECONDS), db.read() as session:
+                await health.ping(session)
+                applied = await health.applied_revisions(session)
+        except Exception as exc:
+            reason = "no answer in time" if isinstance(exc, TimeoutError) else (
+                unavailable(exc) or type(exc).__name__)
+            return [Finding("database", N_("Database"), FAIL, N_("cannot reach it: {error}"),
+                            {"error": reason})]
+    finally:
+        await db.dispose()
+    found = [Finding("database", N_("Database"), OK, N_("answers"))]
+    heads = set(current_heads())
+    revision = ", ".join(sorted(applied)) or "—"
+    if applied == heads:
+        found.append(Finding("migrations", N_("Migrations"), OK, N_("current ({revision})"),
+                             {"revision": revision}))
+    elif applied and not all(known_revision(r) for r in applied):
+        found.append(Finding("migrations", N_("Migrations"), FAIL,
+                             N_("at {revision}, newer than this Coso: upgrade Coso"),
+                             {"revision": revision}))
+    else:
+        found.append(Finding("migrations", N_("Migrations"), FAIL,
+                             N_("at {revision}, not {head}: run `coso db upgrade`"),
+                             {"revision": revision, "head": ", ".join(sorted(heads))}))
+    return found
+
+
+async def telegram_check(settings: Settings) -> list[Finding]:
+    if not settings.telegram_bot_token:
+        return []
+    from bot.channels.telegram import TelegramChannel
+
+    try:
+        channel = TelegramChannel(settings, lambda locale: [])
+    except ValueError as exc:
+        return [Finding("telegram.token", N_("Telegram token"), FAIL, N_("unusable: {error}"),
+                        {"error": str(exc)})]
+    try:
+        try:
+            me = await channel.bot.get_me()
+        except Exception as exc:
+            return [_api_failure("telegram.token", N_("Telegram token"), exc)]
+        found = [Finding("telegram.token", N_("Telegram token"), OK, N_("accepted: @{name}"),
+                         {"name": me.username or me.id})]
+        try:
+            info = await channel.bot.get_webhook_info()
+        except Exception as exc:
+            return [*found, _api_failure("telegram.webhook", N_("Telegram webhook"), exc)]
+        found.append(webhook_finding("telegram.webhook", N_("Telegram webhook"),
+                                     settings.telegram_webhook_url, info.url,
+                                     info.pending_update_count, info.last_error_message))
+        return found
+    finally:
+        await channel.bot.session.close()
+
+
+async def zalo_check(settings: Settings) -> list[Finding]:
+    if not settings.zalo_bot_token:
+        return []
+    from bot.channels.zalo_api import ZaloBotClient
+
+    client = ZaloBotClient(settings.zalo_bot_token, settings.zalo_api_base, timeout=SECONDS)
+    try:
+        try:
+            me = await client.get_me()
+        except Exception as exc:
+            return [_api_failure("zalo.token", N_("Zalo token"), exc)]
+        name = me.get("account_name") or me.get("display_name") or me.get("id") or "?"
+        found = [Finding("zalo.token", N_("Zalo token"), OK, N_("accepted: {name}"),
+                         {"name": name})]
+        try:
+            info = await client.get_webhook_info()
+        except Exception as exc:
+            return [*found, _api_failure("zalo.webhook", N_("Zalo webhook"), exc)]
+        found.append(webhook_finding("zalo.webhook", N_("Zalo webhook"),
+                                     settings.zalo_webhook_url, str(info.get("url") or ""),
+                                     None, None))
+        return found
+    finally:
+        await client.close()
+
+
+def webhook_finding(key: str, label: str, wanted: str | None, actual: str,
+                    pending: int | None, last_error: str | None) -> Finding:
+    values: dict[str, Any] = {"url": actual or "—", "pending": pending or 0,
+                              "error": last_error or ""}
+    if not wanted:
+        if actual:
+            return Finding(key, label, WARN, N_("a webhook is set ({url}) but the bot polls: "
+                                                "coso run removes it at start"), values)
+        return Finding(key, label, OK, N_("none: long polling"), values)
+    if not actual:
+        return Finding(key, label, WARN, N_("not set yet: coso run sets it at start"), values)
+    if actual != wanted:
+        values["wanted"] = wanted
+        return Finding(key, label, FAIL, N_("set to {url}, not {wanted}: another bot or an "
+                                            "old address gets the updates"), values)
+    if last_error:
+        return Finding(key, label, WARN, N_("{url}; {pending} waiting; last error: {error}"),
+                       values)
+    if pending is not None and pending > PENDING_WARN:
+        return Finding(key, label, WARN, N_("{url}; {pending} updates waiting"), values)
+    return Finding(key, label, OK, N_("{url}; {pending} waiting"), values)
+
+
+async def public_url_check(settings: Settings) -> list[Finding]:
+    if not settings.public_url:
+        return [Finding("public_url", N_("Public URL"), OK,
+                        N_("not set (COSO_PUBLIC_URL): no links to the web server"))]
+    url = settings.public_url.rstrip("/") + "/healthz"
+    try:
+        async with aiohttp.ClientSession() as http, http.get(
+                url, timeout=aiohttp.ClientTimeout(total=SECONDS)) as response:
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return [Finding("public_url", N_("Public URL"), FAIL, N_("{url} unreachable: {error}"),
+                        {"url": url, "error": type(exc).__name__})]
+    if status == 200:
+        return [Finding("public_url", N_("Public URL"), OK, N_("{url} answers"),
+                        {"url": url})]
+    return [Finding("public_url", N_("Public URL"), FAIL,
+                    N_("{url} answers HTTP {status}: is the bot running behind the proxy?"),
+                    {"url": url, "status": status})]
+
+
+async def data_dir_check(settings: Settings) -> list[Finding]:
+    return await asyncio.to_thread(_data_dir, settings.data_dir)
+
+
+def _data_dir(folder: Path) -> list[Finding]:
+    label = N_("Data directory")
+    if not folder.exists():
+        return [Finding("data_dir", label, WARN, N_("{path} does not exist yet: the bot "
+                                                    "creates it"), {"path": str(folder)})]
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        return [Finding("data_dir", label, FAIL, N_("{path} is not a directory the bot can "
+                                                    "write to"), {"path": str(folder)})]
+    found = []
+    mode = stat.S_IMODE(folder.stat().st_mode)
+    if mode & 0o077:
+        found.append(Finding("data_dir.permissions", label, WARN,
+                             N_("{path} is open to other users ({mode}): chmod 700"),
+                             {"path": str(folder), "mode": oct(mode)}))
+    free = shutil.disk_usage(folder).free
+    values = {"path": str(folder), "free": f"{free / 1024 ** 3:.1f} GB"}
+    if free < MIN_FREE:
+        found.append(Finding("data_dir.space", label, FAIL, N_("{path}: only {free} free"),
+                             values))
+    elif free < LOW_FREE:
+        found.append(Finding("data_dir.space", label, WARN, N_("{path}: only {free} free"),
+                             values))
+    else:
+        found.append(Finding("data_dir.space", label, OK, N_("{path}: {free} free"), values))
+    return found
+
+
+def _api_failure(key: str, label: str, exc: Exception) -> Finding:
+    """A token or webhook call that failed: refused (401), or the API not reached."""
+    text = f"{type(exc).__name__} {getattr(exc, 'code', '')} {exc}".lower()
+    if "unauthorized" in text or " 401" in text:
+        return Finding(key, label, FAIL, N_("refused by the platform (401): check the token"))
+    return Finding(key, label, FAIL, N_("API not reached: {error}"),
+                   {"error": type(exc).__name__})

@@ -1,0 +1,110 @@
+"""`coso doctor` against the Telegram and Zalo doubles, a running bot and a real data
+directory: every check green, then each kind of failure named."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import aiohttp
+import pytest
+from sqlalchemy import text
+
+from storage.db import Database
+from storage.migrate import current_heads
+from tests.conftest import Coso, StartBot
+from tests.doubles.telegram_api import TelegramDouble
+from tests.doubles.zalo_api import ZaloDouble
+from tests.telegram_helpers import free_port
+
+
+def statuses(out: str) -> dict[str, str]:
+    return {item["check"]: item["status"] for item in json.loads(out)}
+
+
+def details(out: str) -> dict[str, str]:
+    return {item["check"]: item["detail"] for item in json.loads(out)}
+
+
+@pytest.fixture
+def configured(coso: Coso, tg: TelegramDouble, zalo: ZaloDouble, tmp_path: Path,
+               monkeypatch: pytest.MonkeyPatch) -> Path:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    for name, value in (("TELEGRAM_BOT_TOKEN", tg.token), ("TELEGRAM_API_BASE", tg.base_url),
+                        ("ZALO_BOT_TOKEN", zalo.token), ("ZALO_API_BASE", zalo.base_url),
+                        ("COSO_DATA_DIR", str(data))):
+        monkeypatch.setenv(name, value)
+    return data
+
+
+async def test_all_green_with_a_running_bot(configured: Path, coso: Coso,
+                                            start_bot: StartBot,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime = await start_bot()  # what COSO_PUBLIC_URL reaches (through a proxy, in life)
+    monkeypatch.setenv("COSO_PUBLIC_URL", f"http://127.0.0.1:{runtime.port}")
+
+    code, out, err = await coso("doctor", "--json")
+
+    assert code == 0, out + err
+    found = statuses(out)
+    assert found == {"settings": "ok", "settings.https": "warn", "timezone": "ok",
+                     "database": "ok", "migrations": "ok", "telegram.token": "ok",
+                     "telegram.webhook": "ok", "zalo.token": "ok", "zalo.webhook": "ok",
+                     "public_url": "ok", "data_dir.space": "ok"}
+    said = details(out)
+    assert said["telegram.token"] == "accepted: @coso_test_bot"
+    assert said["telegram.webhook"] == "none: long polling"
+    assert "Asia/Ho_Chi_Minh" in said["timezone"]
+    assert said["settings.https"] == "COSO_PUBLIC_URL is not HTTPS: the platforms need HTTPS"
+
+
+async def test_each_failure_is_named_and_exits_1(
+        configured: Path, coso: Coso, db: Database, tg: TelegramDouble,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:not-the-token")
+    monkeypatch.setenv("COSO_PUBLIC_URL", f"https://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_URL", "https://coso.example.vn/webhook/telegram")
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "s3cret-path")
+    await asyncio.to_thread(configured.chmod, 0o755)
+    async with db.transaction() as session:
+        await session.execute(text("UPDATE alembic_version SET version_num = '0003'"))
+    try:
+        code, out, _ = await coso("doctor", "--json")
+        monkeypatch.setenv("COSO_DEFAULT_LOCALE", "vi")
+        vi_code, table, _ = await coso("doctor")
+    finally:
+        async with db.transaction() as session:
+            await session.execute(text("UPDATE alembic_version SET version_num = :head"),
+                                  {"head": current_heads()[0]})
+
+    assert code == 1
+    found = statuses(out)
+    assert found["telegram.token"] == "fail"
+    assert "telegram.webhook" not in found  # nothing to ask with a refused token
+    assert found["migrations"] == "fail" and found["public_url"] == "fail"
+    assert found["data_dir.permissions"] == "warn"
+    said = details(out)
+    assert said["telegram.token"] == "refused by the platform (401): check the token"
+    assert "run `coso db upgrade`" in said["migrations"]
+    assert "unreachable" in said["public_url"]
+    assert "chmod 700" in said["data_dir.permissions"]
+    assert vi_code == 1
+    assert "LỖI" in table and "Cơ sở dữ liệu" in table  # the table in Vietnamese
+
+
+async def test_webhook_pointing_elsewhere_fails(configured: Path, coso: Coso,
+                                                tg: TelegramDouble,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_URL", "https://coso.example.vn/webhook/telegram")
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "s3cret-path")
+    code, out, _ = await coso("doctor", "--json")
+    assert statuses(out)["telegram.webhook"] == "warn"  # not set yet: coso run sets it
+
+    async with aiohttp.ClientSession() as http:  # another bot set its own webhook
+        await http.post(f"{tg.base_url}/bot{tg.token}/setWebhook",
+                        json={"url": "https://old.example.vn/hook"})
+    code, out, _ = await coso("doctor", "--json")
+    assert code == 1 and statuses(out)["telegram.webhook"] == "fail"
+    assert "https://old.example.vn/hook" in details(out)["telegram.webhook"]

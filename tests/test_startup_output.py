@@ -1,0 +1,38 @@
+"""What an operator sees when `coso run` starts and stops: the migrations it applied, one
+line saying it runs, one saying it stops; no line per scheduler job, no warnings."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_start_and_stop_say_little(tmp_path: Path) -> None:
+    env = {**{k: v for k, v in os.environ.items()
+              if not k.startswith(("COSO_", "TELEGRAM_", "ZALO_"))},
+           "COSO_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'coso.db'}",
+           "COSO_DATA_DIR": str(tmp_path / "data"), "COSO_WEB_PORT": "0",
+           "PYTHONWARNINGS": "default"}  # a warning hidden by the default filters would show
+    bot = subprocess.Popen([Path(sys.executable).parent / "coso", "run"], cwd=tmp_path, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert bot.stdout is not None
+    lines = []
+    for line in bot.stdout:
+        lines.append(line.rstrip())
+        if "coso running" in line:
+            break
+    bot.send_signal(signal.SIGTERM)
+    rest, _ = bot.communicate(timeout=60)
+    lines += rest.splitlines()
+
+    assert bot.returncode == 0, "\n".join(lines)
+    migrations = [line for line in lines if "Running upgrade" in line]
+    others = [line for line in lines if line not in migrations]
+    assert migrations, lines
+    assert len(others) == 2, "\n".join(others)
+    assert "coso running" in others[0] and "coso stopping" in others[1]
