@@ -290,8 +290,19 @@ async def _walk(world: World, who: int, walk: list[tuple[str, Any]]) -> None:
         incoming = _incoming(person, kind, value)
         replies = await person.deliver(incoming)  # an exception here fails the test
         await assert_sound(person, incoming)
-        assert replies, f"no reply to {kind} {repr(value)[:60]}"
+        assert replies or await _hint_held_back(person), f"no reply to {kind} {repr(value)[:60]}"
         assert_in_language(replies, person.locale)
+
+
+async def _hint_held_back(person: Person) -> bool:
+    """A stranger already told to ask for an invite is not told again for a few minutes
+    (flood control, issue 11 item 2): silence is then the right answer to chatter."""
+    async with person.db.read() as session:
+        account = await session.scalar(select(ChatAccount).where(
+            ChatAccount.channel == person.channel,
+            ChatAccount.external_id == person.external_id))
+    return (account is not None and account.person_id is None
+            and account.invite_hint_at is not None)
 
 
 # --- the properties ---------------------------------------------------------------------------
