@@ -19,7 +19,7 @@ from tests.telegram_helpers import start_telegram, texts
 
 FLOODER = 666
 LIMIT = Settings.model_fields["flood_per_minute"].default  # the production default, 20
-SLOW_DOWN_VI = "Bạn gửi tin nhanh hơn mức tôi trả lời được"
+SLOW_DOWN_VI = "Anh/chị gửi tin nhanh hơn mức tôi trả lời được"
 
 
 async def ledgered(db: Database) -> int:

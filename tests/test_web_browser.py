@@ -142,3 +142,39 @@ async def test_ward_staff_read_the_digest_and_its_chart_in_the_web_chat(
                 await page.screenshot(path=str(SCREENS / f"digest-text-{name}.png"))
         finally:
             await browser.close()
+
+
+async def test_the_dashboard_link_from_web_in_the_web_chat_is_a_link(start_bot: StartBot
+                                                                      ) -> None:
+    """/web answers with a login link: in the web chat it can be tapped (it was plain text,
+    a 60-character token to copy by hand on a phone within 10 minutes)."""
+    from playwright.async_api import async_playwright, expect
+
+    from tests.telegram_helpers import free_port
+
+    runtime = await start_bot(COSO_WEB_PORT=free_port())
+    seeded = await seed_ward(runtime.db)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            context = await browser.new_context(viewport=PHONE, device_scale_factor=2,
+                                                is_mobile=True, has_touch=True,
+                                                locale="vi-VN")
+            page = await context.new_page()
+            expect.set_options(timeout=WAIT_MS)
+            await page.goto(f"http://127.0.0.1:{runtime.port}/")
+            await page.fill("#code", seeded.codes["ward_staff:WARD"])
+            await page.click("#login-button")
+            log = page.locator("#log")
+            await expect(log).to_contain_text("Phường Bến Thành")
+            await page.fill("#text", "/web")
+            await page.press("#text", "Enter")
+            link = log.locator(".msg.bot").last.locator("a.link")
+            await expect(link).to_have_count(1)
+            href = await link.get_attribute("href") or ""
+            assert href.startswith(f"http://127.0.0.1:{runtime.port}/dashboard/login/"), href
+            await link.tap()
+            await expect(page.locator("body")).to_contain_text("Phường Bến Thành")
+            assert "/dashboard" in page.url, page.url
+        finally:
+            await browser.close()

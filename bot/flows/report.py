@@ -76,7 +76,7 @@ async def alert_ward_staff(turn: Turn, report: Report, household: Household,
             lines.append(t("Note: {note}", note=report.note))
         if report.photo:
             lines.append(t("A photo is attached to the report."))
-        lines.append(t("Reported by {name} at {time}.", name=reporter,
+        lines.append(t("Reported by {name}, {time}.", name=reporter,
                        time=t.datetime(report.created_at)))
         return Outgoing(text="\n".join(lines))
 

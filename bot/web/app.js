@@ -132,7 +132,7 @@
       img.src = message.photo;
       bubble.appendChild(img);
     }
-    if (message.text) bubble.appendChild(el("p", "text", message.text));
+    if (message.text) bubble.appendChild(textWithLinks(message.text));
     if (message.document) {
       var link = el("a", "file", "📄 " + (message.filename || T.file));
       link.href = message.document;
@@ -143,6 +143,29 @@
     if (message.buttons && message.buttons.length) item.appendChild(choices(message.buttons));
     $("log").appendChild(item);
     scrollDown();
+  }
+
+  // Links to this very server (the dashboard's login link, a signed file) can be tapped;
+  // everything else, a link a person typed into a report included, stays plain text.
+  function textWithLinks(text) {
+    var paragraph = el("p", "text");
+    var pattern = /https?:\/\/[^\s<>"]+/g;
+    var last = 0;
+    var match;
+    while ((match = pattern.exec(text)) !== null) {
+      var url = match[0].replace(/[.,;:!?)]+$/, "");
+      var own = false;
+      try { own = new URL(url).origin === window.location.origin; } catch (e) { own = false; }
+      if (!own) continue;
+      paragraph.appendChild(document.createTextNode(text.slice(last, match.index)));
+      var link = el("a", "link", url);
+      link.href = url;
+      link.rel = "noopener";
+      paragraph.appendChild(link);
+      last = match.index + url.length;
+    }
+    paragraph.appendChild(document.createTextNode(text.slice(last)));
+    return paragraph;
   }
 
   // Buttons of older messages stay tappable: the bot itself answers "no longer open".
