@@ -104,6 +104,13 @@ async def start(session: AsyncSession, ward: Unit, scenario: DrillScenario,
     return drill
 
 
+async def participants(session: AsyncSession, drill_id: int) -> Sequence[DrillParticipant]:
+    """Every unit taking part in the drill, in the order they were added."""
+    query = (select(DrillParticipant).where(DrillParticipant.drill_id == drill_id)
+             .order_by(DrillParticipant.id))
+    return (await session.execute(query)).scalars().all()
+
+
 async def participant(session: AsyncSession, participant_id: int
                       ) -> tuple[DrillParticipant, Drill, DrillScenario] | None:
     query = (select(DrillParticipant, Drill, DrillScenario)

@@ -168,3 +168,13 @@ async def mailbox(session: AsyncSession, account_id: int, after_id: int, limit: 
         OutboxMessage.status.in_(MAILBOX),
     ).order_by(OutboxMessage.id).limit(limit)
     return (await session.execute(query)).scalars().all()
+
+
+async def mailbox_message(session: AsyncSession, account_id: int, row_id: int
+                          ) -> OutboxMessage | None:
+    """One message of this account's mailbox by id (a photo or file the web chat shows);
+    None for a missing row, a failed one, or one of another account, alike, so an id
+    reveals nothing of other people's messages."""
+    row = await session.get(OutboxMessage, row_id)
+    mine = row is not None and row.chat_account_id == account_id
+    return row if row is not None and mine and row.status in MAILBOX else None

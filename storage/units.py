@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select
@@ -104,6 +104,19 @@ async def full_path(session: AsyncSession, unit: Unit) -> str:
 def contains(outer: Unit, inner: Unit) -> bool:
     """True when inner is outer or lies in its subtree."""
     return inner.path.startswith(outer.path)
+
+
+async def in_scope(session: AsyncSession, unit_id: int, roots: Sequence[Unit]) -> Unit | None:
+    """The unit with this id when it lies in one of the roots' subtrees; None for a missing
+    unit and for one outside them alike (an id from a person's answer is checked here)."""
+    found = await session.get(Unit, unit_id)
+    return found if found is not None and any(contains(r, found) for r in roots) else None
+
+
+async def by_ids(session: AsyncSession, unit_ids: Iterable[int]) -> dict[int, Unit]:
+    """The units with these ids, by id (ids of no unit are left out)."""
+    query = select(Unit).where(Unit.id.in_(set(unit_ids)))
+    return {unit.id: unit for unit in (await session.execute(query)).scalars()}
 
 
 async def subtree(session: AsyncSession, unit: Unit) -> Sequence[Unit]:

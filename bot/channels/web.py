@@ -21,29 +21,26 @@ import uuid
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import HandleIncoming
 from bot.client_address import client_address
 from bot.i18n import N_, Translator, pick_locale
 from bot.messages import BIG_ID_MAX, Incoming, Outgoing, parse_id
 from bot.settings import Settings
-from storage import invites, outbox
+from storage import invites, outbox, web_chat
 from storage.db import Database
-from storage.models import ChatAccount, OutboxMessage, WebSession, utcnow
+from storage.models import OutboxMessage, utcnow
+from storage.web_chat import SESSION_LIFETIME
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "web"
 SESSION_COOKIE = "coso_session"
-SESSION_LIFETIME = timedelta(days=30)
 MAX_BODY = 16 * 1024
 MAX_TEXT = 4096
 MAX_CHOICE = 64  # Telegram's callback_data limit; the core's payloads fit in it
@@ -331,16 +328,12 @@ class WebChannel:
     async def _open_session(self, external_id: str, token: str) -> bool:
         """Bind the cookie's token to the account if the code registered it."""
         async with self.db.transaction() as session:
-            account = await self._account(session, external_id)
-            if account is None or account.person_id is None:
-                return False
-            session.add(WebSession(token_hash=token_hash(token), chat_account_id=account.id))
-        return True
+            return await web_chat.open_login(session, external_id, token_hash(token))
 
     async def _replies_to(self, external_id: str) -> str:
         """What the bot told a refused login (the reason, in the person's language)."""
         async with self.db.read() as session:
-            account = await self._account(session, external_id)
+            account = await web_chat.account(session, external_id)
             rows = await outbox.mailbox(session, account.id, 0) if account else []
         return "\n\n".join(str(row.payload.get("text", "")) for row in rows)
 
@@ -370,10 +363,8 @@ class WebChannel:
         if kind not in ("photo", "document") or row_id is None:
             raise ApiError(404, "not found")
         async with self.db.read() as session:
-            row = await session.get(OutboxMessage, row_id)
-        # Someone else's row answers exactly like a missing one: ids reveal nothing.
-        mine = row is not None and row.chat_account_id == who.account_id
-        if row is None or not mine or row.status not in outbox.MAILBOX:
+            row = await outbox.mailbox_message(session, who.account_id, row_id)
+        if row is None:  # someone else's row answers exactly like a missing one
             raise ApiError(404, "not found")
         message = Outgoing.from_payload(row.payload)
         value = getattr(message, kind)
@@ -392,8 +383,7 @@ class WebChannel:
         who = await self._who(request)
         await read_json(request)  # JSON like every POST, so no plain form can reach it
         async with self.db.transaction() as session:
-            await session.execute(delete(WebSession).where(
-                WebSession.token_hash == who.token_hash))
+            await web_chat.close_login(session, who.token_hash)
         response = web.json_response({"ok": True}, headers=NO_STORE)
         response.del_cookie(SESSION_COOKIE, path="/")
         return response
@@ -405,14 +395,12 @@ class WebChannel:
         if not token or len(token) > 128:
             raise ApiError(401, "not logged in")
         hashed = token_hash(token)
-        query = (select(WebSession.created_at, ChatAccount.id, ChatAccount.external_id)
-                 .join(ChatAccount, ChatAccount.id == WebSession.chat_account_id)
-                 .where(WebSession.token_hash == hashed))
         async with self.db.read() as session:
-            found = (await session.execute(query)).first()
-        if found is None or found.created_at + SESSION_LIFETIME < utcnow():
+            found = await web_chat.login(session, hashed, utcnow())
+        if found is None:
             raise ApiError(401, "not logged in")
-        return Who(account_id=found.id, external_id=found.external_id, token_hash=hashed)
+        return Who(account_id=found.account_id, external_id=found.external_id,
+                   token_hash=hashed)
 
     async def _feed(self, incoming: Incoming) -> None:
         """Hand the update to the core; once this returns, its replies are committed."""
@@ -451,10 +439,3 @@ class WebChannel:
             events.discard(event)
             if not events:
                 del self._waiters[external_id]
-
-    @staticmethod
-    async def _account(session: AsyncSession, external_id: str) -> ChatAccount | None:
-        query = select(ChatAccount).where(ChatAccount.channel == CHANNEL,
-                                          ChatAccount.external_id == external_id)
-        return (await session.execute(query)).scalar_one_or_none()
-

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import files
@@ -29,7 +28,7 @@ from bot.i18n import N_, Translator, pick_locale
 from bot.messages import Button, Outgoing, parse_id
 from bot.settings import Settings
 from bot.turn import Turn
-from storage import directives, outbox, units
+from storage import directives, outbox, people, units
 from storage.directives import Draft, Press, Refusal
 from storage.models import (
     Channel,
@@ -118,15 +117,11 @@ def _carries(channel: str, ref: str, kind: str | None) -> str | None:
 async def send_to(session: AsyncSession, settings: Settings, directive: Directive,
                   entries: Sequence[DirectiveRecipient], reminder: bool = False) -> int:
     """Each entry's card on every chat account of its person; returns messages queued."""
-    person_ids = {entry.person_id for entry in entries}
-    query = (select(ChatAccount, Person).join(Person, Person.id == ChatAccount.person_id)
-             .where(Person.id.in_(person_ids), Person.active.is_(True))
-             .order_by(ChatAccount.id))
     accounts: dict[int, list[tuple[ChatAccount, Person]]] = {}
-    for account, person in await session.execute(query):
+    for account, person in await people.active_accounts(
+            session, {entry.person_id for entry in entries}):
         accounts.setdefault(person.id, []).append((account, person))
-    unit_by_id = {unit.id: unit for unit in (await session.execute(
-        select(Unit).where(Unit.id.in_({e.unit_id for e in entries})))).scalars()}
+    unit_by_id = await units.by_ids(session, {entry.unit_id for entry in entries})
     queued = 0
     link = (files.signed_url(settings, directive.attachment)
             if directive.attachment and directive.attachment.startswith("/") else None)
@@ -232,9 +227,8 @@ def _draft(turn: Turn, scope: Unit) -> Draft:
 
 
 async def _chosen_scope(turn: Turn) -> Unit | None:
-    found = await turn.session.get(Unit, int(str(turn.data["scope"])))
-    roots = scope_roots(turn, ROLES)
-    return found if found is not None and any(units.contains(r, found) for r in roots) else None
+    return await units.in_scope(turn.session, int(str(turn.data["scope"])),
+                                scope_roots(turn, ROLES))
 
 
 async def _summary(turn: Turn) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import notify
@@ -65,8 +64,8 @@ async def taking_part(turn: Turn, ward: Unit, area: str) -> list[Unit]:
     """The units with an active leader in the chosen area, in tree order."""
     chosen = ward.path
     if area != EVERYWHERE:
-        found = await turn.session.get(Unit, int(area.split(":", 1)[1]))
-        chosen = found.path if found is not None and units.contains(ward, found) else ""
+        found = await units.in_scope(turn.session, int(area.split(":", 1)[1]), [ward])
+        chosen = found.path if found is not None else ""
     scenario = await turn.session.get(DrillScenario, str(turn.data.get("scenario")))
     seen: dict[int, Unit] = {}
     for unit, _ in await schedules.leaders_in(turn.session, ward):
@@ -165,9 +164,8 @@ def card(t: Translator, entry: DrillParticipant, scenario: DrillScenario, unit: 
 async def send_cards(session: AsyncSession, settings: Settings, drill: Drill,
                      scenario: DrillScenario) -> int:
     """The first card to every leader of every unit taking part; returns messages queued."""
-    query = select(DrillParticipant).where(DrillParticipant.drill_id == drill.id)
     queued = 0
-    for entry in (await session.execute(query)).scalars().all():
+    for entry in await drills.participants(session, drill.id):
         queued += await send_card(session, settings, entry, scenario)
     return queued
 
