@@ -17,7 +17,7 @@ from bot.flows import check_in
 from bot.i18n import Translator, pick_locale
 from bot.messages import Outgoing
 from bot.settings import Settings
-from storage import conversations, outbox, people, schedules, units
+from storage import conversations, directives, outbox, people, schedules, units
 from storage.db import Database
 from storage.models import ChatAccount, Person, Role, Unit
 from storage.schedules import DIGEST, ESCALATION, PROMPT, REMINDER
@@ -111,11 +111,16 @@ async def escalate(run: Run) -> int:
 
     The names go to ward staff in the chat only; logs carry counts and ids.
     """
-    silent: dict[int, list[str]] = {}
+    silent: dict[int, list[Person]] = {}
     for unit, person in await silent_leaders(run):
-        silent.setdefault(unit.id, []).append(person.full_name)
+        silent.setdefault(unit.id, []).append(person)
     if not silent:
         return 0
+    # A leader no chat reaches was never asked nor reminded: staff must phone them.
+    reachable = await directives.connected(
+        run.session, {person.id for leaders in silent.values() for person in leaders})
+    unreachable = sum(person.id not in reachable for leaders in silent.values()
+                      for person in leaders)
     names = await _names_in_ward(run.session, run.ward)
     lines = [(names[unit_id], leaders) for unit_id, leaders in silent.items()]
     staff = await notify.holders_over(run.session, run.ward, Role.WARD_STAFF)
@@ -125,8 +130,17 @@ async def escalate(run: Run) -> int:
                         "reminder:",
                         "{ward}, {day}: {n} units have not answered the check-in after the "
                         "reminder:", len(lines), ward=run.ward.name, day=t.date(run.day))
-        body = [t("• {unit} — {leaders}", unit=unit, leaders=", ".join(leaders))
+        def named(person: Person) -> str:
+            if person.id in reachable:
+                return person.full_name
+            return t("{name} (no chat connected)", name=person.full_name)
+
+        body = [t("• {unit} — {leaders}", unit=unit, leaders=", ".join(map(named, leaders)))
                 for unit, leaders in lines]
+        if unreachable:
+            body.append(t.plural("{n} of them has no chat connected: phone them.",
+                                 "{n} of them have no chat connected: phone them.",
+                                 unreachable))
         return Outgoing(text="\n".join([head, *body]))
 
     return await notify.notify_people(run.session, run.settings, staff, render,

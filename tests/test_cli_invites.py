@@ -76,7 +76,7 @@ def test_create_text_output(ward: CliEnv, cli: Run) -> None:
     assert code == 0
     invite_code = out.split("Invite code: ")[1].split()[0]
     assert f"Unit: Phường Bến Thành, {CITY} (26743)" in out
-    assert "Role: ward_staff" in out
+    assert "Role: ward staff" in out
     assert "Telegram link unavailable: TELEGRAM_BOT_TOKEN is not set" in out
     assert f"send /start {invite_code}" in out
     expires = stored_expiry(ward, invite_code)

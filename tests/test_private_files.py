@@ -123,4 +123,4 @@ def test_old_csv_export_folders_go_too(tmp_path: Path) -> None:
     (old / "households.csv").write_text("x")
     three_days_ago = time.time() - timedelta(days=3).total_seconds()
     os.utime(old, (three_days_ago, three_days_ago))
-    assert remove_older(tmp_path, KEEP) == 1 and not old.exists()
+    assert remove_older(tmp_path, KEEP["exports"]) == 1 and not old.exists()

@@ -26,7 +26,7 @@ from bot.scheduler import Due, Scheduler
 from bot.settings import Settings
 from storage import schedules, units
 from storage.db import Database
-from storage.models import JobRun, OutboxMessage, Role, Unit
+from storage.models import JobRun, OutboxMessage, Person, Role, RoleAssignment, Unit
 from storage.schedules import Change
 from tests.conftest import Seeded, StartBot, make_settings, seed_ward
 from tests.doubles.telegram_api import TelegramDouble
@@ -174,6 +174,13 @@ async def test_a_day_prompt_reminder_escalation_digest(
     await zalo.expect_silence(KP2)
     await tg.expect_silence(STAFF)  # staff hear later: leaders get time to answer
 
+    # A second leader of the silent group whom no chat reaches: never asked, so to be phoned.
+    async with ward.runtime.db.transaction() as session:
+        offline = Person(full_name="Đỗ Thị Không Chat", active=True)
+        session.add(offline)
+        await session.flush()
+        session.add(RoleAssignment(person_id=offline.id, unit_id=ward.id("26734-KP1-T1"),
+                                   role=Role.LEADER, active=True))
     clock.move_to(at("18:59"))
     assert await scheduler.tick() == []
     clock.move_to(at("19:00"))
@@ -181,7 +188,9 @@ async def test_a_day_prompt_reminder_escalation_digest(
     [escalation] = await tg.wait_messages(STAFF)
     text = escalation.text or ""
     assert "1 unit has not answered the check-in after the reminder" in text, text
-    assert "• Khu phố 1 › Tổ dân phố 1 — Lê Văn Cường" in text
+    assert "• Khu phố 1 › Tổ dân phố 1 — " in text and "Lê Văn Cường" in text
+    assert "Đỗ Thị Không Chat (no chat connected)" in text, text
+    assert text.endswith("1 of them has no chat connected: phone them."), text
     assert "Khu phố 2" not in text and "Phường Sài Gòn" not in text
 
     clock.move_to(at("19:30"))

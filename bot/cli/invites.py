@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import cards
 from bot.cli.common import CliError, Context, with_db
 from bot.cli.people import find_seat
+from bot.handlers.access import ROLE_NAMES
 from bot.i18n import Translator
 from bot.settings import Settings
 from storage import invites, roster, units
@@ -176,7 +177,7 @@ def _show_one(ctx: Context, view: InviteView, bot: TelegramBot) -> None:
     if view.person:
         ctx.out(t("For: {name}", name=view.person))
     ctx.out(t("Unit: {path} ({code})", path=view.unit_path, code=view.unit))
-    ctx.out(t("Role: {role}", role=view.role))
+    ctx.out(t("Role: {role}", role=t(ROLE_NAMES[Role(view.role)])))
     ctx.out(t("Expires: {when}", when=t.datetime(view.expires_at)))
     ctx.out(t("Telegram: {link}", link=link) if link else
             t("Telegram link unavailable: {reason}", reason=bot.problem))
