@@ -33,6 +33,7 @@ from storage.models import (
     DrillParticipant,
     Household,
     Person,
+    Post,
     Report,
     ReportCategory,
     ReportStatus,
@@ -42,6 +43,7 @@ from storage.models import (
     SupportEligibility,
     SupportPolicy,
     Unit,
+    UnitPost,
 )
 from storage.units import unique_tails
 
@@ -64,6 +66,17 @@ class CategoryFigures:
     open: int
     resolved: int
     to_date: int
+
+
+@dataclass
+class Vacancy:
+    """A post with no holder: the unit's short path, the post, and the days it has been vacant."""
+
+    unit: str
+    post_key: str
+    label_vi: str
+    label_en: str
+    days: int
 
 
 @dataclass
@@ -148,7 +161,7 @@ class WardFigures:
     flags: dict[str, int]
     policies: list[PolicyFigures]
     compliance: Compliance
-    vacancies: list[str]
+    vacancies: list[Vacancy]
     blocked: list[str]
     drills: DrillFigures | None
     directives: DirectiveFigures | None
@@ -246,7 +259,7 @@ async def ward_figures(session: AsyncSession, ward: Unit, day: date,
         households=households, flags=flags,
         policies=await _policies(session, units_in, day - timedelta(days=days - 1), day),
         compliance=await compliance(session, units, day, settings, expected, days),
-        vacancies=_vacancies(units, expected),
+        vacancies=await _vacancies(session, units, end),
         blocked=await _blocked(session, units_in),
         drills=await _drills(session, ward, recent, end),
         directives=await _directives(session, units_in, recent, end),
@@ -307,10 +320,28 @@ async def _report_counts(session: AsyncSession, units_in: Sequence[int], start: 
     return _ReportCounts(figures, total(still_open, 1), open_at)
 
 
-def _vacancies(units: WardUnits, expected: dict[int, list[str]]) -> list[str]:
-    vacant = [u for u in units.below if u not in expected]
-    short = units.short(vacant)
-    return [short[u] for u in vacant]
+async def _vacancies(session: AsyncSession, units: WardUnits, end: datetime
+                     ) -> list[Vacancy]:
+    """The roster's posts vacant at the day's end, in tree order, each with the days vacant
+    (counted to the day's end, so a past day's digest reads as it did then)."""
+    since = func.coalesce(UnitPost.vacant_since, UnitPost.created_at)
+    query = (select(UnitPost.unit_id, Post.key, Post.label_vi, Post.label_en, since)
+             .join(Post, Post.key == UnitPost.post_key)
+             .where(UnitPost.unit_id.in_(units.ids), UnitPost.vacant_since.is_not(None),
+                    UnitPost.vacant_since < end, Post.active.is_(True))
+             .order_by(Post.position, Post.key))
+    rows = list((await session.execute(query)).all())
+    order = {unit_id: index for index, unit_id in enumerate(units.ids)}
+    rows.sort(key=lambda row: order[row[0]])  # stable: posts keep their order within a unit
+    short = units.short([row[0] for row in rows])
+    return [Vacancy(short[unit_id], key, label_vi, label_en,
+                    max(0, (end - _aware(vacant_from)).days))
+            for unit_id, key, label_vi, label_en, vacant_from in rows]
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every stored time is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def _urgent(session: AsyncSession, units: WardUnits, end: datetime) -> list[UrgentCase]:

@@ -21,6 +21,7 @@ from storage.digest import (
     DrillFigures,
     PolicyFigures,
     Rollup,
+    Vacancy,
     WardFigures,
 )
 from storage.households import FLAG_LABELS
@@ -130,10 +131,19 @@ def _silent(t: Translator, f: WardFigures, today: date) -> list[str]:
 
 
 def _vacancies(t: Translator, f: WardFigures) -> list[str]:
+    """The roster's posts with no holder, each with its days vacant."""
     if not f.vacancies:
         return []
-    return [t.plural("🪑 {n} unit has no leader:", "🪑 {n} units have no leader:",
-                     len(f.vacancies)), *_listed(t, f.vacancies)]
+    return [t.plural("🪑 {n} post is vacant:", "🪑 {n} posts are vacant:", len(f.vacancies)),
+            *_listed(t, [_vacant(t, v) for v in f.vacancies])]
+
+
+def _vacant(t: Translator, v: Vacancy) -> str:
+    post = _label(t, v.label_vi, v.label_en)
+    if not v.days:
+        return t("{unit} › {post}: vacant less than a day", unit=v.unit, post=post)
+    return t.plural("{unit} › {post}: vacant {n} day", "{unit} › {post}: vacant {n} days",
+                    v.days, unit=v.unit, post=post)
 
 
 def _blocked(t: Translator, f: WardFigures) -> list[str]:
