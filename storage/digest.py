@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, case, distinct, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import schedules
+from storage import drills, schedules
 from storage.models import (
     HOUSEHOLD_FLAGS,
     ChatAccount,
@@ -126,6 +126,17 @@ class DrillFigures:
     response_rate: float | None
     median_ack_minutes: float | None
     median_complete_minutes: float | None
+    # The latest drill against the previous drill of its scenario (storage.drills.changes):
+    # per step run both times, the change of its median in seconds (negative: faster).
+    latest: int | None = None
+    previous: int | None = None
+    step_changes: list[StepChange] = field(default_factory=list)
+
+
+@dataclass
+class StepChange:
+    step: int
+    seconds: float
 
 
 @dataclass
@@ -457,6 +468,11 @@ async def _drills(session: AsyncSession, ward: Unit, start: datetime,
     rows = (await session.execute(query)).all()
     if not rows:
         return None
+    latest = max(rows, key=lambda r: (r.started_at, r.id)).id
+    found = await drills.results(session, latest)
+    before = found.previous.drill.id if found and found.previous else None
+    steps = [StepChange(number, delta.total_seconds())
+             for number, delta in (drills.changes(found) if found else [])]
     acks = [(r.acknowledged_at - r.started_at).total_seconds() / 60 for r in rows
             if r.acknowledged_at is not None]
     dones = [(r.completed_at - r.started_at).total_seconds() / 60 for r in rows
@@ -464,7 +480,8 @@ async def _drills(session: AsyncSession, ward: Unit, start: datetime,
     return DrillFigures(len({r.id for r in rows}), len(rows), len(acks), len(dones),
                         _rate(len(acks), len(rows)),
                         round(statistics.median(acks), 1) if acks else None,
-                        round(statistics.median(dones), 1) if dones else None)
+                        round(statistics.median(dones), 1) if dones else None,
+                        latest, before, steps)
 
 
 async def _directives(session: AsyncSession, units_in: Sequence[int], start: datetime,

@@ -58,7 +58,8 @@ async def build_ward(db: Database, day: date = DAY, seed: bool = True) -> None:
     short_food new today resolved today (KP1), f1 opened DAY-3 resolved DAY-1 (KP1).
     Check-ins on DAY: KP1 at 17:00 (on time, reminder 18:00), T1 silent.
     Support: nq68_cash 1,500,000 ₫ to H1 today and to H2 yesterday; eligible H1, H2, H3.
-    One drill started DAY 09:00, two participants: KP1 ack 10 min, done 40 min; T1 ack 30.
+    One drill started DAY 09:00, two participants: KP1 ack 10 min, step 1 in 4 min, done 40
+    min; T1 ack 30. Its scenario ran at DAY-20 (drill #1), when KP1's step 1 took 10 min.
     One directive on DAY to two recipients, one acknowledged.
     The other ward (26737) has a report that must not count.
     """
@@ -117,14 +118,22 @@ async def build_ward(db: Database, day: date = DAY, seed: bool = True) -> None:
             *(SupportEligibility(household_id=h.id, unit_id=h.unit_id, policy_key="nq68_cash")
               for h in (h1, h2, h3)),
         ])
-        drill = Drill(unit_id=ward.id, scenario_key=await _a_scenario(session),
-                      started_at=at(day, 9))
+        scenario = await _a_scenario(session)
+        # The scenario ran before, outside the week: its step 1 took KP1 10 minutes, now 4.
+        before = Drill(unit_id=ward.id, scenario_key=scenario,
+                       started_at=at(day - timedelta(days=20), 9))
+        session.add(before)
+        await session.flush()
+        session.add(DrillParticipant(drill_id=before.id, unit_id=kp1.id,
+                                     acknowledged_at=at(day - timedelta(days=20), 9, 10),
+                                     steps_done=1, step_seconds=[1200]))
+        drill = Drill(unit_id=ward.id, scenario_key=scenario, started_at=at(day, 9))
         directive = Directive(scope_unit_id=ward.id, text="x", created_at=at(day, 7))
         session.add_all([drill, directive])
         await session.flush()
         session.add_all([
             DrillParticipant(drill_id=drill.id, unit_id=kp1.id, acknowledged_at=at(day, 9, 10),
-                             completed_at=at(day, 9, 40)),
+                             completed_at=at(day, 9, 40), steps_done=1, step_seconds=[840]),
             DrillParticipant(drill_id=drill.id, unit_id=t1.id, acknowledged_at=at(day, 9, 30)),
             DirectiveRecipient(directive_id=directive.id, person_id=an.id, unit_id=kp1.id,
                                acknowledged_at=at(day, 8)),
@@ -168,6 +177,8 @@ async def test_figures_match_the_hand_count(db: Database, db_url: str) -> None:
     assert (f.drills.drills, f.drills.participants, f.drills.acknowledged, f.drills.completed,
             f.drills.response_rate, f.drills.median_ack_minutes,
             f.drills.median_complete_minutes) == (1, 2, 2, 1, 1.0, 20.0, 40.0)
+    assert (f.drills.previous, [(c.step, c.seconds) for c in f.drills.step_changes]) == (
+        1, [(1, -360.0)])
     assert f.directives is not None
     assert (f.directives.recipients, f.directives.acknowledged) == (2, 1)
     assert [(d.day, d.open) for d in f.trend] == [

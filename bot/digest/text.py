@@ -14,6 +14,7 @@ from datetime import date, timedelta
 
 from babel.numbers import format_percent
 
+from bot.drill_change import improvement
 from bot.i18n import Translator
 from storage.digest import (
     CategoryFigures,
@@ -246,6 +247,8 @@ def _minutes(t: Translator, value: float | None) -> str:
 def _drills(t: Translator, d: DrillFigures | None, days: int) -> list[str]:
     if d is None:
         return []
+    change = improvement(t, [(c.step, timedelta(seconds=c.seconds)) for c in d.step_changes],
+                         d.previous)
     return [t.plural("🧯 {n} drill in the last {days} days: {acked} of {units} units "
                      "responded ({rate}), {done} completed; half acknowledged within {ack}, "
                      "half completed within {complete}.",
@@ -255,7 +258,8 @@ def _drills(t: Translator, d: DrillFigures | None, days: int) -> list[str]:
                      d.drills, days=t.number(days), acked=t.number(d.acknowledged),
                      units=t.number(d.participants), rate=percent(t, d.response_rate),
                      done=t.number(d.completed), ack=_minutes(t, d.median_ack_minutes),
-                     complete=_minutes(t, d.median_complete_minutes))]
+                     complete=_minutes(t, d.median_complete_minutes)),
+            *([change] if change else [])]
 
 
 def parts(text: str, limit: int) -> list[str]:
