@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, case, distinct, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import schedules
+from storage import drills, schedules
 from storage.models import (
     HOUSEHOLD_FLAGS,
     ChatAccount,
@@ -33,6 +33,7 @@ from storage.models import (
     DrillParticipant,
     Household,
     Person,
+    Post,
     Report,
     ReportCategory,
     ReportStatus,
@@ -42,6 +43,7 @@ from storage.models import (
     SupportEligibility,
     SupportPolicy,
     Unit,
+    UnitPost,
 )
 from storage.units import unique_tails
 
@@ -64,6 +66,17 @@ class CategoryFigures:
     open: int
     resolved: int
     to_date: int
+
+
+@dataclass
+class Vacancy:
+    """A post with no holder: the unit's short path, the post, and the days it has been vacant."""
+
+    unit: str
+    post_key: str
+    label_vi: str
+    label_en: str
+    days: int
 
 
 @dataclass
@@ -113,6 +126,17 @@ class DrillFigures:
     response_rate: float | None
     median_ack_minutes: float | None
     median_complete_minutes: float | None
+    # The latest drill against the previous drill of its scenario (storage.drills.changes):
+    # per step run both times, the change of its median in seconds (negative: faster).
+    latest: int | None = None
+    previous: int | None = None
+    step_changes: list[StepChange] = field(default_factory=list)
+
+
+@dataclass
+class StepChange:
+    step: int
+    seconds: float
 
 
 @dataclass
@@ -148,7 +172,7 @@ class WardFigures:
     flags: dict[str, int]
     policies: list[PolicyFigures]
     compliance: Compliance
-    vacancies: list[str]
+    vacancies: list[Vacancy]
     blocked: list[str]
     drills: DrillFigures | None
     directives: DirectiveFigures | None
@@ -246,7 +270,7 @@ async def ward_figures(session: AsyncSession, ward: Unit, day: date,
         households=households, flags=flags,
         policies=await _policies(session, units_in, day - timedelta(days=days - 1), day),
         compliance=await compliance(session, units, day, settings, expected, days),
-        vacancies=_vacancies(units, expected),
+        vacancies=await _vacancies(session, units, end),
         blocked=await _blocked(session, units_in),
         drills=await _drills(session, ward, recent, end),
         directives=await _directives(session, units_in, recent, end),
@@ -307,10 +331,28 @@ async def _report_counts(session: AsyncSession, units_in: Sequence[int], start: 
     return _ReportCounts(figures, total(still_open, 1), open_at)
 
 
-def _vacancies(units: WardUnits, expected: dict[int, list[str]]) -> list[str]:
-    vacant = [u for u in units.below if u not in expected]
-    short = units.short(vacant)
-    return [short[u] for u in vacant]
+async def _vacancies(session: AsyncSession, units: WardUnits, end: datetime
+                     ) -> list[Vacancy]:
+    """The roster's posts vacant at the day's end, in tree order, each with the days vacant
+    (counted to the day's end, so a past day's digest reads as it did then)."""
+    since = func.coalesce(UnitPost.vacant_since, UnitPost.created_at)
+    query = (select(UnitPost.unit_id, Post.key, Post.label_vi, Post.label_en, since)
+             .join(Post, Post.key == UnitPost.post_key)
+             .where(UnitPost.unit_id.in_(units.ids), UnitPost.vacant_since.is_not(None),
+                    UnitPost.vacant_since < end, Post.active.is_(True))
+             .order_by(Post.position, Post.key))
+    rows = list((await session.execute(query)).all())
+    order = {unit_id: index for index, unit_id in enumerate(units.ids)}
+    rows.sort(key=lambda row: order[row[0]])  # stable: posts keep their order within a unit
+    short = units.short([row[0] for row in rows])
+    return [Vacancy(short[unit_id], key, label_vi, label_en,
+                    max(0, (end - _aware(vacant_from)).days))
+            for unit_id, key, label_vi, label_en, vacant_from in rows]
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every stored time is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def _urgent(session: AsyncSession, units: WardUnits, end: datetime) -> list[UrgentCase]:
@@ -426,6 +468,11 @@ async def _drills(session: AsyncSession, ward: Unit, start: datetime,
     rows = (await session.execute(query)).all()
     if not rows:
         return None
+    latest = max(rows, key=lambda r: (r.started_at, r.id)).id
+    found = await drills.results(session, latest)
+    before = found.previous.drill.id if found and found.previous else None
+    steps = [StepChange(number, delta.total_seconds())
+             for number, delta in (drills.changes(found) if found else [])]
     acks = [(r.acknowledged_at - r.started_at).total_seconds() / 60 for r in rows
             if r.acknowledged_at is not None]
     dones = [(r.completed_at - r.started_at).total_seconds() / 60 for r in rows
@@ -433,7 +480,8 @@ async def _drills(session: AsyncSession, ward: Unit, start: datetime,
     return DrillFigures(len({r.id for r in rows}), len(rows), len(acks), len(dones),
                         _rate(len(acks), len(rows)),
                         round(statistics.median(acks), 1) if acks else None,
-                        round(statistics.median(dones), 1) if dones else None)
+                        round(statistics.median(dones), 1) if dones else None,
+                        latest, before, steps)
 
 
 async def _directives(session: AsyncSession, units_in: Sequence[int], start: datetime,

@@ -188,11 +188,13 @@ async def add_done_note(session: AsyncSession, entry: DirectiveRecipient, note: 
 @dataclass(frozen=True)
 class Missing:
     """A recipient who has not acknowledged: whom to phone when `connected` is False (no
-    chat account the bot can reach)."""
+    chat account the bot can reach). `phone` as stored, None where unknown: personal data,
+    shown to staff in scope, never logged."""
 
     person_id: int
     name: str
     connected: bool
+    phone: str | None = None
 
 
 @dataclass
@@ -258,7 +260,7 @@ async def status(session: AsyncSession, directive_id: int,
         unit_status.done = unit_status.done or entry.done_at is not None
         if pending(directive, entry):
             unit_status.missing.append(Missing(person.id, person.full_name,
-                                               person.id in reachable))
+                                               person.id in reachable, person.phone))
     sent = (select(OutboxMessage.ref, OutboxMessage.status, func.count())
             .where(OutboxMessage.ref.startswith(f"directive:{directive_id}:"))
             .group_by(OutboxMessage.ref, OutboxMessage.status))

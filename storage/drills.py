@@ -241,7 +241,7 @@ async def _leaders(session: AsyncSession, unit_ids: Sequence[int]
     by_unit: dict[int, list[Missing]] = {}
     for unit_id, person in rows:
         by_unit.setdefault(unit_id, []).append(
-            Missing(person.id, person.full_name, person.id in reachable))
+            Missing(person.id, person.full_name, person.id in reachable, person.phone))
     return by_unit
 
 

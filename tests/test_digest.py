@@ -34,6 +34,7 @@ from storage.models import (
     RoleAssignment,
     SupportDelivery,
     SupportEligibility,
+    UnitPost,
 )
 from tests.conftest import Coso, StartBot, make_settings, seed_ward
 from tests.doubles.telegram_api import TelegramDouble
@@ -50,13 +51,15 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
 
 async def build_ward(db: Database, day: date = DAY, seed: bool = True) -> None:
     """Hand-counted fixture in Phường Bến Thành (26734) on DAY:
-    leaders on KP1 (An) and T1 (Bình, who blocked the bot); KP2 has none (a vacancy).
+    leaders on KP1 (An) and T1 (Bình, who blocked the bot); KP2 has none: its post of head
+    of quarter is vacant since DAY-12 (KP1's is held: not a vacancy).
     Households: 3 in KP1 (one poor + elderly alone, one poor), 1 in T1 (pregnant).
     Reports: f0 urgent open since yesterday 10:00 (KP1), f0 new today open (T1),
     short_food new today resolved today (KP1), f1 opened DAY-3 resolved DAY-1 (KP1).
     Check-ins on DAY: KP1 at 17:00 (on time, reminder 18:00), T1 silent.
     Support: nq68_cash 1,500,000 ₫ to H1 today and to H2 yesterday; eligible H1, H2, H3.
-    One drill started DAY 09:00, two participants: KP1 ack 10 min, done 40 min; T1 ack 30.
+    One drill started DAY 09:00, two participants: KP1 ack 10 min, step 1 in 4 min, done 40
+    min; T1 ack 30. Its scenario ran at DAY-20 (drill #1), when KP1's step 1 took 10 min.
     One directive on DAY to two recipients, one acknowledged.
     The other ward (26737) has a report that must not count.
     """
@@ -65,9 +68,10 @@ async def build_ward(db: Database, day: date = DAY, seed: bool = True) -> None:
     async with db.transaction() as session:
         ward = await units.by_code(session, "26734")
         kp1 = await units.by_code(session, "26734-KP1")
+        kp2 = await units.by_code(session, "26734-KP2")
         t1 = await units.by_code(session, "26734-KP1-T1")
         other = await units.by_code(session, "26737-KP1")
-        assert ward and kp1 and t1 and other
+        assert ward and kp1 and kp2 and t1 and other
         an, binh = Person(full_name="Nguyễn Văn An"), Person(full_name="Trần Thị Bình")
         session.add_all([an, binh])
         await session.flush()
@@ -77,7 +81,11 @@ async def build_ward(db: Database, day: date = DAY, seed: bool = True) -> None:
                          RoleAssignment(person_id=binh.id, unit_id=t1.id, role="leader",
                                         created_at=posted),
                          ChatAccount(channel="telegram", external_id="9", person_id=binh.id,
-                                     blocked_at=at(day, 8))])
+                                     blocked_at=at(day, 8)),
+                         UnitPost(unit_id=kp1.id, post_key="truong_khu_pho", created_at=posted,
+                                  vacant_since=None),
+                         UnitPost(unit_id=kp2.id, post_key="truong_khu_pho", created_at=posted,
+                                  vacant_since=at(day - timedelta(days=12), 8))])
         homes = [Household(unit_id=kp1.id, code="1", poor=True, elderly_alone=True),
                  Household(unit_id=kp1.id, code="2", poor=True),
                  Household(unit_id=kp1.id, code="3"),
@@ -110,14 +118,22 @@ async def build_ward(db: Database, day: date = DAY, seed: bool = True) -> None:
             *(SupportEligibility(household_id=h.id, unit_id=h.unit_id, policy_key="nq68_cash")
               for h in (h1, h2, h3)),
         ])
-        drill = Drill(unit_id=ward.id, scenario_key=await _a_scenario(session),
-                      started_at=at(day, 9))
+        scenario = await _a_scenario(session)
+        # The scenario ran before, outside the week: its step 1 took KP1 10 minutes, now 4.
+        before = Drill(unit_id=ward.id, scenario_key=scenario,
+                       started_at=at(day - timedelta(days=20), 9))
+        session.add(before)
+        await session.flush()
+        session.add(DrillParticipant(drill_id=before.id, unit_id=kp1.id,
+                                     acknowledged_at=at(day - timedelta(days=20), 9, 10),
+                                     steps_done=1, step_seconds=[1200]))
+        drill = Drill(unit_id=ward.id, scenario_key=scenario, started_at=at(day, 9))
         directive = Directive(scope_unit_id=ward.id, text="x", created_at=at(day, 7))
         session.add_all([drill, directive])
         await session.flush()
         session.add_all([
             DrillParticipant(drill_id=drill.id, unit_id=kp1.id, acknowledged_at=at(day, 9, 10),
-                             completed_at=at(day, 9, 40)),
+                             completed_at=at(day, 9, 40), steps_done=1, step_seconds=[840]),
             DrillParticipant(drill_id=drill.id, unit_id=t1.id, acknowledged_at=at(day, 9, 30)),
             DirectiveRecipient(directive_id=directive.id, person_id=an.id, unit_id=kp1.id,
                                acknowledged_at=at(day, 8)),
@@ -154,12 +170,15 @@ async def test_figures_match_the_hand_count(db: Database, db_url: str) -> None:
     c = f.compliance
     assert (c.expected, c.reported, c.on_time, c.late, c.rate) == (2, 1, 1, 0, 0.5)
     assert c.silent == [{"unit": "Tổ dân phố 1", "leaders": ["Trần Thị Bình"]}]
-    assert f.vacancies == ["Khu phố 2"]
+    assert [(v.unit, v.post_key, v.days) for v in f.vacancies] == [
+        ("Khu phố 2", "truong_khu_pho", 12)]
     assert f.blocked == ["Trần Thị Bình"]
     assert f.drills is not None
     assert (f.drills.drills, f.drills.participants, f.drills.acknowledged, f.drills.completed,
             f.drills.response_rate, f.drills.median_ack_minutes,
             f.drills.median_complete_minutes) == (1, 2, 2, 1, 1.0, 20.0, 40.0)
+    assert (f.drills.previous, [(c.step, c.seconds) for c in f.drills.step_changes]) == (
+        1, [(1, -360.0)])
     assert f.directives is not None
     assert (f.directives.recipients, f.directives.acknowledged) == (2, 1)
     assert [(d.day, d.open) for d in f.trend] == [
@@ -227,8 +246,11 @@ async def build_large_ward(db: Database) -> None:
         family = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Võ", "Đặng", "Bùi")
         given = ("An", "Bình", "Cường", "Dung", "Hoa", "Khánh", "Lan", "Minh", "Nam")
         for index, unit in enumerate(made):
-            if index % 10 == 9:
-                continue  # a vacancy
+            if index % 10 == 9:  # a vacancy: the group's head, vacant a day more each quarter
+                session.add(UnitPost(unit_id=unit.id, post_key="to_truong",
+                                     created_at=at(DAY - timedelta(days=60), 8),
+                                     vacant_since=at(DAY - timedelta(days=index // 10 + 1), 8)))
+                continue
             person = Person(full_name=f"{family[index % 8]} Văn {given[index % 9]}")
             session.add(person)
             await session.flush()
@@ -272,8 +294,12 @@ async def test_cli_json_carries_the_figures_of_the_text(db: Database, coso: Coso
                             "trend"}
     assert figures["compliance"]["expected"] == 2 and figures["compliance"]["reported"] == 1
     assert figures["policies"][0]["amount_to_date"] == 3_000_000
+    [vacant] = figures["vacancies"]
+    assert (vacant["unit"], vacant["post_key"], vacant["days"]) == (
+        "Khu phố 2", "truong_khu_pho", 12)
     code, out, _ = await coso("digest", "--unit", "26734", "--date", DAY.isoformat())
     assert code == 0 and "1 of 2 units reported (50%)" in out and "3,000,000" in out
+    assert "Khu phố 2 › Head of quarter / hamlet: vacant 12 days" in out
     code, out, _ = await coso("digest", "--unit", "79", "--date", DAY.isoformat(),
                               "--format", "json")
     rollup = json.loads(out)

@@ -281,7 +281,7 @@ async def test_ward_staff_attach_a_photo_and_set_a_deadline_in_chat(
 async def _unconnected_leader(runtime: Runtime, seeded: Seeded, name: str) -> None:
     """A leader of Khu phố 2 who never opened a chat with the bot: only a phone reaches her."""
     async with runtime.db.transaction() as session:
-        person = Person(full_name=name, active=True)
+        person = Person(full_name=name, phone="0901234567", active=True)
         session.add(person)
         await session.flush()
         session.add(RoleAssignment(person_id=person.id, unit_id=seeded.unit_ids["26734-KP2"],
@@ -312,8 +312,9 @@ async def test_status_by_id_names_who_is_missing_and_reminds_once_an_hour(
     t1 = lines.index("• Tổ dân phố 1: acknowledged 0/1")
     assert lines[t1 + 1] == f"   – {names[str(T1)]}"
     kp2 = lines.index("• Khu phố 2: acknowledged 0/2")
+    # Her phone where known (the seeded leaders have none on file).
     assert sorted(lines[kp2 + 1:kp2 + 3]) == sorted(
-        ["   – Lê Thị Không Chat (no chat connected)", f"   – {names[ZALO_KP2]}"])
+        ["   – Lê Thị Không Chat, 0901234567 (no chat connected)", f"   – {names[ZALO_KP2]}"])
     assert "1 of them has no chat connected: phone them." in lines
     kp1 = lines.index("• Khu phố 1: acknowledged 1/1")
     assert lines[kp1 + 1].startswith("• ")  # acknowledged: no one listed under it
@@ -324,8 +325,9 @@ async def test_status_by_id_names_who_is_missing_and_reminds_once_an_hour(
     assert code == 0
     units = {u["code"]: u for u in json.loads(out)["units"]}
     assert units["26734-KP1"]["missing"] == []
-    assert sorted((m["name"], m["connected"]) for m in units["26734-KP2"]["missing"]) == sorted(
-        [("Lê Thị Không Chat", False), (names[ZALO_KP2], True)])
+    assert sorted((m["name"], m["connected"], m["phone"] or "")
+                  for m in units["26734-KP2"]["missing"]) == sorted(
+        [("Lê Thị Không Chat", False, "0901234567"), (names[ZALO_KP2], True, "")])
     assert units["26734-KP1-T1"]["path"] == "Tổ dân phố 1"
 
     # Staff remind: the group's leader (both accounts) and Khu phố 2's get one nudge each.

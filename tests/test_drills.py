@@ -16,7 +16,7 @@ from bot.cli import main as cli_main
 from bot.handlers.drills import remind
 from bot.settings import get_settings
 from storage.models import ChatAccount, DrillParticipant, Person, RoleAssignment, utcnow
-from tests.conftest import Seeded, StartBot
+from tests.conftest import Coso, Seeded, StartBot
 from tests.doubles.telegram_api import TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
 from tests.telegram_helpers import WardTeam, data_for, say, tap, ward_team
@@ -144,10 +144,10 @@ async def test_only_ward_staff_start_and_only_the_units_leaders_press(
 
 
 async def test_drill_status_by_id_names_the_leaders_not_done_and_reminds_once_an_hour(
-        tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot) -> None:
+        tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot, coso: Coso) -> None:
     runtime, seeded = await _ward(start_bot, tg, zalo)
     async with runtime.db.transaction() as session:
-        person = Person(full_name="Lê Thị Không Chat", active=True)
+        person = Person(full_name="Lê Thị Không Chat", phone="0901234567", active=True)
         session.add(person)
         await session.flush()
         session.add(RoleAssignment(person_id=person.id, unit_id=seeded.unit_ids["26734-KP2"],
@@ -172,11 +172,18 @@ async def test_drill_status_by_id_names_the_leaders_not_done_and_reminds_once_an
     t1 = lines.index("• Tổ dân phố 1: no answer yet")
     assert lines[t1 + 1] == f"   – {names[str(T1)]}"
     kp2 = lines.index("• Khu phố 2: no answer yet")
+    # Her phone where known (the seeded leaders have none on file).
     assert sorted(lines[kp2 + 1:kp2 + 3]) == sorted(
-        ["   – Lê Thị Không Chat (no chat connected)", f"   – {names[ZALO_KP2]}"])
+        ["   – Lê Thị Không Chat, 0901234567 (no chat connected)", f"   – {names[ZALO_KP2]}"])
     # Right under the names it speaks of; the per-step figures follow.
     assert lines[kp2 + 3] == "1 of them has no chat connected: phone them."
     assert status.button_texts == ["Remind the 2 units not done"]
+    code, out, _ = await coso("drill", "report", "1", "--json")
+    assert code == 0
+    units = {u["code"]: u for u in json.loads(out)["units"]}
+    assert sorted((m["name"], m["connected"], m["phone"] or "")
+                  for m in units["26734-KP2"]["missing"]) == sorted(
+        [("Lê Thị Không Chat", False, "0901234567"), (names[ZALO_KP2], True, "")])
 
     [sent] = await tap(tg, STAFF, data_for(status, "Remind the 2 units not done"))
     assert sent.text == "Reminder for drill #1 sent to 2 units."

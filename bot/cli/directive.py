@@ -133,4 +133,4 @@ def as_json(result: directives.Status) -> dict[str, Any]:
 def missing_json(missing: directives.Missing) -> dict[str, Any]:
     """Who owes an answer; "connected": false means no chat reaches them (phone them)."""
     return {"person_id": missing.person_id, "name": missing.name,
-            "connected": missing.connected}
+            "connected": missing.connected, "phone": missing.phone}

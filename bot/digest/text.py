@@ -14,6 +14,7 @@ from datetime import date, timedelta
 
 from babel.numbers import format_percent
 
+from bot.drill_change import improvement
 from bot.i18n import Translator
 from storage.digest import (
     CategoryFigures,
@@ -21,6 +22,7 @@ from storage.digest import (
     DrillFigures,
     PolicyFigures,
     Rollup,
+    Vacancy,
     WardFigures,
 )
 from storage.households import FLAG_LABELS
@@ -130,10 +132,19 @@ def _silent(t: Translator, f: WardFigures, today: date) -> list[str]:
 
 
 def _vacancies(t: Translator, f: WardFigures) -> list[str]:
+    """The roster's posts with no holder, each with its days vacant."""
     if not f.vacancies:
         return []
-    return [t.plural("🪑 {n} unit has no leader:", "🪑 {n} units have no leader:",
-                     len(f.vacancies)), *_listed(t, f.vacancies)]
+    return [t.plural("🪑 {n} post is vacant:", "🪑 {n} posts are vacant:", len(f.vacancies)),
+            *_listed(t, [_vacant(t, v) for v in f.vacancies])]
+
+
+def _vacant(t: Translator, v: Vacancy) -> str:
+    post = _label(t, v.label_vi, v.label_en)
+    if not v.days:
+        return t("{unit} › {post}: vacant less than a day", unit=v.unit, post=post)
+    return t.plural("{unit} › {post}: vacant {n} day", "{unit} › {post}: vacant {n} days",
+                    v.days, unit=v.unit, post=post)
 
 
 def _blocked(t: Translator, f: WardFigures) -> list[str]:
@@ -236,6 +247,8 @@ def _minutes(t: Translator, value: float | None) -> str:
 def _drills(t: Translator, d: DrillFigures | None, days: int) -> list[str]:
     if d is None:
         return []
+    change = improvement(t, [(c.step, timedelta(seconds=c.seconds)) for c in d.step_changes],
+                         d.previous)
     return [t.plural("🧯 {n} drill in the last {days} days: {acked} of {units} units "
                      "responded ({rate}), {done} completed; half acknowledged within {ack}, "
                      "half completed within {complete}.",
@@ -245,7 +258,8 @@ def _drills(t: Translator, d: DrillFigures | None, days: int) -> list[str]:
                      d.drills, days=t.number(days), acked=t.number(d.acknowledged),
                      units=t.number(d.participants), rate=percent(t, d.response_rate),
                      done=t.number(d.completed), ack=_minutes(t, d.median_ack_minutes),
-                     complete=_minutes(t, d.median_complete_minutes))]
+                     complete=_minutes(t, d.median_complete_minutes)),
+            *([change] if change else [])]
 
 
 def parts(text: str, limit: int) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from bot import drill_change
 from bot.flows import drill
 from bot.handlers.access import refuse
 from bot.handlers.commands import Handlers, start_or_status
@@ -132,21 +133,8 @@ def _figures(t: Translator, figures: drills.StepFigures) -> str:
 
 def improvement(t: Translator, results: drills.Results) -> str | None:
     """One line: each step's median against the previous drill of the scenario."""
-    changes = drills.changes(results)
-    if results.previous is None or not changes:
-        return None
-    said = []
-    for number, delta in changes:
-        minutes = round(delta.total_seconds() / 60)
-        amount = t.plural("{n} minute", "{n} minutes", abs(minutes))
-        if minutes < 0:
-            said.append(t("Step {n} {time} faster than last time", n=number, time=amount))
-        elif minutes > 0:
-            said.append(t("Step {n} {time} slower than last time", n=number, time=amount))
-        else:
-            said.append(t("Step {n} as fast as last time", n=number))
-    return t("{changes} (drill #{id} before).", changes="; ".join(said),
-             id=results.previous.drill.id)
+    before = results.previous.drill.id if results.previous else None
+    return drill_change.improvement(t, drills.changes(results), before)
 
 
 async def on_remind(turn: Turn, payload: str) -> None:

@@ -10,6 +10,16 @@ from storage.directives import Missing
 
 
 def missing_lines(t: Translator, missing: Sequence[Missing]) -> list[str]:
-    """One line per person; 'no chat connected' where the bot cannot reach them."""
-    return [t("   – {name} (no chat connected)", name=m.name) if not m.connected else
-            t("   – {name}", name=m.name) for m in missing]
+    """One line per person, with their phone where known (staff call them); 'no chat
+    connected' where the bot cannot reach them."""
+    return [_line(t, m) for m in missing]
+
+
+def _line(t: Translator, m: Missing) -> str:
+    if m.phone and not m.connected:
+        return t("   – {name}, {phone} (no chat connected)", name=m.name, phone=m.phone)
+    if m.phone:
+        return t("   – {name}, {phone}", name=m.name, phone=m.phone)
+    if not m.connected:
+        return t("   – {name} (no chat connected)", name=m.name)
+    return t("   – {name}", name=m.name)
