@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from bot.i18n import Translator
+from bot.messages import parse_id
 from bot.turn import Turn
 from wording import fold
 
@@ -90,6 +92,32 @@ async def start_or_status(turn: Turn, args: str, start: Handler, status: StatusH
             await status(turn, folded[len(word):].strip())
             return
     await start(turn)
+
+
+Item = TypeVar("Item")
+
+
+async def asked_items(turn: Turn, asked: str, one: Callable[[int], Awaitable[Item | None]],
+                      latest: Callable[[], Awaitable[list[Item]]], *, hint: str,
+                      not_found: str, none_yet: str) -> list[Item]:
+    """What a status command shows: the item whose number follows the word ("#3", "3"), or
+    the latest ones; none (after saying why) for a bad number, one out of scope, or none
+    yet. The msgids are the caller's: hint, not_found (with {id}) and none_yet."""
+    if not asked:
+        found = await latest()
+        if not found:
+            turn.say(turn.t(none_yet))
+        return found
+    number = asked.removeprefix("#")
+    wanted = parse_id(number)
+    if wanted is None:
+        turn.say(turn.t(hint))
+        return []
+    item = await one(wanted)
+    if item is None:
+        turn.say(turn.t(not_found, id=number))
+        return []
+    return [item]
 
 
 def listed() -> list[Command]:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from bot.flows import directive
 from bot.flows.support import scope_roots
 from bot.handlers.access import refuse
-from bot.handlers.commands import Handlers, start_or_status
+from bot.handlers.commands import Handlers, asked_items, start_or_status
 from bot.handlers.missing import missing_lines
 from bot.i18n import N_, Translator
 from bot.jobs import periodic
@@ -40,23 +40,18 @@ async def directive_command(turn: Turn, args: str) -> None:
 async def status(turn: Turn, asked: str) -> None:
     """The latest directives in the asker's units, or the one whose number follows."""
     paths = [unit.path for unit in scope_roots(turn, directive.ROLES)]
-    if asked:
-        number = asked.removeprefix("#")
-        wanted = parse_id(number)
-        if wanted is None:
-            turn.say(turn.t(STATUS_HINT))
-            return
-        one = await directives.status(turn.session, wanted, paths)
-        if one is None:
-            turn.say(turn.t("There is no directive #{id} in your units.", id=number))
-            return
-        found = [one]
-    else:
-        found = [result for entry in await directives.latest(turn.session, paths)
-                 if (result := await directives.status(turn.session, entry.id, paths))]
-        if not found:
-            turn.say(turn.t("No directive has been sent in your units yet."))
-            return
+
+    async def one(number: int) -> directives.Status | None:
+        return await directives.status(turn.session, number, paths)
+
+    async def latest() -> list[directives.Status]:
+        return [result for entry in await directives.latest(turn.session, paths)
+                if (result := await one(entry.id))]
+
+    found = await asked_items(
+        turn, asked, one, latest, hint=STATUS_HINT,
+        not_found=N_("There is no directive #{id} in your units."),
+        none_yet=N_("No directive has been sent in your units yet."))
     for result in found:
         turn.say(report(turn.t, result), buttons=_remind_button(turn.t, result))
 

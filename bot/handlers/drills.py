@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from bot import drill_change
 from bot.flows import drill
 from bot.handlers.access import refuse
-from bot.handlers.commands import Handlers, start_or_status
+from bot.handlers.commands import Handlers, asked_items, start_or_status
 from bot.handlers.missing import missing_lines
 from bot.i18n import N_, Translator
 from bot.jobs import periodic
@@ -41,24 +41,18 @@ async def drill_command(turn: Turn, args: str) -> None:
 async def status(turn: Turn, asked: str) -> None:
     """The ward's latest drills, or the one whose number follows."""
     ward_ids = [ward.id for ward in drill.wards(turn)]
-    if asked:
-        number = asked.removeprefix("#")
-        wanted = parse_id(number)
-        if wanted is None:
-            turn.say(turn.t(STATUS_HINT))
-            return
-        one = await drills.results(turn.session, wanted, ward_ids)
-        if one is None:
-            turn.say(turn.t("There is no drill #{id} in your ward.", id=number))
-            return
-        found = [one]
-    else:
-        found = [result for entry in await drills.latest(turn.session, ward_ids)
-                 if (result := await drills.results(turn.session, entry.id, ward_ids))]
-        if not found:
-            turn.say(turn.t("No drill has been run in your ward yet. Send /drill to start "
-                            "one."))
-            return
+
+    async def one(number: int) -> drills.Results | None:
+        return await drills.results(turn.session, number, ward_ids)
+
+    async def latest() -> list[drills.Results]:
+        return [result for entry in await drills.latest(turn.session, ward_ids)
+                if (result := await one(entry.id))]
+
+    found = await asked_items(
+        turn, asked, one, latest, hint=STATUS_HINT,
+        not_found=N_("There is no drill #{id} in your ward."),
+        none_yet=N_("No drill has been run in your ward yet. Send /drill to start one."))
     for results in found:
         turn.say(report(turn.t, results), buttons=_remind_button(turn.t, results))
 
