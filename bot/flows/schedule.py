@@ -2,7 +2,7 @@
 
 ward (asked only of someone who covers several) → what to change (each option shows today's
 effective value) → the new time, or every day / Monday to Friday → confirm with the whole
-schedule as it will be. A time that cannot work (not HH:MM, a reminder before the question,
+schedule as it will be. A time that cannot work (no time of day, a reminder before the question,
 a digest before the reminder) is refused at its step with the reason.
 
 Admins change any ward within their units, ward staff their own ward only; the ward is checked
@@ -115,7 +115,7 @@ async def _valid_time(turn: Turn, text: Any) -> str | None:
     """Refuse what is no time, or a time that would put the runs out of order."""
     value = _time_answer(str(text))
     if value is None:
-        return N_("A time is written HH:MM, e.g. 16:30.")
+        return schedules.TIME_EXAMPLE
     field = str(turn.data["field"])
     preview = schedules.with_change(await _times(turn), turn.settings, Change(**{field: value}))
     try:
