@@ -68,7 +68,7 @@ async def _send_from_chat(tg: TelegramDouble, user: int, scope: str, recipients:
     assert "at most 3500 characters" in (text.text or "").replace(",", "").replace(".", "")
     [photo] = await say(tg, user, TEXT)
     [deadline] = await tap(tg, user, data_for(photo, "Skip"))
-    assert "(e.g. 17h 5/12, mai 17h, thứ 6)" in (deadline.text or "")
+    assert "(e.g. 5pm 5/12, tomorrow 5pm, Friday)" in (deadline.text or "")
     [summary] = await say(tg, user, "/skip")
     assert f"\n{recipients} recipient" in (summary.text or ""), summary.describe()
     [sent] = await tap(tg, user, data_for(summary, "Confirm"))
@@ -262,7 +262,7 @@ async def test_ward_staff_attach_a_photo_and_set_a_deadline_in_chat(
     [refused] = await say(tg, STAFF, "2020-01-01 08:00")
     assert refused.text is not None and "The deadline has already passed." in refused.text
     [unread] = await say(tg, STAFF, "chào")
-    assert (unread.text or "").startswith("Write the deadline as you would say it, e.g. 17h")
+    assert (unread.text or "").startswith("Write the deadline as you would say it, e.g. 5pm")
     [no_day] = await say(tg, STAFF, "17h 31/2")
     assert (no_day.text or "").startswith("There is no day 31/2; check the day and the month.")
     [typed] = await say(tg, STAFF, "mai 17h")  # read in COSO_TIMEZONE, read back in words

@@ -81,3 +81,65 @@ async def test_transcript(channel: str, ward: tuple[Router, Database, Seeded]) -
     if UPDATE:
         await asyncio.to_thread(path.write_text, actual, encoding="utf-8")
     assert actual == expected
+
+
+# --- through each channel's transport: the message and Confirm, 2 answers ------------------
+
+MESSAGE = "12 Lê Lợi F0 3 người khẩn ghi chú sốt cao"
+
+
+async def _filed(db: Database) -> Report:
+    async with db.read() as session:
+        [report] = (await session.execute(select(Report))).scalars().all()
+    assert (report.category_key, report.people_count, report.urgent, report.note) == (
+        "f0", 3, True, "sốt cao")
+    return report
+
+
+async def test_on_telegram_through_the_double(start_bot: StartBot, tg: TelegramDouble
+                                              ) -> None:
+    runtime = await start_bot(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_BASE=tg.base_url)
+    seeded = await seed_ward(runtime.db)
+    await _households(runtime.db)
+    await register(tg, 901, seeded.codes["leader:KP1"])
+    await tg.send_text(901, f"/report {MESSAGE}", language_code="en")
+    [summary] = await tg.wait_messages(901)
+    assert "Household: 12 Lê Lợi · T.V.B. · 4 people" in (summary.text or ""), summary.describe()
+    assert "Urgency: Urgent" in (summary.text or "") and "Note: sốt cao" in (summary.text or "")
+    await tg.tap(901, data_for(summary, "Confirm"))
+    [saved, *_] = await tg.wait_messages(901)
+    assert (saved.text or "").startswith("Saved: report #1")
+    await _filed(runtime.db)
+
+
+async def test_on_zalo_through_the_double(start_bot: StartBot, zalo: ZaloDouble) -> None:
+    runtime = await start_bot(ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url)
+    seeded = await seed_ward(runtime.db)
+    await _households(runtime.db)
+    await zalo.send_text("zl-kp1", f"/start {seeded.codes['leader:KP1']}")
+    await zalo.next_message("zl-kp1")
+    await zalo.send_text("zl-kp1", MESSAGE)  # no /report: no question is open
+    summary = (await zalo.next_message("zl-kp1")).text or ""
+    assert "Hộ: 12 Lê Lợi" in summary and "1. Xác nhận" in summary, summary
+    await zalo.send_text("zl-kp1", "1")
+    assert ((await zalo.next_message("zl-kp1")).text or "").startswith("Đã lưu: báo cáo #1")
+    await _filed(runtime.db)
+
+
+async def test_on_the_web_chat_through_its_api(start_bot: StartBot) -> None:
+    runtime = await start_bot()
+    seeded = await seed_ward(runtime.db)
+    await _households(runtime.db)
+    user = WebUser(runtime)
+    try:
+        assert await user.login(seeded.codes["leader:KP1"]) == (200, {"ok": True})
+        await user.reply()  # the welcome
+        assert await user.say(text=MESSAGE) == 200
+        summary = await user.reply()
+        assert "Hộ: 12 Lê Lợi" in summary["text"], summary
+        confirm = next(b["payload"] for b in summary["buttons"] if b["label"] == "Xác nhận")
+        assert await user.say(choice=confirm) == 200
+        assert (await user.reply())["text"].startswith("Đã lưu: báo cáo #1")
+    finally:
+        await user.close()
+    await _filed(runtime.db)

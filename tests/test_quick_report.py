@@ -104,3 +104,18 @@ def test_every_word_the_reader_takes_is_reserved_from_aliases() -> None:
                                              *quick_report.NORMAL_WORDS,
                                              *quick_report.NOTE_MARKERS)}
     assert words | quick_report.PEOPLE_WORDS <= RESERVED
+
+
+def test_the_catalogue_refuses_aliases_the_reader_would_misread() -> None:
+    from storage import catalog
+
+    data = ("kind: situations\nentries:\n"
+            "- {key: f0, label_vi: Ca F0, label_en: F0 case, aliases: [F0, khẩn]}\n"
+            "- {key: f1, label_vi: Ca F1, label_en: F1 case, aliases: ['12']}\n"
+            "- {key: f2, label_vi: Ca F2, label_en: F2 case, aliases: [F2, f2]}\n"
+            "- {key: f3, label_vi: Ca F3, label_en: F3 case, aliases: [F3, tiep xuc 3]}\n")
+    with pytest.raises(catalog.CatalogError) as refused:
+        catalog.parse(catalog.SITUATIONS, data.encode())
+    found = {(p.line, p.where, p.values.get("alias")) for p in refused.value.problems}
+    assert found == {(3, "f0.aliases", "khẩn"), (4, "f1.aliases", "12"),
+                     (5, "f2.aliases", "f2")}
