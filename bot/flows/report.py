@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 ROLES = WRITERS
 NORMAL, URGENT = "normal", "urgent"
+SEARCHED_RUNS = 3  # a one-message report names its household early; the rest is the note
 URGENCY = (Option(NORMAL, N_("Normal")), Option(URGENT, N_("Urgent")))
 
 
@@ -207,6 +208,8 @@ async def quick(turn: Turn, text: str, *, asked: bool) -> bool:
     if not asked and reading.category is None:
         return False
     at, data, answers, notes = await _household_prefill(turn, reading.runs)
+    if at == "hh_pick" and not reading.found_anything:
+        return False  # "/report chào": the guided form, not a note saying "chào"
     if reading.category is not None:
         answers["category"] = reading.category
     if reading.people is not None:
@@ -233,7 +236,7 @@ async def _household_prefill(turn: Turn, runs: Sequence[str]
     none does, a run that starts with a digit is a new household's code to add; the other
     runs go to the note."""
     notes = list(runs)
-    for index, run in enumerate(runs):
+    for index, run in enumerate(runs[:SEARCHED_RUNS]):
         found = await households.search(turn.session, scope(turn), run, MATCHES)
         if not found:
             continue
