@@ -143,3 +143,19 @@ async def test_on_the_web_chat_through_its_api(start_bot: StartBot) -> None:
     finally:
         await user.close()
     await _filed(runtime.db)
+
+
+async def test_hostile_one_message_reports_are_answered_and_save_nothing(
+        ward: tuple[Router, Database, Seeded]) -> None:
+    router, db, seeded = ward
+    chat = Chat(router, db, channel="zalo", external_id="zl-hostile", language="vi")
+    await chat.send(f"/start {seeded.codes['leader:KP1']}")
+    long_note = "sốt " * 400
+    for text in (f"12 Lê Lợi F0 3 người ghi chú {long_note}", "F0 " + "9" * 50 + " người",
+                 "F0 ... !!! ---", "\u200bF0\u200b 12\u202e Lê Lợi", "/report " + "x " * 2000,
+                 "f0 " + "12 le loi " * 300):
+        replies = await chat.send(text)
+        assert replies and all(message.text for message in replies), text[:40]
+        await chat.send("/cancel")
+    async with db.read() as session:
+        assert (await session.execute(select(Report))).first() is None

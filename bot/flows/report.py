@@ -29,6 +29,7 @@ from bot.messages import Outgoing
 from bot.turn import Turn
 from storage import households, outbox, units
 from storage import reports as store
+from storage.households import MAX_CODE
 from storage.models import Household, Report, ReportCategory, Role, Unit
 
 log = logging.getLogger(__name__)
@@ -220,7 +221,7 @@ async def quick(turn: Turn, text: str, *, asked: bool) -> bool:
     if urgent is not None:
         answers["urgency"] = URGENT if urgent else NORMAL
     note = " — ".join(part for part in (*notes, reading.note or "") if part)
-    answers["note"] = note[:store.NOTE_LIMIT] or None
+    answers["note"] = note or None  # too long: the note step refuses it, with the reason
     answers["photo"] = None  # a photo is for the guided form
     log.info("one-message report opened by account %s (found: category=%s people=%s "
              "urgent=%s household=%s)", turn.account.id, reading.category is not None,
@@ -237,7 +238,7 @@ async def _household_prefill(turn: Turn, runs: Sequence[str]
     runs go to the note."""
     notes = list(runs)
     for index, run in enumerate(runs[:SEARCHED_RUNS]):
-        found = await households.search(turn.session, scope(turn), run, MATCHES)
+        found = await households.search(turn.session, scope(turn), run[:MAX_CODE], MATCHES)
         if not found:
             continue
         del notes[index]
@@ -245,9 +246,9 @@ async def _household_prefill(turn: Turn, runs: Sequence[str]
             with_unit = (await households.count_units(turn.session, scope(turn)))[0] > 1
             label = label_of(turn.t, found[0], with_unit)
             return "category", {"household_id": found[0].id, "hh_label": label}, {}, notes
-        return ("hh_match", {"hh_query": run, "hh_matches": [h.id for h in found]}, {},
+        return ("hh_match", {"hh_query": run[:MAX_CODE], "hh_matches": [h.id for h in found]}, {},
                 notes)
     if notes and notes[0][:1].isdigit():
-        return ("hh_none", {"hh_query": notes[0], "hh_matches": []},
+        return ("hh_none", {"hh_query": notes[0][:MAX_CODE], "hh_matches": []},
                 {"hh_code": notes[0]}, notes[1:])
     return "hh_pick", {}, {}, notes
