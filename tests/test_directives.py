@@ -147,6 +147,8 @@ async def test_refusals_send_nothing(tg: TelegramDouble, zalo: ZaloDouble,
         (("--scope", "26734-KP2", "--role", "monitor"), "No one holds that role"),
         (("--scope", "26734", "--attach", str(big)), "larger than the chat platforms accept"),
         (("--scope", "26734", "--deadline", "2020-01-01T08:00"), "already passed"),
+        (("--scope", "26734", "--deadline", "hôm nay 0h"), "already passed"),
+        (("--scope", "26734", "--deadline", "chào"), "--deadline must look like"),
     ]
     for extra, message in cases:
         code, _, err = await coso("directive", "send", "--text-file", str(text), *extra)
