@@ -70,6 +70,8 @@ MOMENTS = [
     ("5 Dec 2026", local(12, 5, 17)),
     ("tonight", local(12, 2, 21)),
     ("29/2", local(2, 29, 17, year=2028)),  # the next 29 February
+    ("hạn chót 17h thứ 6", local(12, 4, 17)),
+    ("vào lúc 9h30 sáng thứ hai tuần tới", local(12, 7, 9, 30)),
 ]
 
 

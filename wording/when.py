@@ -93,7 +93,7 @@ _OFFSETS = {"hom nay": 0, "bua nay": 0, "today": 0, "tonight": 0, "nay": 0,
 _PARTS = {"sang": (False, time(11)), "trua": (True, time(13)), "chieu": (True, time(17)),
           "toi": (True, time(21)), "am": (False, time(11)), "pm": (True, time(17)),
           "tonight": (True, time(21))}
-_FILLER = {"ngay", "luc", "vao", "truoc", "han", "chot", "hạn", "at", "on", "by", "before",
+_FILLER = {"ngay", "luc", "vao", "truoc", "han", "chot", "at", "on", "by", "before",
            "the", "of", "next", "this", "until", "due", "deadline", "trong", "-"}
 _NEXT_WEEK = r"(?:\s+(tuan sau|tuan toi|tuan nay|nay|toi|next week|this week))?"
 
