@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.flows import engine
-from bot.flows.engine import Flow, Option, Refused, Step, register
+from bot.flows.engine import BadAnswer, Flow, Option, Step, register
 from bot.handlers.access import STAFF, refuse
 from bot.i18n import N_, Translator
 from bot.turn import Turn
@@ -119,7 +119,7 @@ async def _valid_time(turn: Turn, text: Any) -> str | None:
             when.clock(str(text))
         except when.WhenError as problem:  # why, when it is more than unreadable
             if problem.msgid is not None:
-                raise Refused(problem.msgid, **problem.values) from None
+                raise BadAnswer(problem.msgid, **problem.values) from None
         return schedules.TIME_EXAMPLE
     field = str(turn.data["field"])
     preview = schedules.with_change(await _times(turn), turn.settings, Change(**{field: value}))

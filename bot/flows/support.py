@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from bot.flows import engine
-from bot.flows.engine import Flow, Option, Refused, Step, register
+from bot.flows.engine import BadAnswer, Flow, Option, Step, register
 from bot.flows.household_pick import (
     household_label,
     pick_household_steps,
@@ -224,7 +224,7 @@ def _after_amount(data: Mapping[str, Any]) -> str:
 async def _check_vnd(turn: Turn, text: str) -> str | None:
     amount = parse_vnd(text)
     if amount is None or not VND_MIN <= amount <= VND_MAX:
-        raise Refused(N_("Please type an amount in đồng from {min} to {max}, e.g. 1.500.000."),
+        raise BadAnswer(N_("Please type an amount in đồng from {min} to {max}, e.g. 1.500.000."),
                       min=turn.t.money(VND_MIN), max=turn.t.money(VND_MAX))
     return None
 
@@ -258,13 +258,13 @@ async def _check_date(turn: Turn, text: str) -> str | None:
         day = when.day(text, today, past=True)
     except when.WhenError as problem:
         if problem.msgid is None:
-            raise Refused(DATE_EXAMPLE, example=today.strftime("%d/%m/%Y")) from None
-        raise Refused(problem.msgid, **problem.values) from None
+            raise BadAnswer(DATE_EXAMPLE, example=today.strftime("%d/%m/%Y")) from None
+        raise BadAnswer(problem.msgid, **problem.values) from None
     if day > today:
         return N_("That date is in the future; please type the day it was handed over.")
     earliest = today - timedelta(days=BACKDATE_DAYS)
     if day < earliest:
-        raise Refused(N_("That is more than {days} days ago; type a date from {earliest} on."),
+        raise BadAnswer(N_("That is more than {days} days ago; type a date from {earliest} on."),
                       days=BACKDATE_DAYS, earliest=turn.t.date(earliest))
     return None
 
