@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from sqlalchemy import select, update
@@ -105,12 +106,14 @@ async def test_ward_staff_logs_in_once_and_sees_the_digests_figures(
         assert figure(page, "open") == str(sum(cat["open"] for cat in digest["categories"]))
         assert figure(page, "urgent") == str(digest["urgent_open"])
         assert figure(page, "households") == str(digest["households"])
-        assert figure(page, "silent") == str(c["expected"] - c["reported"])
+        # Nobody is silent before the reminder is due (18:00 here): not yet asked, or pending.
+        due = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).hour >= 18
+        assert figure(page, "silent") == str(c["expected"] - c["reported"] if due else 0)
         assert figure(page, "on_time") == f"{c['on_time']} / {c['late']}"
         assert figure(page, "rate") == f"{round(c['rate'] * 100)}%"
         assert figure(page, "vacancies") == str(len(digest["vacancies"]))
         assert re.search(r'data-total="open">(\d+)<', page).group(1) == figure(page, "open")  # type: ignore[union-attr]
-        assert page.count("<svg") == 4 and "Open cases, the last 30 days" in page
+        assert page.count("<svg") == 4 and "Open reports, the last 30 days" in page
 
         # The filters work without a script: query parameters.
         async with http.get(f"{home.url}?only=silent") as silent:
@@ -326,7 +329,8 @@ async def test_the_30_day_trend_ends_with_the_digests_7_days(db: Database, db_ur
     async with db.read() as session:
         ward = await units.by_code(session, "26734")
         assert ward is not None
-        found = await overview.ward(session, ward.id, [ward.path], DAY, make_settings(db_url))
+        found = await overview.ward(session, ward.id, [ward.path], DAY, make_settings(db_url),
+                                    datetime.combine(DAY, time(23), UTC))
     assert found is not None
     assert len(found.trend30) == 30
     assert found.trend30[-7:] == found.figures.trend
@@ -408,3 +412,42 @@ async def test_directives_and_drills_with_who_is_missing_by_name(
             assert opened.status == 200
         async with http.get(base) as theirs:
             assert theirs.status == 404
+
+
+async def test_today_is_not_red_before_the_check_in_is_due(db: Database, db_url: str) -> None:
+    """The trial's bugs: before the 16:00 question every unit read silent (red), and a unit's
+    strip was red on the days before the unit was set up."""
+    from storage import overview
+    from storage.models import Unit
+    from tests.test_digest import DAY
+
+    await build_ward(db)
+    async with db.transaction() as session:  # KP1 was set up five days before DAY
+        kp1 = await units.by_code(session, "26734-KP1")
+        assert kp1 is not None
+        await session.execute(update(Unit).where(Unit.id == kp1.id).values(
+            created_at=at(DAY - timedelta(days=5), 8)))
+    settings = make_settings(db_url)
+    async with db.read() as session:
+        ward = await units.by_code(session, "26734")
+        assert ward is not None
+        states = {}
+        for clock in (15, 17, 23):  # before the question, before the reminder, after it
+            found = await overview.ward(session, ward.id, [ward.path], DAY, settings,
+                                        at(DAY, clock).astimezone(UTC))
+            assert found is not None
+            states[clock] = {r.path: r.check_in for r in found.rows}
+        page = await overview.unit_page(session, kp1.id, [ward.path], DAY, settings,
+                                        at(DAY, 15).astimezone(UTC))
+    silent = [path for path, state in states[23].items() if state == "silent"]
+    answered = [path for path, state in states[23].items() if state in ("on_time", "late")]
+    assert silent and answered
+    assert {states[15][path] for path in silent} == {"not_asked"}
+    assert {states[17][path] for path in silent} == {"pending"}
+    assert all(states[15][path] == states[23][path] for path in answered)
+    assert found is not None and found.due
+    assert page is not None
+    strip = dict(page.strip)
+    assert {strip[DAY - timedelta(days=n)] for n in range(6, 30)} == {"no_data"}
+    assert strip[DAY - timedelta(days=1)] in ("silent", "on_time", "late")
+    assert strip[DAY] in ("not_asked", "on_time", "late")
