@@ -29,7 +29,7 @@ from storage.models import (
     utcnow,
 )
 
-FLOW_BUTTON = "f:"  # a flow question's buttons; answered by the engine, not the menu
+FLOW_BUTTON = "f:"  # a flow question's buttons; answered by the engine, not kept as latest_buttons
 INTERACTIVE = 0  # a reply to someone in a conversation
 BULK = 10  # broadcasts, prompts, digests
 
@@ -41,7 +41,7 @@ def enqueue(session: AsyncSession, account: ChatAccount, payload: dict[str, Any]
     session.add(row)
     buttons = payload.get("buttons") or []
     if buttons and not any(str(data).startswith(FLOW_BUTTON) for _, data in buttons):
-        account.menu = [list(button) for button in buttons]
+        account.latest_buttons = [list(button) for button in buttons]
     session.info.setdefault(OUTBOX_CHANNELS, set()).add(account.channel)
     return row
 

@@ -17,10 +17,10 @@ from storage import digest as figures_of
 from storage import outbox
 from storage.db import Database
 from storage.digest import WardFigures
-from storage.models import Channel, Role, Unit, utcnow
+from storage.models import Platform, Role, Unit, utcnow
 
 # What a channel takes in one message; the digest splits between its sections to fit.
-TEXT_LIMITS: dict[str, int] = {Channel.ZALO: 2000}
+TEXT_LIMITS: dict[str, int] = {Platform.ZALO: 2000}
 
 
 async def send_digest(db: Database, settings: Settings, ward_id: int, day: date,
@@ -66,7 +66,7 @@ def chart_message(settings: Settings, t: Translator, figures: WardFigures, chann
     if t.locale not in drawn:
         drawn[t.locale] = str(chart.draw(t, figures, settings.data_dir / "charts"))
     photo = drawn[t.locale]
-    if channel == Channel.ZALO:
+    if channel == Platform.ZALO:
         link = files.signed_url(settings, photo)
         if link is None:
             return None
