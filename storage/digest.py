@@ -262,19 +262,21 @@ def rate(part: int, whole: int) -> float | None:
 
 async def ward_figures(session: AsyncSession, ward: Unit, day: date,
                        settings: DigestSettings, days: int = 1,
-                       now: datetime | None = None) -> WardFigures:
+                       now: datetime | None = None, units: WardUnits | None = None,
+                       expected: dict[int, list[str]] | None = None) -> WardFigures:
     """The digest's figures for `ward` on the local `day`; `days` widens "today" to a period
     ending with the day (the /summary's 7 or 30 days). "To date" is up to the day's end.
     An urgent case's age runs to `now` when that is before the day's end (a digest asked for
     during the day), else to the day's end; `now` is given, never read from the clock, so a
-    past day's digest reads the same whenever it is made."""
+    past day's digest reads the same whenever it is made. `units` and `expected` are
+    ward_units' and expected_units' for this ward, when the caller has read them already."""
     tz = settings.tz
     start, _ = bounds(day - timedelta(days=days - 1), tz)
     _, end = bounds(day, tz)
     aged_to = end if now is None else min(end, now)
-    units = await ward_units(session, ward)
+    units = units or await ward_units(session, ward)
     units_in = units.ids
-    expected = await expected_units(session, units)
+    expected = await expected_units(session, units) if expected is None else expected
     trend_days = [day - timedelta(days=n) for n in range(TREND_DAYS - 1, -1, -1)]
     counts = await _report_counts(session, units_in, start,
                                   [bounds(d, tz)[1] for d in trend_days])

@@ -24,6 +24,7 @@ from storage.models import (
     HOUSEHOLD_FLAGS,
     ChatAccount,
     CheckIn,
+    DeliveryDispute,
     Directive,
     DirectiveRecipient,
     Drill,
@@ -116,9 +117,11 @@ async def ward(session: AsyncSession, ward_id: int, scope: Scope, day: date,
     unit = await unit_in_scope(session, ward_id, scope)
     if unit is None or not schedules.is_ward(unit):
         return None
-    figures = await digest.ward_figures(session, unit, day, settings, now=now)
+    # The tree and its leaders read once, for the digest's figures and the rows alike.
     units = await digest.ward_units(session, unit)
     expected = await digest.expected_units(session, units)
+    figures = await digest.ward_figures(session, unit, day, settings, now=now, units=units,
+                                        expected=expected)
     rows = await _rows(session, units, day, settings, expected, now)
     return WardOverview(unit, figures, rows,
                         await trend(session, units, day, settings, expected, LONG_TREND_DAYS))
@@ -317,6 +320,7 @@ class Acknowledgement:
     at: datetime
     done: list[str]  # unit paths (a drill) or people (a directive) who acknowledged
     missing: list[str]
+    item_id: int = 0
 
 
 @dataclass
@@ -380,25 +384,36 @@ async def _strip(session: AsyncSession, unit: Unit, ward: Unit | None, day: date
     return strip
 
 
-async def _acknowledgements(session: AsyncSession, units: WardUnits, day: date,
-                            settings: DigestSettings) -> list[Acknowledgement]:
-    """Directives (who has not acknowledged, by name) and drills (which units) of the last
-    STRIP_DAYS days that reached this subtree."""
+@dataclass
+class _AckRow:
+    kind: str
+    item_id: int
+    title: str
+    title_en: str
+    at: datetime
+    unit_id: int
+    who: str  # the person (a directive's recipient) or the unit (a drill's participant)
+    acknowledged: bool
+
+
+async def _ack_rows(session: AsyncSession, units: WardUnits, day: date,
+                    settings: DigestSettings) -> list[_AckRow]:
+    """Each recipient of the directives (asking for acknowledgement) and each participant of
+    the drills of the last STRIP_DAYS days that reached this subtree, newest item first."""
     since = datetime.combine(day - timedelta(days=STRIP_DAYS - 1), time(0),
                              settings.tz).astimezone(UTC)
-    found: dict[tuple[str, int], Acknowledgement] = {}
+    rows = []
     directive_q = (select(Directive.id, Directive.text, Directive.created_at, Person.full_name,
-                          DirectiveRecipient.acknowledged_at)
+                          DirectiveRecipient.unit_id, DirectiveRecipient.acknowledged_at)
                    .join(DirectiveRecipient, DirectiveRecipient.directive_id == Directive.id)
                    .join(Person, Person.id == DirectiveRecipient.person_id)
                    .where(DirectiveRecipient.unit_id.in_(units.ids),
                           Directive.created_at >= since, Directive.requires_ack.is_(True))
                    .order_by(Directive.created_at.desc(), Person.full_name))
-    for d_id, words, at, name, acked in (await session.execute(directive_q)).all():
+    for d_id, words, at, name, unit_id, acked in (await session.execute(directive_q)).all():
         title = words if len(words) <= 80 else words[:79] + "…"
-        entry = found.setdefault(("directive", d_id),
-                                 Acknowledgement("directive", title, title, at, [], []))
-        (entry.done if acked is not None else entry.missing).append(name)
+        rows.append(_AckRow("directive", d_id, title, title, at, unit_id, name,
+                            acked is not None))
     drill_q = (select(Drill.id, DrillScenario.label_vi, DrillScenario.label_en,
                       Drill.started_at, DrillParticipant.unit_id,
                       DrillParticipant.acknowledged_at)
@@ -407,11 +422,71 @@ async def _acknowledgements(session: AsyncSession, units: WardUnits, day: date,
                .where(DrillParticipant.unit_id.in_(units.ids), Drill.started_at >= since)
                .order_by(Drill.started_at.desc(), DrillParticipant.unit_id))
     for d_id, label_vi, label_en, at, unit_id, acked in (await session.execute(drill_q)).all():
-        entry = found.setdefault(("drill", d_id),
-                                 Acknowledgement("drill", label_vi, label_en, at, [], []))
-        name = units.names[unit_id] or units.ward.name
-        (entry.done if acked is not None else entry.missing).append(name)
+        rows.append(_AckRow("drill", d_id, label_vi, label_en, at, unit_id,
+                            units.names[unit_id] or units.ward.name, acked is not None))
+    return rows
+
+
+async def _acknowledgements(session: AsyncSession, units: WardUnits, day: date,
+                            settings: DigestSettings) -> list[Acknowledgement]:
+    """Directives (who has not acknowledged, by name) and drills (which units) of the last
+    STRIP_DAYS days that reached this subtree."""
+    found: dict[tuple[str, int], Acknowledgement] = {}
+    for row in await _ack_rows(session, units, day, settings):
+        entry = found.setdefault((row.kind, row.item_id), Acknowledgement(
+            row.kind, row.title, row.title_en, row.at, [], [], row.item_id))
+        (entry.done if row.acknowledged else entry.missing).append(row.who)
     return sorted(found.values(), key=lambda a: a.at, reverse=True)
+
+
+@dataclass
+class AckCell:
+    done: int
+    total: int
+    missing: list[str]  # by name: a directive's recipients, a drill unit's leaders
+
+
+@dataclass
+class AckMatrix:
+    """Units × items: each directive and drill of the last STRIP_DAYS days (newest first)
+    against each unit it reached, with who is missing by name."""
+
+    unit: Unit
+    items: list[Acknowledgement]  # the columns, with their totals
+    units: list[tuple[int, str]]  # the rows: (unit id, path), in tree order
+    cells: dict[tuple[int, str, int], AckCell]  # (unit id, kind, item id)
+
+
+async def acknowledgements(session: AsyncSession, unit_id: int, scope: Scope, day: date,
+                           settings: DigestSettings) -> AckMatrix | None:
+    """The acknowledgement matrix of a unit's subtree (a ward's, on its page); None when the
+    unit is outside the scope."""
+    unit = await unit_in_scope(session, unit_id, scope)
+    if unit is None:
+        return None
+    units = await digest.ward_units(session, unit)
+    rows = await _ack_rows(session, units, day, settings)
+    leaders = await digest.expected_units(session, units)
+    cells: dict[tuple[int, str, int], AckCell] = {}
+    items: dict[tuple[str, int], Acknowledgement] = {}
+    for row in rows:
+        cell = cells.setdefault((row.unit_id, row.kind, row.item_id), AckCell(0, 0, []))
+        cell.total += 1
+        item = items.setdefault((row.kind, row.item_id), Acknowledgement(
+            row.kind, row.title, row.title_en, row.at, [], [], row.item_id))
+        if row.acknowledged:
+            cell.done += 1
+            item.done.append(row.who)
+        else:
+            # A drill is a unit's: the people to call are its leaders.
+            names = [row.who] if row.kind == "directive" else (
+                leaders.get(row.unit_id) or [row.who])
+            cell.missing += names
+            item.missing += names
+    reached = {row.unit_id for row in rows}
+    shown = [(u, units.names[u] or unit.name) for u in units.ids if u in reached]
+    return AckMatrix(unit, sorted(items.values(), key=lambda a: a.at, reverse=True), shown,
+                     cells)
 
 
 # --- a ward's open reports ------------------------------------------------------------------
@@ -476,12 +551,34 @@ class Coverage:
 
 
 @dataclass
+class OpenDispute:
+    """A monitor's flag on a delivery (delivery_disputes), still open. The note is free text
+    a monitor typed (it may name people): the page lists the case, the note stays in chat."""
+
+    dispute_id: int
+    unit_id: int
+    unit: str
+    policy_key: str
+    household_code: str
+    delivered_on: date
+    flagged_at: datetime
+
+
+@dataclass
 class CoverageMatrix:
     ward: Unit
     policies: list[tuple[str, str, str]]  # (key, label_vi, label_en), in catalogue order
     units: list[tuple[int, str]]  # (unit id, path) of the units with anyone eligible
     cells: dict[tuple[int, str], Coverage]
     totals: dict[str, Coverage]
+    disputes: list[OpenDispute] = field(default_factory=list)  # oldest first
+
+    def disputed(self, unit_id: int, policy_key: str) -> int:
+        return sum(1 for d in self.disputes
+                   if d.unit_id == unit_id and d.policy_key == policy_key)
+
+    def disputed_policy(self, policy_key: str) -> int:
+        return sum(1 for d in self.disputes if d.policy_key == policy_key)
 
 
 async def coverage(session: AsyncSession, unit_id: int, scope: Scope, day: date
@@ -503,24 +600,24 @@ async def coverage(session: AsyncSession, unit_id: int, scope: Scope, day: date
             .where(SupportEligibility.unit_id.in_(units.ids))
             .group_by(SupportEligibility.unit_id, SupportEligibility.policy_key))).all():
         cells[(int(unit_of), key)] = Coverage(int(n), int(covered))
-    keys = {key for _, key in cells}
+    disputes = [OpenDispute(d_id, int(unit_of), units.names[unit_of] or unit.name, key, code,
+                            on, at)
+                for d_id, unit_of, key, code, on, at in (await session.execute(
+                    select(DeliveryDispute.id, SupportDelivery.unit_id,
+                           SupportDelivery.policy_key, Household.code,
+                           SupportDelivery.delivered_on, DeliveryDispute.created_at)
+                    .join(SupportDelivery, SupportDelivery.id == DeliveryDispute.delivery_id)
+                    .join(Household, Household.id == SupportDelivery.household_id)
+                    .where(SupportDelivery.unit_id.in_(units.ids),
+                           DeliveryDispute.status == "open")
+                    .order_by(DeliveryDispute.created_at, DeliveryDispute.id))).all()]
+    keys = {key for _, key in cells} | {d.policy_key for d in disputes}
     policies = [(p.key, p.label_vi, p.label_en) for p in (await session.execute(
         select(SupportPolicy).order_by(SupportPolicy.position))).scalars() if p.key in keys]
     totals = {key: Coverage(sum(c.eligible for (_, k), c in cells.items() if k == key),
                             sum(c.covered for (_, k), c in cells.items() if k == key))
               for key, _, _ in policies}
+    flagged = {d.unit_id for d in disputes}
     shown = [(u, units.names[u] or unit.name) for u in units.ids
-             if any((u, key) in cells for key, _, _ in policies)]
-    return CoverageMatrix(unit, policies, shown, cells, totals)
-
-
-async def acknowledgements(session: AsyncSession, unit_id: int, scope: Scope, day: date,
-                           settings: DigestSettings
-                           ) -> tuple[Unit, list[Acknowledgement]] | None:
-    """The directives and drills of the last STRIP_DAYS days that reached a unit's subtree
-    (a ward's, on its page), each with who has acknowledged and who not, by name."""
-    unit = await unit_in_scope(session, unit_id, scope)
-    if unit is None:
-        return None
-    units = await digest.ward_units(session, unit)
-    return unit, await _acknowledgements(session, units, day, settings)
+             if u in flagged or any((u, key) in cells for key, _, _ in policies)]
+    return CoverageMatrix(unit, policies, shown, cells, totals, disputes)

@@ -17,7 +17,15 @@ from sqlalchemy import select, update
 from bot.app import Runtime
 from storage import invites, units
 from storage.db import Database
-from storage.models import DashboardSession, Household, Person, Report, RoleAssignment
+from storage.models import (
+    DashboardSession,
+    DeliveryDispute,
+    Household,
+    Person,
+    Report,
+    RoleAssignment,
+    SupportDelivery,
+)
 from tests.conftest import Coso, StartBot, make_settings, seed_ward
 from tests.doubles.telegram_api import TelegramDouble
 from tests.telegram_helpers import WARD_PATH, register, say, start_telegram, texts
@@ -113,7 +121,7 @@ async def test_ward_staff_logs_in_once_and_sees_the_digests_figures(
         assert figure(page, "rate") == f"{round(c['rate'] * 100)}%"
         assert figure(page, "vacancies") == str(len(digest["vacancies"]))
         assert re.search(r'data-total="open">(\d+)<', page).group(1) == figure(page, "open")  # type: ignore[union-attr]
-        assert page.count("<svg") == 4 and "Open reports, the last 30 days" in page
+        assert page.count("<svg") == 8 and "Open reports, the last 30 days" in page
 
         # The filters work without a script: query parameters.
         async with http.get(f"{home.url}?only=silent") as silent:
@@ -372,6 +380,11 @@ async def test_the_support_coverage_matrix(start_bot: StartBot, tg: TelegramDoub
     async with runtime.db.read() as session:
         ours = await units.by_code(session, "26734")
         assert ours is not None
+        delivery = (await session.execute(select(SupportDelivery).where(
+            SupportDelivery.unit_id == (await units.by_code(session, "26734-KP1")).id  # type: ignore[union-attr]
+        ).limit(1))).scalar_one()
+    async with runtime.db.transaction() as session:  # a monitor flagged one of KP1's
+        session.add(DeliveryDispute(delivery_id=delivery.id, note="Nguyễn Văn A chưa nhận"))
     base = f"http://127.0.0.1:{runtime.port}/dashboard/ward/{ours.id}/support"
     async with browser() as http:
         async with http.get(local(runtime, await link_of(tg, STAFF))) as opened:
@@ -381,7 +394,10 @@ async def test_the_support_coverage_matrix(start_bot: StartBot, tg: TelegramDoub
     assert page.status == 200
     # Khu phố 1: H1 and H2 of the three eligible delivered to (build_ward).
     assert re.search(r">Khu phố 1</a></th>\s*<td class=\"num\">67% <span class=\"muted\">"
-                     r"\(2/3\)</span>", body), body[-3000:]
+                     r"\(2/3\)</span> <span class=\"disputed\"[^>]*>⚑ 1</span>", body), body[-3000:]
+    # The open dispute listed by unit, policy and household; the monitor's note stays in chat.
+    assert "1 open dispute" in body and 'data-dispute="' in body
+    assert "Nguyễn Văn A" not in body
     async with browser() as http:
         async with http.get(local(runtime, await link_of(tg, OTHER_STAFF))) as opened:
             assert opened.status == 200
@@ -407,6 +423,12 @@ async def test_directives_and_drills_with_who_is_missing_by_name(
         assert re.search(r"Directive: x</td>\s*<td class=\"num\">1/2</td>\s*<td><span "
                          r"class=\"urgent\">Trần Thị Bình</span>", body), body[-2000:]
         assert re.search(r"Drill: [^<]+</td>\s*<td class=\"num\">2/2</td>\s*<td>—", body)
+        # The units × items matrix: Tổ dân phố 1 has not acknowledged the directive, by name.
+        row = re.search(r'<tr data-unit="\d+"><th scope="row" class="sticky"><a [^>]*>'
+                        r'Khu phố 1 › Tổ dân phố 1</a></th>(.*?)</tr>', body, re.S)
+        assert row is not None, body[-3000:]
+        assert "✗</span> 0/1: <span class=\"urgent\">Trần Thị Bình</span>" in row.group(1)
+        assert "Export (Excel" in body
     async with browser() as http:
         async with http.get(local(runtime, await link_of(tg, OTHER_STAFF))) as opened:
             assert opened.status == 200

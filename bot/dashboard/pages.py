@@ -352,9 +352,9 @@ class Dashboard:
                                                     viewer.scope(), day, self.settings)
         if found is None:
             return await self._not_found(request)
-        unit, items = found
         return self._render(request, "acknowledgements.html", viewer.t, viewer=viewer,
-                            csrf=viewer.row.csrf_token, unit=unit, items=items, day=day)
+                            csrf=viewer.row.csrf_token, m=found, unit=found.unit,
+                            items=found.items, day=day, may_export=viewer.may_export(found.unit))
 
     async def _export(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         """The same workbook as /export in chat, for the ward's last 30 days."""
@@ -441,10 +441,10 @@ def _charts(t: Translator, week: list[Any], month: list[Any]) -> list[Any]:
         # None before the ward had a leader: a gap in the line, as in the digest's chart.
         opened = [None if d.open is None else float(d.open) for d in trend]
         top = max(4, math.ceil(max([*(v for v in opened if v is not None), 1.0]) / 4) * 4)
-        found.append(charts.line_chart(charts.Series(
+        found.append(charts.both(charts.Series(
             t("Open reports, the last {days} days", days=days), t("Day"), t("Open reports"),
             labels, opened, top, whole)))
-        found.append(charts.line_chart(charts.Series(
+        found.append(charts.both(charts.Series(
             t("Check-in compliance, the last {days} days", days=days), t("Day"),
             t("Units that answered"), labels, [d.compliance for d in trend], 1.0, percent)))
     return found
