@@ -50,7 +50,8 @@ def line_chart(series: Series, width: int = WIDTH, height: int = HEIGHT, x_ticks
     parts = [f'<svg class="chart {kind}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
              f'aria-label="{escape(series.title)}" xmlns="http://www.w3.org/2000/svg">',
              f"<title>{escape(series.title)}</title>",
-             f'<text x="{LEFT}" y="18" class="chart-title">{escape(series.title)}</text>']
+             f'<text x="{LEFT if kind == "wide" else 6}" y="18" class="chart-title">'
+             f"{escape(series.title)}</text>"]
     for k in range(5):
         v = top * k / 4
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
