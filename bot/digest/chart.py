@@ -59,7 +59,7 @@ def figure(t: Translator, figures: WardFigures) -> Figure:
     for axes in (left, right):
         axes.spines["top"].set_visible(False)
     fig.legend(handles=[bars, line], loc="upper center", bbox_to_anchor=(0.5, 0.915), ncol=2,
-               fontsize=FONT - 1, frameon=False)
+               fontsize=FONT - 2, frameon=False, handlelength=1.5, columnspacing=1.2)
     fig.suptitle(figures.ward_name, fontsize=FONT + 1, y=0.98)
     if days:
         left.set_xlabel(t("{first} to {last}", first=t.date(days[0]), last=t.date(days[-1])),
