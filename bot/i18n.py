@@ -119,8 +119,11 @@ class Translator:
         return self(N_("{day} at {time}"), day=self.day(value, today), time=self.time(value))
 
     def duration(self, value: dt.timedelta) -> str:
-        """"12 phút", "95 phút", "4 giờ": the largest unit that still reads exactly enough."""
-        return format_timedelta(value, threshold=3, locale=self._babel)
+        """"45 giây", "2 phút" (not "132 giây"), "95 phút", "4 giờ": seconds only under a
+        minute, then the largest unit that still reads exactly enough, rounded to it."""
+        if abs(value.total_seconds()) < 60:
+            return format_timedelta(value, threshold=3, locale=self._babel)
+        return format_timedelta(value, threshold=3, granularity="minute", locale=self._babel)
 
     def time(self, value: dt.datetime) -> str:
         return format_time(value, format="short", tzinfo=self.tz, locale=self._babel)

@@ -50,6 +50,9 @@ from storage.units import unique_tails
 URGENT_LISTED = 10  # a phone screen; the count says how many more there are
 TREND_DAYS = 7
 RECENT_DAYS = 7  # drills and directives of the last week count in the digest
+# Check-in compliance reads as good (✅ in the digest, green on the dashboard) from this rate;
+# below it "low" (⚠️, amber), and nobody answered "none" (⚠️, red): a quarter is no success.
+GOOD_COMPLIANCE = 0.9
 
 
 class DigestSettings(schedules.Defaults, Protocol):
@@ -117,6 +120,14 @@ class Compliance:
     units: int = 0  # units expected to answer each day
 
 
+def compliance_level(value: float | None) -> str:
+    """"good" (≥ GOOD_COMPLIANCE), "low", "none" (nobody answered) or "" (nobody expected):
+    one rule for the digest's mark and the dashboard's colour."""
+    if value is None:
+        return ""
+    return "good" if value >= GOOD_COMPLIANCE else "low" if value > 0 else "none"
+
+
 @dataclass
 class DrillFigures:
     drills: int
@@ -182,8 +193,8 @@ class WardFigures:
         return asdict(self)
 
 
-def _bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """The local day as a UTC [start, end)."""
+def bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The local day as a UTC [start, end): what every "on the day" and "to date" counts."""
     start = datetime.combine(day, time(0), tz).astimezone(UTC)
     end = datetime.combine(day + timedelta(days=1), time(0), tz).astimezone(UTC)
     return start, end
@@ -238,35 +249,45 @@ def natural(name: str) -> list[tuple[int, int | str]]:
             for part in re.split(r"(\d+)", name) if part]
 
 
-def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    """SUM(CASE WHEN condition THEN 1 ELSE 0 END), 0 over no rows: a count beside others in
+    one GROUP BY."""
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _rate(part: int, whole: int) -> float | None:
+def rate(part: int, whole: int) -> float | None:
+    """part ÷ whole to four places, None when nothing was expected (not a zero)."""
     return round(part / whole, 4) if whole else None
 
 
 async def ward_figures(session: AsyncSession, ward: Unit, day: date,
-                       settings: DigestSettings, days: int = 1) -> WardFigures:
+                       settings: DigestSettings, days: int = 1,
+                       now: datetime | None = None, units: WardUnits | None = None,
+                       expected: dict[int, list[str]] | None = None) -> WardFigures:
     """The digest's figures for `ward` on the local `day`; `days` widens "today" to a period
-    ending with the day (the /summary's 7 or 30 days). "To date" is up to the day's end."""
+    ending with the day (the /summary's 7 or 30 days). "To date" is up to the day's end.
+    An urgent case's age runs to `now` when that is before the day's end (a digest asked for
+    during the day), else to the day's end; `now` is given, never read from the clock, so a
+    past day's digest reads the same whenever it is made. `units` and `expected` are
+    ward_units' and expected_units' for this ward, when the caller has read them already."""
     tz = settings.tz
-    start, _ = _bounds(day - timedelta(days=days - 1), tz)
-    _, end = _bounds(day, tz)
-    units = await ward_units(session, ward)
+    start, _ = bounds(day - timedelta(days=days - 1), tz)
+    _, end = bounds(day, tz)
+    aged_to = end if now is None else min(end, now)
+    units = units or await ward_units(session, ward)
     units_in = units.ids
-    expected = await expected_units(session, units)
+    expected = await expected_units(session, units) if expected is None else expected
     trend_days = [day - timedelta(days=n) for n in range(TREND_DAYS - 1, -1, -1)]
     counts = await _report_counts(session, units_in, start,
-                                  [_bounds(d, tz)[1] for d in trend_days])
+                                  [bounds(d, tz)[1] for d in trend_days])
     households, flags = await _households(session, units_in)
     recent_days = max(days, RECENT_DAYS)
-    recent, _ = _bounds(day - timedelta(days=recent_days - 1), tz)
+    recent, _ = bounds(day - timedelta(days=recent_days - 1), tz)
     return WardFigures(
         ward_code=ward.code, ward_name=ward.name, day=day.isoformat(), days=days,
         recent_days=recent_days,
         categories=counts.categories, urgent_open=counts.urgent_open,
-        urgent=await _urgent(session, units, end) if counts.urgent_open else [],
+        urgent=await _urgent(session, units, end, aged_to) if counts.urgent_open else [],
         households=households, flags=flags,
         policies=await _policies(session, units_in, day - timedelta(days=days - 1), day),
         compliance=await compliance(session, units, day, settings, expected, days),
@@ -274,7 +295,7 @@ async def ward_figures(session: AsyncSession, ward: Unit, day: date,
         blocked=await _blocked(session, units_in),
         drills=await _drills(session, ward, recent, end),
         directives=await _directives(session, units_in, recent, end),
-        trend=await _trend(session, trend_days, counts.open_at, list(expected), tz),
+        trend=await trend(session, trend_days, counts.open_at, list(expected), tz),
     )
 
 
@@ -305,13 +326,13 @@ async def _report_counts(session: AsyncSession, units_in: Sequence[int], start: 
         return {row[0]: [int(v) for v in row[1:]] for row in (await session.execute(query)).all()}
 
     to_date = await by_category(func.count(), where=true())
-    still_open = await by_category(func.count(), _count_if(Report.urgent.is_(True)),
+    still_open = await by_category(func.count(), count_if(Report.urgent.is_(True)),
                                    where=Report.status == ReportStatus.OPEN)
-    created = await by_category(*(_count_if(Report.created_at >= at) for at in (start, *ends)),
+    created = await by_category(*(count_if(Report.created_at >= at) for at in (start, *ends)),
                                 where=Report.created_at >= since)
     resolved = await by_category(
-        _count_if(and_(Report.resolved_at >= start, Report.resolved_at < end)),
-        *(_count_if(Report.resolved_at >= at) for at in ends), where=Report.resolved_at >= since)
+        count_if(and_(Report.resolved_at >= start, Report.resolved_at < end)),
+        *(count_if(Report.resolved_at >= at) for at in ends), where=Report.resolved_at >= since)
 
     def total(counts: dict[str, list[int]], column: int) -> int:
         return sum(values[column] for values in counts.values())
@@ -355,8 +376,10 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-async def _urgent(session: AsyncSession, units: WardUnits, end: datetime) -> list[UrgentCase]:
-    """The oldest open urgent cases, URGENT_LISTED of them at most, with their household."""
+async def _urgent(session: AsyncSession, units: WardUnits, end: datetime,
+                  aged_to: datetime) -> list[UrgentCase]:
+    """The oldest open urgent cases, URGENT_LISTED of them at most, with their household and
+    their age at `aged_to`."""
     query = (select(Report.id, Report.unit_id, Report.category_key, Report.created_at,
                     Household.code)
              .join(Household, Household.id == Report.household_id)
@@ -366,13 +389,13 @@ async def _urgent(session: AsyncSession, units: WardUnits, end: datetime) -> lis
     rows = (await session.execute(query)).all()
     short = units.short([row.unit_id for row in rows])
     return [UrgentCase(row.id, short[row.unit_id], row.category_key,
-                       int((end - row.created_at).total_seconds() // 3600), row.code)
+                       max(0, int((aged_to - row.created_at).total_seconds() // 3600)), row.code)
             for row in rows]
 
 
 async def _households(session: AsyncSession,
                       units_in: Sequence[int]) -> tuple[int, dict[str, int]]:
-    columns = [_count_if(getattr(Household, flag).is_(True)) for flag in HOUSEHOLD_FLAGS]
+    columns = [count_if(getattr(Household, flag).is_(True)) for flag in HOUSEHOLD_FLAGS]
     query = select(func.count(), *columns).where(Household.unit_id.in_(units_in))
     total, *counts = (await session.execute(query)).one()
     return int(total), {flag: int(n) for flag, n in zip(HOUSEHOLD_FLAGS, counts, strict=True)}
@@ -404,7 +427,7 @@ async def _policies(session: AsyncSession, units_in: Sequence[int], first: date,
         n = eligible.get(policy.key, 0)
         found.append(PolicyFigures(policy.key, policy.label_vi, policy.label_en, policy.measure,
                                    today_h, today_a, to_date_h, to_date_a, n,
-                                   _rate(min(to_date_h, n), n)))
+                                   rate(min(to_date_h, n), n)))
     return found
 
 
@@ -443,7 +466,7 @@ async def compliance(session: AsyncSession, units: WardUnits, day: date,
     short = units.short(silent_ids)
     silent = [{"unit": short[u], "leaders": expected[u]} for u in silent_ids]
     return Compliance(owed, len(answered), on_time, len(answered) - on_time,
-                      _rate(len(answered), owed), _rate(on_time, owed), silent, len(expected))
+                      rate(len(answered), owed), rate(on_time, owed), silent, len(expected))
 
 
 async def _blocked(session: AsyncSession, units_in: Sequence[int]) -> list[str]:
@@ -478,7 +501,7 @@ async def _drills(session: AsyncSession, ward: Unit, start: datetime,
     dones = [(r.completed_at - r.started_at).total_seconds() / 60 for r in rows
              if r.completed_at is not None]
     return DrillFigures(len({r.id for r in rows}), len(rows), len(acks), len(dones),
-                        _rate(len(acks), len(rows)),
+                        rate(len(acks), len(rows)),
                         round(statistics.median(acks), 1) if acks else None,
                         round(statistics.median(dones), 1) if dones else None,
                         latest, before, steps)
@@ -487,17 +510,17 @@ async def _drills(session: AsyncSession, ward: Unit, start: datetime,
 async def _directives(session: AsyncSession, units_in: Sequence[int], start: datetime,
                       end: datetime) -> DirectiveFigures | None:
     query = (select(func.count(distinct(Directive.id)), func.count(),
-                    _count_if(DirectiveRecipient.acknowledged_at.is_not(None)))
+                    count_if(DirectiveRecipient.acknowledged_at.is_not(None)))
              .join(Directive, Directive.id == DirectiveRecipient.directive_id)
              .where(DirectiveRecipient.unit_id.in_(units_in), Directive.created_at >= start,
                     Directive.created_at < end, Directive.requires_ack.is_(True)))
     directives, recipients, acked = (int(v) for v in (await session.execute(query)).one())
     if not recipients:
         return None
-    return DirectiveFigures(directives, recipients, acked, _rate(acked, recipients))
+    return DirectiveFigures(directives, recipients, acked, rate(acked, recipients))
 
 
-async def _trend(session: AsyncSession, days: Sequence[date], open_at: Sequence[int],
+async def trend(session: AsyncSession, days: Sequence[date], open_at: Sequence[int],
                  expected: Sequence[int], tz: ZoneInfo) -> list[TrendDay]:
     """Open cases at the end of each of the trend's days, and that day's compliance rate
     (against today's expected units). Days before the ward's first leader took up a post
@@ -513,13 +536,14 @@ async def _trend(session: AsyncSession, days: Sequence[date], open_at: Sequence[
             # Ended posts count too: a leader replaced last week had a predecessor before.
             RoleAssignment.unit_id.in_(expected), RoleAssignment.role == Role.LEADER,
         ))).scalar_one_or_none()
-        first = _local_date(since, tz) if since is not None else None
-    return [TrendDay(d.isoformat(), n, _rate(per_day.get(d, 0), len(expected)))
+        first = local_date(since, tz) if since is not None else None
+    return [TrendDay(d.isoformat(), n, rate(per_day.get(d, 0), len(expected)))
             if first is not None and d >= first else TrendDay(d.isoformat(), None, None)
             for d, n in zip(days, open_at, strict=True)]
 
 
-def _local_date(moment: datetime, tz: ZoneInfo) -> date:
+def local_date(moment: datetime, tz: ZoneInfo) -> date:
+    """The local day of a stored moment (naive ones are UTC)."""
     if moment.tzinfo is None:  # SQLite's aggregate comes back naive: it is UTC
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(tz).date()
@@ -547,16 +571,16 @@ class Rollup:
 
 
 async def rollup(session: AsyncSession, unit: Unit, day: date, settings: DigestSettings,
-                 days: int = 1) -> Rollup:
+                 days: int = 1, now: datetime | None = None) -> Rollup:
     """Sum of the wards under `unit`, ranked by compliance and by open urgent cases."""
-    found = [await ward_figures(session, ward, day, settings, days)
+    found = [await ward_figures(session, ward, day, settings, days, now)
              for ward in await schedules.wards(session, [unit])]
     expected = sum(f.compliance.expected for f in found)
     reported = sum(f.compliance.reported for f in found)
     by_rate = sorted(found, key=lambda f: (-(f.compliance.rate or 0), f.ward_name))
     by_urgent = sorted(found, key=lambda f: (-f.urgent_open, f.ward_name))
     return Rollup(unit.code, unit.name, day.isoformat(), days, len(found), expected, reported,
-                  _rate(reported, expected), sum(f.urgent_open for f in found),
+                  rate(reported, expected), sum(f.urgent_open for f in found),
                   sum(c.open for f in found for c in f.categories),
                   [{"ward": f.ward_name, "rate": f.compliance.rate,
                     "reported": f.compliance.reported, "expected": f.compliance.expected}

@@ -24,6 +24,7 @@ from storage.models import (
     HOUSEHOLD_FLAGS,
     ChatAccount,
     CheckIn,
+    DeliveryDispute,
     Directive,
     DirectiveRecipient,
     Drill,
@@ -52,7 +53,7 @@ class UnitRow:
     path: str  # 'Khu phố 1 › Tổ dân phố 1'
     leaders: list[str]
     connected: bool  # a leader has a chat account that has not blocked the bot
-    check_in: str  # "on_time" | "late" | "silent" | "vacant" (no leader: nobody asked)
+    check_in: str  # day_state's, or "vacant" (no leader: nobody asked)
     checked_at: datetime | None
     open: int
     urgent: int
@@ -76,6 +77,33 @@ class WardOverview:
     def open(self) -> int:
         return sum(category.open for category in self.figures.categories)
 
+    @property
+    def due(self) -> bool:
+        """Whether today's check-in is due (past the reminder) or answered by anyone: before
+        that, nobody is silent yet and the compliance is no failure."""
+        return any(r.check_in in ("on_time", "late", "silent") for r in self.rows)
+
+    @property
+    def silent(self) -> int:
+        return sum(1 for r in self.rows if r.check_in == "silent")
+
+
+def _at(day: date, clock: str, tz: Any) -> datetime:
+    hour, minute = divmod(schedules.minutes_of(clock), 60)
+    return datetime.combine(day, time(hour, minute), tz).astimezone(UTC)
+
+
+def day_state(answered: datetime | None, day: date, times: schedules.Times, tz: Any,
+              now: datetime) -> str:
+    """A unit's check-in of a day: "on_time" (before the reminder), "late", or, unanswered,
+    "not_asked" (the question is not due yet: before the prompt time, or a weekend of a
+    weekdays-only ward), "pending" (asked, the reminder not yet due) or "silent"."""
+    if answered is not None:
+        return "on_time" if answered < _at(day, times.reminder_at, tz) else "late"
+    if (times.weekdays_only and day.weekday() >= 5) or now < _at(day, times.prompt_at, tz):
+        return "not_asked"
+    return "pending" if now < _at(day, times.reminder_at, tz) else "silent"
+
 
 async def unit_in_scope(session: AsyncSession, unit_id: int, scope: Scope) -> Unit | None:
     query = select(Unit).where(Unit.id == unit_id, in_scope(scope))
@@ -83,15 +111,18 @@ async def unit_in_scope(session: AsyncSession, unit_id: int, scope: Scope) -> Un
 
 
 async def ward(session: AsyncSession, ward_id: int, scope: Scope, day: date,
-               settings: DigestSettings) -> WardOverview | None:
-    """The ward's overview for the local day, or None when it is no ward of this scope."""
+               settings: DigestSettings, now: datetime) -> WardOverview | None:
+    """The ward's overview for the local day as it stands at `now`, or None when it is no
+    ward of this scope."""
     unit = await unit_in_scope(session, ward_id, scope)
     if unit is None or not schedules.is_ward(unit):
         return None
-    figures = await digest.ward_figures(session, unit, day, settings)
+    # The tree and its leaders read once, for the digest's figures and the rows alike.
     units = await digest.ward_units(session, unit)
     expected = await digest.expected_units(session, units)
-    rows = await _rows(session, units, day, settings, expected)
+    figures = await digest.ward_figures(session, unit, day, settings, now=now, units=units,
+                                        expected=expected)
+    rows = await _rows(session, units, day, settings, expected, now)
     return WardOverview(unit, figures, rows,
                         await trend(session, units, day, settings, expected, LONG_TREND_DAYS))
 
@@ -128,16 +159,14 @@ async def trend(session: AsyncSession, units: WardUnits, day: date, settings: Di
     created, resolved = await per_day(Report.created_at), await per_day(Report.resolved_at)
     open_at = [open_at_end - sum(created[i + 1:]) + sum(resolved[i + 1:])
                for i in range(len(ends))]
-    return await digest._trend(session, trend_days, open_at, list(expected), tz)
+    return await digest.trend(session, trend_days, open_at, list(expected), tz)
 
 
 async def _rows(session: AsyncSession, units: WardUnits, day: date, settings: DigestSettings,
-                expected: dict[int, list[str]]) -> list[UnitRow]:
+                expected: dict[int, list[str]], now: datetime) -> list[UnitRow]:
     tz = settings.tz
     end = datetime.combine(day + timedelta(days=1), time(0), tz).astimezone(UTC)
     times = await schedules.schedule_of(session, settings, units.ward)
-    hour, minute = divmod(schedules.minutes_of(times.reminder_at), 60)
-    deadline = datetime.combine(day, time(hour, minute), tz).astimezone(UTC)
     checked = dict((await session.execute(select(CheckIn.unit_id, CheckIn.created_at).where(
         CheckIn.day == day, CheckIn.unit_id.in_(units.below)))).all())
     connected = set((await session.execute(
@@ -146,8 +175,8 @@ async def _rows(session: AsyncSession, units: WardUnits, day: date, settings: Di
         .where(RoleAssignment.unit_id.in_(units.below), RoleAssignment.role == Role.LEADER,
                RoleAssignment.active.is_(True), ChatAccount.blocked_at.is_(None)))).scalars())
     reports = {row[0]: row[1:] for row in (await session.execute(
-        select(Report.unit_id, digest._count_if(Report.status == ReportStatus.OPEN),
-               digest._count_if(and_(Report.status == ReportStatus.OPEN,
+        select(Report.unit_id, digest.count_if(Report.status == ReportStatus.OPEN),
+               digest.count_if(and_(Report.status == ReportStatus.OPEN,
                                      Report.urgent.is_(True))),
                func.max(Report.created_at))
         .where(Report.unit_id.in_(units.ids), Report.created_at < end)
@@ -157,7 +186,7 @@ async def _rows(session: AsyncSession, units: WardUnits, day: date, settings: Di
                                SupportDelivery.status == "delivered",
                                SupportDelivery.delivered_on <= day)
     support = {row[0]: row[1:] for row in (await session.execute(
-        select(SupportEligibility.unit_id, func.count(), digest._count_if(delivered))
+        select(SupportEligibility.unit_id, func.count(), digest.count_if(delivered))
         .where(SupportEligibility.unit_id.in_(units.ids))
         .group_by(SupportEligibility.unit_id))).all()}
     # The ward itself only has a row when something is recorded on it directly.
@@ -166,7 +195,7 @@ async def _rows(session: AsyncSession, units: WardUnits, day: date, settings: Di
     for unit_id in shown:
         at = checked.get(unit_id)
         state = ("vacant" if unit_id not in expected and unit_id != units.ward.id else
-                 "silent" if at is None else "on_time" if at < deadline else "late")
+                 day_state(at, day, times, tz, now))
         open_, urgent, last = reports.get(unit_id, (0, 0, None))
         eligible, covered = support.get(unit_id, (0, 0))
         rows.append(UnitRow(unit_id, units.names[unit_id] or units.ward.name,
@@ -198,7 +227,7 @@ async def city(session: AsyncSession, root_id: int, scope: Scope, day: date,
     if root is None or schedules.is_ward(root):
         return None
     tz = settings.tz
-    _, end = digest._bounds(day, tz)
+    _, end = digest.bounds(day, tz)
     wards = await schedules.wards(session, [root])
     ward_ids = {w.id for w in wards}
     below_root = select(Unit.id).where(Unit.path >= root.path, Unit.path < root.path + "\uffff")
@@ -224,7 +253,7 @@ async def city(session: AsyncSession, root_id: int, scope: Scope, day: date,
         CheckIn.day == day, CheckIn.unit_id.in_(below_root)))).all()
     in_city = and_(Report.unit_id.in_(below_root), Report.created_at < end)
     still_open = (await session.execute(
-        select(Report.unit_id, func.count(), digest._count_if(Report.urgent.is_(True)))
+        select(Report.unit_id, func.count(), digest.count_if(Report.urgent.is_(True)))
         .where(in_city, Report.status == ReportStatus.OPEN).group_by(Report.unit_id))).all()
     # Open at the day's end also counts what was resolved only after it (a past day).
     resolved_after = (await session.execute(
@@ -253,7 +282,7 @@ async def city(session: AsyncSession, root_id: int, scope: Scope, day: date,
             opened[ward] += int(n)
     ranks = [WardRank(w, digest.Compliance(
         expected[w.id], reported[w.id], on_time[w.id], reported[w.id] - on_time[w.id],
-        digest._rate(reported[w.id], expected[w.id]), digest._rate(on_time[w.id],
+        digest.rate(reported[w.id], expected[w.id]), digest.rate(on_time[w.id],
                                                                    expected[w.id])),
         opened[w.id], urgent[w.id]) for w in wards]
     return root, ranks
@@ -291,6 +320,7 @@ class Acknowledgement:
     at: datetime
     done: list[str]  # unit paths (a drill) or people (a directive) who acknowledged
     missing: list[str]
+    item_id: int = 0
 
 
 @dataclass
@@ -306,7 +336,7 @@ class UnitPage:
 
 
 async def unit_page(session: AsyncSession, unit_id: int, scope: Scope, day: date,
-                    settings: DigestSettings) -> UnitPage | None:
+                    settings: DigestSettings, now: datetime) -> UnitPage | None:
     """A unit below a ward and its subtree, or None when it is outside the scope."""
     unit = await unit_in_scope(session, unit_id, scope)
     if unit is None:
@@ -330,48 +360,60 @@ async def unit_page(session: AsyncSession, unit_id: int, scope: Scope, day: date
     open_reports = [OpenReport(*row) for row in (await session.execute(reports_q)).all()]
     return UnitPage(unit, ward, await unit_paths.full_path(session, unit), homes, total,
                     open_reports,
-                    await _strip(session, unit, ward, day, settings),
+                    await _strip(session, unit, ward, day, settings, now),
                     await _acknowledgements(session, units, day, settings))
 
 
 async def _strip(session: AsyncSession, unit: Unit, ward: Unit | None, day: date,
-                 settings: DigestSettings) -> list[tuple[date, str]]:
-    """The unit's own check-ins of the last STRIP_DAYS days, by the ward's reminder time."""
+                 settings: DigestSettings, now: datetime) -> list[tuple[date, str]]:
+    """The unit's own check-ins of the last STRIP_DAYS days, by the ward's schedule (day_state);
+    the days before the unit was on record are "no_data", not silent."""
     first = day - timedelta(days=STRIP_DAYS - 1)
     answered = dict((await session.execute(select(CheckIn.day, CheckIn.created_at).where(
         CheckIn.unit_id == unit.id, CheckIn.day >= first, CheckIn.day <= day))).all())
     if ward is None or ward.id == unit.id:
         return []
     times = await schedules.schedule_of(session, settings, ward)
-    hour, minute = divmod(schedules.minutes_of(times.reminder_at), 60)
+    since = digest.local_date(unit.created_at, settings.tz)
     strip = []
     for n in range(STRIP_DAYS):
         d = first + timedelta(days=n)
-        deadline = datetime.combine(d, time(hour, minute), settings.tz).astimezone(UTC)
         at = answered.get(d)
-        strip.append((d, "silent" if at is None else "on_time" if at < deadline else "late"))
+        strip.append((d, "no_data" if d < since and at is None else
+                      day_state(at, d, times, settings.tz, now)))
     return strip
 
 
-async def _acknowledgements(session: AsyncSession, units: WardUnits, day: date,
-                            settings: DigestSettings) -> list[Acknowledgement]:
-    """Directives (who has not acknowledged, by name) and drills (which units) of the last
-    STRIP_DAYS days that reached this subtree."""
+@dataclass
+class _AckRow:
+    kind: str
+    item_id: int
+    title: str
+    title_en: str
+    at: datetime
+    unit_id: int
+    who: str  # the person (a directive's recipient) or the unit (a drill's participant)
+    acknowledged: bool
+
+
+async def _ack_rows(session: AsyncSession, units: WardUnits, day: date,
+                    settings: DigestSettings) -> list[_AckRow]:
+    """Each recipient of the directives (asking for acknowledgement) and each participant of
+    the drills of the last STRIP_DAYS days that reached this subtree, newest item first."""
     since = datetime.combine(day - timedelta(days=STRIP_DAYS - 1), time(0),
                              settings.tz).astimezone(UTC)
-    found: dict[tuple[str, int], Acknowledgement] = {}
+    rows = []
     directive_q = (select(Directive.id, Directive.text, Directive.created_at, Person.full_name,
-                          DirectiveRecipient.acknowledged_at)
+                          DirectiveRecipient.unit_id, DirectiveRecipient.acknowledged_at)
                    .join(DirectiveRecipient, DirectiveRecipient.directive_id == Directive.id)
                    .join(Person, Person.id == DirectiveRecipient.person_id)
                    .where(DirectiveRecipient.unit_id.in_(units.ids),
                           Directive.created_at >= since, Directive.requires_ack.is_(True))
                    .order_by(Directive.created_at.desc(), Person.full_name))
-    for d_id, words, at, name, acked in (await session.execute(directive_q)).all():
+    for d_id, words, at, name, unit_id, acked in (await session.execute(directive_q)).all():
         title = words if len(words) <= 80 else words[:79] + "…"
-        entry = found.setdefault(("directive", d_id),
-                                 Acknowledgement("directive", title, title, at, [], []))
-        (entry.done if acked is not None else entry.missing).append(name)
+        rows.append(_AckRow("directive", d_id, title, title, at, unit_id, name,
+                            acked is not None))
     drill_q = (select(Drill.id, DrillScenario.label_vi, DrillScenario.label_en,
                       Drill.started_at, DrillParticipant.unit_id,
                       DrillParticipant.acknowledged_at)
@@ -380,11 +422,71 @@ async def _acknowledgements(session: AsyncSession, units: WardUnits, day: date,
                .where(DrillParticipant.unit_id.in_(units.ids), Drill.started_at >= since)
                .order_by(Drill.started_at.desc(), DrillParticipant.unit_id))
     for d_id, label_vi, label_en, at, unit_id, acked in (await session.execute(drill_q)).all():
-        entry = found.setdefault(("drill", d_id),
-                                 Acknowledgement("drill", label_vi, label_en, at, [], []))
-        name = units.names[unit_id] or units.ward.name
-        (entry.done if acked is not None else entry.missing).append(name)
+        rows.append(_AckRow("drill", d_id, label_vi, label_en, at, unit_id,
+                            units.names[unit_id] or units.ward.name, acked is not None))
+    return rows
+
+
+async def _acknowledgements(session: AsyncSession, units: WardUnits, day: date,
+                            settings: DigestSettings) -> list[Acknowledgement]:
+    """Directives (who has not acknowledged, by name) and drills (which units) of the last
+    STRIP_DAYS days that reached this subtree."""
+    found: dict[tuple[str, int], Acknowledgement] = {}
+    for row in await _ack_rows(session, units, day, settings):
+        entry = found.setdefault((row.kind, row.item_id), Acknowledgement(
+            row.kind, row.title, row.title_en, row.at, [], [], row.item_id))
+        (entry.done if row.acknowledged else entry.missing).append(row.who)
     return sorted(found.values(), key=lambda a: a.at, reverse=True)
+
+
+@dataclass
+class AckCell:
+    done: int
+    total: int
+    missing: list[str]  # by name: a directive's recipients, a drill unit's leaders
+
+
+@dataclass
+class AckMatrix:
+    """Units × items: each directive and drill of the last STRIP_DAYS days (newest first)
+    against each unit it reached, with who is missing by name."""
+
+    unit: Unit
+    items: list[Acknowledgement]  # the columns, with their totals
+    units: list[tuple[int, str]]  # the rows: (unit id, path), in tree order
+    cells: dict[tuple[int, str, int], AckCell]  # (unit id, kind, item id)
+
+
+async def acknowledgements(session: AsyncSession, unit_id: int, scope: Scope, day: date,
+                           settings: DigestSettings) -> AckMatrix | None:
+    """The acknowledgement matrix of a unit's subtree (a ward's, on its page); None when the
+    unit is outside the scope."""
+    unit = await unit_in_scope(session, unit_id, scope)
+    if unit is None:
+        return None
+    units = await digest.ward_units(session, unit)
+    rows = await _ack_rows(session, units, day, settings)
+    leaders = await digest.expected_units(session, units)
+    cells: dict[tuple[int, str, int], AckCell] = {}
+    items: dict[tuple[str, int], Acknowledgement] = {}
+    for row in rows:
+        cell = cells.setdefault((row.unit_id, row.kind, row.item_id), AckCell(0, 0, []))
+        cell.total += 1
+        item = items.setdefault((row.kind, row.item_id), Acknowledgement(
+            row.kind, row.title, row.title_en, row.at, [], [], row.item_id))
+        if row.acknowledged:
+            cell.done += 1
+            item.done.append(row.who)
+        else:
+            # A drill is a unit's: the people to call are its leaders.
+            names = [row.who] if row.kind == "directive" else (
+                leaders.get(row.unit_id) or [row.who])
+            cell.missing += names
+            item.missing += names
+    reached = {row.unit_id for row in rows}
+    shown = [(u, units.names[u] or unit.name) for u in units.ids if u in reached]
+    return AckMatrix(unit, sorted(items.values(), key=lambda a: a.at, reverse=True), shown,
+                     cells)
 
 
 # --- a ward's open reports ------------------------------------------------------------------
@@ -449,12 +551,34 @@ class Coverage:
 
 
 @dataclass
+class OpenDispute:
+    """A monitor's flag on a delivery (delivery_disputes), still open. The note is free text
+    a monitor typed (it may name people): the page lists the case, the note stays in chat."""
+
+    dispute_id: int
+    unit_id: int
+    unit: str
+    policy_key: str
+    household_code: str
+    delivered_on: date
+    flagged_at: datetime
+
+
+@dataclass
 class CoverageMatrix:
     ward: Unit
     policies: list[tuple[str, str, str]]  # (key, label_vi, label_en), in catalogue order
     units: list[tuple[int, str]]  # (unit id, path) of the units with anyone eligible
     cells: dict[tuple[int, str], Coverage]
     totals: dict[str, Coverage]
+    disputes: list[OpenDispute] = field(default_factory=list)  # oldest first
+
+    def disputed(self, unit_id: int, policy_key: str) -> int:
+        return sum(1 for d in self.disputes
+                   if d.unit_id == unit_id and d.policy_key == policy_key)
+
+    def disputed_policy(self, policy_key: str) -> int:
+        return sum(1 for d in self.disputes if d.policy_key == policy_key)
 
 
 async def coverage(session: AsyncSession, unit_id: int, scope: Scope, day: date
@@ -472,28 +596,28 @@ async def coverage(session: AsyncSession, unit_id: int, scope: Scope, day: date
     cells: dict[tuple[int, str], Coverage] = {}
     for unit_of, key, n, covered in (await session.execute(
             select(SupportEligibility.unit_id, SupportEligibility.policy_key, func.count(),
-                   digest._count_if(delivered))
+                   digest.count_if(delivered))
             .where(SupportEligibility.unit_id.in_(units.ids))
             .group_by(SupportEligibility.unit_id, SupportEligibility.policy_key))).all():
         cells[(int(unit_of), key)] = Coverage(int(n), int(covered))
-    keys = {key for _, key in cells}
+    disputes = [OpenDispute(d_id, int(unit_of), units.names[unit_of] or unit.name, key, code,
+                            on, at)
+                for d_id, unit_of, key, code, on, at in (await session.execute(
+                    select(DeliveryDispute.id, SupportDelivery.unit_id,
+                           SupportDelivery.policy_key, Household.code,
+                           SupportDelivery.delivered_on, DeliveryDispute.created_at)
+                    .join(SupportDelivery, SupportDelivery.id == DeliveryDispute.delivery_id)
+                    .join(Household, Household.id == SupportDelivery.household_id)
+                    .where(SupportDelivery.unit_id.in_(units.ids),
+                           DeliveryDispute.status == "open")
+                    .order_by(DeliveryDispute.created_at, DeliveryDispute.id))).all()]
+    keys = {key for _, key in cells} | {d.policy_key for d in disputes}
     policies = [(p.key, p.label_vi, p.label_en) for p in (await session.execute(
         select(SupportPolicy).order_by(SupportPolicy.position))).scalars() if p.key in keys]
     totals = {key: Coverage(sum(c.eligible for (_, k), c in cells.items() if k == key),
                             sum(c.covered for (_, k), c in cells.items() if k == key))
               for key, _, _ in policies}
+    flagged = {d.unit_id for d in disputes}
     shown = [(u, units.names[u] or unit.name) for u in units.ids
-             if any((u, key) in cells for key, _, _ in policies)]
-    return CoverageMatrix(unit, policies, shown, cells, totals)
-
-
-async def acknowledgements(session: AsyncSession, unit_id: int, scope: Scope, day: date,
-                           settings: DigestSettings
-                           ) -> tuple[Unit, list[Acknowledgement]] | None:
-    """The directives and drills of the last STRIP_DAYS days that reached a unit's subtree
-    (a ward's, on its page), each with who has acknowledged and who not, by name."""
-    unit = await unit_in_scope(session, unit_id, scope)
-    if unit is None:
-        return None
-    units = await digest.ward_units(session, unit)
-    return unit, await _acknowledgements(session, units, day, settings)
+             if u in flagged or any((u, key) in cells for key, _, _ in policies)]
+    return CoverageMatrix(unit, policies, shown, cells, totals, disputes)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from sqlalchemy import select, update
@@ -16,7 +17,15 @@ from sqlalchemy import select, update
 from bot.app import Runtime
 from storage import invites, units
 from storage.db import Database
-from storage.models import DashboardSession, Household, Person, Report, RoleAssignment
+from storage.models import (
+    DashboardSession,
+    DeliveryDispute,
+    Household,
+    Person,
+    Report,
+    RoleAssignment,
+    SupportDelivery,
+)
 from tests.conftest import Coso, StartBot, make_settings, seed_ward
 from tests.doubles.telegram_api import TelegramDouble
 from tests.telegram_helpers import WARD_PATH, register, say, start_telegram, texts
@@ -105,12 +114,14 @@ async def test_ward_staff_logs_in_once_and_sees_the_digests_figures(
         assert figure(page, "open") == str(sum(cat["open"] for cat in digest["categories"]))
         assert figure(page, "urgent") == str(digest["urgent_open"])
         assert figure(page, "households") == str(digest["households"])
-        assert figure(page, "silent") == str(c["expected"] - c["reported"])
+        # Nobody is silent before the reminder is due (18:00 here): not yet asked, or pending.
+        due = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).hour >= 18
+        assert figure(page, "silent") == str(c["expected"] - c["reported"] if due else 0)
         assert figure(page, "on_time") == f"{c['on_time']} / {c['late']}"
         assert figure(page, "rate") == f"{round(c['rate'] * 100)}%"
         assert figure(page, "vacancies") == str(len(digest["vacancies"]))
         assert re.search(r'data-total="open">(\d+)<', page).group(1) == figure(page, "open")  # type: ignore[union-attr]
-        assert page.count("<svg") == 4 and "Open cases, the last 30 days" in page
+        assert page.count("<svg") == 8 and "Open reports, the last 30 days" in page
 
         # The filters work without a script: query parameters.
         async with http.get(f"{home.url}?only=silent") as silent:
@@ -326,7 +337,8 @@ async def test_the_30_day_trend_ends_with_the_digests_7_days(db: Database, db_ur
     async with db.read() as session:
         ward = await units.by_code(session, "26734")
         assert ward is not None
-        found = await overview.ward(session, ward.id, [ward.path], DAY, make_settings(db_url))
+        found = await overview.ward(session, ward.id, [ward.path], DAY, make_settings(db_url),
+                                    datetime.combine(DAY, time(23), UTC))
     assert found is not None
     assert len(found.trend30) == 30
     assert found.trend30[-7:] == found.figures.trend
@@ -368,6 +380,11 @@ async def test_the_support_coverage_matrix(start_bot: StartBot, tg: TelegramDoub
     async with runtime.db.read() as session:
         ours = await units.by_code(session, "26734")
         assert ours is not None
+        delivery = (await session.execute(select(SupportDelivery).where(
+            SupportDelivery.unit_id == (await units.by_code(session, "26734-KP1")).id  # type: ignore[union-attr]
+        ).limit(1))).scalar_one()
+    async with runtime.db.transaction() as session:  # a monitor flagged one of KP1's
+        session.add(DeliveryDispute(delivery_id=delivery.id, note="Nguyễn Văn A chưa nhận"))
     base = f"http://127.0.0.1:{runtime.port}/dashboard/ward/{ours.id}/support"
     async with browser() as http:
         async with http.get(local(runtime, await link_of(tg, STAFF))) as opened:
@@ -377,7 +394,10 @@ async def test_the_support_coverage_matrix(start_bot: StartBot, tg: TelegramDoub
     assert page.status == 200
     # Khu phố 1: H1 and H2 of the three eligible delivered to (build_ward).
     assert re.search(r">Khu phố 1</a></th>\s*<td class=\"num\">67% <span class=\"muted\">"
-                     r"\(2/3\)</span>", body), body[-3000:]
+                     r"\(2/3\)</span> <span class=\"disputed\"[^>]*>⚑ 1</span>", body), body[-3000:]
+    # The open dispute listed by unit, policy and household; the monitor's note stays in chat.
+    assert "1 open dispute" in body and 'data-dispute="' in body
+    assert "Nguyễn Văn A" not in body
     async with browser() as http:
         async with http.get(local(runtime, await link_of(tg, OTHER_STAFF))) as opened:
             assert opened.status == 200
@@ -403,8 +423,53 @@ async def test_directives_and_drills_with_who_is_missing_by_name(
         assert re.search(r"Directive: x</td>\s*<td class=\"num\">1/2</td>\s*<td><span "
                          r"class=\"urgent\">Trần Thị Bình</span>", body), body[-2000:]
         assert re.search(r"Drill: [^<]+</td>\s*<td class=\"num\">2/2</td>\s*<td>—", body)
+        # The units × items matrix: Tổ dân phố 1 has not acknowledged the directive, by name.
+        row = re.search(r'<tr data-unit="\d+"><th scope="row" class="sticky"><a [^>]*>'
+                        r'Khu phố 1 › Tổ dân phố 1</a></th>(.*?)</tr>', body, re.S)
+        assert row is not None, body[-3000:]
+        assert "✗</span> 0/1: <span class=\"urgent\">Trần Thị Bình</span>" in row.group(1)
+        assert "Export (Excel" in body
     async with browser() as http:
         async with http.get(local(runtime, await link_of(tg, OTHER_STAFF))) as opened:
             assert opened.status == 200
         async with http.get(base) as theirs:
             assert theirs.status == 404
+
+
+async def test_today_is_not_red_before_the_check_in_is_due(db: Database, db_url: str) -> None:
+    """The trial's bugs: before the 16:00 question every unit read silent (red), and a unit's
+    strip was red on the days before the unit was set up."""
+    from storage import overview
+    from storage.models import Unit
+    from tests.test_digest import DAY
+
+    await build_ward(db)
+    async with db.transaction() as session:  # KP1 was set up five days before DAY
+        kp1 = await units.by_code(session, "26734-KP1")
+        assert kp1 is not None
+        await session.execute(update(Unit).where(Unit.id == kp1.id).values(
+            created_at=at(DAY - timedelta(days=5), 8)))
+    settings = make_settings(db_url)
+    async with db.read() as session:
+        ward = await units.by_code(session, "26734")
+        assert ward is not None
+        states = {}
+        for clock in (15, 17, 23):  # before the question, before the reminder, after it
+            found = await overview.ward(session, ward.id, [ward.path], DAY, settings,
+                                        at(DAY, clock).astimezone(UTC))
+            assert found is not None
+            states[clock] = {r.path: r.check_in for r in found.rows}
+        page = await overview.unit_page(session, kp1.id, [ward.path], DAY, settings,
+                                        at(DAY, 15).astimezone(UTC))
+    silent = [path for path, state in states[23].items() if state == "silent"]
+    answered = [path for path, state in states[23].items() if state in ("on_time", "late")]
+    assert silent and answered
+    assert {states[15][path] for path in silent} == {"not_asked"}
+    assert {states[17][path] for path in silent} == {"pending"}
+    assert all(states[15][path] == states[23][path] for path in answered)
+    assert found is not None and found.due
+    assert page is not None
+    strip = dict(page.strip)
+    assert {strip[DAY - timedelta(days=n)] for n in range(6, 30)} == {"no_data"}
+    assert strip[DAY - timedelta(days=1)] in ("silent", "on_time", "late")
+    assert strip[DAY] in ("not_asked", "on_time", "late")

@@ -78,7 +78,10 @@ async def test_ward_staff_uses_the_dashboard_in_a_real_browser(
             await expect(page.locator('[data-figure="open"]')).to_have_text(str(open_total))
             await expect(page.locator('[data-figure="urgent"]')).to_have_text(
                 str(digest["urgent_open"]))
-            await expect(page.locator("#units .ci.silent")).to_contain_text("Chưa báo cáo")
+            # Unanswered: silent (red) only once the check-in is due; before, neutral.
+            await expect(page.locator(
+                "#units td.ci:not(.on_time):not(.late):not(.vacant)")).to_contain_text(
+                re.compile("Chưa báo cáo|Chưa đến giờ hỏi|Đã hỏi, chưa đến hạn"))
             await page.screenshot(path=str(SCREENS / "dashboard-ward-1366.png"), full_page=True)
 
             # Sorting by urgent cases, most first (a second click reverses), then back to
@@ -133,6 +136,16 @@ async def test_ward_staff_uses_the_dashboard_in_a_real_browser(
             await page.get_by_role("link", name="Độ phủ hỗ trợ").click()
             await expect(page.locator("#coverage tbody tr")).to_have_count(1)
             await page.screenshot(path=str(SCREENS / "dashboard-support-1366.png"))
+            # Directives and drills: units × items, who is missing by name; its export.
+            await page.goto(desk_ward)
+            await page.get_by_role("link", name="Chỉ đạo và diễn tập").click()
+            await expect(page.locator("#ack-matrix tbody tr").first).to_be_visible()
+            await expect(page.locator("#ack-matrix")).to_contain_text("Trần Thị Bình")
+            await page.screenshot(path=str(SCREENS / "dashboard-acknowledgements-1366.png"),
+                                  full_page=True)
+            async with page.expect_download() as waiting:
+                await page.get_by_role("link", name="Xuất Excel (30 ngày qua)").click()
+            assert (await waiting.value).suggested_filename.endswith(".xlsx")
             assert not errors, errors  # the CSP blocked nothing the page needs
 
             # The same link a second time: a clear page, no session.
@@ -155,6 +168,19 @@ async def test_ward_staff_uses_the_dashboard_in_a_real_browser(
             assert box is not None and box["x"] < 20
             await small.screenshot(path=str(SCREENS / "dashboard-ward-390-scrolled.png"))
             ward_url = small.url
+            # The phone's charts: drawn at their shown size, the desk's hidden.
+            await expect(small.locator("svg.chart.narrow").first).to_be_visible()
+            await expect(small.locator("svg.chart.wide").first).to_be_hidden()
+            await small.locator("section.charts").screenshot(
+                path=str(SCREENS / "dashboard-charts-390.png"))
+            await small.goto(ward_url + "/acknowledgements")
+            await expect(small.locator("#ack-matrix")).to_contain_text("Trần Thị Bình")
+            await small.screenshot(path=str(SCREENS / "dashboard-acknowledgements-390.png"),
+                                   full_page=True)
+            await small.goto(ward_url + "/support")
+            await small.screenshot(path=str(SCREENS / "dashboard-support-390.png"),
+                                   full_page=True)
+            await small.goto(ward_url)
 
             # Another ward's staff: their own ward only; ours answers 404.
             theirs = await browser.new_context(viewport=DESK, locale="vi-VN")

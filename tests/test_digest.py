@@ -152,6 +152,42 @@ async def figures_of(db: Database, db_url: str) -> digest.WardFigures:
         return await digest.ward_figures(session, ward, DAY, make_settings(db_url))
 
 
+async def test_an_urgent_case_is_aged_to_now_on_the_day_itself(db: Database,
+                                                                db_url: str) -> None:
+    """Asked at 10:20 on the day, the case filed yesterday at 10:00 is 24 hours old, not the
+    38 it will be at the day's end; a `now` after the day changes nothing (a past digest)."""
+    await build_ward(db)
+    async with db.read() as session:
+        ward = await units.by_code(session, "26734")
+        assert ward is not None
+        settings = make_settings(db_url)
+        during = await digest.ward_figures(session, ward, DAY, settings,
+                                           now=at(DAY, 10, 20).astimezone(UTC))
+        after = await digest.ward_figures(session, ward, DAY, settings,
+                                          now=at(DAY + timedelta(days=3), 9).astimezone(UTC))
+        filing = await digest.ward_figures(session, ward, DAY - timedelta(days=1), settings,
+                                           now=at(DAY - timedelta(days=1), 10, 5))
+    assert [u.age_hours for u in during.urgent] == [24]
+    assert [u.age_hours for u in after.urgent] == [38]
+    assert [u.age_hours for u in filing.urgent] == [0]  # minutes after filing, not "14 hours"
+    assert text._age(Translator("vi", HCM), 0) == "mới mở chưa đến 1 giờ"
+
+
+def test_the_check_in_mark_is_a_tick_only_from_ninety_percent() -> None:
+    """✅ from storage.digest.GOOD_COMPLIANCE (90%); a quarter reads ⚠️ (the trial's bug)."""
+    assert [digest.compliance_level(v) for v in (1.0, 0.9, 0.89, 0.25, 0.0, None)] == [
+        "good", "good", "low", "low", "none", ""]
+    assert [text.MARKS[digest.compliance_level(v)] for v in (0.95, 0.25)] == ["✅", "⚠️"]
+
+
+def test_durations_read_in_minutes_from_a_minute_on() -> None:
+    vi, en = Translator("vi", HCM), Translator("en", HCM)
+    assert vi.duration(timedelta(seconds=132)) == "2 phút"  # not "132 giây"
+    assert vi.duration(timedelta(seconds=45)) == "45 giây"
+    assert en.duration(timedelta(minutes=95)) == "95 minutes"
+    assert en.duration(timedelta(hours=4)) == "4 hours"
+
+
 async def test_figures_match_the_hand_count(db: Database, db_url: str) -> None:
     await build_ward(db)
     f = await figures_of(db, db_url)
@@ -318,7 +354,7 @@ async def test_digest_reaches_ward_staff_over_telegram(start_bot: StartBot,
     assert queued == 2
     text_message, photo = await tg.wait_messages(staff, 2)
     assert "📊 Phường Bến Thành: digest for" in (text_message.text or "")
-    assert photo.text == "Open cases and daily report rate, last 7 days"
+    assert photo.text == "Open reports and daily check-in rate, last 7 days"
     assert isinstance(photo.photo, bytes) and photo.photo[:4] == b"\x89PNG"
 
 
@@ -339,9 +375,15 @@ async def test_summary_over_telegram_with_scope(start_bot: StartBot, tg: Telegra
     await register(tg, staff, seeded.codes["ward_staff:WARD"], unit="Phường Bến Thành")
     [question] = await say(tg, staff, "/summary")
     assert "Which period?" in (question.text or "")
-    [answer] = await tap(tg, staff, data_for(question, "Today"))
+    # The digest's text, then its chart as a photo, as the evening digest sends them.
+    answer, chart = await tap(tg, staff, data_for(question, "Today"), count=2)
     assert "📊 Phường Bến Thành: digest for today" in (answer.text or "")
     assert "🏠 No households on record yet." in (answer.text or "")
+    assert chart.text == "Open reports and daily check-in rate, last 7 days"
+    assert isinstance(chart.photo, bytes) and chart.photo[:4] == b"\x89PNG"
+    # The period typed with the command: no question, no extra tap.
+    week, _ = await say(tg, staff, "/summary 7", count=2)
+    assert "📊 Phường Bến Thành: the last 7 days" in (week.text or ""), week.describe()
 
     await register(tg, admin, seeded.codes["admin:CITY"], unit="Thành phố Hồ Chí Minh")
     [pick] = await say(tg, admin, "/summary")
@@ -349,7 +391,7 @@ async def test_summary_over_telegram_with_scope(start_bot: StartBot, tg: Telegra
     [period] = await tap(tg, admin, data_for(pick, "All wards of Thành phố Hồ Chí Minh"))
     [rolled] = await tap(tg, admin, data_for(period, "The last 7 days"))
     assert "📊 Thành phố Hồ Chí Minh: 2 wards" in (rolled.text or "")
-    assert "Wards by urgent open cases:" in (rolled.text or "")
+    assert "Wards by urgent open reports:" in (rolled.text or "")
 
     await register(tg, leader, seeded.codes["leader:KP1"])
     [refused] = await say(tg, leader, "/summary")
@@ -358,7 +400,7 @@ async def test_summary_over_telegram_with_scope(start_bot: StartBot, tg: Telegra
     code = await _invite(runtime.db, "26737", "ward_staff")
     await register(tg, other_staff, code, unit="Phường Sài Gòn")
     [question] = await say(tg, other_staff, "/summary")
-    [answer] = await tap(tg, other_staff, data_for(question, "Today"))
+    answer, _ = await tap(tg, other_staff, data_for(question, "Today"), count=2)
     assert "Phường Sài Gòn" in (answer.text or "") and "Bến Thành" not in (answer.text or "")
 
 
@@ -399,11 +441,11 @@ async def test_a_city_admin_types_the_ward_instead_of_scrolling_168_buttons(
     [again] = await say(tg, admin, "phuong zzz")
     assert "Nothing matches “phuong zzz”" in (again.text or "")
     [period] = await say(tg, admin, "ben thanh")
-    [answer] = await tap(tg, admin, data_for(period, "Today"))
+    answer, _ = await tap(tg, admin, data_for(period, "Today"), count=2)
     assert "📊 Phường Bến Thành: digest for" in (answer.text or "")
     await say(tg, admin, "/summary")
     [period] = await say(tg, admin, "26737")
-    [answer] = await tap(tg, admin, data_for(period, "Today"))
+    answer, _ = await tap(tg, admin, data_for(period, "Today"), count=2)
     assert "📊 Phường Sài Gòn: digest for" in (answer.text or "")
     await say(tg, admin, "/summary")
     [period] = await say(tg, admin, "all")
@@ -430,7 +472,7 @@ async def test_chart_axes_legend_and_gap(db: Database, db_url: str) -> None:
     assert ticks and all(tick.isdigit() for tick in ticks)  # whole cases, never "0.5"
     assert len(set(ticks)) == len(ticks)  # not five ticks all reading "0"
     assert days == ["14/11", "15/11", "16/11", "17/11", "18/11", "19/11", "20/11"]
-    assert legend == ["Ca đang mở", "Tỷ lệ báo cáo ngày (%)"]
+    assert legend == ["Báo cáo đang mở", "Tỷ lệ báo cáo ngày (%)"]
     assert rates[-2:] == [0.0, 50.0]
 
     # A ward whose leaders took up their posts three days ago: the days before are a gap.
@@ -469,7 +511,7 @@ async def test_zalo_staff_get_the_chart_at_a_signed_url_that_expires(
     assert "Biểu đồ" not in (digest_text.text or "")  # the chart comes itself
     photo = await zalo.next_message("staff")
     assert photo.method == "sendPhoto" and photo.text == (
-        "Ca đang mở và tỷ lệ báo cáo ngày, 7 ngày qua")
+        "Báo cáo đang mở và tỷ lệ báo cáo ngày, 7 ngày qua")
     assert (photo.photo_bytes or b"")[:8] == b"\x89PNG\r\n\x1a\n"  # Zalo got the chart
     url = photo.photo or ""
     assert url.startswith(f"http://127.0.0.1:{port}/files/charts/digest-26734-2026-11-20-vi")

@@ -133,9 +133,9 @@ async def test_ward_staff_read_the_digest_and_its_chart_in_the_web_chat(
                 box = await chart.bounding_box()
                 height = (PHONE if name == "phone" else DESK)["height"]
                 assert box is not None and box["y"] + box["height"] <= height + 1, box
-                await expect(log).to_contain_text("Ca đang mở và tỷ lệ báo cáo ngày")
+                await expect(log).to_contain_text("Báo cáo đang mở và tỷ lệ báo cáo ngày")
                 await page.screenshot(path=str(SCREENS / f"digest-chart-{name}.png"))
-                digest_text = log.locator(".msg.bot", has_text="🔴 1 ca khẩn cấp").last
+                digest_text = log.locator(".msg.bot", has_text="🔴 1 báo cáo khẩn").last
                 await digest_text.scroll_into_view_if_needed()
                 await page.evaluate("(el) => el.scrollIntoView({block: 'start'})",
                                     await digest_text.element_handle())

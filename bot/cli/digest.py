@@ -14,6 +14,7 @@ from bot.cli.common import CliError, Context, with_db
 from bot.digest import text
 from storage import digest, schedules, units
 from storage.db import Database
+from storage.models import utcnow
 
 
 def register(commands: Any) -> None:
@@ -39,8 +40,9 @@ def handle_digest(ctx: Context, args: argparse.Namespace) -> int:
             if unit is None:
                 return None
             if schedules.is_ward(unit):
-                return "ward", await digest.ward_figures(session, unit, day, ctx.settings)
-            return "rollup", await digest.rollup(session, unit, day, ctx.settings)
+                return "ward", await digest.ward_figures(session, unit, day, ctx.settings,
+                                                           now=utcnow())
+            return "rollup", await digest.rollup(session, unit, day, ctx.settings, now=utcnow())
 
     found = with_db(ctx, work)
     if found is None:

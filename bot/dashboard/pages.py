@@ -37,6 +37,7 @@ from bot.settings import Settings
 from storage import dashboard_sessions, export, overview, people, reports, schedules
 from storage.dashboard_sessions import Refusal
 from storage.db import Database
+from storage.digest import compliance_level
 from storage.households import FLAG_LABELS
 from storage.models import DashboardSession, Person, Unit, utcnow
 from storage.people import Grant
@@ -57,6 +58,7 @@ HEADERS = {
     "Cache-Control": "no-store",
 }
 FILTERS = {"silent", "urgent"}
+UNANSWERED = {"silent", "pending", "not_asked"}
 AGES = (1, 3, 7, 30)  # "opened more than N days ago" on the open reports' page
 EXPORT_DAYS = 30
 REFUSALS = {
@@ -67,7 +69,11 @@ REFUSALS = {
                         "the chat for a new one."),
 }
 CHECK_IN = {"on_time": N_("On time"), "late": N_("Late"), "silent": N_("Silent"),
-            "vacant": N_("No leader")}
+            "vacant": N_("No leader"), "not_asked": N_("Not yet asked"),
+            "pending": N_("Asked, not yet due"), "no_data": N_("No data")}
+# The mark beside each state, for who cannot tell the colours apart (and the sort order).
+CHECK_IN_MARKS = {"on_time": "✓", "late": "⏱", "silent": "✗", "vacant": "–", "not_asked": "·",
+                  "pending": "…", "no_data": ""}
 
 
 @dataclass
@@ -134,7 +140,7 @@ class Dashboard:
         response = aiohttp_jinja2.render_template(
             name, request, {"t": t, "_": t, "ngettext": t.plural, "lang": t.locale,
              "num": f.number, "percent": f.percent, "clock": f.clock, "moment": f.moment,
-             "full_date": lambda d: full_date(t, d), **context},
+             "full_date": lambda d: full_date(t, d), "level": compliance_level, **context},
             app_key=ENV_KEY, status=status)
         response.headers.update(HEADERS)
         return response
@@ -256,21 +262,22 @@ class Dashboard:
         day = self._today()
         async with self.db.read() as session:
             found = await overview.ward(session, int(request.match_info["id"]),
-                                        viewer.scope(), day, self.settings)
+                                        viewer.scope(), day, self.settings, utcnow())
         if found is None:
             return await self._not_found(request)
         only = request.query.get("only", "")
         rows = found.rows
         if only == "silent":
-            rows = [r for r in rows if r.check_in == "silent"]
+            # Who has not answered yet: silent, and before the reminder those still to answer.
+            rows = [r for r in rows if r.check_in in UNANSWERED]
         elif only == "urgent":
             rows = [r for r in rows if r.urgent]
         t = viewer.t
         return self._render(
             request, "ward.html", t, viewer=viewer, csrf=viewer.row.csrf_token, o=found,
             rows=rows, all_rows=found.rows, only=only if only in FILTERS else "", day=day,
-            check_in=CHECK_IN, may_export=viewer.may_export(found.ward), initials=initials,
-            flag_labels=FLAG_LABELS, up=_up(viewer, found.ward),
+            check_in=CHECK_IN, marks=CHECK_IN_MARKS, may_export=viewer.may_export(found.ward),
+            initials=initials, flag_labels=FLAG_LABELS, up=_up(viewer, found.ward),
             charts=_charts(t, found.figures.trend, found.trend30))
 
     async def _city(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
@@ -295,14 +302,15 @@ class Dashboard:
     async def _unit(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         day = self._today()
         async with self.db.read() as session:
+            now = utcnow()
             found = await overview.unit_page(session, int(request.match_info["id"]),
-                                             viewer.scope(), day, self.settings)
+                                             viewer.scope(), day, self.settings, now)
         if found is None:
             return await self._not_found(request)
-        now = utcnow()
         return self._render(
             request, "unit.html", viewer.t, viewer=viewer, csrf=viewer.row.csrf_token,
-            u=found, day=day, check_in=CHECK_IN, initials=initials, flag_labels=FLAG_LABELS,
+            u=found, day=day, check_in=CHECK_IN, marks=CHECK_IN_MARKS, initials=initials,
+            flag_labels=FLAG_LABELS,
             may_export=viewer.may_export(found.unit), in_scope=_reaches(viewer, found.ward),
             age=lambda at: viewer.t.duration(now - at))
 
@@ -344,9 +352,9 @@ class Dashboard:
                                                     viewer.scope(), day, self.settings)
         if found is None:
             return await self._not_found(request)
-        unit, items = found
         return self._render(request, "acknowledgements.html", viewer.t, viewer=viewer,
-                            csrf=viewer.row.csrf_token, unit=unit, items=items, day=day)
+                            csrf=viewer.row.csrf_token, m=found, unit=found.unit,
+                            items=found.items, day=day, may_export=viewer.may_export(found.unit))
 
     async def _export(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         """The same workbook as /export in chat, for the ward's last 30 days."""
@@ -433,10 +441,10 @@ def _charts(t: Translator, week: list[Any], month: list[Any]) -> list[Any]:
         # None before the ward had a leader: a gap in the line, as in the digest's chart.
         opened = [None if d.open is None else float(d.open) for d in trend]
         top = max(4, math.ceil(max([*(v for v in opened if v is not None), 1.0]) / 4) * 4)
-        found.append(charts.line_chart(charts.Series(
-            t("Open cases, the last {days} days", days=days), t("Day"), t("Open cases"),
+        found.append(charts.both(charts.Series(
+            t("Open reports, the last {days} days", days=days), t("Day"), t("Open reports"),
             labels, opened, top, whole)))
-        found.append(charts.line_chart(charts.Series(
+        found.append(charts.both(charts.Series(
             t("Check-in compliance, the last {days} days", days=days), t("Day"),
             t("Units that answered"), labels, [d.compliance for d in trend], 1.0, percent)))
     return found

@@ -39,7 +39,7 @@ def figure(t: Translator, figures: WardFigures) -> Figure:
     fig = Figure(figsize=SIZE, dpi=DPI)
     left = fig.add_axes(AXES)
     positions = list(range(len(days)))
-    bars = left.bar(positions, opens, color=BARS, width=0.6, label=t("Open cases"))
+    bars = left.bar(positions, opens, color=BARS, width=0.6, label=t("Open reports"))
     # Seven dd/mm labels side by side must not touch: the axis's width holds them at 9 pt.
     left.set_xticks(positions, labels, fontsize=FONT - 3)
     left.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4, min_n_ticks=1))
@@ -59,7 +59,7 @@ def figure(t: Translator, figures: WardFigures) -> Figure:
     for axes in (left, right):
         axes.spines["top"].set_visible(False)
     fig.legend(handles=[bars, line], loc="upper center", bbox_to_anchor=(0.5, 0.915), ncol=2,
-               fontsize=FONT - 1, frameon=False)
+               fontsize=FONT - 2, frameon=False, handlelength=1.5, columnspacing=1.2)
     fig.suptitle(figures.ward_name, fontsize=FONT + 1, y=0.98)
     if days:
         left.set_xlabel(t("{first} to {last}", first=t.date(days[0]), last=t.date(days[-1])),
@@ -68,12 +68,13 @@ def figure(t: Translator, figures: WardFigures) -> Figure:
 
 
 def _mark_gap(t: Translator, axes: Axes, missing: list[bool]) -> None:
-    """Shade the days before the ward had a leader, and say why they are empty."""
+    """Shade the days with no figure and say only that: they are the days before the ward's
+    first leader took up a post, often days before the ward was set up at all."""
     before = next((i for i, gap in enumerate(missing) if not gap), len(missing))
     if not before:
         return
     axes.axvspan(-0.5, before - 0.5, color="#eeeeee", zorder=0)
-    axes.text((before - 1) / 2, axes.get_ylim()[1] / 2, t("no leader yet"), ha="center",
+    axes.text((before - 1) / 2, axes.get_ylim()[1] / 2, t("no data yet"), ha="center",
               va="center", fontsize=FONT - 2, color="#666666",
               rotation=0 if before >= 3 else 90)  # a narrow gap reads upwards
 

@@ -24,12 +24,15 @@ from storage.digest import (
     Rollup,
     Vacancy,
     WardFigures,
+    compliance_level,
 )
 from storage.households import FLAG_LABELS
 
 LIMIT = 4096
 NAMES_LISTED = 15
 BULLET = "• "
+# The check-in line's mark by storage.digest.compliance_level (the dashboard colours by it).
+MARKS = {"good": "✅", "low": "⚠️", "none": "⚠️", "": "⚠️"}
 
 
 def percent(t: Translator, value: float | None) -> str:
@@ -99,14 +102,16 @@ def _age(t: Translator, hours: int) -> str:
         return t("open {n} days", n=t.number(hours // 24))
     if hours >= 24:
         return t("open 1 day")
+    if hours < 1:
+        return t("open less than an hour")
     return t.plural("open {n} hour", "open {n} hours", hours)
 
 
 def _urgent(t: Translator, f: WardFigures) -> list[str]:
     if not f.urgent_open:
-        return [t("🟢 No urgent case is open.")] if f.categories else []
+        return [t("🟢 No urgent report is open.")] if f.categories else []
     labels = {c.key: _label(t, c.label_vi, c.label_en) for c in f.categories}
-    lines = [t.plural("🔴 {n} urgent case is open:", "🔴 {n} urgent cases are open:",
+    lines = [t.plural("🔴 {n} urgent report is open:", "🔴 {n} urgent reports are open:",
                       f.urgent_open)]
     lines += [BULLET + t("household {household}, {unit}: {category}, {age}",
                          household=case.household, unit=case.unit,
@@ -162,14 +167,15 @@ def _check_in(t: Translator, f: WardFigures, when: str) -> list[str]:
     if not c.reported:
         return [t("⚠️ Check-in {when}: none of the {units} units has reported.", when=when,
                   units=t.number(c.units))]
+    mark = MARKS[compliance_level(c.rate)]
     if f.days == 1:
-        line = t("✅ Check-in {when}: {reported} of {expected} units reported ({rate}), "
-                 "{timing}.", when=when, reported=t.number(c.reported),
+        line = t("{mark} Check-in {when}: {reported} of {expected} units reported ({rate}), "
+                 "{timing}.", mark=mark, when=when, reported=t.number(c.reported),
                  expected=t.number(c.expected), rate=percent(t, c.rate),
                  timing=_late(t, c.on_time, c.late))
     else:
-        line = t("✅ Check-ins {when}: {reported} of the {expected} owed by {units} units "
-                 "({rate}), {timing}.", when=when, reported=t.number(c.reported),
+        line = t("{mark} Check-ins {when}: {reported} of the {expected} owed by {units} units "
+                 "({rate}), {timing}.", mark=mark, when=when, reported=t.number(c.reported),
                  expected=t.number(c.expected), units=t.number(c.units),
                  rate=percent(t, c.rate), timing=_late(t, c.on_time, c.late))
     return [line]
@@ -296,18 +302,19 @@ def _chunks(section: str, limit: int) -> list[str]:
 def render_rollup(t: Translator, r: Rollup) -> str:
     """A province/city unit's wards summed and ranked."""
     day = date.fromisoformat(r.day)
+    mark = MARKS[compliance_level(r.rate)]
     if r.days == 1:
         title = t("📊 {unit}: {n} wards, {day}", unit=r.unit_name, n=t.number(r.wards),
                   day=_day(t, day, t.today()))
-        check_in = t("✅ Check-in: {reported} of {expected} units reported ({rate}).",
-                     reported=t.number(r.reported), expected=t.number(r.expected),
+        check_in = t("{mark} Check-in: {reported} of {expected} units reported ({rate}).",
+                     mark=mark, reported=t.number(r.reported), expected=t.number(r.expected),
                      rate=percent(t, r.rate))
     else:
         title = t("📊 {unit}: {n} wards, the last {days} days, {first} to {last}",
                   unit=r.unit_name, n=t.number(r.wards), days=t.number(r.days),
                   first=t.date(day - timedelta(days=r.days - 1)), last=t.date(day))
-        check_in = t("✅ Check-ins in the last {days} days: {reported} of the {expected} owed "
-                     "({rate}).", days=t.number(r.days), reported=t.number(r.reported),
+        check_in = t("{mark} Check-ins in the last {days} days: {reported} of the {expected} owed "
+                     "({rate}).", mark=mark, days=t.number(r.days), reported=t.number(r.reported),
                      expected=t.number(r.expected), rate=percent(t, r.rate))
     lines = [title, check_in,
              t("📋 {open} reports open, {urgent} of them urgent.", open=t.number(r.open),
@@ -315,7 +322,7 @@ def render_rollup(t: Translator, r: Rollup) -> str:
              t("Wards by check-in rate:")]
     lines += [f"  {i}. {w['ward']}: {percent(t, w['rate'])}"
               for i, w in enumerate(r.by_compliance[:NAMES_LISTED], 1)]
-    lines += ["", t("Wards by urgent open cases:")]
+    lines += ["", t("Wards by urgent open reports:")]
     lines += [f"  {i}. {w['ward']}: {t.number(w['urgent_open'])}"
               for i, w in enumerate(r.by_urgent[:NAMES_LISTED], 1)]
     return _fit("\n".join(lines))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.digest import TEXT_LIMITS, text
+from bot.digest import CHART_ELSEWHERE, TEXT_LIMITS, chart_message, text
 from bot.flows import engine
 from bot.flows.engine import Flow, Option, Step, register
 from bot.flows.support import scope_roots
@@ -58,13 +58,21 @@ async def _finish(turn: Turn) -> None:
     days = int(str(turn.data["period"]))
     day = reports.local_day(turn.now, turn.settings.tz)
     if schedules.is_ward(unit):
-        figures = await digest.ward_figures(turn.session, unit, day, turn.settings, days)
+        figures = await digest.ward_figures(turn.session, unit, day, turn.settings, days,
+                                             turn.now)
         # Split between sections where the channel's limit is shorter (Zalo: 2,000).
         limit = TEXT_LIMITS.get(turn.account.channel, text.LIMIT)
-        for part in text.parts(text.render(turn.t, figures), limit):
+        body = text.render(turn.t, figures)
+        # The digest's chart too, as the digest sends it (a photo; on Zalo by signed link).
+        photo = chart_message(turn.settings, turn.t, figures, turn.account.channel)
+        if photo is None:
+            body += "\n\n" + turn.t(CHART_ELSEWHERE)
+        for part in text.parts(body, limit):
             turn.say(part)
+        if photo is not None:
+            turn.say(photo.text, photo=photo.photo)
     else:
-        rolled = await digest.rollup(turn.session, unit, day, turn.settings, days)
+        rolled = await digest.rollup(turn.session, unit, day, turn.settings, days, turn.now)
         turn.say(text.render_rollup(turn.t, rolled))
 
 
@@ -76,9 +84,12 @@ FLOW_PICK = register(Flow(
     steps=(Step("area", "choice", N_("Which ward?"), options=_area_options), PERIOD)))
 
 
-async def start(turn: Turn) -> None:
+async def start(turn: Turn, args: str = "") -> None:
+    """`/summary 7` answers the period at once (no extra tap) where there is one ward."""
     areas = await _areas(turn)
     if not areas:
         refuse(turn, "/summary", ROLES)
+    elif len(areas) == 1:
+        await engine.begin(turn, FLOW, args.strip() or None)
     else:
-        await engine.begin(turn, FLOW if len(areas) == 1 else FLOW_PICK)
+        await engine.begin(turn, FLOW_PICK)

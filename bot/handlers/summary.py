@@ -14,4 +14,4 @@ command = HANDLERS.command
 @command("summary", N_("Today's, this week's or this month's figures for your ward"),
          roles=summary.ROLES, position=60)
 async def summary_command(turn: Turn, args: str) -> None:
-    await summary.start(turn)
+    await summary.start(turn, args)
