@@ -70,7 +70,7 @@ class Sender:
 def _sender_query(dialect: str) -> Select[Any]:
     """One statement for what every turn reads (it was four: account, person, grants and
     conversation); a row per active grant, or one with NULLs. Built once per dialect."""
-    query = (
+    query: Select[Any] = (
         select(ChatAccount, Person, Conversation, RoleAssignment, Unit)
         .outerjoin(Person, (Person.id == ChatAccount.person_id) & Person.active.is_(True))
         .outerjoin(Conversation, Conversation.chat_account_id == ChatAccount.id)
