@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, exists, select
+from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -67,10 +67,10 @@ class Sender:
     conversation: Conversation | None
 
 
-def _sender_query(dialect: str) -> Select[Any]:
+def _sender_query(dialect: str) -> Any:
     """One statement for what every turn reads (it was four: account, person, grants and
     conversation); a row per active grant, or one with NULLs. Built once per dialect."""
-    query: Select[Any] = (
+    query = (
         select(ChatAccount, Person, Conversation, RoleAssignment, Unit)
         .outerjoin(Person, (Person.id == ChatAccount.person_id) & Person.active.is_(True))
         .outerjoin(Conversation, Conversation.chat_account_id == ChatAccount.id)
@@ -86,7 +86,7 @@ def _sender_query(dialect: str) -> Select[Any]:
     return query
 
 
-_SENDER_QUERIES: dict[str, Select[Any]] = {}
+_SENDER_QUERIES: dict[str, Any] = {}
 
 # session.info key: the open conversation read with the sender, {account id: conversation},
 # taken (once) by storage.conversations.of_account instead of a query of its own.
