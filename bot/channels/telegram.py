@@ -80,9 +80,11 @@ STOP_SECONDS = 10.0  # how long stop() lets in-flight updates finish
 # update holds no database connection, and a chat that floods takes one handling slot, not
 # all of them. This bound used to be the handling limit itself (64): a 1,000-message flood
 # then filled every slot with one chat's updates, and another chat's /help waited 2.7 s
-# (p99, `python -m bench flood`, PostgreSQL). Unbounded, 2,000 leaders answering at once put
-# 2,000 updates into the database at once (docs/performance.md, load: peak RSS 365 MB).
-POLLED_AT_ONCE = 4096
+# (p99, `python -m bench flood`, PostgreSQL). Larger costs memory (a waiting update is an
+# aiogram task, ~25 KB: 4,096 gave a peak RSS of 355 MB in `bench load`, polling) and, at a
+# SIGKILL, more fetched updates that Telegram will not deliver again; so a flood bigger than
+# this still delays other chats by the time its excess takes to be ledgered.
+POLLED_AT_ONCE = 512
 _COMMAND = re.compile(r"[a-z0-9_]{1,32}")
 _FILE_ID = re.compile(r"[A-Za-z0-9_-]+")
 
