@@ -16,7 +16,7 @@ class Incoming:
     external_id: str  # the person's chat id on that channel
     update_id: str  # unique per channel; the ledger key
     text: str | None = None
-    choice: str | None = None  # the payload of a tapped button
+    payload: str | None = None  # the payload of a tapped button (Button.payload)
     photo: str | None = None  # the platform's reference to a photo (file id or URL)
     document: str | None = None
     display_name: str | None = None
@@ -72,23 +72,23 @@ class Outgoing:
             extra=payload.get("extra", {}),
         )
 
-    def menu(self) -> str:
+    def numbered_buttons(self) -> str:
         """The buttons as a numbered list, for channels without buttons ("" when none)."""
         return "\n".join(f"{i}. {b.label}" for i, b in enumerate(self.buttons, start=1))
 
     def numbered_text(self) -> str:
-        return f"{self.text}\n\n{self.menu()}" if self.buttons else self.text
+        return f"{self.text}\n\n{self.numbered_buttons()}" if self.buttons else self.text
 
     def numbered_parts(self, limit: int) -> list[str]:
-        """numbered_text cut to the limit, the menu kept whole with the last part of the text."""
+        """numbered_text cut to the limit, the numbered buttons kept whole with the last part."""
         parts = split_text(self.text, limit)
-        menu = self.menu()
-        if not menu:
+        numbered = self.numbered_buttons()
+        if not numbered:
             return parts
-        if len(parts[-1]) + len(menu) + 2 <= limit:
-            parts[-1] = f"{parts[-1]}\n\n{menu}" if parts[-1] else menu
+        if len(parts[-1]) + len(numbered) + 2 <= limit:
+            parts[-1] = f"{parts[-1]}\n\n{numbered}" if parts[-1] else numbered
         else:
-            parts += split_text(menu, limit)
+            parts += split_text(numbered, limit)
         return parts
 
 

@@ -73,7 +73,7 @@ class Role(enum.StrEnum):
     MONITOR = "monitor"
 
 
-class Channel(enum.StrEnum):
+class Platform(enum.StrEnum):
     TELEGRAM = "telegram"
     ZALO = "zalo"
     WEB = "web"
@@ -144,7 +144,7 @@ class ChatAccount(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The buttons of the latest message outside a flow (a directive's "Received"), so a reply
     # "1" on a text-only channel can be read as a tap: [[label, payload], ...].
-    menu: Mapped[list[Any] | None] = mapped_column(JSONData)
+    latest_buttons: Mapped[list[Any] | None] = mapped_column("menu", JSONData)
     # Flood control (bot/handlers/flood.py): updates counted since flood_since, a window of a
     # minute, and when a stranger was last told to ask for an invite.
     flood_since: Mapped[datetime | None]
@@ -197,7 +197,7 @@ class Conversation(Base):
     step: Mapped[str] = mapped_column(String(64))
     # A fresh token at every question: buttons carry it, so a button from an older question
     # is recognised as stale instead of answering the current one.
-    question: Mapped[str] = mapped_column(String(16), default="")
+    question_token: Mapped[str] = mapped_column("question", String(16), default="")
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # storage.conversations.History as JSON: {"back": [{"step": ..., "answers": {...}}]}
     history: Mapped[dict[str, Any]] = mapped_column(default=lambda: {"back": []})

@@ -30,7 +30,7 @@ from storage.models import (
     utcnow,
 )
 
-FLOW_BUTTON = "f:"  # a flow question's buttons; answered by the engine, not the menu
+FLOW_BUTTON = "f:"  # a flow question's buttons; answered by the engine, not kept as latest_buttons
 INTERACTIVE = 0  # a reply to someone in a conversation
 BULK = 10  # broadcasts, prompts, digests
 
@@ -62,7 +62,7 @@ _OUTBOX = cast(Table, OutboxMessage.__table__)
 def _queued(session: AsyncSession, account: ChatAccount, payload: dict[str, Any]) -> None:
     buttons = payload.get("buttons") or []
     if buttons and not any(str(data).startswith(FLOW_BUTTON) for _, data in buttons):
-        account.menu = [list(button) for button in buttons]
+        account.latest_buttons = [list(button) for button in buttons]
     session.info.setdefault(OUTBOX_CHANNELS, set()).add(account.channel)
 
 

@@ -93,7 +93,7 @@ async def _forget_people(session: AsyncSession, before: datetime) -> int:
         # keeps the (channel, external_id) key.
         await session.execute(update(ChatAccount).where(ChatAccount.person_id == person.id)
                               .values(external_id="purged-" + ChatAccount.id.cast(
-                                  ChatAccount.external_id.type), menu=None))
+                                  ChatAccount.external_id.type), latest_buttons=None))
     await session.flush()
     return len(gone)
 

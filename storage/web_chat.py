@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Channel, ChatAccount, WebSession
+from storage.models import ChatAccount, Platform, WebSession
 
 SESSION_LIFETIME = timedelta(days=30)
 
@@ -28,7 +28,7 @@ class Login:
 
 async def account(session: AsyncSession, external_id: str) -> ChatAccount | None:
     """The web chat account with this external id (the page's own), or None."""
-    query = select(ChatAccount).where(ChatAccount.channel == Channel.WEB,
+    query = select(ChatAccount).where(ChatAccount.channel == Platform.WEB,
                                       ChatAccount.external_id == external_id)
     return (await session.execute(query)).scalar_one_or_none()
 

@@ -51,7 +51,7 @@ class Chat:
                         language=self.language, **content)
 
     async def send(self, text: str | None = None, **content: Any) -> list[Outgoing]:
-        """Send a text (or photo=..., document=..., choice=...); returns the replies."""
+        """Send a text (or photo=..., document=..., payload=...); returns the replies."""
         if text is not None:
             content["text"] = text
         return await self.deliver(self.incoming(**content))
@@ -79,7 +79,7 @@ class Chat:
                 if button.label == label:
                     if self.channel == "zalo":
                         return await self.send(str(number))
-                    return await self.send(choice=button.payload)
+                    return await self.send(payload=button.payload)
         raise LookupError(f"no button {label!r} was shown")
 
     async def inbox(self) -> list[Outgoing]:

@@ -82,7 +82,7 @@ async def test_forged_buttons_for_another_wards_records_are_refused(
     forged = {"drill card": ("dr:1:a", "only"),
               "check-in of KP1": (f"ck:{kp1.id}:n", "This question is no longer open.")}
     for what, (payload, expected) in forged.items():
-        replies = text_of(await theirs.send(choice=payload))
+        replies = text_of(await theirs.send(payload=payload))
         assert expected in replies and "Khu phố" not in replies, f"{what}: {replies}"
     # The same buttons work for the unit's own leader.
-    assert "Step 1 of 3" in text_of(await ours.send(choice="dr:1:a"))
+    assert "Step 1 of 3" in text_of(await ours.send(payload="dr:1:a"))

@@ -200,14 +200,14 @@ def _incoming(person: Person, kind: str, value: Any) -> Incoming:
     if kind == "command":
         return person.incoming(text=f"/{value}")
     if kind == "tap" and buttons:
-        return person.incoming(choice=buttons[value % len(buttons)].payload)
+        return person.incoming(payload=buttons[value % len(buttons)].payload)
     if kind == "type_label" and buttons:  # Zalo people type the label or its number
         label = buttons[value % len(buttons)].label
         return person.incoming(text=label if value % 2 else str(value % len(buttons) + 1))
     if kind == "stale" and older:
-        return person.incoming(choice=older[value % len(older)].payload)
+        return person.incoming(payload=older[value % len(older)].payload)
     if kind == "forge":
-        return person.incoming(choice=value)
+        return person.incoming(payload=value)
     if kind == "photo":
         return person.incoming(photo=value)
     if kind == "document":
@@ -255,7 +255,7 @@ async def assert_sound(person: Person, incoming: Incoming) -> None:
     flow = FLOWS.get(conversation.flow)
     assert flow is not None, conversation.flow
     assert flow.step(conversation.step) is not None, (conversation.flow, conversation.step)
-    assert conversation.question, "a saved question without a token"
+    assert conversation.question_token, "a saved question without a token"
     for key, value in conversation.data.items():
         step = flow.step(key)
         if step is None:
@@ -268,7 +268,7 @@ async def assert_sound(person: Person, incoming: Incoming) -> None:
 def _snapshot(conversation: Conversation | None) -> tuple[Any, ...] | None:
     if conversation is None:
         return None
-    return (conversation.flow, conversation.step, conversation.question, conversation.data)
+    return (conversation.flow, conversation.step, conversation.question_token, conversation.data)
 
 
 async def _replay(person: Person, index: int) -> None:
@@ -329,7 +329,7 @@ async def test_each_flow_survives_garbage_answers(world: World, who: int, comman
 async def test_an_oversized_answer_is_refused_in_the_persons_language(world: World) -> None:
     for person in world.people[:2]:  # an English and a Vietnamese leader
         await person.deliver(person.incoming(text="/report"))
-        await person.deliver(person.incoming(choice=person.shown[-1].buttons[0].payload))
+        await person.deliver(person.incoming(payload=person.shown[-1].buttons[0].payload))
         before = _snapshot(await _conversation(person))
         incoming = person.incoming(text="Đ" * 12_000)
         replies = await person.deliver(incoming)
@@ -343,7 +343,7 @@ async def test_an_oversized_answer_is_refused_in_the_persons_language(world: Wor
 
 async def _tap(person: Person, label: str) -> list[Outgoing]:
     payload = next(b.payload for b in person.shown[-1].buttons if b.label == label)
-    return await person.deliver(person.incoming(choice=payload))
+    return await person.deliver(person.incoming(payload=payload))
 
 
 async def test_back_through_a_search_loop_shows_each_question_as_it_was(world: World) -> None:
@@ -374,7 +374,7 @@ async def test_back_through_a_search_loop_shows_each_question_as_it_was(world: W
 async def test_a_nul_byte_or_control_character_is_handled(world: World) -> None:
     person = world.people[0]
     await person.deliver(person.incoming(text="/report"))
-    await person.deliver(person.incoming(choice=person.shown[-1].buttons[0].payload))
+    await person.deliver(person.incoming(payload=person.shown[-1].buttons[0].payload))
     for text in ("\x00", "12\x00 Lê Lợi", "\x07\x1b[31m", "a\rb"):
         incoming = person.incoming(text=text)
         replies = await person.deliver(incoming)
@@ -507,7 +507,7 @@ class Forger:
     async def token(self, channel: str) -> str:
         async with self.runtime.db.read() as session:
             found = await session.scalar(
-                select(Conversation.question).join(ChatAccount)
+                select(Conversation.question_token).join(ChatAccount)
                 .where(ChatAccount.channel == channel))
         return found or "none"
 

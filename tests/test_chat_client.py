@@ -32,9 +32,9 @@ async def test_send_tap_and_inbox_on_every_channel(
     [question] = await chat.tap("Add a new household")
     assert question.text.startswith("Which unit is the household in?")
     if channel == "zalo":
-        assert (chat.sent[-1].text, chat.sent[-1].choice) == ("2", None)
+        assert (chat.sent[-1].text, chat.sent[-1].payload) == ("2", None)
     else:
-        assert chat.sent[-1].choice is not None and chat.sent[-1].text is None
+        assert chat.sent[-1].payload is not None and chat.sent[-1].text is None
     assert [m.text for m in chat.shown].count(question.text) == 1
     assert await chat.inbox() == []  # nothing new since the last look
     if channel == "zalo":

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from storage.conversations import HISTORY_LIMIT, History, Visit
 from storage.db import Database
 from storage.migrate import alembic_config, current_heads, upgrade_async
-from storage.models import Base, Channel, Conversation, utcnow
+from storage.models import Base, Conversation, Platform, utcnow
 
 
 def _drift(connection: Connection) -> list[Any]:
@@ -42,7 +42,7 @@ async def test_0007_turns_old_histories_into_the_bounded_typed_one(db_url: str) 
                             sa.column("external_id"), sa.column("created_at"))
     async with database.transaction() as session:
         accounts = [await session.scalar(sa.insert(old_accounts).values(
-            channel=Channel.WEB.value, external_id=f"m{i}", created_at=now
+            channel=Platform.WEB.value, external_id=f"m{i}", created_at=now
         ).returning(old_accounts.c.id)) for i in range(3)]
         rows = [
             (accounts[0], {"a": "1", "b": "2"}, {"stack": ["a", "b"],

@@ -284,15 +284,15 @@ async def test_check_in_buttons_are_scope_checked(world: tuple[Router, Database,
     staff = await join(router, db, seeded, "2001", "ward_staff:WARD")
     kp1_id, t1_id = seeded.unit_ids["26734-KP1"], seeded.unit_ids["26734-KP1-T1"]
     # Refused as a unit that does not exist is: the unit's name is not given away.
-    refused = await kp2.send(choice=f"ck:{kp1_id}:n")
+    refused = await kp2.send(payload=f"ck:{kp1_id}:n")
     assert text_of(refused) == "This question is no longer open."
-    assert text_of(await staff.send(choice=f"ck:{kp1_id}:n")) == (
+    assert text_of(await staff.send(payload=f"ck:{kp1_id}:n")) == (
         "This question is no longer open.")
-    assert text_of(await kp1.send(choice="ck:x:n")) == "This question is no longer open."
-    assert text_of(await kp1.send(choice="ck:999999:n")) == "This question is no longer open."
-    ok = await kp1.send(choice=f"ck:{t1_id}:n")  # a group under the leader's quarter
+    assert text_of(await kp1.send(payload="ck:x:n")) == "This question is no longer open."
+    assert text_of(await kp1.send(payload="ck:999999:n")) == "This question is no longer open."
+    ok = await kp1.send(payload=f"ck:{t1_id}:n")  # a group under the leader's quarter
     assert text_of(ok) == "Thank you: no change recorded for Tổ dân phố 1 today."
-    report = await kp1.send(choice=f"ck:{kp1_id}:r")
+    report = await kp1.send(payload=f"ck:{kp1_id}:r")
     assert report[-1].text.startswith("Which household?")
     async with db.read() as session:
         rows = (await session.execute(select(CheckIn.unit_id, CheckIn.answer))).all()
@@ -324,7 +324,7 @@ async def test_scheduled_check_in_on_zalo_is_answered_by_number(
     assert flows == ["check_in"]
     assert "đã ghi nhận Khu phố 2 hôm nay không có gì thay đổi" in text_of(await zalo.send("1"))
     # A second answer the same day, by tap on the other channel: harmless, one row.
-    assert "không có gì thay đổi" in text_of(await tg.send(choice=f"ck:{kp2_id}:n"))
+    assert "không có gì thay đổi" in text_of(await tg.send(payload=f"ck:{kp2_id}:n"))
     async with db.read() as session:
         assert await session.scalar(select(func.count()).select_from(CheckIn)) == 1
         assert await session.scalar(select(func.count()).select_from(Conversation)) == 0

@@ -132,7 +132,7 @@ def callback_incoming(query: CallbackQuery, update_id: int) -> Incoming | None:
         channel=NAME,
         external_id=str(message.chat.id),
         update_id=str(update_id),
-        choice=query.data,
+        payload=query.data,
         display_name=display_name(query.from_user),
         language=query.from_user.language_code,
     )

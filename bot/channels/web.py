@@ -343,7 +343,7 @@ class WebChannel:
         text, choice = text_or_choice(data)
         await self._feed(Incoming(
             channel=CHANNEL, external_id=who.external_id,
-            update_id=client_update_id(who.external_id, data), text=text, choice=choice,
+            update_id=client_update_id(who.external_id, data), text=text, payload=choice,
             language=language_hint(request)))
         return web.json_response({"ok": True}, headers=NO_STORE)
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from bot.handlers.access import OVERSEERS
 from bot.settings import Settings
-from storage.models import Role
 
 # Leaders work in chat only: the dashboard shows a whole ward.
-DASHBOARD_ROLES = frozenset({Role.WARD_STAFF, Role.ADMIN, Role.MONITOR})
+DASHBOARD_ROLES = OVERSEERS  # ward staff, administrators and monitors
 PREFIX = "/dashboard"
 
 

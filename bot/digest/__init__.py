@@ -16,10 +16,10 @@ from bot.settings import Settings
 from storage import digest as figures_of
 from storage import outbox
 from storage.db import Database
-from storage.models import Channel, Role, Unit
+from storage.models import Platform, Role, Unit
 
 # What a channel takes in one message; the digest splits between its sections to fit.
-TEXT_LIMITS: dict[str, int] = {Channel.ZALO: 2000}
+TEXT_LIMITS: dict[str, int] = {Platform.ZALO: 2000}
 
 
 async def send_digest(db: Database, settings: Settings, ward_id: int, day: date) -> int:
@@ -43,7 +43,7 @@ async def send_digest(db: Database, settings: Settings, ward_id: int, day: date)
         for account, t in await notify.accounts_of(session, settings, staff):
             photo: str | None = chart_for(t)
             body = text.render(t, figures, today=day)
-            if account.channel == Channel.ZALO:
+            if account.channel == Platform.ZALO:
                 # Zalo fetches photos by URL: a signed link to the chart, or where to see it.
                 photo = files.signed_url(settings, chart_for(t))
                 if photo is None:

@@ -27,7 +27,7 @@ from bot.turn import Turn
 from storage import conversations, outbox, people, units
 from storage import reports as store
 from storage.conversations import empty_history
-from storage.models import Channel, ChatAccount, Conversation, Person, Role, Unit
+from storage.models import ChatAccount, Conversation, Person, Platform, Role, Unit
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ BUTTON = "ck"
 NO_CHANGE, REPORT = "n", "r"
 PROMPT = N_("Any change in your area today?")
 # Channels that show a numbered list instead of buttons: there a reply is a flow's answer.
-TEXT_ONLY = frozenset({Channel.ZALO.value})
+TEXT_ONLY = frozenset({Platform.ZALO.value})
 
 
 def check_in_prompt(t: Translator, unit_id: int, unit_name: str | None = None) -> Outgoing:
@@ -145,7 +145,7 @@ async def open_at_answer(session: AsyncSession, account: ChatAccount, unit_id: i
     if await conversations.of_account(session, account.id) is not None:
         return False
     session.add(Conversation(chat_account_id=account.id, flow=NAME, step="answer",
-                             question=secrets.token_hex(3), data={"unit": str(unit_id)},
+                             question_token=secrets.token_hex(3), data={"unit": str(unit_id)},
                              history=empty_history(), started_at=now, updated_at=now))
     await session.flush()
     return True

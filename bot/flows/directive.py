@@ -31,11 +31,11 @@ from bot.turn import Turn
 from storage import directives, outbox, people, units
 from storage.directives import Draft, Press, Refusal
 from storage.models import (
-    Channel,
     ChatAccount,
     Directive,
     DirectiveRecipient,
     Person,
+    Platform,
     Role,
     Unit,
 )
@@ -89,7 +89,7 @@ def card(t: Translator, directive: Directive, unit: Unit, channel: str,
         name = directive.attachment_name or "photo.jpg"
         kind = directives.attachment_kind(name)
         carried = _carries(channel, directive.attachment, kind)
-        if carried is not None and link is not None and channel == Channel.ZALO:
+        if carried is not None and link is not None and channel == Platform.ZALO:
             if kind == "photo":
                 return Outgoing(text="\n".join(lines), buttons=tuple(buttons), photo=link)
             lines.append(t("The attached file ({name}), for 7 days: {link}", name=name,
@@ -106,9 +106,9 @@ def _carries(channel: str, ref: str, kind: str | None) -> str | None:
     is. Zalo sends only photos given by URL; only Telegram knows a Telegram file id (a photo
     sent in a Telegram chat); a URL or a file on this machine goes everywhere else."""
     is_url = ref.startswith(("http://", "https://"))
-    if channel != Channel.TELEGRAM and not is_url and not ref.startswith("/"):
+    if channel != Platform.TELEGRAM and not is_url and not ref.startswith("/"):
         return N_("A photo comes with this directive; open it on Telegram.")
-    if channel == Channel.ZALO and not (is_url and kind == "photo"):
+    if channel == Platform.ZALO and not (is_url and kind == "photo"):
         return N_("A file ({name}) comes with this directive; open it in the web chat or on "
                   "Telegram.")
     return None

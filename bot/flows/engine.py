@@ -113,7 +113,7 @@ class FlowError(Exception):
     """A flow declared wrong: a duplicate or unknown step key, an undeclared target."""
 
 
-class Refused(Exception):
+class BadAnswer(Exception):
     """An answer that does not fit; the msgid says why, formatted with values."""
 
     def __init__(self, msgid: str, **values: Any) -> None:
@@ -214,8 +214,8 @@ async def resume(turn: Turn, conversation: Conversation) -> None:
         turn.say(turn.t("That conversation can no longer go on; please start again."))
         return
     incoming = turn.incoming
-    if incoming.choice is not None:
-        await _button(turn, conversation, flow, step, incoming.choice)
+    if incoming.payload is not None:
+        await _button(turn, conversation, flow, step, incoming.payload)
         return
     word = fold(incoming.text or "")
     if await _steer(turn, conversation, flow, step, word):
@@ -259,7 +259,7 @@ async def _button(turn: Turn, conversation: Conversation, flow: Flow, step: Step
                   payload: str) -> None:
     prefix, _, rest = payload.partition(":")
     token, _, choice = rest.partition(":")
-    if prefix != BUTTON_PREFIX or token != conversation.question:
+    if prefix != BUTTON_PREFIX or token != conversation.question_token:
         turn.say(turn.t("This question is no longer open."))
         return
     if choice == "skip":
@@ -279,16 +279,16 @@ async def _answer(turn: Turn, conversation: Conversation, flow: Flow, step: Step
     try:
         if skip or (step.optional and text is not None and _asks_skip(turn, step, text)):
             if not step.optional:
-                raise Refused(N_("This answer is needed; it cannot be skipped."))
+                raise BadAnswer(N_("This answer is needed; it cannot be skipped."))
             value: Any = None
         else:
             value = await _parse(turn, step, text, photo, other)
         if step.validate is not None and value is not None:
             problem = await step.validate(turn, value)
             if problem:
-                raise Refused(problem)
-    except Refused as refusal:
-        await _ask(turn, conversation, flow, step, notice=refusal.msgid, **refusal.values)
+                raise BadAnswer(problem)
+    except BadAnswer as bad:
+        await _ask(turn, conversation, flow, step, notice=bad.msgid, **bad.values)
         return
     await _accept(turn, conversation, flow, step, value)
 
@@ -305,10 +305,10 @@ async def _parse(turn: Turn, step: Step, text: str | None, photo: str | None,
                  other: bool) -> Any:
     if step.kind == "photo":
         if photo is None:
-            raise Refused(N_("Please send a photo."))
+            raise BadAnswer(N_("Please send a photo."))
         return photo
     if photo is not None or other or text is None:
-        raise Refused(N_("Please answer in text; a photo or file does not fit here."))
+        raise BadAnswer(N_("Please answer in text; a photo or file does not fit here."))
     parsers = {"choice": _parse_choice, "confirm": _parse_confirm,
                "number": _parse_number, "text": _parse_text}
     return await parsers[step.kind](turn, step, text)
@@ -328,12 +328,12 @@ async def _parse_choice(turn: Turn, step: Step, text: str) -> str:
     if len(found) == 1:
         return found[0].value
     if listed:
-        raise Refused(N_("Please choose one of the options: reply with its number (1 to {n})."),
+        raise BadAnswer(N_("Please choose one of the options: reply with its number (1 to {n})."),
                       n=len(options))
     if not found:
-        raise Refused(N_("Nothing matches “{typed}”; type part of the name, or the code."),
+        raise BadAnswer(N_("Nothing matches “{typed}”; type part of the name, or the code."),
                       typed=text.strip()[:40])
-    raise Refused(N_("{n} match “{typed}” ({names}…); type more of the name, or the code."),
+    raise BadAnswer(N_("{n} match “{typed}” ({names}…); type more of the name, or the code."),
                   n=turn.t.number(len(found)), typed=text.strip()[:40],
                   names=", ".join(option.shown(turn.t) for option in found[:NAMES_IN_REFUSAL]))
 
@@ -344,14 +344,14 @@ async def _parse_confirm(turn: Turn, step: Step, text: str) -> str:
         return "yes"
     if wanted in NO_WORDS or wanted == "2" or wanted == fold(turn.t("Cancel")):
         return "no"
-    raise Refused(N_("Please reply 1 to confirm or 2 to cancel."))
+    raise BadAnswer(N_("Please reply 1 to confirm or 2 to cancel."))
 
 
 async def _parse_number(turn: Turn, step: Step, text: str) -> int:
     low, high = await _bound(turn, step.minimum), await _bound(turn, step.maximum)
     digits = normalize(text).replace(" ", "")
     if not _NUMBER.match(digits) or not low <= int(digits) <= high:
-        raise Refused(N_("Please enter a number from {min} to {max}."),
+        raise BadAnswer(N_("Please enter a number from {min} to {max}."),
                       min=turn.t.number(low), max=turn.t.number(high))
     return int(digits)
 
@@ -359,9 +359,9 @@ async def _parse_number(turn: Turn, step: Step, text: str) -> int:
 async def _parse_text(turn: Turn, step: Step, text: str) -> str:
     value = normalize_multiline(text)
     if not value:
-        raise Refused(N_("Please type an answer; an empty message does not count."))
+        raise BadAnswer(N_("Please type an answer; an empty message does not count."))
     if len(value) > step.max_length:
-        raise Refused(N_("That is {length} characters; please keep it within {max_length}."),
+        raise BadAnswer(N_("That is {length} characters; please keep it within {max_length}."),
                       length=turn.t.number(len(value)), max_length=turn.t.number(step.max_length))
     return value
 
@@ -390,7 +390,7 @@ async def _accept(turn: Turn, conversation: Conversation, flow: Flow, step: Step
 async def _ask(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
                notice: str | None = None, **values: Any) -> None:
     """Put the step's question to the person and save where the conversation stands."""
-    conversation.question = secrets.token_hex(3)
+    conversation.question_token = secrets.token_hex(3)
     conversation.step = step.key
     conversation.data = dict(turn.data)
     conversation.updated_at = turn.now
@@ -425,7 +425,7 @@ async def _hint(turn: Turn, step: Step, conversation: Conversation) -> str:
 
 
 async def _buttons(turn: Turn, step: Step, conversation: Conversation) -> tuple[Button, ...]:
-    token = conversation.question
+    token = conversation.question_token
     if step.kind == "confirm":
         return (Button(turn.t("Confirm"), f"{BUTTON_PREFIX}:{token}:0"),
                 Button(turn.t("Cancel"), f"{BUTTON_PREFIX}:{token}:1"))

@@ -21,12 +21,12 @@ from bot.handlers.access import STAFF, reaches, refuse
 from bot.i18n import N_
 from bot.turn import Turn
 from storage import export, reports
-from storage.models import Channel, Unit
+from storage.models import Platform, Unit
 
 log = logging.getLogger(__name__)
 
 ROLES = STAFF
-NO_FILES = frozenset({Channel.ZALO.value})  # the Zalo Bot API sends text and photos only
+NO_FILES = frozenset({Platform.ZALO.value})  # the Zalo Bot API sends text and photos only
 PERIODS = {"7": N_("The last 7 days"), "30": N_("The last 30 days"),
            "month": N_("This month"), "last_month": N_("Last month")}
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.flows import household_pick as pick
-from bot.flows.engine import END, Flow, Option, Refused, Step, register
+from bot.flows.engine import END, BadAnswer, Flow, Option, Step, register
 from bot.i18n import N_
 from bot.turn import Turn
 from storage import households
@@ -69,7 +69,7 @@ async def _check_code(turn: Turn, code: str) -> str | None:
         return N_("That household is not in your area any more; type 'cancel' to stop.")
     other = await households.by_code(turn.session, household.unit, code)
     if other is not None and other.id != household.id:
-        raise Refused(N_("{unit} already has a household {code}. Type another code."),
+        raise BadAnswer(N_("{unit} already has a household {code}. Type another code."),
                       unit=household.unit.name, code=other.code)
     return None
 

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from bot.flows.engine import Branch, Option, Refused, Step
+from bot.flows.engine import BadAnswer, Branch, Option, Step
 from bot.handlers.access import ANY_ROLE, WRITERS
 from bot.i18n import N_, Translator
 from bot.turn import Turn
@@ -212,7 +212,7 @@ async def new_unit(turn: Turn) -> Unit | None:
 async def _check_unit_code(turn: Turn, code: str) -> str | None:
     unit = await households.unit_by_code_in_scope(turn.session, scope(turn), code)
     if unit is None:
-        raise Refused(N_("No unit with code {code} in your area. Check the code and type it "
+        raise BadAnswer(N_("No unit with code {code} in your area. Check the code and type it "
                          "again."), code=normalize(code)[:MAX_CODE])
     return None
 
@@ -223,7 +223,7 @@ async def check_new_code(turn: Turn, code: str) -> str | None:
     if unit is None:
         return N_("That unit is not in your area any more; type 'back' to choose another.")
     if await households.by_code(turn.session, unit, code) is not None:
-        raise Refused(N_("{unit} already has a household {code}. Type another code, or "
+        raise BadAnswer(N_("{unit} already has a household {code}. Type another code, or "
                          "'back' to search for it."), unit=unit.name, code=normalize(code))
     return None
 
@@ -341,11 +341,11 @@ async def resolve_household(turn: Turn) -> Household | None:
     if household_id is not None:
         household = await households.get(turn.session, int(household_id), scope(turn))
         if household is None:
-            _refuse(turn, "pick")
+            _out_of_scope(turn, "pick")
         return household
     unit = await new_unit(turn)
     if unit is None:
-        _refuse(turn, "add")
+        _out_of_scope(turn, "add")
         return None
     return await create_new(turn, unit)
 
@@ -370,6 +370,6 @@ async def create_new(turn: Turn, unit: Unit) -> Household:
     return household
 
 
-def _refuse(turn: Turn, action: str) -> None:
+def _out_of_scope(turn: Turn, action: str) -> None:
     log.info("household %s refused for account %s: out of scope", action, turn.account.id)
     turn.say(turn.t("That household is not in your area (or no longer), so nothing was saved."))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from bot.flows.engine import Flow, Refused, Step, register
+from bot.flows.engine import BadAnswer, Flow, Step, register
 from bot.handlers.access import role_name
 from bot.i18n import N_
 from bot.jobs import periodic
@@ -50,7 +50,7 @@ async def _check_code(turn: Turn, code: str) -> str | None:
     if await invites.locked_until(turn.session, key, turn.now) is not None:
         log.info("invite not checked for account %s: locked out after refused codes",
                  turn.account.id)
-        raise Refused(LOCKED)
+        raise BadAnswer(LOCKED)
     invite = await invites.find(turn.session, code)
     problem = invites.problem(invite, turn.now)
     if problem is not None:

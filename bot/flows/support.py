@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from bot.flows import engine
-from bot.flows.engine import Flow, Option, Refused, Step, register
+from bot.flows.engine import BadAnswer, Flow, Option, Step, register
 from bot.flows.household_pick import (
     household_label,
     pick_household_steps,
@@ -229,7 +229,7 @@ def _after_amount(data: Mapping[str, Any]) -> str:
 async def _check_vnd(turn: Turn, text: str) -> str | None:
     amount = parse_vnd(text)
     if amount is None or not VND_MIN <= amount <= VND_MAX:
-        raise Refused(N_("Please type an amount in đồng from {min} to {max}, e.g. 1.500.000."),
+        raise BadAnswer(N_("Please type an amount in đồng from {min} to {max}, e.g. 1.500.000."),
                       min=turn.t.money(VND_MIN), max=turn.t.money(VND_MAX))
     return None
 
@@ -256,13 +256,13 @@ async def _date_options(turn: Turn) -> Sequence[Option]:
 async def _check_date(turn: Turn, text: str) -> str | None:
     day, today = parse_date(text), local_today(turn)
     if day is None:
-        raise Refused(N_("Please type the date as day/month/year, e.g. {example}."),
+        raise BadAnswer(N_("Please type the date as day/month/year, e.g. {example}."),
                       example=today.strftime("%d/%m/%Y"))
     if day > today:
         return N_("That date is in the future; please type the day it was handed over.")
     earliest = today - timedelta(days=BACKDATE_DAYS)
     if day < earliest:
-        raise Refused(N_("That is more than {days} days ago; type a date from {earliest} on."),
+        raise BadAnswer(N_("That is more than {days} days ago; type a date from {earliest} on."),
                       days=BACKDATE_DAYS, earliest=turn.t.date(earliest))
     return None
 

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from bot.handlers.access import STAFF
 from bot.handlers.commands import Handlers
 from bot.i18n import N_
 from bot.turn import Turn
 from storage import roster, units
-from storage.models import Role, Unit
+from storage.models import Unit
 
-ROLES = frozenset({Role.WARD_STAFF, Role.ADMIN})
+ROLES = STAFF
 MAX_LINES = 30  # per list: a chat message stays readable (and under Telegram's limit)
 
 

@@ -78,27 +78,27 @@ async def dispatch(turn: Turn) -> None:
             return
         await _command(turn, conversation, name, args)
         return
-    if incoming.choice is not None and not incoming.choice.startswith(engine.BUTTON_PREFIX):
-        await _button(turn, incoming.choice)
+    if incoming.payload is not None and not incoming.payload.startswith(engine.BUTTON_PREFIX):
+        await _button(turn, incoming.payload)
         return
     if conversation is not None:
         await engine.resume(turn, conversation)
         return
-    tapped = _menu_choice(turn)
+    tapped = _typed_tap(turn)
     if tapped is not None:
         await _button(turn, tapped)
         return
     await _outside_flow(turn)
 
 
-def _menu_choice(turn: Turn) -> str | None:
+def _typed_tap(turn: Turn) -> str | None:
     """A typed "1" or "Đã nhận" answering the latest buttons shown outside a flow."""
-    menu = turn.account.menu or []
+    buttons = turn.account.latest_buttons or []
     text = turn.incoming.text
-    if not menu or text is None:
+    if not buttons or text is None:
         return None
     wanted = fold(text).rstrip(".")
-    for number, (label, payload) in enumerate(menu, start=1):
+    for number, (label, payload) in enumerate(buttons, start=1):
         if wanted in (str(number), fold(str(label))):
             return str(payload)
     return None
@@ -130,7 +130,7 @@ async def _button(turn: Turn, payload: str) -> None:
 
 async def _outside_flow(turn: Turn) -> None:
     incoming = turn.incoming
-    if incoming.choice is not None:
+    if incoming.payload is not None:
         turn.say(turn.t("This question is no longer open."))
         return
     text = normalize(incoming.text or "")
