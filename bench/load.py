@@ -14,7 +14,11 @@ is started in a subprocess against the double, as in production. Two runs follow
 * open loop: updates injected at a fixed --rate for --seconds, by whichever leaders are
   waiting for nothing; the same latency percentiles (the issue's p99 target is at 200/s).
 
-Peak RSS is the bot process's VmHWM over both runs. A bare aiogram echo bot
+Peak RSS is the bot process's VmHWM over both runs; CPU per update is the bot's CPU time over
+both runs ÷ their updates; SQL statements per update are read from the bot's /metrics
+(COSO_METRICS=on on a port of its own; `coso_database_statements_total`, counted by an event
+listener in bot/ops/metrics.py) before and after the closed loop, in the turn and elsewhere
+(the sender). A bare aiogram echo bot
 (bench/echo_bot.py) runs the same closed loop in each mode as the reference.
 --profile=DIR samples the bot with py-spy during each closed loop (DIR/coso-<mode>-<db>.txt,
 collapsed stacks; `pip install py-spy`); the figures of such a run are skewed by it.
