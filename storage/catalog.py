@@ -26,6 +26,13 @@ from wording import N_, fold, normalize
 
 MAX_BYTES = 1_000_000  # a catalogue is a page or two; anything bigger is not one
 MEASURES = ("vnd", "bag", "kit", "other")
+# Words the one-message report (bot/flows/quick_report.py) reads as urgency, people or the
+# start of the note, folded: no situation may take one as an alias.
+RESERVED = frozenset({
+    "khan", "gap", "khan cap", "cap cuu", "cap bach", "urgent", "binh thuong", "khong khan",
+    "normal", "not urgent", "ghi chu", "ghichu", "note", "notes", "gc", "nguoi", "ng",
+    "people", "person", "persons", "nhan", "khau", "nhan khau"})
+ALIAS_LIMIT = 40
 _KEY = re.compile(r"^[a-z0-9_]{1,32}$")
 
 
@@ -177,6 +184,25 @@ def _texts(limit: int) -> Reader:
     return read
 
 
+def _aliases(value: Any) -> list[str]:
+    """Short names typed in chat: each with a letter, not a bare number (a household's or
+    the people count), not a word the one-message report reads itself, not twice."""
+    aliases = _texts(ALIAS_LIMIT)(value)
+    seen: set[str] = set()
+    for alias in aliases:
+        folded = fold(alias)
+        if not any(ch.isalpha() for ch in folded):
+            raise _Bad(N_("the alias {alias} has no letter; a number is read as a household "
+                          "or a count of people"), alias=alias)
+        if folded in RESERVED:
+            raise _Bad(N_("the alias {alias} is a word the one-message report reads itself "
+                          "(urgency, people, note)"), alias=alias)
+        if folded in seen:
+            raise _Bad(N_("the alias {alias} is given twice"), alias=alias)
+        seen.add(folded)
+    return aliases
+
+
 def _measure(value: Any) -> str:
     if value not in MEASURES:
         raise _Bad(N_("unknown measure; it is one of {measures}"), measures=", ".join(MEASURES))
@@ -260,7 +286,7 @@ class Kind:
 
 
 SITUATIONS = Kind("situations", ReportCategory, (
-    *COMMON, Field("aliases", _texts(40), []), Field("urgent", _flag, False),
+    *COMMON, Field("aliases", _aliases, []), Field("urgent", _flag, False),
     Field("active", _flag, True)), per_ward=True)
 POLICIES = Kind("policies", SupportPolicy, (
     Field("key", _key), Field("label_vi", text(150)), Field("label_en", text(150)),

@@ -7,7 +7,6 @@ Only such units get a schedule, so two nested units can never both prompt the sa
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -20,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.models import CheckIn, JobRun, Person, Role, RoleAssignment, Schedule, Unit, utcnow
-from wording import N_
+from wording import N_, when
 
 WARD_LEVELS = ("ward", "commune", "special_zone")
 # The daily jobs in the order they run when several are due at once (a catch-up at start).
@@ -30,7 +29,7 @@ JOBS = (PROMPT, REMINDER, ESCALATION, DIGEST)
 # question sent late (caught up at start) is not chased in the same minute.
 CHASES = {REMINDER: PROMPT, ESCALATION: REMINDER}
 TIME_FIELDS = ("prompt_at", "reminder_at", "digest_at")
-_CLOCK = re.compile(r"^\s*(\d{1,2})\s*(?:[:hH.]\s*(\d{2})?)?\s*$")
+TIME_EXAMPLE = N_("That is no time of day; write it as 16:30, 16h30 or 4:30 pm.")
 
 
 class Defaults(Protocol):
@@ -93,14 +92,12 @@ def clock_of(minutes: int) -> str:
 
 
 def parse_time(text: str) -> str | None:
-    """'16:00', '7:05', '16h', '16h30', '16.30' -> 'HH:MM'; None when it is no clock time."""
-    match = _CLOCK.match(text or "")
-    if match is None:
+    """'16:00', '7:05', '16h', '16h30', '16.30', '7pm', '7 giờ tối' -> 'HH:MM' (the one
+    reader of typed times, wording.when); None when it is no time of day."""
+    try:
+        return when.clock(text or "").strftime("%H:%M")
+    except when.WhenError:
         return None
-    hours, minutes = int(match.group(1)), int(match.group(2) or 0)
-    if hours > 23 or minutes > 59:
-        return None
-    return f"{hours:02d}:{minutes:02d}"
 
 
 def defaults_of(defaults: Defaults) -> Times:
@@ -203,7 +200,7 @@ async def set_schedule(session: AsyncSession, defaults: Defaults, ward: Unit,
         elif name in TIME_FIELDS:
             value = parse_time(str(value))
             if value is None:
-                raise ScheduleError(N_("A time is written HH:MM, e.g. 16:30."))
+                raise ScheduleError(TIME_EXAMPLE)
         setattr(row, name, value)
     row.updated_at = utcnow()
     times = effective(defaults, row)

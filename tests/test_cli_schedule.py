@@ -66,7 +66,7 @@ async def test_set_refuses_what_cannot_work_and_changes_nothing(db: Database,
                                                                 coso: Coso) -> None:
     await seed_ward(db)
     cases = [
-        (("--unit", "26734", "--prompt", "25:00"), "A time is written HH:MM"),
+        (("--unit", "26734", "--prompt", "25:00"), "That is no time of day"),
         (("--unit", "26734", "--reminder", "15:00"),
          "The reminder must come after the check-in question."),
         (("--unit", "26734", "--digest", "17:00"), "The digest must come after the reminder."),

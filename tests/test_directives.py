@@ -68,7 +68,7 @@ async def _send_from_chat(tg: TelegramDouble, user: int, scope: str, recipients:
     assert "at most 3500 characters" in (text.text or "").replace(",", "").replace(".", "")
     [photo] = await say(tg, user, TEXT)
     [deadline] = await tap(tg, user, data_for(photo, "Skip"))
-    assert "(YYYY-MM-DD HH:MM)" in (deadline.text or "")
+    assert "(e.g. 5pm 5/12, tomorrow 5pm, Friday)" in (deadline.text or "")
     [summary] = await say(tg, user, "/skip")
     assert f"\n{recipients} recipient" in (summary.text or ""), summary.describe()
     [sent] = await tap(tg, user, data_for(summary, "Confirm"))
@@ -147,6 +147,8 @@ async def test_refusals_send_nothing(tg: TelegramDouble, zalo: ZaloDouble,
         (("--scope", "26734-KP2", "--role", "monitor"), "No one holds that role"),
         (("--scope", "26734", "--attach", str(big)), "larger than the chat platforms accept"),
         (("--scope", "26734", "--deadline", "2020-01-01T08:00"), "already passed"),
+        (("--scope", "26734", "--deadline", "hôm nay 0h"), "already passed"),
+        (("--scope", "26734", "--deadline", "chào"), "--deadline must look like"),
     ]
     for extra, message in cases:
         code, _, err = await coso("directive", "send", "--text-file", str(text), *extra)
@@ -261,6 +263,13 @@ async def test_ward_staff_attach_a_photo_and_set_a_deadline_in_chat(
     [deadline] = await tg.wait_messages(STAFF)
     [refused] = await say(tg, STAFF, "2020-01-01 08:00")
     assert refused.text is not None and "The deadline has already passed." in refused.text
+    [unread] = await say(tg, STAFF, "chào")
+    assert (unread.text or "").startswith("Write the deadline as you would say it, e.g. 5pm")
+    [no_day] = await say(tg, STAFF, "17h 31/2")
+    assert (no_day.text or "").startswith("There is no day 31/2; check the day and the month.")
+    [typed] = await say(tg, STAFF, "mai 17h")  # read in COSO_TIMEZONE, read back in words
+    assert "Deadline: tomorrow at 5:00\u202fPM" in (typed.text or ""), typed.describe()
+    await say(tg, STAFF, "back")
     [summary] = await say(tg, STAFF, "2099-12-31 17:00")
     assert "Deadline: Thursday, Dec 31, 2099 at 5:00\u202fPM" in (summary.text or ""), (
         summary.describe())

@@ -413,7 +413,13 @@ async def test_admin_changes_a_wards_time_in_telegram_and_bad_times_are_re_asked
     [ask] = await tap(tg, ADMIN, data_for(what, "Check-in question: 16:00"))
     assert (ask.text or "").startswith("New time for the check-in question")
     [again] = await say(tg, ADMIN, "25:00")
-    assert (again.text or "").startswith("A time is written HH:MM, e.g. 16:30.")
+    assert (again.text or "").startswith("25:00 is not a time of day: a time goes from 0:00 "
+                                         "to 23:59.")
+    [again] = await say(tg, ADMIN, "mai 7h")
+    assert (again.text or "").startswith("A time of day is needed here, not a date.")
+    [again] = await say(tg, ADMIN, "chào")
+    assert (again.text or "").startswith("That is no time of day; write it as 16:30, 16h30 "
+                                         "or 4:30 pm.")
     [again] = await say(tg, ADMIN, "18:30")
     assert (again.text or "").startswith("The reminder must come after the check-in question.")
     [confirm] = await say(tg, ADMIN, "7h30")

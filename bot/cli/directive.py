@@ -71,7 +71,7 @@ def handle_send(ctx: Context, args: argparse.Namespace) -> int:
     text = _text(ctx, args.text_file)
     deadline = None
     if args.deadline:
-        deadline = parse_deadline(args.deadline, ctx.settings)
+        deadline = parse_deadline(args.deadline, ctx.settings, utcnow())
         if deadline is None:
             raise CliError(ctx.t("--deadline must look like 2026-12-31T17:00"))
     stored = _stored(ctx, args.attach) if args.attach else None

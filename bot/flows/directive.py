@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import files
 from bot.flows import engine
-from bot.flows.engine import Flow, Option, Step, register
+from bot.flows.engine import BadAnswer, Flow, Option, Step, register
 from bot.flows.support import scope_roots
 from bot.handlers.access import LEADERS, STAFF, refuse
 from bot.i18n import N_, Translator, pick_locale
@@ -39,13 +39,13 @@ from storage.models import (
     Role,
     Unit,
 )
+from wording import when
 
 log = logging.getLogger(__name__)
 
 ROLES = STAFF
 BUTTON = "dv"
 EVERYONE = "all"
-DEADLINE_FORMAT = "%Y-%m-%d %H:%M"
 
 REFUSALS = {
     Refusal.EMPTY_SCOPE: N_("No one holds that role in that unit or below, so nothing was "
@@ -198,32 +198,52 @@ async def _check_text(turn: Turn, text: str) -> str | None:
         text) > directives.MAX_TEXT else None
 
 
+DEADLINE_EXAMPLE = N_("Write the deadline as you would say it, e.g. 17h, 17h30 5/12, "
+                      "mai 17h, thứ 6, or 2026-12-31 17:00.")
+
+
 async def _check_deadline(turn: Turn, text: str) -> str | None:
-    parsed = parse_deadline(text, turn.settings)
-    if parsed is None:
-        return N_("Write the deadline as YYYY-MM-DD HH:MM, e.g. 2026-12-31 17:00.")
+    try:
+        parsed = when.moment(text, turn.now, turn.settings.tz)
+    except when.WhenError as problem:
+        if problem.msgid is None:
+            raise BadAnswer(DEADLINE_EXAMPLE) from None
+        raise BadAnswer(problem.msgid, **problem.values) from None
     return N_("The deadline has already passed.") if parsed <= turn.now else None
 
 
-def parse_deadline(text: str, settings: Settings) -> datetime | None:
-    """A local "YYYY-MM-DD HH:MM" (or with a T) as a UTC time, as stored."""
+async def _record_deadline(turn: Turn, text: Any) -> None:
+    """The moment meant, fixed when typed: "17h" must not move to tomorrow while the person
+    reads the confirmation."""
+    parsed = parse_deadline(str(text), turn.settings, turn.now) if text else None
+    turn.data["deadline_at"] = _iso(parsed)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def parse_deadline(text: str, settings: Settings, now: datetime) -> datetime | None:
+    """A deadline as typed ("17h 5/12", "mai 17h", "2026-12-31T17:00"), read in
+    COSO_TIMEZONE, as a UTC time, as stored; None when it is unreadable."""
     try:
-        local = datetime.strptime(text.strip().replace("T", " "), DEADLINE_FORMAT)
-    except ValueError:
+        return when.moment(text, now, settings.tz).astimezone(UTC)
+    except when.WhenError:
         return None
-    return local.replace(tzinfo=settings.tz).astimezone(UTC)
 
 
 def _draft(turn: Turn, scope: Unit) -> Draft:
     data = turn.data
     role = None if data.get("role") == EVERYONE else str(data.get("role") or Role.LEADER)
-    deadline = data.get("deadline")
+    deadline = data.get("deadline_at")
+    if deadline is None and data.get("deadline"):  # a conversation saved before deadline_at
+        deadline = _iso(parse_deadline(str(data["deadline"]), turn.settings, turn.now))
     photo = data.get("attachment")
     # A photo sent in chat is the platform's reference (a Telegram file id, a Zalo URL).
     return Draft(scope=scope, role=role, text=str(data["text"]),
                  attachment=str(photo) if photo else None,
                  attachment_name="photo.jpg" if photo else None,
-                 deadline=parse_deadline(str(deadline), turn.settings) if deadline else None)
+                 deadline=datetime.fromisoformat(str(deadline)) if deadline else None)
 
 
 async def _chosen_scope(turn: Turn) -> Unit | None:
@@ -241,7 +261,8 @@ async def _summary(turn: Turn) -> str:
              turn.t.plural("{n} recipient", "{n} recipients", count),
              draft.text[:300]]
     if draft.deadline is not None:
-        lines.append(turn.t("Deadline: {when}", when=turn.t.datetime(draft.deadline)))
+        lines.append(turn.t("Deadline: {when}",
+                            when=turn.t.datetime(draft.deadline, now=turn.now)))
     return "\n".join(lines)
 
 
@@ -270,9 +291,9 @@ FLOW = register(Flow(
         Step("text", "text", N_("Write the directive (at most {max_length} characters)."),
              max_length=directives.MAX_TEXT, validate=_check_text),
         Step("attachment", "photo", N_("Send a photo to attach, or skip."), optional=True),
-        Step("deadline", "text", N_("A deadline for the units to report done "
-                                    "(YYYY-MM-DD HH:MM), or skip."),
-             optional=True, validate=_check_deadline),
+        Step("deadline", "text", N_("A deadline for the units to report done (e.g. 17h "
+                                    "5/12, mai 17h, thứ 6), or skip."),
+             optional=True, validate=_check_deadline, on_answer=_record_deadline),
         Step("confirm", "confirm", N_("Send this directive now?"), summary=_summary),
     ),
     finish=_finish,

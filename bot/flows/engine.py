@@ -138,6 +138,7 @@ NO_WORDS = {"no", "n", "khong", "khong dong y"}
 LAPSE_NOTICE = N_("Your previous conversation lapsed after a long pause; "
                   "nothing from it was saved.")
 _NUMBER = re.compile(r"^[+]?\d{1,9}$")
+WAITING = "_waiting"  # turn.data's typed answers waiting for their steps (begin's answers)
 
 
 def register(flow: Flow) -> Flow:
@@ -183,18 +184,32 @@ async def current(turn: Turn) -> Conversation | None:
     return conversation
 
 
-async def begin(turn: Turn, flow: Flow, first_answer: str | None = None) -> None:
-    """Open the flow; with first_answer ('/lang en') the first question is answered at once."""
+async def begin(turn: Turn, flow: Flow, first_answer: str | None = None, *,
+                at: str | None = None, data: Mapping[str, Any] | None = None,
+                answers: Mapping[str, str | None] | None = None) -> None:
+    """Open the flow; with first_answer ('/lang en') the first question is answered at once.
+
+    Prefilled (the one-message report): `data` are answers already settled by the caller (a
+    household it looked up in scope), `at` the step to start from, and `answers` typed
+    answers waiting for their steps (None: skip it). Each waiting answer goes through its
+    step's ordinary parse, check and on_answer when the flow reaches that step; one that does
+    not fit is dropped and the step is asked with the reason, as if the person had typed it.
+    """
+    start = flow.step(at) if at else flow.steps[0]
+    if start is None:
+        raise FlowError(f"flow {flow.name!r} has no step {at!r} to start at")
     conversation = Conversation(chat_account_id=turn.account.id, flow=flow.name,
-                                step=flow.steps[0].key, data={}, history=empty_history(),
+                                step=start.key, data={}, history=empty_history(),
                                 started_at=turn.now, updated_at=turn.now)
     turn.session.add(conversation)
     await turn.session.flush()
-    turn.data = {}
+    turn.data = dict(data or {})
+    if answers:
+        turn.data[WAITING] = dict(answers)
     if first_answer:
-        await _answer(turn, conversation, flow, flow.steps[0], text=first_answer)
+        await _answer(turn, conversation, flow, start, text=first_answer)
     else:
-        await _ask(turn, conversation, flow, flow.steps[0])
+        await _ask(turn, conversation, flow, start)
 
 
 async def abandon(turn: Turn, conversation: Conversation) -> None:
@@ -389,7 +404,15 @@ async def _accept(turn: Turn, conversation: Conversation, flow: Flow, step: Step
 
 async def _ask(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
                notice: str | None = None, **values: Any) -> None:
-    """Put the step's question to the person and save where the conversation stands."""
+    """Put the step's question to the person and save where the conversation stands; a
+    step with an answer waiting (prefilled) takes it instead of asking."""
+    waiting = turn.data.get(WAITING) or {}
+    if step.key in waiting and notice is None:
+        answer = waiting.pop(step.key)
+        turn.data[WAITING] = waiting
+        conversation.step, conversation.data = step.key, dict(turn.data)
+        await _answer(turn, conversation, flow, step, text=answer, skip=answer is None)
+        return
     conversation.question_token = secrets.token_hex(3)
     conversation.step = step.key
     conversation.data = dict(turn.data)

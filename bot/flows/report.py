@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from bot import notify
-from bot.flows import engine
+from bot.flows import engine, quick_report
 from bot.flows.engine import Flow, Option, Step, register
 from bot.flows.household_pick import (
+    MATCHES,
     household_label,
     household_members,
+    label_of,
     pick_household_steps,
     resolve_household,
     scope,
@@ -24,14 +27,16 @@ from bot.handlers.access import WRITERS, refuse
 from bot.i18n import N_, Translator
 from bot.messages import Outgoing
 from bot.turn import Turn
-from storage import outbox, units
+from storage import households, outbox, units
 from storage import reports as store
+from storage.households import MAX_CODE
 from storage.models import Household, Report, ReportCategory, Role, Unit
 
 log = logging.getLogger(__name__)
 
 ROLES = WRITERS
 NORMAL, URGENT = "normal", "urgent"
+SEARCHED_RUNS = 3  # a one-message report names its household early; the rest is the note
 URGENCY = (Option(NORMAL, N_("Normal")), Option(URGENT, N_("Urgent")))
 
 
@@ -177,9 +182,73 @@ FLOW = register(Flow(
 ))
 
 
-async def start(turn: Turn) -> None:
-    """/report, or "Report a household" from the daily check-in."""
+async def start(turn: Turn, text: str = "") -> None:
+    """/report, "Report a household" from the daily check-in, or `/report 12 Lê Lợi F0 …`:
+    the whole report in one message, prefilled (bot/flows/quick_report.py)."""
     if not scope(turn):
         refuse(turn, "/report", ROLES)
         return
+    if text.strip() and await quick(turn, text, asked=True):
+        return
     await engine.begin(turn, FLOW)
+
+
+async def quick(turn: Turn, text: str, *, asked: bool) -> bool:
+    """Open the report prefilled from one message; False when the text is no report.
+
+    Typed after /report (`asked`), any text is a report draft. Typed outside any question,
+    it is one only when it names a situation: "chào" or "12 Lê Lợi" alone are not, and get
+    the usual help. Either way nothing is saved before the ordinary confirmation.
+    """
+    if not scope(turn):
+        return False
+    entries = await store.categories(turn.session, within=scope(turn))
+    reading = quick_report.read(text, [
+        quick_report.Situation(entry.key, (entry.label_vi, entry.label_en),
+                               tuple(entry.aliases or ())) for entry in entries])
+    if not asked and reading.category is None:
+        return False
+    at, data, answers, notes = await _household_prefill(turn, reading.runs)
+    if at == "hh_pick" and not reading.found_anything:
+        return False  # "/report chào": the guided form, not a note saying "chào"
+    if reading.category is not None:
+        answers["category"] = reading.category
+    if reading.people is not None:
+        answers["people"] = str(reading.people)
+    urgent = reading.urgent
+    if urgent is None and reading.category is not None:
+        urgent = next((bool(e.urgent) for e in entries if e.key == reading.category), None)
+    if urgent is not None:
+        answers["urgency"] = URGENT if urgent else NORMAL
+    note = " — ".join(part for part in (*notes, reading.note or "") if part)
+    answers["note"] = note or None  # too long: the note step refuses it, with the reason
+    answers["photo"] = None  # a photo is for the guided form
+    log.info("one-message report opened by account %s (found: category=%s people=%s "
+             "urgent=%s household=%s)", turn.account.id, reading.category is not None,
+             reading.people is not None, urgent is not None, at)
+    await engine.begin(turn, FLOW, at=at, data=data, answers=answers)
+    return True
+
+
+async def _household_prefill(turn: Turn, runs: Sequence[str]
+                             ) -> tuple[str, dict[str, Any], dict[str, str | None], list[str]]:
+    """Where the flow starts and what is settled: the first run of words that names
+    households in scope picks them (one: settled; several: the usual pick among them); when
+    none does, a run that starts with a digit is a new household's code to add; the other
+    runs go to the note."""
+    notes = list(runs)
+    for index, run in enumerate(runs[:SEARCHED_RUNS]):
+        found = await households.search(turn.session, scope(turn), run[:MAX_CODE], MATCHES)
+        if not found:
+            continue
+        del notes[index]
+        if len(found) == 1:
+            with_unit = (await households.count_units(turn.session, scope(turn)))[0] > 1
+            label = label_of(turn.t, found[0], with_unit)
+            return "category", {"household_id": found[0].id, "hh_label": label}, {}, notes
+        return ("hh_match", {"hh_query": run[:MAX_CODE], "hh_matches": [h.id for h in found]}, {},
+                notes)
+    if notes and notes[0][:1].isdigit():
+        return ("hh_none", {"hh_query": notes[0][:MAX_CODE], "hh_matches": []},
+                {"hh_code": notes[0]}, notes[1:])
+    return "hh_pick", {}, {}, notes

@@ -2,7 +2,7 @@
 
 ward (asked only of someone who covers several) → what to change (each option shows today's
 effective value) → the new time, or every day / Monday to Friday → confirm with the whole
-schedule as it will be. A time that cannot work (not HH:MM, a reminder before the question,
+schedule as it will be. A time that cannot work (no time of day, a reminder before the question,
 a digest before the reminder) is refused at its step with the reason.
 
 Admins change any ward within their units, ward staff their own ward only; the ward is checked
@@ -17,14 +17,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.flows import engine
-from bot.flows.engine import Flow, Option, Step, register
+from bot.flows.engine import BadAnswer, Flow, Option, Step, register
 from bot.handlers.access import STAFF, refuse
 from bot.i18n import N_, Translator
 from bot.turn import Turn
 from storage import schedules
 from storage.models import Unit
 from storage.schedules import CLEAR, Change, ScheduleError, Times
-from wording import fold
+from wording import fold, when
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,12 @@ async def _valid_time(turn: Turn, text: Any) -> str | None:
     """Refuse what is no time, or a time that would put the runs out of order."""
     value = _time_answer(str(text))
     if value is None:
-        return N_("A time is written HH:MM, e.g. 16:30.")
+        try:
+            when.clock(str(text))
+        except when.WhenError as problem:  # why, when it is more than unreadable
+            if problem.msgid is not None:
+                raise BadAnswer(problem.msgid, **problem.values) from None
+        return schedules.TIME_EXAMPLE
     field = str(turn.data["field"])
     preview = schedules.with_change(await _times(turn), turn.settings, Change(**{field: value}))
     try:

@@ -39,7 +39,7 @@ from storage.models import (
     Unit,
 )
 from storage.units import contains
-from wording import fold
+from wording import fold, when
 
 log = logging.getLogger(__name__)
 
@@ -129,17 +129,12 @@ def _whole(number: str, scale: int) -> int | None:
     return int(amount) if amount == amount.to_integral_value() else None
 
 
-_DATE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
-
-
-def parse_date(text: str) -> date | None:
-    match = _DATE.match(text.replace(" ", ""))
-    if not match:
-        return None
-    day, month, year = (int(part) for part in match.groups())
+def parse_date(text: str, today: date) -> date | None:
+    """A delivery's day as typed ("3/11", "hôm qua", "thứ 6", "03/11/2026"): the latest such
+    day not after today (wording.when); None when it is no day."""
     try:
-        return date(year, month, day)
-    except ValueError:
+        return when.day(text, today, past=True)
+    except when.WhenError:
         return None
 
 
@@ -253,11 +248,18 @@ async def _date_options(turn: Turn) -> Sequence[Option]:
             Option(OTHER, N_("Another date")))
 
 
+DATE_EXAMPLE = N_("Please type the day it was handed over, e.g. {example}, 3/11, hôm qua "
+                  "or thứ 6.")
+
+
 async def _check_date(turn: Turn, text: str) -> str | None:
-    day, today = parse_date(text), local_today(turn)
-    if day is None:
-        raise BadAnswer(N_("Please type the date as day/month/year, e.g. {example}."),
-                      example=today.strftime("%d/%m/%Y"))
+    today = local_today(turn)
+    try:
+        day = when.day(text, today, past=True)
+    except when.WhenError as problem:
+        if problem.msgid is None:
+            raise BadAnswer(DATE_EXAMPLE, example=today.strftime("%d/%m/%Y")) from None
+        raise BadAnswer(problem.msgid, **problem.values) from None
     if day > today:
         return N_("That date is in the future; please type the day it was handed over.")
     earliest = today - timedelta(days=BACKDATE_DAYS)
@@ -267,11 +269,15 @@ async def _check_date(turn: Turn, text: str) -> str | None:
     return None
 
 
+async def _record_date(turn: Turn, text: Any) -> None:
+    """The day meant, fixed when typed ("hôm qua" stays that day past midnight)."""
+    day = parse_date(str(text), local_today(turn))
+    turn.data["date_on"] = day.isoformat() if day else None
+
+
 def chosen_date(data: dict[str, Any]) -> date:
     if data.get("date") == OTHER:
-        day = parse_date(str(data["date_text"]))
-        assert day is not None  # validated when typed
-        return day
+        return date.fromisoformat(str(data["date_on"]))
     return date.fromisoformat(str(data["date"]))
 
 
@@ -287,7 +293,7 @@ async def _summary(turn: Turn) -> str:
              t("Policy: {policy}", policy=name),
              t("Amount: {amount}", amount=amount_text(t, pick.measure, chosen_amount(data))),
              t("Status: {status}", status=status_text(t, data["status"])),
-             t("Date: {date}", date=t.date(chosen_date(data))),
+             t("Date: {date}", date=t.day(chosen_date(data), local_today(turn))),
              t("Receipt photo: {photo}",
                photo=t("attached") if data.get("photo") else t("none"))]
     return "\n".join(lines)
@@ -357,8 +363,9 @@ FLOW = register(Flow(
         Step("date", "choice", N_("When?"), options=_date_options,
              goes_to=("date_text", "photo"),
              next=lambda data: "date_text" if data.get("date") == OTHER else "photo"),
-        Step("date_text", "text", N_("Type the date as day/month/year, e.g. 03/11/2026."),
-             max_length=20, validate=_check_date),
+        Step("date_text", "text", N_("Type the day it was handed over, e.g. 3/11, hôm qua, "
+                                        "thứ 6 or 03/11/2026."),
+             max_length=40, validate=_check_date, on_answer=_record_date),
         Step("photo", "photo", N_("Send a photo of the signed receipt, or type 'skip'."),
              optional=True),
         Step("confirm", "confirm", N_("Save this delivery?"), summary=_summary),

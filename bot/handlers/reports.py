@@ -16,7 +16,7 @@ HANDLERS.button(check_in.BUTTON, check_in.on_button)
 
 @command("report", N_("Report a household's situation"), roles=report.ROLES, position=10)
 async def report_(turn: Turn, args: str) -> None:
-    await report.start(turn)
+    await report.start(turn, args)
 
 
 @command("open", N_("Open reports: update or resolve them"), roles=report.ROLES, position=11)

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import weakref
 
-from bot.flows import engine, registration
+from bot.flows import engine, registration, report
 from bot.handlers import flood
 from bot.handlers.access import permits, refuse
 from bot.handlers.commands import BUTTONS, COMMANDS, include
@@ -141,6 +141,8 @@ async def _outside_flow(turn: Turn) -> None:
         if flood.invite_hint_due(turn):
             turn.say(turn.t("Hello! I am Coso. To use me, ask your ward staff for an invite "
                             "code, then send /start followed by the code."))
+        return
+    if text and await report.quick(turn, text, asked=False):  # "12 Lê Lợi F0 3 người khẩn"
         return
     turn.say(turn.t("I did not understand that. Send /help to see what you can do."))
 

@@ -1,0 +1,173 @@
+"""The whole report in one message ("12 Lê Lợi F0 3 người khẩn ghi chú sốt cao"), end to end.
+
+Golden transcripts (tests/golden/one_message/<channel>.txt) replay it on each channel through
+the shared chat client: Telegram and the web chat tap buttons, Zalo answers with numbers and
+its transcript shows the numbered lists it gets. The first report takes 2 answers on every
+channel: the message and Confirm.
+Then one run per channel through the real transport: the Telegram and Zalo doubles over HTTP
+and the web chat's own API. COSO_GOLDEN_UPDATE=1 rewrites the transcripts; read the diff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.channels.zalo import TEXT_LIMIT as ZALO_TEXT_LIMIT
+from bot.handlers.router import Router
+from bot.messages import Outgoing
+from storage import households, units
+from storage.db import Database
+from storage.models import Report
+from tests.chat import Chat, transcript_lines
+from tests.conftest import Seeded, StartBot, make_settings, seed_ward
+from tests.doubles.telegram_api import TelegramDouble
+from tests.doubles.zalo_api import ZaloDouble
+from tests.effects import EFFECTS, Effects
+from tests.telegram_helpers import data_for, register
+from tests.test_web_chat import WebUser
+
+GOLDEN = Path(__file__).parent / "golden" / "one_message"
+UPDATE = os.environ.get("COSO_GOLDEN_UPDATE") == "1"
+
+
+async def _households(db: Database) -> None:
+    """Khu phố 1's households: 12 Lê Lợi, and two Nguyễn Văn households (ambiguous)."""
+    async with db.transaction() as session:
+        kp1 = await units.by_code(session, "26734-KP1")
+        assert kp1 is not None
+        await households.add(session, kp1, "12 Lê Lợi", head_name="Trần Văn Bình", members=4)
+        await households.add(session, kp1, "3 Hàm Nghi", head_name="Nguyễn Văn An", members=2)
+        await households.add(session, kp1, "5 Hàm Nghi", head_name="Nguyễn Văn Ba", members=3)
+
+
+@pytest.fixture
+async def ward(db_url: str) -> AsyncIterator[tuple[Router, Database, Seeded]]:
+    database = Database(db_url)
+    seeded = await seed_ward(database)
+    await _households(database)
+    yield Router(database, make_settings(db_url)), database, seeded
+    await database.dispose()
+
+
+def _shown(channel: str, replies: list[Outgoing]) -> list[str]:
+    """What the person reads: buttons on Telegram and the web chat, Zalo's numbered list."""
+    if channel != "zalo":
+        return transcript_lines(replies)
+    return [f"< {line}" for message in replies
+            for part in message.numbered_parts(ZALO_TEXT_LIMIT) for line in part.split("\n")]
+
+
+@pytest.mark.parametrize("channel", ["telegram", "zalo", "web"])
+async def test_transcript(channel: str, ward: tuple[Router, Database, Seeded]) -> None:
+    router, db, seeded = ward
+    path = GOLDEN / f"{channel}.txt"
+    expected = await asyncio.to_thread(path.read_text, encoding="utf-8")
+    chat = Chat(router, db, channel=channel, external_id=f"{channel}-kp1", language="vi")
+    effects = await Effects.begin(db)
+    produced: list[str] = []
+    for line in expected.splitlines():
+        if line == EFFECTS:
+            break
+        if line.startswith("#"):
+            produced.append(line)
+        elif line.startswith("> "):
+            produced.append(line)
+            typed = line[2:]
+            for key, code in seeded.codes.items():
+                typed = typed.replace("{" + key + "}", code)
+            try:
+                replies = await (chat.tap(typed[4:]) if typed.startswith("tap ")
+                                 else chat.send(typed))
+            except LookupError:
+                produced.append(f"! no button {typed[4:]!r} on screen")
+                continue
+            produced += _shown(channel, replies)
+    produced += await effects.block([chat])
+    actual = "\n".join(produced) + "\n"
+    if UPDATE:
+        await asyncio.to_thread(path.write_text, actual, encoding="utf-8")
+    assert actual == expected
+
+
+# --- through each channel's transport: the message and Confirm, 2 answers ------------------
+
+MESSAGE = "12 Lê Lợi F0 3 người khẩn ghi chú sốt cao"
+
+
+async def _filed(db: Database) -> Report:
+    async with db.read() as session:
+        [report] = (await session.execute(select(Report))).scalars().all()
+    assert (report.category_key, report.people_count, report.urgent, report.note) == (
+        "f0", 3, True, "sốt cao")
+    return report
+
+
+async def test_on_telegram_through_the_double(start_bot: StartBot, tg: TelegramDouble
+                                              ) -> None:
+    runtime = await start_bot(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_BASE=tg.base_url)
+    seeded = await seed_ward(runtime.db)
+    await _households(runtime.db)
+    await register(tg, 901, seeded.codes["leader:KP1"])
+    await tg.send_text(901, f"/report {MESSAGE}", language_code="en")
+    [summary] = await tg.wait_messages(901)
+    assert "Household: 12 Lê Lợi · T.V.B. · 4 people" in (summary.text or ""), summary.describe()
+    assert "Urgency: Urgent" in (summary.text or "") and "Note: sốt cao" in (summary.text or "")
+    await tg.tap(901, data_for(summary, "Confirm"))
+    [saved, *_] = await tg.wait_messages(901)
+    assert (saved.text or "").startswith("Saved: report #1")
+    await _filed(runtime.db)
+
+
+async def test_on_zalo_through_the_double(start_bot: StartBot, zalo: ZaloDouble) -> None:
+    runtime = await start_bot(ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url)
+    seeded = await seed_ward(runtime.db)
+    await _households(runtime.db)
+    await zalo.send_text("zl-kp1", f"/start {seeded.codes['leader:KP1']}")
+    await zalo.next_message("zl-kp1")
+    await zalo.send_text("zl-kp1", MESSAGE)  # no /report: no question is open
+    summary = (await zalo.next_message("zl-kp1")).text or ""
+    assert "Hộ: 12 Lê Lợi" in summary and "1. Xác nhận" in summary, summary
+    await zalo.send_text("zl-kp1", "1")
+    assert ((await zalo.next_message("zl-kp1")).text or "").startswith("Đã lưu: báo cáo #1")
+    await _filed(runtime.db)
+
+
+async def test_on_the_web_chat_through_its_api(start_bot: StartBot) -> None:
+    runtime = await start_bot()
+    seeded = await seed_ward(runtime.db)
+    await _households(runtime.db)
+    user = WebUser(runtime)
+    try:
+        assert await user.login(seeded.codes["leader:KP1"]) == (200, {"ok": True})
+        await user.reply()  # the welcome
+        assert await user.say(text=MESSAGE) == 200
+        summary = await user.reply()
+        assert "Hộ: 12 Lê Lợi" in summary["text"], summary
+        confirm = next(b["payload"] for b in summary["buttons"] if b["label"] == "Xác nhận")
+        assert await user.say(choice=confirm) == 200
+        assert (await user.reply())["text"].startswith("Đã lưu: báo cáo #1")
+    finally:
+        await user.close()
+    await _filed(runtime.db)
+
+
+async def test_hostile_one_message_reports_are_answered_and_save_nothing(
+        ward: tuple[Router, Database, Seeded]) -> None:
+    router, db, seeded = ward
+    chat = Chat(router, db, channel="zalo", external_id="zl-hostile", language="vi")
+    await chat.send(f"/start {seeded.codes['leader:KP1']}")
+    long_note = "sốt " * 400
+    for text in (f"12 Lê Lợi F0 3 người ghi chú {long_note}", "F0 " + "9" * 50 + " người",
+                 "F0 ... !!! ---", "\u200bF0\u200b 12\u202e Lê Lợi", "/report " + "x " * 2000,
+                 "f0 " + "12 le loi " * 300):
+        replies = await chat.send(text)
+        assert replies and all(message.text for message in replies), text[:40]
+        await chat.send("/cancel")
+    async with db.read() as session:
+        assert (await session.execute(select(Report))).first() is None
