@@ -14,7 +14,11 @@ is started in a subprocess against the double, as in production. Two runs follow
 * open loop: updates injected at a fixed --rate for --seconds, by whichever leaders are
   waiting for nothing; the same latency percentiles (the issue's p99 target is at 200/s).
 
-Peak RSS is the bot process's VmHWM over both runs. A bare aiogram echo bot
+Peak RSS is the bot process's VmHWM over both runs; CPU per update is the bot's CPU time over
+both runs ÷ their updates; SQL statements per update are read from the bot's /metrics
+(COSO_METRICS=on on a port of its own; `coso_database_statements_total`, counted by an event
+listener in bot/ops/metrics.py) before and after the closed loop, in the turn and elsewhere
+(the sender). A bare aiogram echo bot
 (bench/echo_bot.py) runs the same closed loop in each mode as the reference.
 --profile=DIR samples the bot with py-spy during each closed loop (DIR/coso-<mode>-<db>.txt,
 collapsed stacks; `pip install py-spy`); the figures of such a run are skewed by it.
@@ -48,6 +52,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
@@ -165,6 +170,9 @@ class Sample:
     finished: float = 0.0
     failures: int = 0
     injected: float = 0.0  # open loop: seconds it took to inject them all
+    # SQL statements per update handled: in the turn, and elsewhere (the sender's claims and
+    # marks), from the bot's /metrics counters around the closed loop.
+    statements: tuple[float, float] | None = None
 
     @property
     def count(self) -> int:
@@ -419,10 +427,12 @@ class Process:
             await self.proc.wait()
 
 
-def coso_process(tg: LoadDouble, url: str, mode: str, folder: Path) -> tuple[Process, int]:
-    port = free_port()
+def coso_process(tg: LoadDouble, url: str, mode: str, folder: Path
+                 ) -> tuple[Process, int, int]:
+    port, metrics_port = free_port(), free_port()
     env = clean_env(
         COSO_DATABASE_URL=url, COSO_WEB_HOST="127.0.0.1", COSO_WEB_PORT=str(port),
+        COSO_METRICS="on", COSO_METRICS_PORT=str(metrics_port),
         COSO_SCHEDULER="false", COSO_DATA_DIR=str(folder / "data"),
         TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_BASE=tg.base_url,
         TELEGRAM_RATE_PER_SECOND="100000", TELEGRAM_CHAT_RATE_PER_SECOND="1000")
@@ -433,7 +443,21 @@ def coso_process(tg: LoadDouble, url: str, mode: str, folder: Path) -> tuple[Pro
     argv = [str(coso)] if coso.exists() else [sys.executable, "-c",
                                               "import sys; from bot.cli import main; "
                                               "sys.exit(main())"]
-    return Process("coso", [*argv, "run"], env, folder), port
+    return Process("coso", [*argv, "run"], env, folder), port, metrics_port
+
+
+async def counters(metrics_port: int) -> dict[str, float]:
+    """The bot's statement and update counters from its /metrics (bot/ops/metrics.py)."""
+    found = {"turn": 0.0, "other": 0.0, "updates": 0.0}
+    async with aiohttp.ClientSession() as client, client.get(
+            f"http://127.0.0.1:{metrics_port}/metrics") as response:
+        body = await response.text()
+    for line in body.splitlines():
+        if line.startswith("coso_database_statements_total{"):
+            found["turn" if 'part="turn"' in line else "other"] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("coso_updates_total{") and 'outcome="handled"' in line:
+            found["updates"] += float(line.rsplit(" ", 1)[1])
+    return found
 
 
 def echo_process(tg: LoadDouble, mode: str, folder: Path) -> Process:
@@ -494,13 +518,18 @@ async def run_coso(mode: str, db: str, leaders: int, rate: float, seconds: float
         url = await fresh_database(db, folder)
         crowd = await seed(url, leaders)
         async with LoadDouble(connections) as tg:
-            bot, _ = coso_process(tg, url, mode, folder)
+            bot, _, metrics_port = coso_process(tg, url, mode, folder)
             # The command menu is set last, once the channel receives.
             await bot.start(called(tg, "setMyCommands", 3))
             try:
                 spy = await profiler(bot, profile, f"coso-{mode}-{db}")
+                before = await counters(metrics_port)
                 closed = await closed_loop(tg, crowd, echo=False)
+                after = await counters(metrics_port)
                 await stop_profiler(spy)
+                updates = max(after["updates"] - before["updates"], 1.0)
+                closed.statements = ((after["turn"] - before["turn"]) / updates,
+                                     (after["other"] - before["other"]) / updates)
                 reports = await count_reports(url)
                 opened = await open_loop(tg, crowd, False, rate, seconds)
                 await asyncio.sleep(0.5)
@@ -542,7 +571,12 @@ def describe(outcome: Outcome) -> str:
         line += (f"; open loop at {offered:.0f}/s: p50/p95/p99 "
                  f"{ms(opened.percentile(50))}/{ms(opened.percentile(95))}/"
                  f"{ms(opened.percentile(99))} ms")
-    line += (f"; peak RSS {outcome.peak_rss / 2**20:.0f} MB, bot CPU {outcome.cpu:.0f}s")
+    handled = closed.count + (opened.count if opened else 0)
+    line += (f"; peak RSS {outcome.peak_rss / 2**20:.0f} MB, bot CPU {outcome.cpu:.0f}s"
+             f" = {outcome.cpu / max(handled, 1) * 1000:.2f} ms per update")
+    if closed.statements is not None:
+        turn, other = closed.statements
+        line += f"; SQL statements per update {turn:.2f} in the turn + {other:.2f} sending"
     problems = closed.failures + (opened.failures if opened else 0)
     if problems or outcome.unexpected:
         line += f"; {problems} updates unanswered, {outcome.unexpected} unexpected messages"
@@ -576,9 +610,11 @@ def verdicts(outcomes: list[Outcome], echo: dict[str, Outcome], rate: float) -> 
         reference = echo.get(o.mode)
         ratio = o.closed.rate / reference.closed.rate if reference else None
         p99 = o.opened.percentile(99) if o.opened else float("nan")
+        cpu_ms = o.cpu / max(o.closed.count + (o.opened.count if o.opened else 0), 1) * 1000
         checks = [
             "throughput: no echo run to compare with" if ratio is None else
-            f"throughput {ratio:.0%} of echo ({'ok' if ratio >= 0.5 else 'MISSED'})",
+            f"throughput {ratio:.0%} of echo ({'ok' if ratio >= 0.4 else 'MISSED'})",
+            f"CPU {cpu_ms:.2f} ms per update ({'ok' if cpu_ms <= 2.0 else 'MISSED'})",
             f"p99 at {rate:g}/s {ms(p99)} ms ({'ok' if p99 < 0.25 else 'MISSED'})",
             f"peak RSS {o.peak_rss / 2**20:.0f} MB "
             f"({'ok' if o.peak_rss < 300 * 2**20 else 'MISSED'})",

@@ -14,6 +14,7 @@ import bot.files  # registers the clean-up of old charts and exports; serves sig
 import bot.ops.backup  # noqa: F401  (registers the nightly backup)
 from bot import dashboard
 from bot.channels.base import Channel, HandleIncoming
+from bot.channels.intake import Intake
 from bot.channels.spool import Spool, SpooledHandle
 from bot.delivery import Sender
 from bot.files import prepare_data_dir  # (also registers the clean-up of old files)
@@ -69,7 +70,9 @@ class Runtime:
         self.router = Router(self.db, settings)
         self.channels = build_channels(settings, self.db)
         self.senders = {channel.name: Sender(self.db, channel) for channel in self.channels}
-        self._handle = metrics.counted(self.router.handle)  # counted and timed (bot/ops)
+        # Counted and timed (bot/ops); queued per chat in front, so a flooding chat takes one
+        # handling slot, not all of them (bot/channels/intake.py).
+        self._handle = Intake(metrics.counted(self.router.handle))
         self.spools = {channel.name: SpooledHandle(self._handle, Spool(
             settings.data_dir / "spool", channel.name)) for channel in self.channels
             if gives_updates_once(channel, settings)}

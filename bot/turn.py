@@ -51,5 +51,5 @@ class Turn:
 
     def say(self, text: str, buttons: tuple[Button, ...] = (), **media: Any) -> None:
         """Queue a reply to this person, committed with the rest of the turn."""
-        outbox.enqueue(self.session, self.account,
-                       Outgoing(text=text, buttons=buttons, **media).to_payload())
+        outbox.reply(self.session, self.account,
+                     Outgoing(text=text, buttons=buttons, **media).to_payload())

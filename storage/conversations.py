@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ChatAccount, Conversation
+from storage.people import PREFETCHED_CONVERSATION
 
 HISTORY_LIMIT = 50
 
@@ -57,7 +58,13 @@ def empty_history() -> dict[str, Any]:
 
 
 async def of_account(session: AsyncSession, account_id: int) -> Conversation | None:
-    """The chat account's open conversation, if any."""
+    """The chat account's open conversation, if any (read with the turn's sender once:
+    storage.people.sender_of)."""
+    prefetched = session.info.get(PREFETCHED_CONVERSATION)
+    if prefetched is not None and account_id in prefetched:
+        conversation = prefetched.pop(account_id)
+        if conversation is None or conversation in session:  # not closed since
+            return conversation
     query = select(Conversation).where(Conversation.chat_account_id == account_id)
     return (await session.execute(query)).scalar_one_or_none()
 

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -24,6 +24,11 @@ from storage.private import private_file
 
 # session.info key where storage code notes which channels got outbox rows in this transaction.
 OUTBOX_CHANNELS = "outbox_channels"
+
+# session.info key: rows to insert with Core just before the commit, {table: [values, ...]},
+# in the order they were queued (storage.outbox.reply): one executemany per table instead of
+# the ORM's unit of work building, flushing and refreshing an object per row.
+PENDING_ROWS = "pending_rows"
 
 CommitHook = Callable[[set[str]], None]
 
@@ -155,6 +160,12 @@ class Database:
             await session.connection(execution_options={"coso_write": True})
             try:
                 yield session
+                pending: dict[Table, list[dict[str, Any]]] = session.info.pop(PENDING_ROWS, {})
+                if pending:
+                    await session.flush()  # the ORM's rows first, as they were queued first
+                    connection = await session.connection()
+                    for table, rows in pending.items():
+                        await connection.execute(table.insert(), rows)
                 await session.commit()
             except BaseException:
                 await session.rollback()

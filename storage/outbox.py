@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Select,
+    Table,
     bindparam,
     func,
     or_,
@@ -19,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import OUTBOX_CHANNELS
+from storage.db import OUTBOX_CHANNELS, PENDING_ROWS
 from storage.models import (
     UNSETTLED_SQL,
     ChatAccount,
@@ -39,11 +40,30 @@ def enqueue(session: AsyncSession, account: ChatAccount, payload: dict[str, Any]
     row = OutboxMessage(channel=account.channel, chat_account_id=account.id,
                         payload=payload, priority=priority, ref=ref)
     session.add(row)
+    _queued(session, account, payload)
+    return row
+
+
+def reply(session: AsyncSession, account: ChatAccount, payload: dict[str, Any]) -> None:
+    """A reply in the turn's transaction, as enqueue() but without an ORM object: the row is
+    inserted with Core at the commit (storage.db.PENDING_ROWS), the turn's replies in one
+    executemany. A turn's replies go to its own chat, so their order among themselves is
+    all that matters, and it is kept. The account must have its id (it is flushed)."""
+    pending = session.info.setdefault(PENDING_ROWS, {})
+    pending.setdefault(_OUTBOX, []).append(
+        {"channel": account.channel, "chat_account_id": account.id, "payload": payload,
+         "priority": INTERACTIVE, "ref": None})
+    _queued(session, account, payload)
+
+
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+
+
+def _queued(session: AsyncSession, account: ChatAccount, payload: dict[str, Any]) -> None:
     buttons = payload.get("buttons") or []
     if buttons and not any(str(data).startswith(FLOW_BUTTON) for _, data in buttons):
         account.latest_buttons = [list(button) for button in buttons]
     session.info.setdefault(OUTBOX_CHANNELS, set()).add(account.channel)
-    return row
 
 
 # How many unsettled rows a claim looks at, oldest first, to find each chat's first: the rows

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.models import (
     ChatAccount,
@@ -52,6 +54,70 @@ async def account_for(session: AsyncSession, channel: str, external_id: str, *,
         session.add(account)
         await session.flush()
     return account
+
+
+@dataclass
+class Sender:
+    """Who sent an update, read at the start of its turn: the account (locked), its person
+    when active, their grants, and the account's open conversation."""
+
+    account: ChatAccount
+    person: Person | None
+    grants: list[Grant]
+    conversation: Conversation | None
+
+
+def _sender_query(dialect: str) -> Any:
+    """One statement for what every turn reads (it was four: account, person, grants and
+    conversation); a row per active grant, or one with NULLs. Built once per dialect."""
+    query = (
+        select(ChatAccount, Person, Conversation, RoleAssignment, Unit)
+        .outerjoin(Person, (Person.id == ChatAccount.person_id) & Person.active.is_(True))
+        .outerjoin(Conversation, Conversation.chat_account_id == ChatAccount.id)
+        .outerjoin(RoleAssignment, (RoleAssignment.person_id == Person.id)
+                   & RoleAssignment.active.is_(True))
+        .outerjoin(Unit, Unit.id == RoleAssignment.unit_id)
+        .where(ChatAccount.channel == bindparam("channel"),
+               ChatAccount.external_id == bindparam("external_id"))
+        .order_by(RoleAssignment.id)
+    )
+    if dialect == "postgresql":  # SQLite: the turn's BEGIN IMMEDIATE holds the file
+        query = query.with_for_update(of=ChatAccount)
+    return query
+
+
+_SENDER_QUERIES: dict[str, Any] = {}
+
+# session.info key: the open conversation read with the sender, {account id: conversation},
+# taken (once) by storage.conversations.of_account instead of a query of its own.
+PREFETCHED_CONVERSATION = "prefetched_conversation"
+
+
+async def sender_of(session: AsyncSession, channel: str, external_id: str) -> Sender:
+    """The sender of an update, locked for the turn (as account_for(lock=True)), created on
+    first contact; their conversation is kept for conversations.of_account."""
+    dialect = session.get_bind().dialect.name
+    query = _SENDER_QUERIES.get(dialect)
+    if query is None:
+        query = _SENDER_QUERIES[dialect] = _sender_query(dialect)
+    rows = (await session.execute(
+        query, {"channel": channel, "external_id": external_id})).all()
+    if not rows:
+        account = await account_for(session, channel, external_id, lock=True)
+        session.info[PREFETCHED_CONVERSATION] = {account.id: None}
+        return Sender(account, None, [], None)
+    account, person, conversation = rows[0][0], rows[0][1], rows[0][2]
+    # The relationship as loaded (None for a deactivated person too: nothing reads it then),
+    # so nothing lazy-loads it later.
+    set_committed_value(account, "person", person)
+    found: list[Grant] = []
+    seen: set[tuple[str, int]] = set()
+    for *_, role, unit in rows:
+        if role is not None and unit is not None and (role.role, role.unit_id) not in seen:
+            seen.add((role.role, role.unit_id))
+            found.append(Grant(role.role, unit))
+    session.info[PREFETCHED_CONVERSATION] = {account.id: conversation}
+    return Sender(account, person, found, conversation)
 
 
 async def person_of(session: AsyncSession, account: ChatAccount) -> Person | None:

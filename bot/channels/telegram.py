@@ -74,10 +74,17 @@ DESCRIPTION_LIMIT = 256
 REQUEST_SECONDS = 30.0  # per Bot API call; a long poll gets its own wait on top
 POLL_SECONDS = 10
 STOP_SECONDS = 10.0  # how long stop() lets in-flight updates finish
-# Polled updates handled at once; more wait in Telegram's queue, as a webhook's do behind its
-# 40 connections. Unbounded, 2,000 leaders answering at once put 2,000 updates in memory,
-# all waiting on the same database (docs/performance.md, load: peak RSS 365 → … MB).
-POLLED_AT_ONCE = 64
+# Polled updates fetched and not yet done, at most; past it the poller waits, and more
+# updates wait at Telegram, as a webhook's do behind its 40 connections. They queue per chat
+# in front of the router (bot/channels/intake.py: 64 chats handled at once), so a waiting
+# update holds no database connection, and a chat that floods takes one handling slot, not
+# all of them. This bound used to be the handling limit itself (64): a 1,000-message flood
+# then filled every slot with one chat's updates, and another chat's /help waited 2.7 s
+# (p99, `python -m bench flood`, PostgreSQL). Larger costs memory (a waiting update is an
+# aiogram task, ~25 KB: 4,096 gave a peak RSS of 355 MB in `bench load`, polling) and, at a
+# SIGKILL, more fetched updates that Telegram will not deliver again; so a flood bigger than
+# this still delays other chats by the time its excess takes to be ledgered.
+POLLED_AT_ONCE = 512
 _COMMAND = re.compile(r"[a-z0-9_]{1,32}")
 _FILE_ID = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -223,7 +230,8 @@ class TelegramChannel:
                 secret_token=settings.telegram_webhook_secret)
         self._handle: HandleIncoming | None = None
         self._poller: asyncio.Task[None] | None = None
-        self._in_flight: set[asyncio.Task[Any]] = set()
+        # In arrival order, so a stop cancels (and so spools) them in the order they came.
+        self._in_flight: dict[asyncio.Task[Any], None] = {}
 
     async def _note_success(self, make_request: Any, bot: Bot, method: Any) -> Any:
         response = await make_request(bot, method)  # raises when the call failed
@@ -356,7 +364,8 @@ class TelegramChannel:
         await asyncio.sleep(0)  # updates fetched a moment ago start, so they are counted
         if not self._in_flight:
             return
-        _, late = await asyncio.wait(self._in_flight, timeout=STOP_SECONDS)
+        await asyncio.wait(list(self._in_flight), timeout=STOP_SECONDS)
+        late = [task for task in self._in_flight if not task.done()]
         for task in late:
             task.cancel()
         if late:
@@ -384,7 +393,7 @@ class TelegramChannel:
     async def _feed(self, incoming: Incoming) -> None:
         task = asyncio.current_task()
         if task is not None:
-            self._in_flight.add(task)
+            self._in_flight[task] = None
         try:
             if self._webhook is not None:
                 await self._handle_once(incoming)
@@ -392,7 +401,7 @@ class TelegramChannel:
                 await self._handle_polled(incoming)
         finally:
             if task is not None:
-                self._in_flight.discard(task)
+                self._in_flight.pop(task, None)
 
     async def _handle_once(self, incoming: Incoming) -> None:
         """Raises on failure, so the webhook answers 5xx and Telegram tries again."""

@@ -33,6 +33,10 @@ def register(commands: Any) -> None:
 def handle_run(ctx: Context, args: argparse.Namespace) -> int:
     logging.basicConfig(level=ctx.settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # aiogram writes "Update id=… is handled. Duration … ms" at INFO for every update: a
+    # formatted record per update that says nothing the metrics do not (docs/performance.md).
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     if args.demo_if_empty:
         outcome = with_db(ctx, lambda db: build_demo_if_empty(ctx, db))
         if outcome is not None:

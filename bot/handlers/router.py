@@ -47,8 +47,9 @@ class Router:
                 log.info("update %s/%s already handled", incoming.channel, incoming.update_id)
                 metrics.duplicate_update()
                 return
-            account = await people.account_for(session, incoming.channel,
-                                               incoming.external_id, lock=True)
+            # Account (locked), person, grants and open conversation in one statement.
+            sender = await people.sender_of(session, incoming.channel, incoming.external_id)
+            account = sender.account
             if account.blocked_at is not None:
                 account.blocked_at = None  # they wrote to us, so they unblocked the bot
             if account.locale is None and incoming.language:
@@ -58,10 +59,8 @@ class Router:
             verdict = flood.judge(account, now, self.settings.flood_per_minute)
             if verdict is flood.Verdict.IGNORE:
                 return  # ledgered and counted, nothing more: no query, no reply
-            person = await people.person_of(session, account)
             turn = Turn(session=session, settings=self.settings, incoming=incoming,
-                        account=account, person=person,
-                        grants=await people.grants(session, person), now=now)
+                        account=account, person=sender.person, grants=sender.grants, now=now)
             if verdict is flood.Verdict.WARN:
                 flood.warn(turn)
                 return
