@@ -2,8 +2,9 @@
 
 `python -m bench delivery [--recipients=N] [--rate=R] [--faults=P] [--paid]`; --paid: the
 broadcast goes with allow_paid_broadcast, against the double's 1,000/s paid limit.
-Prints the achieved rate ÷ limit (from the double's arrival times of all sends while the broadcast ran) and the
-p50/p99 delay from enqueue to arrival of replies queued every half second meanwhile.
+Prints the achieved rate ÷ limit (from the double's arrival times of all sends while the
+broadcast ran) and the p50/p99 delay from enqueue to arrival of replies queued every half
+second meanwhile.
 """
 
 from __future__ import annotations
