@@ -276,6 +276,16 @@ def _opt_int(params: Params, key: str) -> int | None:
     return None if params.get(key) in (None, "") else _int(params, key)
 
 
+def _sliding_second(recent: deque[float], limit: float) -> None:
+    """At most `limit` accepted sends in any second (`recent`: their times); a 429 beyond."""
+    now = time.monotonic()
+    while recent and now - recent[0] >= 1.0:
+        recent.popleft()
+    if len(recent) >= limit:
+        raise ApiError(429, default_description(429, 1), retry_after=1)
+    recent.append(now)
+
+
 def _flag(params: Params, key: str) -> bool:
     return params.get(key) in (True, "true", "True", "1", 1)
 
@@ -731,12 +741,7 @@ class TelegramDouble:
         without it; up to paid_rate_limit_per_second, outside the free limit's window."""
         if self.star_tenths < PAID_MESSAGE_TENTHS:
             raise ApiError(400, _NO_STARS)
-        now = time.monotonic()
-        while self._recent_paid and now - self._recent_paid[0] >= 1.0:
-            self._recent_paid.popleft()
-        if len(self._recent_paid) >= self.paid_rate_limit_per_second:
-            raise ApiError(429, default_description(429, 1), retry_after=1)
-        self._recent_paid.append(now)
+        _sliding_second(self._recent_paid, self.paid_rate_limit_per_second)
 
     @property
     def star_balance(self) -> float:
@@ -749,14 +754,8 @@ class TelegramDouble:
 
     def _check_rate(self) -> None:
         """A sliding one-second window over accepted sends, across all chats."""
-        if self.rate_limit_per_second is None:
-            return
-        now = time.monotonic()
-        while self._recent_sends and now - self._recent_sends[0] >= 1.0:
-            self._recent_sends.popleft()
-        if len(self._recent_sends) >= self.rate_limit_per_second:
-            raise ApiError(429, default_description(429, 1), retry_after=1)
-        self._recent_sends.append(now)
+        if self.rate_limit_per_second is not None:
+            _sliding_second(self._recent_sends, self.rate_limit_per_second)
 
     # ------------------------------------------------------------ methods: bot and updates
 
