@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from bot.messages import PAID_BROADCAST
 from storage import outbox
 from storage.db import Database
 from storage.models import ChatAccount
@@ -12,7 +13,7 @@ FIRST_CHAT = 10_000_000  # chat ids of broadcast recipients: FIRST_CHAT, FIRST_C
 
 
 async def enqueue_broadcast(db: Database, count: int, channel: str = "telegram",
-                            ref: str = "bench") -> None:
+                            ref: str = "bench", paid: bool = False) -> None:
     """`count` recipients (made if missing), one bulk message each, in one transaction."""
     async with db.transaction() as session:
         ids = [str(FIRST_CHAT + n) for n in range(count)]
@@ -23,6 +24,9 @@ async def enqueue_broadcast(db: Database, count: int, channel: str = "telegram",
         await session.flush()
         accounts = (await session.execute(select(ChatAccount).where(
             ChatAccount.channel == channel, ChatAccount.external_id.in_(ids)))).scalars()
+        payload: dict[str, object] = {"text": f"Thông báo {ref}"}
+        if paid:  # an urgent directive with Telegram's paid broadcast
+            payload["extra"] = {PAID_BROADCAST: True}
         for account in accounts:
-            outbox.enqueue(session, account, {"text": f"Thông báo {ref}"},
+            outbox.enqueue(session, account, payload,
                            priority=outbox.BULK, ref=ref)

@@ -27,7 +27,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import UNLIMITED, Channel, DeliveryError, SendRate
-from bot.messages import Outgoing
+from bot.messages import PAID_BROADCAST, Outgoing
 from bot.ops import metrics
 from storage import outbox
 from storage.db import Database, unavailable
@@ -41,6 +41,10 @@ MAX_ATTEMPTS = 8
 STOP_GRACE_SECONDS = 5.0
 WINDOW_SECONDS = 0.25  # how far ahead of the pace rows are claimed
 MIN_WINDOW, MAX_WINDOW = 4, 64  # rows in flight: enough to hide latency, not to hog the queue
+# Paid broadcast rows (1,000/s): a quarter second of them in flight. Only while the claims
+# bring paid rows: an interactive reply (claimed first, by priority) then waits behind
+# 0.25 s of paid sends, and a free row claimed along with them waits its free-rate turn.
+MAX_PAID_WINDOW = 256
 # Pace a little under the limit: requests reach the platform with network jitter, and a burst
 # over its window costs a 429 and a second's wait for that message.
 HEADROOM = 0.97
@@ -64,17 +68,26 @@ def backoff(attempt: int, retry_after: float | None) -> float:
     return base * random.uniform(0.75, 1.25)
 
 
+def _paid(payload: dict[str, object]) -> bool:
+    extra = payload.get("extra")
+    return isinstance(extra, dict) and bool(extra.get(PAID_BROADCAST))
+
+
 class Pace:
     """Hands out send times: at most `rate` a second overall, `chat_rate` a second per chat
-    (chats by their account id)."""
+    (chats by their account id). Paid rows (Telegram's allow_paid_broadcast) take their
+    global slot from a second clock at the paid rate; the per-chat limit holds for both."""
 
     def __init__(self, rate: SendRate) -> None:
         self.interval = 1.0 / (rate.per_second * HEADROOM) if rate.per_second else 0.0
         self.chat_interval = 1.0 / rate.per_chat_per_second if rate.per_chat_per_second else 0.0
+        paid = rate.paid_per_second or rate.per_second
+        self.paid_interval = 1.0 / (paid * HEADROOM) if paid else 0.0
         self._next = 0.0
+        self._next_paid = 0.0
         self._next_by_chat: dict[int, float] = {}
 
-    async def wait_turn(self, chat: int) -> None:
+    async def wait_turn(self, chat: int, paid: bool = False) -> None:
         now = time.monotonic()
         at = max(now, self._next_by_chat.get(chat, 0.0))
         if self.chat_interval:
@@ -82,8 +95,12 @@ class Pace:
         if at > now:
             await asyncio.sleep(at - now)  # this chat's turn first, then a global slot
             now = time.monotonic()
-        at = max(now, self._next)
-        self._next = at + self.interval
+        if paid:
+            at = max(now, self._next_paid)
+            self._next_paid = at + self.paid_interval
+        else:
+            at = max(now, self._next)
+            self._next = at + self.interval
         if at > now:
             await asyncio.sleep(at - now)
 
@@ -114,6 +131,10 @@ class Sender:
         self.pace = Pace(rate)
         ahead = (rate.per_second or 4 * MAX_WINDOW) * WINDOW_SECONDS
         self.window = max(MIN_WINDOW, min(MAX_WINDOW, math.ceil(ahead)))
+        # While paid rows are being sent, the window is a quarter second at the paid rate.
+        paid_ahead = (rate.paid_per_second or 0.0) * WINDOW_SECONDS
+        self.paid_window = max(self.window, min(MAX_PAID_WINDOW, math.ceil(paid_ahead)))
+        self._paid_mode = False  # the last claim took paid rows
         self._progress = asyncio.Event()  # a wake-up, or a send finished (room in the window)
         # Each send, and its outbox row's chat account: one row per chat at a time.
         self._in_flight: dict[asyncio.Task[None], int] = {}
@@ -189,7 +210,7 @@ class Sender:
         """Claim due rows into the free room and start sending them; True when room ran out
         (or the channel is held: a wake comes when the hold ends)."""
         while True:
-            room = self.window - len(self._in_flight)
+            room = (self.paid_window if self._paid_mode else self.window) - len(self._in_flight)
             if self._down_since is not None:  # the platform is away: one probe at a time
                 held = self._hold_until - time.monotonic()
                 if held > 0:
@@ -219,6 +240,7 @@ class Sender:
         if self._claim_trouble is not None:
             log.info("%s sender: the database is back; sending again", self.channel.name)
             self._claim_trouble = None
+        self._paid_mode = any(_paid(item[4]) for item in work)
         for item in work:
             task = asyncio.create_task(self._send_one(*item))
             self._in_flight[task] = item[2]
@@ -245,7 +267,7 @@ class Sender:
     async def _send_one(self, row_id: int, attempts: int, account_id: int, external_id: str,
                         payload: dict[str, object], parts_sent: int) -> None:
         try:
-            await self.pace.wait_turn(account_id)
+            await self.pace.wait_turn(account_id, _paid(payload))
             await self.channel.deliver(external_id, Outgoing.from_payload(payload),
                                        skip_parts=parts_sent)
         except DeliveryError as exc:

@@ -39,6 +39,11 @@ class Button:
     payload: str  # at most 64 bytes (Telegram's callback_data limit)
 
 
+# Outgoing.extra key: send with Telegram's allow_paid_broadcast (0.1 Star a message, up to
+# 1,000 messages/s); the sender paces such rows at the channel's paid rate.
+PAID_BROADCAST = "paid_broadcast"
+
+
 @dataclass(frozen=True)
 class Outgoing:
     """One message to one person: buttons on Telegram and the web, a numbered list on Zalo."""
@@ -71,6 +76,10 @@ class Outgoing:
             filename=payload.get("filename"),
             extra=payload.get("extra", {}),
         )
+
+    @property
+    def paid_broadcast(self) -> bool:
+        return bool(self.extra.get(PAID_BROADCAST))
 
     def numbered_buttons(self) -> str:
         """The buttons as a numbered list, for channels without buttons ("" when none)."""

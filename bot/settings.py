@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     telegram_rate_per_second: float = Field(30.0, gt=0, alias="TELEGRAM_RATE_PER_SECOND")
     telegram_chat_rate_per_second: float = Field(1.0, gt=0,
                                                  alias="TELEGRAM_CHAT_RATE_PER_SECOND")
+    # Paid broadcast (allow_paid_broadcast): urgent directives sent with --urgent-paid go at
+    # up to 1,000 messages/s for 0.1 Star a message from the bot's balance. Unset: refused.
+    telegram_paid_broadcast_max_stars: float | None = Field(
+        None, ge=0, alias="TELEGRAM_PAID_BROADCAST_MAX_STARS")
+    telegram_paid_rate_per_second: float = Field(1000.0, gt=0,
+                                                 alias="TELEGRAM_PAID_RATE_PER_SECOND")
     zalo_rate_per_second: float = Field(20.0, gt=0, alias="ZALO_RATE_PER_SECOND")
     zalo_chat_rate_per_second: float = Field(1.0, gt=0, alias="ZALO_CHAT_RATE_PER_SECOND")
 

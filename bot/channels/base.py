@@ -95,6 +95,8 @@ class SendRate:
 
     per_second: float | None = None
     per_chat_per_second: float | None = None
+    # Rows marked paid (Telegram's allow_paid_broadcast) go at this rate instead.
+    paid_per_second: float | None = None
 
 
 UNLIMITED = SendRate()

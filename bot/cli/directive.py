@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import shutil
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from bot.cli.common import CliError, Context, show_record, with_db
 from bot.files import prepare_data_dir
-from bot.flows.directive import parse_deadline, refusal_text, send
+from bot.flows.directive import paid_stars, parse_deadline, refusal_text, send
 from bot.handlers.directives import report
 from storage import directives, units
 from storage.db import Database
@@ -35,8 +36,14 @@ def register(commands: Any) -> None:
     send_cmd.add_argument("--deadline", metavar="YYYY-MM-DDTHH:MM",
                           help="local time by which each unit reports done")
     send_cmd.add_argument("--no-ack", action="store_true", help="no acknowledgement asked")
+    send_cmd.add_argument("--urgent-paid", action="store_true",
+                          help="urgent: Telegram's paid broadcast, up to 1,000 messages/s for "
+                               "0.1 Star a message from the bot's balance (capped by "
+                               "TELEGRAM_PAID_BROADCAST_MAX_STARS); Zalo goes at its pace")
+    send_cmd.add_argument("--yes", action="store_true",
+                          help="with --urgent-paid: send; without it the cost is shown only")
     send_cmd.add_argument("--json", action="store_true",
-                          help="print {id, recipients, messages}")
+                          help="print {id, recipients, messages, paid_messages, stars}")
     send_cmd.set_defaults(handler=handle_send)
     status = sub.add_parser("status", help="sent, delivered, failed, acknowledged, done, "
                                            "outstanding, by unit")
@@ -76,6 +83,11 @@ def handle_send(ctx: Context, args: argparse.Namespace) -> int:
             raise CliError(ctx.t("--deadline must look like 2026-12-31T17:00"))
     stored = _stored(ctx, args.attach) if args.attach else None
 
+    cap = ctx.settings.telegram_paid_broadcast_max_stars
+    if args.urgent_paid and cap is None:
+        raise CliError(ctx.t("Paid broadcast is off: set TELEGRAM_PAID_BROADCAST_MAX_STARS "
+                             "to the most Stars one directive may spend."))
+
     async def work(db: Database) -> dict[str, Any] | Refusal:
         async with db.transaction() as session:
             scope = await units.by_code(session, args.scope)
@@ -85,14 +97,25 @@ def handle_send(ctx: Context, args: argparse.Namespace) -> int:
                           attachment=str(stored) if stored else None,
                           attachment_name=args.attach.name if args.attach else None,
                           requires_ack=not args.no_ack, deadline=deadline)
-            sent = await send(session, ctx.settings, draft, None, utcnow())
+            sent = await send(session, ctx.settings, draft, None, utcnow(),
+                              paid=args.urgent_paid)
             if isinstance(sent, Refusal):
                 return sent
-            directive, count, queued = sent
-            return {"id": directive.id, "recipients": count, "messages": queued}
+            directive, count, queued, calls = sent
+            result: dict[str, Any] = {"id": directive.id, "recipients": count,
+                                      "messages": queued}
+            if args.urgent_paid:
+                result |= {"paid_messages": calls, "stars": paid_stars(calls)}
+            if args.urgent_paid and (calls > round((cap or 0) * 10) or not args.yes):
+                raise NotSent(result)  # rolled back: nothing queued
+            return result
 
     try:
         result = with_db(ctx, work)
+    except NotSent as preview:
+        if stored:
+            stored.unlink(missing_ok=True)
+        return _paid_preview(ctx, args, preview.result, cap or 0.0)
     except BaseException:
         if stored:
             stored.unlink(missing_ok=True)
@@ -106,6 +129,34 @@ def handle_send(ctx: Context, args: argparse.Namespace) -> int:
     else:
         ctx.out(ctx.t("Directive #{id} sent to {n} recipients.", id=result["id"],
                       n=ctx.t.number(result["recipients"])))
+    return 0
+
+
+class NotSent(Exception):
+    """The paid directive was only priced (no --yes) or costs more than the cap."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        super().__init__("not sent")
+        self.result = result
+
+
+def _paid_preview(ctx: Context, args: argparse.Namespace, result: dict[str, Any],
+                  cap: float) -> int:
+    stars = ctx.t.number(Decimal(result["stars"]))
+    over = result["paid_messages"] > round(cap * 10)
+    if over:
+        message = ctx.t("Not sent: the paid broadcast would cost {stars} Stars for {n} "
+                        "Telegram messages, more than TELEGRAM_PAID_BROADCAST_MAX_STARS "
+                        "({cap}).", stars=stars, n=ctx.t.number(result["paid_messages"]),
+                        cap=ctx.t.number(Decimal(str(cap))))
+        raise CliError(message)
+    if args.json:
+        ctx.json({**result, "id": None, "sent": False})
+    else:
+        ctx.out(ctx.t("Paid broadcast: {n} Telegram messages for {stars} Stars from the "
+                      "bot's balance; Zalo and web recipients get it at the normal pace. "
+                      "Nothing sent: run again with --yes to send.",
+                      n=ctx.t.number(result["paid_messages"]), stars=stars))
     return 0
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +26,7 @@ from bot.flows.engine import BadAnswer, Flow, Option, Step, register
 from bot.flows.support import scope_roots
 from bot.handlers.access import LEADERS, STAFF, refuse
 from bot.i18n import N_, Translator, pick_locale
-from bot.messages import Button, Outgoing, parse_id
+from bot.messages import PAID_BROADCAST, Button, Outgoing, parse_id
 from bot.settings import Settings
 from bot.turn import Turn
 from storage import directives, outbox, people, units
@@ -117,12 +118,34 @@ def _carries(channel: str, ref: str, kind: str | None) -> str | None:
 async def send_to(session: AsyncSession, settings: Settings, directive: Directive,
                   entries: Sequence[DirectiveRecipient], reminder: bool = False) -> int:
     """Each entry's card on every chat account of its person; returns messages queued."""
+    return (await _queue(session, settings, directive, entries, reminder))[0]
+
+
+def paid_calls(message: Outgoing) -> int:
+    """Telegram API calls (paid broadcast: 0.1 Star each) the card takes: the media, then
+    the text as its caption when it fits, else as messages of up to 4,096 characters."""
+    text = len(message.text.strip())
+    if message.photo or message.document:
+        return 1 if text <= 1024 else 1 + -(-text // 4096)
+    return max(1, -(-text // 4096))
+
+
+def paid_stars(calls: int) -> str:
+    """0.1 Star a paid message, as a plain decimal (Babel formats it for a person)."""
+    return f"{calls // 10}.{calls % 10}"
+
+
+async def _queue(session: AsyncSession, settings: Settings, directive: Directive,
+                 entries: Sequence[DirectiveRecipient], reminder: bool = False,
+                 paid: bool = False) -> tuple[int, int]:
+    """(messages queued, paid Telegram calls among them). paid: the Telegram cards go with
+    allow_paid_broadcast; Zalo and the web chat have no such thing and go at their pace."""
     accounts: dict[int, list[tuple[ChatAccount, Person]]] = {}
     for account, person in await people.active_accounts(
             session, {entry.person_id for entry in entries}):
         accounts.setdefault(person.id, []).append((account, person))
     unit_by_id = await units.by_ids(session, {entry.unit_id for entry in entries})
-    queued = 0
+    queued = calls = 0
     link = (files.signed_url(settings, directive.attachment)
             if directive.attachment and directive.attachment.startswith("/") else None)
     for entry in entries:
@@ -131,10 +154,13 @@ async def send_to(session: AsyncSession, settings: Settings, directive: Directiv
                                        default=settings.default_locale), settings.tz)
             message = card(t, directive, unit_by_id[entry.unit_id], account.channel, reminder,
                            entry, link)
+            if paid and account.channel == Platform.TELEGRAM:
+                message = replace(message, extra={**message.extra, PAID_BROADCAST: True})
+                calls += paid_calls(message)
             outbox.enqueue(session, account, message.to_payload(), outbox.BULK,
                            directives.ref(directive.id, entry.unit_id))
             queued += 1
-    return queued
+    return queued, calls
 
 
 async def on_button(turn: Turn, payload: str) -> None:
@@ -167,16 +193,19 @@ async def on_button(turn: Turn, payload: str) -> None:
 # --- sending from chat ------------------------------------------------------------------------
 
 async def send(session: AsyncSession, settings: Settings, draft: Draft,
-               person_id: int | None, now: datetime) -> tuple[Directive, int, int] | Refusal:
-    """Create and queue the directive: (directive, recipients, messages) or why not."""
+               person_id: int | None, now: datetime, paid: bool = False
+               ) -> tuple[Directive, int, int, int] | Refusal:
+    """Create and queue the directive: (directive, recipients, messages, paid Telegram calls)
+    or why not. paid: an urgent directive with Telegram's paid broadcast; the caller checks
+    the cost (paid_stars) against TELEGRAM_PAID_BROADCAST_MAX_STARS before committing."""
     created = await directives.create(session, draft, person_id, now)
     if isinstance(created, Refusal):
         return created
     directive, entries = created
-    queued = await send_to(session, settings, directive, entries)
-    log.info("directive %s sent: %d recipients, %d messages", directive.id, len(entries),
-             queued)
-    return directive, len(entries), queued
+    queued, calls = await _queue(session, settings, directive, entries, paid=paid)
+    log.info("directive %s sent: %d recipients, %d messages, %d paid", directive.id,
+             len(entries), queued, calls)
+    return directive, len(entries), queued, calls
 
 
 async def _scope_options(turn: Turn) -> Sequence[Option]:
@@ -276,7 +305,7 @@ async def _finish(turn: Turn) -> None:
     if isinstance(sent, Refusal):
         turn.say(refusal_text(turn.t, sent))
         return
-    directive, count, _ = sent
+    directive, count, _, _ = sent
     turn.say(turn.t("Directive #{id} sent to {n} recipients. Send /directive status to "
                     "follow it.", id=directive.id, n=turn.t.number(count)))
 

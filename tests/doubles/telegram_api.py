@@ -54,6 +54,8 @@ _JSON_FIELDS = frozenset({
     "reply_markup", "allowed_updates", "commands", "scope", "entities", "caption_entities",
     "menu_button", "link_preview_options", "reply_parameters", "media",
 })
+PAID_MESSAGE_TENTHS = 1  # 0.1 Star a paid-broadcast message
+_NO_STARS = "Bad Request: not enough Stars on the bot's balance for a paid broadcast"
 _RATE_LIMITED = frozenset({"sendMessage", "sendPhoto", "sendDocument"})
 _NOT_CHAT_BOUND = frozenset({"setChatMenuButton"})  # chat_id optional there, never "blocked"
 _DEFAULT_UPDATES = frozenset({
@@ -274,6 +276,16 @@ def _opt_int(params: Params, key: str) -> int | None:
     return None if params.get(key) in (None, "") else _int(params, key)
 
 
+def _sliding_second(recent: deque[float], limit: float) -> None:
+    """At most `limit` accepted sends in any second (`recent`: their times); a 429 beyond."""
+    now = time.monotonic()
+    while recent and now - recent[0] >= 1.0:
+        recent.popleft()
+    if len(recent) >= limit:
+        raise ApiError(429, default_description(429, 1), retry_after=1)
+    recent.append(now)
+
+
 def _flag(params: Params, key: str) -> bool:
     return params.get(key) in (True, "true", "True", "1", 1)
 
@@ -401,6 +413,10 @@ class TelegramDouble:
         self._random_faults: tuple[float, random.Random] | None = None
         self._last_send_by_chat: dict[int, float] = {}
         self._recent_sends: deque[float] = deque()
+        self._recent_paid: deque[float] = deque()
+        self.paid_rate_limit_per_second = 1000.0  # Telegram's limit with allow_paid_broadcast
+        self.star_tenths = 0  # the bot's Star balance in tenths (no Stars: paid sends refused)
+        self.paid_sends = 0
         self._blocked: set[int] = set()
         self._users: dict[int, _User] = {}
         self._message_ids = itertools.count(1)
@@ -675,10 +691,18 @@ class TelegramDouble:
         chat_bound = "chat_id" in params and method not in _NOT_CHAT_BOUND
         if chat_bound and _int(params, "chat_id") in self._blocked:
             raise ApiError(403, _BLOCKED)
-        if method in _RATE_LIMITED:
+        paid = method in _RATE_LIMITED and _flag(params, "allow_paid_broadcast")
+        if paid:
+            self._check_paid()
+        elif method in _RATE_LIMITED:
             self._check_rate()
+        if method in _RATE_LIMITED:
             self._check_chat_rate(_opt_int(params, "chat_id"))
-        return await handler(params)
+        result = await handler(params)
+        if paid:
+            self.star_tenths -= PAID_MESSAGE_TENTHS
+            self.paid_sends += 1
+        return result
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
         if self._unreachable:
@@ -712,16 +736,26 @@ class TelegramDouble:
             raise ApiError(429, default_description(429, 1), retry_after=1)
         self._last_send_by_chat[chat_id] = now
 
+    def _check_paid(self) -> None:
+        """allow_paid_broadcast: 0.1 Star a message from the bot's balance, refused (400)
+        without it; up to paid_rate_limit_per_second, outside the free limit's window."""
+        if self.star_tenths < PAID_MESSAGE_TENTHS:
+            raise ApiError(400, _NO_STARS)
+        _sliding_second(self._recent_paid, self.paid_rate_limit_per_second)
+
+    @property
+    def star_balance(self) -> float:
+        """The bot's Stars (paid broadcasts draw 0.1 a message); settable by a test."""
+        return self.star_tenths / 10
+
+    @star_balance.setter
+    def star_balance(self, stars: float) -> None:
+        self.star_tenths = round(stars * 10)
+
     def _check_rate(self) -> None:
         """A sliding one-second window over accepted sends, across all chats."""
-        if self.rate_limit_per_second is None:
-            return
-        now = time.monotonic()
-        while self._recent_sends and now - self._recent_sends[0] >= 1.0:
-            self._recent_sends.popleft()
-        if len(self._recent_sends) >= self.rate_limit_per_second:
-            raise ApiError(429, default_description(429, 1), retry_after=1)
-        self._recent_sends.append(now)
+        if self.rate_limit_per_second is not None:
+            _sliding_second(self._recent_sends, self.rate_limit_per_second)
 
     # ------------------------------------------------------------ methods: bot and updates
 
