@@ -16,9 +16,9 @@ from bot.channels.base import SendRate
 from bot.delivery import Pace
 from storage.models import Directive, OutboxMessage
 from tests.conftest import Coso, StartBot
-from tests.doubles.telegram_api import TelegramDouble
+from tests.doubles.telegram_api import SentMessage, TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
-from tests.telegram_helpers import WardTeam, eventually, ward_team
+from tests.telegram_helpers import WardTeam, data_for, eventually, say, tap, ward_team
 
 ADMIN, STAFF, KP1, T1, OTHER = 901, 902, 903, 904, 905
 ZALO_KP2 = "zalo-kp2-paid"
@@ -89,6 +89,56 @@ async def test_paid_broadcast_is_priced_capped_and_paid_from_the_bot_balance(
     assert sorted(_paid_calls(tg)) == [KP1, KP1, T1, T1]  # two refused, two paid
     assert tg.paid_sends == 2 and tg.star_balance == pytest.approx(0.8)
     assert TEXT in ((await zalo.next_message(ZALO_KP2)).text or "")
+
+
+PAID_CHOICE = "Urgent: paid broadcast, every Telegram recipient within a minute"
+
+
+async def _to_urgency(tg: TelegramDouble, user: int) -> SentMessage:
+    """/directive to the whole ward's leaders, no photo, no deadline: the next question."""
+    [scopes] = await say(tg, user, "/directive")
+    [roles] = await tap(tg, user, data_for(scopes, "Phường Bến Thành"))
+    [text] = await tap(tg, user, data_for(roles, "Leaders"))
+    [photo] = await say(tg, user, TEXT)
+    [deadline] = await tap(tg, user, data_for(photo, "Skip"))
+    [after] = await say(tg, user, "/skip")
+    return after
+
+
+async def test_an_admin_chooses_paid_broadcast_in_chat_and_sees_the_cost_first(
+        tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_PAID_BROADCAST_MAX_STARS", "0.1")
+    runtime, _ = await ward_team(start_bot, tg, zalo, TEAM)
+    tg.star_balance = 1.0
+
+    # Ward staff are not offered it: the deadline leads straight to the confirmation.
+    staff_next = await _to_urgency(tg, STAFF)
+    assert "Send this directive now?" in (staff_next.text or ""), staff_next.describe()
+    await say(tg, STAFF, "/cancel")
+
+    # Over the cap: refused with the price and the cap; the question stays open.
+    urgency = await _to_urgency(tg, ADMIN)
+    assert "0.1 Star a message" in (urgency.text or ""), urgency.describe()
+    assert urgency.button_texts[:2] == ["Normal pace (free)", PAID_CHOICE]
+    [refused] = await tap(tg, ADMIN, data_for(urgency, PAID_CHOICE))
+    assert ("would cost 0.2 Stars for 2 Telegram messages, more than one directive may spend "
+            "(0.1 Stars)") in (refused.text or ""), refused.describe()
+
+    # Within the cap (the operator raised it): the summary prices it before Confirm.
+    runtime.settings.telegram_paid_broadcast_max_stars = 5.0
+    [summary] = await tap(tg, ADMIN, data_for(refused, PAID_CHOICE))
+    assert ("Paid broadcast: 2 Telegram messages for 0.2 Stars from the bot's balance; Zalo "
+            "and web chat recipients get it at the normal pace.") in (summary.text or "")
+    [sent] = await tap(tg, ADMIN, data_for(summary, "Confirm"))
+    assert (sent.text or "").startswith("Directive #1 sent to 3 recipients"), sent.describe()
+    assert "0.2 Stars" in (sent.text or "")
+    [kp1_card] = await tg.wait_messages(KP1)
+    [t1_card] = await tg.wait_messages(T1)
+    assert TEXT in (kp1_card.text or "") and TEXT in (t1_card.text or "")
+    assert sorted(_paid_calls(tg)) == [KP1, T1]
+    assert tg.star_balance == pytest.approx(0.8)
+    assert TEXT in ((await zalo.next_message(ZALO_KP2)).text or "")  # Zalo: not charged
 
 
 async def test_the_double_refuses_paid_sends_beyond_1000_a_second(tg: TelegramDouble) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.cli.common import CliError, Context, show_record, with_db
 from bot.files import prepare_data_dir
-from bot.flows.directive import paid_stars, parse_deadline, refusal_text, send
+from bot.flows.directive import paid_stars, parse_deadline, refusal_text, send, within_cap
 from bot.handlers.directives import report
 from storage import directives, units
 from storage.db import Database
@@ -106,7 +106,7 @@ def handle_send(ctx: Context, args: argparse.Namespace) -> int:
                                       "messages": queued}
             if args.urgent_paid:
                 result |= {"paid_messages": calls, "stars": paid_stars(calls)}
-            if args.urgent_paid and (calls > round((cap or 0) * 10) or not args.yes):
+            if args.urgent_paid and (not within_cap(ctx.settings, calls) or not args.yes):
                 raise NotSent(result)  # rolled back: nothing queued
             return result
 
@@ -143,7 +143,7 @@ class NotSent(Exception):
 def _paid_preview(ctx: Context, args: argparse.Namespace, result: dict[str, Any],
                   cap: float) -> int:
     stars = ctx.t.number(Decimal(result["stars"]))
-    over = result["paid_messages"] > round(cap * 10)
+    over = not within_cap(ctx.settings, result["paid_messages"])
     if over:
         message = ctx.t("Not sent: the paid broadcast would cost {stars} Stars for {n} "
                         "Telegram messages, more than TELEGRAM_PAID_BROADCAST_MAX_STARS "

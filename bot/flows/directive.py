@@ -13,9 +13,10 @@ note that the file is in the web chat or on Telegram.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 ROLES = STAFF
 BUTTON = "dv"
 EVERYONE = "all"
+PAID_OFFERED = "paid_offered"  # set at the start: the person may choose paid broadcast
 
 REFUSALS = {
     Refusal.EMPTY_SCOPE: N_("No one holds that role in that unit or below, so nothing was "
@@ -135,32 +137,63 @@ def paid_stars(calls: int) -> str:
     return f"{calls // 10}.{calls % 10}"
 
 
-async def _queue(session: AsyncSession, settings: Settings, directive: Directive,
-                 entries: Sequence[DirectiveRecipient], reminder: bool = False,
-                 paid: bool = False) -> tuple[int, int]:
-    """(messages queued, paid Telegram calls among them). paid: the Telegram cards go with
-    allow_paid_broadcast; Zalo and the web chat have no such thing and go at their pace."""
+async def _cards(session: AsyncSession, settings: Settings, directive: Directive,
+                 entries: Sequence[DirectiveRecipient], reminder: bool = False
+                 ) -> list[tuple[ChatAccount, DirectiveRecipient, Outgoing]]:
+    """Each entry's card, in its person's language, for every chat account of the person."""
     accounts: dict[int, list[tuple[ChatAccount, Person]]] = {}
     for account, person in await people.active_accounts(
             session, {entry.person_id for entry in entries}):
         accounts.setdefault(person.id, []).append((account, person))
     unit_by_id = await units.by_ids(session, {entry.unit_id for entry in entries})
-    queued = calls = 0
     link = (files.signed_url(settings, directive.attachment)
             if directive.attachment and directive.attachment.startswith("/") else None)
+    cards = []
     for entry in entries:
         for account, person in accounts.get(entry.person_id, []):
             t = Translator(pick_locale(person.locale, account.locale,
                                        default=settings.default_locale), settings.tz)
-            message = card(t, directive, unit_by_id[entry.unit_id], account.channel, reminder,
-                           entry, link)
-            if paid and account.channel == Platform.TELEGRAM:
-                message = replace(message, extra={**message.extra, PAID_BROADCAST: True})
-                calls += paid_calls(message)
-            outbox.enqueue(session, account, message.to_payload(), outbox.BULK,
-                           directives.ref(directive.id, entry.unit_id))
-            queued += 1
+            cards.append((account, entry, card(t, directive, unit_by_id[entry.unit_id],
+                                               account.channel, reminder, entry, link)))
+    return cards
+
+
+async def _queue(session: AsyncSession, settings: Settings, directive: Directive,
+                 entries: Sequence[DirectiveRecipient], reminder: bool = False,
+                 paid: bool = False) -> tuple[int, int]:
+    """(messages queued, paid Telegram calls among them). paid: the Telegram cards go with
+    allow_paid_broadcast; Zalo and the web chat have no such thing and go at their pace."""
+    queued = calls = 0
+    for account, entry, message in await _cards(session, settings, directive, entries,
+                                                reminder):
+        if paid and account.channel == Platform.TELEGRAM:
+            message = replace(message, extra={**message.extra, PAID_BROADCAST: True})
+            calls += paid_calls(message)
+        outbox.enqueue(session, account, message.to_payload(), outbox.BULK,
+                       directives.ref(directive.id, entry.unit_id))
+        queued += 1
     return queued, calls
+
+
+async def price(session: AsyncSession, settings: Settings, draft: Draft) -> int:
+    """Paid Telegram calls the draft would take if sent now, counted card by card as `_queue`
+    counts them. The directive has no id yet: a seven-digit one in each heading makes this
+    an upper bound of what the sent cards take, so a price within the cap stays within it."""
+    probe = Directive(id=9_999_999, text=draft.text, deadline=draft.deadline,
+                      attachment=draft.attachment, attachment_name=draft.attachment_name,
+                      requires_ack=draft.requires_ack)
+    entries = [DirectiveRecipient(person_id=person_id, unit_id=unit_id)
+               for person_id, unit_id in await directives.recipients(session, draft.scope,
+                                                                      draft.role)]
+    return sum(paid_calls(message)
+               for account, _, message in await _cards(session, settings, probe, entries)
+               if account.channel == Platform.TELEGRAM)
+
+
+def within_cap(settings: Settings, calls: int) -> bool:
+    """TELEGRAM_PAID_BROADCAST_MAX_STARS caps one directive's spend; unset: paid is off."""
+    cap = settings.telegram_paid_broadcast_max_stars
+    return cap is not None and calls <= round(cap * 10)
 
 
 async def on_button(turn: Turn, payload: str) -> None:
@@ -292,7 +325,54 @@ async def _summary(turn: Turn) -> str:
     if draft.deadline is not None:
         lines.append(turn.t("Deadline: {when}",
                             when=turn.t.datetime(draft.deadline, now=turn.now)))
+    if turn.data.get("urgency") == PAID:
+        lines.append(paid_line(turn.t, await price(turn.session, turn.settings, draft)))
     return "\n".join(lines)
+
+
+def paid_line(t: Translator, calls: int) -> str:
+    return t("Paid broadcast: {n} Telegram messages for {stars} Stars from the bot's balance; "
+             "Zalo and web chat recipients get it at the normal pace.",
+             n=t.number(calls), stars=t.number(Decimal(paid_stars(calls))))
+
+
+# --- urgent, by paid broadcast (admins, when the operator set a cap) ---------------------------
+
+PAID, NORMAL = "paid", "normal"
+OVER_CAP = N_("The paid broadcast would cost {stars} Stars for {n} Telegram messages, more "
+              "than one directive may spend ({cap} Stars). Choose the normal pace, or ask "
+              "the operator to raise TELEGRAM_PAID_BROADCAST_MAX_STARS.")
+
+
+def offers_paid(turn: Turn) -> bool:
+    return (turn.has_role(Role.ADMIN)
+            and turn.settings.telegram_paid_broadcast_max_stars is not None)
+
+
+def _after_deadline(answers: Mapping[str, Any]) -> str:
+    return "urgency" if answers.get(PAID_OFFERED) else "confirm"
+
+
+async def _urgency_options(turn: Turn) -> Sequence[Option]:
+    return [Option(NORMAL, N_("Normal pace (free)")),
+            Option(PAID, N_("Urgent: paid broadcast, every Telegram recipient within a "
+                            "minute"))]
+
+
+async def _check_price(turn: Turn, value: Any) -> str | None:
+    if value != PAID:
+        return None
+    scope = await _chosen_scope(turn)
+    calls = await price(turn.session, turn.settings, _draft(turn, scope)) if scope else 0
+    if not within_cap(turn.settings, calls):
+        raise BadAnswer(OVER_CAP, **_over_cap(turn, calls))
+    return None
+
+
+def _over_cap(turn: Turn, calls: int) -> dict[str, str]:
+    cap = turn.settings.telegram_paid_broadcast_max_stars or 0.0
+    return {"stars": turn.t.number(Decimal(paid_stars(calls))), "n": turn.t.number(calls),
+            "cap": turn.t.number(Decimal(str(cap)))}
 
 
 async def _finish(turn: Turn) -> None:
@@ -300,14 +380,24 @@ async def _finish(turn: Turn) -> None:
     if scope is None:
         refuse(turn, "/directive", ROLES)
         return
-    sent = await send(turn.session, turn.settings, _draft(turn, scope),
-                      turn.person.id if turn.person else None, turn.now)
+    draft = _draft(turn, scope)
+    paid = turn.data.get("urgency") == PAID
+    calls = await price(turn.session, turn.settings, draft) if paid else 0
+    if not within_cap(turn.settings, calls) and paid:
+        # Recipients joined since the price was shown: nothing is sent.
+        turn.say(turn.t(OVER_CAP, **_over_cap(turn, calls)))
+        return
+    sent = await send(turn.session, turn.settings, draft,
+                      turn.person.id if turn.person else None, turn.now, paid=paid)
     if isinstance(sent, Refusal):
         turn.say(refusal_text(turn.t, sent))
         return
-    directive, count, _, _ = sent
-    turn.say(turn.t("Directive #{id} sent to {n} recipients. Send /directive status to "
-                    "follow it.", id=directive.id, n=turn.t.number(count)))
+    directive, count, _, calls = sent
+    lines = [turn.t("Directive #{id} sent to {n} recipients. Send /directive status to "
+                    "follow it.", id=directive.id, n=turn.t.number(count))]
+    if paid:
+        lines.append(paid_line(turn.t, calls))
+    turn.say("\n".join(lines))
 
 
 FLOW = register(Flow(
@@ -322,7 +412,12 @@ FLOW = register(Flow(
         Step("attachment", "photo", N_("Send a photo to attach, or skip."), optional=True),
         Step("deadline", "text", N_("A deadline for the units to report done (e.g. 17h "
                                     "5/12, mai 17h, thứ 6), or skip."),
-             optional=True, validate=_check_deadline, on_answer=_record_deadline),
+             optional=True, validate=_check_deadline, on_answer=_record_deadline,
+             next=_after_deadline, goes_to=("urgency", "confirm")),
+        Step("urgency", "choice", N_("How should it go? A paid broadcast reaches every "
+                                     "Telegram recipient within a minute, for 0.1 Star a "
+                                     "message from the bot's balance."),
+             options=_urgency_options, validate=_check_price),
         Step("confirm", "confirm", N_("Send this directive now?"), summary=_summary),
     ),
     finish=_finish,
@@ -333,7 +428,7 @@ async def start(turn: Turn) -> None:
     if not scope_roots(turn, ROLES):
         refuse(turn, "/directive", ROLES)
         return
-    await engine.begin(turn, FLOW)
+    await engine.begin(turn, FLOW, data={PAID_OFFERED: True} if offers_paid(turn) else None)
 
 
 # --- the optional note with "done" -----------------------------------------------------------

@@ -285,7 +285,7 @@ async def _button(turn: Turn, conversation: Conversation, flow: Flow, step: Step
     if index is None:
         turn.say(turn.t("This question is no longer open."))
         return
-    await _accept(turn, conversation, flow, step, options[index].value)
+    await _settle(turn, conversation, flow, step, options[index].value)
 
 
 async def _answer(turn: Turn, conversation: Conversation, flow: Flow, step: Step, *,
@@ -298,6 +298,16 @@ async def _answer(turn: Turn, conversation: Conversation, flow: Flow, step: Step
             value: Any = None
         else:
             value = await _parse(turn, step, text, photo, other)
+    except BadAnswer as bad:
+        await _ask(turn, conversation, flow, step, notice=bad.msgid, **bad.values)
+        return
+    await _settle(turn, conversation, flow, step, value)
+
+
+async def _settle(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
+                  value: Any) -> None:
+    """The step's check, for a tapped answer as for a typed one, then the answer taken."""
+    try:
         if step.validate is not None and value is not None:
             problem = await step.validate(turn, value)
             if problem:
