@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from bot.app import Runtime
 from bot.cli import main as cli_main
@@ -30,7 +30,34 @@ from storage.models import Base
 from tests.doubles.telegram_api import TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
 
-POSTGRES_URL = os.environ.get("COSO_TEST_POSTGRES_URL")
+
+def _worker_postgres(base: str | None) -> str | None:
+    """Under pytest-xdist (`make test` runs two workers) each worker empties the tables
+    before every test, so each has a database of its own on the server: `test_gw0`, … made
+    when missing."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not base or not worker:
+        return base
+    url = make_url(base)
+    url = url.set(database=f"{url.database}_{worker}")
+    admin = make_url(base).set(drivername="postgresql", database="postgres")
+    asyncio.run(_ensure_database(admin.render_as_string(hide_password=False),
+                                 str(url.database)))
+    return url.render_as_string(hide_password=False)
+
+
+async def _ensure_database(admin_dsn: str, name: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(admin_dsn)
+    try:
+        if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+POSTGRES_URL = _worker_postgres(os.environ.get("COSO_TEST_POSTGRES_URL"))
 _pg_ready = False
 _sqlite_template: Path | None = None
 # Seeded by the migrations: kept as migrated and put back after each test's truncation (a

@@ -72,7 +72,7 @@ def test_wheel_in_a_fresh_venv_speaks_vietnamese(tmp_path: Path) -> None:
     (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
 
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("COSO_", "TELEGRAM_",
-                                                                        "ZALO_"))},
+                                                                        "ZALO_", "PYTHONPATH"))},
            "COSO_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'coso.db'}",
            "COSO_DATA_DIR": str(tmp_path / "data"), "COSO_DEFAULT_LOCALE": "vi"}
     where = subprocess.run([python, "-c", "import bot; print(bot.__file__)"], cwd=tmp_path,
