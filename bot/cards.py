@@ -180,7 +180,7 @@ def write_png(card: Card, t: Translator, path: Path) -> Path:
     width = image.width - _px(PAD) - right
     label, code, telegram, zalo = texts(card, t)
     y = _paragraph(draw, label, _font(False, 7), right, top, width, 3.2)
-    y = _paragraph(draw, code, _font(True, 20), right, y, width, 9)
+    y = _paragraph(draw, code, _fitting(draw, code, 20, width), right, y, width, 9)
     y = _paragraph(draw, telegram, _font(False, 7), right, y, width, 3.2)
     _paragraph(draw, zalo, _font(False, 7), right, y + _px(1), width, 3.2)
     folder_for(path)
@@ -196,6 +196,17 @@ def _px(mm: float) -> int:
 def _font(bold: bool, points: float) -> ImageFont.FreeTypeFont:
     name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
     return ImageFont.truetype(str(FONTS / name), _px(points * PT))
+
+
+def _fitting(draw: ImageDraw.ImageDraw, text: str, points: float, width: int
+             ) -> ImageFont.FreeTypeFont:
+    """The bold font at `points`, smaller if need be, that keeps `text` on one line: a code
+    broken in two is misread."""
+    font = _font(True, points)
+    while points > 8 and draw.textlength(text, font=font) > width:
+        points -= 1
+        font = _font(True, points)
+    return font
 
 
 def _paragraph(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont, x: int,

@@ -70,6 +70,8 @@ async def test_ward_staff_send_a_persons_card_on_telegram(
     card = await tap(tg, STAFF, "Confirm")
 
     assert card.method == "sendPhoto"
+    assert isinstance(card.photo, bytes)
+    (tmp_path / "card.png").write_bytes(card.photo)  # to look at when a test fails
     [link] = decoded(card.photo)
     assert link.startswith("https://t.me/coso_test_bot?start=")
     code = link.rsplit("=", 1)[1]

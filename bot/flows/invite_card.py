@@ -23,7 +23,7 @@ from bot.flows import engine
 from bot.flows.engine import Flow, Option, Step, register
 from bot.flows.support import scope_roots
 from bot.handlers.access import STAFF, refuse
-from bot.i18n import N_
+from bot.i18n import N_, Translator
 from bot.turn import Turn
 from storage import roster, units
 from storage.models import Platform, Unit
@@ -129,11 +129,13 @@ async def _finish(turn: Turn) -> None:
     text = _card_text(turn, holder, new.code, link, new.invite.expires_at)
     photo = None
     if link is not None:
-        card = cards.Card(holder.person.full_name, post_label(turn, holder),
+        # In Vietnamese whatever the sender's language, as the printed cards: it is for the
+        # person who joins, not for the ward staff who sends it.
+        card = cards.Card(holder.person.full_name, holder.unit_post.post.label_vi,
                           await units.full_path(turn.session, holder.unit_post.unit),
                           new.code, link)
         path = turn.settings.data_dir / "cards" / f"{secrets.token_hex(12)}.png"
-        photo = str(cards.write_png(card, turn.t, path))
+        photo = str(cards.write_png(card, Translator("vi", turn.settings.tz), path))
         if turn.account.channel == Platform.ZALO:  # Zalo fetches a photo by URL only
             photo = files.signed_url(turn.settings, photo)
     turn.say(text, photo=photo)
