@@ -1,6 +1,7 @@
 """Invite cards for the meeting where a ward onboards its leaders: an A4 PDF, 8 cards a page,
 each with the person's name, post and unit, a QR code of the Telegram deep link, the code in
-large letters and how to join on Zalo, in Vietnamese.
+large letters and how to join on Zalo, in Vietnamese. The same card as a PNG image, for ward
+staff to send to one person in chat (/invite).
 
 DejaVu Sans (shipped in bot/fonts/, free to redistribute: see LICENSE-DejaVu.txt) carries
 every Vietnamese diacritic; fpdf2 embeds the subset the cards use, so the file prints the
@@ -14,10 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import segno
 from fpdf import FPDF
+from PIL import Image, ImageDraw, ImageFont
 
 from bot.i18n import Translator
+from bot.settings import Settings
 from storage.private import folder_for, private_file
 
 FONTS = Path(__file__).parent / "fonts"
@@ -29,6 +33,9 @@ CARD_W = (PAGE_W - 2 * MARGIN) / COLUMNS
 CARD_H = (PAGE_H - 2 * MARGIN) / ROWS
 PAD = 4.0
 QR_SIZE = 40.0
+GETME_TIMEOUT_SECONDS = 5
+PX_PER_MM = 12  # the PNG card: about 300 dpi, sharp on a phone and when printed
+PT = 0.3528  # mm per typographic point
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,42 @@ class Card:
     unit_path: str
     code: str
     link: str  # the Telegram deep link the QR code carries
+
+
+@dataclass(frozen=True)
+class TelegramBot:
+    """The bot's username for deep links, or why there is none."""
+
+    username: str | None
+    problem: str | None = None
+
+    def link(self, code: str) -> str | None:
+        return f"https://t.me/{self.username}?start={code}" if self.username else None
+
+
+async def telegram_bot(settings: Settings, t: Translator) -> TelegramBot:
+    """Ask Telegram's getMe for the username; a failure is a reason, never an exception."""
+    token = settings.telegram_bot_token
+    if not token:
+        return TelegramBot(None, t("TELEGRAM_BOT_TOKEN is not set"))
+    url = f"{settings.telegram_api_base}/bot{token}/getMe"
+    timeout = aiohttp.ClientTimeout(total=GETME_TIMEOUT_SECONDS)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as http, http.get(url) as response:
+            if response.status != 200:
+                return TelegramBot(None, t("Telegram answered getMe with HTTP {status}",
+                                           status=response.status))
+            body = await response.json(content_type=None)
+    except TimeoutError:
+        return TelegramBot(None, t("Telegram did not answer getMe within {seconds} seconds",
+                                   seconds=GETME_TIMEOUT_SECONDS))
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        error = (str(exc) or type(exc).__name__).replace(token, "<token>")
+        return TelegramBot(None, t("could not reach Telegram: {error}", error=error))
+    username = (body.get("result") or {}).get("username") if isinstance(body, dict) else None
+    if not username:
+        return TelegramBot(None, t("Telegram's getMe answer has no username"))
+    return TelegramBot(str(username))
 
 
 def spaced(code: str) -> str:
@@ -64,6 +107,15 @@ def write_pdf(cards: Sequence[Card], t: Translator, path: Path) -> Path:
     return path
 
 
+def texts(card: Card, t: Translator) -> tuple[str, str, str, str]:
+    """The card's wording (PDF and PNG alike): the code's label, the code, the Telegram and
+    the Zalo instructions."""
+    return (t("Invite code"), spaced(card.code),
+            t("Telegram: scan the QR code with the phone's camera."),
+            t("Zalo: scan the Coso bot's QR code (ask the ward staff), then send the message "
+              "/start {code}", code=card.code))
+
+
 def _card(pdf: FPDF, t: Translator, card: Card, x: float, y: float) -> None:
     pdf.set_draw_color(150, 150, 150)
     pdf.set_dash_pattern(dash=1.5, gap=1.5)  # where to cut
@@ -88,15 +140,91 @@ def _card(pdf: FPDF, t: Translator, card: Card, x: float, y: float) -> None:
     right = x + PAD + size + 3
     width = x + CARD_W - PAD - right
     pdf.set_xy(right, top)
+    label, code, telegram, zalo = texts(card, t)
     pdf.set_font(FONT, "", 7)
-    pdf.multi_cell(width, 3.2, t("Invite code"), new_x="LEFT", new_y="NEXT", align="L")
+    pdf.multi_cell(width, 3.2, label, new_x="LEFT", new_y="NEXT", align="L")
     pdf.set_font(FONT, "B", 20)
-    pdf.multi_cell(width, 9, spaced(card.code), new_x="LEFT", new_y="NEXT", align="L")
+    pdf.multi_cell(width, 9, code, new_x="LEFT", new_y="NEXT", align="L")
     pdf.set_font(FONT, "", 7)
-    pdf.multi_cell(width, 3.2, t("Telegram: scan the QR code with the phone's camera."),
-                   new_x="LEFT", new_y="NEXT", align="L")
+    pdf.multi_cell(width, 3.2, telegram, new_x="LEFT", new_y="NEXT", align="L")
     pdf.set_y(pdf.get_y() + 1)
     pdf.set_x(right)
-    pdf.multi_cell(width, 3.2, t("Zalo: scan the Coso bot's QR code (ask the ward staff), "
-                                 "then send the message /start {code}", code=card.code),
-                   new_x="LEFT", new_y="NEXT", align="L")
+    pdf.multi_cell(width, 3.2, zalo, new_x="LEFT", new_y="NEXT", align="L")
+
+
+# --- the same card as a PNG image ------------------------------------------------------------
+
+def write_png(card: Card, t: Translator, path: Path) -> Path:
+    """One card as a PNG at `path` (0600), laid out as on the PDF: name, post, unit path,
+    the QR code on the left, the code and the instructions beside it."""
+    image = Image.new("RGB", (_px(CARD_W), _px(CARD_H)), "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, image.width - 1, image.height - 1), outline=(150, 150, 150), width=3)
+    inner = _px(CARD_W - 2 * PAD)
+    y = _px(PAD)
+    y = _paragraph(draw, card.name, _font(True, 12), _px(PAD), y, inner, 5.5)
+    y = _paragraph(draw, card.post, _font(False, 9), _px(PAD), y, inner, 4.2)
+    y = _paragraph(draw, card.unit_path, _font(False, 7.5), _px(PAD), y, inner, 3.5,
+                   fill=(90, 90, 90))
+    top = max(y + _px(1.5), _px(20))
+    size = min(_px(QR_SIZE), image.height - _px(PAD) - top)
+    qr = segno.make(card.link, error="m")
+    # Whole pixels per module keep the code crisp for a camera.
+    scale = max(1, size // (qr.symbol_size(border=2)[0]))
+    buffer = io.BytesIO()
+    qr.save(buffer, kind="png", scale=scale, border=2)
+    buffer.seek(0)
+    code_image = Image.open(buffer).convert("RGB")
+    image.paste(code_image, (_px(PAD), top))
+    right = _px(PAD) + code_image.width + _px(3)
+    width = image.width - _px(PAD) - right
+    label, code, telegram, zalo = texts(card, t)
+    y = _paragraph(draw, label, _font(False, 7), right, top, width, 3.2)
+    y = _paragraph(draw, code, _fitting(draw, code, 20, width), right, y, width, 9)
+    y = _paragraph(draw, telegram, _font(False, 7), right, y, width, 3.2)
+    _paragraph(draw, zalo, _font(False, 7), right, y + _px(1), width, 3.2)
+    folder_for(path)
+    with private_file(path).open("wb") as handle:
+        image.save(handle, format="PNG")
+    return path
+
+
+def _px(mm: float) -> int:
+    return round(mm * PX_PER_MM)
+
+
+def _font(bold: bool, points: float) -> ImageFont.FreeTypeFont:
+    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
+    return ImageFont.truetype(str(FONTS / name), _px(points * PT))
+
+
+def _fitting(draw: ImageDraw.ImageDraw, text: str, points: float, width: int
+             ) -> ImageFont.FreeTypeFont:
+    """The bold font at `points`, smaller if need be, that keeps `text` on one line: a code
+    broken in two is misread."""
+    font = _font(True, points)
+    while points > 8 and draw.textlength(text, font=font) > width:
+        points -= 1
+        font = _font(True, points)
+    return font
+
+
+def _paragraph(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont, x: int,
+               y: int, width: int, line_mm: float, fill: tuple[int, int, int] = (0, 0, 0)
+               ) -> int:
+    """Draw `text` wrapped at word boundaries within `width`; returns the y below it."""
+    for line in _wrap(draw, text, font, width):
+        draw.text((x, y), line, font=font, fill=fill)
+        y += _px(line_mm)
+    return y
+
+
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont, width: int
+          ) -> list[str]:
+    lines: list[str] = []
+    for word in text.split():
+        if lines and draw.textlength(f"{lines[-1]} {word}", font=font) <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines

@@ -3,8 +3,9 @@ that let a platform fetch them (Zalo takes photos by URL only).
 
 Digest charts are kept a week, so the link in a digest works for its 7 days; an export holds
 household records (Decree 13/2023/ND-CP), so its link lasts 24 hours and the file two days.
-Directive attachments stay: they are the directive's own record. All of it is personal data:
-the folders are 0700 and the files 0600 (storage/private.py).
+Directive attachments stay: they are the directive's own record. An invite card sent in
+chat carries a live code and a name: its link lasts 24 hours and the file two days. All of
+it is personal data: the folders are 0700 and the files 0600 (storage/private.py).
 
 A link is `{COSO_PUBLIC_URL}/files/{folder}/{name}?e={expiry}&s={signature}`: the signature
 is an HMAC-SHA256 of folder, name and expiry under a secret of this installation, so a link
@@ -38,11 +39,13 @@ from storage.private import private_dir
 log = logging.getLogger(__name__)
 
 # How long each folder's files stay, and how long a link to one works.
-KEEP = {"charts": timedelta(days=8), "exports": timedelta(days=2)}
+# An invite card (/invite) carries a live code: a day to fetch it, two to delete it.
+KEEP = {"charts": timedelta(days=8), "exports": timedelta(days=2),
+        "cards": timedelta(days=2)}
 LINK_LIFE = {"charts": timedelta(days=7), "exports": timedelta(hours=24),
-             "directives": timedelta(days=7)}
+             "directives": timedelta(days=7), "cards": timedelta(hours=24)}
 SECRET_FILE = "file-secret"
-FOLDERS = ("charts", "exports", "directives")
+FOLDERS = ("charts", "exports", "directives", "cards")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
                  ".pdf": "application/pdf",

@@ -354,3 +354,61 @@ async def invite_holders(session: AsyncSession, unit: Unit, expires_in: timedelt
         new = await invite_person(session, person, expires_in)
         found.append(CardInvite(person, entry.unit_post, new.code))
     return found
+
+
+# --- picking a person of the roster in chat --------------------------------------------------
+
+@dataclass(frozen=True)
+class Holder:
+    """A person holding a post under a unit, with their first post in roster order."""
+
+    person: Person
+    unit_post: UnitPost
+    connected: bool
+
+
+async def holders_in(session: AsyncSession, roots: Sequence[Unit], query: str = ""
+                     ) -> list[Holder]:
+    """Each person holding a post in the roots' subtrees, once, those who have not connected a
+    chat first (then in roster order); with `query`, only those whose name holds it, compared
+    without case or diacritics. Vacant posts have nobody to pick, so they are not here."""
+    seats = [s for root in roots for s in await seats_in(session, root) if s.holder is not None]
+    connected = await channels_of(session, [s.holder.id for s in seats if s.holder])
+    wanted = fold(query)
+    found: dict[int, Holder] = {}
+    for entry in seats:
+        person = entry.holder
+        assert person is not None
+        if person.id not in found and wanted in fold(person.full_name):
+            found[person.id] = Holder(person, entry.unit_post, person.id in connected)
+    return sorted(found.values(), key=lambda holder: holder.connected)  # stable: roster order
+
+
+async def holder_in(session: AsyncSession, roots: Sequence[Unit], person_id: int
+                    ) -> Holder | None:
+    """The person, if they hold a post in the roots' subtrees (the scope check at write time)."""
+    return next((h for h in await holders_in(session, roots) if h.person.id == person_id), None)
+
+
+async def seats_matching(session: AsyncSession, roots: Sequence[Unit], query: str = ""
+                         ) -> list[Seat]:
+    """The posts in the roots' subtrees whose unit (name or code) or post holds `query`,
+    compared without case or diacritics; vacant posts first, the longest vacant first."""
+    wanted = fold(query)
+    found = [s for root in roots for s in await seats_in(session, root)
+             if wanted in fold(s.unit_post.unit.name) or wanted in fold(s.unit_post.unit.code)
+             or any(wanted in name for name in post_names(s.unit_post.post))]
+    return sorted(found, key=_vacant_first)  # stable: held posts stay in roster order
+
+
+def _vacant_first(entry: Seat) -> tuple[int, float]:
+    if entry.holder is not None:
+        return 1, 0.0
+    return 0, (entry.unit_post.vacant_since or entry.unit_post.created_at).timestamp()
+
+
+async def seat_in(session: AsyncSession, roots: Sequence[Unit], unit_post_id: int
+                  ) -> Seat | None:
+    """The post with this id, if it lies in the roots' subtrees (checked at write time)."""
+    return next((s for s in await seats_matching(session, roots)
+                 if s.unit_post.id == unit_post_id), None)

@@ -11,21 +11,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import cards
+from bot.cards import TelegramBot, telegram_bot
 from bot.cli.common import CliError, Context, with_db
 from bot.cli.people import find_seat
 from bot.handlers.access import ROLE_NAMES
 from bot.i18n import Translator
-from bot.settings import Settings
 from storage import invites, roster, units
 from storage.db import Database
 from storage.models import Person, Role, utcnow
 from storage.roster import RosterError
 
-GETME_TIMEOUT_SECONDS = 5
 _DURATION = re.compile(r"^\s*(\d+)\s*([dhm])\s*$", re.I)
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
@@ -99,17 +97,6 @@ class InviteView:
     person: str | None = None  # the roster person it is for (None: a role or a vacant post)
 
 
-@dataclass(frozen=True)
-class TelegramBot:
-    """The bot's username for deep links, or why there is none."""
-
-    username: str | None
-    problem: str | None = None
-
-    def link(self, code: str) -> str | None:
-        return f"https://t.me/{self.username}?start={code}" if self.username else None
-
-
 async def views(session: AsyncSession, created: list[invites.NewInvite]) -> list[InviteView]:
     """What the admin needs to hand each new code over (call inside the session)."""
     paths: dict[int, str] = {}
@@ -123,31 +110,6 @@ async def views(session: AsyncSession, created: list[invites.NewInvite]) -> list
         result.append(InviteView(new.code, unit.code, paths[unit.id], new.invite.role,
                                  new.invite.expires_at, person.full_name if person else None))
     return result
-
-
-async def telegram_bot(settings: Settings, t: Translator) -> TelegramBot:
-    """Ask Telegram's getMe for the username; a failure is a reason, never an exception."""
-    token = settings.telegram_bot_token
-    if not token:
-        return TelegramBot(None, t("TELEGRAM_BOT_TOKEN is not set"))
-    url = f"{settings.telegram_api_base}/bot{token}/getMe"
-    timeout = aiohttp.ClientTimeout(total=GETME_TIMEOUT_SECONDS)
-    try:
-        async with aiohttp.ClientSession(timeout=timeout) as http, http.get(url) as response:
-            if response.status != 200:
-                return TelegramBot(None, t("Telegram answered getMe with HTTP {status}",
-                                           status=response.status))
-            body = await response.json(content_type=None)
-    except TimeoutError:
-        return TelegramBot(None, t("Telegram did not answer getMe within {seconds} seconds",
-                                   seconds=GETME_TIMEOUT_SECONDS))
-    except (aiohttp.ClientError, OSError, ValueError) as exc:
-        error = (str(exc) or type(exc).__name__).replace(token, "<token>")
-        return TelegramBot(None, t("could not reach Telegram: {error}", error=error))
-    username = (body.get("result") or {}).get("username") if isinstance(body, dict) else None
-    if not username:
-        return TelegramBot(None, t("Telegram's getMe answer has no username"))
-    return TelegramBot(str(username))
 
 
 def as_json(ctx: Context, found: list[InviteView], bot: TelegramBot) -> list[dict[str, Any]]:

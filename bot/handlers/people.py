@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from bot.flows import handover, invite_card
 from bot.handlers.access import STAFF
 from bot.handlers.commands import Handlers
 from bot.i18n import N_
@@ -69,3 +70,15 @@ def _more(turn: Turn, count: int) -> list[str]:
     if count <= MAX_LINES:
         return []
     return [turn.t("… and {n} more (coso people list)", n=turn.t.number(count - MAX_LINES))]
+
+
+@command("invite", N_("Send one person of your ward their invite card"), roles=ROLES,
+         position=65)
+async def invite_command(turn: Turn, args: str) -> None:
+    await invite_card.start(turn)
+
+
+@command("handover", N_("Hand a post of your ward over to another person"), roles=ROLES,
+         position=66)
+async def handover_command(turn: Turn, args: str) -> None:
+    await handover.start(turn)
