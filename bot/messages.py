@@ -42,6 +42,9 @@ class Button:
 # Outgoing.extra key: send with Telegram's allow_paid_broadcast (0.1 Star a message, up to
 # 1,000 messages/s); the sender paces such rows at the channel's paid rate.
 PAID_BROADCAST = "paid_broadcast"
+# Outgoing.extra key: the person's commands as [[label, "/report"], ...], on the reply that
+# leaves no question open; the web chat shows them as a menu under the thread.
+MENU = "menu"
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ class Turn:
     # What the turn looked up and may need again (a step's options: for its buttons, its
     # hint and the answer's check). Read in the turn's own transaction, so never stale.
     looked_up: dict[object, Any] = field(default_factory=dict)
+    said: list[dict[str, Any]] = field(default_factory=list)  # the replies' payloads, in order
 
     def __post_init__(self) -> None:
         self.t = Translator(self.locale, self.settings.tz)
@@ -51,5 +52,6 @@ class Turn:
 
     def say(self, text: str, buttons: tuple[Button, ...] = (), **media: Any) -> None:
         """Queue a reply to this person, committed with the rest of the turn."""
-        outbox.reply(self.session, self.account,
-                     Outgoing(text=text, buttons=buttons, **media).to_payload())
+        payload = Outgoing(text=text, buttons=buttons, **media).to_payload()
+        self.said.append(payload)
+        outbox.reply(self.session, self.account, payload)

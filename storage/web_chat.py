@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import invites
+from storage.invites import InviteProblem
 from storage.models import ChatAccount, Platform, WebSession
 
 SESSION_LIFETIME = timedelta(days=30)
@@ -41,6 +43,18 @@ async def open_login(session: AsyncSession, external_id: str, token_hash: str) -
         return False
     session.add(WebSession(token_hash=token_hash, chat_account_id=found.id))
     return True
+
+
+async def redeemed_by(session: AsyncSession, external_id: str, code: str, now: datetime
+                      ) -> bool:
+    """True when this web chat account's person is the one who redeemed the code, and the
+    code is spent, not withdrawn: its owner signing in again after logging out."""
+    found = await account(session, external_id)
+    if found is None or found.person_id is None:
+        return False
+    invite = await invites.find(session, code)
+    return (invites.problem(invite, now) is InviteProblem.USED and invite is not None
+            and invite.used_by_person_id == found.person_id)
 
 
 async def login(session: AsyncSession, token_hash: str, now: datetime) -> Login | None:

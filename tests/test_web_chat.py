@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import Runtime
-from bot.channels.web import LOGIN_ATTEMPTS, SESSION_COOKIE
+from bot.channels.web import DEVICE_COOKIE, LOGIN_ATTEMPTS, SESSION_COOKIE
 from bot.settings import SettingsError
 from storage import outbox
 from storage.models import ChatAccount, InviteFailure, Person
@@ -236,6 +236,43 @@ async def test_logout_ends_the_session(start_bot: StartBot, users: Users) -> Non
     assert await user.say(text="/help") == 401
     user.http.cookie_jar.update_cookies({SESSION_COOKIE: token})  # a copied cookie is dead
     assert await user.say(text="/help") == 401
+
+
+async def test_the_owner_of_a_used_code_signs_in_again_after_logging_out(
+        start_bot: StartBot, users: Users) -> None:
+    """Logging out ends the session, not the person's account: in the same browser their
+    own (spent) code signs them back in to their thread; elsewhere the code stays spent."""
+    runtime = await start_bot()
+    seeded = await seed_ward(runtime.db)
+    code = seeded.codes["leader:KP1"]
+    user = users(runtime)
+    assert await user.login(code) == (200, {"ok": True})
+    welcome = await user.reply()
+    assert (await user.post("/api/logout", {}))[0] == 200
+    assert await user.say(text="/help") == 401
+    assert await user.login(code.lower()) == (200, {"ok": True})
+    user.after = 0  # the page reloads the thread from its start
+    thread = await user.messages(wait=False)
+    assert thread[0]["id"] == welcome["id"]  # the same account, its history kept
+    assert "Lê Văn Cường" in thread[-1]["text"] and thread[-1]["id"] > welcome["id"]
+    async with runtime.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Person)) == 1
+        assert await session.scalar(select(func.count()).select_from(ChatAccount)) == 1
+    # Another browser, or this one's device cookie forged or carried to another's code:
+    # the spent code is refused as before.
+    other = users(runtime)
+    status, data = await other.login(code)
+    assert status == 400 and data["message"]
+    device = next(c.value for c in user.http.cookie_jar if c.key == DEVICE_COOKIE)
+    account_id, _, signature = device.partition(".")
+    forger = users(runtime)
+    forger.http.cookie_jar.update_cookies({DEVICE_COOKIE: f"{account_id}.{'0' * 64}"})
+    assert (await forger.login(code))[0] == 400
+    assert (await users(runtime).login(seeded.codes["leader:KP2"]))[0] == 200
+    assert (await user.post("/api/logout", {}))[0] == 200
+    assert (await user.login(seeded.codes["leader:KP2"]))[0] == 400
+    async with runtime.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Person)) == 2
 
 
 async def test_login_attempts_are_rate_limited(start_bot: StartBot, users: Users) -> None:

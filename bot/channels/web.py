@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import hmac
 import json
 import logging
 import mimetypes
@@ -27,10 +28,11 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from bot import files
 from bot.channels.base import HandleIncoming
 from bot.client_address import client_address
 from bot.i18n import N_, Translator, pick_locale
-from bot.messages import BIG_ID_MAX, Incoming, Outgoing, parse_id
+from bot.messages import BIG_ID_MAX, MENU, Incoming, Outgoing, parse_id
 from bot.settings import Settings
 from storage import invites, outbox, web_chat
 from storage.db import Database
@@ -41,6 +43,10 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "web"
 SESSION_COOKIE = "coso_session"
+# Which web chat account this browser last signed in as, signed, and kept at logout: with the
+# code it redeemed, the owner signs in again; the code alone lets no one else in.
+DEVICE_COOKIE = "coso_device"
+DEVICE_LIFETIME_SECONDS = 365 * 24 * 3600
 MAX_BODY = 16 * 1024
 MAX_TEXT = 4096
 MAX_CHOICE = 64  # Telegram's callback_data limit; the core's payloads fit in it
@@ -225,6 +231,9 @@ def render(row: OutboxMessage) -> dict[str, Any]:
             item[kind] = url
     if "document" in item:
         item["filename"] = message.filename or Path(message.document or "").name
+    if MENU in message.extra:  # the reply left no question open: the role's commands
+        item["menu"] = [{"label": label, "text": text}
+                        for label, text in message.extra[MENU]]
     return item
 
 
@@ -232,6 +241,18 @@ def attachment_header(filename: str) -> str:
     """Content-Disposition for a Vietnamese file name: an ASCII fallback and the UTF-8 name."""
     fallback = filename.encode("ascii", "ignore").decode().replace('"', "") or "file"
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
+
+
+def device_signature(key: bytes, external_id: str) -> str:
+    return hmac.new(key, f"web-device:{external_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def device_account(request: web.Request, key: bytes) -> str | None:
+    """The external id the browser's device cookie names, if its signature holds."""
+    external_id, _, given = request.cookies.get(DEVICE_COOKIE, "")[:200].partition(".")
+    if not external_id or not hmac.compare_digest(given, device_signature(key, external_id)):
+        return None
+    return external_id
 
 
 class WebChannel:
@@ -308,22 +329,40 @@ class WebChannel:
         if not isinstance(data.get("code"), str):
             raise ApiError(400, "code missing")
         code = tidy(data["code"], 100) or ""  # the core explains a code that is too long
-        external_id = secrets.token_urlsafe(12)
+        returning = await self._owner_returning(request, code)
+        external_id = returning or secrets.token_urlsafe(12)
+        # The owner is registered already: a bare /start greets them back.
         await self._feed(Incoming(
             channel=CHANNEL, external_id=external_id, update_id=str(uuid.uuid4()),
-            text=f"/start {code}".strip(), display_name=tidy(data.get("name"), 100),
-            language=hint))
+            text="/start" if returning else f"/start {code}".strip(),
+            display_name=tidy(data.get("name"), 100), language=hint))
         token = secrets.token_urlsafe(32)
         if not await self._open_session(external_id, token):
             async with self.db.transaction() as session:
                 await invites.record_failure(session, key, utcnow())
             raise ApiError(400, await self._replies_to(external_id))
-        log.info("web: a login opened a session")
+        log.info("web: a login opened a session%s", " (the code's owner again)" if returning
+                 else "")
         response = web.json_response({"ok": True}, headers=NO_STORE)
+        secure = is_https(request) or None
         response.set_cookie(
             SESSION_COOKIE, token, max_age=int(SESSION_LIFETIME.total_seconds()), path="/",
-            httponly=True, samesite="Strict", secure=is_https(request) or None)
+            httponly=True, samesite="Strict", secure=secure)
+        signature = device_signature(files.secret(self.settings), external_id)
+        response.set_cookie(
+            DEVICE_COOKIE, f"{external_id}.{signature}", max_age=DEVICE_LIFETIME_SECONDS,
+            path="/api/login", httponly=True, samesite="Strict", secure=secure)
         return response
+
+    async def _owner_returning(self, request: web.Request, code: str) -> str | None:
+        """The account this browser signed in as before, when the code is the one its person
+        redeemed (logging out must not lock its owner out); None for everyone else."""
+        external_id = device_account(request, files.secret(self.settings))
+        if external_id is None or not code:
+            return None
+        async with self.db.read() as session:
+            owner = await web_chat.redeemed_by(session, external_id, code, utcnow())
+        return external_id if owner else None
 
     async def _open_session(self, external_id: str, token: str) -> bool:
         """Bind the cookie's token to the account if the code registered it."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from bot.flows import engine, language, registration
-from bot.handlers.access import permits, role_name
-from bot.handlers.commands import Handlers, listed
+from bot.handlers.access import role_name
+from bot.handlers.commands import Handlers, offered
+from bot.handlers.words import TABLE
 from bot.i18n import N_
 from bot.turn import Turn
 from storage import units
@@ -13,7 +14,7 @@ HANDLERS = Handlers()  # included by bot.handlers.included
 command = HANDLERS.command
 
 
-@command("start", N_("Register with an invite code"), position=90)
+@command("start", N_("Register with an invite code"), position=90, newcomers_only=True)
 async def start(turn: Turn, args: str) -> None:
     if args or turn.person is None:
         await engine.begin(turn, registration.FLOW, first_answer=args or None)
@@ -35,11 +36,17 @@ async def help_(turn: Turn, args: str) -> None:
         path = await units.full_path(turn.session, grant.unit)
         lines.append(f"• {role_name(turn, grant.role)} — {path}")
     lines += ["", turn.t("Commands:")]
-    lines += [f"/{c.name} — {turn.t(c.description)}" for c in listed()
-              if permits(turn, c.roles)]
-    lines += ["", turn.t("In any question: 'back' changes the previous answer, "
-                         "'cancel' stops.")]
+    lines += [f"{_named(c.name)} — {turn.t(c.description)}" for c in offered(turn)]
+    lines += ["", turn.t("The words in brackets work too, typed without the slash and "
+                         "without accents."),
+              turn.t("In any question: 'back' changes the previous answer, 'cancel' stops.")]
     turn.say("\n".join(lines))
+
+
+def _named(name: str) -> str:
+    """'/report (báo cáo)': the command and the first word that also runs it."""
+    entry = TABLE.get(name)
+    return f"/{name} ({entry.words[0]})" if entry else f"/{name}"
 
 
 @command("lang", N_("Change language / Đổi ngôn ngữ"), position=80)

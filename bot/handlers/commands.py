@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from bot.handlers.access import permits
 from bot.i18n import Translator
 from bot.messages import parse_id
 from bot.turn import Turn
@@ -32,6 +33,7 @@ class Command:
     roles: frozenset[str] = frozenset()  # empty: open to everyone, strangers included
     in_menu: bool = True
     position: int = 50  # order in /help and the platform's menu: daily work first
+    newcomers_only: bool = False  # offered in /help and menus only to the unregistered
 
 
 class Handlers:
@@ -42,13 +44,15 @@ class Handlers:
         self.buttons: dict[str, ButtonHandler] = {}
 
     def command(self, name: str, description: str, *, roles: frozenset[str] = frozenset(),
-                in_menu: bool = True, position: int = 50) -> Callable[[Run], Run]:
+                in_menu: bool = True, position: int = 50, newcomers_only: bool = False
+                ) -> Callable[[Run], Run]:
         """Declare a command: @HANDLERS.command("lang", N_("Change language"))."""
 
         def declare(run: Run) -> Run:
             if name in self.commands:
                 raise ValueError(f"command /{name} declared twice")
-            self.commands[name] = Command(name, description, run, roles, in_menu, position)
+            self.commands[name] = Command(name, description, run, roles, in_menu, position,
+                                          newcomers_only)
             return run
 
         return declare
@@ -123,6 +127,14 @@ async def asked_items(turn: Turn, asked: str, one: Callable[[int], Awaitable[Ite
 def listed() -> list[Command]:
     """The commands shown in /help and menus, in their positions."""
     return sorted((c for c in COMMANDS.values() if c.in_menu), key=lambda c: c.position)
+
+
+def offered(turn: Turn) -> list[Command]:
+    """The commands /help lists to this person: their roles', and /start only to the
+    unregistered."""
+    registered = turn.person is not None and bool(turn.grants)
+    return [c for c in listed() if permits(turn, c.roles)
+            and not (registered and c.newcomers_only)]
 
 
 def menu(t: Translator) -> list[tuple[str, str]]:

@@ -12,24 +12,28 @@ import logging
 import weakref
 
 from bot.flows import engine, registration, report
-from bot.handlers import flood
+from bot.handlers import flood, words
 from bot.handlers.access import permits, refuse
-from bot.handlers.commands import BUTTONS, COMMANDS, include
+from bot.handlers.commands import BUTTONS, COMMANDS, include, offered
 from bot.handlers.included import INCLUDED
 from bot.i18n import pick_locale
-from bot.messages import Incoming
+from bot.messages import MENU, Incoming
 from bot.ops import metrics
 from bot.settings import Settings
 from bot.turn import Turn
-from storage import ledger, people
+from storage import conversations, ledger, people
 from storage.db import Database
 from storage.invites import ALPHABET, CODE_LENGTH, normalize_code
-from storage.models import Conversation, utcnow
+from storage.models import Conversation, Platform, utcnow
 from wording import fold, normalize
 
 log = logging.getLogger(__name__)
 
 include(*INCLUDED)
+
+# Where the role's commands come as buttons with the reply that leaves no question open:
+# Telegram has its own command menu (setMyCommands) and Zalo shows no buttons.
+MENU_CHANNELS = frozenset({Platform.WEB.value})
 
 
 class Router:
@@ -65,6 +69,8 @@ class Router:
                 flood.warn(turn)
                 return
             await dispatch(turn)
+            if account.channel in MENU_CHANNELS:
+                await _offer_menu(turn)
 
 
 async def dispatch(turn: Turn) -> None:
@@ -88,7 +94,23 @@ async def dispatch(turn: Turn) -> None:
     if tapped is not None:
         await _button(turn, tapped)
         return
+    named = words.named(incoming.text)  # "báo cáo", "diemdanh": only with no question open
+    if named is not None and named in COMMANDS:
+        await _command(turn, None, named, "")
+        return
     await _outside_flow(turn)
+
+
+async def _offer_menu(turn: Turn) -> None:
+    """The role's commands on the turn's last reply, when it leaves no question open."""
+    if not turn.said or turn.person is None or not turn.grants:
+        return
+    if await conversations.of_account(turn.session, turn.account.id) is not None:
+        return
+    menu = [[turn.t(words.TABLE[c.name].label), f"/{c.name}"] for c in offered(turn)
+            if c.name in words.TABLE and c.name not in words.NOT_IN_MENU]
+    # The reply is inserted at the commit (storage/outbox.reply), so it still takes the menu.
+    turn.said[-1].setdefault("extra", {})[MENU] = menu
 
 
 def _typed_tap(turn: Turn) -> str | None:

@@ -1,0 +1,111 @@
+"""Commands as Vietnamese words ("báo cáo", "diemdanh") on every channel, /help without
+/start for the registered, and the web chat's menu of the role's commands.
+
+Golden transcripts (tests/golden/commands/<channel>.txt) replay one leader on each channel
+through the shared chat client; the web chat's transcript also shows the menu that comes with
+a reply leaving no question open ('  menu: [...]'). COSO_GOLDEN_UPDATE=1 rewrites them; read
+the diff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.channels.zalo import TEXT_LIMIT as ZALO_TEXT_LIMIT
+from bot.handlers import words
+from bot.handlers.commands import COMMANDS, listed
+from bot.handlers.router import Router
+from bot.i18n import Translator
+from bot.messages import MENU, Outgoing
+from storage.db import Database
+from tests.chat import Chat, transcript_lines
+from tests.conftest import Seeded, make_settings, seed_ward
+from tests.effects import EFFECTS, Effects
+from wording import fold
+
+GOLDEN = Path(__file__).parent / "golden" / "commands"
+UPDATE = os.environ.get("COSO_GOLDEN_UPDATE") == "1"
+
+
+@pytest.fixture
+async def ward(db_url: str) -> AsyncIterator[tuple[Router, Database, Seeded]]:
+    database = Database(db_url)
+    seeded = await seed_ward(database)
+    yield Router(database, make_settings(db_url)), database, seeded
+    await database.dispose()
+
+
+def _shown(channel: str, replies: list[Outgoing]) -> list[str]:
+    """What the person reads: Zalo's numbered lists; the web chat's menu under a reply."""
+    if channel == "zalo":
+        return [f"< {line}" for message in replies
+                for part in message.numbered_parts(ZALO_TEXT_LIMIT) for line in part.split("\n")]
+    lines = []
+    for message in replies:
+        lines += transcript_lines([message])
+        if MENU in message.extra:
+            lines.append("  menu: " + " ".join(f"[{label}]" for label, _ in message.extra[MENU]))
+    return lines
+
+
+@pytest.mark.parametrize("channel", ["telegram", "zalo", "web"])
+async def test_transcript(channel: str, ward: tuple[Router, Database, Seeded]) -> None:
+    router, db, seeded = ward
+    path = GOLDEN / f"{channel}.txt"
+    expected = await asyncio.to_thread(path.read_text, encoding="utf-8")
+    chat = Chat(router, db, channel=channel, external_id=f"{channel}-kp1", language="vi")
+    effects = await Effects.begin(db)
+    produced: list[str] = []
+    for line in expected.splitlines():
+        if line == EFFECTS:
+            break
+        if line.startswith("#"):
+            produced.append(line)
+        elif line.startswith("> "):
+            produced.append(line)
+            typed = line[2:]
+            for key, code in seeded.codes.items():
+                typed = typed.replace("{" + key + "}", code)
+            replies = await (chat.tap(typed[4:]) if typed.startswith("tap ")
+                             else chat.send(typed))
+            produced += _shown(channel, replies)
+    produced += await effects.block([chat])
+    actual = "\n".join(produced) + "\n"
+    if UPDATE:
+        await asyncio.to_thread(path.write_text, actual, encoding="utf-8")
+    assert actual == expected
+
+
+def test_every_listed_command_has_its_words_and_a_label() -> None:
+    assert {c.name for c in listed()} == set(words.TABLE)
+    assert set(words.TABLE) <= set(COMMANDS)
+    vi = Translator("vi", "Asia/Ho_Chi_Minh")
+    for name, entry in words.TABLE.items():
+        assert entry.words and entry.label, name
+        assert words.named(entry.words[0].upper()) == name
+        assert vi(entry.label) != entry.label or entry.label == "Dashboard", name
+
+
+@pytest.mark.parametrize(("typed", "command"), [
+    ("báo cáo", "report"), ("BAO CAO", "report"), ("baocao", "report"), ("Báo cáo.", "report"),
+    ("hộ", "household"), ("ho", "household"), ("hỗ trợ", "support"), ("hotro", "support"),
+    ("điểm danh", "checkin"), ("diemdanh", "checkin"), ("Báo cáo ngày", "checkin"),
+    ("  tro   giup ", "help"), ("ngon ngu", "lang"), ("dang ky", "start"),
+    ("báo cáo 12 Lê Lợi F0", None), ("hộ 12", None), ("chào", None), ("", None), (None, None),
+])
+def test_a_whole_message_names_a_command(typed: str | None, command: str | None) -> None:
+    assert words.named(typed) == command
+
+
+def test_no_word_is_a_steering_word_of_another_meaning() -> None:
+    """'hủy' outside a question is /cancel, inside it cancels: the same meaning."""
+    from bot.flows.engine import STEERING
+    for meaning, steering in STEERING.items():
+        for word in steering:
+            named = words.BY_WORD.get(fold(word))
+            assert named in (None, meaning), (word, named)
