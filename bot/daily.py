@@ -41,9 +41,11 @@ class Run:
 # --- the check-in question and its reminder -------------------------------------------------
 
 async def prompt(run: Run) -> int:
-    """Every active leader below the ward gets the question, once for each unit they lead."""
+    """Every active leader below the ward gets the question, once for each unit they lead,
+    unless the unit already answered today (/checkin, or a report filed): asking again would
+    only teach them to ignore it. The digest counts those answers as on time."""
     queued = 0
-    for unit, person in await schedules.leaders_in(run.session, run.ward):
+    for unit, person in await silent_leaders(run):
         queued += await check_in.send_check_in(run.session, run.settings, person, unit,
                                                run.now)
     return queued

@@ -24,12 +24,12 @@ from bot.i18n import Translator
 from bot.messages import Outgoing
 from bot.scheduler import Due, Scheduler
 from bot.settings import Settings
-from storage import schedules, units
+from storage import digest, households, outbox, schedules, units
 from storage.db import Database
-from storage.models import JobRun, OutboxMessage, Person, Role, RoleAssignment, Unit
+from storage.models import ChatAccount, JobRun, OutboxMessage, Person, Role, RoleAssignment, Unit
 from storage.schedules import Change
 from tests.conftest import Seeded, StartBot, make_settings, seed_ward
-from tests.doubles.telegram_api import TelegramDouble
+from tests.doubles.telegram_api import SentMessage, TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
 from tests.telegram_helpers import data_for, register, say, tap
 
@@ -201,6 +201,70 @@ async def test_a_day_prompt_reminder_escalation_digest(
     assert await digest_rows(ward.db) == 1  # the other ward has no staff to send to
     for user in (KP1, T1, OTHER):
         await tg.expect_silence(user, 0.1)
+
+
+async def read_until(tg: TelegramDouble, user: int, fragment: str) -> SentMessage:
+    """The first new message to the user whose text has the fragment; what came before it is
+    read too. A tap may also edit the tapped message in place, and the double records that
+    edit as one more entry for the chat (method editMessage...), in no fixed order with the
+    reply: a count of messages would be a guess."""
+    while True:
+        message = await tg.next_message(user)
+        if fragment in (message.text or "") and message.method.startswith("send"):
+            return message
+
+
+async def prompts_to(db: Database, external_id: str) -> list[str]:
+    """The texts queued to a chat account by the check-in jobs (the tick commits them at
+    once, so this needs no waiting for the sender)."""
+    async with db.read() as session:
+        rows = (await session.execute(
+            select(OutboxMessage.payload).join(ChatAccount)
+            .where(ChatAccount.external_id == external_id,
+                   OutboxMessage.priority == outbox.BULK))).scalars().all()
+    return [str(payload.get("text", "")) for payload in rows]
+
+
+async def test_units_that_already_answered_are_neither_asked_nor_reminded(
+        ward: Ward, clock: time_machine.Traveller) -> None:
+    """Khu phố 1 answered /checkin on Telegram and Khu phố 2 filed a report on Zalo before
+    16:00: only Tổ dân phố 1 gets the question and the reminder; the two count as on time."""
+    tg, zalo = ward.tg, ward.zalo
+    async with ward.db.transaction() as session:
+        kp2 = await session.get(Unit, ward.id("26734-KP2"))
+        assert kp2 is not None
+        await households.add(session, kp2, "5 Pasteur", head_name="Phạm Văn Tư", members=3)
+    clock.move_to(at("15:30"))
+    [question] = await say(tg, KP1, "/checkin")
+    await tg.tap(KP1, data_for(question, "No change today"))
+    await read_until(tg, KP1, "no change recorded for Khu phố 1")
+    await zalo.send_text(KP2, "/report 5 Pasteur thieu thuoc 2 nguoi")
+    assert "1. Xác nhận" in ((await zalo.next_message(KP2)).text or "")
+    await zalo.send_text(KP2, "1")
+    assert "#1" in ((await zalo.next_message(KP2)).text or "")
+    before = {user: len(await prompts_to(ward.db, user)) for user in (str(KP1), KP2)}
+
+    scheduler = ward.scheduler()
+    clock.move_to(at("16:00"))
+    assert len(await scheduler.tick()) == 2
+    [t1_prompt] = await tg.wait_messages(T1)
+    assert "Tổ dân phố 1" in (t1_prompt.text or "")
+    clock.move_to(at("18:00"))
+    assert len(await scheduler.tick()) == 2
+    assert "Reminder: Tổ dân phố 1" in ((await tg.next_message(T1)).text or "")
+    for user in (str(KP1), KP2):
+        assert len(await prompts_to(ward.db, user)) == before[user], user
+    await zalo.expect_silence(KP2)
+    assert not [m for m in tg.messages_to(KP1) if "Any change" in (m.text or "")
+                and m.message_id != question.message_id], tg.dump(KP1, "asked again")
+
+    async with ward.db.read() as session:
+        ben_thanh = await session.get(Unit, ward.id(WARD))
+        assert ben_thanh is not None
+        figures = await digest.ward_figures(session, ben_thanh, DAY, ward.runtime.settings)
+    checked = figures.compliance
+    assert (checked.expected, checked.reported, checked.on_time) == (3, 2, 2), checked
+    assert [entry["unit"] for entry in checked.silent] == ["Tổ dân phố 1"], checked
 
 
 async def test_a_late_question_keeps_its_gaps_and_an_answered_reminder_is_not_escalated(
