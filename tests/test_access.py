@@ -23,7 +23,8 @@ POLICY: dict[str, set[str]] = {
     "household": {"leader", "monitor", *STAFF}, "support": {"leader", *STAFF},
     "eligible": STAFF, "deliveries": {"monitor", *STAFF}, "dispute": {"monitor"},
     "disputes": STAFF, "drill": STAFF, "export": STAFF, "schedule": STAFF, "directive": STAFF,
-    "summary": STAFF, "people": STAFF, "web": {"monitor", *STAFF},
+    "summary": STAFF, "people": STAFF, "invite": STAFF, "handover": STAFF,
+    "web": {"monitor", *STAFF},
     "lang": EVERYONE, "help": EVERYONE, "cancel": EVERYONE, "start": EVERYONE,
 }
 INVITES = {"leader": "leader:KP1", "ward_staff": "ward_staff:WARD", "admin": "admin:CITY",

@@ -42,6 +42,8 @@ TABLE: dict[str, CommandWords] = {
     "export": CommandWords(N_("Export"), ("xuất excel", "xuất", "xuatexcel")),
     "schedule": CommandWords(N_("Schedule"), ("lịch", "lịch báo cáo")),
     "people": CommandWords(N_("Roster"), ("cán bộ", "canbo")),
+    "invite": CommandWords(N_("Invite card"), ("thẻ mời", "mã mời", "themoi", "mamoi")),
+    "handover": CommandWords(N_("Handover"), ("bàn giao", "bangiao")),
     "web": CommandWords(N_("Dashboard"), ("bảng điều khiển", "bangdieukhien")),
     "lang": CommandWords(N_("Language"), ("ngôn ngữ", "ngonngu")),
     "help": CommandWords(N_("Help"),
