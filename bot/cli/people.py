@@ -102,6 +102,8 @@ def _holder(t: Translator, entry: roster.Listed) -> str:
     if holding is None:
         since = unit_post.vacant_since or unit_post.created_at
         days = max(0, (utcnow() - since).days)
+        if not days:
+            return t("vacant less than a day (since {day})", day=t.date(since))
         return t.plural("vacant {n} day (since {day})", "vacant {n} days (since {day})", days,
                         day=t.date(since))
     channels = ", ".join(entry.channels) or t("not connected")
