@@ -32,7 +32,7 @@ from bot import files
 from bot.channels.base import HandleIncoming
 from bot.client_address import client_address
 from bot.i18n import N_, Translator, pick_locale
-from bot.messages import BIG_ID_MAX, MENU, Incoming, Outgoing, parse_id
+from bot.messages import BIG_ID_MAX, MENU, URGENT_ALERT, Incoming, Outgoing, parse_id
 from bot.settings import Settings
 from storage import invites, outbox, web_chat
 from storage.db import Database
@@ -231,6 +231,8 @@ def render(row: OutboxMessage) -> dict[str, Any]:
             item[kind] = url
     if "document" in item:
         item["filename"] = message.filename or Path(message.document or "").name
+    if message.extra.get(URGENT_ALERT):  # styled apart by the page: a flag, not the text
+        item["urgent"] = True
     if MENU in message.extra:  # the reply left no question open: the role's commands
         item["menu"] = [{"label": label, "text": text}
                         for label, text in message.extra[MENU]]

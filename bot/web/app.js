@@ -121,7 +121,7 @@
     if (message.id <= state.lastId) return;  // a poll overlapping a retry
     state.lastId = message.id;
     var follow = atBottom();
-    var item = el("li", "msg bot");
+    var item = el("li", message.urgent ? "msg bot urgent" : "msg bot");
     var bubble = el("div", "bubble");
     if (message.photo) {
       var img = el("img", "photo");
