@@ -54,10 +54,11 @@ async def test_ward_staff_send_a_persons_card_on_telegram(
     pick = await tg.next_message(STAFF)
     assert (pick.text or "").startswith("Whose invite card?")
     labels = pick.button_texts
-    # Not yet connected first: the quarter head who joined is not offered; no vacant post.
+    # Not yet connected first, in the unit tree's order, then the posts catalogue's: the
+    # quarter head who joined is not offered; no vacant post.
     assert len(labels) == 9 and labels[-1] == "Search by name"
-    assert labels[0] == f"{name_of(2, 0)} · Khu phố 2 · Head of quarter / hamlet"
-    assert labels[4].startswith("Trần Văn Bảo 2-1 · Khu phố 2 › Tổ dân phố 1 · Head of")
+    assert labels[0] == f"{name_of(1, 2)} · Khu phố 1 · Party cell secretary"
+    assert labels[2].startswith("Trần Văn Bảo 1-1 · Khu phố 1 › Tổ dân phố 1 · Head of")
     assert not any(name_of(1, 0) in label for label in labels)
     search = await tap(tg, STAFF, "Search by name")
     assert "without diacritics" in (search.text or "")
@@ -108,7 +109,7 @@ async def test_on_zalo_the_card_comes_by_signed_link_with_the_code_as_text(
     await zalo.next_message("staff")
     await zalo.send_text("staff", "/invite")
     pick = (await zalo.next_message("staff")).text or ""
-    assert "1. Nguyễn Thị Ánh 2-0" in pick and "9. Search by name" in pick
+    assert "1. Nguyễn Thị Ánh 1-0" in pick and "9. Search by name" in pick
     await zalo.send_text("staff", "9")
     await zalo.next_message("staff")
     await zalo.send_text("staff", "nguyen thi anh 12-3")
