@@ -4,8 +4,11 @@ that let a platform fetch them (Zalo takes photos by URL only).
 Digest charts are kept a week, so the link in a digest works for its 7 days; an export holds
 household records (Decree 13/2023/ND-CP), so its link lasts 24 hours and the file two days.
 Directive attachments stay: they are the directive's own record. An invite card sent in
-chat carries a live code and a name: its link lasts 24 hours and the file two days. All of
-it is personal data: the folders are 0700 and the files 0600 (storage/private.py).
+chat carries a live code and a name: its link lasts 24 hours and the file two days. A photo
+sent in the web chat (a report's, a receipt's, a directive's) is kept here as Telegram keeps
+one sent there: it is the record's own, so it stays; a signed link to it (for Zalo) lasts 7
+days. All of it is personal data: the folders are 0700 and the files 0600
+(storage/private.py).
 
 A link is `{COSO_PUBLIC_URL}/files/{folder}/{name}?e={expiry}&s={signature}`: the signature
 is an HMAC-SHA256 of folder, name and expiry under a secret of this installation, so a link
@@ -43,11 +46,14 @@ log = logging.getLogger(__name__)
 KEEP = {"charts": timedelta(days=8), "exports": timedelta(days=2),
         "cards": timedelta(days=2)}
 LINK_LIFE = {"charts": timedelta(days=7), "exports": timedelta(hours=24),
-             "directives": timedelta(days=7), "cards": timedelta(hours=24)}
+             "directives": timedelta(days=7), "cards": timedelta(hours=24),
+             "photos": timedelta(days=7)}
 SECRET_FILE = "file-secret"
-FOLDERS = ("charts", "exports", "directives", "cards")
+PHOTOS = "photos"
+FOLDERS = ("charts", "exports", "directives", "cards", PHOTOS)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+                 ".webp": "image/webp",
                  ".pdf": "application/pdf",
                  ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                  ".csv": "text/csv"}
@@ -82,6 +88,40 @@ def remove_older(folder: Path, age: timedelta) -> int:
         else:
             path.unlink(missing_ok=True)
     return len(old)
+
+
+# --- photos people send (the web chat) ------------------------------------------------------
+
+def photo_suffix(data: bytes) -> str | None:
+    """".jpg", ".png" or ".webp" when the bytes begin as that image format does, else None.
+    The content decides, never a file name or a browser's content type: both are the
+    sender's to choose."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return ".jpg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return ".png"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ".webp"
+    return None
+
+
+def store_photo(settings: Settings, name: str, data: bytes) -> Path:
+    """Write the photo as COSO_DATA_DIR/photos/name (0600) and return its path. `name` is
+    ours (random, see bot/channels/web.py), never the sender's; a retried upload with the
+    same name finds its file already there and keeps it."""
+    if not _NAME.match(name):
+        raise ValueError("not a file name of ours")
+    folder = private_dir(settings.data_dir / PHOTOS)
+    path = folder / name
+    if path.is_file():
+        return path
+    # Written aside, then renamed: a reader never sees half a photo.
+    part = folder / f".{name}.{secrets.token_hex(4)}"
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(part, path)
+    return path
 
 
 # --- signed links -----------------------------------------------------------------------------

@@ -45,6 +45,8 @@ PAID_BROADCAST = "paid_broadcast"
 # Outgoing.extra key: the person's commands as [[label, "/report"], ...], on the reply that
 # leaves no question open; the web chat shows them as a menu under the thread.
 MENU = "menu"
+# Outgoing.extra key: an urgent report's alert to ward staff; the web chat styles it apart.
+URGENT_ALERT = "urgent_alert"
 
 
 @dataclass(frozen=True)

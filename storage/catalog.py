@@ -1,6 +1,6 @@
 """The city's own catalogues, kept as rows and exchanged as one YAML file per kind.
 
-A kind (report situations, support policies, drill scenarios; posts slot in the same way)
+A kind (report situations, support policies, drill scenarios, the posts of the roster)
 is a table and the fields its YAML entries carry. Reading a file keeps each value's line, so
 a refusal names file, line and field; an import is planned whole (added, changed, retired)
 and checked before anything is written, and a refused plan writes nothing. An entry is never
@@ -21,7 +21,18 @@ import yaml
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Base, DrillScenario, ReportCategory, SupportPolicy, Unit
+from storage.models import (
+    Base,
+    DrillScenario,
+    Post,
+    PostHolding,
+    ReportCategory,
+    Role,
+    SupportPolicy,
+    Unit,
+    UnitPost,
+)
+from storage.units import LEVEL_RANK
 from wording import N_, fold, normalize
 
 MAX_BYTES = 1_000_000  # a catalogue is a page or two; anything bigger is not one
@@ -203,6 +214,26 @@ def _aliases(value: Any) -> list[str]:
     return aliases
 
 
+# What holding a post may give: leading a unit, overseeing it, or staffing a ward. Never
+# admin: a spreadsheet row must not hand out the whole subtree's administration.
+POST_ROLES = (Role.LEADER.value, Role.MONITOR.value, Role.WARD_STAFF.value)
+
+
+def _role(value: Any) -> str:
+    if value not in POST_ROLES:
+        raise _Bad(N_("unknown role; a post gives one of {roles}"), roles=", ".join(POST_ROLES))
+    return str(value)
+
+
+def _levels(value: Any) -> list[str]:
+    levels = _texts(32)(value)
+    for level in levels:
+        if level not in LEVEL_RANK:
+            raise _Bad(N_("unknown unit level {level}; the levels are {levels}"), level=level,
+                       levels=", ".join(LEVEL_RANK))
+    return levels
+
+
 def _measure(value: Any) -> str:
     if value not in MEASURES:
         raise _Bad(N_("unknown measure; it is one of {measures}"), measures=", ".join(MEASURES))
@@ -297,7 +328,10 @@ SCENARIOS = Kind("scenarios", DrillScenario, (
     Field("key", _key), Field("label_vi", text(200)), Field("label_en", text(200)),
     Field("steps", _steps), Field("levels", _texts(32), []), Field("active", _flag, True)),
     per_ward=True)
-KINDS = {kind.name: kind for kind in (SITUATIONS, POLICIES, SCENARIOS)}
+POSTS = Kind("posts", Post, (
+    *COMMON, Field("role", _role), Field("levels", _levels, []), Field("active", _flag, True)),
+    per_ward=False)
+KINDS = {kind.name: kind for kind in (SITUATIONS, POLICIES, SCENARIOS, POSTS)}
 
 
 @dataclass
@@ -422,6 +456,9 @@ HEADERS = {
                 "valid_from / valid_to are dates (YYYY-MM-DD) or null.",
     "scenarios": "Drill scenarios: steps in order, each with vi, en and the expected minutes;\n"
                  "levels are the unit levels that take part ([]: every level).",
+    "posts": "Posts of a unit, in the order the roster lists them: role is what holding one\n"
+             "gives (leader, monitor or ward_staff); levels the units that have it ([]: all).\n"
+             "A label may name two posts in one, \"Trưởng khu phố / Trưởng ấp\".",
 }
 
 
@@ -481,6 +518,8 @@ async def plan(session: AsyncSession, kind: Kind, entries: Sequence[Entry],
             result.retired.append(row.key)
             result.writes.append((row, {"active": False}))
     problems.extend(_consistency(kind, result, every, entries, ward, today))
+    if kind is POSTS:
+        problems.extend(await _posts_in_use(session, result, entries))
     if problems:
         raise CatalogError(problems)
     return result
@@ -511,6 +550,8 @@ def _consistency(kind: Kind, result: Plan, every: dict[str, Any], entries: Seque
     problems = []
     if kind is SITUATIONS:
         problems.extend(_duplicate_aliases(state, lines))
+    if kind is POSTS:
+        problems.extend(_duplicate_post_names(entries))
     offered = [key for key, values in state.items() if values.get("active")
                and values.get("unit_id") is None and _valid(values, today)]
     if ward is None and not offered:
@@ -542,6 +583,53 @@ def _duplicate_aliases(state: dict[str, dict[str, Any]],
                 problems.append(Problem(at.get("aliases", 1), f"{key}.aliases",
                                         N_("the alias {alias} is also {other}'s"),
                                         {"alias": alias, "other": other}))
+    return problems
+
+
+def _duplicate_post_names(entries: Sequence[Entry]) -> list[Problem]:
+    """A roster CSV names a post by its key, a label or half of the Vietnamese "A / B",
+    folded: each name must choose one active post."""
+    owners: dict[str, str] = {}
+    problems = []
+    for entry in entries:
+        if not entry.values.get("active"):
+            continue
+        values = entry.values
+        # The English halves may repeat ("… quarter / hamlet"): a ward's file is Vietnamese.
+        names = {fold(values["key"]), fold(values["label_vi"]), fold(values["label_en"])}
+        names |= {fold(part) for part in values["label_vi"].split("/") if part.strip()}
+        for name in sorted(names):
+            other = owners.setdefault(name, entry.key)
+            if other != entry.key:
+                problems.append(Problem(entry.lines.get("label_vi", entry.line),
+                                        f"{entry.key}.label_vi",
+                                        N_("the name {name} is also {other}'s: a roster file "
+                                           "could not tell them apart"),
+                                        {"name": name, "other": other}))
+    return problems
+
+
+async def _posts_in_use(session: AsyncSession, accepted: Plan,
+                        entries: Sequence[Entry]) -> list[Problem]:
+    """A post someone holds keeps its role and stays offered: their access is that role
+    (storage.roster), so hand the post over or vacate it first."""
+    held = set((await session.execute(
+        select(UnitPost.post_key).join(PostHolding, PostHolding.unit_post_id == UnitPost.id)
+        .where(PostHolding.ended_at.is_(None)).distinct())).scalars())
+    lines = {entry.key: entry for entry in entries}
+    problems = []
+    for row, values in accepted.writes:
+        if row is None or row.key not in held:
+            continue
+        entry = lines.get(row.key)
+        line = entry.line if entry else 1
+        if values.get("active") is False:
+            problems.append(Problem(line, f"{row.key}.active", N_(
+                "this post is held: hand it over or vacate it before retiring it")))
+        elif "role" in values and values["role"] != row.role:
+            problems.append(Problem(entry.lines.get("role", line) if entry else line,
+                                    f"{row.key}.role", N_(
+                "this post is held: its role cannot change while people hold it")))
     return problems
 
 

@@ -1,6 +1,7 @@
 """A demo ward to try the bot on: one real HCMC ward, three quarters, six groups, and a
 roster: each post held by an invented person (one group's head left vacant), an invite per
-person, so that redeeming one claims that person and every figure the demo shows adds up.
+person, so that redeeming one claims that person and every figure the demo shows adds up;
+and a few invented households with reports, so its first digest and dashboard show some.
 
 Running it again reuses the units, posts and people and re-issues their invites (the earlier
 unused ones are revoked).
@@ -15,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from vietnam_provinces import Ward
 
-from storage import invites, people, roster, units
-from storage.models import Person, Post, Role, Unit, UnitPost
+from storage import households, invites, people, roster, units
+from storage.models import Household, Person, Post, Report, Role, Unit, UnitPost, utcnow
 from storage.official_units import province_rows
 from storage.unit_import import UnitRow, apply_rows
 from wording import normalize
@@ -42,6 +43,23 @@ VACANT_POST = ("to_truong", "-KP3-T2")  # a post still to fill: its invite makes
 SAMPLE_WARD_PEOPLE = (
     ("Phạm Thị Dung", Role.WARD_STAFF),
     ("Hoàng Văn Em", Role.MONITOR),
+)
+
+# Invented households (code, head, members, flags) and a few reports on them (household,
+# situation, urgent, hours ago, resolved), so a new officer's first digest and dashboard
+# have something to read. Seeded once: a ward that has households keeps its own.
+SAMPLE_HOUSEHOLDS = (
+    ("-KP1-T1", "12 Lê Lợi", "Trần Văn Tâm", 4, ("poor",)),
+    ("-KP1-T2", "5 Pasteur", "Nguyễn Thị Mai", 1, ("elderly_alone",)),
+    ("-KP2-T1", "30 Lý Tự Trọng", "Phạm Văn Hùng", 5, ("young_children",)),
+    ("-KP2-T2", "8 Nam Kỳ Khởi Nghĩa", "Lê Thị Thu", 3, ("pregnant", "near_poor")),
+    ("-KP3-T1", "21 Hàm Nghi", "Đỗ Văn Phúc", 2, ("disability",)),
+)
+SAMPLE_REPORTS = (
+    (0, "f0", True, 20, False),
+    (1, "short_food", False, 3, False),
+    (2, "f1", False, 50, True),
+    (4, "medical_visit", True, 6, False),
 )
 
 
@@ -74,7 +92,31 @@ async def build(session: AsyncSession, expires_in: timedelta) -> DemoResult:
     ward = await units.by_code(session, official[-1].code)
     assert ward is not None
     await apply_rows(session, quarter_rows(ward.code))
-    return DemoResult(ward, await _roster(session, ward, expires_in))
+    made = await _roster(session, ward, expires_in)
+    await _households(session, ward)
+    return DemoResult(ward, made)
+
+
+async def _households(session: AsyncSession, ward: Unit) -> None:
+    below = select(Unit.id).where(Unit.path.startswith(ward.path))
+    if (await session.execute(select(Household.id).where(Household.unit_id.in_(below))
+                              .limit(1))).first() is not None:
+        return
+    homes = []
+    for suffix, code, head, members, flags in SAMPLE_HOUSEHOLDS:
+        unit = await units.by_code(session, ward.code + suffix)
+        assert unit is not None
+        homes.append(await households.add(session, unit, code, head_name=head,
+                                          members=members, flags=flags))
+    now = utcnow()
+    for index, key, urgent, hours, resolved in SAMPLE_REPORTS:
+        home = homes[index]
+        created = now - timedelta(hours=hours)
+        session.add(Report(household_id=home.id, unit_id=home.unit_id, category_key=key,
+                           people_count=1, urgent=urgent, created_at=created,
+                           updated_at=created, status="resolved" if resolved else "open",
+                           resolved_at=now - timedelta(hours=2) if resolved else None))
+    await session.flush()
 
 
 async def _roster(session: AsyncSession, ward: Unit, expires_in: timedelta

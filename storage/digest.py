@@ -11,7 +11,6 @@ The only rows brought into Python are short lists a reader sees by name: urgent 
 
 from __future__ import annotations
 
-import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, distinct, func, select, true
+from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import drills, schedules
@@ -34,6 +33,7 @@ from storage.models import (
     Household,
     Person,
     Post,
+    PostHolding,
     Report,
     ReportCategory,
     ReportStatus,
@@ -45,7 +45,7 @@ from storage.models import (
     Unit,
     UnitPost,
 )
-from storage.units import unique_tails
+from storage.units import natural, unique_tails
 
 URGENT_LISTED = 10  # a phone screen; the count says how many more there are
 TREND_DAYS = 7
@@ -83,6 +83,17 @@ class Vacancy:
 
 
 @dataclass
+class Unconnected:
+    """A post whose holder has not connected a chat yet: who to phone, and for which post."""
+
+    unit: str
+    post_key: str
+    label_vi: str
+    label_en: str
+    person: str
+
+
+@dataclass
 class UrgentCase:
     report_id: int
     unit: str  # the shortest path that tells its unit from the others listed
@@ -116,7 +127,8 @@ class Compliance:
     late: int
     rate: float | None
     on_time_rate: float | None
-    silent: list[dict[str, Any]] = field(default_factory=list)  # {unit, leaders: [names]}
+    # {unit, leaders: [names], unconnected: [those of the leaders with no chat yet]}
+    silent: list[dict[str, Any]] = field(default_factory=list)
     units: int = 0  # units expected to answer each day
 
 
@@ -188,6 +200,7 @@ class WardFigures:
     drills: DrillFigures | None
     directives: DirectiveFigures | None
     trend: list[TrendDay]
+    unconnected: list[Unconnected] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -243,12 +256,6 @@ async def ward_units(session: AsyncSession, ward: Unit) -> WardUnits:
     return WardUnits(ward, [row.id for row in rows], names, chains)
 
 
-def natural(name: str) -> list[tuple[int, int | str]]:
-    """'Khu phố 11' after 'Khu phố 2': the digits compared as numbers."""
-    return [(0, int(part)) if part.isdigit() else (1, part.casefold())
-            for part in re.split(r"(\d+)", name) if part]
-
-
 def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     """SUM(CASE WHEN condition THEN 1 ELSE 0 END), 0 over no rows: a count beside others in
     one GROUP BY."""
@@ -283,6 +290,7 @@ async def ward_figures(session: AsyncSession, ward: Unit, day: date,
     households, flags = await _households(session, units_in)
     recent_days = max(days, RECENT_DAYS)
     recent, _ = bounds(day - timedelta(days=recent_days - 1), tz)
+    waiting = await _unconnected(session, units, end)
     return WardFigures(
         ward_code=ward.code, ward_name=ward.name, day=day.isoformat(), days=days,
         recent_days=recent_days,
@@ -290,12 +298,14 @@ async def ward_figures(session: AsyncSession, ward: Unit, day: date,
         urgent=await _urgent(session, units, end, aged_to) if counts.urgent_open else [],
         households=households, flags=flags,
         policies=await _policies(session, units_in, day - timedelta(days=days - 1), day),
-        compliance=await compliance(session, units, day, settings, expected, days),
+        compliance=await compliance(session, units, day, settings, expected, days,
+                                    _names_by_unit(waiting)),
         vacancies=await _vacancies(session, units, end),
         blocked=await _blocked(session, units_in),
         drills=await _drills(session, ward, recent, end),
         directives=await _directives(session, units_in, recent, end),
         trend=await trend(session, trend_days, counts.open_at, list(expected), tz),
+        unconnected=[row.figure for row in waiting],
     )
 
 
@@ -369,6 +379,41 @@ async def _vacancies(session: AsyncSession, units: WardUnits, end: datetime
     return [Vacancy(short[unit_id], key, label_vi, label_en,
                     max(0, (end - _aware(vacant_from)).days))
             for unit_id, key, label_vi, label_en, vacant_from in rows]
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    unit_id: int
+    person: str
+    figure: Unconnected
+
+
+async def _unconnected(session: AsyncSession, units: WardUnits, end: datetime
+                       ) -> list[_Waiting]:
+    """The posts held at the day's end by someone with no chat account: in tree order, then
+    the catalogue's order of posts."""
+    no_chat = ~exists().where(ChatAccount.person_id == Person.id)
+    query = (select(UnitPost.unit_id, Post.key, Post.label_vi, Post.label_en, Person.full_name)
+             .join(Post, Post.key == UnitPost.post_key)
+             .join(PostHolding, PostHolding.unit_post_id == UnitPost.id)
+             .join(Person, Person.id == PostHolding.person_id)
+             .where(UnitPost.unit_id.in_(units.ids), PostHolding.ended_at.is_(None),
+                    PostHolding.started_at < end, Person.active.is_(True), Post.active.is_(True),
+                    no_chat)
+             .order_by(Post.position, Post.key))
+    rows = list((await session.execute(query)).all())
+    order = {unit_id: index for index, unit_id in enumerate(units.ids)}
+    rows.sort(key=lambda row: order[row[0]])  # stable: posts keep their order within a unit
+    short = units.short([row[0] for row in rows])
+    return [_Waiting(unit_id, name, Unconnected(short[unit_id], key, label_vi, label_en, name))
+            for unit_id, key, label_vi, label_en, name in rows]
+
+
+def _names_by_unit(waiting: Sequence[_Waiting]) -> dict[int, set[str]]:
+    found: dict[int, set[str]] = {}
+    for row in waiting:
+        found.setdefault(row.unit_id, set()).add(row.person)
+    return found
 
 
 def _aware(moment: datetime) -> datetime:
@@ -447,9 +492,11 @@ async def expected_units(session: AsyncSession, units: WardUnits) -> dict[int, l
 
 async def compliance(session: AsyncSession, units: WardUnits, day: date,
                      settings: DigestSettings, expected: dict[int, list[str]],
-                     days: int = 1) -> Compliance:
+                     days: int = 1, unconnected: dict[int, set[str]] | None = None
+                     ) -> Compliance:
     """Check-ins answered ÷ owed (expected_units, each day of the period); on time = before
-    the ward's reminder time that day. The silent units are the last day's."""
+    the ward's reminder time that day. The silent units are the last day's, each with those
+    of its leaders who have no chat yet (`unconnected`: unit id -> holders' names)."""
     if not expected:
         return Compliance(0, 0, 0, 0, None, None)
     times = await schedules.schedule_of(session, settings, units.ward)
@@ -464,7 +511,10 @@ async def compliance(session: AsyncSession, units: WardUnits, day: date,
     owed = len(expected) * days
     silent_ids = [u for u in expected if (u, day) not in answered]
     short = units.short(silent_ids)
-    silent = [{"unit": short[u], "leaders": expected[u]} for u in silent_ids]
+    waiting = unconnected or {}
+    silent = [{"unit": short[u], "leaders": expected[u],
+               "unconnected": [name for name in expected[u] if name in waiting.get(u, ())]}
+              for u in silent_ids]
     return Compliance(owed, len(answered), on_time, len(answered) - on_time,
                       rate(len(answered), owed), rate(on_time, owed), silent, len(expected))
 

@@ -32,6 +32,8 @@ MAX_NOTE = 500  # a unit's note with its "done"
 MAX_REMINDERS = 3
 # Staff may nudge those still missing by hand, but not more often than this, whoever asks.
 REMIND_BY_HAND_EVERY = timedelta(hours=1)
+# A chat connected after a send gets the directives still owed of at most this age.
+CATCH_UP = timedelta(days=30)
 MB = 1024 * 1024
 # Bot API limits for uploads by a bot. Zalo's bot API takes photos by URL only, so a file
 # from this machine never goes to Zalo (its recipients get a note instead) and has no limit.
@@ -281,6 +283,20 @@ async def status(session: AsyncSession, directive_id: int,
 def pending(directive: Directive, entry: DirectiveRecipient) -> bool:
     """Still owed: the acknowledgement, or (a directive that asks none) the unit's "done"."""
     return (entry.acknowledged_at is None) if directive.requires_ack else entry.done_at is None
+
+
+async def owed_to(session: AsyncSession, person_id: int, now: datetime
+                  ) -> Sequence[tuple[Directive, DirectiveRecipient]]:
+    """This person's directives still owed, not past their deadline nor older than
+    CATCH_UP, oldest first: what a chat they connect now must still show them."""
+    query = (select(Directive, DirectiveRecipient)
+             .join(DirectiveRecipient, DirectiveRecipient.directive_id == Directive.id)
+             .where(DirectiveRecipient.person_id == person_id,
+                    Directive.created_at > now - CATCH_UP,
+                    or_(Directive.deadline.is_(None), Directive.deadline > now))
+             .order_by(Directive.id, DirectiveRecipient.id))
+    return [(directive, entry) for directive, entry in (await session.execute(query)).all()
+            if pending(directive, entry)]
 
 
 async def connected(session: AsyncSession, person_ids: set[int]) -> set[int]:

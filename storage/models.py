@@ -344,6 +344,10 @@ class Report(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     resolved_at: Mapped[datetime | None]
     resolved_by_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    # The ward staff member who took an urgent report from its alert ("Đã nhận xử lý"): set
+    # once, by the first tap (storage.reports.take), so the others know it is handled.
+    assigned_to_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    assigned_at: Mapped[datetime | None]
 
     household: Mapped[Household] = relationship()
     category: Mapped[ReportCategory] = relationship()
@@ -356,7 +360,7 @@ class ReportEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # "updated" | "resolved"
+    kind: Mapped[str] = mapped_column(String(16))  # storage.reports.EventKind
     people_count: Mapped[int | None]
     note: Mapped[str | None] = mapped_column(Text)
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))

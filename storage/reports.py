@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, tzinfo
 
 from sqlalchemy import select
+from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,6 +37,17 @@ class EventKind(enum.StrEnum):
     URGENT = "urgent"  # marked urgent after filing
     NOT_URGENT = "not_urgent"
     RESOLVED = "resolved"
+    ASSIGNED = "assigned"  # a ward staff member took it from its alert
+
+
+class Take(enum.StrEnum):
+    """What a tap on an alert's "Đã nhận xử lý" did (storage.reports.take)."""
+
+    TAKEN = "taken"  # this tap took it
+    ALREADY_YOURS = "already_yours"  # a second tap by the one who took it
+    TAKEN_BY_OTHER = "taken_by_other"
+    RESOLVED = "resolved"  # closed before anyone took it
+    BUSY = "busy"  # another staff member's tap is taking it at this very moment
 
 
 class CheckInAnswer(enum.StrEnum):
@@ -159,6 +171,39 @@ async def resolve(session: AsyncSession, report: Report, *, person_id: int | Non
     event = _event(session, report, EventKind.RESOLVED, person_id, now, note=note)
     await session.flush()
     return event
+
+
+async def take(session: AsyncSession, report: Report, person_id: int, now: datetime) -> Take:
+    """Assign the (scope-checked) report to the person unless someone has it already.
+
+    One conditional UPDATE, so two staff tapping at the same moment cannot both take it.
+    On PostgreSQL the row is claimed with SKIP LOCKED rather than waited for: the taker's
+    turn goes on to queue a message to the other staff, whose chat row the other's own turn
+    holds (its lock conflicts with the outbox's foreign key check), so waiting here would be
+    a deadlock; the loser is told someone is taking it right now (BUSY). SQLite writes one
+    turn at a time. The report is read again afterwards, so the caller sees who has it.
+    """
+    free = (select(Report.id)
+            .where(Report.id == report.id, Report.assigned_to_person_id.is_(None),
+                   Report.status == ReportStatus.OPEN)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery())
+    statement = (sql_update(Report).where(Report.id == free)
+                 .values(assigned_to_person_id=person_id, assigned_at=now, updated_at=now)
+                 .execution_options(synchronize_session=False))
+    changed = (await session.execute(statement)).rowcount  # type: ignore[attr-defined]
+    await session.refresh(report, ["assigned_to_person_id", "assigned_at", "status",
+                                   "updated_at"])
+    if changed:
+        session.add(ReportEvent(report_id=report.id, kind=EventKind.ASSIGNED,
+                                person_id=person_id, created_at=now))
+        await session.flush()
+        return Take.TAKEN
+    if report.assigned_to_person_id == person_id:
+        return Take.ALREADY_YOURS
+    if report.assigned_to_person_id is not None:
+        return Take.TAKEN_BY_OTHER
+    return Take.RESOLVED if report.status != ReportStatus.OPEN else Take.BUSY
 
 
 # --- daily check-ins -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from storage import invites
+from storage import invites, units
 from storage.models import (
     ChatAccount,
     Conversation,
@@ -97,6 +97,12 @@ async def seat(session: AsyncSession, unit: Unit, post: Post, *, create: bool = 
     return found
 
 
+async def _in_roster_order(session: AsyncSession, root: Unit, found: Sequence[UnitPost]
+                           ) -> list[UnitPost]:
+    order = await units.tree(session, root)
+    return sorted(found, key=lambda s: (order.key(s.unit), s.post.position, s.post.key))
+
+
 async def open_holding(session: AsyncSession, unit_post: UnitPost) -> PostHolding | None:
     query = (select(PostHolding).where(PostHolding.unit_post_id == unit_post.id,
                                        PostHolding.ended_at.is_(None))
@@ -105,13 +111,13 @@ async def open_holding(session: AsyncSession, unit_post: UnitPost) -> PostHoldin
 
 
 async def seats_in(session: AsyncSession, unit: Unit) -> list[Seat]:
-    """Every post in the unit's subtree, ordered by unit path then post, with its holder."""
+    """Every post in the unit's subtree with its holder, in roster order: the units in the
+    tree's order (siblings by name, Khu phố 2 before Khu phố 11), each unit's posts in the
+    catalogue's order."""
     query = (select(UnitPost).join(Unit, Unit.id == UnitPost.unit_id)
-             .join(Post, Post.key == UnitPost.post_key)
              .where(Unit.path.startswith(unit.path))
-             .options(joinedload(UnitPost.unit), joinedload(UnitPost.post))
-             .order_by(Unit.path, Post.position, Post.key))
-    found = (await session.execute(query)).scalars().all()
+             .options(joinedload(UnitPost.unit), joinedload(UnitPost.post)))
+    found = await _in_roster_order(session, unit, (await session.execute(query)).scalars().all())
     holdings = {}
     if found:
         open_ones = (await session.execute(
@@ -120,6 +126,26 @@ async def seats_in(session: AsyncSession, unit: Unit) -> list[Seat]:
             .options(joinedload(PostHolding.person)))).scalars().all()
         holdings = {holding.unit_post_id: holding for holding in open_ones}
     return [Seat(unit_post, holdings.get(unit_post.id)) for unit_post in found]
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A post of the roster as a reader sees it: the unit as a place below the listed root
+    ('Tổ dân phố 3 · Khu phố 1'), and the chats its holder has connected."""
+
+    seat: Seat
+    place: str
+    channels: list[str]
+
+
+async def listing(session: AsyncSession, root: Unit) -> list[Listed]:
+    """The roster of the root's subtree in roster order (seats_in): what `coso people list`
+    and /people show alike."""
+    seats = await seats_in(session, root)
+    order = await units.tree(session, root)
+    connected = await channels_of(session, [s.holder.id for s in seats if s.holder])
+    return [Listed(s, order.place(s.unit_post.unit),
+                   connected.get(s.holder.id, []) if s.holder else []) for s in seats]
 
 
 async def history(session: AsyncSession, unit_post: UnitPost) -> Sequence[PostHolding]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -134,7 +135,45 @@ async def count(session: AsyncSession) -> int:
 
 
 SEPARATOR = " › "
+PLACE_SEPARATOR = " · "  # a place written own name first: "Tổ dân phố 3 · Khu phố 1"
 K = TypeVar("K")
+
+
+def natural(name: str) -> list[tuple[int, int | str]]:
+    """'Khu phố 11' after 'Khu phố 2': the digits compared as numbers."""
+    return [(0, int(part)) if part.isdigit() else (1, part.casefold())
+            for part in re.split(r"(\d+)", name) if part]
+
+
+def path_ids(path: str) -> list[int]:
+    """A materialised path's unit ids, top first."""
+    return [int(part) for part in path.strip("/").split("/") if part]
+
+
+class Tree:
+    """The names of a subtree's units, to order them as a reader counts (each level's
+    siblings by name, Khu phố 2 before Khu phố 11, as storage.digest does) and to write a
+    unit as a place below the subtree's root."""
+
+    def __init__(self, root: Unit, names: dict[int, str]) -> None:
+        self.root, self.names = root, names
+
+    def _below(self, unit: Unit) -> list[int]:
+        return path_ids(unit.path)[len(path_ids(self.root.path)):]
+
+    def key(self, unit: Unit) -> list[list[tuple[int, int | str]]]:
+        return [natural(self.names.get(i, "")) for i in self._below(unit)]
+
+    def place(self, unit: Unit) -> str:
+        """'Tổ dân phố 3 · Khu phố 1' below the root; the root is its own name."""
+        chain = [self.names.get(i, "") for i in reversed(self._below(unit))]
+        return PLACE_SEPARATOR.join(chain) or unit.name
+
+
+async def tree(session: AsyncSession, root: Unit) -> Tree:
+    rows = await session.execute(select(Unit.id, Unit.name).where(
+        Unit.path >= root.path, Unit.path < root.path + "\uffff"))
+    return Tree(root, {unit_id: name for unit_id, name in rows})
 
 
 async def short_paths(session: AsyncSession, paths: Sequence[str]) -> dict[str, str]:

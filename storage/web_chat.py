@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import invites
 from storage.invites import InviteProblem
-from storage.models import ChatAccount, Platform, WebSession
+from storage.models import ChatAccount, Person, Platform, WebSession
 
 SESSION_LIFETIME = timedelta(days=30)
 
@@ -33,6 +33,16 @@ async def account(session: AsyncSession, external_id: str) -> ChatAccount | None
     query = select(ChatAccount).where(ChatAccount.channel == Platform.WEB,
                                       ChatAccount.external_id == external_id)
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def locales(session: AsyncSession, account_id: int) -> tuple[str | None, str | None]:
+    """The account's person's language and the account's own (either may be unset), for an
+    answer the channel words itself before the core is involved."""
+    query = (select(Person.locale, ChatAccount.locale)
+             .outerjoin(Person, Person.id == ChatAccount.person_id)
+             .where(ChatAccount.id == account_id))
+    found = (await session.execute(query)).first()
+    return (found[0], found[1]) if found else (None, None)
 
 
 async def open_login(session: AsyncSession, external_id: str, token_hash: str) -> bool:

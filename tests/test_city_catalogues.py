@@ -344,3 +344,48 @@ async def test_a_wards_own_entries_stay_in_their_scope(
     listed = json.loads((await coso("catalog", "list", "situations", "--unit", "26734",
                                     "--json"))[1])
     assert [(entry["key"], entry["active"]) for entry in listed] == [("dengue", True)]
+
+
+async def test_posts_are_a_catalogue_a_held_post_keeps_its_role(db: Database, coso: Coso,
+                                                                tmp_path: Path) -> None:
+    """`coso catalog … posts`: the defaults exported, a post added and another reordered;
+    a hostile file refused whole with file:line; a held post neither retired nor re-roled."""
+    await seed_ward(db)
+    roster_csv = tmp_path / "roster.csv"
+    roster_csv.write_text("unit_code,post,full_name,phone\n26734-KP1-T1,to_truong,Võ Thị Hoa,\n",
+                          encoding="utf-8")
+    assert (await coso("people", "import", str(roster_csv)))[0] == 0
+    document = await _export(coso, tmp_path, "posts")
+    assert [e["key"] for e in document["entries"]] == [
+        "truong_khu_pho", "pho_truong", "to_truong", "bi_thu_chi_bo", "truong_ban_mttq"]
+    edited = copy.deepcopy(document)
+    edited["entries"].insert(3, {"key": "to_pho", "label_vi": "Tổ phó tổ dân phố",
+                                 "label_en": "Deputy head of residential group",
+                                 "role": "leader", "levels": ["group"]})
+    code, out, err = await coso("catalog", "import", "posts",
+                                str(_write(tmp_path, "posts.yaml", edited)))
+    assert code == 0 and "added (1): to_pho" in out, err
+    code, out, _ = await coso("people", "posts")
+    assert [line.split("\t")[0] for line in out.splitlines()][2:4] == ["to_truong", "to_pho"]
+    _, listed, _ = await coso("people", "list", "--unit", "26734-KP1-T1", "--json")
+    [hoa] = [e["person_id"] for e in json.loads(listed) if e["person_id"]]
+    code, out, err = await coso("people", "assign", "--unit", "26734-KP1-T1", "--post",
+                                "to pho to dan pho", "--person", str(hoa))
+    assert code == 0, err
+    hostile = copy.deepcopy(edited)
+    hostile["entries"][0]["role"] = "admin"
+    hostile["entries"][1]["levels"] = ["district"]
+    hostile["entries"][3]["label_vi"] = "Tổ trưởng tổ dân phố"
+    path = _write(tmp_path, "hostile.yaml", hostile)
+    code, _, err = await coso("catalog", "import", "posts", str(path))
+    assert code != 0 and f"{path}:" in err and "Nothing was imported." in err, err
+    assert "truong_khu_pho.role: unknown role" in err and "unknown unit level district" in err
+    held = copy.deepcopy(edited)
+    held["entries"][2]["role"] = "monitor"  # to_truong is held on T1
+    held["entries"] = [e for e in held["entries"] if e["key"] != "to_pho"]  # to_pho is held
+    code, _, err = await coso("catalog", "import", "posts",
+                              str(_write(tmp_path, "held.yaml", held)))
+    assert code != 0 and "to_truong.role: this post is held" in err, err
+    assert "to_pho.active: this post is held" in err
+    assert await _export(coso, tmp_path, "posts") == {**edited, "entries": [
+        {**e, "levels": e.get("levels", []), "active": True} for e in edited["entries"]]}

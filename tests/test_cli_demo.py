@@ -76,6 +76,28 @@ def test_demo_text(cli_env: CliEnv, cli: Run) -> None:
     assert out.startswith("Demo ward ready: Phường Bến Thành, Thành phố Hồ Chí Minh (26743)")
     assert out.count("Invite code: ") == 12
     assert "Unit: Khu phố 2, Phường Bến Thành, Thành phố Hồ Chí Minh (26743-KP2)" in out
+    # Every invite is printed alike, the vacant post's and the admin's too.
+    blocks = [block for block in out.split("\n\n") if "Invite code: " in block]
+    assert len(blocks) == 12 and all("\nFor: " in b and "\nExpires: " in b and
+                                     "Zalo and web chat: send /start " in b for b in blocks)
+    assert "For: whoever takes the vacant post Tổ trưởng tổ dân phố" in out
+
+
+def test_the_demo_digest_names_who_to_phone_once(cli_env: CliEnv, cli: Run) -> None:
+    """Nobody of the demo has a chat yet: the digest names them under 📵 by post, and says
+    once (not twice) that no unit has reported."""
+    assert cli("demo")[0] == 0
+    code, out, err = cli("digest", "--unit", "26743")
+    assert code == 0, err
+    assert "none of the 8 units has reported" in out
+    assert "have not reported" not in out.replace("The 8 units that have not reported", "")
+    assert "📵 8 post holders have not connected a chat yet" in out
+    assert "• Khu phố 1 › Tổ dân phố 1 › Head of residential group: Võ Thị Hoa" in out
+    assert "• Khu phố 3 › Tổ dân phố 2 › Head of residential group: vacant" in out
+    # Its invented households and reports: the first digest has something to read.
+    assert "🔴 2 urgent reports are open:" in out and "5 households on record" in out
+    assert cli("demo")[0] == 0  # again: the same households, not twice as many
+    assert "5 households on record" in cli("digest", "--unit", "26743")[1]
 
 
 @pytest.fixture

@@ -102,6 +102,18 @@ def test_a_whole_message_names_a_command(typed: str | None, command: str | None)
     assert words.named(typed) == command
 
 
+@pytest.mark.parametrize(("typed", "found"), [
+    ("báo cáo 12 Lê Lợi F0 3 người", ("report", "12 Lê Lợi F0 3 người")),
+    ("BAO CAO 12 le loi thieu an", ("report", "12 le loi thieu an")),
+    ("baocao  5 Hàm Nghi khẩn", ("report", "5 Hàm Nghi khẩn")),
+    ("Báo cáo ngày hôm nay", None), ("báo cáo mở 3", None), ("hộ 12", None),
+    ("báo cáo", None), ("chỉ đạo họp tổ", None), ("", None), (None, None),
+])
+def test_the_report_word_leads_a_one_message_report(
+        typed: str | None, found: tuple[str, str] | None) -> None:
+    assert words.leading(typed) == found
+
+
 def test_no_word_is_a_steering_word_of_another_meaning() -> None:
     """'hủy' outside a question is /cancel, inside it cancels: the same meaning."""
     from bot.flows.engine import STEERING

@@ -30,6 +30,7 @@ from storage.models import (
     DrillScenario,
     Household,
     Person,
+    PostHolding,
     Report,
     RoleAssignment,
     SupportDelivery,
@@ -51,8 +52,9 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
 
 async def build_ward(db: Database, day: date = DAY, seed: bool = True) -> None:
     """Hand-counted fixture in Phường Bến Thành (26734) on DAY:
-    leaders on KP1 (An) and T1 (Bình, who blocked the bot); KP2 has none: its post of head
-    of quarter is vacant since DAY-12 (KP1's is held: not a vacancy).
+    leaders on KP1 (An, its head, on Telegram; Cúc, its deputy, with no chat yet) and T1
+    (Bình, who blocked the bot); KP2 has none: its post of head of quarter is vacant since
+    DAY-12 (KP1's posts are held: not vacancies).
     Households: 3 in KP1 (one poor + elderly alone, one poor), 1 in T1 (pregnant).
     Reports: f0 urgent open since yesterday 10:00 (KP1), f0 new today open (T1),
     short_food new today resolved today (KP1), f1 opened DAY-3 resolved DAY-1 (KP1).
@@ -73,19 +75,25 @@ async def build_ward(db: Database, day: date = DAY, seed: bool = True) -> None:
         other = await units.by_code(session, "26737-KP1")
         assert ward and kp1 and kp2 and t1 and other
         an, binh = Person(full_name="Nguyễn Văn An"), Person(full_name="Trần Thị Bình")
-        session.add_all([an, binh])
+        cuc = Person(full_name="Lê Thị Cúc")
+        session.add_all([an, binh, cuc])
         await session.flush()
         posted = at(day - timedelta(days=30), 8)  # in post well before the chart's week
-        session.add_all([RoleAssignment(person_id=an.id, unit_id=kp1.id, role="leader",
-                                        created_at=posted),
-                         RoleAssignment(person_id=binh.id, unit_id=t1.id, role="leader",
-                                        created_at=posted),
+        grants = [RoleAssignment(person_id=who.id, unit_id=where.id, role="leader",
+                                 created_at=posted)
+                  for who, where in ((an, kp1), (binh, t1), (cuc, kp1))]
+        seats = [UnitPost(unit_id=kp1.id, post_key=key, created_at=posted, vacant_since=None)
+                 for key in ("truong_khu_pho", "pho_truong")]
+        session.add_all([*grants, *seats,
+                         ChatAccount(channel="telegram", external_id="8001", person_id=an.id),
                          ChatAccount(channel="telegram", external_id="9", person_id=binh.id,
                                      blocked_at=at(day, 8)),
-                         UnitPost(unit_id=kp1.id, post_key="truong_khu_pho", created_at=posted,
-                                  vacant_since=None),
                          UnitPost(unit_id=kp2.id, post_key="truong_khu_pho", created_at=posted,
                                   vacant_since=at(day - timedelta(days=12), 8))])
+        await session.flush()
+        session.add_all([PostHolding(unit_post_id=seat.id, person_id=grant.person_id,
+                                     role_assignment_id=grant.id, started_at=posted)
+                         for seat, grant in zip(seats, (grants[0], grants[2]), strict=True)])
         homes = [Household(unit_id=kp1.id, code="1", poor=True, elderly_alone=True),
                  Household(unit_id=kp1.id, code="2", poor=True),
                  Household(unit_id=kp1.id, code="3"),
@@ -205,7 +213,10 @@ async def test_figures_match_the_hand_count(db: Database, db_url: str) -> None:
     assert cash.coverage == pytest.approx(0.6667)
     c = f.compliance
     assert (c.expected, c.reported, c.on_time, c.late, c.rate) == (2, 1, 1, 0, 0.5)
-    assert c.silent == [{"unit": "Tổ dân phố 1", "leaders": ["Trần Thị Bình"]}]
+    assert c.silent == [{"unit": "Tổ dân phố 1", "leaders": ["Trần Thị Bình"],
+                         "unconnected": []}]
+    assert [(u.unit, u.post_key, u.person) for u in f.unconnected] == [
+        ("Khu phố 1", "pho_truong", "Lê Thị Cúc")]
     assert [(v.unit, v.post_key, v.days) for v in f.vacancies] == [
         ("Khu phố 2", "truong_khu_pho", 12)]
     assert f.blocked == ["Trần Thị Bình"]
@@ -327,7 +338,11 @@ async def test_cli_json_carries_the_figures_of_the_text(db: Database, coso: Coso
                             "categories",
                             "urgent_open", "urgent", "households", "flags", "policies",
                             "compliance", "vacancies", "blocked", "drills", "directives",
-                            "trend"}
+                            "trend", "unconnected"}
+    assert figures["unconnected"] == [{"unit": "Khu phố 1", "post_key": "pho_truong",
+                                       "label_vi": "Phó trưởng khu phố / Phó trưởng ấp",
+                                       "label_en": "Deputy head of quarter / hamlet",
+                                       "person": "Lê Thị Cúc"}]
     assert figures["compliance"]["expected"] == 2 and figures["compliance"]["reported"] == 1
     assert figures["policies"][0]["amount_to_date"] == 3_000_000
     [vacant] = figures["vacancies"]
@@ -336,6 +351,7 @@ async def test_cli_json_carries_the_figures_of_the_text(db: Database, coso: Coso
     code, out, _ = await coso("digest", "--unit", "26734", "--date", DAY.isoformat())
     assert code == 0 and "1 of 2 units reported (50%)" in out and "3,000,000" in out
     assert "Khu phố 2 › Head of quarter / hamlet: vacant 12 days" in out
+    assert "Khu phố 1 › Deputy head of quarter / hamlet: Lê Thị Cúc" in out
     code, out, _ = await coso("digest", "--unit", "79", "--date", DAY.isoformat(),
                               "--format", "json")
     rollup = json.loads(out)

@@ -407,3 +407,32 @@ async def test_zalo_gets_an_attachment_as_a_signed_link(
     async with aiohttp.ClientSession() as client, client.get(link) as got:
         assert got.status == 200 and got.content_type == "application/pdf"
         assert await got.read() == pdf.read_bytes()
+
+
+async def test_a_leader_who_joins_after_the_send_gets_what_is_still_owed(
+        tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot, coso: Coso) -> None:
+    """Found by a new-user trial: a post filled after the send never saw the directive."""
+    runtime, seeded = await _ward(start_bot, tg, zalo)
+    await _unconnected_leader(runtime, seeded, "Võ Thị Hoa")
+    assert (await _send_from_chat(tg, STAFF, "Phường Bến Thành", recipients=4)).startswith(
+        "Directive #1 sent to 4 recipients")
+    async with runtime.db.read() as session:
+        hoa = await session.scalar(select(Person.id).where(Person.full_name == "Võ Thị Hoa"))
+    code, out, err = await coso("invite", "create", "--person", str(hoa), "--json")
+    assert code == 0, err
+    await tg.send_text(OTHER + 10, f"/start {json.loads(out)[0]['code']}",
+                       language_code="en", first_name="Hoa")
+    welcome, card = await tg.wait_messages(OTHER + 10, 2)
+    assert (welcome.text or "").startswith("Welcome, Võ Thị Hoa!"), welcome.describe()
+    assert TEXT in (card.text or "") and card.button_texts == ["Received"]
+    await tap(tg, OTHER + 10, data_for(card, "Received"))
+    [status] = await say(tg, STAFF, "/directive status 1")
+    lines = (status.text or "").splitlines()
+    kp2 = lines.index("• Khu phố 2: acknowledged 1/2")
+    assert "Võ Thị Hoa" not in "\n".join(lines[kp2:kp2 + 3])
+    # Connecting a second chat later shows it again only while it is still owed: it is not.
+    code, out, err = await coso("invite", "create", "--person", str(hoa), "--json")
+    await zalo.send_text("zalo-hoa", f"/start {json.loads(out)[0]['code']}")
+    greeting = (await zalo.next_message("zalo-hoa")).text or ""
+    assert "Võ Thị Hoa" in greeting and TEXT not in greeting
+    await zalo.expect_silence("zalo-hoa")

@@ -65,3 +65,40 @@ async def test_0007_turns_old_histories_into_the_bounded_typed_one(db_url: str) 
                                                                                 "c": "3"})]
     assert found[accounts[2]].visits == [Visit(f"s{i}", {"n": i}) for i in range(70, 120)]
     assert len(found[accounts[2]].visits) == HISTORY_LIMIT
+
+
+async def test_0011_adds_the_assignee_to_reports_filed_before_it(db_url: str) -> None:
+    """A report filed before 0011_report_assignee comes through it unassigned, and the
+    downgrade drops the columns again."""
+    await asyncio.to_thread(command.downgrade, alembic_config(db_url), "0010_dashboard")
+    database = Database(db_url)
+    now = utcnow()
+    async with database.transaction() as session:
+        unit = await session.scalar(sa.text(
+            "INSERT INTO units (code, name, level, path, created_at, updated_at) "
+            "VALUES ('u1', 'Khu phố 1', 'quarter', '/1/', :now, :now) RETURNING id"
+        ).bindparams(now=now))
+        household = await session.scalar(sa.text(
+            "INSERT INTO households (unit_id, code, search_key, members, elderly_alone, "
+            "disability, poor, near_poor, young_children, pregnant, created_at, updated_at) "
+            "VALUES (:unit, '12', '12', 2, false, false, false, false, false, false, :now, "
+            ":now) RETURNING id").bindparams(unit=unit, now=now))
+        await session.execute(sa.text(
+            "INSERT INTO reports (household_id, unit_id, category_key, people_count, urgent, "
+            "status, created_at, updated_at) VALUES (:household, :unit, 'f0', 1, true, "
+            "'open', :now, :now)").bindparams(household=household, unit=unit, now=now))
+    await database.dispose()
+    await upgrade_async(db_url)
+    database = Database(db_url)
+    async with database.read() as session:
+        assert (await session.execute(sa.text(
+            "SELECT assigned_to_person_id, assigned_at FROM reports"))).all() == [(None, None)]
+    await database.dispose()
+    await asyncio.to_thread(command.downgrade, alembic_config(db_url), "0010_dashboard")
+    database = Database(db_url)
+    async with database.engine.connect() as connection:
+        columns = await connection.run_sync(
+            lambda sync: {c["name"] for c in sa.inspect(sync).get_columns("reports")})
+    await database.dispose()
+    assert "assigned_to_person_id" not in columns and "urgent" in columns
+    await upgrade_async(db_url)

@@ -108,7 +108,7 @@ async def test_urgent_report_reaches_ward_staff_and_nobody_outside_sees_it(
     # depend on the catalog's wording.
     alert = text_of(await staff.inbox())
     assert "#1" in alert and "Khu phố 1, Phường Bến Thành, Thành phố Hồ Chí Minh" in alert
-    assert "Ca bệnh xác nhận (F0): 3 " in alert and "Sốt cao, cần y tế đến nhà." in alert
+    assert "Ca bệnh xác nhận (F0), 3 " in alert and "Sốt cao, cần y tế đến nhà." in alert
     assert "12 Lê Lợi" in alert and "Nguyễn Văn An" not in alert
     assert "alerted (1 person)" in text_of(leader.shown[-2:])
     async with db.read() as session:
@@ -232,7 +232,7 @@ async def test_newly_urgent_alerts_the_ward(world: tuple[Router, Database, Seede
     await leader.tap("Urgent")
     await leader.tap("Confirm")
     alert = text_of(await staff.inbox())
-    assert "URGENT household report #1" in alert and "Short of food: 2 people" in alert
+    assert "🚨 URGENT · report #1: Short of food, 2 people" in alert
     async with db.read() as session:
         kinds = (await session.execute(select(ReportEvent.kind))).scalars().all()
     assert kinds == ["urgent"]
@@ -247,7 +247,7 @@ async def test_ward_staff_report_alerts_other_staff_but_not_themselves(
     assert "URGENT" not in text_of(await staff.inbox())
     assert "alerted (1 person)" in text_of(staff.shown[-2:])
     alert = text_of(await colleague.inbox())
-    assert "URGENT household report #1" in alert and "Khu phố 2, Phường Bến Thành" in alert
+    assert "🚨 URGENT · report #1:" in alert and "Khu phố 2, Phường Bến Thành" in alert
 
 
 # --- check-ins ---------------------------------------------------------------------------------
@@ -413,7 +413,7 @@ async def test_zalo_numbered_text_with_a_restart_in_the_middle(
     assert "Saved: report #1" in (saved[0].text or "")
     alert = (await zalo.next_message("staff")).text or ""
     assert "#1" in alert and "Khu phố 1, Phường Bến Thành" in alert
-    assert "Ca bệnh xác nhận (F0): 3 " in alert and "Sot cao" in alert
+    assert "Ca bệnh xác nhận (F0), 3 " in alert and "Sot cao" in alert
 
     async with runtime.db.transaction() as session:
         report = (await session.execute(select(Report))).scalar_one()

@@ -95,6 +95,18 @@ async def test_a_ward_of_120_posts_from_its_csv(db: Database, coso: Coso,
     vacant = [e for e in entries if e["person_id"] is None]
     assert [(e["unit"], e["post"]) for e in vacant] == [(f"{WARD}-KP1", "pho_truong")]
     assert vacant[0]["vacant_since"] is not None
+    # The tree's order (KP2 before KP10), each unit's posts in the catalogue's order.
+    quarters = [e["unit"] for e in entries if e["post"] == "truong_khu_pho"]
+    assert quarters == [f"{WARD}-KP{q}" for q in range(1, QUARTERS + 1)]
+    assert [e["post"] for e in entries[:5]] == ["truong_khu_pho", "pho_truong",
+                                                "bi_thu_chi_bo", "truong_ban_mttq", "to_truong"]
+    assert entries[4]["place"] == "Tổ dân phố 1 · Khu phố 1"
+    code, out, _ = await coso("people", "list", "--unit", f"{WARD}-KP1")
+    lines = out.splitlines()
+    assert lines[1].startswith("Khu phố 1\tPhó trưởng khu phố / Phó trưởng ấp\tvacant less "
+                               "than a day (since ")
+    assert lines[4].startswith("Tổ dân phố 1\tTổ trưởng tổ dân phố\t#")  # below the root
+    assert "(not connected) since " in lines[4] and str(utcnow().year) in lines[4]
     head = next(e for e in entries if e["unit"] == f"{WARD}-KP3" and e["post"] ==
                 "truong_khu_pho")
     assert head["full_name"] == name_of(3, 0) and head["phone"] == "0903003000"
@@ -349,7 +361,13 @@ async def test_people_in_chat_shows_who_has_not_joined_and_the_vacant_posts(
     assert text.startswith("Posts in Phường Bến Thành: 120, 1 connected to a chat.")
     assert "Not connected yet (117):" in text and "… and 87 more" in text
     assert "Vacant (2):" in text
-    assert "• Deputy head of quarter / hamlet, Khu phố 2: vacant for 5 days" in text
+    assert "• Khu phố 2 — Deputy head of quarter / hamlet: vacant for 5 days (since " in text
+    # Roster order, units as places: Khu phố 2 before Khu phố 10, a group under its quarter.
+    waiting = [line for line in text.splitlines() if line.startswith("• ")]
+    assert waiting[:3] == [f"• Khu phố 1 — Head of quarter / hamlet: {name_of(1, 0)}",
+                           f"• Khu phố 1 — Party cell secretary: {name_of(1, 2)}",
+                           f"• Khu phố 1 — Head of the Front work committee: {name_of(1, 3)}"]
+    assert "• Tổ dân phố 1 · Khu phố 1 — Head of residential group: Trần Văn Bảo 1-1" in text
     assert name_of(5, 0) not in text  # joined: not in the list of those still to come
     await tg.send_text(602, "/people", language_code="en")
     assert "only for" in ((await tg.next_message(602)).text or "")

@@ -4,6 +4,11 @@ One page (no build step, no CDN) talks JSON to a few routes on the bot's own web
 login redeems an invite code through the core, exactly as `/start CODE` on Telegram does, and
 binds a cookie to the new web chat account. For this channel the outbox IS the mailbox: the
 page reads its rows back by id, and deliver() only wakes the long polls waiting for them.
+
+A photo the person sends (POST /api/photo, the bytes themselves) is checked by its content,
+kept under COSO_DATA_DIR/photos (bot/files.py) and handed to the core as Incoming.photo, the
+file's path, as Telegram hands it a file id. Its name is random plus a MAC of the account, so
+GET /api/photo/{name} shows it to that account only: anyone else gets a 404.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from bot import files
 from bot.channels.base import HandleIncoming
 from bot.client_address import client_address
 from bot.i18n import N_, Translator, pick_locale
-from bot.messages import BIG_ID_MAX, MENU, Incoming, Outgoing, parse_id
+from bot.messages import BIG_ID_MAX, MENU, URGENT_ALERT, Incoming, Outgoing, parse_id
 from bot.settings import Settings
 from storage import invites, outbox, web_chat
 from storage.db import Database
@@ -59,6 +64,13 @@ LOGIN_ATTEMPTS = 10
 LOGIN_WINDOW_SECONDS = 60.0
 CLIENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif"}
+PHOTO_MB = 10  # Telegram's own limit for a photo a bot sends: it can go on from here as is
+MAX_PHOTO = PHOTO_MB * 1024 * 1024
+PHOTO_NAME = re.compile(r"([0-9a-f]{32})-([0-9a-f]{32})\.(?:jpg|png|webp)")
+PHOTO_TOO_BIG = N_("This photo is larger than {limit} MB, so it was not sent. Please send a "
+                   "smaller one (a phone camera's photo is usually 2 to 5 MB).")
+NOT_A_PHOTO = N_("Only a photo (JPEG, PNG or WebP) can be sent here, and this file is not "
+                 "one.")
 TOO_MANY_LOGINS = N_("Too many login attempts. Please wait a minute and try again.")
 # The same words as the chat's lock-out (bot/flows/registration.py): one catalog entry.
 LOCKED = N_("Too many wrong invite codes. For safety, codes are not checked for the next "
@@ -231,6 +243,8 @@ def render(row: OutboxMessage) -> dict[str, Any]:
             item[kind] = url
     if "document" in item:
         item["filename"] = message.filename or Path(message.document or "").name
+    if message.extra.get(URGENT_ALERT):  # styled apart by the page: a flag, not the text
+        item["urgent"] = True
     if MENU in message.extra:  # the reply left no question open: the role's commands
         item["menu"] = [{"label": label, "text": text}
                         for label, text in message.extra[MENU]]
@@ -241,6 +255,24 @@ def attachment_header(filename: str) -> str:
     """Content-Disposition for a Vietnamese file name: an ASCII fallback and the UTF-8 name."""
     fallback = filename.encode("ascii", "ignore").decode().replace('"', "") or "file"
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
+
+
+def photo_mac(key: bytes, account_id: int, random_part: str) -> str:
+    return hmac.new(key, f"web-photo:{account_id}:{random_part}".encode(),
+                    hashlib.sha256).hexdigest()[:32]
+
+
+def photo_name(key: bytes, account_id: int, update_id: str, suffix: str) -> str:
+    """The stored photo's name: random (the update's id is a hash of the page's random id,
+    so a retried upload gets the same name and one file), and the account's MAC beside it."""
+    random_part = hashlib.sha256(f"web-photo-name:{update_id}".encode()).hexdigest()[:32]
+    return f"{random_part}-{photo_mac(key, account_id, random_part)}{suffix}"
+
+
+def owns_photo(key: bytes, account_id: int, name: str) -> bool:
+    found = PHOTO_NAME.fullmatch(name)
+    return found is not None and hmac.compare_digest(
+        found[2], photo_mac(key, account_id, found[1]))
 
 
 def device_signature(key: bytes, external_id: str) -> str:
@@ -274,6 +306,8 @@ class WebChannel:
             web.get("/static/{name}", self._asset),
             web.post("/api/login", api(self._login)),
             web.post("/api/send", api(self._send)),
+            web.post("/api/photo", api(self._photo)),
+            web.get("/api/photo/{name}", api(self._own_photo)),
             web.get("/api/messages", api(self._messages)),
             web.get("/api/file/{row_id}/{kind}", api(self._file)),
             web.post("/api/logout", api(self._logout)),
@@ -386,6 +420,52 @@ class WebChannel:
             language=language_hint(request)))
         return web.json_response({"ok": True}, headers=NO_STORE)
 
+    async def _photo(self, request: web.Request) -> web.StreamResponse:
+        """The photo's bytes as the body (application/octet-stream: no plain form can send
+        that), ?id= the page's id for a retry; answered with where the page shows it."""
+        who = await self._who(request)
+        if request.content_type != "application/octet-stream":
+            raise ApiError(415, "application/octet-stream only")
+        update_id = client_update_id(who.external_id, {"id": request.query.get("id")})
+        data = await self._read_photo(request, who)
+        suffix = files.photo_suffix(data)
+        if suffix is None:
+            log.info("web: an upload that is not a JPEG, PNG or WebP photo, refused")
+            raise ApiError(415, (await self._translator(who, request))(NOT_A_PHOTO))
+        key = files.secret(self.settings)
+        name = photo_name(key, who.account_id, update_id, suffix)
+        path = await asyncio.to_thread(files.store_photo, self.settings, name, data)
+        await self._feed(Incoming(
+            channel=CHANNEL, external_id=who.external_id, update_id=update_id,
+            photo=str(path), language=language_hint(request)))
+        return web.json_response({"ok": True, "photo": f"/api/photo/{name}"},
+                                 headers=NO_STORE)
+
+    async def _read_photo(self, request: web.Request, who: Who) -> bytes:
+        """The body, up to MAX_PHOTO: aiohttp stops reading at the limit, and a declared
+        length over it is refused before a byte is read."""
+        try:
+            if (request.content_length or 0) > MAX_PHOTO:
+                raise web.HTTPRequestEntityTooLarge(MAX_PHOTO, request.content_length or 0)
+            return await request.clone(client_max_size=MAX_PHOTO).read()
+        except web.HTTPRequestEntityTooLarge:
+            log.info("web: a photo over %d MB, refused", PHOTO_MB)
+            t = await self._translator(who, request)
+            raise ApiError(413, t(PHOTO_TOO_BIG, limit=t.number(PHOTO_MB))) from None
+
+    async def _own_photo(self, request: web.Request) -> web.StreamResponse:
+        who = await self._who(request)
+        name = request.match_info["name"]
+        # Another account's photo, a guessed or altered name: all the same 404.
+        if not owns_photo(files.secret(self.settings), who.account_id, name):
+            raise ApiError(404, "not found")
+        path = self.settings.data_dir / files.PHOTOS / name
+        if not path.is_file():
+            raise ApiError(404, "not found")
+        return web.FileResponse(path, headers={
+            "Content-Type": files.CONTENT_TYPES[path.suffix],
+            "Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"})
+
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         who = await self._who(request)
         after = parse_id(request.query.get("after", "0"), low=0, high=BIG_ID_MAX)
@@ -440,6 +520,13 @@ class WebChannel:
             raise ApiError(401, "not logged in")
         return Who(account_id=found.account_id, external_id=found.external_id,
                    token_hash=hashed)
+
+    async def _translator(self, who: Who, request: web.Request) -> Translator:
+        """The person's language, as the core would pick it, for what the channel says."""
+        async with self.db.read() as session:
+            person_locale, account_locale = await web_chat.locales(session, who.account_id)
+        return Translator(pick_locale(person_locale, account_locale, language_hint(request),
+                                      default=self.settings.default_locale), self.settings.tz)
 
     async def _feed(self, incoming: Incoming) -> None:
         """Hand the update to the core; once this returns, its replies are committed."""

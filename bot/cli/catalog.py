@@ -1,6 +1,7 @@
 """`coso catalog export | import | list`: the city's catalogues as YAML files an admin edits.
 
-KIND is situations (what /report offers), policies (/support) or scenarios (/drill). An
+KIND is situations (what /report offers), policies (/support), scenarios (/drill) or posts
+(the roster's: label, the role holding one gives, the unit levels that have it). An
 import is the whole catalogue of its scope: entries left out are retired, never deleted.
 With --unit WARD the ward's own situations or scenarios, offered to its staff and leaders
 beside the city's.
@@ -23,7 +24,7 @@ from storage.models import Unit, utcnow
 
 def register(commands: Any) -> None:
     group = commands.add_parser(
-        "catalog", help="situations, support policies and drill scenarios as YAML files",
+        "catalog", help="situations, support policies, drill scenarios and posts as YAML files",
         description="Export a catalogue to YAML, edit it, import it back. KIND is one of "
                     f"{', '.join(catalog.KINDS)}.")
     sub = group.add_subparsers(title="catalog commands", metavar="COMMAND", required=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from bot import cards
 from bot.cards import TelegramBot, telegram_bot
@@ -21,7 +22,7 @@ from bot.handlers.access import ROLE_NAMES
 from bot.i18n import Translator
 from storage import invites, roster, units
 from storage.db import Database
-from storage.models import Person, Role, utcnow
+from storage.models import Person, Role, UnitPost, utcnow
 from storage.roster import RosterError
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([dhm])\s*$", re.I)
@@ -95,6 +96,7 @@ class InviteView:
     role: str
     expires_at: datetime
     person: str | None = None  # the roster person it is for (None: a role or a vacant post)
+    post: str | None = None  # the vacant post it fills (Vietnamese label), if any
 
 
 async def views(session: AsyncSession, created: list[invites.NewInvite]) -> list[InviteView]:
@@ -107,8 +109,11 @@ async def views(session: AsyncSession, created: list[invites.NewInvite]) -> list
             paths[unit.id] = await units.full_path(session, unit)
         person = (await session.get(Person, new.invite.person_id)
                   if new.invite.person_id is not None else None)
+        seat = (await session.get(UnitPost, new.invite.unit_post_id, options=[
+            joinedload(UnitPost.post)]) if new.invite.unit_post_id is not None else None)
         result.append(InviteView(new.code, unit.code, paths[unit.id], new.invite.role,
-                                 new.invite.expires_at, person.full_name if person else None))
+                                 new.invite.expires_at, person.full_name if person else None,
+                                 seat.post.label_vi if seat else None))
     return result
 
 
@@ -136,8 +141,13 @@ def _show_one(ctx: Context, view: InviteView, bot: TelegramBot) -> None:
     t = ctx.t
     link = bot.link(view.code)
     ctx.out(t("Invite code: {code}", code=view.code))
+    # Every invite says whom it is for, so none reads as a bare code line.
     if view.person:
         ctx.out(t("For: {name}", name=view.person))
+    elif view.post:
+        ctx.out(t("For: whoever takes the vacant post {post}", post=view.post))
+    else:
+        ctx.out(t("For: the person you hand it to"))
     ctx.out(t("Unit: {path} ({code})", path=view.unit_path, code=view.unit))
     ctx.out(t("Role: {role}", role=t(ROLE_NAMES[Role(view.role)])))
     ctx.out(t("Expires: {when}", when=t.datetime(view.expires_at)))

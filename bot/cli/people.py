@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli.common import CliError, Context, import_file, with_db
+from bot.i18n import Translator
 from storage import roster, units
 from storage.db import Database
-from storage.models import Unit
+from storage.models import Unit, utcnow
 from storage.roster import RosterError
 from storage.roster_import import ImportResult, RosterRow, apply_rows, read_csv
 
@@ -31,12 +32,17 @@ def register(commands: Any) -> None:
     imp.set_defaults(handler=handle_import)
     listing = sub.add_parser("list", help="each post of a unit's subtree and its holder",
                              description="Show each post, its holder, the chats they have "
-                                         "connected, and since when a vacant post is vacant.")
+                                         "connected and since when, and since when a vacant "
+                                         "post is vacant: the units in the tree's order "
+                                         "(Khu phố 2 before Khu phố 11), each written as "
+                                         "'Tổ dân phố 3 · Khu phố 1', then the posts in the "
+                                         "catalogue's order.")
     listing.add_argument("--unit", required=True, metavar="CODE")
     listing.add_argument("--json", action="store_true",
-                         help="print a JSON list of {unit, unit_name, post, post_label, "
-                              "person_id, full_name, phone, channels, connected, "
-                              "held_since, vacant_since}")
+                         help="print a JSON list of {unit, unit_name, place, post, "
+                              "post_label, person_id, full_name, phone, channels, connected, "
+                              "held_since, vacant_since}, units in the tree's order, each "
+                              "unit's posts in the catalogue's")
     listing.set_defaults(handler=handle_list)
     posts = sub.add_parser("posts", help="the catalogue of posts",
                            description="Show the posts, the role each gives and the unit "
@@ -79,43 +85,53 @@ def handle_list(ctx: Context, args: argparse.Namespace) -> int:
     if entries is None:
         raise CliError(ctx.t("unknown unit {code}", code=args.unit))
     if args.json:
-        ctx.json(entries)
+        ctx.json([_as_json(entry) for entry in entries])
         return 0
     if not entries:
         ctx.out(ctx.t("No posts yet: import the ward's roster with `coso people import "
                       "FILE.csv`."))
     for entry in entries:
-        if entry["person_id"] is None:
-            holder = ctx.t("vacant since {day}", day=entry["vacant_since"][:10])
-        else:
-            channels = ",".join(entry["channels"]) or ctx.t("not connected")
-            holder = f"#{entry['person_id']} {entry['full_name']} ({channels})"
-        ctx.out(f"{entry['unit']}\t{entry['post_label']}\t{holder}")
+        ctx.out(f"{entry.place}\t{entry.seat.unit_post.post.label_vi}\t"
+                f"{_holder(ctx.t, entry)}")
     return 0
 
 
-async def _entries(db: Database, code: str) -> list[dict[str, Any]] | None:
+def _holder(t: Translator, entry: roster.Listed) -> str:
+    """'#4 Võ Thị Hoa (telegram) since 2/12/2026', or 'vacant 5 days (since 28/11/2026)'."""
+    holding, unit_post = entry.seat.holding, entry.seat.unit_post
+    if holding is None:
+        since = unit_post.vacant_since or unit_post.created_at
+        days = max(0, (utcnow() - since).days)
+        if not days:
+            return t("vacant less than a day (since {day})", day=t.date(since))
+        return t.plural("vacant {n} day (since {day})", "vacant {n} days (since {day})", days,
+                        day=t.date(since))
+    channels = ", ".join(entry.channels) or t("not connected")
+    return t("#{id} {name} ({channels}) since {day}", id=holding.person.id,
+             name=holding.person.full_name, channels=channels,
+             day=t.date(holding.started_at))
+
+
+async def _entries(db: Database, code: str) -> list[roster.Listed] | None:
     async with db.read() as session:
         unit = await units.by_code(session, code)
         if unit is None:
             return None
-        seats = await roster.seats_in(session, unit)
-        channels = await roster.channels_of(
-            session, [s.holder.id for s in seats if s.holder is not None])
-    return [_entry(seat, channels) for seat in seats]
+        return await roster.listing(session, unit)
 
 
-def _entry(seat: roster.Seat, channels: dict[int, list[str]]) -> dict[str, Any]:
-    unit_post, holder = seat.unit_post, seat.holder
-    held = channels.get(holder.id, []) if holder is not None else []
+def _as_json(entry: roster.Listed) -> dict[str, Any]:
+    unit_post, holding = entry.seat.unit_post, entry.seat.holding
+    holder = holding.person if holding else None
     vacant = unit_post.vacant_since
     return {"unit": unit_post.unit.code, "unit_name": unit_post.unit.name,
-            "post": unit_post.post_key, "post_label": unit_post.post.label_vi,
+            "place": entry.place, "post": unit_post.post_key,
+            "post_label": unit_post.post.label_vi,
             "person_id": holder.id if holder else None,
             "full_name": holder.full_name if holder else None,
             "phone": holder.phone if holder else None,
-            "channels": held, "connected": bool(held),
-            "held_since": seat.holding.started_at.isoformat() if seat.holding else None,
+            "channels": entry.channels, "connected": bool(entry.channels),
+            "held_since": holding.started_at.isoformat() if holding else None,
             "vacant_since": vacant.isoformat() if holder is None and vacant else None}
 
 

@@ -1,5 +1,6 @@
 """The digest as a person reads it on a phone at 8 p.m.: short sentences that need no legend,
-what asks for action first (urgent cases, silent units, vacancies), then the figures.
+what asks for action first (urgent cases, the check-in and who has not answered, post
+holders not yet connected, vacancies), then the figures.
 
 Each section is a paragraph (separated by a blank line) so that a channel with a shorter limit
 (Zalo, 2,000 characters) can split at section boundaries (`parts`). A zero says so in words or
@@ -82,11 +83,10 @@ def render(t: Translator, f: WardFigures, today: date | None = None) -> str:
     """The ward's digest text; `today` (default: the local date now) words the day."""
     today = today or t.today()
     when = _when(t, f, today)
-    sections = [[period_title(t, f, today)], _urgent(t, f), _silent(t, f, today),
-                _vacancies(t, f), _blocked(t, f), _check_in(t, f, when), _reports(t, f, when),
-                _households(t, f), _support(t, f, when), _directives(t, f.directives,
-                                                                     f.recent_days),
-                _drills(t, f.drills, f.recent_days)]
+    sections = [[period_title(t, f, today)], _urgent(t, f), _check_in(t, f, when, today),
+                _unconnected(t, f), _vacancies(t, f), _blocked(t, f), _reports(t, f, when),
+                _households(t, f), _support(t, f, when),
+                _directives(t, f.directives, f.recent_days), _drills(t, f.drills, f.recent_days)]
     return _fit("\n\n".join("\n".join(lines) for lines in sections if lines))
 
 
@@ -122,18 +122,16 @@ def _urgent(t: Translator, f: WardFigures) -> list[str]:
     return lines
 
 
-def _silent(t: Translator, f: WardFigures, today: date) -> list[str]:
-    """Always the period's last day: who to chase now."""
-    c = f.compliance
-    if not c.silent:
+def _unconnected(t: Translator, f: WardFigures) -> list[str]:
+    """Who holds a post but has not connected a chat: by name, so staff can phone them."""
+    if not f.unconnected:
         return []
-    day = date.fromisoformat(f.day)
-    last_day = t("today") if day == today else t("on {day}", day=t.day(day, today))
-    head = t.plural("⏳ {n} of {units} units has not reported {when}:",
-                    "⏳ {n} of {units} units have not reported {when}:", len(c.silent),
-                    units=t.number(c.units), when=last_day)
-    return [head, *_listed(t, [t("{unit}: {leaders}", unit=s["unit"],
-                                 leaders=", ".join(s["leaders"])) for s in c.silent])]
+    lines = [t("{unit} › {post}: {person}", unit=u.unit, post=_label(t, u.label_vi, u.label_en),
+               person=u.person) for u in f.unconnected]
+    return [t.plural("📵 {n} post holder has not connected a chat yet (phone them; /invite "
+                     "sends their card):",
+                     "📵 {n} post holders have not connected a chat yet (phone them; /invite "
+                     "sends their cards):", len(f.unconnected)), *_listed(t, lines)]
 
 
 def _vacancies(t: Translator, f: WardFigures) -> list[str]:
@@ -160,25 +158,55 @@ def _blocked(t: Translator, f: WardFigures) -> list[str]:
             *_listed(t, f.blocked)]
 
 
-def _check_in(t: Translator, f: WardFigures, when: str) -> list[str]:
+def _check_in(t: Translator, f: WardFigures, when: str, today: date) -> list[str]:
+    """The period's check-in figure, then who has not answered on its last day (who to chase
+    now): each unit by its leaders with a chat; a unit whose leaders have none yet is only
+    counted here, its people are named under 📵."""
     c = f.compliance
     if not c.expected:
         return []
+    return [_check_in_line(t, f, when), *_silent(t, f, today)]
+
+
+def _check_in_line(t: Translator, f: WardFigures, when: str) -> str:
+    c = f.compliance
     if not c.reported:
-        return [t("⚠️ Check-in {when}: none of the {units} units has reported.", when=when,
-                  units=t.number(c.units))]
+        return t("⚠️ Check-in {when}: none of the {units} units has reported.", when=when,
+                 units=t.number(c.units))
     mark = MARKS[compliance_level(c.rate)]
     if f.days == 1:
-        line = t("{mark} Check-in {when}: {reported} of {expected} units reported ({rate}), "
+        return t("{mark} Check-in {when}: {reported} of {expected} units reported ({rate}), "
                  "{timing}.", mark=mark, when=when, reported=t.number(c.reported),
                  expected=t.number(c.expected), rate=percent(t, c.rate),
                  timing=_late(t, c.on_time, c.late))
-    else:
-        line = t("{mark} Check-ins {when}: {reported} of the {expected} owed by {units} units "
-                 "({rate}), {timing}.", mark=mark, when=when, reported=t.number(c.reported),
-                 expected=t.number(c.expected), units=t.number(c.units),
-                 rate=percent(t, c.rate), timing=_late(t, c.on_time, c.late))
-    return [line]
+    return t("{mark} Check-ins {when}: {reported} of the {expected} owed by {units} units "
+             "({rate}), {timing}.", mark=mark, when=when, reported=t.number(c.reported),
+             expected=t.number(c.expected), units=t.number(c.units),
+             rate=percent(t, c.rate), timing=_late(t, c.on_time, c.late))
+
+
+def _silent(t: Translator, f: WardFigures, today: date) -> list[str]:
+    chased, waiting = [], 0
+    for s in f.compliance.silent:
+        leaders = [name for name in s["leaders"] if name not in s.get("unconnected", [])]
+        if leaders:
+            chased.append(t("{unit}: {leaders}", unit=s["unit"], leaders=", ".join(leaders)))
+        else:
+            waiting += 1
+    if not chased:
+        return [t.plural("⏳ The {n} unit that has not reported has no leader on a chat yet "
+                         "(📵 below).",
+                         "⏳ The {n} units that have not reported have no leader on a chat "
+                         "yet (📵 below).", waiting)] if waiting else []
+    day = date.fromisoformat(f.day)
+    n = len(f.compliance.silent)
+    head = (t("⏳ Not reported yet ({n}):", n=t.number(n)) if f.days == 1 and day == today
+            else t("⏳ Not reported {when} ({n}):", n=t.number(n), when=t("today")
+                   if day == today else t("on {day}", day=t.day(day, today))))
+    more = [BULLET + t.plural("{n} more unit with no leader on a chat yet (📵 below)",
+                              "{n} more units with no leader on a chat yet (📵 below)",
+                              waiting)] if waiting else []
+    return [head, *_listed(t, chased), *more]
 
 
 def _category(t: Translator, c: CategoryFigures, when: str) -> str:

@@ -123,6 +123,20 @@ async def send_to(session: AsyncSession, settings: Settings, directive: Directiv
     return (await _queue(session, settings, directive, entries, reminder))[0]
 
 
+async def catch_up(session: AsyncSession, settings: Settings, account: ChatAccount,
+                   person_id: int, now: datetime) -> int:
+    """The cards of the directives still owed to a person, on a chat they connect now (a
+    leader who joins after the send, or adds Zalo to Telegram); returns cards queued."""
+    queued = 0
+    for directive, entry in await directives.owed_to(session, person_id, now):
+        for to, _, message in await _cards(session, settings, directive, [entry]):
+            if to.id == account.id:
+                outbox.enqueue(session, account, message.to_payload(), outbox.BULK,
+                               directives.ref(directive.id, entry.unit_id))
+                queued += 1
+    return queued
+
+
 def paid_calls(message: Outgoing) -> int:
     """Telegram API calls (paid broadcast: 0.1 Star each) the card takes: the media, then
     the text as its caption when it fits, else as messages of up to 4,096 characters."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from bot.flows import directive
 from bot.flows.engine import BadAnswer, Flow, Step, register
 from bot.handlers.access import role_name
 from bot.i18n import N_
@@ -89,6 +90,8 @@ async def _bind(turn: Turn) -> None:
     turn.say(turn.t("Welcome, {name}! You are registered as {role} of {unit}.\n"
                     "Send /help to see what you can do.",
                     name=person.full_name, role=role_name(turn, invite.role), unit=path))
+    await turn.session.flush()  # the account is the person's before their cards are made
+    await directive.catch_up(turn.session, turn.settings, turn.account, person.id, turn.now)
 
 
 FLOW = register(Flow(

@@ -26,12 +26,12 @@ from bot.flows.household_pick import (
 )
 from bot.handlers.access import WRITERS, refuse
 from bot.i18n import N_, Translator
-from bot.messages import Outgoing
+from bot.messages import URGENT_ALERT, Button, Outgoing
 from bot.turn import Turn
 from storage import households, outbox, units
 from storage import reports as store
 from storage.households import MAX_CODE
-from storage.models import Household, Report, ReportCategory, Role, Unit
+from storage.models import Household, Person, Report, ReportCategory, Role, Unit
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +60,28 @@ def urgency_name(t: Translator, urgent: bool) -> str:
     return t("Urgent") if urgent else t("Normal")
 
 
+# The alert's buttons: "al:<report id>:t|v|c" (take it, view the report, the leader's phone),
+# answered by bot.handlers.alerts; on Zalo, the numbered list's numbers and words.
+ALERT_BUTTON = "al"
+TAKE, VIEW, CALL = "t", "v", "c"
+
+
+def alert_buttons(t: Translator, report: Report, phone_known: bool) -> tuple[Button, ...]:
+    payload = f"{ALERT_BUTTON}:{report.id}:"
+    buttons = [Button(t("I'm on it"), payload + TAKE), Button(t("View"), payload + VIEW)]
+    if phone_known:  # "Call" only where there is a number to give
+        buttons.append(Button(t("Call"), payload + CALL))
+    return tuple(buttons)
+
+
 async def alert_ward_staff(turn: Turn, report: Report, household: Household,
                            entry: ReportCategory) -> int:
     """Tell every ward staff member over the household's unit, each in their language.
 
-    Queued in this turn's transaction: the alert exists exactly when the report does.
+    Queued in this turn's transaction: the alert exists exactly when the report does. Its
+    first line says what and where at a glance (a phone's notification shows only that);
+    it carries the buttons to take it, view it and call the leader, and the URGENT_ALERT
+    flag that styles it in the web chat.
     """
     unit = await turn.session.get(Unit, household.unit_id)
     assert unit is not None
@@ -72,19 +89,23 @@ async def alert_ward_staff(turn: Turn, report: Report, household: Household,
     recipients.discard(turn.person.id if turn.person else -1)  # not to the one filing it
     path = await units.full_path(turn.session, unit)
     reporter = turn.person.full_name if turn.person else ""
+    leader = (await turn.session.get(Person, report.created_by_person_id)
+              if report.created_by_person_id is not None else None)
+    phone_known = bool(leader is not None and leader.active and leader.phone)
 
     def render(t: Translator) -> Outgoing:
-        lines = [t("⚠ URGENT household report #{id}", id=report.id), path,
-                 t("Household: {code}", code=household.code),
-                 t("{category}: {people}", category=store.category_label(entry, t.locale),
-                   people=t.plural("{n} person", "{n} people", report.people_count))]
+        lines = [t("🚨 URGENT · report #{id}: {category}, {people}", id=report.id,
+                   category=store.category_label(entry, t.locale),
+                   people=t.plural("{n} person", "{n} people", report.people_count)),
+                 path, t("Household: {code}", code=household.code)]
         if report.note:
             lines.append(t("Note: {note}", note=report.note))
         if report.photo:
             lines.append(t("A photo is attached to the report."))
         lines.append(t("Reported by {name}, {time}.", name=reporter,
                        time=t.datetime(report.created_at)))
-        return Outgoing(text="\n".join(lines))
+        return Outgoing(text="\n".join(lines), buttons=alert_buttons(t, report, phone_known),
+                        extra={URGENT_ALERT: True})
 
     return await notify.notify_people(turn.session, turn.settings, recipients, render,
                                       priority=outbox.INTERACTIVE)

@@ -18,6 +18,13 @@ STAFF = frozenset({Role.WARD_STAFF, Role.ADMIN})  # ward staff and administrator
 WRITERS = LEADERS | STAFF  # who record households, reports and support
 OVERSEERS = STAFF | MONITORS  # who read support deliveries without recording them
 ANY_ROLE = WRITERS | MONITORS
+# An urgent report's alert: taken, viewed and its leader called by the ward staff and
+# administrators over the report's unit (checked in storage: storage.reports.get_in_scope).
+ALERT_ROLES = STAFF
+# Who read a household head's name in full when viewing a report: those who meet the
+# household (its leader, the ward staff who act on it). Administrators above the ward and
+# monitors read initials, as the dashboard shows everyone.
+NAME_READERS = frozenset({Role.LEADER, Role.WARD_STAFF})
 
 ROLE_NAMES = {
     Role.LEADER: N_("leader (head of a quarter, hamlet or residential group)"),

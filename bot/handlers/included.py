@@ -8,6 +8,7 @@ itself by being imported, and no handler module imports the router.
 from __future__ import annotations
 
 from bot.handlers import (
+    alerts,
     basics,
     dashboard,
     directives,
@@ -24,6 +25,7 @@ from bot.handlers.commands import Handlers
 
 INCLUDED: tuple[Handlers, ...] = (
     reports.HANDLERS,  # /report /open /checkin, the check-in's buttons
+    alerts.HANDLERS,  # the urgent alert's buttons: take it, view it, call the leader
     support.HANDLERS,  # /support /eligible /deliveries /dispute /disputes
     households.HANDLERS,  # /household
     people.HANDLERS,  # /people

@@ -30,40 +30,44 @@ async def people_command(turn: Turn, args: str) -> None:
 
 
 async def _overview(turn: Turn, unit: Unit) -> str:
-    seats = await roster.seats_in(turn.session, unit)
-    holders = [s.holder.id for s in seats if s.holder is not None]
-    connected = await roster.channels_of(turn.session, holders)
-    waiting = [s for s in seats if s.holder is not None and s.holder.id not in connected]
-    vacant = [s for s in seats if s.holder is None]
+    """The posts not connected and the vacant ones, in roster order (as `coso people list`)."""
+    entries = await roster.listing(turn.session, unit)
+    waiting = [e for e in entries if e.seat.holder is not None and not e.channels]
+    vacant = [e for e in entries if e.seat.holder is None]
     t = turn.t
     lines = [t("Posts in {unit}: {total}, {joined} connected to a chat.",
-               unit=unit.name, total=t.number(len(seats)),
-               joined=t.number(len(seats) - len(waiting) - len(vacant)))]
-    if not seats:
+               unit=unit.name, total=t.number(len(entries)),
+               joined=t.number(len(entries) - len(waiting) - len(vacant)))]
+    if not entries:
         lines.append(t("No posts yet: the ward's roster is imported with `coso people "
                        "import`."))
     if waiting:
-        lines.append("")
-        lines.append(t("Not connected yet ({n}):", n=t.number(len(waiting))))
-        lines += [f"• {_post(turn, s)}: {s.holder.full_name if s.holder else ''}"
-                  for s in waiting[:MAX_LINES]]
+        lines += ["", t("Not connected yet ({n}):", n=t.number(len(waiting)))]
+        lines += ["• " + t("{post}: {name}", post=_post(turn, e),
+                           name=e.seat.holder.full_name if e.seat.holder else "")
+                  for e in waiting[:MAX_LINES]]
         lines += _more(turn, len(waiting))
     if vacant:
-        lines.append("")
-        lines.append(t("Vacant ({n}):", n=t.number(len(vacant))))
-        for entry in vacant[:MAX_LINES]:
-            since = entry.unit_post.vacant_since or entry.unit_post.created_at
-            days = max(0, (turn.now - since).days)
-            lines.append("• " + t.plural("{post}: vacant for {n} day", "{post}: vacant for {n} "
-                                         "days", days, post=_post(turn, entry)))
+        lines += ["", t("Vacant ({n}):", n=t.number(len(vacant)))]
+        lines += ["• " + _vacant(turn, e) for e in vacant[:MAX_LINES]]
         lines += _more(turn, len(vacant))
     return "\n".join(lines)
 
 
-def _post(turn: Turn, entry: roster.Seat) -> str:
-    post = entry.unit_post.post
+def _vacant(turn: Turn, entry: roster.Listed) -> str:
+    unit_post = entry.seat.unit_post
+    since = unit_post.vacant_since or unit_post.created_at
+    days = max(0, (turn.now - since).days)
+    return turn.t.plural("{post}: vacant for {n} day (since {day})",
+                         "{post}: vacant for {n} days (since {day})", days,
+                         post=_post(turn, entry), day=turn.t.date(since))
+
+
+def _post(turn: Turn, entry: roster.Listed) -> str:
+    """'Tổ dân phố 3 · Khu phố 1 — Tổ trưởng tổ dân phố'."""
+    post = entry.seat.unit_post.post
     label = post.label_vi if turn.t.locale == "vi" else post.label_en
-    return f"{label}, {entry.unit_post.unit.name}"
+    return turn.t("{place} — {post}", place=entry.place, post=label)
 
 
 def _more(turn: Turn, count: int) -> list[str]:

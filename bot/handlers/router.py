@@ -98,6 +98,10 @@ async def dispatch(turn: Turn) -> None:
     if named is not None and named in COMMANDS:
         await _command(turn, None, named, "")
         return
+    leading = words.leading(incoming.text)  # "báo cáo 12 Lê Lợi F0": /report with its text
+    if leading is not None and leading[0] in COMMANDS:
+        await _command(turn, None, *leading)
+        return
     await _outside_flow(turn)
 
 

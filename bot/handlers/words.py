@@ -2,10 +2,11 @@
 
 A leader on Zalo or a phone keyboard types "báo cáo" or "diemdanh" rather than /report or
 /checkin: each command has Vietnamese words that run it on every channel, in every language,
-matched folded (case and diacritics aside). Only a whole message that is one of the words
-counts, and only when no question is open (bot/handlers/router.py), so a word never takes an
-answer away from a question, nor a one-message report ("12 Lê Lợi F0"), which must name a
-household and a situation. The first word is the one /help shows.
+matched folded (case and diacritics aside), and only when no question is open
+(bot/handlers/router.py), so a word never takes an answer away from a question. A whole
+message that is one of the words runs its command; a word followed by more text counts only
+for the commands in TAKES_TEXT ("báo cáo 12 Lê Lợi F0" is "/report 12 Lê Lợi F0", the
+one-message report), so "hộ 12" stays text. The first word is the one /help shows.
 
 The label is the command's button in the web chat's menu (the role's commands, shown when no
 question is open).
@@ -52,6 +53,9 @@ TABLE: dict[str, CommandWords] = {
     "start": CommandWords(N_("Register"), ("đăng ký", "dangky")),
 }
 
+# Commands whose word may lead a message with more after it, handed to them as /cmd's text.
+TAKES_TEXT = frozenset({"report"})
+
 # Not offered in the web chat's menu: the menu shows only when no question is open.
 NOT_IN_MENU = frozenset({"cancel"})
 
@@ -74,3 +78,19 @@ def named(text: str | None) -> str | None:
     if not text:
         return None
     return BY_WORD.get(fold(text).rstrip(".!?").strip())
+
+
+def leading(text: str | None) -> tuple[str, str] | None:
+    """("report", "12 Lê Lợi F0") for "Báo cáo 12 Lê Lợi F0": the longest word of a command
+    that takes text, at the start of the message, and what follows it; else None."""
+    if not text:
+        return None
+    found: tuple[str, str] | None = None
+    for size in range(1, 1 + max(len(word.split()) for word in BY_WORD)):
+        parts = text.split(maxsplit=size)
+        if len(parts) <= size:
+            break
+        name = BY_WORD.get(fold(" ".join(parts[:size])))
+        if name is not None:
+            found = (name, parts[size]) if name in TAKES_TEXT else None
+    return found

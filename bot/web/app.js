@@ -16,7 +16,11 @@
       offline: "Mất kết nối, đang thử lại…",
       loginFailed: "Không đăng nhập được. Vui lòng thử lại.",
       sendFailed: "Không gửi được tin nhắn này.",
-      file: "Tệp đính kèm"
+      file: "Tệp đính kèm",
+      attach: "Gửi ảnh",
+      photoSending: "Đang gửi ảnh…",
+      photoSent: "Ảnh anh/chị đã gửi",
+      photoRefused: "Tệp đã chọn"
     },
     en: {
       intro: "Enter the invite code from your ward staff to start chatting with Coso.",
@@ -29,7 +33,11 @@
       offline: "Connection lost, retrying…",
       loginFailed: "Could not log in. Please try again.",
       sendFailed: "This message could not be sent.",
-      file: "Attachment"
+      file: "Attachment",
+      attach: "Send a photo",
+      photoSending: "Sending the photo…",
+      photoSent: "The photo you sent",
+      photoRefused: "The chosen file"
     }
   };
 
@@ -67,6 +75,12 @@
     document.documentElement.lang = lang;
     Array.prototype.forEach.call(document.querySelectorAll("[data-i18n]"), function (node) {
       node.textContent = T[node.getAttribute("data-i18n")];
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n-label]"),
+                                 function (node) {
+      var label = T[node.getAttribute("data-i18n-label")];
+      node.setAttribute("aria-label", label);
+      node.title = label;
     });
     $("text").placeholder = T.placeholder;
   }
@@ -121,7 +135,7 @@
     if (message.id <= state.lastId) return;  // a poll overlapping a retry
     state.lastId = message.id;
     var follow = atBottom();
-    var item = el("li", "msg bot");
+    var item = el("li", message.urgent ? "msg bot urgent" : "msg bot");
     var bubble = el("div", "bubble");
     if (message.photo) {
       var img = el("img", "photo");
@@ -234,6 +248,59 @@
     }
   }
 
+  // --- photos ------------------------------------------------------------------------------
+
+  // The server checks the photo (what it is, its size) and answers, in the person's
+  // language, why one is refused; the page only sends the bytes and shows the result.
+  async function sendPhoto(file) {
+    var generation = state.generation;
+    var item = addMine(T.photoSending);
+    var bubble = item.querySelector(".bubble");
+    var path = "/api/photo?id=" + newId();
+    var delay = 1000;
+    while (generation === state.generation) {
+      try {
+        var response = await fetch(path, {
+          method: "POST", credentials: "same-origin", cache: "no-store",
+          headers: { "Content-Type": "application/octet-stream" }, body: file
+        });
+        if (response.status === 401) { showLogin(); return; }
+        if (response.ok) {
+          setStatus("");
+          showMyPhoto(bubble, (await response.json()).photo);
+          return;
+        }
+        if (response.status < 500) {
+          bubble.textContent = T.photoRefused;
+          item.appendChild(el("p", "error", (await readMessage(response)) || T.sendFailed));
+          scrollDown();
+          return;
+        }
+      } catch (e) { /* offline: retried below with the same id */ }
+      setStatus(T.offline);
+      await sleep(delay);
+      delay = Math.min(delay * 2, MAX_RETRY_MS);
+    }
+  }
+
+  function showMyPhoto(bubble, url) {
+    var follow = atBottom();
+    var img = el("img", "photo");
+    img.addEventListener("load", function () { if (follow) scrollDown(); });
+    img.alt = T.photoSent;
+    img.src = url;
+    bubble.textContent = "";
+    bubble.classList.add("with-photo");
+    bubble.appendChild(img);
+  }
+
+  function pickPhoto() {
+    var input = $("photo");
+    var file = input.files && input.files[0];
+    input.value = "";  // choosing the same photo again is a new send
+    if (file) sendPhoto(file);
+  }
+
   async function login(event) {
     event.preventDefault();
     var code = $("code").value.trim();
@@ -278,6 +345,8 @@
     applyStrings();
     $("login-form").addEventListener("submit", login);
     $("composer").addEventListener("submit", submitText);
+    $("attach").addEventListener("click", function () { $("photo").click(); });
+    $("photo").addEventListener("change", pickPhoto);
     $("logout").addEventListener("click", logout);
     startChat();  // a 401 on the first look shows the login form instead
   });
