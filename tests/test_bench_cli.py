@@ -19,13 +19,14 @@ def test_help_lists_every_benchmark_and_its_options() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: python -m bench")
     for line in ("  digest: ", "  delivery: ", "  load: ", "  flood: ", "  dashboard: ",
-                 "--recipients=N", "--leaders=2000"):
+                 "  taps: ", "--recipients=N", "--leaders=2000"):
         assert line in done.stdout
 
 
 def test_unknown_options_and_names_print_help_and_exit_2() -> None:
     for argv, complaint in ((["--recipient=10"], "unknown option(s) for digest, delivery, "
-                                                  "load, flood, dashboard: --recipient=10"),
+                                                  "load, flood, dashboard, taps: "
+                                                  "--recipient=10"),
                             (["digest", "--leaders=5"], "unknown option(s) for digest: "
                                                         "--leaders=5"),
                             (["-x"], "unknown option(s)"),

@@ -328,13 +328,16 @@ async def test_household_add_search_edit_by_number(
     assert "1. Khu phố 1\n2. Tổ dân phố 1" in await leader.send("1")
     for answer in ("1", "12 Lê Lợi", NAME, "4", "3", "5", "7"):
         reply = await leader.send(answer)
-    assert "New household in Khu phố 1: 12 Lê Lợi · N.V.A. · 4 people (new household)" in reply
-    assert "Situation: Poor household, Young children" in reply
+    # The confirmation reads back what was typed: the name in full, the flags, the unit path.
+    assert "Household: 12 Lê Lợi · Nguyễn Văn An · 4 people (new household)" in reply
+    assert "Household situation: Poor household, Young children" in reply
+    assert "Unit: Khu phố 1 · Phường Bến Thành" in reply
     assert "Saved: 12 Lê Lợi · N.V.A. · 4 people, in Khu phố 1." in await leader.send("1")
     await leader.send("/household search")
     reply = await leader.send("nguyen van a")
-    assert "• 12 Lê Lợi · N.V.A. · 4 people · Khu phố 1 — Poor household, Young children" in (
-        reply)
+    assert ("12 Lê Lợi · N.V.A. · 4 people\nUnit: Khu phố 1 · Phường Bến Thành\n"
+            "Household situation: Poor household, Young children") in reply
+    assert "1. Report\n2. Record support\n3. Edit" in reply
     await leader.send("/household edit")
     await leader.send("1")
     await leader.send("2")  # head of household's name
@@ -373,6 +376,63 @@ async def test_other_ward_and_monitor_are_refused(
     stranger = Texts(*chat[:2], "508")
     assert "not registered" in await stranger.send("/household")
     assert "Lê Lợi" not in caplog.text
+
+
+async def test_search_results_lead_to_report_support_and_edit(
+        chat: tuple[Router, Database, Seeded]) -> None:
+    _, db, _ = chat
+    first = await _add(db, "26734-KP1", "12 Lê Lợi")
+    await _add(db, "26734-KP1-T1", "14 Lê Lợi", name="Lê Thị Hoa")
+    leader = await _person(chat, "520", "leader:KP1")
+    await leader.send("/household search")
+    reply = await leader.send("le loi")
+    assert "Choose one to report on it, record support or edit it." in reply
+    assert leader.buttons() == ["12 Lê Lợi · N.V.A. · 4 people · Khu phố 1",
+                                "14 Lê Lợi · L.T.H. · 4 people · Tổ dân phố 1"]
+    card = await leader.send("2")  # Zalo's way: the number, with no question open
+    assert "Unit: Tổ dân phố 1 · Khu phố 1 · Phường Bến Thành" in card
+    assert leader.buttons() == ["Report", "Record support", "Edit"]
+    assert "What is the household's situation?" in await leader.tap("Report")
+    reply = await leader.tap("Record support")  # the card's other button, mid-report
+    assert "Stopped the household report; nothing from it was saved." in reply
+    assert "Which support policy?" in reply
+    await leader.send("/household tim")
+    await leader.send("12 le loi")
+    assert "What do you want to change for 12 Lê Lợi" in await leader.tap("Edit")
+    await leader.send("3")
+    reply = await leader.send("6")
+    assert "Change members: 4 → 6" in reply and "Unit: Khu phố 1" in reply
+    assert "Saved: 12 Lê Lợi · N.V.A. · 6 people." in await leader.send("1")
+    async with db.read() as session:
+        assert (await households.get(session, first, ["/"]) or Household()).members == 6
+
+
+async def test_search_result_payloads_are_hostile_input(
+        chat: tuple[Router, Database, Seeded], caplog: pytest.LogCaptureFixture) -> None:
+    """A forged or foreign household button is refused clearly, scope checked in storage,
+    and nothing is opened: no conversation, no name of the other ward's household."""
+    _, db, _ = chat
+    caplog.set_level(logging.INFO)
+    ours = await _add(db, "26734-KP1", "12 Lê Lợi")
+    theirs = await _add(db, "26737-KP1", "9 Đồng Khởi", name="Phạm Văn Tư")
+    leader = await _person(chat, "521", "leader:KP1")
+    closed = "This question is no longer open."
+    for payload in ("hh", "hh:", f"hh:{ours}", f"hh:{ours}:x", f"hh:{ours}:r:1", "hh:-1:r",
+                    "hh:0:r", "hh:abc:e", "hh:" + "9" * 200 + ":r", "hh:١٢:r", f"hh:{ours}:"):
+        assert closed in leader._texts(await leader.chat.send(payload=payload)), payload
+    refused = "That household is not in your area (or no longer); nothing was opened."
+    for action in ("o", "r", "s", "e"):
+        reply = leader._texts(await leader.chat.send(payload=f"hh:{theirs}:{action}"))
+        assert reply == refused and "Đồng Khởi" not in reply
+        reply = leader._texts(await leader.chat.send(payload=f"hh:999999:{action}"))
+        assert reply == refused
+    monitor = await _person(chat, "522", "monitor:WARD")
+    reply = monitor._texts(await monitor.chat.send(payload=f"hh:{ours}:e"))
+    assert "Sorry, this is only for" in reply
+    async with db.read() as session:
+        assert (await session.scalar(text("SELECT count(*) FROM conversations"))) == 0
+    assert "Đồng Khởi" not in caplog.text and "Phạm" not in caplog.text
+    assert "household button refused for account" in caplog.text
 
 
 async def test_edit_refuses_a_code_taken_in_the_unit(
@@ -607,11 +667,11 @@ async def test_zalo_leader_adds_searches_and_edits_by_number(
     assert "3. ☐ Poor household" in flags and "7. Done" in flags
     assert "3. ☑ Poor household" in await _zalo_say(zalo, user, "3")
     summary = await _zalo_say(zalo, user, "7")
-    assert "12 Lê Lợi · N.V.A. · 4 people (new household)" in summary
+    assert "12 Lê Lợi · Nguyễn Văn An · 4 people (new household)" in summary
     assert "Saved" in await _zalo_say(zalo, user, "1")
     await _zalo_say(zalo, user, "/household search")
     found = await _zalo_say(zalo, user, "nguyen van a")
-    assert "• 12 Lê Lợi · N.V.A. · 4 people — Poor household" in found
+    assert "Household situation: Poor household" in found and "1. Report" in found
     pick = await _zalo_say(zalo, user, "/household edit")
     assert "1. 12 Lê Lợi · N.V.A. · 4 people" in pick
     await _zalo_say(zalo, user, "1")
@@ -661,7 +721,8 @@ async def test_telegram_leader_adds_and_finds_a_household(start_bot: StartBot) -
         assert "Add this household?" in await tap("Done")
         assert "Saved: 12 Lê Lợi · N.V.A. · 4 people, in Khu phố 1." in await tap("Confirm")
         await say("/household search")
-        assert "12 Lê Lợi · N.V.A. · 4 people · Khu phố 1" in await say("nguyen van a")
+        assert "12 Lê Lợi · N.V.A. · 4 people" in await say("nguyen van a")
+        assert double.messages_to(user)[-1].button_texts == ["Report", "Record support", "Edit"]
         await say("/household edit")
         await tap("12 Lê Lợi · N.V.A. · 4 people · Khu phố 1")
         await tap("Number of members")

@@ -10,9 +10,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bot.flows import engine
 from bot.flows import household_pick as pick
 from bot.flows.engine import END, BadAnswer, Flow, Option, Step, register
 from bot.i18n import N_
+from bot.messages import Button
 from bot.turn import Turn
 from storage import households
 from storage.households import MAX_CODE, MAX_MEMBERS, MAX_NAME, MIN_MEMBERS
@@ -22,7 +24,11 @@ from wording import normalize
 log = logging.getLogger(__name__)
 
 ADD, EDIT, SEARCH = "add", "edit", "search"
-LISTED = 20  # search results shown at once; more means the query should be narrower
+LISTED = 20  # search results a monitor reads at once; more means the query should be narrower
+# A search result's buttons, 'hh:<household id>:<action>' (bot/handlers/households.py).
+BUTTON = "hh"
+CARD, REPORT, SUPPORT, CHANGE = "o", "r", "s", "e"
+ACTIONS = {REPORT: N_("Report"), SUPPORT: N_("Record support"), CHANGE: N_("Edit")}
 FIELDS = {"code": "new_code", "name": "new_name", "members": "new_members",
           "flags": "new_flags"}
 FIELD_NAMES = {"code": N_("code"), "name": N_("head of household"), "members": N_("members"),
@@ -92,11 +98,8 @@ async def _record_field(turn: Turn, value: Any) -> None:
 # --- summaries --------------------------------------------------------------------------------
 
 async def _add_summary(turn: Turn) -> str:
-    unit = await pick.new_unit(turn)
-    flags = pick.chosen_flags(turn.data.get("hh_flags"))
-    return turn.t("New household in {unit}: {household}\nSituation: {flags}",
-                  unit=unit.name if unit else "?", household=pick.household_label(turn),
-                  flags=pick.flag_names(turn.t, flags))
+    # confirm_lines names it a new household, with the name as typed and its unit path.
+    return "\n".join(await pick.confirm_lines(turn))
 
 
 async def _edit_summary(turn: Turn) -> str:
@@ -105,9 +108,12 @@ async def _edit_summary(turn: Turn) -> str:
         return turn.t("That household is not in your area any more.")
     field = str(turn.data.get("field"))
     old, new = _shown(turn, household, field)
-    return turn.t("{household}\nChange {field}: {old} → {new}",
-                  household=pick.label_of(turn.t, household, with_unit=True),
-                  field=turn.t(FIELD_NAMES[field]), old=old, new=new)
+    return "\n".join((
+        turn.t("Household: {household}",
+               household=pick.label_of(turn.t, household, with_unit=False)),
+        turn.t("Unit: {path}", path=await pick.unit_path(turn, household.unit)),
+        turn.t("Change {field}: {old} → {new}", field=turn.t(FIELD_NAMES[field]), old=old,
+               new=new)))
 
 
 def _shown(turn: Turn, household: Household, field: str) -> tuple[str, str]:
@@ -163,6 +169,47 @@ async def _edit(turn: Turn) -> None:
 
 async def _show_matches(turn: Turn) -> None:
     query = str(turn.data.get("query") or "")
+    if not pick.scope(turn):  # a monitor reads the register, with nothing to do next
+        await _list_matches(turn, query)
+        return
+    found = await households.search(turn.session, pick.scope(turn), query, pick.MATCHES + 1)
+    if not found:
+        turn.say(turn.t("No household in your area matches “{query}”.", query=query))
+    elif len(found) == 1:
+        heading = turn.t("Households matching “{query}”:", query=query)
+        text, buttons = await card(turn, found[0])
+        turn.say(f"{heading}\n{text}", buttons)
+    else:
+        await _choose_match(turn, query, found)
+
+
+async def _choose_match(turn: Turn, query: str, found: Sequence[Household]) -> None:
+    """Several found: each a button that opens its card (flags, unit, what to do next)."""
+    with_unit = len(await households.units_in_scope(turn.session, pick.scope(turn))) > 1
+    lines = [turn.t("Households matching “{query}”:", query=query),
+             turn.t("Choose one to report on it, record support or edit it.")]
+    if len(found) > pick.MATCHES:
+        lines.append(turn.t("…and more: type more of the code or name to narrow the search."))
+    turn.say("\n".join(lines), tuple(
+        Button(pick.label_of(turn.t, household, with_unit), f"{BUTTON}:{household.id}:{CARD}")
+        for household in found[:pick.MATCHES]))
+
+
+async def card(turn: Turn, household: Household) -> tuple[str, tuple[Button, ...]]:
+    """A found household and the three things to do with it (payloads 'hh:<id>:r|s|e')."""
+    flags = households.flags_of(household)
+    lines = [pick.label_of(turn.t, household, with_unit=False),
+             turn.t("Unit: {path}", path=await pick.unit_path(turn, household.unit))]
+    if flags:
+        lines.append(turn.t("Household situation: {flags}",
+                            flags=pick.flag_names(turn.t, flags)))
+    lines.append(turn.t("What would you like to do?"))
+    return "\n".join(lines), tuple(
+        Button(turn.t(label), f"{BUTTON}:{household.id}:{action}")
+        for action, label in ACTIONS.items())
+
+
+async def _list_matches(turn: Turn, query: str) -> None:
     scope = pick.scope(turn, pick.READ_ROLES)
     found = await households.search(turn.session, scope, query, LISTED + 1)
     if not found:
@@ -177,6 +224,12 @@ async def _show_matches(turn: Turn) -> None:
     if len(found) > LISTED:
         lines.append(turn.t("…and more: type more of the code or name to narrow the search."))
     turn.say("\n".join(lines))
+
+
+async def begin_edit(turn: Turn, household: Household) -> None:
+    """The edit path with the household already picked (a search result's Edit)."""
+    await engine.begin(turn, FLOW, at="field",
+                       data={"action": EDIT, **await pick.settled(turn, household)})
 
 
 # --- the flow ---------------------------------------------------------------------------------

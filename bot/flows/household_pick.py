@@ -7,7 +7,9 @@ turn.data["household_id"] the picked household's id, or None when they described
 household. Writes belong in the embedding flow's finish: `await resolve_household(turn)` there
 returns the picked household, or creates the new one, scope-checked (None: refused, and the
 person has been told). `household_label(turn)` names the choice in a confirm summary and
-`await household_members(turn)` bounds a people count, for either kind.
+`await household_members(turn)` bounds a people count, for either kind;
+`await confirm_lines(turn)` is what a confirmation shows of it (the name in full as typed, the
+flags chosen, the unit path).
 
 Branching needs only the answers (Step.next sees them read-only, not the database; the
 steps' on_answer hooks record the pick), so the options carry what is needed in their
@@ -26,7 +28,7 @@ from bot.flows.engine import BadAnswer, Branch, Option, Step
 from bot.handlers.access import ANY_ROLE, WRITERS
 from bot.i18n import N_, Translator
 from bot.turn import Turn
-from storage import households
+from storage import households, units
 from storage.households import FLAG_LABELS, MAX_CODE, MAX_MEMBERS, MAX_NAME, MIN_MEMBERS
 from storage.models import HOUSEHOLD_FLAGS, Household, Unit
 from wording import normalize
@@ -60,11 +62,14 @@ def initials(name: str | None) -> str:
 
 
 def describe(t: Translator, code: str, head_name: str | None, members: int,
-             unit_name: str | None = None) -> str:
-    """One line naming a household in a list: code · initials · members (· unit)."""
+             unit_name: str | None = None, *, full_name: bool = False) -> str:
+    """One line naming a household in a list: code · initials · members (· unit).
+
+    full_name: the name as typed, for the confirmation shown to the person who typed it."""
     parts = [code]
-    if initials(head_name):
-        parts.append(initials(head_name))
+    name = normalize(head_name or "") if full_name else initials(head_name)
+    if name:
+        parts.append(name)
     parts.append(t.plural("{n} person", "{n} people", members))
     if unit_name:
         parts.append(unit_name)
@@ -78,6 +83,21 @@ def flag_names(t: Translator, flags: Sequence[str]) -> str:
 def label_of(t: Translator, household: Household, with_unit: bool) -> str:
     return describe(t, household.code, household.head_name, household.members,
                     household.unit.name if with_unit else None)
+
+
+async def unit_path(turn: Turn, unit: Unit) -> str:
+    """'Tổ dân phố 1 · Khu phố 1 · Phường Bến Thành': the unit up to its ward, nearest first;
+    the province, the same for everyone, is left out."""
+    chain = await units.ancestors(turn.session, unit)
+    shown = [u.name for u in chain if units.LEVEL_RANK.get(u.level) != 0]
+    return " · ".join(shown or [unit.name])
+
+
+async def settled(turn: Turn, household: Household) -> dict[str, Any]:
+    """The answers of a pick already made (a search result's button): a flow begun with
+    them goes on as if the person had picked the household there."""
+    label = label_of(turn.t, household, with_unit=await _several_units(turn))
+    return {"household_id": household.id, "hh_label": label}
 
 
 async def _unit_count(turn: Turn) -> tuple[int, int | None]:
@@ -321,6 +341,31 @@ def household_label(turn: Turn) -> str:
     label = describe(turn.t, normalize(turn.data.get("hh_code") or ""),
                      turn.data.get("hh_name"), int(turn.data.get("hh_members") or 1))
     return turn.t("{household} (new household)", household=label)
+
+
+async def confirm_lines(turn: Turn) -> list[str]:
+    """The household as a confirmation shows it: for a new one the head's name in full, as
+    this person just typed it, and the flags chosen; for one from the register the usual
+    initials; and for both the unit path, so a wrong group is seen before it is saved."""
+    t = turn.t
+    household_id = turn.data.get("household_id")
+    if household_id is not None:
+        household = await households.get(turn.session, int(household_id), scope(turn))
+        if household is None:  # out of scope meanwhile: the finish refuses it
+            return [t("Household: {household}", household=household_label(turn))]
+        return [t("Household: {household}",
+                  household=label_of(t, household, with_unit=False)),
+                t("Unit: {path}", path=await unit_path(turn, household.unit))]
+    label = describe(t, normalize(turn.data.get("hh_code") or ""), turn.data.get("hh_name"),
+                     int(turn.data.get("hh_members") or 1), full_name=True)
+    lines = [t("Household: {household}",
+               household=t("{household} (new household)", household=label)),
+             t("Household situation: {flags}",
+               flags=flag_names(t, chosen_flags(turn.data.get("hh_flags"))))]
+    unit = await new_unit(turn)
+    if unit is not None:
+        lines.append(t("Unit: {path}", path=await unit_path(turn, unit)))
+    return lines
 
 
 async def household_members(turn: Turn) -> int:

@@ -16,12 +16,13 @@ from bot.flows import engine, quick_report
 from bot.flows.engine import Flow, Option, Step, register
 from bot.flows.household_pick import (
     MATCHES,
-    household_label,
+    confirm_lines,
     household_members,
     label_of,
     pick_household_steps,
     resolve_household,
     scope,
+    settled,
 )
 from bot.handlers.access import WRITERS, refuse
 from bot.i18n import N_, Translator
@@ -123,8 +124,7 @@ def say_alerted(turn: Turn, count: int) -> None:
 
 async def _summary(turn: Turn) -> str:
     data, t = turn.data, turn.t
-    lines = [t("Please check the report:"),
-             t("Household: {household}", household=household_label(turn)),
+    lines = [t("Please check the report:"), *await confirm_lines(turn),
              t("Situation: {category}", category=await category_name(turn, data["category"])),
              t("People concerned: {people}", people=t.number(data["people"])),
              t("Urgency: {urgency}", urgency=urgency_name(t, data["urgency"] == URGENT)),
@@ -212,6 +212,11 @@ async def start(turn: Turn, text: str = "") -> None:
     if text.strip() and await quick(turn, text, asked=True):
         return
     await engine.begin(turn, FLOW)
+
+
+async def begin_for(turn: Turn, household: Household) -> None:
+    """/report with the household already picked (a search result's Report button)."""
+    await engine.begin(turn, FLOW, at="category", data=await settled(turn, household))
 
 
 async def quick(turn: Turn, text: str, *, asked: bool) -> bool:

@@ -22,10 +22,11 @@ from typing import Any
 from bot.flows import engine
 from bot.flows.engine import BadAnswer, Flow, Option, Step, register
 from bot.flows.household_pick import (
-    household_label,
+    confirm_lines,
     pick_household_steps,
     resolve_household,
     scope,
+    settled,
 )
 from bot.handlers.access import WRITERS, refuse
 from bot.i18n import N_, Translator
@@ -288,8 +289,7 @@ async def _summary(turn: Turn) -> str:
     pick = picked(data)
     policy = await support.policy(turn.session, pick.key)
     name = support.policy_label(policy, turn.locale) if policy else pick.key
-    lines = [t("Please check the delivery:"),
-             t("Household: {household}", household=household_label(turn)),
+    lines = [t("Please check the delivery:"), *await confirm_lines(turn),
              t("Policy: {policy}", policy=name),
              t("Amount: {amount}", amount=amount_text(t, pick.measure, chosen_amount(data))),
              t("Status: {status}", status=status_text(t, data["status"])),
@@ -374,12 +374,16 @@ FLOW = register(Flow(
 ))
 
 
-async def start(turn: Turn) -> None:
-    """/support: leaders, ward staff and admins, each within their own units."""
+async def start(turn: Turn, household: Household | None = None) -> None:
+    """/support: leaders, ward staff and admins, each within their own units; with the
+    household already picked from a search result (its Record support button)."""
     if not scope(turn):
         refuse(turn, "/support", ROLES)
         return
     if not await support.policies(turn.session, on=local_today(turn)):
         turn.say(turn.t("No support policy is set up yet; ask your administrator."))
         return
-    await engine.begin(turn, FLOW)
+    if household is None:
+        await engine.begin(turn, FLOW)
+        return
+    await engine.begin(turn, FLOW, at="policy", data=await settled(turn, household))
