@@ -9,27 +9,23 @@ the diff.
 
 from __future__ import annotations
 
-import asyncio
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from bot.channels.zalo import TEXT_LIMIT as ZALO_TEXT_LIMIT
 from bot.handlers import words
 from bot.handlers.commands import COMMANDS, listed
 from bot.handlers.router import Router
 from bot.i18n import Translator
 from bot.messages import MENU, Outgoing
 from storage.db import Database
-from tests.chat import Chat, transcript_lines
+from tests import transcripts
+from tests.chat import Chat
 from tests.conftest import Seeded, make_settings, seed_ward
-from tests.effects import EFFECTS, Effects
 from wording import fold
 
 GOLDEN = Path(__file__).parent / "golden" / "commands"
-UPDATE = os.environ.get("COSO_GOLDEN_UPDATE") == "1"
 
 
 @pytest.fixture
@@ -43,11 +39,10 @@ async def ward(db_url: str) -> AsyncIterator[tuple[Router, Database, Seeded]]:
 def _shown(channel: str, replies: list[Outgoing]) -> list[str]:
     """What the person reads: Zalo's numbered lists; the web chat's menu under a reply."""
     if channel == "zalo":
-        return [f"< {line}" for message in replies
-                for part in message.numbered_parts(ZALO_TEXT_LIMIT) for line in part.split("\n")]
+        return transcripts.shown(channel, replies)
     lines = []
     for message in replies:
-        lines += transcript_lines([message])
+        lines += transcripts.shown(channel, [message])
         if MENU in message.extra:
             lines.append("  menu: " + " ".join(f"[{label}]" for label, _ in message.extra[MENU]))
     return lines
@@ -56,29 +51,8 @@ def _shown(channel: str, replies: list[Outgoing]) -> list[str]:
 @pytest.mark.parametrize("channel", ["telegram", "zalo", "web"])
 async def test_transcript(channel: str, ward: tuple[Router, Database, Seeded]) -> None:
     router, db, seeded = ward
-    path = GOLDEN / f"{channel}.txt"
-    expected = await asyncio.to_thread(path.read_text, encoding="utf-8")
     chat = Chat(router, db, channel=channel, external_id=f"{channel}-kp1", language="vi")
-    effects = await Effects.begin(db)
-    produced: list[str] = []
-    for line in expected.splitlines():
-        if line == EFFECTS:
-            break
-        if line.startswith("#"):
-            produced.append(line)
-        elif line.startswith("> "):
-            produced.append(line)
-            typed = line[2:]
-            for key, code in seeded.codes.items():
-                typed = typed.replace("{" + key + "}", code)
-            replies = await (chat.tap(typed[4:]) if typed.startswith("tap ")
-                             else chat.send(typed))
-            produced += _shown(channel, replies)
-    produced += await effects.block([chat])
-    actual = "\n".join(produced) + "\n"
-    if UPDATE:
-        await asyncio.to_thread(path.write_text, actual, encoding="utf-8")
-    assert actual == expected
+    await transcripts.replay(GOLDEN / f"{channel}.txt", chat, seeded.codes, show=_shown)
 
 
 def test_every_listed_command_has_its_words_and_a_label() -> None:

@@ -10,30 +10,25 @@ and the web chat's own API. COSO_GOLDEN_UPDATE=1 rewrites the transcripts; read 
 
 from __future__ import annotations
 
-import asyncio
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from bot.channels.zalo import TEXT_LIMIT as ZALO_TEXT_LIMIT
 from bot.handlers.router import Router
-from bot.messages import Outgoing
 from storage import households, units
 from storage.db import Database
 from storage.models import Report
-from tests.chat import Chat, transcript_lines
+from tests import transcripts
+from tests.chat import Chat
 from tests.conftest import Seeded, StartBot, make_settings, seed_ward
 from tests.doubles.telegram_api import TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
-from tests.effects import EFFECTS, Effects
 from tests.telegram_helpers import data_for, register
 from tests.test_web_chat import WebUser
 
 GOLDEN = Path(__file__).parent / "golden" / "one_message"
-UPDATE = os.environ.get("COSO_GOLDEN_UPDATE") == "1"
 
 
 async def _households(db: Database) -> None:
@@ -55,44 +50,11 @@ async def ward(db_url: str) -> AsyncIterator[tuple[Router, Database, Seeded]]:
     await database.dispose()
 
 
-def _shown(channel: str, replies: list[Outgoing]) -> list[str]:
-    """What the person reads: buttons on Telegram and the web chat, Zalo's numbered list."""
-    if channel != "zalo":
-        return transcript_lines(replies)
-    return [f"< {line}" for message in replies
-            for part in message.numbered_parts(ZALO_TEXT_LIMIT) for line in part.split("\n")]
-
-
 @pytest.mark.parametrize("channel", ["telegram", "zalo", "web"])
 async def test_transcript(channel: str, ward: tuple[Router, Database, Seeded]) -> None:
     router, db, seeded = ward
-    path = GOLDEN / f"{channel}.txt"
-    expected = await asyncio.to_thread(path.read_text, encoding="utf-8")
     chat = Chat(router, db, channel=channel, external_id=f"{channel}-kp1", language="vi")
-    effects = await Effects.begin(db)
-    produced: list[str] = []
-    for line in expected.splitlines():
-        if line == EFFECTS:
-            break
-        if line.startswith("#"):
-            produced.append(line)
-        elif line.startswith("> "):
-            produced.append(line)
-            typed = line[2:]
-            for key, code in seeded.codes.items():
-                typed = typed.replace("{" + key + "}", code)
-            try:
-                replies = await (chat.tap(typed[4:]) if typed.startswith("tap ")
-                                 else chat.send(typed))
-            except LookupError:
-                produced.append(f"! no button {typed[4:]!r} on screen")
-                continue
-            produced += _shown(channel, replies)
-    produced += await effects.block([chat])
-    actual = "\n".join(produced) + "\n"
-    if UPDATE:
-        await asyncio.to_thread(path.write_text, actual, encoding="utf-8")
-    assert actual == expected
+    await transcripts.replay(GOLDEN / f"{channel}.txt", chat, seeded.codes)
 
 
 # --- through each channel's transport: the message and Confirm, 2 answers ------------------

@@ -12,8 +12,6 @@ COSO_GOLDEN_UPDATE=1 rewrites the transcripts; read the diff, then `python -m be
 
 from __future__ import annotations
 
-import asyncio
-import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,16 +19,14 @@ from pathlib import Path
 import pytest
 
 from bench import taps
-from bot.channels.zalo import TEXT_LIMIT as ZALO_TEXT_LIMIT
 from bot.handlers.router import Router
 from bot.messages import Outgoing
 from storage.db import Database
-from tests.chat import Chat, transcript_lines
+from tests import transcripts
+from tests.chat import Chat
 from tests.conftest import Seeded, make_settings, seed_ward
-from tests.effects import EFFECTS, Effects
 
 GOLDEN = Path(__file__).parent / "golden" / "taps"
-UPDATE = os.environ.get("COSO_GOLDEN_UPDATE") == "1"
 FROZEN = datetime(2026, 11, 3, 3, 0, tzinfo=UTC)  # 10:00 on 3 Nov 2026 in Ho Chi Minh City
 
 
@@ -44,51 +40,17 @@ async def ward(db_url: str, monkeypatch: pytest.MonkeyPatch
     await database.dispose()
 
 
-def _shown(channel: str, replies: list[Outgoing]) -> list[str]:
-    """What the person reads: buttons on Telegram and the web chat, Zalo's numbered list."""
-    if channel != "zalo":
-        return transcript_lines(replies)
-    return [f"< {line}" for message in replies
-            for part in message.numbered_parts(ZALO_TEXT_LIMIT) for line in part.split("\n")]
-
-
 async def _send(chat: Chat, typed: str) -> list[Outgoing]:
-    if typed.startswith("tap "):
-        return await chat.tap(typed[4:])
     if typed == "photo":
         return await chat.send(photo="photo-file-1")
-    return await chat.send(typed)
+    return await transcripts.send(chat, typed)
 
 
 @pytest.mark.parametrize("channel", ["telegram", "zalo", "web"])
 async def test_transcript(channel: str, ward: tuple[Router, Database, Seeded]) -> None:
     router, db, seeded = ward
-    path = GOLDEN / f"{channel}.txt"
-    expected = await asyncio.to_thread(path.read_text, encoding="utf-8")
     chat = Chat(router, db, channel=channel, external_id=f"{channel}-kp1", language="vi")
-    effects = await Effects.begin(db)
-    produced: list[str] = []
-    for line in expected.splitlines():
-        if line == EFFECTS:
-            break
-        if line.startswith("#"):
-            produced.append(line)
-        elif line.startswith("> "):
-            produced.append(line)
-            typed = line[2:]
-            for key, code in seeded.codes.items():
-                typed = typed.replace("{" + key + "}", code)
-            try:
-                replies = await _send(chat, typed)
-            except LookupError:
-                produced.append(f"! no button {typed[4:]!r} on screen")
-                continue
-            produced += _shown(channel, replies)
-    produced += await effects.block([chat])
-    actual = "\n".join(produced) + "\n"
-    if UPDATE:
-        await asyncio.to_thread(path.write_text, actual, encoding="utf-8")
-    assert actual == expected
+    await transcripts.replay(GOLDEN / f"{channel}.txt", chat, seeded.codes, say=_send)
 
 
 # --- the count -------------------------------------------------------------------------------
