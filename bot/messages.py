@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,3 +138,13 @@ def parse_id(text: str | None, *, low: int = 1, high: int = ID_MAX) -> int | Non
         return None
     value = int(text)
     return value if low <= value <= high else None
+
+
+def id_and_action(payload: str, actions: Collection[str]) -> tuple[int, str] | None:
+    """(12, "t") for the button payload "al:12:t" when "t" is one of `actions`; None for
+    anything else a forged payload may hold (parts missing or extra, a bad id)."""
+    parts = payload.split(":")
+    if len(parts) != 3 or parts[2] not in actions:
+        return None
+    record = parse_id(parts[1])
+    return None if record is None else (record, parts[2])

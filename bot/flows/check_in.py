@@ -21,7 +21,7 @@ from bot.flows.engine import Flow, Option, Step, register
 from bot.flows.report import start as start_report
 from bot.handlers.access import LEADERS, refuse
 from bot.i18n import N_, Translator, pick_locale
-from bot.messages import Button, Outgoing, parse_id
+from bot.messages import Button, Outgoing, id_and_action
 from bot.settings import Settings
 from bot.turn import Turn
 from storage import conversations, outbox, people, units
@@ -106,11 +106,11 @@ async def answer_check_in(turn: Turn, unit_id: int, answer: str) -> None:
 
 async def on_button(turn: Turn, payload: str) -> None:
     """A tap on a check-in prompt's button ("ck:<unit>:n|r"), whatever flow is open."""
-    _, unit_text, answer = (payload.split(":") + ["", ""])[:3]
-    unit_id = parse_id(unit_text)
-    if unit_id is None or answer not in (NO_CHANGE, REPORT) or payload.count(":") != 2:
+    parsed = id_and_action(payload, (NO_CHANGE, REPORT))
+    if parsed is None:
         turn.say(turn.t("This question is no longer open."))
         return
+    unit_id, answer = parsed
     conversation = await engine.current(turn)
     if conversation is not None and conversation.flow == NAME:
         # The tap answers the open check-in itself: close it quietly.

@@ -23,7 +23,7 @@ from bot.flows.report import ALERT_BUTTON, CALL, TAKE, VIEW, urgency_name
 from bot.handlers.access import ALERT_ROLES, NAME_READERS, ROLE_NAMES, permits, reaches, refuse
 from bot.handlers.commands import Handlers
 from bot.i18n import Translator
-from bot.messages import Outgoing, parse_id
+from bot.messages import Outgoing, id_and_action
 from bot.turn import Turn
 from storage import outbox, people, roster, units
 from storage import reports as store
@@ -68,22 +68,21 @@ async def who(turn: Turn, person: Person, unit: Unit) -> Who:
 
 
 async def on_button(turn: Turn, payload: str) -> None:
-    parts = payload.split(":")
-    report_id = parse_id(parts[1]) if len(parts) == 3 else None
-    act = ACTIONS.get(parts[2]) if len(parts) == 3 else None
-    if report_id is None or act is None:
+    parsed = id_and_action(payload, ACTIONS)
+    if parsed is None:
         turn.say(turn.t("This question is no longer open."))
         return
+    report_id, action = parsed
     if turn.person is None or not permits(turn, ALERT_ROLES):
         refuse(turn, "an urgent alert", ALERT_ROLES)
         return
     report = await store.get_in_scope(turn.session, report_id, scope(turn, ALERT_ROLES))
     if report is None:  # unknown, or outside every unit the person holds a staff role on
         log.info("alert button %s for report %s refused for account %s: not in scope",
-                 parts[2], report_id, turn.account.id)
+                 action, report_id, turn.account.id)
         turn.say(turn.t("There is no report #{id} in your units.", id=report_id))
         return
-    await act(turn, report)
+    await ACTIONS[action](turn, report)
 
 
 async def _unit(turn: Turn, report: Report) -> Unit:

@@ -10,7 +10,7 @@ from bot.flows.household_pick import READ_ROLES, WRITE_ROLES, scope
 from bot.handlers.access import refuse
 from bot.handlers.commands import Handlers
 from bot.i18n import N_
-from bot.messages import parse_id
+from bot.messages import id_and_action
 from bot.turn import Turn
 from storage import households
 from wording import fold
@@ -42,12 +42,11 @@ async def household_command(turn: Turn, args: str) -> None:
 async def on_button(turn: Turn, payload: str) -> None:
     """A search result's button. The payload is the person's to forge: the household is
     looked up again within their own write scope, so one outside it is refused, not named."""
-    parts = payload.split(":")
-    household_id = parse_id(parts[1]) if len(parts) == 3 else None
-    action = parts[2] if len(parts) == 3 else ""
-    if household_id is None or action not in ACTIONS:
+    parsed = id_and_action(payload, ACTIONS)
+    if parsed is None:
         turn.say(turn.t("This question is no longer open."))
         return
+    household_id, action = parsed
     if not scope(turn, WRITE_ROLES):
         refuse(turn, "household button", WRITE_ROLES)
         return
