@@ -127,9 +127,12 @@ async def catch_up(session: AsyncSession, settings: Settings, account: ChatAccou
                    person_id: int, now: datetime) -> int:
     """The cards of the directives still owed to a person, on a chat they connect now (a
     leader who joins after the send, or adds Zalo to Telegram); returns cards queued."""
-    queued = 0
+    owed: dict[int, tuple[Directive, list[DirectiveRecipient]]] = {}
     for directive, entry in await directives.owed_to(session, person_id, now):
-        for to, _, message in await _cards(session, settings, directive, [entry]):
+        owed.setdefault(directive.id, (directive, []))[1].append(entry)
+    queued = 0
+    for directive, entries in owed.values():  # one _cards per directive: its reads once
+        for to, entry, message in await _cards(session, settings, directive, entries):
             if to.id == account.id:
                 outbox.enqueue(session, account, message.to_payload(), outbox.BULK,
                                directives.ref(directive.id, entry.unit_id))

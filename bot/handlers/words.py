@@ -70,6 +70,7 @@ def _by_word() -> dict[str, str]:
 
 
 BY_WORD = _by_word()
+LONGEST = max(len(word.split()) for word in BY_WORD)  # in words: "bao cao ngay" is 3
 
 
 def named(text: str | None) -> str | None:
@@ -86,7 +87,7 @@ def leading(text: str | None) -> tuple[str, str] | None:
     if not text:
         return None
     found: tuple[str, str] | None = None
-    for size in range(1, 1 + max(len(word.split()) for word in BY_WORD)):
+    for size in range(1, 1 + LONGEST):
         parts = text.split(maxsplit=size)
         if len(parts) <= size:
             break
