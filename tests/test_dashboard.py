@@ -588,7 +588,7 @@ async def test_the_acknowledgement_matrix_is_the_storage_truth(
         totals = dict(re.findall(r'<td class="tally" data-item="([^"]+)">([^<]+)</td>', body))
         for item, text in totals.items():
             states = [v for (_, i), v in truth.items() if i == item]
-            assert text.split() == ["✓", str(states.count("on_time")), "·", "⏱",
+            assert text.split() == ["✓", str(states.count("on_time")), "·", "◷",
                                     str(states.count("late")), "·", "✗",
                                     str(states.count("missing"))], (item, text)
         # Who is missing, by name: post holders with their post, and phones for staff.

@@ -83,7 +83,8 @@ CHECK_IN = {"on_time": N_("On time"), "late": N_("Late"), "silent": N_("Silent")
 # The mark beside each state, for who cannot tell the colours apart (and the sort order).
 ACK_STATES = {"on_time": N_("On time"), "late": N_("Late"),
               "missing": N_("Not acknowledged")}
-ACK_MARKS = {"on_time": "✓", "late": "⏱", "missing": "✗"}
+# ◷ rather than the check-in's ⏱: an emoji that text fonts (and headless Chromium) lack.
+ACK_MARKS = {"on_time": "✓", "late": "◷", "missing": "✗"}
 CHECK_IN_MARKS = {"on_time": "✓", "late": "⏱", "silent": "✗", "vacant": "–", "not_asked": "·",
                   "pending": "…", "no_data": ""}
 
