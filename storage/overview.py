@@ -621,3 +621,52 @@ async def coverage(session: AsyncSession, unit_id: int, scope: Scope, day: date
     shown = [(u, units.names[u] or unit.name) for u in units.ids
              if u in flagged or any((u, key) in cells for key, _, _ in policies)]
     return CoverageMatrix(unit, policies, shown, cells, totals, disputes)
+
+
+# --- a ward's open disputes, for the support page -------------------------------------------
+
+DISPUTES_LISTED = 500
+
+
+@dataclass
+class DisputeLine:
+    """An open dispute with what the support page lists: where, which policy, which household
+    (its head's name: the page shows initials unless the reader's role may read it), when
+    the delivery was recorded and when the monitor flagged it (its age). The monitor's note
+    is free text that may name people: it stays in chat."""
+
+    dispute_id: int
+    unit_id: int
+    unit: str  # 'Khu phố 1 › Tổ dân phố 1'
+    unit_path: str  # the materialised path, for the page's name rule
+    policy_key: str
+    policy_vi: str
+    policy_en: str
+    household_code: str
+    head_name: str | None
+    delivered_on: date
+    flagged_at: datetime
+
+
+async def dispute_lines(session: AsyncSession, unit_id: int, scope: Scope
+                        ) -> tuple[Unit, list[DisputeLine]] | None:
+    """The open disputes on deliveries in a unit's subtree, oldest first (first come, as
+    /disputes lists them); None when the unit is outside the scope."""
+    unit = await unit_in_scope(session, unit_id, scope)
+    if unit is None:
+        return None
+    units = await digest.ward_units(session, unit)
+    query = (select(DeliveryDispute.id, SupportDelivery.unit_id, Unit.path,
+                    SupportDelivery.policy_key, SupportPolicy.label_vi, SupportPolicy.label_en,
+                    Household.code, Household.head_name, SupportDelivery.delivered_on,
+                    DeliveryDispute.created_at)
+             .join(SupportDelivery, SupportDelivery.id == DeliveryDispute.delivery_id)
+             .join(Household, Household.id == SupportDelivery.household_id)
+             .join(Unit, Unit.id == SupportDelivery.unit_id)
+             .join(SupportPolicy, SupportPolicy.key == SupportDelivery.policy_key)
+             .where(SupportDelivery.unit_id.in_(units.ids), DeliveryDispute.status == "open")
+             .order_by(DeliveryDispute.created_at, DeliveryDispute.id).limit(DISPUTES_LISTED))
+    return unit, [DisputeLine(d_id, int(unit_of), units.names[unit_of] or unit.name, path, key,
+                              vi, en, code, head, on, at)
+                  for d_id, unit_of, path, key, vi, en, code, head, on, at in
+                  (await session.execute(query)).all()]

@@ -427,7 +427,9 @@ async def test_directives_and_drills_with_who_is_missing_by_name(
         row = re.search(r'<tr data-unit="\d+"><th scope="row" class="sticky"><a [^>]*>'
                         r'Khu phố 1 › Tổ dân phố 1</a></th>(.*?)</tr>', body, re.S)
         assert row is not None, body[-3000:]
-        assert "✗</span> 0/1: <span class=\"urgent\">Trần Thị Bình</span>" in row.group(1)
+        assert "✗</span> Not acknowledged · 0/1</td>" in row.group(1)
+        missing = re.search(r'id="missing".*?</table>', body, re.S)
+        assert missing is not None and "Trần Thị Bình" in missing.group(0)
         assert "Export (Excel" in body
     async with browser() as http:
         async with http.get(local(runtime, await link_of(tg, OTHER_STAFF))) as opened:
@@ -473,3 +475,209 @@ async def test_today_is_not_red_before_the_check_in_is_due(db: Database, db_url:
     assert {strip[DAY - timedelta(days=n)] for n in range(6, 30)} == {"no_data"}
     assert strip[DAY - timedelta(days=1)] in ("silent", "on_time", "late")
     assert strip[DAY] in ("not_asked", "on_time", "late")
+
+
+def cells_of(body: str, table: str) -> dict[tuple[str, str], str]:
+    """(unit id, item key) -> the cell's state ('' where the item did not reach the unit),
+    read off a units × items table by its header's data-item columns."""
+    found = re.search(rf'id="{table}".*?</table>', body, re.S)
+    assert found is not None, body[-2000:]
+    grid = found.group(0)
+    head = re.search(r"<thead>.*?</thead>", grid, re.S)
+    assert head is not None
+    items = re.findall(r'<th scope="col" data-item="([^"]+)"', head.group(0))
+    cells = {}
+    for unit, row in re.findall(r'<tr data-unit="(\d+)">(.*?)</tr>', grid, re.S):
+        states = re.findall(r'<td class="ack (\w+)"', row)
+        assert len(states) == len(items), row
+        for item, state in zip(items, states, strict=True):
+            cells[(unit, item)] = "" if state == "none" else state
+    return cells
+
+
+async def _more_directives(runtime: Runtime) -> dict[str, int]:
+    """On top of build_ward: a directive today 06:00 to both of KP1's leaders (An
+    acknowledged late, after its 60-minute reminder; Cúc not), one of 40 days ago, one in
+    the other ward; Bình's phone on record."""
+    from storage.models import Directive, DirectiveRecipient
+
+    now = datetime.now(HCM)
+    sent = datetime.combine(now.date(), time(6), HCM).astimezone(UTC)
+    async with runtime.db.transaction() as session:
+        ward = await units.by_code(session, "26734")
+        kp1 = await units.by_code(session, "26734-KP1")
+        other = await units.by_code(session, "26737")
+        assert ward is not None and kp1 is not None and other is not None
+        people = {p.full_name: p for p in (await session.execute(select(Person))).scalars()}
+        people["Trần Thị Bình"].phone = "0901234567"
+        people["Lê Thị Cúc"].phone = "0907654321"
+        today = Directive(scope_unit_id=ward.id, text="Rà soát hộ nghèo trước 17h",
+                          created_at=sent, remind_after_minutes=60)
+        old = Directive(scope_unit_id=ward.id, text="Việc cũ", created_at=sent - timedelta(
+            days=40))
+        theirs = Directive(scope_unit_id=other.id, text="Việc của phường khác", created_at=sent)
+        session.add_all([today, old, theirs])
+        await session.flush()
+        session.add_all([
+            DirectiveRecipient(directive_id=today.id, person_id=people["Nguyễn Văn An"].id,
+                               unit_id=kp1.id, acknowledged_at=sent + timedelta(minutes=75)),
+            DirectiveRecipient(directive_id=today.id, person_id=people["Lê Thị Cúc"].id,
+                               unit_id=kp1.id),
+            DirectiveRecipient(directive_id=old.id, person_id=people["Nguyễn Văn An"].id,
+                               unit_id=kp1.id),
+        ])
+        return {"today": today.id, "old": old.id, "theirs": theirs.id}
+
+
+async def test_the_acknowledgement_matrix_is_the_storage_truth(
+        start_bot: StartBot, tg: TelegramDouble) -> None:
+    """Every cell of the units × items matrix is what the chat's status says
+    (storage.directives.status, storage.drills.results) and what the rows' times say (on
+    time before the first reminder); who is missing is named with their post, and their
+    phone for ward staff only; another ward's ids are 404."""
+    from storage import directives, drills
+    from storage.models import Directive, DirectiveRecipient, Drill
+
+    runtime = await ward_team(start_bot, tg)
+    added = await _more_directives(runtime)
+    async with runtime.db.read() as session:
+        ours = await units.by_code(session, "26734")
+        kp1 = await units.by_code(session, "26734-KP1")
+        assert ours is not None and kp1 is not None
+        since = datetime.combine(today() - timedelta(days=29), time(0), HCM).astimezone(UTC)
+        truth: dict[tuple[str, str], str] = {}
+        for d in (await session.execute(select(Directive).where(
+                Directive.created_at >= since))).scalars():
+            status = await directives.status(session, d.id, [ours.path])
+            if status is None:
+                continue
+            ack_by = d.created_at + timedelta(minutes=d.remind_after_minutes)
+            acks = {r.unit_id: r.acknowledged_at for r in (await session.execute(
+                select(DirectiveRecipient).where(DirectiveRecipient.directive_id == d.id)
+            )).scalars() if r.acknowledged_at is not None}
+            for u in status.units:
+                late = u.unit_id in acks and acks[u.unit_id] >= ack_by
+                truth[(str(u.unit_id), f"directive-{d.id}")] = (
+                    "missing" if u.acknowledged < u.recipients else "late" if late else
+                    "on_time")
+        for drill in (await session.execute(select(Drill).where(
+                Drill.unit_id == ours.id, Drill.started_at >= since))).scalars():
+            result = await drills.results(session, drill.id, [ours.id], compare=False)
+            assert result is not None
+            for u in result.units:
+                truth[(str(u.unit_id), f"drill-{drill.id}")] = (
+                    "missing" if u.to_acknowledge is None else
+                    "late" if u.to_acknowledge >= drills.REMIND_EVERY else "on_time")
+    # The hand count: today's directive KP1 missing (Cúc), the fixture's Tổ dân phố 1
+    # missing (Bình), the drill's Tổ dân phố 1 late (at its 30th minute).
+    assert truth[(str(kp1.id), f"directive-{added['today']}")] == "missing"
+    assert sorted(truth.values()).count("late") == 1
+    base = f"http://127.0.0.1:{runtime.port}/dashboard"
+    page_url = f"{base}/ward/{ours.id}/acknowledgements"
+    async with browser() as http:
+        async with http.get(local(runtime, await link_of(tg, STAFF))) as opened:
+            assert opened.status == 200
+        async with http.get(page_url) as page:
+            body = await page.text()
+        assert page.status == 200
+        cells = cells_of(body, "ack-matrix")
+        assert {k: v for k, v in cells.items() if v} == truth
+        assert f"directive-{added['old']}" not in body  # 40 days ago: outside the period
+        assert "Việc của phường khác" not in body
+        # The totals row: units on time · late · missing, per item.
+        totals = dict(re.findall(r'<td class="tally" data-item="([^"]+)">([^<]+)</td>', body))
+        for item, text in totals.items():
+            states = [v for (_, i), v in truth.items() if i == item]
+            assert text.split() == ["✓", str(states.count("on_time")), "·", "◷",
+                                    str(states.count("late")), "·", "✗",
+                                    str(states.count("missing"))], (item, text)
+        # Who is missing, by name: post holders with their post, and phones for staff.
+        missing = re.search(r'id="missing".*?</table>', body, re.S)
+        assert missing is not None
+        listed = missing.group(0)
+        assert listed.count("<tr data-unit=") == 2
+        assert "Lê Thị Cúc" in listed and "Deputy head of quarter" in listed
+        assert 'href="tel:0907654321"' in listed and "0901234567" in listed
+        assert "no chat connected" in listed  # Bình blocked the bot, Cúc has no chat
+        assert "Nguyễn Văn An" not in listed
+        # Another period, and a period that is none: the last 30 days.
+        async with http.get(page_url, params={"period": "month"}) as month:
+            assert month.status == 200
+        async with http.get(page_url, params={"period": "<script>"}) as odd:
+            assert odd.status == 200 and "<script>" not in await odd.text()
+        # Its export: the same workbook as /export, for the page's period.
+        assert f'/ward/{ours.id}/export?period=30"' in body
+        async with http.get(f"{base}/ward/{ours.id}/export", params={"period": "7"}) as xlsx:
+            assert xlsx.status == 200 and (await xlsx.read())[:2] == b"PK"
+            start = (today() - timedelta(days=6)).isoformat()
+            assert f"coso-26734-{start}-{today().isoformat()}.xlsx" in xlsx.headers[
+                "Content-Disposition"]
+
+    codes = await _codes(runtime)
+    await register(tg, MONITOR, codes["monitor"], WARD_PATH)
+    async with browser() as http:
+        async with http.get(local(runtime, await link_of(tg, MONITOR))) as opened:
+            assert opened.status == 200
+        async with http.get(page_url) as page:
+            body = await page.text()
+        assert page.status == 200 and "Lê Thị Cúc" in body
+        assert "0907654321" not in body and "0901234567" not in body
+        assert "Phone numbers are shown to ward staff" in body and "/export" not in body
+
+    async with browser() as http:
+        async with http.get(local(runtime, await link_of(tg, OTHER_STAFF))) as opened:
+            assert opened.status == 200
+        for path in (f"/ward/{ours.id}/acknowledgements", f"/ward/{kp1.id}/acknowledgements",
+                     f"/ward/{ours.id}/acknowledgements?period=7",
+                     f"/ward/{ours.id}/export?period=month", "/ward/424242/acknowledgements"):
+            async with http.get(base + path) as theirs:
+                assert theirs.status == 404, path
+                assert "Lê Thị Cúc" not in await theirs.text()
+
+
+async def test_support_disputes_with_their_age_and_initials(start_bot: StartBot,
+                                                            tg: TelegramDouble) -> None:
+    """The support page lists each open dispute with its unit and age; the household's head
+    is named in full for ward staff, as initials for a monitor and a city admin."""
+    runtime = await ward_team(start_bot, tg)
+    async with runtime.db.transaction() as session:
+        ours = await units.by_code(session, "26734")
+        kp1 = await units.by_code(session, "26734-KP1")
+        assert ours is not None and kp1 is not None
+        delivery = (await session.execute(select(SupportDelivery).where(
+            SupportDelivery.unit_id == kp1.id).order_by(SupportDelivery.id).limit(1))
+        ).scalar_one()
+        home = await session.get(Household, delivery.household_id)
+        assert home is not None
+        home.head_name = "Phạm Thị Dung"
+        session.add(DeliveryDispute(delivery_id=delivery.id, note="Nguyễn Văn A chưa nhận",
+                                    created_at=datetime.now(UTC) - timedelta(hours=3,
+                                                                             minutes=5)))
+    codes = await _codes(runtime)
+    await register(tg, MONITOR, codes["monitor"], WARD_PATH)
+    await register(tg, ADMIN, codes["admin"], "Thành phố Hồ Chí Minh")
+    base = f"http://127.0.0.1:{runtime.port}/dashboard/ward/{ours.id}/support"
+    seen = {}
+    for who in (STAFF, MONITOR, ADMIN):
+        async with browser() as http:
+            async with http.get(local(runtime, await link_of(tg, who))) as opened:
+                assert opened.status == 200
+            async with http.get(base) as page:
+                body = await page.text()
+            assert page.status == 200, who
+            found = re.search(r'id="disputes".*?</table>', body, re.S)
+            assert found is not None, body[-2000:]
+            seen[who] = found.group(0)
+    for listed in seen.values():
+        assert listed.count("<tr data-dispute=") == 1
+        assert ">Khu phố 1</a></th>" in listed and "3 hours" in listed
+        assert "Nguyễn Văn A" not in listed  # the monitor's note stays in chat
+    assert "Phạm Thị Dung" in seen[STAFF]
+    for who in (MONITOR, ADMIN):
+        assert "Phạm Thị Dung" not in seen[who] and "P.T.D." in seen[who]
+    async with browser() as http:
+        async with http.get(local(runtime, await link_of(tg, OTHER_STAFF))) as opened:
+            assert opened.status == 200
+        for path in (base, base.replace(f"/ward/{ours.id}/", f"/ward/{kp1.id}/")):
+            async with http.get(path) as theirs:
+                assert theirs.status == 404 and "Phạm Thị Dung" not in await theirs.text()

@@ -19,7 +19,16 @@ from storage.migrate import upgrade_async
 from tests.conftest import Coso, StartBot
 from tests.doubles.telegram_api import TelegramDouble
 from tests.telegram_helpers import register
-from tests.test_dashboard import ADMIN, LINK, OTHER_STAFF, STAFF, _codes, local, ward_team
+from tests.test_dashboard import (
+    ADMIN,
+    LINK,
+    OTHER_STAFF,
+    STAFF,
+    _codes,
+    _more_directives,
+    local,
+    ward_team,
+)
 from tests.test_web_browser import ARGS, CHROMIUM, PHONE, WAIT_MS
 
 SCREENS = Path(__file__).resolve().parent.parent / "docs" / "screens"
@@ -47,11 +56,36 @@ async def vi_link(tg: TelegramDouble, user: int) -> str:
     return found.group(1)
 
 
+async def _a_dispute(runtime: Runtime) -> None:
+    """A monitor's open dispute on KP1's first delivery, flagged 3 hours ago; the household's
+    head named (the page shows it in full to ward staff)."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select
+
+    from storage import units
+    from storage.models import DeliveryDispute, Household, SupportDelivery
+
+    async with runtime.db.transaction() as session:
+        kp1 = await units.by_code(session, "26734-KP1")
+        assert kp1 is not None
+        delivery = (await session.execute(select(SupportDelivery).where(
+            SupportDelivery.unit_id == kp1.id).order_by(SupportDelivery.id).limit(1))
+        ).scalar_one()
+        home = await session.get(Household, delivery.household_id)
+        assert home is not None
+        home.head_name = "Phạm Thị Dung"
+        session.add(DeliveryDispute(delivery_id=delivery.id, note="chưa nhận đủ",
+                                    created_at=datetime.now(UTC) - timedelta(hours=3)))
+
+
 async def test_ward_staff_uses_the_dashboard_in_a_real_browser(
         start_bot: StartBot, tg: TelegramDouble, coso: Coso, tmp_path: Path) -> None:
     from playwright.async_api import async_playwright, expect
 
     runtime: Runtime = await ward_team(start_bot, tg)
+    await _more_directives(runtime)
+    await _a_dispute(runtime)
     code, out, _ = await coso("digest", "--unit", "26734", "--format", "json")
     assert code == 0
     digest = json.loads(out)["figures"]
@@ -135,17 +169,33 @@ async def test_ward_staff_uses_the_dashboard_in_a_real_browser(
             await page.goto(desk_ward)
             await page.get_by_role("link", name="Độ phủ hỗ trợ").click()
             await expect(page.locator("#coverage tbody tr")).to_have_count(1)
-            await page.screenshot(path=str(SCREENS / "dashboard-support-1366.png"))
-            # Directives and drills: units × items, who is missing by name; its export.
+            # The open dispute, its age, the household head in full for ward staff.
+            await expect(page.locator("#disputes tbody tr")).to_have_count(1)
+            await expect(page.locator("#disputes")).to_contain_text("Phạm Thị Dung")
+            await expect(page.locator("#disputes")).to_contain_text("⚑ 3 tiếng")
+            await page.screenshot(path=str(SCREENS / "dashboard-support-1366.png"),
+                                  full_page=True)
+            # Directives and drills: units × items on time / late / missing in words, who
+            # is missing by name with their phone; its export for the page's period.
             await page.goto(desk_ward)
             await page.get_by_role("link", name="Chỉ đạo và diễn tập").click()
             await expect(page.locator("#ack-matrix tbody tr").first).to_be_visible()
-            await expect(page.locator("#ack-matrix")).to_contain_text("Trần Thị Bình")
+            for word in ("Đúng giờ", "Muộn", "Chưa xác nhận"):
+                await expect(page.locator("#ack-matrix tbody").get_by_text(word).first
+                             ).to_be_visible()
+            await expect(page.locator("#missing")).to_contain_text("Trần Thị Bình")
+            await expect(page.locator("#missing")).to_contain_text("0907654321")
             await page.screenshot(path=str(SCREENS / "dashboard-acknowledgements-1366.png"),
                                   full_page=True)
             async with page.expect_download() as waiting:
                 await page.get_by_role("link", name="Xuất Excel (30 ngày qua)").click()
             assert (await waiting.value).suggested_filename.endswith(".xlsx")
+            await page.get_by_role("link", name="7 ngày qua").click()
+            await expect(page.locator("#ack-matrix tbody tr").first).to_be_visible()
+            async with page.expect_download() as waiting:
+                await page.locator("a.export").click()
+            week = (await waiting.value).suggested_filename
+            assert week.startswith("coso-26734-") and week.endswith(".xlsx"), week
             assert not errors, errors  # the CSP blocked nothing the page needs
 
             # The same link a second time: a clear page, no session.
@@ -174,9 +224,17 @@ async def test_ward_staff_uses_the_dashboard_in_a_real_browser(
             await small.locator("section.charts").screenshot(
                 path=str(SCREENS / "dashboard-charts-390.png"))
             await small.goto(ward_url + "/acknowledgements")
-            await expect(small.locator("#ack-matrix")).to_contain_text("Trần Thị Bình")
+            await expect(small.locator("#missing")).to_contain_text("Trần Thị Bình")
             await small.screenshot(path=str(SCREENS / "dashboard-acknowledgements-390.png"),
                                    full_page=True)
+            # The matrix scrolls sideways; the unit column stays.
+            matrix = small.locator("#ack-matrix")
+            await small.locator("section", has=matrix).evaluate("e => e.scrollIntoView()")
+            await small.locator(".scroll", has=matrix).evaluate("e => e.scrollLeft = 300")
+            box = await matrix.locator("tbody tr th").first.bounding_box()
+            assert box is not None and box["x"] < 20
+            await small.screenshot(
+                path=str(SCREENS / "dashboard-acknowledgements-390-scrolled.png"))
             await small.goto(ward_url + "/support")
             await small.screenshot(path=str(SCREENS / "dashboard-support-390.png"),
                                    full_page=True)

@@ -32,9 +32,18 @@ from bot.digest import text
 from bot.export import file_stem, write_xlsx
 from bot.flows import export as export_flow
 from bot.flows.household_pick import initials
+from bot.handlers.access import NAME_READERS, STAFF
 from bot.i18n import N_, Translator, pick_locale
 from bot.settings import Settings
-from storage import dashboard_sessions, export, overview, people, reports, schedules
+from storage import (
+    acknowledgements,
+    dashboard_sessions,
+    export,
+    overview,
+    people,
+    reports,
+    schedules,
+)
 from storage.dashboard_sessions import Refusal
 from storage.db import Database
 from storage.digest import compliance_level
@@ -72,6 +81,10 @@ CHECK_IN = {"on_time": N_("On time"), "late": N_("Late"), "silent": N_("Silent")
             "vacant": N_("No leader"), "not_asked": N_("Not yet asked"),
             "pending": N_("Asked, not yet due"), "no_data": N_("No data")}
 # The mark beside each state, for who cannot tell the colours apart (and the sort order).
+ACK_STATES = {"on_time": N_("On time"), "late": N_("Late"),
+              "missing": N_("Not acknowledged")}
+# ◷ rather than the check-in's ⏱: an emoji that text fonts (and headless Chromium) lack.
+ACK_MARKS = {"on_time": "✓", "late": "◷", "missing": "✗"}
 CHECK_IN_MARKS = {"on_time": "✓", "late": "⏱", "silent": "✗", "vacant": "–", "not_asked": "·",
                   "pending": "…", "no_data": ""}
 
@@ -93,6 +106,16 @@ class Viewer:
 
     def may_export(self, unit: Unit) -> bool:
         return any(contains(g.unit, unit) for g in self.grants if g.role in export_flow.ROLES)
+
+    def may_call(self, unit: Unit) -> bool:
+        """Phones of whom to chase: for the staff who chase them (as /directive status)."""
+        return any(contains(g.unit, unit) for g in self.grants if g.role in STAFF)
+
+    def may_read_name(self, unit_path: str) -> bool:
+        """A household head's name in full: for who meet the household (access.NAME_READERS);
+        others read initials."""
+        return any(unit_path.startswith(g.unit.path) for g in self.grants
+                   if g.role in NAME_READERS)
 
 
 Page = Callable[[web.Request, Viewer], Awaitable[web.StreamResponse]]
@@ -335,45 +358,69 @@ class Dashboard:
 
     async def _support(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         day = self._today()
+        now = utcnow()
         async with self.db.read() as session:
             found = await overview.coverage(session, int(request.match_info["id"]),
                                             viewer.scope(), day)
-        if found is None:
+            listed = await overview.dispute_lines(session, int(request.match_info["id"]),
+                                                  viewer.scope())
+        if found is None or listed is None:
             return await self._not_found(request)
+        disputes = [(d, (d.head_name if viewer.may_read_name(d.unit_path)
+                         else initials(d.head_name)) or "") for d in listed[1]]
         return self._render(request, "support.html", viewer.t, viewer=viewer,
                             csrf=viewer.row.csrf_token, m=found, day=day,
+                            disputes=disputes, age=lambda at: viewer.t.duration(now - at),
                             may_export=viewer.may_export(found.ward))
 
     async def _acknowledgements(self, request: web.Request, viewer: Viewer
                                 ) -> web.StreamResponse:
+        """Units × the directives and drills of a period (?period=, /export's choices):
+        acknowledged on time, late or missing, then who is missing by name."""
         day = self._today()
+        period = _period(request)
+        start, end = export_flow.period_of(period, day)
+        unit_id = int(request.match_info["id"])
         async with self.db.read() as session:
-            found = await overview.acknowledgements(session, int(request.match_info["id"]),
-                                                    viewer.scope(), day, self.settings)
+            unit = await overview.unit_in_scope(session, unit_id, viewer.scope())
+            found = None if unit is None else await acknowledgements.matrix(
+                session, unit_id, viewer.scope(), start, end, self.settings.tz,
+                phones=viewer.may_call(unit))
         if found is None:
             return await self._not_found(request)
-        return self._render(request, "acknowledgements.html", viewer.t, viewer=viewer,
-                            csrf=viewer.row.csrf_token, m=found, unit=found.unit,
-                            items=found.items, day=day, may_export=viewer.may_export(found.unit))
+        now = utcnow()
+        return self._render(
+            request, "acknowledgements.html", viewer.t, viewer=viewer,
+            csrf=viewer.row.csrf_token, m=found, unit=found.unit, items=found.items, day=day,
+            period=period, periods=export_flow.PERIODS, may_export=viewer.may_export(found.unit),
+            phones=viewer.may_call(found.unit), marks=ACK_MARKS, states=ACK_STATES,
+            after=lambda a, b: viewer.t.duration(b - a),
+            age=lambda at: viewer.t.duration(now - at))
 
     async def _export(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
-        """The same workbook as /export in chat, for the ward's last 30 days."""
-        day = self._today()
+        """The same workbook as /export in chat, for the unit's last 30 days, or the period
+        of the page it was asked from (?period=, /export's choices)."""
+        start, end = export_flow.period_of(_period(request), self._today())
         async with self.db.read() as session:
             unit = await overview.unit_in_scope(session, int(request.match_info["id"]),
                                                 viewer.scope(export_flow.ROLES))
             if unit is None:
                 return await self._not_found(request)
-            start = day - timedelta(days=EXPORT_DAYS - 1)
-            sheets = await export.sheets(session, unit, export.Period(start, day,
+            sheets = await export.sheets(session, unit, export.Period(start, end,
                                                                       self.settings.tz),
                                          viewer.t.locale)
-        name = f"{file_stem(unit.code, start, day)}.xlsx"
+        name = f"{file_stem(unit.code, start, end)}.xlsx"
         path = await _write(sheets, viewer.t, self.settings.data_dir / "exports" / name)
         log.info("dashboard: export of unit %s for session %s", unit.id, viewer.row.id)
         return web.FileResponse(path, headers={
             **HEADERS, "Content-Disposition": f'attachment; filename="{name}"',
             "Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"})
+
+
+def _period(request: web.Request) -> str:
+    """A period key of /export's (PERIODS); anything else is the last 30 days."""
+    asked = request.query.get("period", "")
+    return asked if asked in export_flow.PERIODS else str(EXPORT_DAYS)
 
 
 async def _allowed(session: AsyncSession, person: Person) -> bool:
