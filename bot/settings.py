@@ -257,7 +257,8 @@ class Settings(BaseSettings):
                 if bad is not None:
                     raise ValueError(f"{name}: bot {bad.label}: not a bot token (expected "
                                      "'<digits>:<secret>' from @BotFather)")
-            keys = [bot.key for bot in bots]
+            keys = [bot.key for bot in parse_bot_tokens(
+                getattr(self, f"{platform}_bot_tokens"), name)]
             if len(set(keys)) != len(keys):
                 raise ValueError(f"{name}: a bot is listed twice")
             codes = [code for bot in bots for code in bot.units]
