@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
@@ -291,6 +292,17 @@ class Settings(BaseSettings):
     @property
     def zalo_bots(self) -> list[BotToken]:
         return self._bots("zalo")
+
+    def bot_serving(self, platform: str, codes: Sequence[str]) -> BotToken | None:
+        """The bot that serves a unit, given the codes of the unit and those above it,
+        nearest first: the bot listing the nearest of them, else the first bot that lists
+        none (the default when it lists none); None without a token."""
+        bots = self._bots(platform)
+        for code in codes:
+            found = next((bot for bot in bots if code in bot.units), None)
+            if found is not None:
+                return found
+        return next((bot for bot in bots if not bot.units), bots[0] if bots else None)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -10,6 +10,7 @@ doubles sends each call to the double of its token.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from datetime import date, datetime
@@ -25,6 +26,7 @@ from bot.app import Runtime
 from bot.scheduler import Scheduler
 from bot.settings import BotToken, SettingsError, load_settings
 from storage import outbox
+from storage.db import Database
 from storage.models import ChatAccount, OutboxMessage
 from tests.conftest import Coso, StartBot, seed_ward
 from tests.doubles.telegram_api import TelegramDouble
@@ -271,3 +273,26 @@ def test_a_bad_setting_is_one_line_naming_it(value: str, says: str) -> None:
         _settings(TELEGRAM_BOT_TOKENS=value)
     message = str(raised.value)
     assert says in message and TOKEN_A not in message and TOKEN_B not in message
+
+
+async def test_an_invite_links_to_the_bot_serving_its_unit(
+        bots: tuple[TelegramDouble, TelegramDouble, TokenProxy], coso: Coso, db_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """New leaders of Phường Sài Gòn are sent to bot B, those of Bến Thành to bot A."""
+    _, _, proxy = bots
+    monkeypatch.setenv("TELEGRAM_BOT_TOKENS", TOKENS)
+    monkeypatch.setenv("TELEGRAM_API_BASE", proxy.base_url)
+    db = Database(db_url)
+    try:
+        await seed_ward(db)
+    finally:
+        await db.dispose()
+    links = {}
+    for unit in ("26734-KP1", "26737-KP1", "79"):
+        code, out, err = await coso("invite", "create", "--unit", unit, "--role", "leader",
+                                    "--json")
+        assert code == 0, err
+        links[unit] = json.loads(out)[0]["telegram_link"].split("?")[0]
+    assert links == {"26734-KP1": "https://t.me/coso_a_bot",
+                     "26737-KP1": "https://t.me/coso_b_bot",
+                     "79": "https://t.me/coso_a_bot"}  # served by no listed bot: the default
