@@ -10,15 +10,18 @@ doubles sends each call to the double of its token.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 import time_machine
+from alembic import command
 from sqlalchemy import select
 
 from bot.app import Runtime
@@ -26,10 +29,12 @@ from bot.scheduler import Scheduler
 from bot.settings import BotToken, SettingsError, load_settings
 from storage import outbox
 from storage.db import Database
-from storage.models import ChatAccount, OutboxMessage
+from storage.migrate import alembic_config, upgrade_async
+from storage.models import ChatAccount, OutboxMessage, utcnow
 from tests.conftest import Coso, StartBot, seed_ward
 from tests.doubles.telegram_api import TelegramDouble
 from tests.doubles.token_proxy import TokenProxy
+from tests.doubles.zalo_api import ZaloDouble
 from tests.telegram_helpers import eventually, free_port, register
 
 TOKEN_A, TOKEN_B = "111111:bot-A-secret", "222222:bot-B-secret"
@@ -188,6 +193,77 @@ async def test_a_person_moves_to_the_bot_they_write_to(
     await tg_b.wait_messages(LEADER_A)
     assert await bot_of(runtime, LEADER_A) == KEY_B
     await tg_a.expect_silence(LEADER_A, seconds=0.3)
+
+
+async def test_two_zalo_bots_each_answer_their_own_leader(
+        start_bot: StartBot) -> None:
+    """ZALO_BOT_TOKENS alike: a leader of each ward on their ward's Zalo bot."""
+    zalo_a, zalo_b = ZaloDouble("zalo-token-A"), ZaloDouble("zalo-token-B")
+    await zalo_a.start()
+    await zalo_b.start()
+    proxy = TokenProxy(zalo_a, zalo_b)
+    await proxy.start()
+    try:
+        runtime = await start_bot(
+            ZALO_BOT_TOKENS=f"zalo-token-A={BEN_THANH};zalo-token-B={SAI_GON}",
+            ZALO_API_BASE=proxy.base_url, COSO_DEFAULT_LOCALE="en")
+        seeded = await seed_ward(runtime.db)
+        await zalo_a.send_text("za", f"/start {seeded.codes['leader:KP1']}")
+        await zalo_b.send_text("zb", f"/start {seeded.codes['leader:OTHER']}")
+        assert "Khu phố 1" in ((await zalo_a.next_message("za")).text or "")
+        assert "Phường Sài Gòn" in ((await zalo_b.next_message("zb")).text or "")
+        await zalo_b.send_text("zb", "/help")
+        await zalo_b.next_message("zb")
+        assert {m.chat_id for m in zalo_a.sent} == {"za"}
+        assert {m.chat_id for m in zalo_b.sent} == {"zb"}
+        async with runtime.db.read() as session:
+            keys = dict((await session.execute(select(ChatAccount.external_id, ChatAccount.bot)
+                                               .where(ChatAccount.channel == "zalo"))).all())
+        assert keys["za"] == "" and keys["zb"] and "zalo" not in keys["zb"]
+        await runtime.stop()
+    finally:
+        await proxy.stop()
+        await zalo_b.stop()
+        await zalo_a.stop()
+
+
+async def test_0012_keeps_every_earlier_account_and_row_on_the_default_bot(
+        db_url: str) -> None:
+    """A chat account and a pending outbox row from before 0012 come through it on the
+    default bot ("") and are claimed by its sender; the downgrade drops the columns."""
+    config = alembic_config(db_url)
+    await asyncio.to_thread(command.downgrade, config, "0011_report_assignee")
+    database = Database(db_url)
+    now = utcnow()
+    async with database.transaction() as session:
+        account = await session.scalar(sa.text(
+            "INSERT INTO chat_accounts (channel, external_id, created_at, flood_count) "
+            "VALUES ('telegram', '42', :now, 0) RETURNING id").bindparams(now=now))
+        await session.execute(sa.text(
+            "INSERT INTO outbox (channel, chat_account_id, payload, priority, status, "
+            "attempts, available_at, created_at, parts_sent) VALUES ('telegram', :account, "
+            "'{\"text\": \"x\"}', 0, 'pending', 0, :now, :now, 0)").bindparams(
+                account=account, now=now))
+    await database.dispose()
+    await upgrade_async(db_url)
+    database = Database(db_url)
+    try:
+        async with database.transaction() as session:
+            assert await session.scalar(select(ChatAccount.bot)) == ""
+            assert await outbox.claim(session, "telegram", 5, timedelta(seconds=60),
+                                      bot=KEY_B) == []
+            [(row, chat)] = await outbox.claim(session, "telegram", 5, timedelta(seconds=60))
+            assert (row.bot, chat) == ("", "42")
+    finally:
+        await database.dispose()
+    await asyncio.to_thread(command.downgrade, config, "0011_report_assignee")
+    database = Database(db_url)
+    async with database.engine.connect() as connection:
+        columns = await connection.run_sync(
+            lambda sync: {c["name"] for c in sa.inspect(sync).get_columns("outbox")})
+    await database.dispose()
+    assert "bot" not in columns and "parts_sent" in columns
+    await upgrade_async(db_url)
 
 
 # ---------------------------------------------------------------- the setting

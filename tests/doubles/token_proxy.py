@@ -4,15 +4,26 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
-from tests.doubles.telegram_api import TelegramDouble
+
+class Double(Protocol):
+    """A Telegram or Zalo double: both serve /bot<token>/<method>."""
+
+    @property
+    def token(self) -> str: ...
+
+    @property
+    def base_url(self) -> str: ...
 
 
 class TokenProxy:
-    """One API base for several doubles: /bot<token>/... goes to the double of that token."""
+    """One API base for several doubles: /bot<token>/... goes to the double of that token
+    (Telegram's /file/bot<token>/... too)."""
 
-    def __init__(self, *doubles: TelegramDouble) -> None:
+    def __init__(self, *doubles: Double) -> None:
         self.doubles = {double.token: double for double in doubles}
         self._runner: web.AppRunner | None = None
         self._client: ClientSession | None = None

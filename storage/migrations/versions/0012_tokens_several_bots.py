@@ -35,11 +35,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # ALTER TABLE ... DROP COLUMN (SQLite 3.35+), not batch mode: its copy-and-drop of
+    # chat_accounts fails on the foreign keys of a database that holds outbox rows.
     op.drop_index("ix_outbox_unsettled", table_name="outbox")
-    with op.batch_alter_table("outbox") as batch_op:
-        batch_op.drop_column("bot")
+    op.drop_column("outbox", "bot")
     op.create_index("ix_outbox_unsettled", "outbox", ["channel", "priority", "id"],
                     unique=False, postgresql_where=sa.text(UNSETTLED_SQL),
                     sqlite_where=sa.text(UNSETTLED_SQL))
-    with op.batch_alter_table("chat_accounts") as batch_op:
-        batch_op.drop_column("bot")
+    op.drop_column("chat_accounts", "bot")
