@@ -48,11 +48,6 @@ class BotToken:
     token: str
     units: tuple[str, ...] = ()
 
-    @property
-    def label(self) -> str:
-        """A name for logs, health checks and spool files: never the token."""
-        return self.key or "default"
-
 
 def parse_bot_tokens(value: str, name: str) -> list[BotToken]:
     """`TOKEN=UNIT,UNIT;TOKEN=UNIT;TOKEN` (';' or new lines between bots); keys as above,
@@ -253,13 +248,14 @@ class Settings(BaseSettings):
         for platform in ("telegram", "zalo"):
             name = f"{platform.upper()}_BOT_TOKENS"
             bots = self._bots(platform)
-            if platform == "telegram":
-                bad = next((b for b in bots if not _TELEGRAM_TOKEN.fullmatch(b.token)), None)
+            listed = parse_bot_tokens(getattr(self, f"{platform}_bot_tokens"), name)
+            if platform == "telegram":  # (TELEGRAM_BOT_TOKEN alone is checked as before)
+                number, bad = next(((n, b) for n, b in enumerate(listed, start=1)
+                                    if not _TELEGRAM_TOKEN.fullmatch(b.token)), (0, None))
                 if bad is not None:
-                    raise ValueError(f"{name}: bot {bad.label}: not a bot token (expected "
+                    raise ValueError(f"{name}: entry {number}: not a bot token (expected "
                                      "'<digits>:<secret>' from @BotFather)")
-            keys = [bot.key for bot in parse_bot_tokens(
-                getattr(self, f"{platform}_bot_tokens"), name)]
+            keys = [bot.key for bot in listed]
             if len(set(keys)) != len(keys):
                 raise ValueError(f"{name}: a bot is listed twice")
             codes = [code for bot in bots for code in bot.units]

@@ -295,8 +295,8 @@ def test_the_setting_names_each_bot_and_its_subtrees() -> None:
 
 
 @pytest.mark.parametrize(("value", "says"), [
-    ("not-a-token=26734", "TELEGRAM_BOT_TOKENS: bot default: not a bot token"),
-    (f"{TOKEN_A};bad=26737", "TELEGRAM_BOT_TOKENS: bot "),
+    ("not-a-token=26734", "TELEGRAM_BOT_TOKENS: entry 1: not a bot token"),
+    (f"{TOKEN_A};bad=26737", "TELEGRAM_BOT_TOKENS: entry 2: not a bot token"),
     (f"{TOKEN_A}=26734;{TOKEN_A}=26737", "listed twice"),
     (f"{TOKEN_A}=26734;{TOKEN_B}=26734", "unit '26734' is given to two bots"),
     ("=26734", "entry 1 has no token"),
