@@ -37,10 +37,11 @@ _TELEGRAM_TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{1,100}")
 class BotToken:
     """One bot of a platform: its own channel instance, pace, webhook path or poller.
 
-    key: what a chat account records as its bot (ChatAccount.bot): "" for the default bot
-    (TELEGRAM_BOT_TOKEN, else the first of TELEGRAM_BOT_TOKENS), which every account made
-    before there were several bots talks to; for the others the bot's id, the digits before
-    the token's ':' (kept when the token is revoked and renewed), so no secret is stored.
+    key: what a chat account records as its bot (ChatAccount.bot, NULL for ""): "" the
+    default bot (TELEGRAM_BOT_TOKEN, else the first of TELEGRAM_BOT_TOKENS), which every
+    account made before there were several bots talks to; for the others the bot's id, the
+    digits before the token's ':' (kept when the token is revoked and renewed), so no secret
+    is stored.
     units: the codes of the unit subtrees it serves (its invite cards' deep links); empty:
     every unit no other bot serves."""
 

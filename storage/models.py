@@ -151,9 +151,9 @@ class ChatAccount(Base):
     flood_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     invite_hint_at: Mapped[datetime | None]
     # Which of the channel's bots this chat talks to (TELEGRAM_BOT_TOKENS; bot.settings
-    # BotToken.key): "" the default bot, else the bot's id. The last bot the person wrote
+    # BotToken.key): NULL the default bot, else the bot's id. The last bot the person wrote
     # to; everything sent to them goes through it.
-    bot: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    bot: Mapped[str | None] = mapped_column(String(32))
 
     person: Mapped[Person | None] = relationship(back_populates="accounts")
 

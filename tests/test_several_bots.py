@@ -68,8 +68,8 @@ async def bots() -> AsyncIterator[tuple[TelegramDouble, TelegramDouble, TokenPro
 
 async def bot_of(runtime: Runtime, user: int) -> str:
     async with runtime.db.read() as session:
-        return str(await session.scalar(select(ChatAccount.bot).where(
-            ChatAccount.channel == "telegram", ChatAccount.external_id == str(user))))
+        return await session.scalar(select(ChatAccount.bot).where(
+            ChatAccount.channel == "telegram", ChatAccount.external_id == str(user))) or ""
 
 
 def chats(double: TelegramDouble) -> set[int]:
@@ -141,7 +141,7 @@ async def test_each_bot_sends_at_its_own_pace_side_by_side(
     async with runtime.db.transaction() as session:
         for n in range(2 * each):
             account = ChatAccount(channel="telegram", external_id=str(9000 + n), locale="vi",
-                                  bot="" if n % 2 == 0 else KEY_B)
+                                  bot=None if n % 2 == 0 else KEY_B)
             session.add(account)
             await session.flush()
             outbox.enqueue(session, account, {"text": f"Tin {n}"}, priority=outbox.BULK)
@@ -219,7 +219,7 @@ async def test_two_zalo_bots_each_answer_their_own_leader(
         async with runtime.db.read() as session:
             keys = dict((await session.execute(select(ChatAccount.external_id, ChatAccount.bot)
                                                .where(ChatAccount.channel == "zalo"))).all())
-        assert keys["za"] == "" and keys["zb"] and "zalo" not in keys["zb"]
+        assert keys["za"] is None and keys["zb"] and "zalo" not in keys["zb"]
         await runtime.stop()
     finally:
         await proxy.stop()
@@ -249,7 +249,7 @@ async def test_0012_keeps_every_earlier_account_and_row_on_the_default_bot(
     database = Database(db_url)
     try:
         async with database.transaction() as session:
-            assert await session.scalar(select(ChatAccount.bot)) == ""
+            assert await session.scalar(select(ChatAccount.bot)) is None
             assert await outbox.claim(session, "telegram", 5, timedelta(seconds=60),
                                       bot=KEY_B) == []
             [(row, chat)] = await outbox.claim(session, "telegram", 5, timedelta(seconds=60))

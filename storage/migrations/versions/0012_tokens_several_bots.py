@@ -1,6 +1,6 @@
 """several bots per channel: the bot a chat account talks to, and the bot an outbox row
-goes through (TELEGRAM_BOT_TOKENS / ZALO_BOT_TOKENS); "" is the default bot, so every row
-made before stays with the bot it was made on.
+goes through (TELEGRAM_BOT_TOKENS / ZALO_BOT_TOKENS); NULL (an account) and "" (a row) are
+the default bot, so everything made before stays with the bot it was made on.
 
 Revision ID: 0012_tokens_several_bots
 Revises: 0011_report_assignee
@@ -22,8 +22,7 @@ UNSETTLED_SQL = "status IN ('pending', 'sending')"
 
 def upgrade() -> None:
     with op.batch_alter_table("chat_accounts") as batch_op:
-        batch_op.add_column(sa.Column("bot", sa.String(length=32), server_default="",
-                                      nullable=False))
+        batch_op.add_column(sa.Column("bot", sa.String(length=32), nullable=True))
     op.drop_index("ix_outbox_unsettled", table_name="outbox")
     with op.batch_alter_table("outbox") as batch_op:
         batch_op.add_column(sa.Column("bot", sa.String(length=32), server_default="",
