@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 from typing import IO
@@ -22,9 +23,10 @@ from bot.flows import engine
 from bot.handlers.commands import menu
 from bot.handlers.router import Router
 from bot.i18n import Translator
+from bot.messages import Incoming
 from bot.ops import health, metrics, systemd
 from bot.scheduler import Scheduler
-from bot.settings import Settings
+from bot.settings import BotToken, Settings
 from storage import backup, outbox
 from storage.db import Database
 from storage.migrate import upgrade_async
@@ -36,21 +38,62 @@ LAPSE_SWEEP_SECONDS = 60.0
 
 
 def build_channels(settings: Settings, db: Database) -> list[Channel]:
-    """Telegram and Zalo when their tokens are set; the web chat always."""
+    """Telegram and Zalo when their tokens are set, one channel per bot (TELEGRAM_BOT_TOKENS);
+    the web chat always."""
     from bot.channels.web import WebChannel
 
     channels: list[Channel] = []
-    if settings.telegram_bot_token:
+    for token in settings.telegram_bots:
         from bot.channels.telegram import TelegramChannel
 
-        channels.append(TelegramChannel(settings, lambda locale: menu(
-            Translator(locale, settings.tz))))
-    if settings.zalo_bot_token:
+        telegram = TelegramChannel(bot_settings(settings, "telegram", token), lambda locale: menu(
+            Translator(locale, settings.tz)))
+        telegram.bot_key = token.key
+        channels.append(telegram)
+    for token in settings.zalo_bots:
         from bot.channels.zalo import ZaloChannel
 
-        channels.append(ZaloChannel(settings))
+        zalo = ZaloChannel(bot_settings(settings, "zalo", token))
+        zalo.bot_key = token.key
+        channels.append(zalo)
     channels.append(WebChannel(settings, db))
     return channels
+
+
+def bot_settings(settings: Settings, platform: str, token: BotToken) -> Settings:
+    """The settings one bot's channel sees: its token, and its own webhook path (the default
+    bot's is the URL as set; another bot's is that URL followed by /<bot id>)."""
+    if not token.key:
+        return settings
+    url = getattr(settings, f"{platform}_webhook_url")
+    return settings.model_copy(update={
+        f"{platform}_bot_token": token.token,
+        f"{platform}_webhook_url": f"{url.rstrip('/')}/{token.key}" if url else None})
+
+
+def bot_of(channel: Channel) -> str:
+    """The channel's bot (BotToken.key): "" for the default bot and for the web chat."""
+    return str(getattr(channel, "bot_key", "") or "")
+
+
+def label_of(channel: Channel) -> str:
+    """One name per channel instance, for senders, spools and health: "telegram" for the
+    default bot, "telegram-<bot id>" for another."""
+    key = bot_of(channel)
+    return f"{channel.name}-{key}" if key else channel.name
+
+
+def stamped(handle: HandleIncoming, key: str) -> HandleIncoming:
+    """Updates of a bot other than the default: marked with it, and their ids made unique
+    across bots (each bot numbers its updates alone) for the ledger."""
+    if not key:
+        return handle
+
+    async def stamp(incoming: Incoming) -> None:
+        await handle(dataclasses.replace(incoming, bot=key,
+                                         update_id=f"{key}:{incoming.update_id}"))
+
+    return stamp
 
 
 def gives_updates_once(channel: Channel, settings: Settings) -> bool:
@@ -69,19 +112,21 @@ class Runtime:
         self.db = Database(settings.database_url)
         self.router = Router(self.db, settings)
         self.channels = build_channels(settings, self.db)
-        self.senders = {channel.name: Sender(self.db, channel) for channel in self.channels}
+        self.senders = {label_of(channel): Sender(self.db, channel, bot=bot_of(channel))
+                        for channel in self.channels}
         # Counted and timed (bot/ops); queued per chat in front, so a flooding chat takes one
         # handling slot, not all of them (bot/channels/intake.py).
         self._handle = Intake(metrics.counted(self.router.handle))
-        self.spools = {channel.name: SpooledHandle(self._handle, Spool(
-            settings.data_dir / "spool", channel.name)) for channel in self.channels
+        self.spools = {label_of(channel): SpooledHandle(self._handle, Spool(
+            settings.data_dir / "spool", label_of(channel))) for channel in self.channels
             if gives_updates_once(channel, settings)}
         self.db.on_commit(self._wake_senders)
         self.scheduler = Scheduler(self.db, settings)
         self.health = health.for_runtime(self.db, self.channels, self.senders)
         self.systemd = systemd.Notifier.from_env()
         metrics.watch_database(self.db)
-        self.metrics = metrics.Metrics(self.db, [c.name for c in self.channels])
+        self.metrics = metrics.Metrics(self.db, list(dict.fromkeys(c.name for c in
+                                                                   self.channels)))
         self._web: web.AppRunner | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.port: int | None = None
@@ -92,12 +137,11 @@ class Runtime:
         return next(c for c in self.channels if c.name == name)
 
     def _handle_for(self, channel: Channel) -> HandleIncoming:
-        return self.spools.get(channel.name) or self._handle
+        return stamped(self.spools.get(label_of(channel)) or self._handle, bot_of(channel))
 
     def _wake_senders(self, channels: set[str]) -> None:
-        for name in channels:
-            sender = self.senders.get(name)
-            if sender is not None:
+        for sender in self.senders.values():  # every bot of a channel that queued rows
+            if sender.channel.name in channels:
                 sender.wake()
 
     async def start(self) -> None:
@@ -127,7 +171,7 @@ class Runtime:
         if self.settings.scheduler:
             self.scheduler.start()
         log.info("coso running: channels %s, web server on http://%s:%s/ (web chat %s)",
-                 ", ".join(c.name for c in self.channels), self.settings.web_host, self.port,
+                 ", ".join(label_of(c) for c in self.channels), self.settings.web_host, self.port,
                  "on" if self.settings.web_chat else "off")
         self.systemd.ready()
 

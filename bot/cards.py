@@ -58,9 +58,13 @@ class TelegramBot:
         return f"https://t.me/{self.username}?start={code}" if self.username else None
 
 
-async def telegram_bot(settings: Settings, t: Translator) -> TelegramBot:
-    """Ask Telegram's getMe for the username; a failure is a reason, never an exception."""
-    token = settings.telegram_bot_token
+async def telegram_bot(settings: Settings, t: Translator,
+                       unit_codes: Sequence[str] = ()) -> TelegramBot:
+    """Ask Telegram's getMe for the username; a failure is a reason, never an exception.
+    unit_codes: the invite's unit and those above it, nearest first: with several bots
+    (TELEGRAM_BOT_TOKENS) the link is to the bot serving that unit; without, the default's."""
+    serving = settings.bot_serving("telegram", unit_codes) if unit_codes else None
+    token = serving.token if serving is not None else settings.telegram_bot_token
     if not token:
         return TelegramBot(None, t("TELEGRAM_BOT_TOKEN is not set"))
     url = f"{settings.telegram_api_base}/bot{token}/getMe"

@@ -10,6 +10,9 @@ a second's worth), so an interactive reply queued during a broadcast waits behin
 only, never behind the whole broadcast. The window holds at most one row per chat, and no row
 of a chat whose next turn is not near (storage.outbox.claim skips them), so a chat with a
 thousand replies queued, each waiting its 1/s turn, never holds up another chat's reply.
+
+A channel with several bots (TELEGRAM_BOT_TOKENS) has one sender per bot, each draining its
+own bot's rows at its own pace: the limits are per token, so two bots send twice as fast.
 """
 
 from __future__ import annotations
@@ -123,9 +126,13 @@ class Pace:
 
 
 class Sender:
-    def __init__(self, db: Database, channel: Channel, rate: SendRate | None = None) -> None:
+    def __init__(self, db: Database, channel: Channel, rate: SendRate | None = None,
+                 bot: str = "") -> None:
         self.db = db
         self.channel = channel
+        # Which of the channel's bots this sends for (TELEGRAM_BOT_TOKENS): its own rows
+        # (OutboxMessage.bot) at its own pace, so each token's limit is its own.
+        self.bot = bot
         # Telegram and Zalo carry their limits; the web chat only writes to the database.
         rate = rate or getattr(channel, "send_rate", None) or UNLIMITED
         self.pace = Pace(rate)
@@ -152,7 +159,8 @@ class Sender:
         self._progress.set()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"sender-{self.channel.name}")
+        self._task = asyncio.create_task(self._run(), name=f"sender-{self.channel.name}"
+                                         + (f"-{self.bot}" if self.bot else ""))
 
     @property
     def running(self) -> bool:
@@ -234,7 +242,7 @@ class Sender:
         skip = {*self._in_flight.values(), *resting}
         async with self.db.transaction() as session:
             claimed = await outbox.claim(session, self.channel.name, room, LEASE,
-                                         skip_chats=skip)
+                                         skip_chats=skip, bot=self.bot)
             work = [(row.id, row.attempts, row.chat_account_id, external_id, row.payload,
                      row.parts_sent) for row, external_id in claimed]
         if self._claim_trouble is not None:

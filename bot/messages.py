@@ -22,6 +22,9 @@ class Incoming:
     document: str | None = None
     display_name: str | None = None
     language: str | None = None  # the platform's language hint, e.g. "en-US"
+    # Which of the channel's bots it came through (bot.settings.BotToken.key; "" the
+    # default): the chat account follows it, and what is sent to them goes through it.
+    bot: str = ""
 
     @property
     def command(self) -> tuple[str, str] | None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
@@ -22,6 +25,54 @@ _ZALO_SECRET = re.compile(r"[\x21-\x7e]{8,256}")
 
 class SettingsError(Exception):
     """A setting is missing or malformed; the message names the variable."""
+
+
+# TELEGRAM_BOT_TOKENS / ZALO_BOT_TOKENS: several bots on one platform, each serving unit
+# subtrees (docs/deploy.md, "Several bots"): `TOKEN=79:26734,26737;TOKEN=...`.
+_UNIT_CODE = re.compile(r"[^\s,;=]{1,64}")
+_TELEGRAM_TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{1,100}")
+
+
+@dataclass(frozen=True)
+class BotToken:
+    """One bot of a platform: its own channel instance, pace, webhook path or poller.
+
+    key: what a chat account records as its bot (ChatAccount.bot, NULL for ""): "" the
+    default bot (TELEGRAM_BOT_TOKEN, else the first of TELEGRAM_BOT_TOKENS), which every
+    account made before there were several bots talks to; for the others the bot's id, the
+    digits before the token's ':' (kept when the token is revoked and renewed), so no secret
+    is stored.
+    units: the codes of the unit subtrees it serves (its invite cards' deep links); empty:
+    every unit no other bot serves."""
+
+    key: str
+    token: str
+    units: tuple[str, ...] = ()
+
+
+def parse_bot_tokens(value: str, name: str) -> list[BotToken]:
+    """`TOKEN=UNIT,UNIT;TOKEN=UNIT;TOKEN` (';' or new lines between bots); keys as above,
+    the first entry's key "" (the caller re-keys when TELEGRAM_BOT_TOKEN is the default)."""
+    bots: list[BotToken] = []
+    for number, entry in enumerate(filter(None, (piece.strip() for piece in
+                                                 re.split(r"[;\n]", value))), start=1):
+        token, _, codes = (part.strip() for part in entry.partition("="))
+        units = tuple(filter(None, (code.strip() for code in codes.split(","))))
+        if not token:
+            raise ValueError(f"{name}: entry {number} has no token before '='")
+        bad = next((code for code in units if not _UNIT_CODE.fullmatch(code)), None)
+        if bad is not None:
+            raise ValueError(f"{name}: entry {number}: {bad[:20]!r} is not a unit code")
+        bots.append(BotToken(bot_key(token), token, units))
+    return bots
+
+
+def bot_key(token: str) -> str:
+    """The bot's id (the digits before ':'), else a digest of the token: never the secret."""
+    head, sep, _ = token.partition(":")
+    if sep and head.isdigit() and len(head) <= 20:
+        return head
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 class Settings(BaseSettings):
@@ -63,11 +114,16 @@ class Settings(BaseSettings):
     zalo_chat_rate_per_second: float = Field(1.0, gt=0, alias="ZALO_CHAT_RATE_PER_SECOND")
 
     telegram_bot_token: str | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
+    # Several bots, each with the unit subtrees it serves: `TOKEN=79:26734,26737;TOKEN=...`
+    # (docs/deploy.md, "Several bots"). With TELEGRAM_BOT_TOKEN set too, that one is the
+    # default bot; else the first listed is (and TELEGRAM_BOT_TOKEN is read as it).
+    telegram_bot_tokens: str = Field("", alias="TELEGRAM_BOT_TOKENS")
     telegram_api_base: str = Field("https://api.telegram.org", alias="TELEGRAM_API_BASE")
     telegram_webhook_url: str | None = Field(None, alias="TELEGRAM_WEBHOOK_URL")
     telegram_webhook_secret: str | None = Field(None, alias="TELEGRAM_WEBHOOK_SECRET")
 
     zalo_bot_token: str | None = Field(None, alias="ZALO_BOT_TOKEN")
+    zalo_bot_tokens: str = Field("", alias="ZALO_BOT_TOKENS")  # as TELEGRAM_BOT_TOKENS
     zalo_api_base: str = Field("https://bot-api.zaloplatforms.com", alias="ZALO_API_BASE")
     zalo_webhook_url: str | None = Field(None, alias="ZALO_WEBHOOK_URL")
     zalo_webhook_secret: str | None = Field(None, alias="ZALO_WEBHOOK_SECRET")
@@ -185,6 +241,65 @@ class Settings(BaseSettings):
                 raise ValueError("ZALO_WEBHOOK_SECRET: 8 to 256 characters (Zalo's rule for "
                                  "setWebhook), printable ASCII without spaces")
         return self
+
+    @model_validator(mode="after")
+    def _several_bots(self) -> Self:
+        """Checks both lists; the default bot's token stands in TELEGRAM_BOT_TOKEN /
+        ZALO_BOT_TOKEN, so what knows one bot only (invite cards, doctor) uses it."""
+        for platform in ("telegram", "zalo"):
+            name = f"{platform.upper()}_BOT_TOKENS"
+            bots = self._bots(platform)
+            listed = parse_bot_tokens(getattr(self, f"{platform}_bot_tokens"), name)
+            if platform == "telegram":  # (TELEGRAM_BOT_TOKEN alone is checked as before)
+                number, bad = next(((n, b) for n, b in enumerate(listed, start=1)
+                                    if not _TELEGRAM_TOKEN.fullmatch(b.token)), (0, None))
+                if bad is not None:
+                    raise ValueError(f"{name}: entry {number}: not a bot token (expected "
+                                     "'<digits>:<secret>' from @BotFather)")
+            keys = [bot.key for bot in listed]
+            if len(set(keys)) != len(keys):
+                raise ValueError(f"{name}: a bot is listed twice")
+            codes = [code for bot in bots for code in bot.units]
+            twice = next((code for code in codes if codes.count(code) > 1), None)
+            if twice is not None:
+                raise ValueError(f"{name}: unit {twice[:20]!r} is given to two bots")
+            if bots and not getattr(self, f"{platform}_bot_token"):
+                setattr(self, f"{platform}_bot_token", bots[0].token)
+        return self
+
+    def _bots(self, platform: str) -> list[BotToken]:
+        name = f"{platform.upper()}_BOT_TOKENS"
+        listed = parse_bot_tokens(getattr(self, f"{platform}_bot_tokens"), name)
+        single = getattr(self, f"{platform}_bot_token")
+        default = next((bot for bot in listed if bot.token == single), None) if single else None
+        if single and default is None:
+            default = BotToken("", single)
+        elif default is None and listed:
+            default = listed[0]
+        if default is None:
+            return []
+        others = [bot for bot in listed if bot.token != default.token]
+        return [BotToken("", default.token, default.units), *others]
+
+    @property
+    def telegram_bots(self) -> list[BotToken]:
+        """Every Telegram bot, the default (key "") first; [] without a token."""
+        return self._bots("telegram")
+
+    @property
+    def zalo_bots(self) -> list[BotToken]:
+        return self._bots("zalo")
+
+    def bot_serving(self, platform: str, codes: Sequence[str]) -> BotToken | None:
+        """The bot that serves a unit, given the codes of the unit and those above it,
+        nearest first: the bot listing the nearest of them, else the first bot that lists
+        none (the default when it lists none); None without a token."""
+        bots = self._bots(platform)
+        for code in codes:
+            found = next((bot for bot in bots if code in bot.units), None)
+            if found is not None:
+                return found
+        return next((bot for bot in bots if not bot.units), bots[0] if bots else None)
 
     @property
     def tz(self) -> ZoneInfo:

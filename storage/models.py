@@ -150,6 +150,10 @@ class ChatAccount(Base):
     flood_since: Mapped[datetime | None]
     flood_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     invite_hint_at: Mapped[datetime | None]
+    # Which of the channel's bots this chat talks to (TELEGRAM_BOT_TOKENS; bot.settings
+    # BotToken.key): NULL the default bot, else the bot's id. The last bot the person wrote
+    # to; everything sent to them goes through it.
+    bot: Mapped[str | None] = mapped_column(String(32))
 
     person: Mapped[Person | None] = relationship(back_populates="accounts")
 
@@ -221,7 +225,7 @@ class OutboxMessage(Base):
     __tablename__ = "outbox"
     # The claim's scan (storage.outbox.claim): unsettled rows in the order they go out. Sent
     # and failed rows, nearly all of the table, are not in it.
-    __table_args__ = (Index("ix_outbox_unsettled", "channel", "priority", "id",
+    __table_args__ = (Index("ix_outbox_unsettled", "channel", "bot", "priority", "id",
                             postgresql_where=text(UNSETTLED_SQL),
                             sqlite_where=text(UNSETTLED_SQL)),)
 
@@ -245,6 +249,9 @@ class OutboxMessage(Base):
     # How many parts of a message split for the platform went out: a retry after a later
     # part failed (a 429) sends only the rest.
     parts_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The bot that sends it (its chat account's bot when it was queued): each bot of a
+    # channel has its own sender and pace.
+    bot: Mapped[str] = mapped_column(String(32), default="", server_default="")
 
 
 class WebSession(Base):

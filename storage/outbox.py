@@ -37,8 +37,9 @@ BULK = 10  # broadcasts, prompts, digests
 
 def enqueue(session: AsyncSession, account: ChatAccount, payload: dict[str, Any],
             priority: int = INTERACTIVE, ref: str | None = None) -> OutboxMessage:
-    row = OutboxMessage(channel=account.channel, chat_account_id=account.id,
-                        payload=payload, priority=priority, ref=ref)
+    row = OutboxMessage(channel=account.channel, bot=account.bot or "",
+                        chat_account_id=account.id, payload=payload, priority=priority,
+                        ref=ref)
     session.add(row)
     _queued(session, account, payload)
     return row
@@ -51,8 +52,8 @@ def reply(session: AsyncSession, account: ChatAccount, payload: dict[str, Any]) 
     all that matters, and it is kept. The account must have its id (it is flushed)."""
     pending = session.info.setdefault(PENDING_ROWS, {})
     pending.setdefault(_OUTBOX, []).append(
-        {"channel": account.channel, "chat_account_id": account.id, "payload": payload,
-         "priority": INTERACTIVE, "ref": None})
+        {"channel": account.channel, "bot": account.bot or "", "chat_account_id": account.id,
+         "payload": payload, "priority": INTERACTIVE, "ref": None})
     _queued(session, account, payload)
 
 
@@ -86,7 +87,8 @@ def _claim_query() -> Select[OutboxMessage, str]:
                OutboxMessage.status, OutboxMessage.available_at, OutboxMessage.lease_until)
         # Spelled as the index's condition: SQLite uses a partial index only for a query
         # whose WHERE contains that very term (not one with bound parameters).
-        .where(OutboxMessage.channel == bindparam("channel"), text(UNSETTLED_SQL))
+        .where(OutboxMessage.channel == bindparam("channel"),
+               OutboxMessage.bot == bindparam("bot"), text(UNSETTLED_SQL))
         .where(OutboxMessage.chat_account_id.not_in(bindparam("skip", expanding=True)))
         .order_by(OutboxMessage.priority, OutboxMessage.id)
         .limit(CLAIM_SCAN)
@@ -110,7 +112,8 @@ CLAIM = _claim_query()
 
 
 async def claim(session: AsyncSession, channel: str, limit: int, lease: timedelta,
-                skip_chats: Collection[int] = ()) -> Sequence[tuple[OutboxMessage, str]]:
+                skip_chats: Collection[int] = (), bot: str = ""
+                ) -> Sequence[tuple[OutboxMessage, str]]:
     """Take up to `limit` due rows for sending, at most one per chat, with the chat id each
     goes to.
 
@@ -126,7 +129,8 @@ async def claim(session: AsyncSession, channel: str, limit: int, lease: timedelt
     that each row is still due).
     """
     now = utcnow()
-    result = await session.execute(CLAIM, {"channel": channel, "skip": list(skip_chats),
+    result = await session.execute(CLAIM, {"channel": channel, "bot": bot,
+                                           "skip": list(skip_chats),
                                            "now": now, "limit": limit})
     rows = [(row, external_id) for row, external_id in result.all()]
     for row, _ in rows:

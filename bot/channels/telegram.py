@@ -200,6 +200,7 @@ def _describe(exc: Exception) -> str:
 
 class TelegramChannel:
     name = NAME
+    bot_key = ""  # which of the channel's bots (bot.app.build_channels; "" the default)
 
     def __init__(self, settings: Settings, menu: Menu) -> None:
         if not settings.telegram_bot_token:

@@ -65,6 +65,7 @@ def served(update: ZaloUpdate) -> bool:
 
 class ZaloChannel:
     name = "zalo"
+    bot_key = ""  # which of the channel's bots (bot.app.build_channels; "" the default)
 
     def __init__(self, settings: Settings) -> None:
         assert settings.zalo_bot_token

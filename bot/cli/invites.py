@@ -173,7 +173,9 @@ def handle_create(ctx: Context, args: argparse.Namespace) -> int:
                 return None
             created = await invites.create(session, unit, args.role, expires_in, args.count)
             found = await views(session, created)
-        return found, await telegram_bot(ctx.settings, ctx.t)
+            codes = [above.code for above in await units.ancestors(session, unit)]
+        # With several bots, the link is to the bot serving the unit (TELEGRAM_BOT_TOKENS).
+        return found, await telegram_bot(ctx.settings, ctx.t, codes)
 
     outcome = with_db(ctx, work)
     if outcome is None:
@@ -213,7 +215,16 @@ def handle_cards(ctx: Context, args: argparse.Namespace) -> int:
     """The link comes first: without the bot's username a card's QR code would be useless,
     so no invite is revoked or issued then."""
     expires_in = args.expires or timedelta(days=ctx.settings.invite_expiry_days)
-    bot = asyncio.run(telegram_bot(ctx.settings, ctx.t))
+    async def unit_codes(db: Database) -> list[str]:
+        async with db.read() as session:
+            unit = await units.by_code(session, args.unit)
+            return [above.code for above in await units.ancestors(session, unit)] if unit \
+                else []
+
+    # With several bots (TELEGRAM_BOT_TOKENS), each card links to the bot serving its unit.
+    several = len(ctx.settings.telegram_bots) > 1
+    bot = asyncio.run(telegram_bot(ctx.settings, ctx.t,
+                                   with_db(ctx, unit_codes) if several else ()))
     if bot.username is None:
         raise CliError(ctx.t("invite cards need the Telegram link: {reason}",
                              reason=bot.problem))
@@ -226,14 +237,18 @@ def handle_cards(ctx: Context, args: argparse.Namespace) -> int:
             made = await roster.invite_holders(session, unit, expires_in,
                                                only_unconnected=args.only_unconnected)
             paths: dict[int, str] = {}
+            bots: dict[int, TelegramBot] = {}
             found = []
             for item in made:
                 place = item.unit_post.unit
                 if place.id not in paths:
-                    paths[place.id] = await units.full_path(session, place)
+                    above = await units.ancestors(session, place)
+                    paths[place.id] = ", ".join(u.name for u in above)
+                    bots[place.id] = await telegram_bot(
+                        ctx.settings, ctx.t, [u.code for u in above]) if several else bot
+                link = bots[place.id].link(item.code) or bot.link(item.code) or ""
                 found.append(cards.Card(item.person.full_name, item.unit_post.post.label_vi,
-                                        paths[place.id], item.code,
-                                        bot.link(item.code) or ""))
+                                        paths[place.id], item.code, link))
             return found
 
     made = with_db(ctx, work)

@@ -56,6 +56,8 @@ class Router:
             account = sender.account
             if account.blocked_at is not None:
                 account.blocked_at = None  # they wrote to us, so they unblocked the bot
+            if (account.bot or "") != (incoming.bot or ""):  # a person's messages go
+                account.bot = incoming.bot or None  # through the bot they talk to
             if account.locale is None and incoming.language:
                 # Kept so that what we send unasked (check-ins, notices) is in their language.
                 account.locale = pick_locale(incoming.language, default="") or None

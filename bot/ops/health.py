@@ -80,7 +80,8 @@ def migrations_check(db: Database) -> CheckFn:
 
 def channel_check(channel: ApiWatched) -> CheckFn:
     async def check() -> Check:
-        name = f"channel:{channel.name}"
+        key = getattr(channel, "bot_key", "")  # one check per bot (TELEGRAM_BOT_TOKENS)
+        name = f"channel:{channel.name}" + (f"-{key}" if key else "")
         age = _age(channel.last_api_success)
         if age is None or age > API_FRESH_SECONDS:
             try:

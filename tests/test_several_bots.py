@@ -1,0 +1,331 @@
+"""Several bots on one channel (TELEGRAM_BOT_TOKENS, issue 17 item 8), on both databases.
+
+Two Telegram bots, each on its own double, serve two wards: bot A (the default) Phường Bến
+Thành, bot B Phường Sài Gòn. A leader of each ward registers through their ward's bot; their
+replies, the 16:00 check-in and a city-wide directive come through that bot only; and each
+bot's sender keeps its own token's rate, so two bots send side by side, each within its
+limit. The Bot API base is one URL, as in production: a small proxy in front of the two
+doubles sends each call to the double of its token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+import time_machine
+from alembic import command
+from sqlalchemy import select
+
+from bot.app import Runtime
+from bot.scheduler import Scheduler
+from bot.settings import BotToken, SettingsError, load_settings
+from storage import outbox
+from storage.db import Database
+from storage.migrate import alembic_config, upgrade_async
+from storage.models import ChatAccount, OutboxMessage, utcnow
+from tests.conftest import Coso, StartBot, seed_ward
+from tests.doubles.telegram_api import TelegramDouble
+from tests.doubles.token_proxy import TokenProxy
+from tests.doubles.zalo_api import ZaloDouble
+from tests.telegram_helpers import eventually, free_port, register
+
+TOKEN_A, TOKEN_B = "111111:bot-A-secret", "222222:bot-B-secret"
+KEY_B = "222222"
+BEN_THANH, SAI_GON = "26734", "26737"
+TOKENS = f"{TOKEN_A}={BEN_THANH};{TOKEN_B}={SAI_GON}"
+LEADER_A, LEADER_B = 501, 502  # Telegram users: Khu phố 1 of each ward
+HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+DAY = date(2026, 11, 24)  # a Tuesday
+
+
+def at(clock: str) -> datetime:
+    hours, minutes = (int(part) for part in clock.split(":"))
+    return datetime(DAY.year, DAY.month, DAY.day, hours, minutes, tzinfo=HCM)
+
+
+@pytest.fixture
+async def bots() -> AsyncIterator[tuple[TelegramDouble, TelegramDouble, TokenProxy]]:
+    """Listed before start_bot in a test, so the bot stops before the doubles do."""
+    tg_a = TelegramDouble(TOKEN_A, username="coso_a_bot")
+    tg_b = TelegramDouble(TOKEN_B, username="coso_b_bot")
+    await tg_a.start()
+    await tg_b.start()
+    proxy = TokenProxy(tg_a, tg_b)
+    await proxy.start()
+    yield tg_a, tg_b, proxy
+    await proxy.stop()
+    await tg_b.stop()
+    await tg_a.stop()
+
+
+async def bot_of(runtime: Runtime, user: int) -> str:
+    async with runtime.db.read() as session:
+        return await session.scalar(select(ChatAccount.bot).where(
+            ChatAccount.channel == "telegram", ChatAccount.external_id == str(user))) or ""
+
+
+def chats(double: TelegramDouble) -> set[int]:
+    return {message.chat_id for message in double.sent}
+
+
+async def test_each_leader_hears_replies_check_in_and_directive_through_their_own_bot(
+        bots: tuple[TelegramDouble, TelegramDouble, TokenProxy], start_bot: StartBot,
+        coso: Coso, tmp_path: Path) -> None:
+    tg_a, tg_b, proxy = bots
+    with time_machine.travel(at("15:00"), tick=True) as clock:
+        runtime = await start_bot(TELEGRAM_BOT_TOKENS=TOKENS, TELEGRAM_API_BASE=proxy.base_url,
+                                  COSO_DEFAULT_LOCALE="en")
+        assert sorted(runtime.senders) == ["telegram", f"telegram-{KEY_B}", "web"]
+        seeded = await seed_ward(runtime.db)
+        # New people belong to the bot they arrive on: the welcome comes back through it.
+        # Both doubles number their updates from 1: the ledger keeps them apart.
+        await register(tg_a, LEADER_A, seeded.codes["leader:KP1"])
+        await register(tg_b, LEADER_B, seeded.codes["leader:OTHER"], unit="Phường Sài Gòn")
+        assert (await bot_of(runtime, LEADER_A), await bot_of(runtime, LEADER_B)) == ("", KEY_B)
+
+        # A reply in a conversation.
+        await tg_b.send_text(LEADER_B, "/help", language_code="en")
+        [help_b] = await tg_b.wait_messages(LEADER_B)
+        assert "/report" in (help_b.text or ""), help_b.describe()
+
+        # The 16:00 check-in of both wards, each through its leader's bot.
+        clock.move_to(at("16:00"))
+        scheduler = Scheduler(runtime.db, runtime.settings)
+        assert {due.job for due in await scheduler.tick()} == {"prompt"}
+        [prompt_a] = await tg_a.wait_messages(LEADER_A)
+        [prompt_b] = await tg_b.wait_messages(LEADER_B)
+        assert "Khu phố 1" in (prompt_a.text or "") and "Khu phố 1" in (prompt_b.text or "")
+
+        # A city-wide directive, queued by another process (the command line).
+        text = tmp_path / "d.txt"
+        text.write_text("Kiểm tra cống thoát nước trước mùa mưa.", encoding="utf-8")
+        code, _, err = await coso("directive", "send", "--scope", "79", "--role", "leader",
+                                  "--text-file", str(text))
+        assert code == 0, err
+        [card_a] = await tg_a.wait_messages(LEADER_A, timeout=10)
+        [card_b] = await tg_b.wait_messages(LEADER_B, timeout=10)
+        assert "Kiểm tra cống" in (card_a.text or "") and "Kiểm tra cống" in (card_b.text or "")
+
+    # Nothing crossed over: bot A never wrote to B's leader, nor bot B to A's.
+    assert chats(tg_a) == {LEADER_A} and chats(tg_b) == {LEADER_B}
+    assert not tg_a.failures and not tg_b.failures
+    async with runtime.db.read() as session:
+        rows = (await session.execute(select(OutboxMessage.bot, ChatAccount.external_id)
+                                      .join(ChatAccount))).all()
+    assert {(bot, chat) for bot, chat in rows} == {("", str(LEADER_A)),
+                                                  (KEY_B, str(LEADER_B))}
+
+
+async def test_each_bot_sends_at_its_own_pace_side_by_side(
+        bots: tuple[TelegramDouble, TelegramDouble, TokenProxy], start_bot: StartBot,
+        db_url: str) -> None:
+    """40 rows per bot at 10/s per token: each double's limit holds (no 429), and the two
+    bots send at the same time, so all 80 take about 4 s, not the 8 s of one token. The
+    doubles allow 12/s: the proxy in front of them can bunch a few evenly paced sends into
+    one second on a loaded machine (it did, at a load average of 6 on 2 cores)."""
+    tg_a, tg_b, proxy = bots
+    rate, each = 10, 40
+    for double in (tg_a, tg_b):
+        double.rate_limit_per_second = rate * 1.2
+        double.chat_rate_limit_per_second = 1
+    runtime = await start_bot(TELEGRAM_BOT_TOKENS=TOKENS, TELEGRAM_API_BASE=proxy.base_url,
+                              TELEGRAM_RATE_PER_SECOND=rate)
+    async with runtime.db.transaction() as session:
+        for n in range(2 * each):
+            account = ChatAccount(channel="telegram", external_id=str(9000 + n), locale="vi",
+                                  bot=None if n % 2 == 0 else KEY_B)
+            session.add(account)
+            await session.flush()
+            outbox.enqueue(session, account, {"text": f"Tin {n}"}, priority=outbox.BULK)
+    started = time.monotonic()
+
+    async def all_sent() -> bool:
+        return len(tg_a.sent) + len(tg_b.sent) >= 2 * each
+
+    await eventually(all_sent, seconds=30)
+    assert chats(tg_a) == {9000 + n for n in range(0, 2 * each, 2)}
+    assert chats(tg_b) == {9000 + n for n in range(1, 2 * each, 2)}
+    assert [f.status for f in tg_a.failures + tg_b.failures] == []  # no 429 on either token
+    for double in (tg_a, tg_b):  # each kept its token's pace: 40 at 10/s take ~4 s
+        times = sorted(message.at for message in double.sent)
+        assert times[-1] - times[0] >= (each - rate - 1) / rate
+    first = min(m.at for m in tg_a.sent + tg_b.sent)
+    last = max(m.at for m in tg_a.sent + tg_b.sent)
+    assert max(m.at for m in tg_a.sent) > min(m.at for m in tg_b.sent)  # side by side
+    assert max(m.at for m in tg_b.sent) > min(m.at for m in tg_a.sent)
+    assert last - first < 2 * each / rate - 1.5, (last - first, time.monotonic() - started)
+
+
+async def test_webhooks_each_bot_on_its_own_path(
+        bots: tuple[TelegramDouble, TelegramDouble, TokenProxy], start_bot: StartBot) -> None:
+    tg_a, tg_b, proxy = bots
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hooks/telegram"
+    runtime = await start_bot(TELEGRAM_BOT_TOKENS=TOKENS, TELEGRAM_API_BASE=proxy.base_url,
+                              TELEGRAM_WEBHOOK_URL=url, TELEGRAM_WEBHOOK_SECRET="s3cret-hook",
+                              COSO_WEB_PORT=port, COSO_DEFAULT_LOCALE="en")
+    assert (tg_a.webhook_url, tg_b.webhook_url) == (url, f"{url}/{KEY_B}")
+    seeded = await seed_ward(runtime.db)
+    await register(tg_b, LEADER_B, seeded.codes["leader:OTHER"], unit="Phường Sài Gòn")
+    await register(tg_a, LEADER_A, seeded.codes["leader:KP1"])
+    assert chats(tg_a) == {LEADER_A} and chats(tg_b) == {LEADER_B}
+    assert await bot_of(runtime, LEADER_B) == KEY_B
+
+
+async def test_a_person_moves_to_the_bot_they_write_to(
+        bots: tuple[TelegramDouble, TelegramDouble, TokenProxy], start_bot: StartBot) -> None:
+    """A Telegram user has one chat id for every bot: writing to bot B after bot A moves
+    their account to B, and what is sent to them then goes through B."""
+    tg_a, tg_b, proxy = bots
+    runtime = await start_bot(TELEGRAM_BOT_TOKENS=TOKENS, TELEGRAM_API_BASE=proxy.base_url,
+                              COSO_DEFAULT_LOCALE="en")
+    seeded = await seed_ward(runtime.db)
+    await register(tg_a, LEADER_A, seeded.codes["leader:KP1"])
+    await tg_b.send_text(LEADER_A, "/help", language_code="en")
+    await tg_b.wait_messages(LEADER_A)
+    assert await bot_of(runtime, LEADER_A) == KEY_B
+    await tg_a.expect_silence(LEADER_A, seconds=0.3)
+
+
+async def test_two_zalo_bots_each_answer_their_own_leader(
+        start_bot: StartBot) -> None:
+    """ZALO_BOT_TOKENS alike: a leader of each ward on their ward's Zalo bot."""
+    zalo_a, zalo_b = ZaloDouble("zalo-token-A"), ZaloDouble("zalo-token-B")
+    await zalo_a.start()
+    await zalo_b.start()
+    proxy = TokenProxy(zalo_a, zalo_b)
+    await proxy.start()
+    try:
+        runtime = await start_bot(
+            ZALO_BOT_TOKENS=f"zalo-token-A={BEN_THANH};zalo-token-B={SAI_GON}",
+            ZALO_API_BASE=proxy.base_url, COSO_DEFAULT_LOCALE="en")
+        seeded = await seed_ward(runtime.db)
+        await zalo_a.send_text("za", f"/start {seeded.codes['leader:KP1']}")
+        await zalo_b.send_text("zb", f"/start {seeded.codes['leader:OTHER']}")
+        assert "Khu phố 1" in ((await zalo_a.next_message("za")).text or "")
+        assert "Phường Sài Gòn" in ((await zalo_b.next_message("zb")).text or "")
+        await zalo_b.send_text("zb", "/help")
+        await zalo_b.next_message("zb")
+        assert {m.chat_id for m in zalo_a.sent} == {"za"}
+        assert {m.chat_id for m in zalo_b.sent} == {"zb"}
+        async with runtime.db.read() as session:
+            keys = dict((await session.execute(select(ChatAccount.external_id, ChatAccount.bot)
+                                               .where(ChatAccount.channel == "zalo"))).all())
+        assert keys["za"] is None and keys["zb"] and "zalo" not in keys["zb"]
+        await runtime.stop()
+    finally:
+        await proxy.stop()
+        await zalo_b.stop()
+        await zalo_a.stop()
+
+
+async def test_0012_keeps_every_earlier_account_and_row_on_the_default_bot(
+        db_url: str) -> None:
+    """A chat account and a pending outbox row from before 0012 come through it on the
+    default bot ("") and are claimed by its sender; the downgrade drops the columns."""
+    config = alembic_config(db_url)
+    await asyncio.to_thread(command.downgrade, config, "0011_report_assignee")
+    database = Database(db_url)
+    now = utcnow()
+    async with database.transaction() as session:
+        account = await session.scalar(sa.text(
+            "INSERT INTO chat_accounts (channel, external_id, created_at, flood_count) "
+            "VALUES ('telegram', '42', :now, 0) RETURNING id").bindparams(now=now))
+        await session.execute(sa.text(
+            "INSERT INTO outbox (channel, chat_account_id, payload, priority, status, "
+            "attempts, available_at, created_at, parts_sent) VALUES ('telegram', :account, "
+            "'{\"text\": \"x\"}', 0, 'pending', 0, :now, :now, 0)").bindparams(
+                account=account, now=now))
+    await database.dispose()
+    await upgrade_async(db_url)
+    database = Database(db_url)
+    try:
+        async with database.transaction() as session:
+            assert await session.scalar(select(ChatAccount.bot)) is None
+            assert await outbox.claim(session, "telegram", 5, timedelta(seconds=60),
+                                      bot=KEY_B) == []
+            [(row, chat)] = await outbox.claim(session, "telegram", 5, timedelta(seconds=60))
+            assert (row.bot, chat) == ("", "42")
+    finally:
+        await database.dispose()
+    await asyncio.to_thread(command.downgrade, config, "0011_report_assignee")
+    database = Database(db_url)
+    async with database.engine.connect() as connection:
+        columns = await connection.run_sync(
+            lambda sync: {c["name"] for c in sa.inspect(sync).get_columns("outbox")})
+    await database.dispose()
+    assert "bot" not in columns and "parts_sent" in columns
+    await upgrade_async(db_url)
+
+
+# ---------------------------------------------------------------- the setting
+
+
+def _settings(**env: object) -> object:
+    values: dict[str, object] = {"_env_file": None, "TELEGRAM_BOT_TOKEN": None,
+                                 "TELEGRAM_BOT_TOKENS": "", "ZALO_BOT_TOKEN": None,
+                                 "ZALO_BOT_TOKENS": ""}
+    return load_settings(**{**values, **env})
+
+
+def test_the_setting_names_each_bot_and_its_subtrees() -> None:
+    settings = _settings(TELEGRAM_BOT_TOKENS=f" {TOKEN_A}=79:26734 , 26737 ;\n{TOKEN_B}= ;")
+    assert settings.telegram_bots == [  # type: ignore[attr-defined]
+        BotToken("", TOKEN_A, ("79:26734", "26737")), BotToken(KEY_B, TOKEN_B)]
+    # The default bot stands in TELEGRAM_BOT_TOKEN for what knows one bot (invite cards).
+    assert settings.telegram_bot_token == TOKEN_A  # type: ignore[attr-defined]
+    # TELEGRAM_BOT_TOKEN stays the default bot, listed or not; alone, it works as before.
+    both = _settings(TELEGRAM_BOT_TOKEN=TOKEN_B, TELEGRAM_BOT_TOKENS=f"{TOKEN_A}=79")
+    assert both.telegram_bots == [BotToken("", TOKEN_B),  # type: ignore[attr-defined]
+                                  BotToken("111111", TOKEN_A, ("79",))]
+    assert _settings(TELEGRAM_BOT_TOKEN=TOKEN_A).telegram_bots == [  # type: ignore[attr-defined]
+        BotToken("", TOKEN_A)]
+    assert _settings().telegram_bots == []  # type: ignore[attr-defined]
+    zalo = _settings(ZALO_BOT_TOKENS="zalo-one=26734;zalo-two=26737")
+    keys = [bot.key for bot in zalo.zalo_bots]  # type: ignore[attr-defined]
+    assert keys[0] == "" and len(keys[1]) == 16 and "zalo" not in keys[1]  # no secret kept
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ("not-a-token=26734", "TELEGRAM_BOT_TOKENS: entry 1: not a bot token"),
+    (f"{TOKEN_A};bad=26737", "TELEGRAM_BOT_TOKENS: entry 2: not a bot token"),
+    (f"{TOKEN_A}=26734;{TOKEN_A}=26737", "listed twice"),
+    (f"{TOKEN_A}=26734;{TOKEN_B}=26734", "unit '26734' is given to two bots"),
+    ("=26734", "entry 1 has no token"),
+])
+def test_a_bad_setting_is_one_line_naming_it(value: str, says: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        _settings(TELEGRAM_BOT_TOKENS=value)
+    message = str(raised.value)
+    assert says in message and TOKEN_A not in message and TOKEN_B not in message
+
+
+async def test_an_invite_links_to_the_bot_serving_its_unit(
+        bots: tuple[TelegramDouble, TelegramDouble, TokenProxy], coso: Coso, db_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """New leaders of Phường Sài Gòn are sent to bot B, those of Bến Thành to bot A."""
+    _, _, proxy = bots
+    monkeypatch.setenv("TELEGRAM_BOT_TOKENS", TOKENS)
+    monkeypatch.setenv("TELEGRAM_API_BASE", proxy.base_url)
+    db = Database(db_url)
+    try:
+        await seed_ward(db)
+    finally:
+        await db.dispose()
+    links = {}
+    for unit in ("26734-KP1", "26737-KP1", "79"):
+        code, out, err = await coso("invite", "create", "--unit", unit, "--role", "leader",
+                                    "--json")
+        assert code == 0, err
+        links[unit] = json.loads(out)[0]["telegram_link"].split("?")[0]
+    assert links == {"26734-KP1": "https://t.me/coso_a_bot",
+                     "26737-KP1": "https://t.me/coso_b_bot",
+                     "79": "https://t.me/coso_a_bot"}  # served by no listed bot: the default
