@@ -72,6 +72,10 @@ class WardOverview:
     figures: WardFigures  # the digest's, for the headline
     rows: list[UnitRow]
     trend30: list[TrendDay] = field(default_factory=list)
+    # Where the day's question stands for a unit that has not answered (day_state's
+    # "not_asked", "pending" or "silent"), and the ward's times it follows.
+    stage: str = "silent"
+    times: schedules.Times | None = None
 
     @property
     def open(self) -> int:
@@ -85,7 +89,14 @@ class WardOverview:
 
     @property
     def silent(self) -> int:
+        """Past the reminder and not answered: red."""
         return sum(1 for r in self.rows if r.check_in == "silent")
+
+    @property
+    def not_reported(self) -> int:
+        """Expected today and not answered yet, whatever the hour: the digest's and /summary's
+        "not reported" (its compliance.silent), so the page and the chat say the same."""
+        return len(self.figures.compliance.silent)
 
 
 def _at(day: date, clock: str, tz: Any) -> datetime:
@@ -122,9 +133,11 @@ async def ward(session: AsyncSession, ward_id: int, scope: Scope, day: date,
     expected = await digest.expected_units(session, units)
     figures = await digest.ward_figures(session, unit, day, settings, now=now, units=units,
                                         expected=expected)
-    rows = await _rows(session, units, day, settings, expected, now)
+    times = await schedules.schedule_of(session, settings, unit)
+    rows = await _rows(session, units, day, settings, expected, now, times)
     return WardOverview(unit, figures, rows,
-                        await trend(session, units, day, settings, expected, LONG_TREND_DAYS))
+                        await trend(session, units, day, settings, expected, LONG_TREND_DAYS),
+                        day_state(None, day, times, settings.tz, now), times)
 
 
 async def trend(session: AsyncSession, units: WardUnits, day: date, settings: DigestSettings,
@@ -163,10 +176,10 @@ async def trend(session: AsyncSession, units: WardUnits, day: date, settings: Di
 
 
 async def _rows(session: AsyncSession, units: WardUnits, day: date, settings: DigestSettings,
-                expected: dict[int, list[str]], now: datetime) -> list[UnitRow]:
+                expected: dict[int, list[str]], now: datetime, times: schedules.Times
+                ) -> list[UnitRow]:
     tz = settings.tz
     end = datetime.combine(day + timedelta(days=1), time(0), tz).astimezone(UTC)
-    times = await schedules.schedule_of(session, settings, units.ward)
     checked = dict((await session.execute(select(CheckIn.unit_id, CheckIn.created_at).where(
         CheckIn.day == day, CheckIn.unit_id.in_(units.below)))).all())
     connected = set((await session.execute(
