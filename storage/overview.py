@@ -205,10 +205,14 @@ async def _rows(session: AsyncSession, units: WardUnits, day: date, settings: Di
     last_of = {unit_id: at for unit_id, at in (await session.execute(
         select(Unit.id, latest).where(Unit.id.in_(units.ids)))).all() if at is not None}
     reports = {unit_id: (*opened.get(unit_id, (0, 0)), at) for unit_id, at in last_of.items()}
+    # Deliveries recorded in the ward, as the digest's policies count them. Bounded so, the
+    # EXISTS is one index probe per eligible household; unbounded, PostgreSQL hashed every
+    # delivery of the city for it (a sequential scan, ~100 ms of the page).
     delivered = exists().where(SupportDelivery.household_id == SupportEligibility.household_id,
                                SupportDelivery.policy_key == SupportEligibility.policy_key,
                                SupportDelivery.status == "delivered",
-                               SupportDelivery.delivered_on <= day)
+                               SupportDelivery.delivered_on <= day,
+                               SupportDelivery.unit_id.in_(units.ids))
     support = {row[0]: row[1:] for row in (await session.execute(
         select(SupportEligibility.unit_id, func.count(), digest.count_if(delivered))
         .where(SupportEligibility.unit_id.in_(units.ids))
