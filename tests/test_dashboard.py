@@ -509,3 +509,26 @@ async def test_before_the_question_the_page_and_summary_say_the_same(
     assert re.search(r'class="ci not_asked">\s*<span class="mark" aria-hidden="true">·</span>'
                      r"\s*Not yet asked", page)
     assert 'data-figure="silent" class="">' in page  # not red before the reminder
+
+
+def test_the_headline_says_where_the_days_question_stands() -> None:
+    """Under "not reported yet": not asked yet, asked and when it is due, past the reminder,
+    or no question today (a weekdays-only ward's weekend); in the reader's language."""
+    from types import SimpleNamespace
+
+    from bot.dashboard.pages import _stage
+    from bot.i18n import Translator
+    from storage.schedules import Times
+
+    times = Times("16:00", "18:00", "20:00", weekdays_only=True)
+    friday, saturday = date(2026, 11, 20), date(2026, 11, 21)
+
+    def said(locale: str, stage: str, day: date) -> str:
+        found = SimpleNamespace(times=times, stage=stage)
+        return _stage(Translator(locale, HCM), found, day)  # type: ignore[arg-type]
+
+    assert said("vi", "not_asked", friday) == "Chưa đến giờ hỏi: bot hỏi lúc 16:00"
+    assert said("vi", "pending", friday) == "Đã hỏi lúc 16:00, hạn báo cáo 18:00"
+    assert said("vi", "silent", friday) == "Đã quá giờ nhắc 18:00"
+    assert said("en", "not_asked", saturday) == (
+        "Not asked today: the check-in is on weekdays only")
