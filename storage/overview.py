@@ -186,11 +186,14 @@ async def _rows(session: AsyncSession, units: WardUnits, day: date, settings: Di
     end = datetime.combine(day + timedelta(days=1), time(0), tz).astimezone(UTC)
     checked = dict((await session.execute(select(CheckIn.unit_id, CheckIn.created_at).where(
         CheckIn.day == day, CheckIn.unit_id.in_(units.below)))).all())
+    # EXISTS, not a join: PostgreSQL hashed every chat account of the city for the join
+    # (~40 ms); the semi-join probes the ~200 leaders' own (~1 ms, EXPLAIN ANALYZE).
+    on_chat = exists().where(ChatAccount.person_id == RoleAssignment.person_id,
+                             ChatAccount.blocked_at.is_(None))
     connected = set((await session.execute(
         select(RoleAssignment.unit_id).distinct()
-        .join(ChatAccount, ChatAccount.person_id == RoleAssignment.person_id)
         .where(RoleAssignment.unit_id.in_(units.below), RoleAssignment.role == Role.LEADER,
-               RoleAssignment.active.is_(True), ChatAccount.blocked_at.is_(None)))).scalars())
+               RoleAssignment.active.is_(True), on_chat))).scalars())
     # Open and urgent from the open reports alone (ix_reports_unit_status covers them), the
     # last report by one index probe a unit (a MAX per unit, not a scan of every report the
     # ward ever had: that one GROUP BY was a third of the page's queries).
