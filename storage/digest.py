@@ -244,15 +244,17 @@ async def ward_units(session: AsyncSession, ward: Unit) -> WardUnits:
              .where(Unit.path >= ward.path, Unit.path < ward.path + "\uffff").order_by(Unit.path))
     rows = list((await session.execute(query)).all())
     own = {row.id: row.name for row in rows}
+    # Each path split once, each name's sort key made once (a quarter's name is in the path
+    # of each of its groups): the page reads this for every ward it shows.
+    parts = {row.id: [int(part) for part in row.path[len(ward.path):].strip("/").split("/")
+                      if part] for row in rows}
+    keys = {unit_id: natural(name) for unit_id, name in own.items()}
     # Tree order as a reader counts: Khu phố 2 before Khu phố 11 (ids in a path do not).
-    rows.sort(key=lambda row: [natural(own.get(int(part), "")) for part in
-                               row.path[len(ward.path):].strip("/").split("/") if part])
-    names = {row.id: " › ".join(own.get(int(part), "") for part in
-                                row.path[len(ward.path):].strip("/").split("/") if part)
-             for row in rows}
-    chains = {row.id: [own.get(int(part), "") for part in
-                       reversed(row.path[len(ward.path):].strip("/").split("/")) if part]
-              or [ward.name] for row in rows}
+    rows.sort(key=lambda row: [keys[part] if part in keys else natural("")
+                               for part in parts[row.id]])
+    names = {row.id: " › ".join(own.get(part, "") for part in parts[row.id]) for row in rows}
+    chains = {row.id: [own.get(part, "") for part in reversed(parts[row.id])] or [ward.name]
+              for row in rows}
     return WardUnits(ward, [row.id for row in rows], names, chains)
 
 

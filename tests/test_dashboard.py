@@ -9,9 +9,9 @@ import json
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import aiohttp
+import time_machine
 from sqlalchemy import select, update
 
 from bot.app import Runtime
@@ -28,7 +28,15 @@ from storage.models import (
 )
 from tests.conftest import Coso, StartBot, make_settings, seed_ward
 from tests.doubles.telegram_api import TelegramDouble
-from tests.telegram_helpers import WARD_PATH, register, say, start_telegram, texts
+from tests.telegram_helpers import (
+    WARD_PATH,
+    data_for,
+    register,
+    say,
+    start_telegram,
+    tap,
+    texts,
+)
 from tests.test_digest import HCM, at, build_ward
 
 STAFF, LEADER, OTHER_STAFF, MONITOR, ADMIN = 501, 502, 503, 504, 505
@@ -114,9 +122,9 @@ async def test_ward_staff_logs_in_once_and_sees_the_digests_figures(
         assert figure(page, "open") == str(sum(cat["open"] for cat in digest["categories"]))
         assert figure(page, "urgent") == str(digest["urgent_open"])
         assert figure(page, "households") == str(digest["households"])
-        # Nobody is silent before the reminder is due (18:00 here): not yet asked, or pending.
-        due = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).hour >= 18
-        assert figure(page, "silent") == str(c["expected"] - c["reported"] if due else 0)
+        # Not reported yet: the digest's count at any hour (red only past the reminder).
+        assert figure(page, "silent") == str(len(c["silent"])) == str(
+            c["expected"] - c["reported"])
         assert figure(page, "on_time") == f"{c['on_time']} / {c['late']}"
         assert figure(page, "rate") == f"{round(c['rate'] * 100)}%"
         assert figure(page, "vacancies") == str(len(digest["vacancies"]))
@@ -461,6 +469,11 @@ async def test_today_is_not_red_before_the_check_in_is_due(db: Database, db_url:
                                         at(DAY, clock).astimezone(UTC))
             assert found is not None
             states[clock] = {r.path: r.check_in for r in found.rows}
+            # The digest's "not reported" at every hour; the rows say why (asked or not).
+            unanswered = [r for r in found.rows if r.check_in in ("not_asked", "pending",
+                                                                  "silent")]
+            assert found.not_reported == len(unanswered) > 0
+            assert found.stage == {15: "not_asked", 17: "pending", 23: "silent"}[clock]
         page = await overview.unit_page(session, kp1.id, [ward.path], DAY, settings,
                                         at(DAY, 15).astimezone(UTC))
     silent = [path for path, state in states[23].items() if state == "silent"]
@@ -681,3 +694,49 @@ async def test_support_disputes_with_their_age_and_initials(start_bot: StartBot,
         for path in (base, base.replace(f"/ward/{ours.id}/", f"/ward/{kp1.id}/")):
             async with http.get(path) as theirs:
                 assert theirs.status == 404 and "Phạm Thị Dung" not in await theirs.text()
+
+
+async def test_before_the_question_the_page_and_summary_say_the_same(
+        start_bot: StartBot, tg: TelegramDouble) -> None:
+    """The trial's bug: at 15:00, before the 16:00 question, the page said "0 not reported"
+    while /summary in chat said who had not reported. The digest's count is the truth, at
+    any hour; the page says besides that the question is not asked yet."""
+    fifteen = datetime.combine(today(), time(15), HCM)
+    with time_machine.travel(fifteen, tick=True):
+        runtime = await ward_team(start_bot, tg)
+        [question] = await say(tg, STAFF, "/summary")
+        answer, _ = await tap(tg, STAFF, data_for(question, "Today"), count=2)
+        chat = answer.text or ""
+        said = re.search(r"Not reported yet \((\d+)\)", chat)
+        assert said, chat
+        url = local(runtime, await link_of(tg, STAFF))
+        async with browser() as http, http.get(url) as home:
+            page = await home.text()
+    assert figure(page, "silent") == said.group(1) == "1"
+    assert figure(page, "stage") == "Not asked yet: the question goes out at 4:00\u202fPM"
+    assert re.search(r'class="ci not_asked">\s*<span class="mark" aria-hidden="true">·</span>'
+                     r"\s*Not yet asked", page)
+    assert 'data-figure="silent" class="">' in page  # not red before the reminder
+
+
+def test_the_headline_says_where_the_days_question_stands() -> None:
+    """Under "not reported yet": not asked yet, asked and when it is due, past the reminder,
+    or no question today (a weekdays-only ward's weekend); in the reader's language."""
+    from types import SimpleNamespace
+
+    from bot.dashboard.pages import _stage
+    from bot.i18n import Translator
+    from storage.schedules import Times
+
+    times = Times("16:00", "18:00", "20:00", weekdays_only=True)
+    friday, saturday = date(2026, 11, 20), date(2026, 11, 21)
+
+    def said(locale: str, stage: str, day: date) -> str:
+        found = SimpleNamespace(times=times, stage=stage)
+        return _stage(Translator(locale, HCM), found, day)  # type: ignore[arg-type]
+
+    assert said("vi", "not_asked", friday) == "Chưa đến giờ hỏi: bot hỏi lúc 16:00"
+    assert said("vi", "pending", friday) == "Đã hỏi lúc 16:00, hạn báo cáo 18:00"
+    assert said("vi", "silent", friday) == "Đã quá giờ nhắc 18:00"
+    assert said("en", "not_asked", saturday) == (
+        "Not asked today: the check-in is on weekdays only")

@@ -211,6 +211,14 @@ async def test_ward_staff_uses_the_dashboard_in_a_real_browser(
             await small.goto(local(runtime, await vi_link(tg, STAFF)))
             await expect(small.locator("#units tbody tr")).to_have_count(3)
             await small.screenshot(path=str(SCREENS / "dashboard-ward-390.png"), full_page=True)
+            # A phone opens on the table: it starts in the first screen, the charts after it,
+            # and a link at the top reaches them.
+            table = await small.locator("#units").bounding_box()
+            charts_at = await small.locator("#charts").bounding_box()
+            assert table is not None and charts_at is not None
+            assert table["y"] < PHONE["height"] - 150 < charts_at["y"]
+            assert charts_at["y"] > table["y"] + table["height"]
+            await expect(small.get_by_role("link", name="Biểu đồ xu hướng ↓")).to_be_visible()
             # The unit column stays while the table scrolls sideways.
             await small.locator("#units").scroll_into_view_if_needed()
             await small.locator(".scroll").evaluate("e => e.scrollLeft = 400")
@@ -245,6 +253,7 @@ async def test_ward_staff_uses_the_dashboard_in_a_real_browser(
             foreign = await theirs.new_page()
             await foreign.goto(local(runtime, await vi_link(tg, OTHER_STAFF)))
             await expect(foreign.locator("h1")).to_contain_text("Phường Sài Gòn")
+            await expect(foreign.locator("nav.jump")).to_be_hidden()  # a desk sees it all
             response = await foreign.goto(ward_url)
             assert response is not None and response.status == 404
             await expect(foreign.locator(".message")).to_contain_text("không thuộc địa bàn")

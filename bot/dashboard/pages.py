@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,12 @@ ACK_STATES = {"on_time": N_("On time"), "late": N_("Late"),
               "missing": N_("Not acknowledged")}
 # ◷ rather than the check-in's ⏱: an emoji that text fonts (and headless Chromium) lack.
 ACK_MARKS = {"on_time": "✓", "late": "◷", "missing": "✗"}
-CHECK_IN_MARKS = {"on_time": "✓", "late": "⏱", "silent": "✗", "vacant": "–", "not_asked": "·",
+# What the headline says under "not reported yet", by where the day's question stands.
+STAGES = {"not_asked": N_("Not asked yet: the question goes out at {time}"),
+          "pending": N_("Asked at {asked}, due by {time}"),
+          "silent": N_("Past the reminder at {time}"),
+          "weekend": N_("Not asked today: the check-in is on weekdays only")}
+CHECK_IN_MARKS = {"on_time": "✓", "late": "◷", "silent": "✗", "vacant": "–", "not_asked": "·",
                   "pending": "…", "no_data": ""}
 
 
@@ -301,7 +307,7 @@ class Dashboard:
             rows=rows, all_rows=found.rows, only=only if only in FILTERS else "", day=day,
             check_in=CHECK_IN, marks=CHECK_IN_MARKS, may_export=viewer.may_export(found.ward),
             initials=initials, flag_labels=FLAG_LABELS, up=_up(viewer, found.ward),
-            charts=_charts(t, found.figures.trend, found.trend30))
+            stage=_stage(t, found, day), charts=_charts(t, found.figures.trend, found.trend30))
 
     async def _city(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         day = self._today()
@@ -464,6 +470,26 @@ class Formats:
 def day_month(t: Translator, day: date) -> str:
     """'1/12' in Vietnamese, 'Dec 1' in English: a chart's axis has no room for the year."""
     return format_skeleton("dM" if t.locale == "vi" else "MMMd", day, locale=t.locale)
+
+
+def _stage(t: Translator, found: overview.WardOverview, day: date) -> str:
+    """Where today's question stands, under the headline's "not reported yet" (which counts
+    as the digest counts, whatever the hour): not asked yet, asked, or past the reminder."""
+    times = found.times
+    if times is None:
+        return ""
+
+    def clock(value: str) -> str:
+        hour, minute = divmod(schedules.minutes_of(value), 60)
+        return str(format_time(dt_time(hour, minute), format="short", locale=t.locale))
+
+    if times.weekdays_only and day.weekday() >= 5:
+        return t(STAGES["weekend"])
+    if found.stage == "not_asked":
+        return t(STAGES["not_asked"], time=clock(times.prompt_at))
+    if found.stage == "pending":
+        return t(STAGES["pending"], asked=clock(times.prompt_at), time=clock(times.reminder_at))
+    return t(STAGES["silent"], time=clock(times.reminder_at))
 
 
 def _reaches(viewer: Viewer, unit: Unit | None) -> bool:
