@@ -93,7 +93,7 @@ class Translator:
     LONG_PATTERNS = {"vi": "'ngày' d 'tháng' M 'năm' y"}  # ngày 5 tháng 12 năm 2026
 
     def long_date(self, value: dt.date | dt.datetime) -> str:
-        """'thứ Sáu, ngày 5 tháng 12 năm 2026', 'Friday, December 5, 2026': a date read back
+        """'thứ Sáu ngày 5 tháng 12 năm 2026', 'Friday, December 5, 2026': a date read back
         in words, weekday and full year, so that a wrong guess of what was typed shows."""
         if isinstance(value, dt.datetime):
             value = value.astimezone(self.tz).date()
@@ -103,7 +103,7 @@ class Translator:
         return self(N_("{weekday}, {date}"), weekday=weekday, date=written)
 
     def long_day(self, value: dt.date | dt.datetime, today: dt.date | None = None) -> str:
-        """'hôm qua (thứ Tư, ngày 2 tháng 12 năm 2026)', or the long date alone when it is
+        """'hôm qua (thứ Tư ngày 2 tháng 12 năm 2026)', or the long date alone when it is
         neither today, yesterday nor tomorrow."""
         if isinstance(value, dt.datetime):
             value = value.astimezone(self.tz).date()
@@ -148,6 +148,12 @@ class Translator:
         """'hôm nay lúc 17:05', 'thứ Sáu 5/12/2026 lúc 17:05'."""
         today = (now or dt.datetime.now(self.tz)).astimezone(self.tz).date()
         return self(N_("{day} at {time}"), day=self.day(value, today), time=self.time(value))
+
+    def long_datetime(self, value: dt.datetime, now: dt.datetime | None = None) -> str:
+        """'17:00 ngày mai (thứ Sáu ngày 4 tháng 12 năm 2026)', '17:00 thứ Sáu ngày 4 tháng
+        12 năm 2026': a moment to confirm, its day in words with the full year."""
+        today = (now or dt.datetime.now(self.tz)).astimezone(self.tz).date()
+        return self(N_("{time} {day}"), time=self.time(value), day=self.long_day(value, today))
 
     def duration(self, value: dt.timedelta) -> str:
         """"45 giây", "2 phút" (not "132 giây"), "95 phút", "4 giờ": seconds only under a

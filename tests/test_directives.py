@@ -5,9 +5,10 @@ shows exact counts; refusals send nothing; reminders follow the clock; leaders c
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -268,10 +269,14 @@ async def test_ward_staff_attach_a_photo_and_set_a_deadline_in_chat(
     [no_day] = await say(tg, STAFF, "17h 31/2")
     assert (no_day.text or "").startswith("There is no day 31/2; check the day and the month.")
     [typed] = await say(tg, STAFF, "mai 17h")  # read in COSO_TIMEZONE, read back in words
-    assert "Deadline: tomorrow at 5:00\u202fPM" in (typed.text or ""), typed.describe()
+    # The day in words with its full year beside "tomorrow", so a wrong guess shows.
+    tomorrow = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date() + timedelta(days=1)
+    in_words = f"{tomorrow:%A}, {tomorrow:%B} {tomorrow.day}, {tomorrow.year}"
+    assert f"Deadline: 5:00\u202fPM tomorrow ({in_words})" in (typed.text or ""), (
+        typed.describe())
     await say(tg, STAFF, "back")
     [summary] = await say(tg, STAFF, "2099-12-31 17:00")
-    assert "Deadline: Thursday, Dec 31, 2099 at 5:00\u202fPM" in (summary.text or ""), (
+    assert "Deadline: 5:00\u202fPM Thursday, December 31, 2099" in (summary.text or ""), (
         summary.describe())
     [sent] = await tap(tg, STAFF, data_for(summary, "Confirm"))
     assert (sent.text or "").startswith("Directive #1 sent to 3 recipients")
@@ -436,3 +441,14 @@ async def test_a_leader_who_joins_after_the_send_gets_what_is_still_owed(
     greeting = (await zalo.next_message("zalo-hoa")).text or ""
     assert "Võ Thị Hoa" in greeting and TEXT not in greeting
     await zalo.expect_silence("zalo-hoa")
+
+
+def test_a_deadline_is_confirmed_with_its_day_in_words_and_full_year() -> None:
+    from bot.i18n import Translator
+    hcm = ZoneInfo("Asia/Ho_Chi_Minh")
+    now = datetime(2026, 12, 3, 9, 0, tzinfo=hcm)
+    vi = Translator("vi", hcm)
+    assert vi.long_datetime(datetime(2026, 12, 4, 17, 0, tzinfo=hcm), now=now) == (
+        "17:00 ngày mai (thứ Sáu ngày 4 tháng 12 năm 2026)")
+    assert vi.long_datetime(datetime(2026, 12, 6, 17, 0, tzinfo=hcm), now=now) == (
+        "17:00 chủ nhật ngày 6 tháng 12 năm 2026")

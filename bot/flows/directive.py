@@ -341,7 +341,7 @@ async def _summary(turn: Turn) -> str:
              draft.text[:300]]
     if draft.deadline is not None:
         lines.append(turn.t("Deadline: {when}",
-                            when=turn.t.datetime(draft.deadline, now=turn.now)))
+                            when=turn.t.long_datetime(draft.deadline, now=turn.now)))
     if turn.data.get("urgency") == PAID:
         lines.append(paid_line(turn.t, await price(turn.session, turn.settings, draft)))
     return "\n".join(lines)
