@@ -397,7 +397,7 @@ async def test_five_wrong_codes_lock_a_browser_out_for_ten_minutes(
     status, data, _ = await user.post("/api/login", {"code": seeded.codes["leader:KP1"]},
                                       headers={"X-Forwarded-For": "203.0.113.5",
                                                "Accept-Language": "vi"})
-    assert status == 429 and data["message"].startswith("Bạn đã gửi sai mã mời quá nhiều lần")
+    assert status == 429 and data["message"].startswith("Anh/chị đã gửi sai mã mời quá nhiều lần")
     async with runtime.db.read() as session:
         assert await session.scalar(select(func.count()).select_from(Person)) == 0
     # Someone else behind the same proxy logs in.
