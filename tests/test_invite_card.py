@@ -161,3 +161,23 @@ async def test_in_the_web_chat_without_telegram_the_card_still_comes_as_an_image
         assert "/start " in card["text"] and "t.me" not in card["text"]
     finally:
         await user.close()
+
+
+async def test_on_zalo_without_a_public_url_the_card_says_why_no_image(
+        coso: Coso, db: object, tmp_path: Path, start_bot: StartBot, zalo: ZaloDouble) -> None:
+    """Zalo fetches a photo by URL only: without COSO_PUBLIC_URL no image can reach it, and
+    the ward staff are told so instead of getting the text alone unexplained."""
+    await seed_units(db)  # type: ignore[arg-type]
+    assert (await coso("people", "import", str(ward_csv(tmp_path))))[0] == 0
+    staff = await _invite(coso, "--unit", WARD, "--role", "ward_staff")
+    await start_bot(ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url)
+    await zalo.send_text("staff", f"/start {staff}")
+    await zalo.next_message("staff")
+    await zalo.send_text("staff", "/invite")
+    await zalo.next_message("staff")
+    await zalo.send_text("staff", "1")
+    await zalo.next_message("staff")
+    await zalo.send_text("staff", "co")
+    card = await zalo.next_message("staff")
+    assert card.method == "sendMessage" and "/start " in (card.text or "")
+    assert "cannot reach Zalo until the operator sets COSO_PUBLIC_URL" in (card.text or "")

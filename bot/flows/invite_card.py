@@ -137,6 +137,9 @@ async def _finish(turn: Turn) -> None:
     photo: str | None = str(cards.write_png(card, Translator("vi", turn.settings.tz), path))
     if turn.account.channel == Platform.ZALO:  # Zalo fetches a photo by URL only
         photo = files.signed_url(turn.settings, str(photo))  # None without COSO_PUBLIC_URL
+        if photo is None:
+            text += "\n\n" + turn.t("The card's image cannot reach Zalo until the operator "
+                                     "sets COSO_PUBLIC_URL; the code above works as it is.")
     turn.say(text, photo=photo)
 
 
