@@ -44,7 +44,9 @@ class Card:
     post: str
     unit_path: str
     code: str
-    link: str  # the Telegram deep link the QR code carries
+    # The Telegram deep link the QR code carries; None where the bot has no Telegram (a web
+    # chat or Zalo only set-up): the card then carries the code and the Zalo words alone.
+    link: str | None
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ def texts(card: Card, t: Translator) -> tuple[str, str, str, str]:
     """The card's wording (PDF and PNG alike): the code's label, the code, the Telegram and
     the Zalo instructions."""
     return (t("Invite code"), spaced(card.code),
-            t("Telegram: scan the QR code with the phone's camera."),
+            t("Telegram: scan the QR code with the phone's camera.") if card.link else "",
             t("Zalo: scan the Coso bot's QR code (ask the ward staff), then send the message "
               "/start {code}", code=card.code))
 
@@ -136,12 +138,14 @@ def _card(pdf: FPDF, t: Translator, card: Card, x: float, y: float) -> None:
     pdf.multi_cell(inner, 3.5, card.unit_path, new_x="LEFT", new_y="NEXT", align="L")
     pdf.set_text_color(0, 0, 0)
     top = max(pdf.get_y() + 1.5, y + 20)
-    qr = io.BytesIO()
-    segno.make(card.link, error="m").save(qr, kind="png", scale=8, border=2)
-    qr.seek(0)
-    size = min(QR_SIZE, y + CARD_H - PAD - top)
-    pdf.image(qr, x=x + PAD, y=top, w=size, h=size)
-    right = x + PAD + size + 3
+    right = x + PAD
+    if card.link is not None:
+        qr = io.BytesIO()
+        segno.make(card.link, error="m").save(qr, kind="png", scale=8, border=2)
+        qr.seek(0)
+        size = min(QR_SIZE, y + CARD_H - PAD - top)
+        pdf.image(qr, x=x + PAD, y=top, w=size, h=size)
+        right = x + PAD + size + 3
     width = x + CARD_W - PAD - right
     pdf.set_xy(right, top)
     label, code, telegram, zalo = texts(card, t)
@@ -150,7 +154,8 @@ def _card(pdf: FPDF, t: Translator, card: Card, x: float, y: float) -> None:
     pdf.set_font(FONT, "B", 20)
     pdf.multi_cell(width, 9, code, new_x="LEFT", new_y="NEXT", align="L")
     pdf.set_font(FONT, "", 7)
-    pdf.multi_cell(width, 3.2, telegram, new_x="LEFT", new_y="NEXT", align="L")
+    if telegram:
+        pdf.multi_cell(width, 3.2, telegram, new_x="LEFT", new_y="NEXT", align="L")
     pdf.set_y(pdf.get_y() + 1)
     pdf.set_x(right)
     pdf.multi_cell(width, 3.2, zalo, new_x="LEFT", new_y="NEXT", align="L")
@@ -172,20 +177,23 @@ def write_png(card: Card, t: Translator, path: Path) -> Path:
                    fill=(90, 90, 90))
     top = max(y + _px(1.5), _px(20))
     size = min(_px(QR_SIZE), image.height - _px(PAD) - top)
-    qr = segno.make(card.link, error="m")
-    # Whole pixels per module keep the code crisp for a camera.
-    scale = max(1, size // (qr.symbol_size(border=2)[0]))
-    buffer = io.BytesIO()
-    qr.save(buffer, kind="png", scale=scale, border=2)
-    buffer.seek(0)
-    code_image = Image.open(buffer).convert("RGB")
-    image.paste(code_image, (_px(PAD), top))
-    right = _px(PAD) + code_image.width + _px(3)
+    right = _px(PAD)
+    if card.link is not None:
+        qr = segno.make(card.link, error="m")
+        # Whole pixels per module keep the code crisp for a camera.
+        scale = max(1, size // (qr.symbol_size(border=2)[0]))
+        buffer = io.BytesIO()
+        qr.save(buffer, kind="png", scale=scale, border=2)
+        buffer.seek(0)
+        code_image = Image.open(buffer).convert("RGB")
+        image.paste(code_image, (_px(PAD), top))
+        right = _px(PAD) + code_image.width + _px(3)
     width = image.width - _px(PAD) - right
     label, code, telegram, zalo = texts(card, t)
     y = _paragraph(draw, label, _font(False, 7), right, top, width, 3.2)
     y = _paragraph(draw, code, _fitting(draw, code, 20, width), right, y, width, 9)
-    y = _paragraph(draw, telegram, _font(False, 7), right, y, width, 3.2)
+    if telegram:
+        y = _paragraph(draw, telegram, _font(False, 7), right, y, width, 3.2)
     _paragraph(draw, zalo, _font(False, 7), right, y + _px(1), width, 3.2)
     folder_for(path)
     with private_file(path).open("wb") as handle:

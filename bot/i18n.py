@@ -90,6 +90,30 @@ class Translator:
         return format_date(value, format=self.DATE_PATTERNS.get(self.locale, "medium"),
                            locale=self._babel)
 
+    LONG_PATTERNS = {"vi": "'ngày' d 'tháng' M 'năm' y"}  # ngày 5 tháng 12 năm 2026
+
+    def long_date(self, value: dt.date | dt.datetime) -> str:
+        """'thứ Sáu ngày 5 tháng 12 năm 2026', 'Friday, December 5, 2026': a date read back
+        in words, weekday and full year, so that a wrong guess of what was typed shows."""
+        if isinstance(value, dt.datetime):
+            value = value.astimezone(self.tz).date()
+        weekday = self._weekday(value)
+        written = format_date(value, format=self.LONG_PATTERNS.get(self.locale, "long"),
+                              locale=self._babel)
+        return self(N_("{weekday}, {date}"), weekday=weekday, date=written)
+
+    def long_day(self, value: dt.date | dt.datetime, today: dt.date | None = None) -> str:
+        """'hôm qua (thứ Tư ngày 2 tháng 12 năm 2026)', or the long date alone when it is
+        neither today, yesterday nor tomorrow."""
+        if isinstance(value, dt.datetime):
+            value = value.astimezone(self.tz).date()
+        today = today or self.today()
+        word = {0: N_("today"), -1: N_("yesterday"), 1: N_("tomorrow")}.get(
+            (value - today).days)
+        if word is None:
+            return self.long_date(value)
+        return self(N_("{day} ({date})"), day=self(word), date=self.long_date(value))
+
     def short_date(self, value: dt.date) -> str:
         """'05/12': a chart's axis, where the year is in the caption."""
         return format_date(value, format="dd/MM", locale=self._babel)
@@ -97,6 +121,15 @@ class Translator:
     def today(self) -> dt.date:
         """The local date now."""
         return dt.datetime.now(self.tz).date()
+
+    def _weekday(self, value: dt.date) -> str:
+        """Mid-sentence: "thứ Sáu" as written, and "chủ nhật" (Babel's "Chủ Nhật")."""
+        weekday = format_date(value, format="EEEE", locale=self._babel)
+        if self.locale == "vi":
+            if weekday.startswith("Chủ"):
+                return weekday.lower()
+            weekday = weekday[:1].lower() + weekday[1:]
+        return weekday
 
     def day(self, value: dt.date | dt.datetime, today: dt.date | None = None) -> str:
         """'hôm nay', 'hôm qua', 'ngày mai', else the weekday and the date: 'thứ Sáu
@@ -108,15 +141,19 @@ class Translator:
             (value - today).days)
         if word is not None:
             return self(word)
-        weekday = format_date(value, format="EEEE", locale=self._babel)
-        if self.locale == "vi":  # mid-sentence: "thứ Sáu", as written
-            weekday = weekday[:1].lower() + weekday[1:]
+        weekday = self._weekday(value)
         return self(N_("{weekday}, {date}"), weekday=weekday, date=self.date(value))
 
     def datetime(self, value: dt.datetime, now: dt.datetime | None = None) -> str:
         """'hôm nay lúc 17:05', 'thứ Sáu 5/12/2026 lúc 17:05'."""
         today = (now or dt.datetime.now(self.tz)).astimezone(self.tz).date()
         return self(N_("{day} at {time}"), day=self.day(value, today), time=self.time(value))
+
+    def long_datetime(self, value: dt.datetime, now: dt.datetime | None = None) -> str:
+        """'17:00 ngày mai (thứ Sáu ngày 4 tháng 12 năm 2026)', '17:00 thứ Sáu ngày 4 tháng
+        12 năm 2026': a moment to confirm, its day in words with the full year."""
+        today = (now or dt.datetime.now(self.tz)).astimezone(self.tz).date()
+        return self(N_("{time} {day}"), time=self.time(value), day=self.long_day(value, today))
 
     def duration(self, value: dt.timedelta) -> str:
         """"45 giây", "2 phút" (not "132 giây"), "95 phút", "4 giờ": seconds only under a

@@ -309,6 +309,18 @@ async def connected(session: AsyncSession, person_ids: set[int]) -> set[int]:
             if person_id is not None}
 
 
+async def unconnected(session: AsyncSession, person_ids: set[int]) -> list[tuple[int, str]]:
+    """(id, name) of those of these people no chat reaches yet (none connected, or all
+    blocked the bot), by name: they get the directive when they connect (catch-up)."""
+    reachable = await connected(session, person_ids)
+    missing = person_ids - reachable
+    if not missing:
+        return []
+    query = (select(Person.id, Person.full_name).where(Person.id.in_(missing))
+             .order_by(Person.full_name, Person.id))
+    return [(person_id, name) for person_id, name in await session.execute(query)]
+
+
 async def last_reminded(session: AsyncSession, directive_id: int) -> datetime | None:
     """When anyone of this directive was last nudged (by the clock or by hand)."""
     query = select(func.max(DirectiveRecipient.reminded_at)).where(

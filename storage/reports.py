@@ -112,6 +112,18 @@ async def open_in_scope(session: AsyncSession, scope: Scope,
     return (await session.execute(query)).scalars().all()
 
 
+async def open_urgent_for(session: AsyncSession, household_id: int, scope: Scope,
+                          since: datetime) -> Report | None:
+    """The household's latest urgent report still open, filed since `since`, in the scope:
+    a second urgent report of it is most likely the same emergency reported twice."""
+    query = (select(Report).join(Unit, Unit.id == Report.unit_id)
+             .where(Report.household_id == household_id, Report.urgent.is_(True),
+                    Report.status == ReportStatus.OPEN, Report.created_at >= since,
+                    in_scope(scope))
+             .order_by(Report.created_at.desc(), Report.id.desc()).limit(1))
+    return (await session.execute(query)).scalar_one_or_none()
+
+
 async def get_in_scope(session: AsyncSession, report_id: int,
                        scope: Scope) -> Report | None:
     """The report when it lies in the scope; None when it is unknown or outside."""

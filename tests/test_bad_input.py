@@ -704,7 +704,7 @@ async def test_five_wrong_codes_lock_a_chat_account_out_for_ten_minutes(
         await zalo.next_message("zalo-guess")
     await zalo.send_text("zalo-guess", seeded.codes["leader:KP2"])
     locked = (await zalo.next_message("zalo-guess")).text or ""
-    assert "Bạn đã gửi sai mã mời quá nhiều lần" in locked, locked
+    assert "Anh/chị đã gửi sai mã mời quá nhiều lần" in locked, locked
     # Ten minutes after the fifth refusal the good code works.
     await _age_failures(runtime.db, timedelta(minutes=10))
     await tg.send_text(8101, good, language_code="en")

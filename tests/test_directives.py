@@ -5,9 +5,10 @@ shows exact counts; refusals send nothing; reminders follow the clock; leaders c
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -60,8 +61,8 @@ async def _ward(start_bot: StartBot, tg: TelegramDouble, zalo: ZaloDouble
     return runtime, seeded
 
 
-async def _send_from_chat(tg: TelegramDouble, user: int, scope: str, recipients: int = 3
-                          ) -> str:
+async def _send_from_chat(tg: TelegramDouble, user: int, scope: str, recipients: int = 3,
+                          unconnected: int = 0) -> str:
     [scopes] = await say(tg, user, "/directive")
     [roles] = await tap(tg, user, data_for(scopes, scope))
     [text] = await tap(tg, user, data_for(roles, "Leaders"))
@@ -71,6 +72,8 @@ async def _send_from_chat(tg: TelegramDouble, user: int, scope: str, recipients:
     assert "(e.g. 5pm 5/12, tomorrow 5pm, Friday)" in (deadline.text or "")
     [summary] = await say(tg, user, "/skip")
     assert f"\n{recipients} recipient" in (summary.text or ""), summary.describe()
+    assert (f"({unconnected} of them" in (summary.text or "")) == bool(unconnected), (
+        summary.describe())
     [sent] = await tap(tg, user, data_for(summary, "Confirm"))
     return sent.text or ""
 
@@ -169,7 +172,7 @@ async def test_refusals_send_nothing(tg: TelegramDouble, zalo: ZaloDouble,
     code, out, err = await coso("directive", "send", "--scope", "26734-KP1-T1", "--text-file",
                                str(text), "--attach", str(pdf), "--json")
     assert code == 0, err
-    assert json.loads(out) == {"id": 1, "recipients": 1, "messages": 2}
+    assert json.loads(out) == {"id": 1, "recipients": 1, "messages": 2, "unconnected": []}
     [document] = await tg.wait_messages(T1)
     assert document.filename == "plan.pdf", document.describe()
     note = (await zalo.next_message(ZALO_T1)).text or ""
@@ -268,10 +271,14 @@ async def test_ward_staff_attach_a_photo_and_set_a_deadline_in_chat(
     [no_day] = await say(tg, STAFF, "17h 31/2")
     assert (no_day.text or "").startswith("There is no day 31/2; check the day and the month.")
     [typed] = await say(tg, STAFF, "mai 17h")  # read in COSO_TIMEZONE, read back in words
-    assert "Deadline: tomorrow at 5:00\u202fPM" in (typed.text or ""), typed.describe()
+    # The day in words with its full year beside "tomorrow", so a wrong guess shows.
+    tomorrow = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date() + timedelta(days=1)
+    in_words = f"{tomorrow:%A}, {tomorrow:%B} {tomorrow.day}, {tomorrow.year}"
+    assert f"Deadline: 5:00\u202fPM tomorrow ({in_words})" in (typed.text or ""), (
+        typed.describe())
     await say(tg, STAFF, "back")
     [summary] = await say(tg, STAFF, "2099-12-31 17:00")
-    assert "Deadline: Thursday, Dec 31, 2099 at 5:00\u202fPM" in (summary.text or ""), (
+    assert "Deadline: 5:00\u202fPM Thursday, December 31, 2099" in (summary.text or ""), (
         summary.describe())
     [sent] = await tap(tg, STAFF, data_for(summary, "Confirm"))
     assert (sent.text or "").startswith("Directive #1 sent to 3 recipients")
@@ -304,8 +311,13 @@ async def test_status_by_id_names_who_is_missing_and_reminds_once_an_hour(
     async with runtime.db.read() as session:
         names = {external: name for external, name in await session.execute(
             select(ChatAccount.external_id, Person.full_name).join(Person))}
-    sent = await _send_from_chat(tg, STAFF, "Phường Bến Thành", recipients=4)
-    assert sent.startswith("Directive #1 sent to 4 recipients"), sent
+    sent = await _send_from_chat(tg, STAFF, "Phường Bến Thành", recipients=4,
+                                 unconnected=1)
+    # Found by a new-user trial: the count included her, whom no chat reaches.
+    assert sent.startswith("Directive #1 sent to 3 recipients"), sent
+    assert sent.splitlines()[1] == (
+        "1 recipient has no chat connected yet, so it did not reach them: Lê Thị Không Chat. "
+        "They get it when they join; phone them meanwhile."), sent
     [card] = await tg.wait_messages(KP1)
     await tap(tg, KP1, data_for(card, "Received"))
     await zalo.next_message(ZALO_KP2)
@@ -414,8 +426,8 @@ async def test_a_leader_who_joins_after_the_send_gets_what_is_still_owed(
     """Found by a new-user trial: a post filled after the send never saw the directive."""
     runtime, seeded = await _ward(start_bot, tg, zalo)
     await _unconnected_leader(runtime, seeded, "Võ Thị Hoa")
-    assert (await _send_from_chat(tg, STAFF, "Phường Bến Thành", recipients=4)).startswith(
-        "Directive #1 sent to 4 recipients")
+    assert "Võ Thị Hoa" in (await _send_from_chat(tg, STAFF, "Phường Bến Thành", recipients=4,
+                                                  unconnected=1))
     async with runtime.db.read() as session:
         hoa = await session.scalar(select(Person.id).where(Person.full_name == "Võ Thị Hoa"))
     code, out, err = await coso("invite", "create", "--person", str(hoa), "--json")
@@ -436,3 +448,14 @@ async def test_a_leader_who_joins_after_the_send_gets_what_is_still_owed(
     greeting = (await zalo.next_message("zalo-hoa")).text or ""
     assert "Võ Thị Hoa" in greeting and TEXT not in greeting
     await zalo.expect_silence("zalo-hoa")
+
+
+def test_a_deadline_is_confirmed_with_its_day_in_words_and_full_year() -> None:
+    from bot.i18n import Translator
+    hcm = ZoneInfo("Asia/Ho_Chi_Minh")
+    now = datetime(2026, 12, 3, 9, 0, tzinfo=hcm)
+    vi = Translator("vi", hcm)
+    assert vi.long_datetime(datetime(2026, 12, 4, 17, 0, tzinfo=hcm), now=now) == (
+        "17:00 ngày mai (thứ Sáu ngày 4 tháng 12 năm 2026)")
+    assert vi.long_datetime(datetime(2026, 12, 6, 17, 0, tzinfo=hcm), now=now) == (
+        "17:00 chủ nhật ngày 6 tháng 12 năm 2026")

@@ -143,6 +143,16 @@ async def test_csv_files_carry_the_same_rows_with_a_bom(
                                                ("2026-11-03 10:00", "Ca bệnh xác nhận (F0)")]
 
 
+async def test_csv_out_naming_a_file_is_refused_not_made_a_folder(
+        run: Run, tmp_path: Path) -> None:
+    """Found by a new-user trial: `--format csv --out x.csv` created a folder named x.csv."""
+    code, out, err = await run("--unit", "26734-KP1", "--from", "2026-10-01",
+                               "--to", "2026-11-30", "--format", "csv", "--out", "x.csv")
+    assert code != 0 and out == ""
+    assert "x.csv" in err and "--out x" in err and "--format xlsx" in err, err
+    assert not (tmp_path / "x.csv").exists()
+
+
 @pytest.mark.parametrize(("argv", "reason"), [
     (("--unit", "NOPE", "--from", "2026-11-01", "--to", "2026-11-30"), "không có đơn vị NOPE"),
     (("--unit", "26734", "--from", "2026-11-30", "--to", "2026-11-01"), "--to"),

@@ -127,3 +127,57 @@ async def test_on_zalo_the_card_comes_by_signed_link_with_the_code_as_text(
     assert f"/start {code}" in (card.text or "") and link in (card.text or "")
     await zalo.send_text("newcomer", f"/start {code}")
     assert "Nguyễn Thị Ánh 12-3" in ((await zalo.next_message("newcomer")).text or "")
+
+
+async def test_in_the_web_chat_without_telegram_the_card_still_comes_as_an_image(
+        coso: Coso, db: object, tmp_path: Path, start_bot: StartBot) -> None:
+    """Found by a new-user trial: /invite in the web chat (no Telegram bot set) showed no
+    card. The card comes without a QR code: the code and the Zalo words."""
+    from tests.test_web_chat import WebUser
+
+    await seed_units(db)  # type: ignore[arg-type]
+    assert (await coso("people", "import", str(ward_csv(tmp_path))))[0] == 0
+    staff = await _invite(coso, "--unit", WARD, "--role", "ward_staff")
+    runtime = await start_bot()
+    user = WebUser(runtime)
+    try:
+        assert await user.login(staff) == (200, {"ok": True})
+        await user.reply()
+        await user.say(text="/invite")
+        pick = await user.reply(lambda m: bool(m["buttons"]))
+        first = pick["buttons"][0]
+        await user.say(choice=first["payload"])
+        confirm = await user.reply(lambda m: bool(m["buttons"]))
+        await user.say(choice=next(b["payload"] for b in confirm["buttons"]
+                                   if b["label"] in ("Confirm", "Xác nhận")))
+        card = await user.reply(lambda m: "photo" in m)
+        assert card["photo"].startswith("/api/file/"), card
+        async with user.http.get(user.base + card["photo"]) as got:
+            assert got.status == 200 and got.content_type == "image/png"
+            png = await got.read()
+        (tmp_path / "web-card.png").write_bytes(png)  # to look at when a test fails
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        assert zxingcpp.read_barcodes(Image.open(io.BytesIO(png))) == []  # no Telegram: no QR
+        assert "/start " in card["text"] and "t.me" not in card["text"]
+    finally:
+        await user.close()
+
+
+async def test_on_zalo_without_a_public_url_the_card_says_why_no_image(
+        coso: Coso, db: object, tmp_path: Path, start_bot: StartBot, zalo: ZaloDouble) -> None:
+    """Zalo fetches a photo by URL only: without COSO_PUBLIC_URL no image can reach it, and
+    the ward staff are told so instead of getting the text alone unexplained."""
+    await seed_units(db)  # type: ignore[arg-type]
+    assert (await coso("people", "import", str(ward_csv(tmp_path))))[0] == 0
+    staff = await _invite(coso, "--unit", WARD, "--role", "ward_staff")
+    await start_bot(ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url)
+    await zalo.send_text("staff", f"/start {staff}")
+    await zalo.next_message("staff")
+    await zalo.send_text("staff", "/invite")
+    await zalo.next_message("staff")
+    await zalo.send_text("staff", "1")
+    await zalo.next_message("staff")
+    await zalo.send_text("staff", "co")
+    card = await zalo.next_message("staff")
+    assert card.method == "sendMessage" and "/start " in (card.text or "")
+    assert "cannot reach Zalo until the operator sets COSO_PUBLIC_URL" in (card.text or "")

@@ -51,7 +51,7 @@ async def test_paid_broadcast_is_priced_capped_and_paid_from_the_bot_balance(
     assert "2 Telegram messages for 0.2 Stars" in out and "--yes" in out, out
     code, out, err = await coso(*send, "--json")
     assert json.loads(out) == {"id": None, "sent": False, "recipients": 3, "messages": 3,
-                               "paid_messages": 2, "stars": "0.2"}
+                               "paid_messages": 2, "stars": "0.2", "unconnected": []}
 
     # Over the cap: refused, clearly.
     monkeypatch.setenv("TELEGRAM_PAID_BROADCAST_MAX_STARS", "0.1")
@@ -69,7 +69,7 @@ async def test_paid_broadcast_is_priced_capped_and_paid_from_the_bot_balance(
     first = json.loads(out)
     # (PostgreSQL's sequence moved on with the priced, rolled-back tries: any id.)
     assert first == {"id": first["id"], "recipients": 3, "messages": 3, "paid_messages": 2,
-                     "stars": "0.2"}
+                     "stars": "0.2", "unconnected": []}
     zalo_card = await zalo.next_message(ZALO_KP2)  # Zalo: the ordinary card, at its pace
     assert TEXT in (zalo_card.text or "")
 

@@ -117,6 +117,20 @@ async def test_login_sets_a_strict_cookie_and_the_welcome_arrives(
     assert account.channel == "web" and account.person_id is not None
 
 
+@pytest.mark.parametrize("typed", ["/start {code}", "  /START {lower}  ", "/start@coso_bot {code}",
+                                   "start {spaced}"])
+async def test_a_code_typed_as_the_start_command_is_the_code(
+        typed: str, start_bot: StartBot, users: Users) -> None:
+    """Found by a new-user trial: "/start CODE" copied whole from the invite was refused."""
+    runtime = await start_bot()
+    seeded = await seed_ward(runtime.db)
+    code = seeded.codes["leader:KP1"]
+    user = users(runtime)
+    assert await user.login(typed.format(code=code, lower=code.lower(),
+                                         spaced=f"{code[:4]} {code[4:]}")) == (200, {"ok": True})
+    assert WELCOME_UNIT in (await user.reply())["text"]
+
+
 async def test_a_bad_code_is_refused_with_the_reason_and_no_cookie(
         start_bot: StartBot, users: Users) -> None:
     runtime = await start_bot()
@@ -383,7 +397,7 @@ async def test_five_wrong_codes_lock_a_browser_out_for_ten_minutes(
     status, data, _ = await user.post("/api/login", {"code": seeded.codes["leader:KP1"]},
                                       headers={"X-Forwarded-For": "203.0.113.5",
                                                "Accept-Language": "vi"})
-    assert status == 429 and data["message"].startswith("Bạn đã gửi sai mã mời quá nhiều lần")
+    assert status == 429 and data["message"].startswith("Anh/chị đã gửi sai mã mời quá nhiều lần")
     async with runtime.db.read() as session:
         assert await session.scalar(select(func.count()).select_from(Person)) == 0
     # Someone else behind the same proxy logs in.

@@ -101,6 +101,16 @@ class ApiError(Exception):
         self.message = message
 
 
+_TYPED_START = re.compile(r"^\s*(?:/start(?:@\w+)?|start\s)\s*", re.IGNORECASE)
+
+
+def login_code(typed: str) -> str:
+    """The invite code in what was typed in the code field: "/start AB12CD34", copied
+    whole from the invite ("/START ab12 cd34" too), is the code "AB12CD34"; spaces inside and
+    the case are the core's (storage.invites folds them)."""
+    return _TYPED_START.sub("", typed, count=1).strip()
+
+
 def api(handler: Handler) -> Handler:
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
@@ -362,7 +372,7 @@ class WebChannel:
         data = await read_json(request)
         if not isinstance(data.get("code"), str):
             raise ApiError(400, "code missing")
-        code = tidy(data["code"], 100) or ""  # the core explains a code that is too long
+        code = login_code(tidy(data["code"], 100) or "")  # the core explains a too long one
         returning = await self._owner_returning(request, code)
         external_id = returning or secrets.token_urlsafe(12)
         # The owner is registered already: a bare /start greets them back.

@@ -11,7 +11,14 @@ from typing import Any
 
 from bot.cli.common import CliError, Context, show_record, with_db
 from bot.files import prepare_data_dir
-from bot.flows.directive import paid_stars, parse_deadline, refusal_text, send, within_cap
+from bot.flows.directive import (
+    paid_stars,
+    parse_deadline,
+    refusal_text,
+    send,
+    unconnected_line,
+    within_cap,
+)
 from bot.handlers.directives import report
 from storage import directives, units
 from storage.db import Database
@@ -101,9 +108,15 @@ def handle_send(ctx: Context, args: argparse.Namespace) -> int:
                               paid=args.urgent_paid)
             if isinstance(sent, Refusal):
                 return sent
-            directive, count, queued, calls = sent
-            result: dict[str, Any] = {"id": directive.id, "recipients": count,
-                                      "messages": queued}
+            directive, _, queued, calls = sent
+            entries = await directives.recipients(session, scope, draft.role)
+            missing = await directives.unconnected(session, {p for p, _ in entries})
+            away = {person for person, _ in missing}
+            # "recipients": those a chat reached; "unconnected": whom none reaches yet.
+            result: dict[str, Any] = {
+                "id": directive.id, "messages": queued,
+                "recipients": sum(1 for person, _ in entries if person not in away),
+                "unconnected": [name for _, name in missing]}
             if args.urgent_paid:
                 result |= {"paid_messages": calls, "stars": paid_stars(calls)}
             if args.urgent_paid and (not within_cap(ctx.settings, calls) or not args.yes):
@@ -129,6 +142,8 @@ def handle_send(ctx: Context, args: argparse.Namespace) -> int:
     else:
         ctx.out(ctx.t("Directive #{id} sent to {n} recipients.", id=result["id"],
                       n=ctx.t.number(result["recipients"])))
+        if result["unconnected"]:
+            ctx.out(unconnected_line(ctx.t, result["unconnected"]))
     return 0
 
 

@@ -26,7 +26,8 @@ def register(commands: Any) -> None:
     parser.add_argument("--to", dest="end", required=True, type=_day, metavar="YYYY-MM-DD")
     parser.add_argument("--format", choices=FORMATS, default="xlsx")
     parser.add_argument("--out", type=Path, metavar="PATH",
-                        help="the .xlsx file, or the folder for the CSV files (default: "
+                        help="the .xlsx file, or the folder for the CSV files (a name such as "
+                             "x.csv is refused: CSV is one file per sheet; default: "
                              "COSO_DATA_DIR/exports/coso-CODE-FROM-TO[.xlsx], removed after "
                              "two days like the exports sent in chat)")
     parser.add_argument("--json", action="store_true",
@@ -41,6 +42,11 @@ def _default_out(ctx: Context, stem: str, form: str) -> Path:
     return folder / (f"{stem}.xlsx" if form == "xlsx" else stem)
 
 
+def _names_a_file(path: Path) -> bool:
+    """'x.csv', 'x.xlsx', 'x.txt': a name with an extension that is no existing folder."""
+    return bool(path.suffix) and not path.is_dir()
+
+
 def _day(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -53,6 +59,12 @@ def handle_export(ctx: Context, args: argparse.Namespace) -> int:
         raise CliError(ctx.t("--to comes before --from"))
     if (args.end - args.start).days >= export.MAX_DAYS:
         raise CliError(ctx.t("a period of at most {days} days, please", days=export.MAX_DAYS))
+    if args.format == "csv" and args.out is not None and _names_a_file(args.out):
+        # Found by a new-user trial: "--out x.csv" made a folder named x.csv.
+        raise CliError(ctx.t("--out {path} names a file, but CSV is one file per sheet: "
+                             "--out names the folder for them (e.g. --out {folder}). For one "
+                             "file, use --format xlsx.", path=str(args.out),
+                             folder=str(args.out.with_suffix(""))))
     period = export.Period(args.start, args.end, ctx.settings.tz)
 
     async def work(db: Database) -> list[export.Sheet] | None:

@@ -335,16 +335,36 @@ async def _summary(turn: Turn) -> str:
     if scope is None:
         return "—"
     draft = _draft(turn, scope)
-    count = len(await directives.recipients(turn.session, scope, draft.role))
+    people = await directives.recipients(turn.session, scope, draft.role)
     lines = [turn.t("To: {unit}", unit=scope.name),
-             turn.t.plural("{n} recipient", "{n} recipients", count),
+             turn.t.plural("{n} recipient", "{n} recipients", len(people)),
              draft.text[:300]]
+    missing = await directives.unconnected(turn.session, {person for person, _ in people})
+    if missing:
+        lines.insert(2, turn.t.plural("({n} of them has no chat connected yet.)",
+                                      "({n} of them have no chat connected yet.)",
+                                      len(missing)))
     if draft.deadline is not None:
         lines.append(turn.t("Deadline: {when}",
-                            when=turn.t.datetime(draft.deadline, now=turn.now)))
+                            when=turn.t.long_datetime(draft.deadline, now=turn.now)))
     if turn.data.get("urgency") == PAID:
         lines.append(paid_line(turn.t, await price(turn.session, turn.settings, draft)))
     return "\n".join(lines)
+
+
+SHOWN_NAMES = 10
+
+
+def unconnected_line(t: Translator, names: Sequence[str]) -> str:
+    """Who the directive could not reach: the first names, then how many more."""
+    shown = ", ".join(names[:SHOWN_NAMES])
+    if len(names) > SHOWN_NAMES:
+        shown = t("{names} and {n} more", names=shown, n=t.number(len(names) - SHOWN_NAMES))
+    return t.plural("{n} recipient has no chat connected yet, so it did not reach them: "
+                    "{names}. They get it when they join; phone them meanwhile.",
+                    "{n} recipients have no chat connected yet, so it did not reach them: "
+                    "{names}. They get it when they join; phone them meanwhile.",
+                    len(names), names=shown)
 
 
 def paid_line(t: Translator, calls: int) -> str:
@@ -409,9 +429,16 @@ async def _finish(turn: Turn) -> None:
     if isinstance(sent, Refusal):
         turn.say(refusal_text(turn.t, sent))
         return
-    directive, count, _, calls = sent
+    directive, _, _, calls = sent
+    # The recipients as written with the directive; those with no chat yet are named.
+    entries = await directives.recipients(turn.session, scope, draft.role)
+    missing = await directives.unconnected(turn.session, {person for person, _ in entries})
+    away = {person for person, _ in missing}
+    reached = sum(1 for person, _ in entries if person not in away)
     lines = [turn.t("Directive #{id} sent to {n} recipients. Send /directive status to "
-                    "follow it.", id=directive.id, n=turn.t.number(count))]
+                    "follow it.", id=directive.id, n=turn.t.number(reached))]
+    if missing:
+        lines.append(unconnected_line(turn.t, [name for _, name in missing]))
     if paid:
         lines.append(paid_line(turn.t, calls))
     turn.say("\n".join(lines))

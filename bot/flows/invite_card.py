@@ -127,17 +127,19 @@ async def _finish(turn: Turn) -> None:
              turn.account.id)
     link = bot.link(new.code)
     text = _card_text(turn, holder, new.code, link, new.invite.expires_at)
-    photo = None
-    if link is not None:
-        # In Vietnamese whatever the sender's language, as the printed cards: it is for the
-        # person who joins, not for the ward staff who sends it.
-        card = cards.Card(holder.person.full_name, holder.unit_post.post.label_vi,
-                          await units.full_path(turn.session, holder.unit_post.unit),
-                          new.code, link)
-        path = turn.settings.data_dir / "cards" / f"{secrets.token_hex(12)}.png"
-        photo = str(cards.write_png(card, Translator("vi", turn.settings.tz), path))
-        if turn.account.channel == Platform.ZALO:  # Zalo fetches a photo by URL only
-            photo = files.signed_url(turn.settings, photo)
+    # In Vietnamese whatever the sender's language, as the printed cards: it is for the
+    # person who joins, not for the ward staff who sends it. Without Telegram (a web chat or
+    # Zalo only set-up) the card still comes, with no QR code: the code and the Zalo words.
+    card = cards.Card(holder.person.full_name, holder.unit_post.post.label_vi,
+                      await units.full_path(turn.session, holder.unit_post.unit),
+                      new.code, link)
+    path = turn.settings.data_dir / "cards" / f"{secrets.token_hex(12)}.png"
+    photo: str | None = str(cards.write_png(card, Translator("vi", turn.settings.tz), path))
+    if turn.account.channel == Platform.ZALO:  # Zalo fetches a photo by URL only
+        photo = files.signed_url(turn.settings, str(photo))  # None without COSO_PUBLIC_URL
+        if photo is None:
+            text += "\n\n" + turn.t("The card's image cannot reach Zalo until the operator "
+                                     "sets COSO_PUBLIC_URL; the code above works as it is.")
     turn.say(text, photo=photo)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from bot import notify
@@ -130,7 +131,28 @@ async def _summary(turn: Turn) -> str:
              t("Urgency: {urgency}", urgency=urgency_name(t, data["urgency"] == URGENT)),
              t("Note: {note}", note=data.get("note") or "—"),
              t("Photo: {photo}", photo=t("attached") if data.get("photo") else t("none"))]
+    warning = await _already_urgent(turn)
+    if warning:
+        lines.insert(1, warning)
     return "\n".join(lines)
+
+
+DUPLICATE_WINDOW = timedelta(hours=24)
+
+
+async def _already_urgent(turn: Turn) -> str | None:
+    """Found by a new-user trial: the same household reported urgent twice within a short
+    time raised two alerts with no warning. The confirmation now names the open one."""
+    household_id = turn.data.get("household_id")
+    if turn.data.get("urgency") != URGENT or household_id is None:
+        return None
+    earlier = await store.open_urgent_for(turn.session, int(household_id), scope(turn),
+                                          turn.now - DUPLICATE_WINDOW)
+    if earlier is None:
+        return None
+    return turn.t("⚠ This household already has an open urgent report, #{id}, from {when}. "
+                  "If it is the same emergency, cancel and update that one with /open.",
+                  id=earlier.id, when=turn.t.datetime(earlier.created_at, now=turn.now))
 
 
 async def _finish(turn: Turn) -> None:

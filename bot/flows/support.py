@@ -262,8 +262,18 @@ async def _check_date(turn: Turn, text: str) -> str | None:
             raise BadAnswer(DATE_EXAMPLE, example=today.strftime("%d/%m/%Y")) from None
         raise BadAnswer(problem.msgid, **problem.values) from None
     if day > today:
-        return N_("That date is in the future; please type the day it was handed over.")
+        raise BadAnswer(N_("{date} is still ahead; a delivery is recorded on or after the day "
+                           "it was handed over. Please type that day."),
+                        date=turn.t.long_date(day))
     earliest = today - timedelta(days=BACKDATE_DAYS)
+    ahead = when.day(text, today, past=False)
+    if day < earliest and today < ahead < today + timedelta(days=BACKDATE_DAYS):
+        # "5/12" typed on 3/12: read as last year it is too old, and the one this year is
+        # ahead; most likely a slip of the day or the month, so say both readings.
+        raise BadAnswer(N_("{typed} is {date}, still ahead, or {past}, more than {days} days "
+                           "ago; neither can be recorded. Please check the day and the month."),
+                        typed=text.strip(), date=turn.t.long_date(ahead),
+                        past=turn.t.long_date(day), days=BACKDATE_DAYS)
     if day < earliest:
         raise BadAnswer(N_("That is more than {days} days ago; type a date from {earliest} on."),
                       days=BACKDATE_DAYS, earliest=turn.t.date(earliest))
@@ -274,6 +284,8 @@ async def _record_date(turn: Turn, text: Any) -> None:
     """The day meant, fixed when typed ("hôm qua" stays that day past midnight)."""
     day = parse_date(str(text), local_today(turn))
     turn.data["date_on"] = day.isoformat() if day else None
+    if day is not None:  # read back in words with the year, so a wrong guess shows now
+        turn.say(turn.t("Handed over on {date}.", date=turn.t.long_day(day, local_today(turn))))
 
 
 def chosen_date(data: dict[str, Any]) -> date:
@@ -293,7 +305,7 @@ async def _summary(turn: Turn) -> str:
              t("Policy: {policy}", policy=name),
              t("Amount: {amount}", amount=amount_text(t, pick.measure, chosen_amount(data))),
              t("Status: {status}", status=status_text(t, data["status"])),
-             t("Date: {date}", date=t.day(chosen_date(data), local_today(turn))),
+             t("Date: {date}", date=t.long_day(chosen_date(data), local_today(turn))),
              t("Receipt photo: {photo}",
                photo=t("attached") if data.get("photo") else t("none"))]
     return "\n".join(lines)
