@@ -50,6 +50,8 @@ from bench.load import (
 )
 
 DEFAULT_LEADERS = 1_000
+# The processes import this checkout's code, not whichever one the venv was installed from.
+REPOSITORY = Path(__file__).resolve().parent.parent
 
 
 
@@ -135,7 +137,8 @@ class Proxy:
 
 def behind(process: Process, proxy: Proxy, port: int, name: str, folder: Path) -> Process:
     """A `coso run` of bench load's, on its own port, its webhook the proxy's address."""
-    env = {**process.env, "COSO_WEB_PORT": str(port), "COSO_METRICS": "off",
+    env = {**process.env, "PYTHONPATH": str(REPOSITORY), "COSO_WEB_PORT": str(port),
+           "COSO_METRICS": "off",
            "COSO_DATA_DIR": str(folder / name), "TELEGRAM_WEBHOOK_URL": proxy.url,
            "TELEGRAM_WEBHOOK_SECRET": SECRET}
     return Process(name, process.argv, env, folder)

@@ -42,7 +42,7 @@ from bench.load import (
     free_port,
     seed,
 )
-from bench.processes import Proxy, TelegramLike
+from bench.processes import REPOSITORY, Proxy, TelegramLike
 from storage import people, schedules
 from storage.db import Database
 from storage.models import (
@@ -114,6 +114,7 @@ def bot_process(tg: LoadDouble, url: str, proxy: Proxy, port: int, folder: Path,
     process, _, _ = coso_process(tg, url, "webhook", folder)
     env = clean_env(**{**{k: v for k, v in process.env.items()
                           if k.startswith(("COSO_", "TELEGRAM_"))},
+                       "PYTHONPATH": str(REPOSITORY),  # this checkout's code
                        "COSO_WEB_PORT": str(port), "COSO_METRICS": "off",
                        "COSO_DATA_DIR": str(folder / name),
                        "TELEGRAM_WEBHOOK_URL": proxy.url, "TELEGRAM_WEBHOOK_SECRET": SECRET,
