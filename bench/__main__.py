@@ -16,7 +16,7 @@ import re
 import sys
 from types import ModuleType
 
-BENCHMARKS = ["digest", "delivery", "load", "flood", "dashboard", "taps"]
+BENCHMARKS = ["digest", "delivery", "load", "flood", "dashboard", "taps", "processes"]
 HELP = {"-h", "--help"}
 _USAGE = re.compile(r"`(python -m bench [^`]*)`")
 _OPTION = re.compile(r"--([a-z][a-z-]*)")

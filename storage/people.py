@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, select
+from sqlalchemy import bindparam, delete, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -38,8 +38,9 @@ async def account_for(session: AsyncSession, channel: str, external_id: str, *,
                       lock: bool = False) -> ChatAccount:
     """The chat account for this sender, created on first contact.
 
-    lock=True holds the row for the rest of the transaction (PostgreSQL), so two updates
-    of one person handled by two processes take turns on that person's conversation.
+    lock=True holds the row for the rest of the transaction (PostgreSQL, FOR NO KEY UPDATE:
+    see _sender_query), so two updates of one person take turns on that person's
+    conversation.
     """
     # The person comes in the same query: every update needs them (person_of then reads
     # the session's identity map, not the database).
@@ -47,7 +48,7 @@ async def account_for(session: AsyncSession, channel: str, external_id: str, *,
                                        ChatAccount.external_id == external_id)
              .options(joinedload(ChatAccount.person)))
     if lock:
-        query = query.with_for_update(of=ChatAccount)
+        query = query.with_for_update(of=ChatAccount, key_share=True)
     account = (await session.execute(query)).scalar_one_or_none()
     if account is None:
         account = ChatAccount(channel=channel, external_id=external_id)
@@ -82,8 +83,38 @@ def _sender_query(dialect: str) -> Any:
         .order_by(RoleAssignment.id)
     )
     if dialect == "postgresql":  # SQLite: the turn's BEGIN IMMEDIATE holds the file
-        query = query.with_for_update(of=ChatAccount)
+        # FOR NO KEY UPDATE, not FOR UPDATE: it still excludes another turn of this account
+        # and the deletion of the row (storage.people.purge_strangers), but not the FOR KEY
+        # SHARE a foreign key check takes. Another person's turn that queues a message to
+        # this account (an outbox row pointing at it) then goes on instead of waiting for
+        # this turn to end; with FOR UPDATE, two ward staff taking one urgent alert at the
+        # same instant waited on each other's account (storage.reports.take).
+        query = query.with_for_update(of=ChatAccount, key_share=True)
     return query
+
+
+# pg_advisory_xact_lock(namespace, key): the first int4 keeps Coso's locks apart from those any
+# other program on the same database takes. hashtext() of "channel/external id": two
+# accounts sharing a hash only take turns with each other, which is harmless.
+TURN_LOCK_NAMESPACE = 0x636F  # "co"
+_TURN_LOCK = select(func.pg_advisory_xact_lock(
+    literal(TURN_LOCK_NAMESPACE),
+    func.hashtext(bindparam("channel") + literal("/") + bindparam("external_id"))))
+
+
+async def lock_turn(session: AsyncSession, channel: str, external_id: str) -> None:
+    """Take this chat's turn lock (PostgreSQL; SQLite's BEGIN IMMEDIATE holds the file).
+
+    Its own statement, before anything of the chat is read. On PostgreSQL (READ COMMITTED)
+    a statement's snapshot is taken when it starts: a sender query that waited on the row
+    lock of another process's turn would get the account row as that turn left it, but
+    the joined rows (the open conversation, the grants) as they were before it, so the
+    second of two updates handled at once by two processes would answer the question the
+    first had already moved past. Waiting here instead, the query that follows starts
+    after the other turn committed and sees all of it. Held until the transaction ends.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(_TURN_LOCK, {"channel": channel, "external_id": external_id})
 
 
 _SENDER_QUERIES: dict[str, Any] = {}
@@ -94,8 +125,10 @@ PREFETCHED_CONVERSATION = "prefetched_conversation"
 
 
 async def sender_of(session: AsyncSession, channel: str, external_id: str) -> Sender:
-    """The sender of an update, locked for the turn (as account_for(lock=True)), created on
-    first contact; their conversation is kept for conversations.of_account."""
+    """The sender of an update, locked for the turn (lock_turn, then the account row as
+    account_for(lock=True)), created on first contact; their conversation is kept for
+    conversations.of_account."""
+    await lock_turn(session, channel, external_id)
     dialect = session.get_bind().dialect.name
     query = _SENDER_QUERIES.get(dialect)
     if query is None:

@@ -189,16 +189,20 @@ async def take(session: AsyncSession, report: Report, person_id: int, now: datet
     """Assign the (scope-checked) report to the person unless someone has it already.
 
     One conditional UPDATE, so two staff tapping at the same moment cannot both take it.
-    On PostgreSQL the row is claimed with SKIP LOCKED rather than waited for: the taker's
-    turn goes on to queue a message to the other staff, whose chat row the other's own turn
-    holds (its lock conflicts with the outbox's foreign key check), so waiting here would be
-    a deadlock; the loser is told someone is taking it right now (BUSY). SQLite writes one
-    turn at a time. The report is read again afterwards, so the caller sees who has it.
+    On PostgreSQL the second waits for the first's turn to commit and then finds the report
+    taken (TAKEN_BY_OTHER, naming who). This wait cannot deadlock: the taker's turn goes on
+    to queue a message to the other staff, an outbox row whose foreign key check takes FOR
+    KEY SHARE on their chat account, and the other's own turn holds that row only FOR NO
+    KEY UPDATE (storage.people.sender_of), which lets the check through. (It held it FOR
+    UPDATE once; the row was claimed with SKIP LOCKED then, and the loser was told someone
+    is taking it right now: BUSY, still answered should the row be taken but not changed.)
+    SQLite writes one turn at a time. The report is read again afterwards, so the caller
+    sees who has it.
     """
     free = (select(Report.id)
             .where(Report.id == report.id, Report.assigned_to_person_id.is_(None),
                    Report.status == ReportStatus.OPEN)
-            .with_for_update(skip_locked=True)
+            .with_for_update()
             .scalar_subquery())
     statement = (sql_update(Report).where(Report.id == free)
                  .values(assigned_to_person_id=person_id, assigned_at=now, updated_at=now)

@@ -25,7 +25,7 @@ def test_help_lists_every_benchmark_and_its_options() -> None:
 
 def test_unknown_options_and_names_print_help_and_exit_2() -> None:
     for argv, complaint in ((["--recipient=10"], "unknown option(s) for digest, delivery, "
-                                                  "load, flood, dashboard, taps: "
+                                                  "load, flood, dashboard, taps, processes: "
                                                   "--recipient=10"),
                             (["digest", "--leaders=5"], "unknown option(s) for digest: "
                                                         "--leaders=5"),
