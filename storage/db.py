@@ -23,6 +23,7 @@ from sqlalchemy.orm import ColumnProperty
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.dml import Update
 
+from storage import sqlite_connection
 from storage.private import private_file
 
 # session.info key where storage code notes which channels got outbox rows in this transaction.
@@ -111,6 +112,9 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         private_sqlite_file(url)
+        if make_url(url).get_driver_name() == "aiosqlite":  # one thread hop per statement
+            kwargs["connect_args"] = {"async_creator_fn": sqlite_connection.connect,
+                                      **kwargs.get("connect_args", {})}
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
