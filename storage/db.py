@@ -156,11 +156,11 @@ async def write_changes(session: AsyncSession, row: object) -> None:
             return
         columns[prop.columns[0].key] = state.dict[key]
     names = tuple(sorted(columns))
-    statement = _UPDATES.get((table, names))  # type: ignore[arg-type]
+    statement = _UPDATES.get((table, names))
     if statement is None:
         key_column = mapper.primary_key[0]
-        statement = _UPDATES[(table, names)] = (  # type: ignore[index]
-            table.update().where(key_column == bindparam(_KEY))  # type: ignore[attr-defined]
+        statement = _UPDATES[(table, names)] = (
+            table.update().where(key_column == bindparam(_KEY))
             .values({name: bindparam(f"set_{name}") for name in names}))
     values = {f"set_{name}": value for name, value in columns.items()}
     values[_KEY] = state.identity[0]

@@ -23,7 +23,7 @@ import aiosqlite
 from aiosqlite.context import contextmanager
 
 
-def _run(cursor: sqlite3.Cursor, sql: str, parameters: Iterable[Any]) -> list[Any] | None:
+def _run(cursor: sqlite3.Cursor, sql: str, parameters: Any) -> list[Any] | None:
     """On the connection's thread: the statement, and its rows when it returns any."""
     cursor.execute(sql, parameters)
     return cursor.fetchall() if cursor.description is not None else None
@@ -59,7 +59,7 @@ class Cursor(aiosqlite.Cursor):
 
 class Connection(aiosqlite.Connection):
     @contextmanager
-    async def cursor(self) -> Cursor:
+    async def cursor(self) -> Cursor:  # type: ignore[override]  # a subclass of its Cursor
         return Cursor(self, self._conn.cursor())
 
 
