@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import write_changes
 from storage.models import ChatAccount, Conversation
 from storage.people import PREFETCHED_CONVERSATION
 
@@ -67,6 +68,14 @@ async def of_account(session: AsyncSession, account_id: int) -> Conversation | N
             return conversation
     query = select(Conversation).where(Conversation.chat_account_id == account_id)
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def save(session: AsyncSession, conversation: Conversation) -> None:
+    """Write where the conversation stands (step, answers, history, question token, time)
+    now, in one Core UPDATE of the columns that changed: every step of every flow saves, so
+    this skips the ORM's unit of work (docs/performance.md, hot path). A conversation just
+    begun and not yet inserted is flushed by the ORM."""
+    await write_changes(session, conversation)
 
 
 async def idle_since(session: AsyncSession, cutoff: datetime, limit: int = 500

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, event
+from sqlalchemy import Table, bindparam, event, inspect
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -19,7 +19,11 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ColumnProperty
+from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.sql.dml import Update
 
+from storage import sqlite_connection
 from storage.private import private_file
 
 # session.info key where storage code notes which channels got outbox rows in this transaction.
@@ -108,6 +112,9 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         private_sqlite_file(url)
+        if make_url(url).get_driver_name() == "aiosqlite":  # one thread hop per statement
+            kwargs["connect_args"] = {"async_creator_fn": sqlite_connection.connect,
+                                      **kwargs.get("connect_args", {})}
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
@@ -121,6 +128,48 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # A custom plan costs well under a millisecond of planning.
     kwargs.setdefault("connect_args", {"server_settings": {"plan_cache_mode": "force_custom_plan"}})
     return create_async_engine(url, **kwargs)
+
+
+# One UPDATE per (table, columns written), built once: write_changes runs it with the values.
+_UPDATES: dict[tuple[Table, tuple[str, ...]], Update] = {}
+_KEY = "coso_row_key"  # the bound primary key's name in those UPDATEs (no column's name)
+
+
+async def write_changes(session: AsyncSession, row: object) -> None:
+    """Write a loaded row's changed columns now, with one Core UPDATE by its primary key, as
+    the ORM's flush would, without its unit of work (per turn, the conversation's step and the
+    account's flood count: docs/performance.md, hot path). The row is then clean: a later
+    flush writes only what changes after this. A row not yet inserted, or one whose
+    relationships changed, is flushed by the ORM instead (alone)."""
+    state = inspect(row)
+    if not state.committed_state:
+        return
+    mapper = state.mapper
+    table = mapper.local_table
+    columns: dict[str, Any] = {}
+    for key in state.committed_state:
+        prop = mapper.attrs.get(key)
+        if (not state.persistent or not isinstance(prop, ColumnProperty)
+                or len(prop.columns) != 1 or prop.columns[0].table is not table
+                or prop.columns[0].primary_key or len(mapper.primary_key) != 1):
+            await session.flush([row])
+            return
+        columns[prop.columns[0].key] = state.dict[key]
+    names = tuple(sorted(columns))
+    statement = _UPDATES.get((table, names))
+    if statement is None:
+        key_column = mapper.primary_key[0]
+        statement = _UPDATES[(table, names)] = (
+            table.update().where(key_column == bindparam(_KEY))
+            .values({name: bindparam(f"set_{name}") for name in names}))
+    values = {f"set_{name}": value for name, value in columns.items()}
+    values[_KEY] = state.identity[0]
+    # On the connection: session.execute() would first autoflush this very row.
+    connection = await session.connection()
+    result = await connection.execute(statement, values)
+    if result.rowcount != 1:  # as the ORM's flush: the row went away under us
+        raise StaleDataError(f"UPDATE of {table.name} matched {result.rowcount} rows, not 1")
+    state._commit_all(state.dict, session.sync_session.identity_map)
 
 
 class Database:

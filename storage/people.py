@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from storage.db import write_changes
 from storage.models import (
     ChatAccount,
     Conversation,
@@ -151,6 +152,12 @@ async def sender_of(session: AsyncSession, channel: str, external_id: str) -> Se
             found.append(Grant(role.role, unit))
     session.info[PREFETCHED_CONVERSATION] = {account.id: conversation}
     return Sender(account, person, found, conversation)
+
+
+async def save_account(session: AsyncSession, account: ChatAccount) -> None:
+    """Write the account's changed columns now (a turn's flood count, an unblock, a language
+    noted): one Core UPDATE, not the ORM's flush (docs/performance.md, hot path)."""
+    await write_changes(session, account)
 
 
 async def person_of(session: AsyncSession, account: ChatAccount) -> Person | None:

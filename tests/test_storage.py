@@ -6,11 +6,11 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
-from storage import invites, ledger, outbox, people, units
+from storage import conversations, invites, ledger, outbox, people, units
 from storage.db import Database
-from storage.models import Invite, OutboxStatus, Person, utcnow
+from storage.models import Conversation, Invite, OutboxStatus, Person, utcnow
 
 
 async def test_unit_names_are_nfc_with_single_spaces_and_paths_nest(db: Database) -> None:
@@ -150,3 +150,45 @@ async def test_a_failed_transaction_leaves_nothing(db: Database) -> None:
     async with db.transaction() as session:
         assert await ledger.claim(session, "zalo", "u1") is True
         assert await outbox.claim(session, "zalo", 10, timedelta(seconds=5)) == []
+
+
+async def test_a_turns_state_is_written_with_one_update_a_row_and_left_clean(db: Database
+                                                                              ) -> None:
+    """conversations.save and people.save_account (the engine's step, the flood count): one
+    UPDATE of the changed columns each, then nothing left for the commit's flush."""
+    async with db.transaction() as session:
+        account = await people.account_for(session, "telegram", "42")
+        conversation = Conversation(chat_account_id=account.id, flow="report", step="a",
+                                    data={}, history=conversations.empty_history())
+        session.add(conversation)
+        await conversations.save(session, conversation)  # not inserted yet: the ORM's flush
+        assert conversation.id is not None
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement.split()[0].upper())
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        async with db.transaction() as session:
+            account = await people.account_for(session, "telegram", "42")
+            conversation = await conversations.of_account(session, account.id)
+            assert conversation is not None
+            statements.clear()
+            conversation.step, conversation.data = "b", {"note": "Nhà số 12 — khẩn"}
+            conversation.question_token = "abc123"
+            account.flood_count, account.latest_buttons = 3, [["Đã nhận", "d:1:ack"]]
+            await conversations.save(session, conversation)
+            await people.save_account(session, account)
+            await conversations.save(session, conversation)  # nothing changed since: no query
+            assert statements == ["UPDATE", "UPDATE"]
+            assert not session.dirty
+        assert "UPDATE" not in statements[2:]  # the commit wrote nothing more
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    async with db.read() as session:
+        stored = (await session.execute(select(Conversation))).scalar_one()
+        assert (stored.step, stored.data, stored.question_token) == (
+            "b", {"note": "Nhà số 12 — khẩn"}, "abc123")
+        account = await people.account_for(session, "telegram", "42")
+        assert (account.flood_count, account.latest_buttons) == (3, [["Đã nhận", "d:1:ack"]])

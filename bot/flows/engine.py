@@ -427,6 +427,7 @@ async def _ask(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
     conversation.step = step.key
     conversation.data = dict(turn.data)
     conversation.updated_at = turn.now
+    await conversations.save(turn.session, conversation)  # before the prompt's reads
     text = turn.t(step.prompt, **await _prompt_values(turn, step))
     if step.kind == "confirm" and step.summary is not None:
         text = f"{await step.summary(turn)}\n\n{text}"
@@ -434,7 +435,6 @@ async def _ask(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
         text = f"{turn.t(notice, **values)}\n\n{text}"
     turn.say(text + await _hint(turn, step, conversation),
              await _buttons(turn, step, conversation))
-    await turn.session.flush()
 
 
 async def _prompt_values(turn: Turn, step: Step) -> dict[str, Any]:

@@ -63,6 +63,7 @@ class Router:
                 account.locale = pick_locale(incoming.language, default="") or None
             now = utcnow()
             verdict = flood.judge(account, now, self.settings.flood_per_minute)
+            await people.save_account(session, account)  # Core, before any read autoflushes it
             if verdict is flood.Verdict.IGNORE:
                 return  # ledgered and counted, nothing more: no query, no reply
             turn = Turn(session=session, settings=self.settings, incoming=incoming,

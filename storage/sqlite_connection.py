@@ -1,0 +1,72 @@
+"""aiosqlite connections with one thread hop per statement instead of four.
+
+aiosqlite runs every call on the connection's own thread and wakes the event loop with its
+result. SQLAlchemy's adapter makes four such calls per statement: make a cursor, execute,
+fetch the rows, close the cursor; each hop costs both threads a wake-up and the GIL's
+hand-over, and in `python -m bench load` the cursor's making and closing alone were 11% of
+the bot's samples (docs/performance.md, hot path). Here a cursor is made and closed on the
+event loop's thread (making one builds a Python object; closing one resets its finished
+statement, under SQLite's own lock: the library is built serialized, sqlite3.threadsafety 3),
+and the rows come back with the statement's execution, in its one hop.
+
+Used by storage.db.make_engine for SQLite through the dialect's async_creator_fn.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from functools import partial
+from typing import Any
+
+import aiosqlite
+from aiosqlite.context import contextmanager
+
+
+def _run(cursor: sqlite3.Cursor, sql: str, parameters: Any) -> list[Any] | None:
+    """On the connection's thread: the statement, and its rows when it returns any."""
+    cursor.execute(sql, parameters)
+    return cursor.fetchall() if cursor.description is not None else None
+
+
+class Cursor(aiosqlite.Cursor):
+    def __init__(self, conn: aiosqlite.Connection, cursor: sqlite3.Cursor) -> None:
+        super().__init__(conn, cursor)
+        self._rows: list[Any] = []
+
+    async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> Cursor:
+        rows = await self._execute(_run, self._cursor, sql, [] if parameters is None
+                                   else parameters)
+        self._rows = rows or []
+        return self
+
+    async def fetchone(self) -> Any:
+        return self._rows.pop(0) if self._rows else None
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        count = self._cursor.arraysize if size is None else size
+        taken, self._rows = self._rows[:count], self._rows[count:]
+        return taken
+
+    async def fetchall(self) -> list[Any]:
+        taken, self._rows = self._rows, []
+        return taken
+
+    async def close(self) -> None:
+        self._rows = []
+        self._cursor.close()
+
+
+class Connection(aiosqlite.Connection):
+    @contextmanager
+    async def cursor(self) -> Cursor:  # type: ignore[override]  # a subclass of its Cursor
+        return Cursor(self, self._conn.cursor())
+
+
+def connect(database: str, **kwargs: Any) -> Connection:
+    """As aiosqlite.connect, with the cursors above; the sqlite3 connection may then be
+    touched from the event loop's thread too (making and closing cursors)."""
+    kwargs["check_same_thread"] = False
+    connection = Connection(partial(sqlite3.connect, database, **kwargs), iter_chunk_size=64)
+    connection._thread.daemon = True  # as SQLAlchemy's dialect does with aiosqlite's own
+    return connection
