@@ -1,10 +1,15 @@
 """The conversation engine: flows declared as data, one saved step at a time.
 
-A flow is an ordered tuple of steps. Each step asks for a choice, a number, a text, a photo or
-a confirmation; the engine validates the answer, re-asks with the reason when it does not fit,
-and saves the conversation after every step, so a restart resumes where the person was.
-Every question carries a fresh token in its buttons: a button from an older question is
-refused instead of answering the current one.
+A flow is an ordered tuple of steps. Each step asks for a choice, several choices (multi), a
+number, a text, a photo or a confirmation; the engine validates the answer, re-asks with the
+reason when it does not fit, and saves the conversation after every step, so a restart resumes
+where the person was. Every question carries a fresh token in its buttons: a button from an
+older question is refused instead of answering the current one.
+
+Steering is a row of buttons under the question: Skip on optional steps, Back after the first,
+Cancel on the first step and the confirmation; on Zalo they are numbers ("0" is Back) or, under
+a question whose answer is a number or a text, the word itself. A tapped question loses its
+keyboard (an edit of that message), and a multi-select's ticks change in place.
 """
 
 from __future__ import annotations
@@ -20,22 +25,34 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import N_, Translator, pick_locale
-from bot.messages import Button, Outgoing, parse_id
+from bot.messages import (
+    EDIT,
+    KEYBOARD_ONLY,
+    QUESTION,
+    TYPED_LABEL,
+    Button,
+    Outgoing,
+    parse_id,
+)
 from bot.settings import Settings
 from bot.turn import Turn
 from storage import conversations, outbox
 from storage.conversations import History, empty_history
-from storage.models import Conversation
+from storage.models import Conversation, Platform
 from storage.people import person_of
 from wording import fold, normalize, normalize_multiline
 
-StepKind = Literal["choice", "number", "text", "photo", "confirm"]
+StepKind = Literal["choice", "multi", "number", "text", "photo", "confirm"]
 END = ""  # a step key meaning "finish the flow after this step"
 BUTTON_PREFIX = "f"
 # Past this many options a choice is typed, not tapped: Telegram refuses a keyboard of more
 # than 100 buttons, and nobody scrolls through a city's 168 ward names on a phone.
 BUTTONS_AT_MOST = 12
 NAMES_IN_REFUSAL = 5
+# Channels that show a numbered list instead of buttons: typed numbers are their taps.
+TEXT_ONLY = frozenset({Platform.ZALO.value})
+# A steering button's payload: f:<token>:<action>.
+SKIP, BACK, CANCEL, DONE = "skip", "back", "cancel", "done"
 
 OptionSource = Sequence["Option"] | Callable[[Turn], Awaitable[Sequence["Option"]]]
 Bound = int | Callable[[Turn], Awaitable[int]]
@@ -43,6 +60,7 @@ Validator = Callable[[Turn, Any], Awaitable[str | None]]
 # Chooses the next step from the answers, and only that: it sees them read-only.
 Branch = Callable[[Mapping[str, Any]], str]
 AnswerHook = Callable[[Turn, Any], Awaitable[None]]
+Ticked = Callable[[Turn], Awaitable[Sequence[str]]]
 
 
 @dataclass(frozen=True)
@@ -73,8 +91,14 @@ class Step:
     goes_to: tuple[str, ...] = ()
     next: Branch | None = None
     # Writes derived from the answer (the picked household's id, a search's matches): the
-    # one place an answer changes turn.data besides being stored under its key.
+    # one place an answer changes turn.data besides being stored under its key. A confirm
+    # step's hook sees "yes" or the value of the option tapped beside it (see `options`).
     on_answer: AnswerHook | None = None
+    # multi steps: what is ticked when the step is first asked (a household's own flags).
+    ticked: Ticked | None = None
+    # A photo sent at this step is kept under this key and the step asked again (a report's
+    # photo at its confirmation, instead of a step of its own).
+    attach: str | None = None
 
 
 @dataclass(frozen=True)
@@ -232,20 +256,40 @@ async def resume(turn: Turn, conversation: Conversation) -> None:
     if incoming.payload is not None:
         await _button(turn, conversation, flow, step, incoming.payload)
         return
+    if incoming.photo is not None and step.attach is not None:
+        await _attach(turn, conversation, flow, step)
+        return
     word = fold(incoming.text or "")
+    action = next((action for key, action in await _steering_keys(turn, step, conversation)
+                   if word == key), None)
+    if action is not None:
+        await _steer_action(turn, conversation, flow, step, action)
+        return
     if await _steer(turn, conversation, flow, step, word):
         return
     await _answer(turn, conversation, flow, step, text=incoming.text, photo=incoming.photo,
                   other=incoming.document is not None)
 
 
+async def _attach(turn: Turn, conversation: Conversation, flow: Flow, step: Step) -> None:
+    """A photo where the step keeps one aside: at a confirmation it is added and the summary
+    shown again; at a text step its caption is the answer (none: the step is skipped)."""
+    assert step.attach is not None
+    turn.data[step.attach] = turn.incoming.photo
+    _answers_changed(turn)
+    caption = turn.incoming.text
+    if step.kind == "confirm":
+        await _ask(turn, conversation, flow, step)
+    else:
+        await _answer(turn, conversation, flow, step, text=caption, skip=not caption)
+
+
 async def _steer(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
                  word: str) -> bool:
     if word in CANCEL_WORDS:
-        await conversations.close(turn.session, conversation)
-        turn.say(turn.t("Cancelled; nothing was saved."))
+        await _steer_action(turn, conversation, flow, step, CANCEL)
     elif word in BACK_WORDS:
-        await _back(turn, conversation, flow, step)
+        await _steer_action(turn, conversation, flow, step, BACK)
     elif word in HELP_WORDS:
         await _ask(turn, conversation, flow, step, notice=N_(
             "Answer the question below. Type 'back' to change your previous answer, "
@@ -253,6 +297,17 @@ async def _steer(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
     else:
         return False
     return True
+
+
+async def _steer_action(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
+                        action: str) -> None:
+    if action == CANCEL:
+        await conversations.close(turn.session, conversation)
+        turn.say(turn.t("Cancelled; nothing was saved."))
+    elif action == BACK:
+        await _back(turn, conversation, flow, step)
+    else:
+        await _answer(turn, conversation, flow, step, skip=True)
 
 
 async def _back(turn: Turn, conversation: Conversation, flow: Flow, step: Step) -> None:
@@ -277,15 +332,37 @@ async def _button(turn: Turn, conversation: Conversation, flow: Flow, step: Step
     if prefix != BUTTON_PREFIX or token != conversation.question_token:
         turn.say(turn.t("This question is no longer open."))
         return
-    if choice == "skip":
-        await _answer(turn, conversation, flow, step, skip=True)
-        return
     options = await _options(turn, step)
     index = parse_id(choice, low=0, high=len(options) - 1)
-    if index is None:
+    if step.kind == "multi" and index is not None:
+        _toggle(turn, step, options[index].value)
+        await _ask(turn, conversation, flow, step, edit=turn.incoming.message_ref)
+        return
+    steering = choice in (SKIP, BACK, CANCEL) or (step.kind == "multi" and choice == DONE)
+    if index is None and not steering:
         turn.say(turn.t("This question is no longer open."))
         return
-    await _settle(turn, conversation, flow, step, options[index].value)
+    _drop_keyboard(turn)
+    if step.kind == "multi" and choice == DONE:
+        await _settle(turn, conversation, flow, step, list(turn.data.get(step.key) or []))
+    elif index is None:
+        await _steer_action(turn, conversation, flow, step, choice)
+    else:
+        await _settle(turn, conversation, flow, step, options[index].value)
+
+
+def _drop_keyboard(turn: Turn) -> None:
+    """The tapped question is answered: its buttons go (Telegram, the web chat), so what is
+    left on screen is what can still be tapped."""
+    if turn.incoming.message_ref is not None:
+        turn.say("", extra={EDIT: turn.incoming.message_ref, KEYBOARD_ONLY: True})
+
+
+def _toggle(turn: Turn, step: Step, value: str) -> None:
+    ticked = list(turn.data.get(step.key) or [])
+    turn.data[step.key] = [v for v in ticked if v != value] if value in ticked else [
+        *ticked, value]
+    _answers_changed(turn)
 
 
 async def _answer(turn: Turn, conversation: Conversation, flow: Flow, step: Step, *,
@@ -319,11 +396,9 @@ async def _settle(turn: Turn, conversation: Conversation, flow: Flow, step: Step
 
 
 def _asks_skip(turn: Turn, step: Step, text: str) -> bool:
-    """'skip' in any language; at a photo step also its one button, "1" on Zalo."""
+    """'skip' in any language (its number on Zalo is a steering key, read before)."""
     word = fold(text).rstrip(".")
-    if word in SKIP_WORDS or word == fold(turn.t("Skip")):
-        return True
-    return step.kind == "photo" and word == "1"
+    return word in SKIP_WORDS or word == fold(turn.t("Skip"))
 
 
 async def _parse(turn: Turn, step: Step, text: str | None, photo: str | None,
@@ -334,7 +409,7 @@ async def _parse(turn: Turn, step: Step, text: str | None, photo: str | None,
         return photo
     if photo is not None or other or text is None:
         raise BadAnswer(N_("Please answer in text; a photo or file does not fit here."))
-    parsers = {"choice": _parse_choice, "confirm": _parse_confirm,
+    parsers = {"choice": _parse_choice, "confirm": _parse_confirm, "multi": _parse_multi,
                "number": _parse_number, "text": _parse_text}
     return await parsers[step.kind](turn, step, text)
 
@@ -364,17 +439,61 @@ async def _parse_choice(turn: Turn, step: Step, text: str) -> str:
 
 
 async def _parse_confirm(turn: Turn, step: Step, text: str) -> str:
+    """Confirm (1, yes, its label), or an option beside it by its number or label; Cancel's
+    number is a steering key, read before this."""
     wanted = fold(text).rstrip(".!")
-    if wanted in YES_WORDS or wanted == "1" or wanted == fold(turn.t("Confirm")):
+    options = await _options(turn, step)
+    for index, option in enumerate(options, start=1):
+        if wanted in (str(index), fold(option.shown(turn.t)), option.value):
+            return option.value
+    if wanted in YES_WORDS:
         return "yes"
-    if wanted in NO_WORDS or wanted == "2" or wanted == fold(turn.t("Cancel")):
+    if wanted in NO_WORDS:
         return "no"
-    raise BadAnswer(N_("Please reply 1 to confirm or 2 to cancel."))
+    raise BadAnswer(N_("Please reply 1 to confirm, or choose one of the options by its "
+                       "number."))
+
+
+async def _parse_multi(turn: Turn, step: Step, text: str) -> list[str]:
+    """Several options in one message: their numbers ("1 3 5", "1,3") or names separated by
+    commas; Done's number or word alone keeps what is ticked."""
+    options = await _options(turn, step)
+    wanted = fold(text).strip(" .")
+    if wanted in (str(len(options) + 1), fold(turn.t("Done")), "xong", "done"):
+        return list(turn.data.get(step.key) or [])
+    if wanted in NO_WORDS or wanted in SKIP_WORDS:
+        return []
+    parts = [part for part in re.split(r"[,;]+" if re.search(r"[a-z]", wanted) else r"[\s,;.]+",
+                                       wanted) if part.strip()]
+    chosen: list[str] = []
+    for part in parts:
+        option = _one_option(turn, options, part.strip())
+        if option is None:
+            raise BadAnswer(N_("Please choose by the numbers of the list (1 to {n}), several "
+                               "at once like “1 3”, or send {done} for {done_label}."),
+                            n=len(options), done=len(options) + 1, done_label=turn.t("Done"))
+        if option.value not in chosen:
+            chosen.append(option.value)
+    return chosen
+
+
+def _one_option(turn: Turn, options: Sequence[Option], wanted: str) -> Option | None:
+    for index, option in enumerate(options, start=1):
+        if wanted in (str(index), fold(option.shown(turn.t)), option.value):
+            return option
+    found = [option for option in options if wanted in fold(option.shown(turn.t))]
+    return found[0] if len(found) == 1 else None
+
+
+# A number, perhaps with its unit after it: "3", "3 người", "3ng", "12 hộ".
+_NUMBER_AND_WORD = re.compile(r"^([+]?\d{1,9})\s*[^\W\d_]*\.?$")
 
 
 async def _parse_number(turn: Turn, step: Step, text: str) -> int:
     low, high = await _bound(turn, step.minimum), await _bound(turn, step.maximum)
-    digits = normalize(text).replace(" ", "")
+    given = normalize(text)
+    match = _NUMBER_AND_WORD.match(given)
+    digits = match.group(1) if match else given.replace(" ", "")
     if not _NUMBER.match(digits) or not low <= int(digits) <= high:
         raise BadAnswer(N_("Please enter a number from {min} to {max}."),
                       min=turn.t.number(low), max=turn.t.number(high))
@@ -413,9 +532,10 @@ async def _accept(turn: Turn, conversation: Conversation, flow: Flow, step: Step
 
 
 async def _ask(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
-               notice: str | None = None, **values: Any) -> None:
+               notice: str | None = None, *, edit: str | None = None, **values: Any) -> None:
     """Put the step's question to the person and save where the conversation stands; a
-    step with an answer waiting (prefilled) takes it instead of asking."""
+    step with an answer waiting (prefilled) takes it instead of asking. `edit`: the message
+    that showed this question, changed in place (a multi-select's ticks)."""
     waiting = turn.data.get(WAITING) or {}
     if step.key in waiting and notice is None:
         answer = waiting.pop(step.key)
@@ -423,6 +543,9 @@ async def _ask(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
         conversation.step, conversation.data = step.key, dict(turn.data)
         await _answer(turn, conversation, flow, step, text=answer, skip=answer is None)
         return
+    if step.kind == "multi" and step.key not in turn.data:
+        turn.data[step.key] = list(await step.ticked(turn)) if step.ticked else []
+        _answers_changed(turn)
     conversation.question_token = secrets.token_hex(3)
     conversation.step = step.key
     conversation.data = dict(turn.data)
@@ -432,8 +555,11 @@ async def _ask(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
         text = f"{await step.summary(turn)}\n\n{text}"
     if notice:
         text = f"{turn.t(notice, **values)}\n\n{text}"
-    turn.say(text + await _hint(turn, step, conversation),
-             await _buttons(turn, step, conversation))
+    extra: dict[str, Any] = {QUESTION: True}
+    if edit is not None:
+        extra[EDIT] = edit
+    turn.say(text + await _hint(turn, step), await _buttons(turn, step, conversation),
+             extra=extra)
     await turn.session.flush()
 
 
@@ -446,36 +572,70 @@ async def _prompt_values(turn: Turn, step: Step) -> dict[str, Any]:
     return values
 
 
-async def _hint(turn: Turn, step: Step, conversation: Conversation) -> str:
-    if step.optional and step.kind == "text":
-        return "\n" + turn.t("(Type 'skip' if there is nothing to add.)")
+async def _hint(turn: Turn, step: Step) -> str:
+    """Only what the buttons cannot say; the steering words are listed once, in /help."""
     if step.kind == "choice" and len(options := await _options(turn, step)) > BUTTONS_AT_MOST:
         return "\n" + turn.t("(Too many to list: type part of the name, or the code; "
                              "{n} to choose from.)", n=turn.t.number(len(options)))
-    if History.from_json(conversation.history):
-        return "\n" + turn.t("(Type 'back' to change your previous answer, 'cancel' to stop.)")
+    if step.kind == "multi" and turn.account.channel in TEXT_ONLY:
+        return "\n" + turn.t("(Several at once: type their numbers, like “1 3”.)")
     return ""
 
 
 async def _buttons(turn: Turn, step: Step, conversation: Conversation) -> tuple[Button, ...]:
     token = conversation.question_token
-    if step.kind == "confirm":
-        return (Button(turn.t("Confirm"), f"{BUTTON_PREFIX}:{token}:0"),
-                Button(turn.t("Cancel"), f"{BUTTON_PREFIX}:{token}:1"))
-    if step.kind == "photo" and step.optional:
-        return (Button(turn.t("Skip"), f"{BUTTON_PREFIX}:{token}:skip"),)
-    if step.kind != "choice":
-        return ()
     options = await _options(turn, step)
-    if len(options) > BUTTONS_AT_MOST:
-        return ()
-    return tuple(Button(option.shown(turn.t), f"{BUTTON_PREFIX}:{token}:{index}")
-                 for index, option in enumerate(options))
+    answers: list[Button] = []
+    if step.kind == "multi":
+        ticked = turn.data.get(step.key) or []
+        answers = [Button(f"{'☑' if option.value in ticked else '☐'} {option.shown(turn.t)}",
+                          f"{BUTTON_PREFIX}:{token}:{index}")
+                   for index, option in enumerate(options)]
+        answers.append(Button(turn.t("Done"), f"{BUTTON_PREFIX}:{token}:{DONE}"))
+    elif step.kind in ("choice", "confirm") and len(options) <= BUTTONS_AT_MOST:
+        answers = [Button(option.shown(turn.t), f"{BUTTON_PREFIX}:{token}:{index}")
+                   for index, option in enumerate(options)]
+    steering = [Button(turn.t(LABELS[action]), f"{BUTTON_PREFIX}:{token}:{action}", key=key,
+                       steer=True)
+                for action, key in await _steering(turn, step, conversation)]
+    return (*answers, *steering)
+
+
+LABELS = {SKIP: N_("Skip"), BACK: N_("Back"), CANCEL: N_("Cancel")}
+
+
+async def _steering(turn: Turn, step: Step, conversation: Conversation
+                    ) -> list[tuple[str, str | None]]:
+    """The steering buttons this question shows, each with its key where there are no
+    buttons: None (the next number) under a list; under a question answered by a number or a
+    text, the word itself (a number there is the answer), but Back keeps "0" unless 0 is an
+    answer too."""
+    typed = step.kind in ("text", "number") or (
+        step.kind == "choice" and len(await _options(turn, step)) > BUTTONS_AT_MOST)
+    first = not History.from_json(conversation.history)
+    shown: list[tuple[str, str | None]] = []
+    if step.optional:
+        shown.append((SKIP, TYPED_LABEL if step.kind == "number" else None))
+    if not first:
+        zero_answers = step.kind == "number" and await _bound(turn, step.minimum) <= 0
+        shown.append((BACK, TYPED_LABEL if zero_answers else "0"))
+    if first or step.kind == "confirm":
+        shown.append((CANCEL, TYPED_LABEL if typed else None))
+    return shown
+
+
+async def _steering_keys(turn: Turn, step: Step, conversation: Conversation
+                         ) -> list[tuple[str, str]]:
+    """(what is typed, the action) for the steering buttons that have a number."""
+    keyed = Outgoing(text="", buttons=await _buttons(turn, step, conversation)).keyed_buttons()
+    return [(key, button.payload.rsplit(":", 1)[1]) for key, button in keyed
+            if button.steer and key != TYPED_LABEL]
 
 
 async def _options(turn: Turn, step: Step) -> Sequence[Option]:
     if step.kind == "confirm":
-        return (Option("yes", N_("Confirm")), Option("no", N_("Cancel")))
+        extra = await step.options(turn) if callable(step.options) else step.options
+        return (Option("yes", N_("Confirm")), *extra)
     if not callable(step.options):
         return step.options
     # Looked up once per step and turn (buttons, hint and the answer's check all need them)

@@ -1,8 +1,11 @@
 """/report: a household situation report, from picking the household to the urgent alert.
 
-household (recent, search or new) → category → people concerned → urgency → note → photo →
-confirm. Nothing is written before the confirmation; then the report, the household when it
-is new, the day's check-in and the ward staff's alert commit in the turn's one transaction.
+household (recent, search or new) → category → people concerned → note → confirm: six answers
+with the command. The urgency is the situation's own (F0 is urgent in the catalogue) unless the
+one-message report said otherwise, and the confirmation offers the other as a second Save
+button; a photo is sent at the confirmation (or with the note) rather than asked for.
+Nothing is written before the confirmation; then the report, the household when it is new,
+the day's check-in and the ward staff's alert commit in the turn's one transaction.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ ROLES = WRITERS
 NORMAL, URGENT = "normal", "urgent"
 SEARCHED_RUNS = 3  # a one-message report names its household early; the rest is the note
 URGENCY = (Option(NORMAL, N_("Normal")), Option(URGENT, N_("Urgent")))
+TYPED_URGENCY = "urgency_typed"  # what a one-message report said ("khẩn"), over the default
+OTHER_URGENCY = "other_urgency"  # the confirmation's second Save: the other urgency
 
 
 # --- shared with /open -----------------------------------------------------------------------
@@ -129,8 +134,30 @@ async def _summary(turn: Turn) -> str:
              t("People concerned: {people}", people=t.number(data["people"])),
              t("Urgency: {urgency}", urgency=urgency_name(t, data["urgency"] == URGENT)),
              t("Note: {note}", note=data.get("note") or "—"),
-             t("Photo: {photo}", photo=t("attached") if data.get("photo") else t("none"))]
+             t("Photo: {photo}", photo=t("attached") if data.get("photo")
+               else t("none (send one now if it helps)"))]
     return "\n".join(lines)
+
+
+async def _record_category(turn: Turn, key: Any) -> None:
+    """The urgency: as the one-message report typed it, else the situation's own."""
+    typed = turn.data.get(TYPED_URGENCY)
+    if typed is None:
+        entry = await store.category(turn.session, str(key))
+        typed = URGENT if entry is not None and entry.urgent else NORMAL
+    turn.data["urgency"] = typed
+
+
+async def _other_urgency(turn: Turn) -> Sequence[Option]:
+    """Beside Confirm: save with the other urgency, one tap either way."""
+    if turn.data.get("urgency") == URGENT:
+        return (Option(OTHER_URGENCY, N_("Save as not urgent")),)
+    return (Option(OTHER_URGENCY, N_("🚨 Save as URGENT")),)
+
+
+async def _record_confirm(turn: Turn, value: Any) -> None:
+    if value == OTHER_URGENCY:
+        turn.data["urgency"] = NORMAL if turn.data.get("urgency") == URGENT else URGENT
 
 
 async def _finish(turn: Turn) -> None:
@@ -188,16 +215,17 @@ FLOW = register(Flow(
     steps=(
         *pick_household_steps(after="category"),
         Step("category", "choice", N_("What is the household's situation?"),
-             options=category_options),
+             options=category_options, on_answer=_record_category),
         Step("people", "number", N_("How many people in the household are concerned "
                                     "({min} to {max})?"),
              minimum=1, maximum=household_members),
-        Step("urgency", "choice", N_("How urgent is it? Urgent alerts the ward staff at once."),
-             options=URGENCY),
-        Step("note", "text", N_("Add a note for the ward (up to {max_length} characters)."),
-             max_length=store.NOTE_LIMIT, optional=True),
-        Step("photo", "photo", N_("Send a photo if it helps, or type 'skip'."), optional=True),
-        Step("confirm", "confirm", N_("Save this report?"), summary=_summary),
+        Step("note", "text", N_("Add a note for the ward (up to {max_length} characters), "
+                                "or send a photo."),
+             max_length=store.NOTE_LIMIT, optional=True, attach="photo"),
+        Step("confirm", "confirm", N_("Save this report? Urgent alerts the ward staff at "
+                                      "once."),
+             summary=_summary, options=_other_urgency, on_answer=_record_confirm,
+             attach="photo"),
     ),
     finish=_finish,
 ))
@@ -241,14 +269,11 @@ async def quick(turn: Turn, text: str, *, asked: bool) -> bool:
         answers["category"] = reading.category
     if reading.people is not None:
         answers["people"] = str(reading.people)
-    urgent = reading.urgent
-    if urgent is None and reading.category is not None:
-        urgent = next((bool(e.urgent) for e in entries if e.key == reading.category), None)
+    urgent = reading.urgent  # None: the situation's own, when the category is answered
     if urgent is not None:
-        answers["urgency"] = URGENT if urgent else NORMAL
+        data[TYPED_URGENCY] = URGENT if urgent else NORMAL
     note = " — ".join(part for part in (*notes, reading.note or "") if part)
     answers["note"] = note or None  # too long: the note step refuses it, with the reason
-    answers["photo"] = None  # a photo is for the guided form
     log.info("one-message report opened by account %s (found: category=%s people=%s "
              "urgent=%s household=%s)", turn.account.id, reading.category is not None,
              reading.people is not None, urgent is not None, at)

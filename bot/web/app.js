@@ -134,8 +134,14 @@
   function addBot(message) {
     if (message.id <= state.lastId) return;  // a poll overlapping a retry
     state.lastId = message.id;
+    if (message.menu) showMenu(message.menu);
+    else if (message.question) showMenu([]);
+    if (message.edit) { editBot(message); return; }
+    if (message.question) retireQuestions();
     var follow = atBottom();
     var item = el("li", message.urgent ? "msg bot urgent" : "msg bot");
+    item.dataset.id = String(message.id);
+    if (message.question) item.classList.add("question");
     var bubble = el("div", "bubble");
     if (message.photo) {
       var img = el("img", "photo");
@@ -154,9 +160,49 @@
       bubble.appendChild(link);
     }
     item.appendChild(bubble);
-    if (message.buttons && message.buttons.length) item.appendChild(choices(message.buttons));
+    if (message.buttons && message.buttons.length) {
+      item.appendChild(choices(message.buttons, message.id));
+    }
     $("log").appendChild(item);
     scrollDown();
+  }
+
+  // An edit names an earlier bubble: a multi-select's ticks change in it, or an answered
+  // question's buttons go. A bubble not on the page (another device's) is left alone.
+  function editBot(message) {
+    var item = $("log").querySelector('li[data-id="' + message.edit + '"]');
+    if (!item) return;
+    var old = item.querySelector(".choices");
+    if (old) old.remove();
+    if (!message.keyboard_only) {
+      var text = item.querySelector(".text");
+      if (text) text.replaceWith(textWithLinks(message.text || ""));
+    }
+    if (message.buttons && message.buttons.length) {
+      item.appendChild(choices(message.buttons, message.edit));
+    }
+  }
+
+  // A new question: the buttons of older ones would only be told "no longer open".
+  function retireQuestions() {
+    Array.prototype.forEach.call($("log").querySelectorAll("li.question .choice"),
+                                 function (button) { button.disabled = true; });
+  }
+
+  // The role's commands, when no question is open; a question hides them.
+  function showMenu(items) {
+    var menu = $("menu");
+    menu.textContent = "";
+    items.forEach(function (entry) {
+      var button = el("button", "command", entry.label);
+      button.type = "button";
+      button.addEventListener("click", function () {
+        showMenu([]);
+        send({ text: entry.text }, entry.label);
+      });
+      menu.appendChild(button);
+    });
+    menu.hidden = items.length === 0;
   }
 
   // Links to this very server (the dashboard's login link, a signed file) can be tapped;
@@ -182,15 +228,20 @@
     return paragraph;
   }
 
-  // Buttons of older messages stay tappable: the bot itself answers "no longer open".
-  function choices(buttons) {
+  // The answers, then the steering (Skip, Back, Cancel) on a row of their own. A tap names
+  // its bubble, so the bot can change that bubble (ticks) or take its buttons away.
+  function choices(buttons, messageId) {
     var row = el("div", "choices");
+    var steering = el("div", "steering");
     buttons.forEach(function (b) {
-      var button = el("button", "choice", b.label);
+      var button = el("button", b.steer ? "choice steer" : "choice", b.label);
       button.type = "button";
-      button.addEventListener("click", function () { send({ choice: b.payload }, b.label); });
-      row.appendChild(button);
+      button.addEventListener("click", function () {
+        send({ choice: b.payload, message: String(messageId) }, b.label);
+      });
+      (b.steer ? steering : row).appendChild(button);
     });
+    if (steering.childNodes.length) row.appendChild(steering);
     return row;
   }
 
@@ -226,6 +277,7 @@
     state.generation += 1;
     state.lastId = 0;
     $("log").textContent = "";
+    showMenu([]);
     poll(state.generation);
   }
 
