@@ -68,6 +68,9 @@ EDIT = "edit"
 # Outgoing.extra key, with EDIT: only the buttons change (none: the answered question's
 # keyboard taken away); a channel that cannot edit drops it, nothing is lost.
 KEYBOARD_ONLY = "keyboard_only"
+# EDIT's value for "the chat's newest question", whichever message that was: a typed answer
+# names no message, so the channel resolves it (Telegram remembers what it sent).
+LAST_QUESTION = "question"
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bot.channels.base import DeliveryError, HandleIncoming, SendRate, frames, handle_polled
-from bot.messages import Button, Incoming, Outgoing, split_text
+from bot.messages import LAST_QUESTION, QUESTION, Button, Incoming, Outgoing, split_text
 from bot.settings import SUPPORTED_LOCALES, Settings
 from storage.db import unavailable
 
@@ -210,6 +210,10 @@ class TelegramChannel:
             raise ValueError("TELEGRAM_BOT_TOKEN: required for the Telegram channel")
         self.settings = settings
         self.menu = menu
+        # Each chat's newest flow question still showing its keyboard, as sent from this
+        # process: a typed answer takes that keyboard away. Lost on a restart, which only
+        # leaves a keyboard on screen (its taps are refused as "no longer open").
+        self._asked: dict[int, int] = {}
         self.send_rate = SendRate(settings.telegram_rate_per_second,
                                   settings.telegram_chat_rate_per_second,
                                   settings.telegram_paid_rate_per_second)
@@ -447,7 +451,9 @@ class TelegramChannel:
         sends = self._plan(chat_id, message)
         for index, send in enumerate(sends[skip_parts:], start=skip_parts):
             try:
-                await send()
+                sent = await send()
+                if message.extra.get(QUESTION) and index == len(sends) - 1:
+                    self._asked[chat_id] = sent.message_id
             except DeliveryError as exc:
                 exc.parts_sent = index
                 raise
@@ -462,7 +468,12 @@ class TelegramChannel:
         a text past one message), and the message is then sent anew. A 429 or a server
         error is raised like any send's, to be retried."""
         ref = str(message.edit_of)
-        message_id = int(ref) if ref.isascii() and ref.isdigit() and len(ref) < 19 else None
+        if ref == LAST_QUESTION:  # a typed answer: the question this channel last sent there
+            message_id = self._asked.pop(chat_id, None)
+        else:
+            message_id = int(ref) if ref.isascii() and ref.isdigit() and len(ref) < 19 else None
+            if message_id is not None and self._asked.get(chat_id) == message_id:
+                del self._asked[chat_id]
         text = message.text.strip()
         if message_id is None or (not message.keyboard_only
                                   and not 0 < len(text) <= TEXT_LIMIT):
@@ -483,6 +494,8 @@ class TelegramChannel:
             return False
         except Exception as exc:
             raise delivery_error(exc) from None
+        if not message.keyboard_only:  # the ticks changed in place: still the open question
+            self._asked[chat_id] = message_id
         return True
 
     def _plan(self, chat_id: int, message: Outgoing) -> list[Send]:

@@ -39,6 +39,7 @@ from bot.client_address import client_address
 from bot.i18n import N_, Translator, pick_locale
 from bot.messages import (
     BIG_ID_MAX,
+    LAST_QUESTION,
     MENU,
     QUESTION,
     URGENT_ALERT,
@@ -252,6 +253,8 @@ def render(row: OutboxMessage) -> dict[str, Any]:
         item["edit"] = edit
         if message.keyboard_only:
             item["keyboard_only"] = True
+    elif message.edit_of == LAST_QUESTION:  # the page knows which bubble that is
+        item["retire"] = True
     if message.extra.get(QUESTION):  # only the newest question's buttons stay live
         item["question"] = True
     for kind in ("photo", "document"):

@@ -28,6 +28,7 @@ from bot.i18n import N_, Translator, pick_locale
 from bot.messages import (
     EDIT,
     KEYBOARD_ONLY,
+    LAST_QUESTION,
     QUESTION,
     TYPED_LABEL,
     Button,
@@ -256,6 +257,7 @@ async def resume(turn: Turn, conversation: Conversation) -> None:
     if incoming.payload is not None:
         await _button(turn, conversation, flow, step, incoming.payload)
         return
+    _drop_keyboard(turn)  # typed: the question's buttons go all the same
     if incoming.photo is not None and step.attach is not None:
         await _attach(turn, conversation, flow, step)
         return
@@ -352,10 +354,11 @@ async def _button(turn: Turn, conversation: Conversation, flow: Flow, step: Step
 
 
 def _drop_keyboard(turn: Turn) -> None:
-    """The tapped question is answered: its buttons go (Telegram, the web chat), so what is
-    left on screen is what can still be tapped."""
-    if turn.incoming.message_ref is not None:
-        turn.say("", extra={EDIT: turn.incoming.message_ref, KEYBOARD_ONLY: True})
+    """The question is answered: its buttons go (Telegram, the web chat), so what is left on
+    screen is what can still be tapped. A tap names its message; a typed answer, the last."""
+    if turn.account.channel not in TEXT_ONLY:
+        turn.say("", extra={EDIT: turn.incoming.message_ref or LAST_QUESTION,
+                            KEYBOARD_ONLY: True})
 
 
 def _toggle(turn: Turn, step: Step, value: str) -> None:

@@ -137,6 +137,7 @@
     if (message.menu) showMenu(message.menu);
     else if (message.question) showMenu([]);
     if (message.edit) { editBot(message); return; }
+    if (message.retire) { retireQuestions(); return; }
     if (message.question) retireQuestions();
     var follow = atBottom();
     var item = el("li", message.urgent ? "msg bot urgent" : "msg bot");
