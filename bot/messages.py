@@ -47,6 +47,8 @@ class Button:
     key: str | None = None
     # Steering (Skip, Back, Cancel) rather than an answer: laid out in one row after them.
     steer: bool = False
+    # Ticks an option of a multi-select: the message changes in place, nothing is answered.
+    toggle: bool = False
 
 
 TYPED_LABEL = "•"
@@ -147,11 +149,12 @@ class Outgoing:
 
 
 def _button_json(button: Button) -> list[Any]:
-    """[label, payload], with its key and steer only when set: stored rows stay small."""
-    if button.steer:
-        return [button.label, button.payload, button.key, True]
-    return [button.label, button.payload, button.key] if button.key else [button.label,
-                                                                          button.payload]
+    """[label, payload], then key, steer and toggle only as far as one is set: stored rows
+    stay small, and Button(*row) reads any of them."""
+    row = [button.label, button.payload, button.key, button.steer, button.toggle]
+    while len(row) > 2 and not row[-1]:
+        row.pop()
+    return row
 
 
 def split_text(text: str, limit: int) -> list[str]:

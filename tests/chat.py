@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.handlers.router import Router
-from bot.messages import TYPED_LABEL, Incoming, Outgoing
+from bot.messages import LAST_QUESTION, QUESTION, TYPED_LABEL, Incoming, Outgoing
 from storage.db import Database
 from storage.models import ChatAccount, OutboxMessage
 
@@ -104,6 +104,10 @@ class Chat:
                 self.refs.append(str(row.id))
             elif message.edit_of in self.refs:
                 self._edit(self.refs.index(message.edit_of), message)
+            elif message.edit_of == LAST_QUESTION:
+                asked = [i for i, m in enumerate(self.shown) if m.extra.get(QUESTION)]
+                if asked:
+                    self._edit(asked[-1], message)
         return messages
 
     def _edit(self, index: int, edit: Outgoing) -> None:

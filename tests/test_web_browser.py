@@ -181,7 +181,7 @@ async def test_the_dashboard_link_from_web_in_the_web_chat_is_a_link(start_bot: 
 
 
 async def test_a_leader_attaches_a_photo_to_a_report_on_a_phone(start_bot: StartBot) -> None:
-    """The report's photo step answered from the camera button at 390 px: a text file that
+    """The report's note answered by a photo from the camera button at 390 px: a text file that
     calls itself .jpg and a photo over 10 MB are refused in Vietnamese, a PNG called .txt
     is taken (the content decides), and the photo shows in the leader's own bubble;
     docs/screens/ gets the shot."""
@@ -231,9 +231,8 @@ async def test_a_leader_attaches_a_photo_to_a_report_on_a_phone(start_bot: Start
             await tap("Xong")
             await tap("Thiếu thuốc")
             await say("1")
-            await tap("Thường")
-            await say("bỏ qua")
-            await expect(log.locator(".msg.bot").last).to_contain_text("Gửi ảnh nếu cần")
+            # The note's question takes a photo instead (no step of its own).
+            await expect(log.locator(".msg.bot").last).to_contain_text("hoặc gửi ảnh")
 
             mine = log.locator(".msg.me")
             async with page.expect_file_chooser() as chooser:
@@ -269,5 +268,80 @@ async def test_a_leader_attaches_a_photo_to_a_report_on_a_phone(start_bot: Start
             await page.screenshot(path=str(SCREENS / "report-photo-phone.png"))
             await tap("Xác nhận")
             await expect(log.locator(".msg.bot").last).to_contain_text("Đã lưu")
+        finally:
+            await browser.close()
+
+
+async def test_a_leader_ticks_flags_in_place_and_finds_the_menu_on_a_phone(
+        start_bot: StartBot) -> None:
+    """At 390 px: a multi-select ticks in its own bubble (no new bubble per tap), an answered
+    question's buttons go, the steering row sits under the answers, and with no question
+    open the role's commands are a menu above the text field that starts a flow in one tap.
+    docs/screens/ gets keyboard-multi-phone.png and menu-phone.png."""
+    from playwright.async_api import async_playwright, expect
+
+    runtime = await start_bot()
+    seeded = await seed_ward(runtime.db)
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            context = await browser.new_context(viewport=PHONE, device_scale_factor=2,
+                                                is_mobile=True, has_touch=True,
+                                                locale="vi-VN")
+            page = await context.new_page()
+            expect.set_options(timeout=WAIT_MS)
+            await page.goto(f"http://127.0.0.1:{runtime.port}/")
+            await page.fill("#code", seeded.codes["leader:KP1"])
+            await page.fill("#name", "Trần Thị Bình")
+            await page.click("#login-button")
+            log = page.locator("#log")
+            bots = log.locator(".msg.bot")
+            menu = page.locator("#menu")
+            await expect(log).to_contain_text("Khu phố 1, Phường Bến Thành")
+            await expect(menu).to_be_visible()  # nothing open: the role's commands
+            await expect(menu.locator(".command", has_text="Hộ gia đình")).to_be_visible()
+            await menu.locator(".command", has_text="Hộ gia đình").tap()
+            await expect(bots.last).to_contain_text("Sổ hộ: anh/chị muốn làm gì?")
+            await expect(menu).to_be_hidden()  # a question is open
+            await expect(bots.last.locator(".steering .choice")).to_have_text(["Hủy"])
+
+            async def tap(label: str) -> None:
+                count = await bots.count()
+                await bots.last.locator(".choice", has_text=label).tap()
+                await expect(bots).not_to_have_count(count)
+
+            async def say(text: str) -> None:
+                count = await bots.count()
+                await page.fill("#text", text)
+                await page.press("#text", "Enter")
+                await expect(bots).not_to_have_count(count)
+
+            await tap("Thêm hộ")
+            await tap("Tổ dân phố 1")
+            for text in ("12 Lê Lợi", "Nguyễn Văn An", "4"):
+                await say(text)
+            count = await bots.count()
+            flags = bots.nth(count - 1)  # this bubble, not whichever is last later
+            await expect(flags).to_contain_text("Đánh dấu từng mục")
+            for label in ("☐ Hộ nghèo", "☐ Có trẻ nhỏ"):
+                await flags.locator(".choice", has_text=label).tap()
+                await expect(flags.locator(".choice", has_text="☑ " + label[2:])).to_be_visible()
+            assert await bots.count() == count  # ticked in place, no bubble per tap
+            # Only the open question has buttons; answered ones lost theirs.
+            assert await log.locator(".choice").count() == await flags.locator(".choice").count()
+            await expect(flags.locator(".steering .choice")).to_have_text(["Quay lại"])
+            await page.screenshot(path=str(SCREENS / "keyboard-multi-phone.png"))
+            await tap("Xong")
+            await expect(flags.locator(".choice")).to_have_count(0)
+            await expect(bots.last).to_contain_text("Hoàn cảnh hộ: Hộ nghèo, Có trẻ nhỏ")
+            await tap("Xác nhận")
+            await expect(bots.last).to_contain_text("Đã lưu: 12 Lê Lợi")
+            await expect(menu).to_be_visible()
+            width = await page.evaluate("document.documentElement.scrollWidth")
+            assert width <= PHONE["width"], width  # the menu scrolls inside itself
+            await page.screenshot(path=str(SCREENS / "menu-phone.png"))
+            await menu.get_by_role("button", name="Báo cáo", exact=True).tap()
+            await expect(bots.last).to_contain_text("Hộ nào?")
         finally:
             await browser.close()

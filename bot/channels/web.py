@@ -244,8 +244,8 @@ def render(row: OutboxMessage) -> dict[str, Any]:
     message = Outgoing.from_payload(row.payload)
     item: dict[str, Any] = {
         "id": row.id, "text": message.text,
-        "buttons": [{"label": b.label, "payload": b.payload, **({"steer": True} if b.steer
-                                                               else {})}
+        "buttons": [{"label": b.label, "payload": b.payload,
+                     **{flag: True for flag in ("steer", "toggle") if getattr(b, flag)}}
                     for b in message.buttons],
     }
     edit = parse_id(message.edit_of, high=BIG_ID_MAX)

@@ -592,7 +592,7 @@ async def _buttons(turn: Turn, step: Step, conversation: Conversation) -> tuple[
     if step.kind == "multi":
         ticked = turn.data.get(step.key) or []
         answers = [Button(f"{'☑' if option.value in ticked else '☐'} {option.shown(turn.t)}",
-                          f"{BUTTON_PREFIX}:{token}:{index}")
+                          f"{BUTTON_PREFIX}:{token}:{index}", toggle=True)
                    for index, option in enumerate(options)]
         answers.append(Button(turn.t("Done"), f"{BUTTON_PREFIX}:{token}:{DONE}"))
     elif step.kind in ("choice", "confirm") and len(options) <= BUTTONS_AT_MOST:

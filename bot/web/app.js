@@ -184,10 +184,11 @@
     }
   }
 
-  // A new question: the buttons of older ones would only be told "no longer open".
+  // A new question or a typed answer: the buttons of older questions would only be told
+  // "no longer open", so they go (what the person chose shows in their own bubble).
   function retireQuestions() {
-    Array.prototype.forEach.call($("log").querySelectorAll("li.question .choice"),
-                                 function (button) { button.disabled = true; });
+    Array.prototype.forEach.call($("log").querySelectorAll("li.question .choices"),
+                                 function (row) { row.remove(); });
   }
 
   // The role's commands, when no question is open; a question hides them.
@@ -204,6 +205,7 @@
       menu.appendChild(button);
     });
     menu.hidden = items.length === 0;
+    menu.scrollLeft = 0;  // its first commands in view, whatever was scrolled to before
   }
 
   // Links to this very server (the dashboard's login link, a signed file) can be tapped;
@@ -238,7 +240,7 @@
       var button = el("button", b.steer ? "choice steer" : "choice", b.label);
       button.type = "button";
       button.addEventListener("click", function () {
-        send({ choice: b.payload, message: String(messageId) }, b.label);
+        send({ choice: b.payload, message: String(messageId) }, b.toggle ? null : b.label);
       });
       (b.steer ? steering : row).appendChild(button);
     });
@@ -285,7 +287,7 @@
   // One id per message: a retry after a lost answer is recognised and handled once.
   async function send(body, shown) {
     var generation = state.generation;
-    var item = addMine(shown);
+    var item = shown === null ? null : addMine(shown);  // a tick shows in its own bubble
     body.id = newId();
     var delay = 1000;
     while (generation === state.generation) {
@@ -293,7 +295,11 @@
         var response = await api("POST", "/api/send", body);
         if (response.status === 401) { showLogin(); return; }
         if (response.ok) { setStatus(""); return; }
-        if (response.status < 500) { item.appendChild(el("p", "error", T.sendFailed)); return; }
+        if (response.status < 500) {
+          if (item) item.appendChild(el("p", "error", T.sendFailed));
+          else setStatus(T.sendFailed);
+          return;
+        }
       } catch (e) { /* offline: retried below with the same id */ }
       setStatus(T.offline);
       await sleep(delay);
