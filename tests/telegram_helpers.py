@@ -48,6 +48,15 @@ async def tap(tg: TelegramDouble, user: int, data: str, count: int = 1,
     return await tg.wait_messages(user, count)
 
 
+async def answered(tg: TelegramDouble, user: int, count: int = 1) -> list[SentMessage]:
+    """The replies to an answer of a flow's question, after that question's keyboard is
+    taken away (editMessageReplyMarkup, always first)."""
+    dropped, *replies = await tg.wait_messages(user, count + 1)
+    assert (dropped.method, dropped.buttons) == ("editMessageReplyMarkup", []), \
+        dropped.describe()
+    return replies
+
+
 def texts(messages: list[SentMessage]) -> str:
     return "\n".join(message.text or "" for message in messages)
 

@@ -25,7 +25,7 @@ from tests.chat import Chat
 from tests.conftest import Seeded, StartBot, make_settings, seed_ward
 from tests.doubles.telegram_api import TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
-from tests.telegram_helpers import data_for, register
+from tests.telegram_helpers import answered, data_for, register
 from tests.test_web_chat import WebUser
 
 GOLDEN = Path(__file__).parent / "golden" / "one_message"
@@ -81,7 +81,7 @@ async def test_on_telegram_through_the_double(start_bot: StartBot, tg: TelegramD
     assert "Household: 12 Lê Lợi · T.V.B. · 4 people" in (summary.text or ""), summary.describe()
     assert "Urgency: Urgent" in (summary.text or "") and "Note: sốt cao" in (summary.text or "")
     await tg.tap(901, data_for(summary, "Confirm"))
-    [saved, *_] = await tg.wait_messages(901)
+    [saved, *_] = await answered(tg, 901)
     assert (saved.text or "").startswith("Saved: report #1")
     await _filed(runtime.db)
 
