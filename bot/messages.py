@@ -47,8 +47,9 @@ class Button:
     key: str | None = None
     # Steering (Skip, Back, Cancel) rather than an answer: laid out in one row after them.
     steer: bool = False
-    # Ticks an option of a multi-select: the message changes in place, nothing is answered.
-    toggle: bool = False
+    # Ticks an option of a multi-select ("on" or "off" now): the message changes in place,
+    # nothing is answered yet.
+    toggle: str = ""
 
 
 TYPED_LABEL = "•"

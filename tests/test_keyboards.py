@@ -8,12 +8,19 @@ chat's API names the bubble an edit changes.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
-from storage.models import Household
-from tests.conftest import StartBot, seed_ward
+from bot.handlers.router import Router
+from bot.messages import Outgoing
+from storage import households, units
+from storage.db import Database
+from storage.models import Household, Report
+from tests.chat import Chat
+from tests.conftest import Seeded, StartBot, make_settings, seed_ward
 from tests.doubles.telegram_api import SentMessage, TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
 from tests.telegram_helpers import data_for
@@ -158,7 +165,7 @@ async def test_zalo_flags_in_one_message_and_zero_goes_back(
     assert (await say("0")).startswith("Tên chủ hộ, nếu muốn lưu.")  # back to the name
     await say("Nguyễn Văn An")
     flags = await say("4")
-    assert "gõ các số, ví dụ “1 3”" in flags and "7. Xong" in flags, flags
+    assert "nhiều mục cùng lúc như “1 3”" in flags and "7. Xong" in flags, flags
     refused = await say("3, 9")
     assert refused.startswith("Vui lòng chọn theo số trong danh sách (1 đến 6)"), refused
     confirm = await say("3,5")
@@ -226,3 +233,82 @@ async def _web_to_flags(user: WebUser) -> dict[str, Any]:
         retired, question = await _replies(user, 2)
         assert retired == {"id": retired["id"], "text": "", "buttons": [], "retire": True}
     return question
+
+
+# --- what a new user tried: back keeps what it should, the confirmation takes words --------
+
+@pytest.fixture
+async def ward(db_url: str) -> AsyncIterator[tuple[Router, Database, Seeded]]:
+    database = Database(db_url)
+    seeded = await seed_ward(database)
+    async with database.transaction() as session:
+        kp1 = await units.by_code(session, "26734-KP1")
+        assert kp1 is not None
+        await households.add(session, kp1, "12 Lê Lợi", head_name="Trần Văn Bình", members=4,
+                             flags=["poor"])
+    yield Router(database, make_settings(db_url)), database, seeded
+    await database.dispose()
+
+
+async def _leader(ward: tuple[Router, Database, Seeded], channel: str) -> Chat:
+    router, db, seeded = ward
+    chat = Chat(router, db, channel=channel, external_id=f"{channel}-kb", language="vi")
+    await chat.send(f"/start {seeded.codes['leader:KP1']}")
+    return chat
+
+
+def _text(replies: list[Outgoing]) -> str:
+    """What the person reads, Zalo's numbered lists included."""
+    return "\n".join(message.numbered_text() for message in replies)
+
+
+async def test_back_keeps_the_photo_and_the_ticks(ward: tuple[Router, Database, Seeded]
+                                                  ) -> None:
+    chat = await _leader(ward, "telegram")
+    await chat.send("12 Lê Lợi thiếu thuốc 2 người")
+    assert "Ảnh: có kèm" in _text(await chat.send(photo="AgAC-receipt"))
+    await chat.tap("Quay lại")  # back to the note: the photo is no answer to it, it stays
+    summary = _text(await chat.send("ba cụ bị sốt"))
+    assert "Ghi chú: ba cụ bị sốt" in summary and "Ảnh: có kèm" in summary, summary
+
+    await chat.send("/household")
+    await chat.tap("Thêm hộ")
+    await chat.tap("Tổ dân phố 1")
+    for typed in ("7 Pasteur", "bỏ qua", "3"):
+        await chat.send(typed)
+    await chat.tap("☐ Hộ nghèo")
+    await chat.tap("Xong")
+    [back] = [m for m in await chat.tap("Quay lại") if m.buttons]
+    assert "☑ Hộ nghèo" in [b.label for b in back.buttons]  # as left, not cleared
+    await chat.tap("☐ Có trẻ nhỏ")
+    assert "Hoàn cảnh hộ: Hộ nghèo, Có trẻ nhỏ" in _text(await chat.tap("Xong"))
+
+
+async def test_the_confirmation_takes_words_and_a_note(ward: tuple[Router, Database, Seeded]
+                                                       ) -> None:
+    router, db, _ = ward
+    chat = await _leader(ward, "zalo")
+    summary = _text(await chat.send("12 le loi thieu thuoc 2 nguoi"))
+    assert summary.endswith("1. Lưu\n2. 🚨 Lưu, báo KHẨN\n3. Hủy\n0. Quay lại"), summary
+    summary = _text(await chat.send("ba cụ bị sốt từ hôm qua"))  # typed at the confirmation
+    assert "Ghi chú: ba cụ bị sốt từ hôm qua" in summary, summary
+    assert "Vui lòng trả lời" not in summary
+    saved = _text(await chat.send("khan"))  # the urgent Save, by its word
+    assert saved.startswith("Đã lưu: báo cáo #1"), saved
+    async with db.read() as session:
+        report = (await session.execute(select(Report))).scalar_one()
+    assert (report.urgent, report.note) == (True, "ba cụ bị sốt từ hôm qua")
+
+
+async def test_zalo_typed_ticks_toggle_what_is_shown(ward: tuple[Router, Database, Seeded]
+                                                     ) -> None:
+    chat = await _leader(ward, "zalo")
+    await chat.send("/household")
+    await chat.send("2")  # Sửa thông tin hộ
+    await chat.send("1")  # Tìm
+    await chat.send("12 le loi")
+    await chat.send("1")  # the one found
+    flags = _text(await chat.send("4"))  # Hoàn cảnh đặc biệt
+    assert "3. ☑ Hộ nghèo" in flags, flags
+    summary = _text(await chat.send("5 7"))  # tick 5; Done's number in the list is ignored
+    assert "Hộ nghèo → Hộ nghèo, Có trẻ nhỏ" in summary, summary

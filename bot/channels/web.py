@@ -245,7 +245,8 @@ def render(row: OutboxMessage) -> dict[str, Any]:
     item: dict[str, Any] = {
         "id": row.id, "text": message.text,
         "buttons": [{"label": b.label, "payload": b.payload,
-                     **{flag: True for flag in ("steer", "toggle") if getattr(b, flag)}}
+                     **({"steer": True} if b.steer else {}),
+                     **({"toggle": b.toggle} if b.toggle else {})}
                     for b in message.buttons],
     }
     edit = parse_id(message.edit_of, high=BIG_ID_MAX)

@@ -100,6 +100,9 @@ class Step:
     # A photo sent at this step is kept under this key and the step asked again (a report's
     # photo at its confirmation, instead of a step of its own).
     attach: str | None = None
+    # Confirm steps: a typed text that is no answer is kept under this key (up to
+    # max_length) and the step asked again: the note a one-message report never asked for.
+    text_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -319,12 +322,19 @@ async def _back(turn: Turn, conversation: Conversation, flow: Flow, step: Step) 
         await _ask(turn, conversation, flow, step, notice=N_("This is the first question."))
         return
     previous = flow.step(visit.step) or flow.steps[0]
-    # The answers as they stood when that question was asked: a loop (search again, tick
-    # another flag) may have overwritten what its prompt shows.
-    turn.data = dict(visit.answers)
+    # The answers as they stood when that question was asked: a loop (search again) may
+    # have overwritten what its prompt shows. Kept: a photo sent aside (it was no answer to
+    # any step) and the ticks of the multi-select gone back to, which its buttons show.
+    kept = {key: turn.data[key] for key in _kept_on_back(flow, previous) if key in turn.data}
+    turn.data = {**visit.answers, **kept}
     conversation.history = history.to_json()
     _answers_changed(turn)
     await _ask(turn, conversation, flow, previous)
+
+
+def _kept_on_back(flow: Flow, previous: Step) -> list[str]:
+    keys = [step.attach for step in flow.steps if step.attach]
+    return [*keys, previous.key] if previous.kind == "multi" else keys
 
 
 async def _button(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
@@ -379,9 +389,30 @@ async def _answer(turn: Turn, conversation: Conversation, flow: Flow, step: Step
         else:
             value = await _parse(turn, step, text, photo, other)
     except BadAnswer as bad:
+        if step.text_to and text and not skip and photo is None and _free_text(text):
+            await _keep_text(turn, conversation, flow, step, text)
+            return
         await _ask(turn, conversation, flow, step, notice=bad.msgid, **bad.values)
         return
     await _settle(turn, conversation, flow, step, value)
+
+
+def _free_text(text: str) -> bool:
+    """Words, not a number or a steering word that missed its step."""
+    word = fold(text).strip(" .")
+    return not word.isdigit() and word not in SKIP_WORDS
+
+
+async def _keep_text(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
+                     text: str) -> None:
+    assert step.text_to is not None
+    try:
+        turn.data[step.text_to] = await _parse_text(turn, step, text)
+    except BadAnswer as bad:
+        await _ask(turn, conversation, flow, step, notice=bad.msgid, **bad.values)
+        return
+    _answers_changed(turn)
+    await _ask(turn, conversation, flow, step)
 
 
 async def _settle(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
@@ -430,6 +461,8 @@ async def _parse_choice(turn: Turn, step: Step, text: str) -> str:
     found = [option for option in options if wanted and wanted in fold(option.shown(turn.t))]
     if len(found) == 1:
         return found[0].value
+    if listed and turn.account.channel not in TEXT_ONLY:
+        raise BadAnswer(N_("Please tap one of the buttons below, or type its name."))
     if listed:
         raise BadAnswer(N_("Please choose one of the options: reply with its number (1 to {n})."),
                       n=len(options))
@@ -447,37 +480,42 @@ async def _parse_confirm(turn: Turn, step: Step, text: str) -> str:
     wanted = fold(text).rstrip(".!")
     options = await _options(turn, step)
     for index, option in enumerate(options, start=1):
-        if wanted in (str(index), fold(option.shown(turn.t)), option.value):
+        if wanted in (str(index), fold(option.shown(turn.t)), option.value,
+                      *map(fold, option.aliases)):
             return option.value
     if wanted in YES_WORDS:
         return "yes"
     if wanted in NO_WORDS:
         return "no"
-    raise BadAnswer(N_("Please reply 1 to confirm, or choose one of the options by its "
-                       "number."))
+    if turn.account.channel in TEXT_ONLY:
+        raise BadAnswer(N_("Please reply 1 to confirm, or the number of another choice in "
+                           "the list."))
+    raise BadAnswer(N_("Please tap one of the buttons below."))
 
 
 async def _parse_multi(turn: Turn, step: Step, text: str) -> list[str]:
-    """Several options in one message: their numbers ("1 3 5", "1,3") or names separated by
-    commas; Done's number or word alone keeps what is ticked."""
+    """Several options in one message, by their numbers ("1 3 5", "1,3") or names separated
+    by commas: each ticks or unticks its option, as a tap would, and the answer is taken
+    (the confirmation shows it). Done alone keeps the ticks; in a list it is ignored."""
     options = await _options(turn, step)
+    done = {str(len(options) + 1), fold(turn.t("Done")), "xong", "done"}
     wanted = fold(text).strip(" .")
-    if wanted in (str(len(options) + 1), fold(turn.t("Done")), "xong", "done"):
-        return list(turn.data.get(step.key) or [])
-    if wanted in NO_WORDS or wanted in SKIP_WORDS:
+    ticked = list(turn.data.get(step.key) or [])
+    if wanted in done:
+        return ticked
+    if wanted in NO_WORDS:
         return []
-    parts = [part for part in re.split(r"[,;]+" if re.search(r"[a-z]", wanted) else r"[\s,;.]+",
-                                       wanted) if part.strip()]
-    chosen: list[str] = []
-    for part in parts:
-        option = _one_option(turn, options, part.strip())
+    parts = [part.strip() for part in re.split(
+        r"[,;]+" if re.search(r"[a-z]", wanted) else r"[\s,;.]+", wanted) if part.strip()]
+    for part in (part for part in parts if part not in done):
+        option = _one_option(turn, options, part)
         if option is None:
             raise BadAnswer(N_("Please choose by the numbers of the list (1 to {n}), several "
                                "at once like “1 3”, or send {done} for {done_label}."),
                             n=len(options), done=len(options) + 1, done_label=turn.t("Done"))
-        if option.value not in chosen:
-            chosen.append(option.value)
-    return chosen
+        ticked = [v for v in ticked if v != option.value] if option.value in ticked else [
+            *ticked, option.value]
+    return ticked
 
 
 def _one_option(turn: Turn, options: Sequence[Option], wanted: str) -> Option | None:
@@ -581,7 +619,8 @@ async def _hint(turn: Turn, step: Step) -> str:
         return "\n" + turn.t("(Too many to list: type part of the name, or the code; "
                              "{n} to choose from.)", n=turn.t.number(len(options)))
     if step.kind == "multi" and turn.account.channel in TEXT_ONLY:
-        return "\n" + turn.t("(Several at once: type their numbers, like “1 3”.)")
+        return "\n" + turn.t("(Type the numbers to tick or untick, several at once like "
+                             "“1 3”.)")
     return ""
 
 
@@ -592,7 +631,8 @@ async def _buttons(turn: Turn, step: Step, conversation: Conversation) -> tuple[
     if step.kind == "multi":
         ticked = turn.data.get(step.key) or []
         answers = [Button(f"{'☑' if option.value in ticked else '☐'} {option.shown(turn.t)}",
-                          f"{BUTTON_PREFIX}:{token}:{index}", toggle=True)
+                          f"{BUTTON_PREFIX}:{token}:{index}",
+                          toggle="on" if option.value in ticked else "off")
                    for index, option in enumerate(options)]
         answers.append(Button(turn.t("Done"), f"{BUTTON_PREFIX}:{token}:{DONE}"))
     elif step.kind in ("choice", "confirm") and len(options) <= BUTTONS_AT_MOST:
@@ -636,9 +676,10 @@ async def _steering_keys(turn: Turn, step: Step, conversation: Conversation
 
 
 async def _options(turn: Turn, step: Step) -> Sequence[Option]:
-    if step.kind == "confirm":
+    if step.kind == "confirm":  # an option "yes" among the step's own relabels Confirm
         extra = await step.options(turn) if callable(step.options) else step.options
-        return (Option("yes", N_("Confirm")), *extra)
+        yes = next((o for o in extra if o.value == "yes"), Option("yes", N_("Confirm")))
+        return (yes, *(o for o in extra if o.value != "yes"))
     if not callable(step.options):
         return step.options
     # Looked up once per step and turn (buttons, hint and the answer's check all need them)

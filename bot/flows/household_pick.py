@@ -224,8 +224,9 @@ async def check_new_code(turn: Turn, code: str) -> str | None:
     if unit is None:
         return N_("That unit is not in your area any more; type 'back' to choose another.")
     if await households.by_code(turn.session, unit, code) is not None:
-        raise BadAnswer(N_("{unit} already has a household {code}. Type another code, or "
-                         "'back' to search for it."), unit=unit.name, code=normalize(code))
+        raise BadAnswer(N_("{unit} already has a household {code}. Type another code; to "
+                           "use that household, type 'cancel' and start again, then pick "
+                           "it."), unit=unit.name, code=normalize(code))
     return None
 
 

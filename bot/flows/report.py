@@ -43,7 +43,6 @@ NORMAL, URGENT = "normal", "urgent"
 SEARCHED_RUNS = 3  # a one-message report names its household early; the rest is the note
 URGENCY = (Option(NORMAL, N_("Normal")), Option(URGENT, N_("Urgent")))
 TYPED_URGENCY = "urgency_typed"  # what a one-message report said ("khẩn"), over the default
-OTHER_URGENCY = "other_urgency"  # the confirmation's second Save: the other urgency
 
 
 # --- shared with /open -----------------------------------------------------------------------
@@ -148,16 +147,23 @@ async def _record_category(turn: Turn, key: Any) -> None:
     turn.data["urgency"] = typed
 
 
+SAVE_URGENT_WORDS = ("khan", "gap", "urgent", "bao khan", "luu khan")
+SAVE_WORDS = ("luu", "save", "gui", "send")
+
+
 async def _other_urgency(turn: Turn) -> Sequence[Option]:
-    """Beside Confirm: save with the other urgency, one tap either way."""
+    """Two Save buttons, the situation's own urgency first: one tap either way, and each
+    says whether the ward staff are alerted ("khẩn" typed is the urgent one)."""
+    urgent = Option(URGENT, N_("🚨 Save as URGENT"), aliases=SAVE_URGENT_WORDS)
     if turn.data.get("urgency") == URGENT:
-        return (Option(OTHER_URGENCY, N_("Save as not urgent")),)
-    return (Option(OTHER_URGENCY, N_("🚨 Save as URGENT")),)
+        return (Option("yes", urgent.label, aliases=(*urgent.aliases, *SAVE_WORDS)),
+                Option(NORMAL, N_("Save as not urgent"), aliases=("khong khan", "thuong")))
+    return Option("yes", N_("Save"), aliases=SAVE_WORDS), urgent
 
 
 async def _record_confirm(turn: Turn, value: Any) -> None:
-    if value == OTHER_URGENCY:
-        turn.data["urgency"] = NORMAL if turn.data.get("urgency") == URGENT else URGENT
+    if value in (URGENT, NORMAL):  # the second Save: the other urgency
+        turn.data["urgency"] = value
 
 
 async def _finish(turn: Turn) -> None:
@@ -222,10 +228,10 @@ FLOW = register(Flow(
         Step("note", "text", N_("Add a note for the ward (up to {max_length} characters), "
                                 "or send a photo."),
              max_length=store.NOTE_LIMIT, optional=True, attach="photo"),
-        Step("confirm", "confirm", N_("Save this report? Urgent alerts the ward staff at "
-                                      "once."),
+        Step("confirm", "confirm", N_("Save this report? An urgent one alerts the ward staff "
+                                      "at once. (A note or a photo sent now is added.)"),
              summary=_summary, options=_other_urgency, on_answer=_record_confirm,
-             attach="photo"),
+             attach="photo", text_to="note", max_length=store.NOTE_LIMIT),
     ),
     finish=_finish,
 ))

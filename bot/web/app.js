@@ -134,12 +134,14 @@
   function addBot(message) {
     if (message.id <= state.lastId) return;  // a poll overlapping a retry
     state.lastId = message.id;
+    // Read before the menu comes or goes: it changes the log's height, and a chart below
+    // the fold would then not be followed when it loads.
+    var follow = atBottom();
     if (message.menu) showMenu(message.menu);
     else if (message.question) showMenu([]);
     if (message.edit) { editBot(message); return; }
     if (message.retire) { retireQuestions(); return; }
     if (message.question) retireQuestions();
-    var follow = atBottom();
     var item = el("li", message.urgent ? "msg bot urgent" : "msg bot");
     item.dataset.id = String(message.id);
     if (message.question) item.classList.add("question");
@@ -237,7 +239,9 @@
     var row = el("div", "choices");
     var steering = el("div", "steering");
     buttons.forEach(function (b) {
-      var button = el("button", b.steer ? "choice steer" : "choice", b.label);
+      var kind = b.steer ? "choice steer" : b.toggle ? "choice toggle " + b.toggle : "choice";
+      var button = el("button", kind, b.label);
+      if (b.toggle) button.setAttribute("aria-pressed", b.toggle === "on" ? "true" : "false");
       button.type = "button";
       button.addEventListener("click", function () {
         send({ choice: b.payload, message: String(messageId) }, b.toggle ? null : b.label);
