@@ -57,6 +57,14 @@ async def answered(tg: TelegramDouble, user: int, count: int = 1) -> list[SentMe
     return replies
 
 
+async def next_reply(tg: TelegramDouble, user: int) -> SentMessage:
+    """The next message the bot sent, past the keyboards it took away from answered
+    questions (editMessageReplyMarkup)."""
+    while (message := await tg.next_message(user)).method == "editMessageReplyMarkup":
+        assert message.buttons == [], message.describe()
+    return message
+
+
 def texts(messages: list[SentMessage]) -> str:
     return "\n".join(message.text or "" for message in messages)
 
