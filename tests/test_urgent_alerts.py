@@ -153,7 +153,7 @@ async def _file(ward: Ward, channel: str = "telegram") -> tuple[Chat, Chat, Chat
     for chat, who in ((leader, "kp1"), (dung, "dung"), (hai, "hai")):
         await chat.send(f"/start {ward.codes[who]}")
     await leader.send(ONE_MESSAGE)
-    saved = await leader.tap("Confirm")
+    saved = await leader.tap("🚨 Save as URGENT")
     assert "alerted (2 people)" in _text(saved)
     for staff in (dung, hai):
         assert [m.text.splitlines()[0] for m in await staff.inbox()] == [
