@@ -126,9 +126,16 @@ def transcript_lines(messages: list[Outgoing]) -> list[str]:
     for message in messages:
         if message.edit_of is not None:
             if message.buttons:
-                lines.append("~ " + " ".join(f"[{b.label}]" for b in message.buttons))
+                lines.append("~ " + _keyboard(message))
             continue
         lines += [f"< {part}" for part in message.text.split("\n")]
         if message.buttons:
-            lines.append("  " + " ".join(f"[{b.label}]" for b in message.buttons))
+            lines.append("  " + _keyboard(message))
     return lines
+
+
+def _keyboard(message: Outgoing) -> str:
+    """The buttons as the phone lays them out: the answers, then the steering row."""
+    ordered = [b for b in message.buttons if not b.steer] + [b for b in message.buttons
+                                                             if b.steer]
+    return " ".join(f"[{b.label}]" for b in ordered)

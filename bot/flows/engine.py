@@ -265,10 +265,9 @@ async def resume(turn: Turn, conversation: Conversation) -> None:
         await _attach(turn, conversation, flow, step)
         return
     word = fold(incoming.text or "")
-    action = next((action for key, action in await _steering_keys(turn, step, conversation)
-                   if word == key), None)
-    if action is not None:
-        await _steer_action(turn, conversation, flow, step, action)
+    tapped = await _typed_tap(turn, step, conversation, word)
+    if tapped is not None:
+        await _button(turn, conversation, flow, step, tapped)
         return
     if await _steer(turn, conversation, flow, step, word):
         return
@@ -475,15 +474,13 @@ async def _parse_choice(turn: Turn, step: Step, text: str) -> str:
 
 
 async def _parse_confirm(turn: Turn, step: Step, text: str) -> str:
-    """Confirm (1, yes, its label), or an option beside it by its number or label; Cancel's
-    number is a steering key, read before this."""
+    """Confirm (1, yes, its label or aliases), or an option beside it by its label or
+    aliases; on Zalo the numbers of the list are taps, read before this."""
     wanted = fold(text).rstrip(".!")
-    options = await _options(turn, step)
-    for index, option in enumerate(options, start=1):
-        if wanted in (str(index), fold(option.shown(turn.t)), option.value,
-                      *map(fold, option.aliases)):
+    for option in await _options(turn, step):  # numbers: Zalo's are taps, read before this
+        if wanted in (fold(option.shown(turn.t)), option.value, *map(fold, option.aliases)):
             return option.value
-    if wanted in YES_WORDS:
+    if wanted in YES_WORDS or wanted == "1":
         return "yes"
     if wanted in NO_WORDS:
         return "no"
@@ -641,6 +638,9 @@ async def _buttons(turn: Turn, step: Step, conversation: Conversation) -> tuple[
     steering = [Button(turn.t(LABELS[action]), f"{BUTTON_PREFIX}:{token}:{action}", key=key,
                        steer=True)
                 for action, key in await _steering(turn, step, conversation)]
+    if step.kind == "confirm":  # Cancel right after Confirm: "2. Hủy" on Zalo, as it always was
+        cancel = [b for b in steering if b.payload.endswith(f":{CANCEL}")]
+        return (answers[0], *cancel, *answers[1:], *(b for b in steering if b not in cancel))
     return (*answers, *steering)
 
 
@@ -667,12 +667,16 @@ async def _steering(turn: Turn, step: Step, conversation: Conversation
     return shown
 
 
-async def _steering_keys(turn: Turn, step: Step, conversation: Conversation
-                         ) -> list[tuple[str, str]]:
-    """(what is typed, the action) for the steering buttons that have a number."""
+async def _typed_tap(turn: Turn, step: Step, conversation: Conversation, word: str
+                     ) -> str | None:
+    """On Zalo, the payload of the button whose number was typed: the numbered list is its
+    keyboard. Elsewhere a number is an answer (Back and Cancel are buttons there), and in a
+    multi-select's list the numbers are ticks, read by its parser."""
+    if turn.account.channel not in TEXT_ONLY or not word.isdigit():
+        return None
     keyed = Outgoing(text="", buttons=await _buttons(turn, step, conversation)).keyed_buttons()
-    return [(key, button.payload.rsplit(":", 1)[1]) for key, button in keyed
-            if button.steer and key != TYPED_LABEL]
+    return next((button.payload for key, button in keyed
+                 if key == word and (button.steer or step.kind != "multi")), None)
 
 
 async def _options(turn: Turn, step: Step) -> Sequence[Option]:

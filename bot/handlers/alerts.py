@@ -109,6 +109,8 @@ async def take(turn: Turn, report: Report) -> None:
     log.info("alert for report %s taken by account %s: %s", report.id, turn.account.id,
              outcome)
     unit = await _unit(turn, report)
+    if outcome is not store.Take.BUSY:
+        await _drop_take_button(turn, report)
     if outcome is store.Take.ALREADY_YOURS:
         turn.say(turn.t("You have already taken report #{id}.", id=report.id))
     elif outcome is store.Take.TAKEN_BY_OTHER:
@@ -125,8 +127,6 @@ async def take(turn: Turn, report: Report) -> None:
                         id=report.id))
     else:
         await _tell_taken(turn, report, unit)
-    if outcome is not store.Take.BUSY:
-        await _drop_take_button(turn, report)
 
 
 async def _drop_take_button(turn: Turn, report: Report) -> None:
