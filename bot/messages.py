@@ -25,6 +25,9 @@ class Incoming:
     # Which of the channel's bots it came through (bot.settings.BotToken.key; "" the
     # default): the chat account follows it, and what is sent to them goes through it.
     bot: str = ""
+    # The platform's id of the message whose button was tapped (Telegram's message_id, the
+    # web chat's bubble): what an edit of that message names. None where taps do not exist.
+    message_ref: str | None = None
 
     @property
     def command(self) -> tuple[str, str] | None:
@@ -41,6 +44,18 @@ class Incoming:
 class Button:
     label: str
     payload: str  # at most 64 bytes (Telegram's callback_data limit)
+    # What a person types for it where there are no buttons (Zalo): None, the next number of
+    # the list; "0" (Back) is listed last; TYPED_LABEL, no number at all: the label itself is
+    # the word to type ("Hủy" under a text question, where a number would be an answer).
+    key: str | None = None
+    # Steering (Skip, Back, Cancel) rather than an answer: laid out in one row after them.
+    steer: bool = False
+    # Ticks an option of a multi-select ("on" or "off" now): the message changes in place,
+    # nothing is answered yet.
+    toggle: str = ""
+
+
+TYPED_LABEL = "•"
 
 
 # Outgoing.extra key: send with Telegram's allow_paid_broadcast (0.1 Star a message, up to
@@ -51,6 +66,17 @@ PAID_BROADCAST = "paid_broadcast"
 MENU = "menu"
 # Outgoing.extra key: an urgent report's alert to ward staff; the web chat styles it apart.
 URGENT_ALERT = "urgent_alert"
+# Outgoing.extra key: a flow's question; the web chat leaves only the newest one's buttons live.
+QUESTION = "question"
+# Outgoing.extra key: not a new message but an edit of the one with this Incoming.message_ref
+# (a multi-select's ticks); a channel that cannot edit it sends the message anew.
+EDIT = "edit"
+# Outgoing.extra key, with EDIT: only the buttons change (none: the answered question's
+# keyboard taken away); a channel that cannot edit drops it, nothing is lost.
+KEYBOARD_ONLY = "keyboard_only"
+# EDIT's value for "the chat's newest question", whichever message that was: a typed answer
+# names no message, so the channel resolves it (Telegram remembers what it sent).
+LAST_QUESTION = "question"
 
 
 @dataclass(frozen=True)
@@ -67,7 +93,7 @@ class Outgoing:
     def to_payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {"text": self.text}
         if self.buttons:
-            payload["buttons"] = [[b.label, b.payload] for b in self.buttons]
+            payload["buttons"] = [_button_json(b) for b in self.buttons]
         for key in ("photo", "document", "filename"):
             if getattr(self, key):
                 payload[key] = getattr(self, key)
@@ -79,7 +105,7 @@ class Outgoing:
     def from_payload(cls, payload: dict[str, Any]) -> Outgoing:
         return cls(
             text=payload.get("text", ""),
-            buttons=tuple(Button(label, data) for label, data in payload.get("buttons", [])),
+            buttons=tuple(Button(*button) for button in payload.get("buttons", [])),
             photo=payload.get("photo"),
             document=payload.get("document"),
             filename=payload.get("filename"),
@@ -90,9 +116,25 @@ class Outgoing:
     def paid_broadcast(self) -> bool:
         return bool(self.extra.get(PAID_BROADCAST))
 
+    @property
+    def edit_of(self) -> str | None:
+        return self.extra.get(EDIT)
+
+    @property
+    def keyboard_only(self) -> bool:
+        return bool(self.extra.get(KEYBOARD_ONLY))
+
+    def keyed_buttons(self) -> list[tuple[str, Button]]:
+        """Each button with what is typed for it where there are none, in the listed order:
+        numbered ones first, then the typed labels, then "0"."""
+        numbers = iter(range(1, len(self.buttons) + 1))
+        keyed = [(b.key or str(next(numbers)), b) for b in self.buttons]
+        return sorted(keyed, key=lambda pair: (pair[0] == TYPED_LABEL, pair[0] == "0"))
+
     def numbered_buttons(self) -> str:
         """The buttons as a numbered list, for channels without buttons ("" when none)."""
-        return "\n".join(f"{i}. {b.label}" for i, b in enumerate(self.buttons, start=1))
+        return "\n".join(f"{key} {b.label}" if key == TYPED_LABEL else f"{key}. {b.label}"
+                         for key, b in self.keyed_buttons())
 
     def numbered_text(self) -> str:
         return f"{self.text}\n\n{self.numbered_buttons()}" if self.buttons else self.text
@@ -108,6 +150,15 @@ class Outgoing:
         else:
             parts += split_text(numbered, limit)
         return parts
+
+
+def _button_json(button: Button) -> list[Any]:
+    """[label, payload], then key, steer and toggle only as far as one is set: stored rows
+    stay small, and Button(*row) reads any of them."""
+    row = [button.label, button.payload, button.key, button.steer, button.toggle]
+    while len(row) > 2 and not row[-1]:
+        row.pop()
+    return row
 
 
 def split_text(text: str, limit: int) -> list[str]:

@@ -62,7 +62,7 @@ _OUTBOX = cast(Table, OutboxMessage.__table__)
 
 def _queued(session: AsyncSession, account: ChatAccount, payload: dict[str, Any]) -> None:
     buttons = payload.get("buttons") or []
-    if buttons and not any(str(data).startswith(FLOW_BUTTON) for _, data in buttons):
+    if buttons and not any(str(button[1]).startswith(FLOW_BUTTON) for button in buttons):
         account.latest_buttons = [list(button) for button in buttons]
     session.info.setdefault(OUTBOX_CHANNELS, set()).add(account.channel)
 

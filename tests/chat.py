@@ -8,9 +8,11 @@ web chat alike.
     await chat.send(photo="file-1")   # a photo (document="..." for a file)
     await chat.inbox()                # what was queued to them since the last look
 
-Telegram and the web chat send a tapped button's payload; Zalo has no buttons, so there tap
-sends the option's number from the numbered list, as a person would, and tap_old is refused.
-Replies are read from the outbox, the way every channel receives them.
+Telegram and the web chat send a tapped button's payload, naming the message it was on (its
+outbox row stands for the platform's message id); Zalo has no buttons, so there tap sends
+what the numbered list shows for it, as a person would, and tap_old is refused. Replies are
+read from the outbox, the way every channel receives them; an edit (a multi-select's ticks,
+an answered question's keyboard taken away) changes the message it names in `shown`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.handlers.router import Router
-from bot.messages import Incoming, Outgoing
+from bot.messages import LAST_QUESTION, QUESTION, TYPED_LABEL, Incoming, Outgoing
 from storage.db import Database
 from storage.models import ChatAccount, OutboxMessage
 
@@ -40,6 +42,7 @@ class Chat:
     language: str | None = "en"
     seen: int = 0  # the last outbox row read
     shown: list[Outgoing] = field(default_factory=list)  # every message received, in order
+    refs: list[str] = field(default_factory=list)  # each shown message's outbox row id
     sent: list[Incoming] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -73,13 +76,15 @@ class Chat:
         return await self._tap(label, newest=False)
 
     async def _tap(self, label: str, newest: bool) -> list[Outgoing]:
-        messages = self.shown[::-1] if newest else self.shown
-        for message in messages:
-            for number, button in enumerate(message.buttons, start=1):
+        order = range(len(self.shown) - 1, -1, -1) if newest else range(len(self.shown))
+        for index in order:
+            message = self.shown[index]
+            for key, button in message.keyed_buttons():
                 if button.label == label:
                     if self.channel == "zalo":
-                        return await self.send(str(number))
-                    return await self.send(payload=button.payload)
+                        return await self.send(button.label if key == TYPED_LABEL else key)
+                    return await self.send(payload=button.payload,
+                                           message_ref=self.refs[index])
         raise LookupError(f"no button {label!r} was shown")
 
     async def inbox(self) -> list[Outgoing]:
@@ -93,15 +98,44 @@ class Chat:
         if rows:
             self.seen = rows[-1].id
         messages = [Outgoing.from_payload(row.payload) for row in rows]
-        self.shown += messages
+        for row, message in zip(rows, messages, strict=True):
+            if message.edit_of is None:
+                self.shown.append(message)
+                self.refs.append(str(row.id))
+            elif message.edit_of in self.refs:
+                self._edit(self.refs.index(message.edit_of), message)
+            elif message.edit_of == LAST_QUESTION:
+                asked = [i for i, m in enumerate(self.shown) if m.extra.get(QUESTION)]
+                if asked:
+                    self._edit(asked[-1], message)
         return messages
+
+    def _edit(self, index: int, edit: Outgoing) -> None:
+        old = self.shown[index]
+        text = old.text if edit.keyboard_only else edit.text
+        self.shown[index] = Outgoing(text=text, buttons=edit.buttons, photo=old.photo,
+                                     document=old.document, filename=old.filename,
+                                     extra=old.extra)
 
 
 def transcript_lines(messages: list[Outgoing]) -> list[str]:
-    """Messages in the golden transcripts' notation: '< ' a line of text, then the buttons."""
+    """Messages in the golden transcripts' notation: '< ' a line of text, then the buttons;
+    a message changed in place, its new buttons after '~ '. An answered question's keyboard
+    taken away is not shown: every tap does it."""
     lines = []
     for message in messages:
+        if message.edit_of is not None:
+            if message.buttons:
+                lines.append("~ " + _keyboard(message))
+            continue
         lines += [f"< {part}" for part in message.text.split("\n")]
         if message.buttons:
-            lines.append("  " + " ".join(f"[{b.label}]" for b in message.buttons))
+            lines.append("  " + _keyboard(message))
     return lines
+
+
+def _keyboard(message: Outgoing) -> str:
+    """The buttons as the phone lays them out: the answers, then the steering row."""
+    ordered = [b for b in message.buttons if not b.steer] + [b for b in message.buttons
+                                                             if b.steer]
+    return " ".join(f"[{b.label}]" for b in ordered)

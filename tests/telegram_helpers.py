@@ -39,13 +39,44 @@ async def start_telegram(start_bot: StartBot, tg: TelegramDouble, **extra: Any) 
 async def say(tg: TelegramDouble, user: int, text: str, count: int = 1) -> list[SentMessage]:
     """The user writes (in an English app, so replies are English); the replies."""
     await tg.send_text(user, text, language_code="en", first_name="Lê Văn Cường")
-    return await tg.wait_messages(user, count)
+    return await replies(tg, user, count)
 
 
 async def tap(tg: TelegramDouble, user: int, data: str, count: int = 1,
               message_id: int | None = None) -> list[SentMessage]:
     await tg.tap(user, data, message_id=message_id)
-    return await tg.wait_messages(user, count)
+    return await replies(tg, user, count)
+
+
+def dropped_keyboard(message: SentMessage) -> bool:
+    """An answered question's keyboard taken away (the engine does it on every answer)."""
+    return message.method == "editMessageReplyMarkup" and not message.buttons
+
+
+async def replies(tg: TelegramDouble, user: int, count: int = 1) -> list[SentMessage]:
+    """All unread messages to the user once `count` of them are replies: the keyboards taken
+    away from answered questions are passed over (tests/test_keyboards.py pins them)."""
+    found: list[SentMessage] = []
+    while sum(not dropped_keyboard(m) for m in found) < count:
+        found += await tg.wait_messages(user, 1)
+    return [m for m in found if not dropped_keyboard(m)]
+
+
+async def answered(tg: TelegramDouble, user: int, count: int = 1) -> list[SentMessage]:
+    """The replies to an answer of a flow's question, after that question's keyboard is
+    taken away (editMessageReplyMarkup, always first)."""
+    dropped, *replies = await tg.wait_messages(user, count + 1)
+    assert (dropped.method, dropped.buttons) == ("editMessageReplyMarkup", []), \
+        dropped.describe()
+    return replies
+
+
+async def next_reply(tg: TelegramDouble, user: int) -> SentMessage:
+    """The next message the bot sent, past the keyboards it took away from answered
+    questions (editMessageReplyMarkup)."""
+    while (message := await tg.next_message(user)).method == "editMessageReplyMarkup":
+        assert message.buttons == [], message.describe()
+    return message
 
 
 def texts(messages: list[SentMessage]) -> str:

@@ -175,7 +175,7 @@ async def test_ward_staff_get_the_workbook_in_chat_and_a_leader_is_refused(
     await register(tg, leader, seeded.codes["leader:KP1"])
     [question] = await say(tg, staff, "/export")
     assert question.button_texts == ["The last 7 days", "The last 30 days", "This month",
-                                     "Last month"]
+                                     "Last month", "Cancel"]
     [document] = await tap(tg, staff, data_for(question, "The last 30 days"))
     assert "Phường Bến Thành" in (document.text or "")  # the caption
     assert document.filename and document.filename.endswith(".xlsx")

@@ -24,6 +24,7 @@ from bot.flows import engine
 from bot.flows.engine import Flow, Option, Step
 from bot.handlers.commands import COMMANDS, Handlers, include
 from bot.handlers.router import Router
+from bot.messages import Outgoing
 from bot.turn import Turn
 from storage.db import Database
 from tests.chat import Chat, transcript_lines
@@ -90,17 +91,23 @@ class Transcript:
         self.seeded = seeded
 
     async def send(self, line: str) -> list[str]:
-        if line.startswith("tap-old "):
-            replies = await self.chat.tap_old(line.split(" ", 1)[1])
-        elif line.startswith("tap "):
-            replies = await self.chat.tap(line.split(" ", 1)[1])
-        elif line == "photo":
-            replies = await self.chat.send(photo="photo-file-1")
-        elif line == "file":
-            replies = await self.chat.send(document="doc-file-1")
-        else:
-            replies = await self.chat.send(self._codes(line))
+        try:
+            if line.startswith("tap-old "):
+                replies = await self.chat.tap_old(line.split(" ", 1)[1])
+            elif line.startswith("tap "):
+                replies = await self.chat.tap(line.split(" ", 1)[1])
+            else:
+                replies = await self._send(line)
+        except LookupError:
+            return [f"! no button {line.split(' ', 1)[1]!r} on screen"]
         return transcript_lines(replies)
+
+    async def _send(self, line: str) -> list[Outgoing]:
+        if line == "photo":
+            return await self.chat.send(photo="photo-file-1")
+        if line == "file":
+            return await self.chat.send(document="doc-file-1")
+        return await self.chat.send(self._codes(line))
 
     def _codes(self, line: str) -> str:
         for key, code in self.seeded.codes.items():

@@ -70,6 +70,8 @@ class Texts:
         return [b.label for b in self.last[-1].buttons] if self.last else []
 
     def _texts(self, replies: list[Outgoing]) -> str:
+        # An answered question's keyboard taken away is no reply to read.
+        replies = [message for message in replies if not message.keyboard_only]
         self.last = replies
         return "\n".join(message.numbered_text() for message in replies)
 
@@ -222,7 +224,7 @@ async def test_pick_a_recent_household(chat: tuple[Router, Database, Seeded]) ->
     _, db, _ = chat
     leader = await _person(chat, "501", "leader:T1")
     await leader.send("/pickdemo")
-    assert leader.buttons() == ["Search", "Add a new household"]  # nothing touched yet
+    assert leader.buttons() == ["Search", "Add a new household", "Cancel"]  # nothing touched
     reply = await leader.send("2")  # add: a group leader has one unit, so no unit question
     assert "household's code" in reply
     assert "Which household?" in await leader.send("back")
@@ -246,7 +248,7 @@ async def test_pick_a_recent_household(chat: tuple[Router, Database, Seeded]) ->
     # Next time it is the first of the recent ones.
     await leader.send("/pickdemo")
     assert leader.buttons() == ["8 Lý Tự Trọng · N.V.A. · 3 people", "Search",
-                                "Add a new household"]
+                                "Add a new household", "Cancel"]
     await leader.tap("8 Lý Tự Trọng · N.V.A. · 3 people")
     assert "How many people (1-3)?" in leader.last[-1].text
     assert "from 1 to 3" in await leader.send("4")
@@ -266,7 +268,7 @@ async def test_pick_by_search_and_from_nothing_found(
     assert "code or part of the head's name" in reply
     reply = await staff.send("nguyen van a")
     assert "1. 12 Lê Lợi · N.V.A. · 4 people · Khu phố 1" in reply
-    assert staff.buttons()[-2:] == ["Search again", "Add a new household"]
+    assert staff.buttons()[-3:] == ["Search again", "Add a new household", "Back"]
     await staff.send("1")
     await staff.send("4")
     assert f"done: id={household_id} people=4" in await staff.send("1")
@@ -275,10 +277,11 @@ async def test_pick_by_search_and_from_nothing_found(
     await staff.send("search")
     reply = await staff.send("zzz")
     assert "No household in your area matches “zzz”." in reply
-    assert staff.buttons() == ["Search again", "Add a new household"]
+    assert staff.buttons() == ["Search again", "Add a new household", "Back"]
     reply = await staff.send("2")
     assert "Which unit" in reply
-    assert staff.buttons() == ["Phường Bến Thành", "Khu phố 1", "Tổ dân phố 1", "Khu phố 2"]
+    assert staff.buttons() == ["Phường Bến Thành", "Khu phố 1", "Tổ dân phố 1", "Khu phố 2",
+                               "Back"]
     await staff.tap("Khu phố 2")
     reply = await staff.send("12 LE LOI")  # taken in Khu phố 1 only
     assert "household's name" in reply
@@ -326,7 +329,7 @@ async def test_household_add_search_edit_by_number(
     menu = await leader.send("/household")
     assert "1. Add a household\n2. Edit a household\n3. Search the register" in menu
     assert "1. Khu phố 1\n2. Tổ dân phố 1" in await leader.send("1")
-    for answer in ("1", "12 Lê Lợi", NAME, "4", "3", "5", "7"):
+    for answer in ("1", "12 Lê Lợi", NAME, "4", "3 5"):  # both flags in one message
         reply = await leader.send(answer)
     # The confirmation reads back what was typed: the name in full, the flags, the unit path.
     assert "Household: 12 Lê Lợi · Nguyễn Văn An · 4 people (new household)" in reply
@@ -359,7 +362,7 @@ async def test_other_ward_and_monitor_are_refused(
     await other.send("/household search")
     assert "No household in your area matches “le loi”." in await other.send("le loi")
     await other.send("/household edit")
-    assert other.buttons() == ["Search", "Add a new household"]  # nothing of Bến Thành
+    assert other.buttons() == ["Search", "Add a new household", "Back"]  # nothing of Bến Thành
     await other.send("1")
     assert "No household in your area" in await other.send("12 le loi")
     kp2 = await _person(chat, "506", "leader:KP2")
@@ -664,10 +667,10 @@ async def test_zalo_leader_adds_searches_and_edits_by_number(
     await _zalo_say(zalo, user, "12 Lê Lợi")
     await _zalo_say(zalo, user, NAME)
     flags = await _zalo_say(zalo, user, "4")
-    assert "3. ☐ Poor household" in flags and "7. Done" in flags
-    assert "3. ☑ Poor household" in await _zalo_say(zalo, user, "3")
-    summary = await _zalo_say(zalo, user, "7")
+    assert "3. ☐ Poor household" in flags and "7. Done" in flags and "0. Back" in flags
+    summary = await _zalo_say(zalo, user, "3")  # the whole selection in one message
     assert "12 Lê Lợi · Nguyễn Văn An · 4 people (new household)" in summary
+    assert "Household situation: Poor household\n" in summary
     assert "Saved" in await _zalo_say(zalo, user, "1")
     await _zalo_say(zalo, user, "/household search")
     found = await _zalo_say(zalo, user, "nguyen van a")
@@ -702,14 +705,21 @@ async def test_telegram_leader_adds_and_finds_a_household(start_bot: StartBot) -
         await double.send_text(user, f"/start {seeded.codes['leader:KP1']}", language_code="en")
         await double.next_message(user)
 
+        async def reply() -> str:
+            """The reply, after the answered question's keyboard is taken away."""
+            while (message := await double.next_message(user)).method == (
+                    "editMessageReplyMarkup"):
+                assert message.buttons == [], message.describe()
+            return message.text or ""
+
         async def say(text: str) -> str:
             await double.send_text(user, text, language_code="en")
-            return (await double.next_message(user)).text or ""
+            return await reply()
 
         async def tap(label: str) -> str:
             message = double.messages_to(user)[-1]
             await double.tap(user, message.button_data[message.button_texts.index(label)])
-            return (await double.next_message(user)).text or ""
+            return await reply()
 
         await say("/household")
         await tap("Add a household")
@@ -736,7 +746,9 @@ async def test_telegram_leader_adds_and_finds_a_household(start_bot: StartBot) -
         await double.send_text(other, "/household search", language_code="en")
         await double.next_message(other)
         await double.send_text(other, "nguyen van a", language_code="en")
-        assert "No household in your area" in ((await double.next_message(other)).text or "")
+        dropped, found = await double.wait_messages(other, 2)  # the question's Back goes
+        assert dropped.method == "editMessageReplyMarkup", dropped.describe()
+        assert "No household in your area" in (found.text or "")
         assert await asyncio.wait_for(_count(runtime.db), 5) == 1
     finally:
         await double.stop()

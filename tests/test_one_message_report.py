@@ -3,7 +3,7 @@
 Golden transcripts (tests/golden/one_message/<channel>.txt) replay it on each channel through
 the shared chat client: Telegram and the web chat tap buttons, Zalo answers with numbers and
 its transcript shows the numbered lists it gets. The first report takes 2 answers on every
-channel: the message and Confirm.
+channel: the message and Save (here the urgent one, F0's own).
 Then one run per channel through the real transport: the Telegram and Zalo doubles over HTTP
 and the web chat's own API. COSO_GOLDEN_UPDATE=1 rewrites the transcripts; read the diff.
 """
@@ -25,7 +25,7 @@ from tests.chat import Chat
 from tests.conftest import Seeded, StartBot, make_settings, seed_ward
 from tests.doubles.telegram_api import TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
-from tests.telegram_helpers import data_for, register
+from tests.telegram_helpers import answered, data_for, register
 from tests.test_web_chat import WebUser
 
 GOLDEN = Path(__file__).parent / "golden" / "one_message"
@@ -57,7 +57,7 @@ async def test_transcript(channel: str, ward: tuple[Router, Database, Seeded]) -
     await transcripts.replay(GOLDEN / f"{channel}.txt", chat, seeded.codes)
 
 
-# --- through each channel's transport: the message and Confirm, 2 answers ------------------
+# --- through each channel's transport: the message and Save, 2 answers ------------------
 
 MESSAGE = "12 Lê Lợi F0 3 người khẩn ghi chú sốt cao"
 
@@ -80,8 +80,8 @@ async def test_on_telegram_through_the_double(start_bot: StartBot, tg: TelegramD
     [summary] = await tg.wait_messages(901)
     assert "Household: 12 Lê Lợi · T.V.B. · 4 people" in (summary.text or ""), summary.describe()
     assert "Urgency: Urgent" in (summary.text or "") and "Note: sốt cao" in (summary.text or "")
-    await tg.tap(901, data_for(summary, "Confirm"))
-    [saved, *_] = await tg.wait_messages(901)
+    await tg.tap(901, data_for(summary, "🚨 Save as URGENT"))
+    [saved, *_] = await answered(tg, 901)
     assert (saved.text or "").startswith("Saved: report #1")
     await _filed(runtime.db)
 
@@ -94,7 +94,7 @@ async def test_on_zalo_through_the_double(start_bot: StartBot, zalo: ZaloDouble)
     await zalo.next_message("zl-kp1")
     await zalo.send_text("zl-kp1", MESSAGE)  # no /report: no question is open
     summary = (await zalo.next_message("zl-kp1")).text or ""
-    assert "Hộ: 12 Lê Lợi" in summary and "1. Xác nhận" in summary, summary
+    assert "Hộ: 12 Lê Lợi" in summary and "1. 🚨 Lưu, báo KHẨN" in summary, summary
     await zalo.send_text("zl-kp1", "1")
     assert ((await zalo.next_message("zl-kp1")).text or "").startswith("Đã lưu: báo cáo #1")
     await _filed(runtime.db)
@@ -111,7 +111,7 @@ async def test_on_the_web_chat_through_its_api(start_bot: StartBot) -> None:
         assert await user.say(text=MESSAGE) == 200
         summary = await user.reply()
         assert "Hộ: 12 Lê Lợi" in summary["text"], summary
-        confirm = next(b["payload"] for b in summary["buttons"] if b["label"] == "Xác nhận")
+        confirm = next(b["payload"] for b in summary["buttons"] if b["label"] == "🚨 Lưu, báo KHẨN")
         assert await user.say(choice=confirm) == 200
         assert (await user.reply())["text"].startswith("Đã lưu: báo cáo #1")
     finally:

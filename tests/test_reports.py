@@ -42,6 +42,7 @@ from storage.people import assign
 from tests.chat import Chat
 from tests.conftest import Seeded, StartBot, make_settings, seed_ward
 from tests.doubles.zalo_api import ZaloDouble
+from tests.telegram_helpers import next_reply
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -49,7 +50,8 @@ HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 # --- several people talking to the real router (tests/chat.py) ------------------------------
 
 def text_of(messages: list[Outgoing]) -> str:
-    return "\n".join(message.text for message in messages)
+    """The texts read; an answered question's keyboard taken away has none."""
+    return "\n".join(message.text for message in messages if not message.keyboard_only)
 
 
 @pytest.fixture
@@ -75,7 +77,7 @@ async def join(router: Router, db: Database, seeded: Seeded, external_id: str, c
 
 
 async def file_f0_report(leader: Chat, unit_label: str | None = "Khu phố 1") -> None:
-    """Add '12 Lê Lợi' (4 members) on the spot and report F0 for 3 people, urgent."""
+    """Add '12 Lê Lợi' (4 members) on the spot and report F0 for 3 people: urgent by itself."""
     await leader.send("/report")
     await leader.tap("Add a new household")
     if unit_label:
@@ -85,10 +87,9 @@ async def file_f0_report(leader: Chat, unit_label: str | None = "Khu phố 1") -
     await leader.tap("Done")
     await leader.tap("Confirmed case (F0)")
     await leader.send("3")
-    await leader.tap("Urgent")
-    await leader.send("Sốt cao, cần y tế đến nhà.")
-    await leader.send("skip")
-    replies = await leader.tap("Confirm")
+    summary = await leader.send("Sốt cao, cần y tế đến nhà.")
+    assert "Urgency: Urgent" in text_of(summary), text_of(summary)
+    replies = await leader.tap("🚨 Save as URGENT")
     assert "Saved: report #" in text_of(replies), text_of(replies)
 
 
@@ -123,7 +124,7 @@ async def test_urgent_report_reaches_ward_staff_and_nobody_outside_sees_it(
         assert text_of(await outsider.send("/open")) == "There are no open reports in your area."
     listed = await staff.send("/open")
     assert [b.label for b in listed[-1].buttons] == [
-        "⚠ Ca bệnh xác nhận (F0) · 12 Lê Lợi · vừa xong"]
+        "⚠ Ca bệnh xác nhận (F0) · 12 Lê Lợi · vừa xong", "Hủy"]
     await staff.send("cancel")
     async with db.read() as session:
         other = await units.by_code(session, "26737")
@@ -191,7 +192,7 @@ async def test_scope_of_open_and_of_changes(world: tuple[Router, Database, Seede
     # The quarter above the group sees it; the sister quarter does not.
     assert text_of(await kp2_leader.send("/open")) == "There are no open reports in your area."
     listed = await kp1_leader.send("/open")
-    assert len(listed[-1].buttons) == 1
+    assert [b.steer for b in listed[-1].buttons] == [False, True]  # the report, then Cancel
     await kp1_leader.send("1")
     await kp1_leader.tap("Mark as resolved")
     await kp1_leader.send("skip")
@@ -221,10 +222,8 @@ async def test_newly_urgent_alerts_the_ward(world: tuple[Router, Database, Seede
     await leader.tap("Done")
     await leader.tap("Short of food")
     await leader.send("2")
-    await leader.tap("Normal")
-    await leader.send("skip")
-    await leader.send("skip")
-    await leader.tap("Confirm")
+    await leader.send("skip")  # the note; short of food is not urgent by itself
+    await leader.tap("Save")
     assert await staff.inbox() == []  # a normal report waits for the daily picture
     await leader.send("/open")
     await leader.send("1")
@@ -360,7 +359,7 @@ async def test_checkin_r_goes_to_the_report_and_several_units_are_asked_which(
         assert kp2 is not None
         await assign(session, person, kp2, "leader")
     asked = await leader.send("/checkin")
-    assert [b.label for b in asked[-1].buttons] == ["Khu phố 1", "Khu phố 2"]
+    assert [b.label for b in asked[-1].buttons] == ["Khu phố 1", "Khu phố 2", "Cancel"]
     await leader.tap("Khu phố 2")
     assert "Khu phố 2 today" in text_of(await leader.tap("No change today"))
     await leader.send("/checkin")
@@ -401,13 +400,13 @@ async def test_zalo_numbered_text_with_a_restart_in_the_middle(
 
     runtime = await start_bot(**settings)
     await _zalo_step(zalo, "lead", "9", "Please enter a number from 1 to 4")
-    await _zalo_step(zalo, "lead", "3", "2. Urgent")
-    await _zalo_step(zalo, "lead", "2", "note")
+    await _zalo_step(zalo, "lead", "3", "note")
     await _zalo_step(zalo, "lead", "x" * 600, "within 500")
-    await _zalo_step(zalo, "lead", "Sot cao", "photo")
-    await zalo.send_image("lead")
+    await _zalo_step(zalo, "lead", "Sot cao", "Photo: none")
+    await zalo.send_image("lead")  # at the confirmation: it shows again with the photo
     summary = (await zalo.next_message("lead")).text or ""
-    assert "People concerned: 3" in summary and "1. Confirm" in summary
+    assert "People concerned: 3" in summary and "Urgency: Urgent" in summary
+    assert "Photo: attached" in summary and "1. 🚨 Save as URGENT" in summary
     await zalo.send_text("lead", "1")
     saved = await zalo.wait_messages("lead", 2)
     assert "Saved: report #1" in (saved[0].text or "")
@@ -470,13 +469,13 @@ async def test_telegram_done_when_scenario(
 
         async def say(user: int, text: str) -> str:
             await double.send_text(user, text, language_code="en")
-            return (await double.next_message(user)).text or ""
+            return (await next_reply(double, user)).text or ""
 
         async def tap(user: int, label: str) -> str:
             message = next(m for m in reversed(double.messages_to(user))
                            if label in m.button_texts)
             await double.tap(user, message.button_data[message.button_texts.index(label)])
-            return (await double.next_message(user)).text or ""
+            return (await next_reply(double, user)).text or ""
 
         await say(staff, f"/start {seeded.codes['ward_staff:WARD']}")
         await say(leader, f"/start {seeded.codes['leader:KP1']}")
@@ -490,12 +489,10 @@ async def test_telegram_done_when_scenario(
         await say(leader, "4")
         await tap(leader, "Done")
         await tap(leader, "Confirmed case (F0)")
-        assert "Please enter a number from 1 to 4." in await say(leader, "0")
+        assert "Please enter a number from 1 to 4." in await say(leader, "9")
         await say(leader, "3")
-        await tap(leader, "Urgent")
-        await say(leader, "Sốt cao")
-        assert "People concerned: 3" in await tap(leader, "Skip")
-        await tap(leader, "Confirm")
+        assert "People concerned: 3" in await say(leader, "Sốt cao")
+        await tap(leader, "🚨 Save as URGENT")
         assert "alerted (1 person)" in (await double.next_message(leader)).text
         alert = (await double.next_message(staff)).text or ""
         assert "#1" in alert and "Khu phố 1, Phường Bến Thành" in alert and "Sốt cao" in alert

@@ -35,6 +35,7 @@ from tests.chat import Chat, transcript_lines
 from tests.conftest import Coso, Seeded, StartBot, make_settings, seed_ward
 from tests.doubles.zalo_api import ZaloDouble
 from tests.effects import EFFECTS, Effects
+from tests.telegram_helpers import next_reply
 
 GOLDEN = Path(__file__).parent / "golden" / "support"
 UPDATE = os.environ.get("COSO_GOLDEN_UPDATE") == "1"
@@ -609,12 +610,13 @@ async def test_telegram_food_bag_reaches_the_cli_and_no_other_ward(
 
         async def say(user: int, text: str) -> str:
             await double.send_text(user, text, language_code="en")
-            return (await double.next_message(user)).text or ""
+            return (await next_reply(double, user)).text or ""
 
         async def tap(user: int, label: str) -> str:
-            message = next(m for m in reversed(double.messages_to(user)) if m.buttons)
+            message = next(m for m in reversed(double.messages_to(user))
+                           if m.buttons and m.method == "sendMessage")
             await double.tap(user, message.button_data[message.button_texts.index(label)])
-            return (await double.next_message(user)).text or ""
+            return (await next_reply(double, user)).text or ""
 
         leader, other_leader, other_staff = 1001, 1002, 1003
         await say(leader, f"/start {seeded.codes['leader:KP1']}")

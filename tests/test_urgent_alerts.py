@@ -153,7 +153,7 @@ async def _file(ward: Ward, channel: str = "telegram") -> tuple[Chat, Chat, Chat
     for chat, who in ((leader, "kp1"), (dung, "dung"), (hai, "hai")):
         await chat.send(f"/start {ward.codes[who]}")
     await leader.send(ONE_MESSAGE)
-    saved = await leader.tap("Confirm")
+    saved = await leader.tap("🚨 Save as URGENT")
     assert "alerted (2 people)" in _text(saved)
     for staff in (dung, hai):
         assert [m.text.splitlines()[0] for m in await staff.inbox()] == [
@@ -162,7 +162,8 @@ async def _file(ward: Ward, channel: str = "telegram") -> tuple[Chat, Chat, Chat
 
 
 def _text(messages: list[Outgoing]) -> str:
-    return "\n".join(message.text for message in messages)
+    """The messages' texts; an edit of an earlier one (its keyboard) is not a message."""
+    return "\n".join(message.text for message in messages if message.edit_of is None)
 
 
 async def _report(db: Database) -> Report:
@@ -219,8 +220,10 @@ async def test_taking_it_tells_the_leader_and_the_others_once(ward: Ward) -> Non
     assert report.assigned_to_person_id is not None and report.assigned_at is not None
     assert await _events(ward.db) == ["assigned"]
 
-    # Idempotent: the same tap again, and the other's, change nothing and tell nobody else.
-    assert _text(await dung.tap("I'm on it")) == "You have already taken report #1."
+    # The taker's alert keeps View only; the same tap again (an old client, a forged
+    # payload) and the other's change nothing and tell nobody else.
+    assert [b.label for b in dung.shown[-2].buttons] == ["View", "Call"], dung.shown[-2]
+    assert _text(await dung.send(payload="al:1:t")) == "You have already taken report #1."
     assert _text(await hai.tap("I'm on it")) == (
         "Report #1 is already taken: Phạm Thị Dung (ward staff, Phường Bến Thành) is "
         "handling it.")
@@ -322,7 +325,7 @@ async def test_through_the_telegram_and_zalo_doubles(
     await zalo.next_message("hai")
 
     await zalo.send_text("lead", ONE_MESSAGE)
-    assert "1. Xác nhận" in ((await zalo.next_message("lead")).text or "")
+    assert "1. 🚨 Lưu, báo KHẨN" in ((await zalo.next_message("lead")).text or "")
     await zalo.send_text("lead", "1")
     assert "(2 người)" in ((await zalo.wait_messages("lead", 2))[1].text or "")
 
@@ -334,7 +337,10 @@ async def test_through_the_telegram_and_zalo_doubles(
     assert numbered.endswith("1. Đã nhận xử lý\n2. Xem\n3. Gọi")
 
     await tg.tap(2001, data_for(alert, "I'm on it"))
-    assert "You are handling report #1" in ((await tg.next_message(2001)).text or "")
+    kept, handling = await tg.wait_messages(2001, 2)  # the alert keeps View and Call
+    assert (kept.method, kept.message_id, kept.button_texts) == (
+        "editMessageReplyMarkup", alert.message_id, ["View", "Call"])
+    assert "You are handling report #1" in (handling.text or "")
     told = (await zalo.next_message("lead")).text or ""
     assert "đã có người nhận: Phạm Thị Dung (cán bộ phường, Phường Bến Thành)" in told
     assert "đã có người nhận: Phạm Thị Dung" in ((await zalo.next_message("hai")).text or "")

@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from storage.migrate import upgrade_async
 from tests.conftest import StartBot, seed_ward
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT = Path("/tmp/coso-web.png")  # the chat, with buttons and both sides
@@ -180,18 +185,11 @@ async def test_the_dashboard_link_from_web_in_the_web_chat_is_a_link(start_bot: 
             await browser.close()
 
 
-async def test_a_leader_attaches_a_photo_to_a_report_on_a_phone(start_bot: StartBot) -> None:
-    """The report's photo step answered from the camera button at 390 px: a text file that
-    calls itself .jpg and a photo over 10 MB are refused in Vietnamese, a PNG called .txt
-    is taken (the content decides), and the photo shows in the leader's own bubble;
-    docs/screens/ gets the shot."""
+@asynccontextmanager
+async def phone_chat(port: int, code: str, unit: str) -> AsyncIterator[Page]:
+    """A leader's phone (390 px, touch, Vietnamese) logged in to the web chat with `code`."""
     from playwright.async_api import async_playwright, expect
 
-    from tests.test_web_chat import picture
-
-    runtime = await start_bot()
-    seeded = await seed_ward(runtime.db)
-    SCREENS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
@@ -200,74 +198,152 @@ async def test_a_leader_attaches_a_photo_to_a_report_on_a_phone(start_bot: Start
                                                 locale="vi-VN")
             page = await context.new_page()
             expect.set_options(timeout=WAIT_MS)
-            await page.goto(f"http://127.0.0.1:{runtime.port}/")
-            await page.fill("#code", seeded.codes["leader:KP2"])
+            await page.goto(f"http://127.0.0.1:{port}/")
+            await page.fill("#code", code)
             await page.fill("#name", "Trần Thị Bình")
             await page.click("#login-button")
-            log = page.locator("#log")
-            await expect(log).to_contain_text("Khu phố 2, Phường Bến Thành")
-            attach = page.locator("#attach")
-            await expect(attach).to_have_attribute("aria-label", "Gửi ảnh")
-            box = await attach.bounding_box()
-            assert box is not None and box["width"] >= 44 and box["height"] >= 44, box
-            assert await page.locator("#photo").get_attribute("accept") == "image/*"
-            assert await page.locator("#photo").get_attribute("capture") is not None
-
-            async def say(text: str) -> None:
-                count = await log.locator(".msg.bot").count()
-                await page.fill("#text", text)
-                await page.press("#text", "Enter")
-                await expect(log.locator(".msg.bot")).not_to_have_count(count)
-
-            async def tap(label: str) -> None:
-                count = await log.locator(".msg.bot").count()
-                await log.locator(".msg.bot").last.locator(".choice", has_text=label).tap()
-                await expect(log.locator(".msg.bot")).not_to_have_count(count)
-
-            await say("/report")
-            await tap("Thêm hộ mới")
-            for text in ("7 Pasteur", "bỏ qua", "1"):
-                await say(text)
-            await tap("Xong")
-            await tap("Thiếu thuốc")
-            await say("1")
-            await tap("Thường")
-            await say("bỏ qua")
-            await expect(log.locator(".msg.bot").last).to_contain_text("Gửi ảnh nếu cần")
-
-            mine = log.locator(".msg.me")
-            async with page.expect_file_chooser() as chooser:
-                await attach.tap()
-            await (await chooser.value).set_files(
-                {"name": "anh.jpg", "mimeType": "image/jpeg", "buffer": b"ghi chu\n"})
-            await expect(mine.last.locator(".error")).to_contain_text(
-                "chỉ gửi được ảnh (JPEG, PNG hoặc WebP)")
-            await page.screenshot(path=str(SHOTS / "coso-web-photo-refused.png"))
-            # Over 10 MB: refused from its declared length, and the phone hears why.
-            async with page.expect_file_chooser() as chooser:
-                await attach.tap()
-            await (await chooser.value).set_files(
-                {"name": "lon.jpg", "mimeType": "image/jpeg",
-                 "buffer": b"\xff\xd8\xff" + bytes(11 * 1024 * 1024)})
-            await expect(mine.last.locator(".error")).to_contain_text("lớn hơn 10 MB")
-
-            async with page.expect_file_chooser() as chooser:
-                await attach.tap()
-            await (await chooser.value).set_files(
-                {"name": "anh.txt", "mimeType": "text/plain",
-                 "buffer": picture("PNG", (1200, 900))})
-            await expect(log.locator(".msg.bot").last).to_contain_text("Ảnh: có kèm")
-            shown = mine.last.locator("img.photo")
-            await expect(shown).to_be_visible()
-            await page.wait_for_function(
-                "() => { const i = document.querySelector('.msg.me img.photo');"
-                " return i && i.complete && i.naturalWidth === 1200; }")
-            await page.wait_for_timeout(300)  # the scroll after the load
-            width = await page.evaluate("document.documentElement.scrollWidth")
-            assert width <= PHONE["width"], width  # nothing wider than the phone
-            await shown.scroll_into_view_if_needed()
-            await page.screenshot(path=str(SCREENS / "report-photo-phone.png"))
-            await tap("Xác nhận")
-            await expect(log.locator(".msg.bot").last).to_contain_text("Đã lưu")
+            await expect(page.locator("#log")).to_contain_text(unit)
+            yield page
         finally:
             await browser.close()
+
+
+async def test_a_leader_attaches_a_photo_to_a_report_on_a_phone(start_bot: StartBot) -> None:
+    """The report's note answered by a photo from the camera button at 390 px: a text file that
+    calls itself .jpg and a photo over 10 MB are refused in Vietnamese, a PNG called .txt
+    is taken (the content decides), and the photo shows in the leader's own bubble;
+    docs/screens/ gets the shot."""
+    from playwright.async_api import expect
+
+    from tests.test_web_chat import picture
+
+    runtime = await start_bot()
+    seeded = await seed_ward(runtime.db)
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    async with phone_chat(runtime.port, seeded.codes["leader:KP2"],
+                          "Khu phố 2, Phường Bến Thành") as page:
+        log = page.locator("#log")
+        attach = page.locator("#attach")
+        await expect(attach).to_have_attribute("aria-label", "Gửi ảnh")
+        box = await attach.bounding_box()
+        assert box is not None and box["width"] >= 44 and box["height"] >= 44, box
+        assert await page.locator("#photo").get_attribute("accept") == "image/*"
+        assert await page.locator("#photo").get_attribute("capture") is not None
+
+        async def say(text: str) -> None:
+            count = await log.locator(".msg.bot").count()
+            await page.fill("#text", text)
+            await page.press("#text", "Enter")
+            await expect(log.locator(".msg.bot")).not_to_have_count(count)
+
+        async def tap(label: str) -> None:
+            count = await log.locator(".msg.bot").count()
+            await log.locator(".msg.bot").last.locator(".choice", has_text=label).tap()
+            await expect(log.locator(".msg.bot")).not_to_have_count(count)
+
+        await say("/report")
+        await tap("Thêm hộ mới")
+        for text in ("7 Pasteur", "bỏ qua", "1"):
+            await say(text)
+        await tap("Xong")
+        await tap("Thiếu thuốc")
+        await say("1")
+        # The note's question takes a photo instead (no step of its own).
+        await expect(log.locator(".msg.bot").last).to_contain_text("hoặc gửi ảnh")
+
+        mine = log.locator(".msg.me")
+        async with page.expect_file_chooser() as chooser:
+            await attach.tap()
+        await (await chooser.value).set_files(
+            {"name": "anh.jpg", "mimeType": "image/jpeg", "buffer": b"ghi chu\n"})
+        await expect(mine.last.locator(".error")).to_contain_text(
+            "chỉ gửi được ảnh (JPEG, PNG hoặc WebP)")
+        await page.screenshot(path=str(SHOTS / "coso-web-photo-refused.png"))
+        # Over 10 MB: refused from its declared length, and the phone hears why.
+        async with page.expect_file_chooser() as chooser:
+            await attach.tap()
+        await (await chooser.value).set_files(
+            {"name": "lon.jpg", "mimeType": "image/jpeg",
+             "buffer": b"\xff\xd8\xff" + bytes(11 * 1024 * 1024)})
+        await expect(mine.last.locator(".error")).to_contain_text("lớn hơn 10 MB")
+
+        async with page.expect_file_chooser() as chooser:
+            await attach.tap()
+        await (await chooser.value).set_files(
+            {"name": "anh.txt", "mimeType": "text/plain",
+             "buffer": picture("PNG", (1200, 900))})
+        await expect(log.locator(".msg.bot").last).to_contain_text("Ảnh: có kèm")
+        shown = mine.last.locator("img.photo")
+        await expect(shown).to_be_visible()
+        await page.wait_for_function(
+            "() => { const i = document.querySelector('.msg.me img.photo');"
+            " return i && i.complete && i.naturalWidth === 1200; }")
+        await page.wait_for_timeout(300)  # the scroll after the load
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], width  # nothing wider than the phone
+        await shown.scroll_into_view_if_needed()
+        await page.screenshot(path=str(SCREENS / "report-photo-phone.png"))
+        await tap("Xác nhận")
+        await expect(log.locator(".msg.bot").last).to_contain_text("Đã lưu")
+
+
+async def test_a_leader_ticks_flags_in_place_and_finds_the_menu_on_a_phone(
+        start_bot: StartBot) -> None:
+    """At 390 px: a multi-select ticks in its own bubble (no new bubble per tap), an answered
+    question's buttons go, the steering row sits under the answers, and with no question
+    open the role's commands are a menu above the text field that starts a flow in one tap.
+    docs/screens/ gets keyboard-multi-phone.png and menu-phone.png."""
+    from playwright.async_api import expect
+
+    runtime = await start_bot()
+    seeded = await seed_ward(runtime.db)
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    async with phone_chat(runtime.port, seeded.codes["leader:KP1"],
+                          "Khu phố 1, Phường Bến Thành") as page:
+        log = page.locator("#log")
+        bots = log.locator(".msg.bot")
+        menu = page.locator("#menu")
+        await expect(menu).to_be_visible()  # nothing open: the role's commands
+        await expect(menu.locator(".command", has_text="Hộ gia đình")).to_be_visible()
+        await menu.locator(".command", has_text="Hộ gia đình").tap()
+        await expect(bots.last).to_contain_text("Sổ hộ: anh/chị muốn làm gì?")
+        await expect(menu).to_be_hidden()  # a question is open
+        await expect(bots.last.locator(".steering .choice")).to_have_text(["Hủy"])
+
+        async def tap(label: str) -> None:
+            count = await bots.count()
+            await bots.last.locator(".choice", has_text=label).tap()
+            await expect(bots).not_to_have_count(count)
+
+        async def say(text: str) -> None:
+            count = await bots.count()
+            await page.fill("#text", text)
+            await page.press("#text", "Enter")
+            await expect(bots).not_to_have_count(count)
+
+        await tap("Thêm hộ")
+        await tap("Tổ dân phố 1")
+        for text in ("12 Lê Lợi", "Nguyễn Văn An", "4"):
+            await say(text)
+        count = await bots.count()
+        flags = bots.nth(count - 1)  # this bubble, not whichever is last later
+        await expect(flags).to_contain_text("Đánh dấu từng mục")
+        for label in ("☐ Hộ nghèo", "☐ Có trẻ nhỏ"):
+            await flags.locator(".choice", has_text=label).tap()
+            await expect(flags.locator(".choice", has_text="☑ " + label[2:])).to_be_visible()
+        assert await bots.count() == count  # ticked in place, no bubble per tap
+        # Only the open question has buttons; answered ones lost theirs.
+        assert await log.locator(".choice").count() == await flags.locator(".choice").count()
+        await expect(flags.locator(".steering .choice")).to_have_text(["Quay lại"])
+        await page.screenshot(path=str(SCREENS / "keyboard-multi-phone.png"))
+        await tap("Xong")
+        await expect(flags.locator(".choice")).to_have_count(0)
+        await expect(bots.last).to_contain_text("Hoàn cảnh hộ: Hộ nghèo, Có trẻ nhỏ")
+        await tap("Xác nhận")
+        await expect(bots.last).to_contain_text("Đã lưu: 12 Lê Lợi")
+        await expect(menu).to_be_visible()
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], width  # the menu scrolls inside itself
+        await page.screenshot(path=str(SCREENS / "menu-phone.png"))
+        await menu.get_by_role("button", name="Báo cáo", exact=True).tap()
+        await expect(bots.last).to_contain_text("Hộ nào?")

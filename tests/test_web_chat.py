@@ -62,15 +62,20 @@ class WebUser:
 
     async def reply(self, where: Callable[[dict[str, Any]], bool] = lambda m: True
                     ) -> dict[str, Any]:
-        """The next message that fits, skipping the others."""
+        """The next new bubble that fits, skipping the others and every change of a bubble
+        already shown (an answered question's keyboard taken away, ticks changed in place)."""
         async with asyncio.timeout(20):
             while True:
                 for message in await self.messages():
-                    if where(message):
+                    if not _changes_a_bubble(message) and where(message):
                         return message
 
     async def close(self) -> None:
         await self.http.close()
+
+
+def _changes_a_bubble(message: dict[str, Any]) -> bool:
+    return "edit" in message or bool(message.get("retire"))
 
 
 @pytest.fixture

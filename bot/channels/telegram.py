@@ -50,7 +50,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bot.channels.base import DeliveryError, HandleIncoming, SendRate, frames, handle_polled
-from bot.messages import Button, Incoming, Outgoing, split_text
+from bot.messages import LAST_QUESTION, QUESTION, Button, Incoming, Outgoing, split_text
 from bot.settings import SUPPORTED_LOCALES, Settings
 from storage.db import unavailable
 
@@ -135,6 +135,7 @@ def callback_incoming(query: CallbackQuery, update_id: int) -> Incoming | None:
         payload=query.data,
         display_name=display_name(query.from_user),
         language=query.from_user.language_code,
+        message_ref=str(message.message_id),
     )
 
 
@@ -149,12 +150,15 @@ def display_name(user: User | None) -> str | None:
 
 
 def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup | None:
-    """One button per row: labels are long Vietnamese phrases on narrow phone screens."""
+    """One answer per row: labels are long Vietnamese phrases on narrow phone screens; the
+    steering buttons (Skip, Back, Cancel: short words) share the last row."""
     if not buttons:
         return None
-    return InlineKeyboardMarkup(inline_keyboard=[
-        [InlineKeyboardButton(text=label(button.label), callback_data=button.payload)]
-        for button in buttons])
+    rows = [[InlineKeyboardButton(text=label(b.label), callback_data=b.payload)]
+            for b in buttons if not b.steer]
+    steering = [InlineKeyboardButton(text=label(b.label), callback_data=b.payload)
+                for b in buttons if b.steer]
+    return InlineKeyboardMarkup(inline_keyboard=rows + [steering] if steering else rows)
 
 
 def label(text: str) -> str:
@@ -207,6 +211,10 @@ class TelegramChannel:
             raise ValueError("TELEGRAM_BOT_TOKEN: required for the Telegram channel")
         self.settings = settings
         self.menu = menu
+        # Each chat's newest flow question still showing its keyboard, as sent from this
+        # process: a typed answer takes that keyboard away. Lost on a restart, which only
+        # leaves a keyboard on screen (its taps are refused as "no longer open").
+        self._asked: dict[int, int] = {}
         self.send_rate = SendRate(settings.telegram_rate_per_second,
                                   settings.telegram_chat_rate_per_second,
                                   settings.telegram_paid_rate_per_second)
@@ -447,10 +455,16 @@ class TelegramChannel:
             chat_id = int(external_id)
         except ValueError:
             raise DeliveryError("telegram: not a chat id", permanent=True) from None
+        if message.edit_of is not None and await self._edited(chat_id, message):
+            return
+        if message.keyboard_only:
+            return  # the keyboard could not be taken away: the bot refuses a stale tap anyway
         sends = self._plan(chat_id, message)
         for index, send in enumerate(sends[skip_parts:], start=skip_parts):
             try:
-                await send()
+                sent = await send()
+                if message.extra.get(QUESTION) and index == len(sends) - 1:
+                    self._asked[chat_id] = sent.message_id
             except DeliveryError as exc:
                 exc.parts_sent = index
                 raise
@@ -458,6 +472,42 @@ class TelegramChannel:
                 error = delivery_error(exc)
                 error.parts_sent = index  # a retry (after a 429's wait) sends the rest only
                 raise error from None
+
+    async def _edited(self, chat_id: int, message: Outgoing) -> bool:
+        """Change the message in place (editMessageText, or editMessageReplyMarkup for the
+        keyboard alone); False when Telegram refuses (too old, not ours, a photo's caption,
+        a text past one message), and the message is then sent anew. A 429 or a server
+        error is raised like any send's, to be retried."""
+        ref = str(message.edit_of)
+        if ref == LAST_QUESTION:  # a typed answer: the question this channel last sent there
+            message_id = self._asked.pop(chat_id, None)
+        else:
+            message_id = int(ref) if ref.isascii() and ref.isdigit() and len(ref) < 19 else None
+            if message_id is not None and self._asked.get(chat_id) == message_id:
+                del self._asked[chat_id]
+        text = message.text.strip()
+        if message_id is None or (not message.keyboard_only
+                                  and not 0 < len(text) <= TEXT_LIMIT):
+            return False
+        markup = keyboard(message.buttons)
+        try:
+            if message.keyboard_only:
+                await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id,
+                                                         reply_markup=markup)
+            else:
+                await self.bot.edit_message_text(text=text, chat_id=chat_id,
+                                                 message_id=message_id, reply_markup=markup)
+        except TelegramBadRequest as exc:
+            if "not modified" in _describe(exc):  # already as asked: a retried edit
+                return True
+            log.info("telegram: an edit refused (%s); %s", _describe(exc),
+                     "nothing to do" if message.keyboard_only else "sent anew")
+            return False
+        except Exception as exc:
+            raise delivery_error(exc) from None
+        if not message.keyboard_only:  # the ticks changed in place: still the open question
+            self._asked[chat_id] = message_id
+        return True
 
     def _plan(self, chat_id: int, message: Outgoing) -> list[Send]:
         """The API calls for one message: media first, the text as caption when it fits,

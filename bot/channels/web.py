@@ -37,7 +37,16 @@ from bot import files
 from bot.channels.base import HandleIncoming
 from bot.client_address import client_address
 from bot.i18n import N_, Translator, pick_locale
-from bot.messages import BIG_ID_MAX, MENU, URGENT_ALERT, Incoming, Outgoing, parse_id
+from bot.messages import (
+    BIG_ID_MAX,
+    LAST_QUESTION,
+    MENU,
+    QUESTION,
+    URGENT_ALERT,
+    Incoming,
+    Outgoing,
+    parse_id,
+)
 from bot.settings import Settings
 from storage import invites, outbox, web_chat
 from storage.db import Database
@@ -245,8 +254,20 @@ def render(row: OutboxMessage) -> dict[str, Any]:
     message = Outgoing.from_payload(row.payload)
     item: dict[str, Any] = {
         "id": row.id, "text": message.text,
-        "buttons": [{"label": b.label, "payload": b.payload} for b in message.buttons],
+        "buttons": [{"label": b.label, "payload": b.payload,
+                     **({"steer": True} if b.steer else {}),
+                     **({"toggle": b.toggle} if b.toggle else {})}
+                    for b in message.buttons],
     }
+    edit = parse_id(message.edit_of, high=BIG_ID_MAX)
+    if edit is not None:  # the page changes that bubble instead of adding one
+        item["edit"] = edit
+        if message.keyboard_only:
+            item["keyboard_only"] = True
+    elif message.edit_of == LAST_QUESTION:  # the page knows which bubble that is
+        item["retire"] = True
+    if message.extra.get(QUESTION):  # only the newest question's buttons stay live
+        item["question"] = True
     for kind in ("photo", "document"):
         url = media_url(row.id, kind, getattr(message, kind))
         if url is not None:
@@ -424,10 +445,12 @@ class WebChannel:
         who = await self._who(request)
         data = await read_json(request)
         text, choice = text_or_choice(data)
+        bubble = parse_id(str(data.get("message", "")), high=BIG_ID_MAX) if choice else None
         await self._feed(Incoming(
             channel=CHANNEL, external_id=who.external_id,
             update_id=client_update_id(who.external_id, data), text=text, payload=choice,
-            language=language_hint(request)))
+            language=language_hint(request),
+            message_ref=str(bubble) if bubble is not None else None))
         return web.json_response({"ok": True}, headers=NO_STORE)
 
     async def _photo(self, request: web.Request) -> web.StreamResponse:

@@ -185,6 +185,8 @@ class ZaloChannel:
         await self.client.get_me()
 
     async def deliver(self, external_id: str, message: Outgoing, skip_parts: int = 0) -> None:
+        if message.keyboard_only:
+            return  # no keyboards to take away: a numbered list is only text
         sent = skip_parts
         try:
             for send in self._plan(external_id, message)[skip_parts:]:

@@ -1,10 +1,15 @@
 """The conversation engine: flows declared as data, one saved step at a time.
 
-A flow is an ordered tuple of steps. Each step asks for a choice, a number, a text, a photo or
-a confirmation; the engine validates the answer, re-asks with the reason when it does not fit,
-and saves the conversation after every step, so a restart resumes where the person was.
-Every question carries a fresh token in its buttons: a button from an older question is
-refused instead of answering the current one.
+A flow is an ordered tuple of steps. Each step asks for a choice, several choices (multi), a
+number, a text, a photo or a confirmation; the engine validates the answer, re-asks with the
+reason when it does not fit, and saves the conversation after every step, so a restart resumes
+where the person was. Every question carries a fresh token in its buttons: a button from an
+older question is refused instead of answering the current one.
+
+Steering is a row of buttons under the question: Skip on optional steps, Back after the first,
+Cancel on the first step and the confirmation; on Zalo they are numbers ("0" is Back) or, under
+a question whose answer is a number or a text, the word itself. A tapped question loses its
+keyboard (an edit of that message), and a multi-select's ticks change in place.
 """
 
 from __future__ import annotations
@@ -20,22 +25,35 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import N_, Translator, pick_locale
-from bot.messages import Button, Outgoing, parse_id
+from bot.messages import (
+    EDIT,
+    KEYBOARD_ONLY,
+    LAST_QUESTION,
+    QUESTION,
+    TYPED_LABEL,
+    Button,
+    Outgoing,
+    parse_id,
+)
 from bot.settings import Settings
 from bot.turn import Turn
 from storage import conversations, outbox
 from storage.conversations import History, empty_history
-from storage.models import Conversation
+from storage.models import Conversation, Platform
 from storage.people import person_of
 from wording import fold, normalize, normalize_multiline
 
-StepKind = Literal["choice", "number", "text", "photo", "confirm"]
+StepKind = Literal["choice", "multi", "number", "text", "photo", "confirm"]
 END = ""  # a step key meaning "finish the flow after this step"
 BUTTON_PREFIX = "f"
 # Past this many options a choice is typed, not tapped: Telegram refuses a keyboard of more
 # than 100 buttons, and nobody scrolls through a city's 168 ward names on a phone.
 BUTTONS_AT_MOST = 12
 NAMES_IN_REFUSAL = 5
+# Channels that show a numbered list instead of buttons: typed numbers are their taps.
+TEXT_ONLY = frozenset({Platform.ZALO.value})
+# A steering button's payload: f:<token>:<action>.
+SKIP, BACK, CANCEL, DONE = "skip", "back", "cancel", "done"
 
 OptionSource = Sequence["Option"] | Callable[[Turn], Awaitable[Sequence["Option"]]]
 Bound = int | Callable[[Turn], Awaitable[int]]
@@ -43,6 +61,7 @@ Validator = Callable[[Turn, Any], Awaitable[str | None]]
 # Chooses the next step from the answers, and only that: it sees them read-only.
 Branch = Callable[[Mapping[str, Any]], str]
 AnswerHook = Callable[[Turn, Any], Awaitable[None]]
+Ticked = Callable[[Turn], Awaitable[Sequence[str]]]
 
 
 @dataclass(frozen=True)
@@ -73,8 +92,17 @@ class Step:
     goes_to: tuple[str, ...] = ()
     next: Branch | None = None
     # Writes derived from the answer (the picked household's id, a search's matches): the
-    # one place an answer changes turn.data besides being stored under its key.
+    # one place an answer changes turn.data besides being stored under its key. A confirm
+    # step's hook sees "yes" or the value of the option tapped beside it (see `options`).
     on_answer: AnswerHook | None = None
+    # multi steps: what is ticked when the step is first asked (a household's own flags).
+    ticked: Ticked | None = None
+    # A photo sent at this step is kept under this key and the step asked again (a report's
+    # photo at its confirmation, instead of a step of its own).
+    attach: str | None = None
+    # Confirm steps: a typed text that is no answer is kept under this key (up to
+    # max_length) and the step asked again: the note a one-message report never asked for.
+    text_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -232,20 +260,40 @@ async def resume(turn: Turn, conversation: Conversation) -> None:
     if incoming.payload is not None:
         await _button(turn, conversation, flow, step, incoming.payload)
         return
+    _drop_keyboard(turn)  # typed: the question's buttons go all the same
+    if incoming.photo is not None and step.attach is not None:
+        await _attach(turn, conversation, flow, step)
+        return
     word = fold(incoming.text or "")
+    tapped = await _typed_tap(turn, step, conversation, word)
+    if tapped is not None:
+        await _button(turn, conversation, flow, step, tapped)
+        return
     if await _steer(turn, conversation, flow, step, word):
         return
     await _answer(turn, conversation, flow, step, text=incoming.text, photo=incoming.photo,
                   other=incoming.document is not None)
 
 
+async def _attach(turn: Turn, conversation: Conversation, flow: Flow, step: Step) -> None:
+    """A photo where the step keeps one aside: at a confirmation it is added and the summary
+    shown again; at a text step its caption is the answer (none: the step is skipped)."""
+    assert step.attach is not None
+    turn.data[step.attach] = turn.incoming.photo
+    _answers_changed(turn)
+    caption = turn.incoming.text
+    if step.kind == "confirm":
+        await _ask(turn, conversation, flow, step)
+    else:
+        await _answer(turn, conversation, flow, step, text=caption, skip=not caption)
+
+
 async def _steer(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
                  word: str) -> bool:
     if word in CANCEL_WORDS:
-        await conversations.close(turn.session, conversation)
-        turn.say(turn.t("Cancelled; nothing was saved."))
+        await _steer_action(turn, conversation, flow, step, CANCEL)
     elif word in BACK_WORDS:
-        await _back(turn, conversation, flow, step)
+        await _steer_action(turn, conversation, flow, step, BACK)
     elif word in HELP_WORDS:
         await _ask(turn, conversation, flow, step, notice=N_(
             "Answer the question below. Type 'back' to change your previous answer, "
@@ -255,6 +303,17 @@ async def _steer(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
     return True
 
 
+async def _steer_action(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
+                        action: str) -> None:
+    if action == CANCEL:
+        await conversations.close(turn.session, conversation)
+        turn.say(turn.t("Cancelled; nothing was saved."))
+    elif action == BACK:
+        await _back(turn, conversation, flow, step)
+    else:
+        await _answer(turn, conversation, flow, step, skip=True)
+
+
 async def _back(turn: Turn, conversation: Conversation, flow: Flow, step: Step) -> None:
     history = History.from_json(conversation.history)
     visit = history.pop()
@@ -262,12 +321,19 @@ async def _back(turn: Turn, conversation: Conversation, flow: Flow, step: Step) 
         await _ask(turn, conversation, flow, step, notice=N_("This is the first question."))
         return
     previous = flow.step(visit.step) or flow.steps[0]
-    # The answers as they stood when that question was asked: a loop (search again, tick
-    # another flag) may have overwritten what its prompt shows.
-    turn.data = dict(visit.answers)
+    # The answers as they stood when that question was asked: a loop (search again) may
+    # have overwritten what its prompt shows. Kept: a photo sent aside (it was no answer to
+    # any step) and the ticks of the multi-select gone back to, which its buttons show.
+    kept = {key: turn.data[key] for key in _kept_on_back(flow, previous) if key in turn.data}
+    turn.data = {**visit.answers, **kept}
     conversation.history = history.to_json()
     _answers_changed(turn)
     await _ask(turn, conversation, flow, previous)
+
+
+def _kept_on_back(flow: Flow, previous: Step) -> list[str]:
+    keys = [step.attach for step in flow.steps if step.attach]
+    return [*keys, previous.key] if previous.kind == "multi" else keys
 
 
 async def _button(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
@@ -277,15 +343,38 @@ async def _button(turn: Turn, conversation: Conversation, flow: Flow, step: Step
     if prefix != BUTTON_PREFIX or token != conversation.question_token:
         turn.say(turn.t("This question is no longer open."))
         return
-    if choice == "skip":
-        await _answer(turn, conversation, flow, step, skip=True)
-        return
     options = await _options(turn, step)
     index = parse_id(choice, low=0, high=len(options) - 1)
-    if index is None:
+    if step.kind == "multi" and index is not None:
+        _toggle(turn, step, options[index].value)
+        await _ask(turn, conversation, flow, step, edit=turn.incoming.message_ref)
+        return
+    steering = choice in (SKIP, BACK, CANCEL) or (step.kind == "multi" and choice == DONE)
+    if index is None and not steering:
         turn.say(turn.t("This question is no longer open."))
         return
-    await _settle(turn, conversation, flow, step, options[index].value)
+    _drop_keyboard(turn)
+    if step.kind == "multi" and choice == DONE:
+        await _settle(turn, conversation, flow, step, list(turn.data.get(step.key) or []))
+    elif index is None:
+        await _steer_action(turn, conversation, flow, step, choice)
+    else:
+        await _settle(turn, conversation, flow, step, options[index].value)
+
+
+def _drop_keyboard(turn: Turn) -> None:
+    """The question is answered: its buttons go (Telegram, the web chat), so what is left on
+    screen is what can still be tapped. A tap names its message; a typed answer, the last."""
+    if turn.account.channel not in TEXT_ONLY:
+        turn.say("", extra={EDIT: turn.incoming.message_ref or LAST_QUESTION,
+                            KEYBOARD_ONLY: True})
+
+
+def _toggle(turn: Turn, step: Step, value: str) -> None:
+    ticked = list(turn.data.get(step.key) or [])
+    turn.data[step.key] = [v for v in ticked if v != value] if value in ticked else [
+        *ticked, value]
+    _answers_changed(turn)
 
 
 async def _answer(turn: Turn, conversation: Conversation, flow: Flow, step: Step, *,
@@ -299,9 +388,30 @@ async def _answer(turn: Turn, conversation: Conversation, flow: Flow, step: Step
         else:
             value = await _parse(turn, step, text, photo, other)
     except BadAnswer as bad:
+        if step.text_to and text and not skip and photo is None and _free_text(text):
+            await _keep_text(turn, conversation, flow, step, text)
+            return
         await _ask(turn, conversation, flow, step, notice=bad.msgid, **bad.values)
         return
     await _settle(turn, conversation, flow, step, value)
+
+
+def _free_text(text: str) -> bool:
+    """Words, not a number or a steering word that missed its step."""
+    word = fold(text).strip(" .")
+    return not word.isdigit() and word not in SKIP_WORDS
+
+
+async def _keep_text(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
+                     text: str) -> None:
+    assert step.text_to is not None
+    try:
+        turn.data[step.text_to] = await _parse_text(turn, step, text)
+    except BadAnswer as bad:
+        await _ask(turn, conversation, flow, step, notice=bad.msgid, **bad.values)
+        return
+    _answers_changed(turn)
+    await _ask(turn, conversation, flow, step)
 
 
 async def _settle(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
@@ -319,11 +429,9 @@ async def _settle(turn: Turn, conversation: Conversation, flow: Flow, step: Step
 
 
 def _asks_skip(turn: Turn, step: Step, text: str) -> bool:
-    """'skip' in any language; at a photo step also its one button, "1" on Zalo."""
+    """'skip' in any language (its number on Zalo is a steering key, read before)."""
     word = fold(text).rstrip(".")
-    if word in SKIP_WORDS or word == fold(turn.t("Skip")):
-        return True
-    return step.kind == "photo" and word == "1"
+    return word in SKIP_WORDS or word == fold(turn.t("Skip"))
 
 
 async def _parse(turn: Turn, step: Step, text: str | None, photo: str | None,
@@ -334,7 +442,7 @@ async def _parse(turn: Turn, step: Step, text: str | None, photo: str | None,
         return photo
     if photo is not None or other or text is None:
         raise BadAnswer(N_("Please answer in text; a photo or file does not fit here."))
-    parsers = {"choice": _parse_choice, "confirm": _parse_confirm,
+    parsers = {"choice": _parse_choice, "confirm": _parse_confirm, "multi": _parse_multi,
                "number": _parse_number, "text": _parse_text}
     return await parsers[step.kind](turn, step, text)
 
@@ -352,6 +460,8 @@ async def _parse_choice(turn: Turn, step: Step, text: str) -> str:
     found = [option for option in options if wanted and wanted in fold(option.shown(turn.t))]
     if len(found) == 1:
         return found[0].value
+    if listed and turn.account.channel not in TEXT_ONLY:
+        raise BadAnswer(N_("Please tap one of the buttons below, or type its name."))
     if listed:
         raise BadAnswer(N_("Please choose one of the options: reply with its number (1 to {n})."),
                       n=len(options))
@@ -364,17 +474,64 @@ async def _parse_choice(turn: Turn, step: Step, text: str) -> str:
 
 
 async def _parse_confirm(turn: Turn, step: Step, text: str) -> str:
+    """Confirm (1, yes, its label or aliases), or an option beside it by its label or
+    aliases; on Zalo the numbers of the list are taps, read before this."""
     wanted = fold(text).rstrip(".!")
-    if wanted in YES_WORDS or wanted == "1" or wanted == fold(turn.t("Confirm")):
+    for option in await _options(turn, step):  # numbers: Zalo's are taps, read before this
+        if wanted in (fold(option.shown(turn.t)), option.value, *map(fold, option.aliases)):
+            return option.value
+    if wanted in YES_WORDS or wanted == "1":
         return "yes"
-    if wanted in NO_WORDS or wanted == "2" or wanted == fold(turn.t("Cancel")):
+    if wanted in NO_WORDS:
         return "no"
-    raise BadAnswer(N_("Please reply 1 to confirm or 2 to cancel."))
+    if turn.account.channel in TEXT_ONLY:
+        raise BadAnswer(N_("Please reply 1 to confirm, or the number of another choice in "
+                           "the list."))
+    raise BadAnswer(N_("Please tap one of the buttons below."))
+
+
+async def _parse_multi(turn: Turn, step: Step, text: str) -> list[str]:
+    """Several options in one message, by their numbers ("1 3 5", "1,3") or names separated
+    by commas: each ticks or unticks its option, as a tap would, and the answer is taken
+    (the confirmation shows it). Done alone keeps the ticks; in a list it is ignored."""
+    options = await _options(turn, step)
+    done = {str(len(options) + 1), fold(turn.t("Done")), "xong", "done"}
+    wanted = fold(text).strip(" .")
+    ticked = list(turn.data.get(step.key) or [])
+    if wanted in done:
+        return ticked
+    if wanted in NO_WORDS:
+        return []
+    parts = [part.strip() for part in re.split(
+        r"[,;]+" if re.search(r"[a-z]", wanted) else r"[\s,;.]+", wanted) if part.strip()]
+    for part in (part for part in parts if part not in done):
+        option = _one_option(turn, options, part)
+        if option is None:
+            raise BadAnswer(N_("Please choose by the numbers of the list (1 to {n}), several "
+                               "at once like “1 3”, or send {done} for {done_label}."),
+                            n=len(options), done=len(options) + 1, done_label=turn.t("Done"))
+        ticked = [v for v in ticked if v != option.value] if option.value in ticked else [
+            *ticked, option.value]
+    return ticked
+
+
+def _one_option(turn: Turn, options: Sequence[Option], wanted: str) -> Option | None:
+    for index, option in enumerate(options, start=1):
+        if wanted in (str(index), fold(option.shown(turn.t)), option.value):
+            return option
+    found = [option for option in options if wanted in fold(option.shown(turn.t))]
+    return found[0] if len(found) == 1 else None
+
+
+# A number, perhaps with its unit after it: "3", "3 người", "3ng", "12 hộ".
+_NUMBER_AND_WORD = re.compile(r"^([+]?\d{1,9})\s*[^\W\d_]*\.?$")
 
 
 async def _parse_number(turn: Turn, step: Step, text: str) -> int:
     low, high = await _bound(turn, step.minimum), await _bound(turn, step.maximum)
-    digits = normalize(text).replace(" ", "")
+    given = normalize(text)
+    match = _NUMBER_AND_WORD.match(given)
+    digits = match.group(1) if match else given.replace(" ", "")
     if not _NUMBER.match(digits) or not low <= int(digits) <= high:
         raise BadAnswer(N_("Please enter a number from {min} to {max}."),
                       min=turn.t.number(low), max=turn.t.number(high))
@@ -413,9 +570,10 @@ async def _accept(turn: Turn, conversation: Conversation, flow: Flow, step: Step
 
 
 async def _ask(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
-               notice: str | None = None, **values: Any) -> None:
+               notice: str | None = None, *, edit: str | None = None, **values: Any) -> None:
     """Put the step's question to the person and save where the conversation stands; a
-    step with an answer waiting (prefilled) takes it instead of asking."""
+    step with an answer waiting (prefilled) takes it instead of asking. `edit`: the message
+    that showed this question, changed in place (a multi-select's ticks)."""
     waiting = turn.data.get(WAITING) or {}
     if step.key in waiting and notice is None:
         answer = waiting.pop(step.key)
@@ -423,6 +581,9 @@ async def _ask(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
         conversation.step, conversation.data = step.key, dict(turn.data)
         await _answer(turn, conversation, flow, step, text=answer, skip=answer is None)
         return
+    if step.kind == "multi" and step.key not in turn.data:
+        turn.data[step.key] = list(await step.ticked(turn)) if step.ticked else []
+        _answers_changed(turn)
     conversation.question_token = secrets.token_hex(3)
     conversation.step = step.key
     conversation.data = dict(turn.data)
@@ -433,8 +594,11 @@ async def _ask(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
         text = f"{await step.summary(turn)}\n\n{text}"
     if notice:
         text = f"{turn.t(notice, **values)}\n\n{text}"
-    turn.say(text + await _hint(turn, step, conversation),
-             await _buttons(turn, step, conversation))
+    extra: dict[str, Any] = {QUESTION: True}
+    if edit is not None:
+        extra[EDIT] = edit
+    turn.say(text + await _hint(turn, step), await _buttons(turn, step, conversation),
+             extra=extra)
 
 
 async def _prompt_values(turn: Turn, step: Step) -> dict[str, Any]:
@@ -446,36 +610,80 @@ async def _prompt_values(turn: Turn, step: Step) -> dict[str, Any]:
     return values
 
 
-async def _hint(turn: Turn, step: Step, conversation: Conversation) -> str:
-    if step.optional and step.kind == "text":
-        return "\n" + turn.t("(Type 'skip' if there is nothing to add.)")
+async def _hint(turn: Turn, step: Step) -> str:
+    """Only what the buttons cannot say; the steering words are listed once, in /help."""
     if step.kind == "choice" and len(options := await _options(turn, step)) > BUTTONS_AT_MOST:
         return "\n" + turn.t("(Too many to list: type part of the name, or the code; "
                              "{n} to choose from.)", n=turn.t.number(len(options)))
-    if History.from_json(conversation.history):
-        return "\n" + turn.t("(Type 'back' to change your previous answer, 'cancel' to stop.)")
+    if step.kind == "multi" and turn.account.channel in TEXT_ONLY:
+        return "\n" + turn.t("(Type the numbers to tick or untick, several at once like "
+                             "“1 3”.)")
     return ""
 
 
 async def _buttons(turn: Turn, step: Step, conversation: Conversation) -> tuple[Button, ...]:
     token = conversation.question_token
-    if step.kind == "confirm":
-        return (Button(turn.t("Confirm"), f"{BUTTON_PREFIX}:{token}:0"),
-                Button(turn.t("Cancel"), f"{BUTTON_PREFIX}:{token}:1"))
-    if step.kind == "photo" and step.optional:
-        return (Button(turn.t("Skip"), f"{BUTTON_PREFIX}:{token}:skip"),)
-    if step.kind != "choice":
-        return ()
     options = await _options(turn, step)
-    if len(options) > BUTTONS_AT_MOST:
-        return ()
-    return tuple(Button(option.shown(turn.t), f"{BUTTON_PREFIX}:{token}:{index}")
-                 for index, option in enumerate(options))
+    answers: list[Button] = []
+    if step.kind == "multi":
+        ticked = turn.data.get(step.key) or []
+        answers = [Button(f"{'☑' if option.value in ticked else '☐'} {option.shown(turn.t)}",
+                          f"{BUTTON_PREFIX}:{token}:{index}",
+                          toggle="on" if option.value in ticked else "off")
+                   for index, option in enumerate(options)]
+        answers.append(Button(turn.t("Done"), f"{BUTTON_PREFIX}:{token}:{DONE}"))
+    elif step.kind in ("choice", "confirm") and len(options) <= BUTTONS_AT_MOST:
+        answers = [Button(option.shown(turn.t), f"{BUTTON_PREFIX}:{token}:{index}")
+                   for index, option in enumerate(options)]
+    steering = [Button(turn.t(LABELS[action]), f"{BUTTON_PREFIX}:{token}:{action}", key=key,
+                       steer=True)
+                for action, key in await _steering(turn, step, conversation)]
+    if step.kind == "confirm":  # Cancel right after Confirm: "2. Hủy" on Zalo, as it always was
+        cancel = [b for b in steering if b.payload.endswith(f":{CANCEL}")]
+        return (answers[0], *cancel, *answers[1:], *(b for b in steering if b not in cancel))
+    return (*answers, *steering)
+
+
+LABELS = {SKIP: N_("Skip"), BACK: N_("Back"), CANCEL: N_("Cancel")}
+
+
+async def _steering(turn: Turn, step: Step, conversation: Conversation
+                    ) -> list[tuple[str, str | None]]:
+    """The steering buttons this question shows, each with its key where there are no
+    buttons: None (the next number) under a list; under a question answered by a number or a
+    text, the word itself (a number there is the answer), but Back keeps "0" unless 0 is an
+    answer too."""
+    typed = step.kind in ("text", "number") or (
+        step.kind == "choice" and len(await _options(turn, step)) > BUTTONS_AT_MOST)
+    first = not History.from_json(conversation.history)
+    shown: list[tuple[str, str | None]] = []
+    if step.optional:
+        shown.append((SKIP, TYPED_LABEL if step.kind == "number" else None))
+    if not first:
+        zero_answers = step.kind == "number" and await _bound(turn, step.minimum) <= 0
+        shown.append((BACK, TYPED_LABEL if zero_answers else "0"))
+    if first or step.kind == "confirm":
+        shown.append((CANCEL, TYPED_LABEL if typed else None))
+    return shown
+
+
+async def _typed_tap(turn: Turn, step: Step, conversation: Conversation, word: str
+                     ) -> str | None:
+    """On Zalo, the payload of the button whose number was typed: the numbered list is its
+    keyboard. Elsewhere a number is an answer (Back and Cancel are buttons there), and in a
+    multi-select's list the numbers are ticks, read by its parser."""
+    if turn.account.channel not in TEXT_ONLY or not word.isdigit():
+        return None
+    keyed = Outgoing(text="", buttons=await _buttons(turn, step, conversation)).keyed_buttons()
+    return next((button.payload for key, button in keyed
+                 if key == word and (button.steer or step.kind != "multi")), None)
 
 
 async def _options(turn: Turn, step: Step) -> Sequence[Option]:
-    if step.kind == "confirm":
-        return (Option("yes", N_("Confirm")), Option("no", N_("Cancel")))
+    if step.kind == "confirm":  # an option "yes" among the step's own relabels Confirm
+        extra = await step.options(turn) if callable(step.options) else step.options
+        yes = next((o for o in extra if o.value == "yes"), Option("yes", N_("Confirm")))
+        return (yes, *(o for o in extra if o.value != "yes"))
     if not callable(step.options):
         return step.options
     # Looked up once per step and turn (buttons, hint and the answer's check all need them)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from bot.flows import engine
@@ -80,11 +81,10 @@ async def _check_code(turn: Turn, code: str) -> str | None:
     return None
 
 
-async def _new_flag_options(turn: Turn) -> Sequence[Option]:
-    if "new_flags" in turn.data:
-        return pick.flag_options(turn, pick.chosen_flags(turn.data["new_flags"]))
+async def _household_flags(turn: Turn) -> Sequence[str]:
+    """What the flag step starts from when editing: the household's own flags."""
     household = await _edited(turn)
-    return pick.flag_options(turn, households.flags_of(household) if household else [])
+    return households.flags_of(household) if household else []
 
 
 def _after_field(data: Mapping[str, Any]) -> str:
@@ -237,7 +237,7 @@ async def begin_edit(turn: Turn, household: Household) -> None:
 def _steps() -> tuple[Step, ...]:
     picking = tuple(
         # A household described here is created at the confirmation, not edited.
-        pick.flag_loop(step, "add_confirm") if step.key == "hh_flags" else step
+        replace(step, goes_to=("add_confirm",)) if step.key == "hh_flags" else step
         for step in pick.pick_household_steps(after="field"))
     return (
         Step("action", "choice", N_("Household register: what would you like to do?"),
@@ -259,9 +259,9 @@ def _steps() -> tuple[Step, ...]:
         Step("new_members", "number", N_("How many people live in the household now ({min} "
                                          "to {max})?"),
              minimum=MIN_MEMBERS, maximum=MAX_MEMBERS, goes_to=("edit_confirm",)),
-        pick.flag_loop(Step("new_flags", "choice", N_("Tick each that applies to the "
-                                                      "household, then choose Done:"),
-                            options=_new_flag_options), "edit_confirm"),
+        Step("new_flags", "multi", N_("Tick each that applies to the household, then choose "
+                                      "Done:"),
+             options=pick.FLAG_OPTIONS, ticked=_household_flags, goes_to=("edit_confirm",)),
         Step("edit_confirm", "confirm", N_("Save this change?"), summary=_edit_summary,
              goes_to=(END,)),
         Step("query", "text", N_("Type a household's code or part of the head's name "

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from bot.flows.engine import BadAnswer, Branch, Option, Step
@@ -46,7 +45,6 @@ ADD = "add"  # "add:<unit id>": the scope has a single unit
 ADD_UNIT = "add_unit"
 ADD_CODE = "add_code"
 PICKED = "h"
-DONE = "done"
 
 
 # --- scope and labels -----------------------------------------------------------------------
@@ -160,30 +158,13 @@ async def _unit_options(turn: Turn) -> Sequence[Option]:
 
 
 def chosen_flags(value: Any) -> list[str]:
-    """The flags ticked so far, from the flag step's answer ('f:poor,pregnant' / 'done:...')."""
-    if not isinstance(value, str) or ":" not in value:
-        return []
-    ticked = value.split(":", 1)[1].split(",")
+    """The flags ticked, in the register's order, from the flag step's answer (a list)."""
+    ticked = value if isinstance(value, list) else []
     return [flag for flag in HOUSEHOLD_FLAGS if flag in ticked]
 
 
-async def _flag_options(turn: Turn) -> Sequence[Option]:
-    return flag_options(turn, chosen_flags(turn.data.get("hh_flags")))
-
-
-def flag_options(turn: Turn, ticked: Sequence[str]) -> list[Option]:
-    """One option a flag, marked when ticked, then Done; answers look like 'f:poor' / 'done:'.
-
-    Each option's value is the set it leads to, so ticking needs no state besides the answer.
-    """
-    options = []
-    for flag in HOUSEHOLD_FLAGS:
-        after = [f for f in HOUSEHOLD_FLAGS if (f in ticked) != (f == flag)]
-        mark = "☑" if flag in ticked else "☐"
-        options.append(Option(f"f:{','.join(after)}", f"{mark} {turn.t(FLAG_LABELS[flag])}",
-                              literal=True))
-    options.append(Option(f"{DONE}:{','.join(ticked)}", N_("Done")))
-    return options
+# The flag steps' options: a multi step ticks them in place, then Done.
+FLAG_OPTIONS = tuple(Option(flag, FLAG_LABELS[flag]) for flag in HOUSEHOLD_FLAGS)
 
 
 # --- answers recorded ------------------------------------------------------------------------
@@ -243,8 +224,9 @@ async def check_new_code(turn: Turn, code: str) -> str | None:
     if unit is None:
         return N_("That unit is not in your area any more; type 'back' to choose another.")
     if await households.by_code(turn.session, unit, code) is not None:
-        raise BadAnswer(N_("{unit} already has a household {code}. Type another code, or "
-                         "'back' to search for it."), unit=unit.name, code=normalize(code))
+        raise BadAnswer(N_("{unit} already has a household {code}. Type another code; to "
+                           "use that household, type 'cancel' and start again, then pick "
+                           "it."), unit=unit.name, code=normalize(code))
     return None
 
 
@@ -275,20 +257,6 @@ def _after_query(data: Mapping[str, Any]) -> str:
     return "hh_match" if data.get("hh_matches") else "hh_none"
 
 
-def after_flags(key: str, after: str) -> Branch:
-    """Loop on the flag step `key` until Done, then go on at `after`."""
-
-    def loop(data: Mapping[str, Any]) -> str:
-        return after if str(data.get(key, "")).startswith(f"{DONE}:") else key
-
-    return loop
-
-
-def flag_loop(step: Step, after: str) -> Step:
-    """The flag step `step`, looping until Done and then going on at `after`."""
-    return replace(step, goes_to=(step.key, after), next=after_flags(step.key, after))
-
-
 def new_household_steps(after: str) -> tuple[Step, ...]:
     """Describe a new household: unit (when several), code, head name, members, flags."""
     return (
@@ -305,9 +273,9 @@ def new_household_steps(after: str) -> tuple[Step, ...]:
         Step("hh_members", "number", N_("How many people live in the household ({min} to "
                                         "{max})?"),
              minimum=MIN_MEMBERS, maximum=MAX_MEMBERS, goes_to=("hh_flags",)),
-        flag_loop(Step("hh_flags", "choice", N_("Tick each that applies to the household, "
-                                                "then choose Done:"),
-                       options=_flag_options), after),
+        Step("hh_flags", "multi", N_("Tick each that applies to the household, then choose "
+                                     "Done:"),
+             options=FLAG_OPTIONS, goes_to=(after,)),
     )
 
 

@@ -1,8 +1,11 @@
 """/report: a household situation report, from picking the household to the urgent alert.
 
-household (recent, search or new) → category → people concerned → urgency → note → photo →
-confirm. Nothing is written before the confirmation; then the report, the household when it
-is new, the day's check-in and the ward staff's alert commit in the turn's one transaction.
+household (recent, search or new) → category → people concerned → note → confirm: six answers
+with the command. The urgency is the situation's own (F0 is urgent in the catalogue) unless the
+one-message report said otherwise, and the confirmation offers the other as a second Save
+button; a photo is sent at the confirmation (or with the note) rather than asked for.
+Nothing is written before the confirmation; then the report, the household when it is new,
+the day's check-in and the ward staff's alert commit in the turn's one transaction.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ ROLES = WRITERS
 NORMAL, URGENT = "normal", "urgent"
 SEARCHED_RUNS = 3  # a one-message report names its household early; the rest is the note
 URGENCY = (Option(NORMAL, N_("Normal")), Option(URGENT, N_("Urgent")))
+TYPED_URGENCY = "urgency_typed"  # what a one-message report said ("khẩn"), over the default
 
 
 # --- shared with /open -----------------------------------------------------------------------
@@ -130,7 +134,8 @@ async def _summary(turn: Turn) -> str:
              t("People concerned: {people}", people=t.number(data["people"])),
              t("Urgency: {urgency}", urgency=urgency_name(t, data["urgency"] == URGENT)),
              t("Note: {note}", note=data.get("note") or "—"),
-             t("Photo: {photo}", photo=t("attached") if data.get("photo") else t("none"))]
+             t("Photo: {photo}", photo=t("attached") if data.get("photo")
+               else t("none (send one now if it helps)"))]
     warning = await _already_urgent(turn)
     if warning:
         lines.insert(1, warning)
@@ -153,6 +158,34 @@ async def _already_urgent(turn: Turn) -> str | None:
     return turn.t("⚠ This household already has an open urgent report, #{id}, from {when}. "
                   "If it is the same emergency, cancel and update that one with /open.",
                   id=earlier.id, when=turn.t.datetime(earlier.created_at, now=turn.now))
+
+
+async def _record_category(turn: Turn, key: Any) -> None:
+    """The urgency: as the one-message report typed it, else the situation's own."""
+    typed = turn.data.get(TYPED_URGENCY)
+    if typed is None:
+        entry = await store.category(turn.session, str(key))
+        typed = URGENT if entry is not None and entry.urgent else NORMAL
+    turn.data["urgency"] = typed
+
+
+SAVE_URGENT_WORDS = ("khan", "gap", "urgent", "bao khan", "luu khan")
+SAVE_WORDS = ("luu", "save", "gui", "send")
+
+
+async def _other_urgency(turn: Turn) -> Sequence[Option]:
+    """Two Save buttons, the situation's own urgency first: one tap either way, and each
+    says whether the ward staff are alerted ("khẩn" typed is the urgent one)."""
+    urgent = Option(URGENT, N_("🚨 Save as URGENT"), aliases=SAVE_URGENT_WORDS)
+    if turn.data.get("urgency") == URGENT:
+        return (Option("yes", urgent.label, aliases=(*urgent.aliases, *SAVE_WORDS)),
+                Option(NORMAL, N_("Save as not urgent"), aliases=("khong khan", "thuong")))
+    return Option("yes", N_("Save"), aliases=SAVE_WORDS), urgent
+
+
+async def _record_confirm(turn: Turn, value: Any) -> None:
+    if value in (URGENT, NORMAL):  # the second Save: the other urgency
+        turn.data["urgency"] = value
 
 
 async def _finish(turn: Turn) -> None:
@@ -210,16 +243,17 @@ FLOW = register(Flow(
     steps=(
         *pick_household_steps(after="category"),
         Step("category", "choice", N_("What is the household's situation?"),
-             options=category_options),
+             options=category_options, on_answer=_record_category),
         Step("people", "number", N_("How many people in the household are concerned "
                                     "({min} to {max})?"),
              minimum=1, maximum=household_members),
-        Step("urgency", "choice", N_("How urgent is it? Urgent alerts the ward staff at once."),
-             options=URGENCY),
-        Step("note", "text", N_("Add a note for the ward (up to {max_length} characters)."),
-             max_length=store.NOTE_LIMIT, optional=True),
-        Step("photo", "photo", N_("Send a photo if it helps, or type 'skip'."), optional=True),
-        Step("confirm", "confirm", N_("Save this report?"), summary=_summary),
+        Step("note", "text", N_("Add a note for the ward (up to {max_length} characters), "
+                                "or send a photo."),
+             max_length=store.NOTE_LIMIT, optional=True, attach="photo"),
+        Step("confirm", "confirm", N_("Save this report? An urgent one alerts the ward staff "
+                                      "at once. (A note or a photo sent now is added.)"),
+             summary=_summary, options=_other_urgency, on_answer=_record_confirm,
+             attach="photo", text_to="note", max_length=store.NOTE_LIMIT),
     ),
     finish=_finish,
 ))
@@ -263,14 +297,11 @@ async def quick(turn: Turn, text: str, *, asked: bool) -> bool:
         answers["category"] = reading.category
     if reading.people is not None:
         answers["people"] = str(reading.people)
-    urgent = reading.urgent
-    if urgent is None and reading.category is not None:
-        urgent = next((bool(e.urgent) for e in entries if e.key == reading.category), None)
+    urgent = reading.urgent  # None: the situation's own, when the category is answered
     if urgent is not None:
-        answers["urgency"] = URGENT if urgent else NORMAL
+        data[TYPED_URGENCY] = URGENT if urgent else NORMAL
     note = " — ".join(part for part in (*notes, reading.note or "") if part)
     answers["note"] = note or None  # too long: the note step refuses it, with the reason
-    answers["photo"] = None  # a photo is for the guided form
     log.info("one-message report opened by account %s (found: category=%s people=%s "
              "urgent=%s household=%s)", turn.account.id, reading.category is not None,
              reading.people is not None, urgent is not None, at)

@@ -378,7 +378,7 @@ FLOW = register(Flow(
         Step("date_text", "text", N_("Type the day it was handed over, e.g. 3/11, hôm qua, "
                                         "thứ 6 or 03/11/2026."),
              max_length=40, validate=_check_date, on_answer=_record_date),
-        Step("photo", "photo", N_("Send a photo of the signed receipt, or type 'skip'."),
+        Step("photo", "photo", N_("Send a photo of the signed receipt, if there is one."),
              optional=True),
         Step("confirm", "confirm", N_("Save this delivery?"), summary=_summary),
     ),

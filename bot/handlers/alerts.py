@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from bot import notify
 from bot.flows.household_pick import initials, scope
 from bot.flows.open_reports import age
-from bot.flows.report import ALERT_BUTTON, CALL, TAKE, VIEW, urgency_name
+from bot.flows.report import ALERT_BUTTON, CALL, TAKE, VIEW, alert_buttons, urgency_name
 from bot.handlers.access import ALERT_ROLES, NAME_READERS, ROLE_NAMES, permits, reaches, refuse
 from bot.handlers.commands import Handlers
 from bot.i18n import Translator
-from bot.messages import Outgoing, id_and_action
+from bot.messages import EDIT, KEYBOARD_ONLY, Outgoing, id_and_action
 from bot.turn import Turn
 from storage import outbox, people, roster, units
 from storage import reports as store
@@ -109,6 +109,8 @@ async def take(turn: Turn, report: Report) -> None:
     log.info("alert for report %s taken by account %s: %s", report.id, turn.account.id,
              outcome)
     unit = await _unit(turn, report)
+    if outcome is not store.Take.BUSY:
+        await _drop_take_button(turn, report)
     if outcome is store.Take.ALREADY_YOURS:
         turn.say(turn.t("You have already taken report #{id}.", id=report.id))
     elif outcome is store.Take.TAKEN_BY_OTHER:
@@ -125,6 +127,16 @@ async def take(turn: Turn, report: Report) -> None:
                         id=report.id))
     else:
         await _tell_taken(turn, report, unit)
+
+
+async def _drop_take_button(turn: Turn, report: Report) -> None:
+    """The tapped alert keeps View and Call: taking it again can only be refused."""
+    if turn.incoming.message_ref is None:
+        return
+    leader = await _person(turn, report.created_by_person_id)
+    kept = tuple(button for button in alert_buttons(turn.t, report, bool(leader and leader.phone))
+                 if not button.payload.endswith(f":{TAKE}"))
+    turn.say("", kept, extra={EDIT: turn.incoming.message_ref, KEYBOARD_ONLY: True})
 
 
 async def _tell_taken(turn: Turn, report: Report, unit: Unit) -> None:
@@ -189,10 +201,10 @@ async def view(turn: Turn, report: Report) -> None:
                    who=(await who(turn, reporter, unit)).describe(t))
                  if reporter is not None else t("Filed {age}.", age=filed))
     lines.append(await _taken_line(turn, report, unit))
-    if report.photo:
-        lines.append(t("A photo is attached to the report."))
     log.info("alert for report %s viewed by account %s", report.id, turn.account.id)
-    turn.say("\n".join(lines))
+    # The photo itself here, not in the alert: a platform's file id another bot cannot send
+    # would take the alert down with it, where it only takes this view.
+    turn.say("\n".join(lines), photo=report.photo)
 
 
 async def _taken_line(turn: Turn, report: Report, unit: Unit) -> str:

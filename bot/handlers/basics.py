@@ -39,7 +39,8 @@ async def help_(turn: Turn, args: str) -> None:
     lines += [f"{_named(c.name)} — {turn.t(c.description)}" for c in offered(turn)]
     lines += ["", turn.t("The words in brackets work too, typed without the slash and "
                          "without accents."),
-              turn.t("In any question: 'back' changes the previous answer, 'cancel' stops.")]
+              turn.t("In any question: 'back' changes the previous answer, 'skip' passes an "
+                     "optional one, 'cancel' stops; the buttons under it do the same.")]
     turn.say("\n".join(lines))
 
 

@@ -134,8 +134,17 @@
   function addBot(message) {
     if (message.id <= state.lastId) return;  // a poll overlapping a retry
     state.lastId = message.id;
+    // Read before the menu comes or goes: it changes the log's height, and a chart below
+    // the fold would then not be followed when it loads.
     var follow = atBottom();
+    if (message.menu) showMenu(message.menu);
+    else if (message.question) showMenu([]);
+    if (message.edit) { editBot(message); return; }
+    if (message.retire) { retireQuestions(); return; }
+    if (message.question) retireQuestions();
     var item = el("li", message.urgent ? "msg bot urgent" : "msg bot");
+    item.dataset.id = String(message.id);
+    if (message.question) item.classList.add("question");
     var bubble = el("div", "bubble");
     if (message.photo) {
       var img = el("img", "photo");
@@ -154,9 +163,51 @@
       bubble.appendChild(link);
     }
     item.appendChild(bubble);
-    if (message.buttons && message.buttons.length) item.appendChild(choices(message.buttons));
+    if (message.buttons && message.buttons.length) {
+      item.appendChild(choices(message.buttons, message.id));
+    }
     $("log").appendChild(item);
     scrollDown();
+  }
+
+  // An edit names an earlier bubble: a multi-select's ticks change in it, or an answered
+  // question's buttons go. A bubble not on the page (another device's) is left alone.
+  function editBot(message) {
+    var item = $("log").querySelector('li[data-id="' + message.edit + '"]');
+    if (!item) return;
+    var old = item.querySelector(".choices");
+    if (old) old.remove();
+    if (!message.keyboard_only) {
+      var text = item.querySelector(".text");
+      if (text) text.replaceWith(textWithLinks(message.text || ""));
+    }
+    if (message.buttons && message.buttons.length) {
+      item.appendChild(choices(message.buttons, message.edit));
+    }
+  }
+
+  // A new question or a typed answer: the buttons of older questions would only be told
+  // "no longer open", so they go (what the person chose shows in their own bubble).
+  function retireQuestions() {
+    Array.prototype.forEach.call($("log").querySelectorAll("li.question .choices"),
+                                 function (row) { row.remove(); });
+  }
+
+  // The role's commands, when no question is open; a question hides them.
+  function showMenu(items) {
+    var menu = $("menu");
+    menu.textContent = "";
+    items.forEach(function (entry) {
+      var button = el("button", "command", entry.label);
+      button.type = "button";
+      button.addEventListener("click", function () {
+        showMenu([]);
+        send({ text: entry.text }, entry.label);
+      });
+      menu.appendChild(button);
+    });
+    menu.hidden = items.length === 0;
+    menu.scrollLeft = 0;  // its first commands in view, whatever was scrolled to before
   }
 
   // Links to this very server (the dashboard's login link, a signed file) can be tapped;
@@ -182,15 +233,22 @@
     return paragraph;
   }
 
-  // Buttons of older messages stay tappable: the bot itself answers "no longer open".
-  function choices(buttons) {
+  // The answers, then the steering (Skip, Back, Cancel) on a row of their own. A tap names
+  // its bubble, so the bot can change that bubble (ticks) or take its buttons away.
+  function choices(buttons, messageId) {
     var row = el("div", "choices");
+    var steering = el("div", "steering");
     buttons.forEach(function (b) {
-      var button = el("button", "choice", b.label);
+      var kind = b.steer ? "choice steer" : b.toggle ? "choice toggle " + b.toggle : "choice";
+      var button = el("button", kind, b.label);
+      if (b.toggle) button.setAttribute("aria-pressed", b.toggle === "on" ? "true" : "false");
       button.type = "button";
-      button.addEventListener("click", function () { send({ choice: b.payload }, b.label); });
-      row.appendChild(button);
+      button.addEventListener("click", function () {
+        send({ choice: b.payload, message: String(messageId) }, b.toggle ? null : b.label);
+      });
+      (b.steer ? steering : row).appendChild(button);
     });
+    if (steering.childNodes.length) row.appendChild(steering);
     return row;
   }
 
@@ -226,13 +284,14 @@
     state.generation += 1;
     state.lastId = 0;
     $("log").textContent = "";
+    showMenu([]);
     poll(state.generation);
   }
 
   // One id per message: a retry after a lost answer is recognised and handled once.
   async function send(body, shown) {
     var generation = state.generation;
-    var item = addMine(shown);
+    var item = shown === null ? null : addMine(shown);  // a tick shows in its own bubble
     body.id = newId();
     var delay = 1000;
     while (generation === state.generation) {
@@ -240,7 +299,11 @@
         var response = await api("POST", "/api/send", body);
         if (response.status === 401) { showLogin(); return; }
         if (response.ok) { setStatus(""); return; }
-        if (response.status < 500) { item.appendChild(el("p", "error", T.sendFailed)); return; }
+        if (response.status < 500) {
+          if (item) item.appendChild(el("p", "error", T.sendFailed));
+          else setStatus(T.sendFailed);
+          return;
+        }
       } catch (e) { /* offline: retried below with the same id */ }
       setStatus(T.offline);
       await sleep(delay);
