@@ -49,7 +49,14 @@ from storage.models import (
 from tests.conftest import StartBot, seed_ward
 from tests.doubles.telegram_api import SECRET_HEADER, TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
-from tests.telegram_helpers import data_for, free_port, register, say, start_telegram
+from tests.telegram_helpers import (
+    data_for,
+    dropped_keyboard,
+    free_port,
+    register,
+    say,
+    start_telegram,
+)
 
 OUTAGE_SECONDS = float(os.environ.get("COSO_FAULT_OUTAGE_SECONDS", "5"))
 # PostgreSQL away this long (COSO_FAULT_DB_OUTAGE_SECONDS): by default longer than the old
@@ -534,7 +541,9 @@ async def test_sqlite_read_only_answers_503_and_keeps_the_conversation(
     await tg.expect_silence(USER, 0.1)
     read_only = False
 
-    [done] = await tg.wait_messages(USER, 1, timeout=30)
+    # The answered question's keyboard taken away (once), then the answer.
+    dropped, done = await tg.wait_messages(USER, 2, timeout=30)
+    assert dropped_keyboard(dropped), dropped.describe()
     assert done.text == "Language set to English."
     after = conversation_state(path)
     assert after[0][0] is None and after[0][-1] == "en"  # the question answered, once
@@ -576,7 +585,9 @@ async def test_sqlite_locked_database_is_waited_out_while_polling(
         other.rollback()
         other.close()
 
-    [done] = await tg.wait_messages(USER, 1, timeout=30)
+    # The answered question's keyboard taken away (once), then the answer.
+    dropped, done = await tg.wait_messages(USER, 2, timeout=30)
+    assert dropped_keyboard(dropped), dropped.describe()
     assert done.text == "Language set to English."
     assert conversation_state(path)[0][-1] == "en"
     [help_reply] = await say(tg, USER, "/help")

@@ -36,11 +36,13 @@ from tests.conftest import StartBot, make_settings, seed_ward
 from tests.doubles.telegram_api import SECRET_HEADER, TelegramDouble
 from tests.telegram_helpers import (
     UNIT_PATH,
+    answered,
     counts,
     data_for,
     eventually,
     free_port,
     register,
+    replies,
     say,
     send_unsupported,
     start_telegram,
@@ -104,15 +106,17 @@ async def test_language_buttons_stale_taps_and_shortcut(tg: TelegramDouble,
     runtime = await start_telegram(start_bot, tg)
     await register(tg, USER, (await seed_ward(runtime.db)).codes["leader:KP1"])
     [menu] = await say(tg, USER, "/lang")
-    assert menu.button_texts == ["Tiếng Việt", "English"]
+    # The first (and only) step: Cancel under the choices, as the steering row, last.
+    assert menu.button_texts == ["Tiếng Việt", "English", "Cancel"]
     assert all(len(row) == 1 for row in menu.buttons)  # one button per row
-    [done] = await tap(tg, USER, data_for(menu, "English"))
+    await tg.tap(USER, data_for(menu, "English"))
+    [done] = await answered(tg, USER)  # the answered question's keyboard taken away first
     assert done.text == "Language set to English."
     assert len(tg.callback_answers) == 1  # the spinner stopped
 
     [older] = await say(tg, USER, "/lang")
     newer = await say(tg, USER, "/lang", count=2)  # "stopped ..." and the new question
-    assert newer[-1].button_texts == ["Tiếng Việt", "English"]
+    assert newer[-1].button_texts == ["Tiếng Việt", "English", "Cancel"]
     [stale] = await tap(tg, USER, data_for(older, "Tiếng Việt"), message_id=older.message_id)
     assert stale.text == "This question is no longer open."
     assert len(tg.callback_answers) == 2
@@ -329,8 +333,9 @@ async def test_bad_input_gets_an_answer_and_writes_nothing(tg: TelegramDouble,
     await tg.send_document(USER)
     await send_unsupported(tg, USER, {"sticker": _sticker()})
     await send_unsupported(tg, USER, {"location": {"latitude": 10.77, "longitude": 106.7}})
-    replies = await tg.wait_messages(USER, 4)
-    assert texts(replies).count("Please answer in text") == 4
+    # Each re-asked question takes the previous one's keyboard away (passed over here).
+    answers = await replies(tg, USER, 4)
+    assert texts(answers).count("Please answer in text") == 4
     after = await counts(runtime.db)
     assert after["ledger"] == before["ledger"] + 8
     assert {k: v for k, v in after.items() if k not in ("ledger", "outbox")} == {
