@@ -105,7 +105,7 @@ async def test_situations_round_trip_to_report_on_telegram_and_zalo(
     categories = await _telegram_categories(tg, T1)
     assert categories.button_texts[0] == "Confirmed COVID-19 case"
     assert "Recovered" not in categories.button_texts
-    assert categories.button_texts[-1] == "Dengue fever"
+    assert categories.button_texts[-2:] == ["Dengue fever", "Back"]
     [people] = await tap(tg, T1, data_for(categories, "Confirmed COVID-19 case"))
     assert "How many people" in (people.text or "")
 
@@ -163,7 +163,8 @@ async def test_a_retired_policy_leaves_support_but_stays_in_exports(
     [policies] = await tap(tg, KP1, data_for(flags, "Done"))
     assert policies.button_texts == ["Cash support (Resolution 68)",
                                      "The city's cash support package",
-                                     "Home-treatment medicine kit", "Flood relief"]
+                                     "Home-treatment medicine kit", "Flood relief",
+                                     "Back"]
 
     out_dir = tmp_path / "export"
     today = date.today().isoformat()
@@ -193,7 +194,7 @@ async def _run_drill(tg: TelegramDouble, zalo: ZaloDouble, clock: time_machine.C
                      kp1: tuple[int, int], kp2: tuple[int, int]) -> None:
     """Start the ward's scenario; each quarter takes the given minutes for steps 1 and 2."""
     [scenarios] = await say(tg, STAFF, "/drill")
-    assert scenarios.button_texts[-1] == "Flooding in the quarter"
+    assert scenarios.button_texts[-2:] == ["Flooding in the quarter", "Cancel"]
     [areas] = await tap(tg, STAFF, data_for(scenarios, "Flooding in the quarter"))
     [summary] = await tap(tg, STAFF, data_for(areas, "The whole ward"))
     assert "2 units take part: Khu phố 1, Khu phố 2" in (summary.text or "")  # no group

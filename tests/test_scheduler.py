@@ -239,7 +239,7 @@ async def test_units_that_already_answered_are_neither_asked_nor_reminded(
     await tg.tap(KP1, data_for(question, "No change today"))
     await read_until(tg, KP1, "no change recorded for Khu phố 1")
     await zalo.send_text(KP2, "/report 5 Pasteur thieu thuoc 2 nguoi")
-    assert "1. Xác nhận" in ((await zalo.next_message(KP2)).text or "")
+    assert "1. Lưu" in ((await zalo.next_message(KP2)).text or "")
     await zalo.send_text(KP2, "1")
     assert "#1" in ((await zalo.next_message(KP2)).text or "")
     before = {user: len(await prompts_to(ward.db, user)) for user in (str(KP1), KP2)}
@@ -470,10 +470,10 @@ async def test_admin_changes_a_wards_time_in_telegram_and_bad_times_are_re_asked
     await register(tg, ADMIN, ward.seeded.codes["admin:CITY"], unit="Thành phố Hồ Chí Minh")
     [which] = await say(tg, ADMIN, "/schedule")
     assert (which.text or "").startswith("Which ward's schedule?")
-    assert which.button_texts == ["Phường Bến Thành", "Phường Sài Gòn"]
+    assert which.button_texts == ["Phường Bến Thành", "Phường Sài Gòn", "Cancel"]
     [what] = await tap(tg, ADMIN, data_for(which, "Phường Bến Thành"))
     assert what.button_texts == ["Check-in question: 16:00", "Reminder: 18:00",
-                                 "Digest: 19:30", "Days: every day"]
+                                 "Digest: 19:30", "Days: every day", "Back"]
     [ask] = await tap(tg, ADMIN, data_for(what, "Check-in question: 16:00"))
     assert (ask.text or "").startswith("New time for the check-in question")
     [again] = await say(tg, ADMIN, "25:00")
