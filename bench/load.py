@@ -82,10 +82,8 @@ SCRIPT: tuple[tuple[str, str | None], ...] = (
     ("tap", None),
     ("tap", "Short of food"),
     ("text", "2"),
-    ("tap", "Normal"),
     ("text", "Cần thêm gạo và mì cho hai người."),
-    ("tap", "Skip"),
-    ("tap", "Confirm"),
+    ("tap", "Save"),
 )
 STEPS = len(SCRIPT)
 

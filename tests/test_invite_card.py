@@ -13,7 +13,7 @@ from PIL import Image
 from tests.conftest import Coso, StartBot
 from tests.doubles.telegram_api import SentMessage, TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
-from tests.telegram_helpers import free_port
+from tests.telegram_helpers import free_port, next_reply
 from tests.test_roster import WARD, _invite, listing, name_of, seed_units, ward_csv
 
 STAFF, LEADER, OTHER_WARD, NEWCOMER = 701, 702, 703, 704
@@ -25,11 +25,13 @@ def decoded(photo: bytes | str | None) -> list[str]:
 
 
 async def tap(tg: TelegramDouble, user: int, label: str) -> SentMessage:
-    shown = tg.messages_to(user)[-1]
+    """Tap a button of the newest message sent (not an edit), and return the reply past the
+    answered question's keyboard taken away."""
+    shown = [m for m in tg.messages_to(user) if m.method != "editMessageReplyMarkup"][-1]
     data = dict(zip(shown.button_texts, shown.button_data, strict=True))
     assert label in data, (label, shown.button_texts)
     await tg.tap(user, data[label])
-    return await tg.next_message(user)
+    return await next_reply(tg, user)
 
 
 async def test_ward_staff_send_a_persons_card_on_telegram(
@@ -56,15 +58,15 @@ async def test_ward_staff_send_a_persons_card_on_telegram(
     labels = pick.button_texts
     # Not yet connected first, in the unit tree's order, then the posts catalogue's: the
     # quarter head who joined is not offered; no vacant post.
-    assert len(labels) == 9 and labels[-1] == "Search by name"
+    assert len(labels) == 10 and labels[-2:] == ["Search by name", "Cancel"]
     assert labels[0] == f"{name_of(1, 2)} · Khu phố 1 · Party cell secretary"
     assert labels[2].startswith("Trần Văn Bảo 1-1 · Khu phố 1 › Tổ dân phố 1 · Head of")
     assert not any(name_of(1, 0) in label for label in labels)
     search = await tap(tg, STAFF, "Search by name")
     assert "without diacritics" in (search.text or "")
     await tg.send_text(STAFF, "tran van bao 3-2", language_code="en")  # no diacritics
-    match = await tg.next_message(STAFF)
-    found = [label for label in match.button_texts if label != "Search again"]
+    match = await next_reply(tg, STAFF)
+    found = [label for label in match.button_texts if label not in ("Search again", "Back")]
     assert len(found) == 1 and found[0].startswith("Trần Văn Bảo 3-2 · Khu phố 3 › Tổ dân phố 2")
     confirm = await tap(tg, STAFF, found[0])
     assert "The code they had before stops working" in (confirm.text or "")
@@ -84,7 +86,7 @@ async def test_ward_staff_send_a_persons_card_on_telegram(
     await tg.send_text(NEWCOMER, f"/start {lost}", language_code="en", first_name="y")
     assert "withdrawn" in ((await tg.next_message(NEWCOMER)).text or "")
     await tg.send_text(NEWCOMER, code, language_code="en", first_name="y")  # asked again
-    assert "Welcome, Trần Văn Bảo 3-2" in ((await tg.next_message(NEWCOMER)).text or "")
+    assert "Welcome, Trần Văn Bảo 3-2" in ((await next_reply(tg, NEWCOMER)).text or "")
 
     # Staff of another ward find nobody of this one; a leader may not send cards.
     await tg.send_text(OTHER_WARD, "/invite", language_code="en")

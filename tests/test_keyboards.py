@@ -289,7 +289,7 @@ async def test_the_confirmation_takes_words_and_a_note(ward: tuple[Router, Datab
     router, db, _ = ward
     chat = await _leader(ward, "zalo")
     summary = _text(await chat.send("12 le loi thieu thuoc 2 nguoi"))
-    assert summary.endswith("1. Lưu\n2. 🚨 Lưu, báo KHẨN\n3. Hủy\n0. Quay lại"), summary
+    assert summary.endswith("1. Lưu\n2. Hủy\n3. 🚨 Lưu, báo KHẨN\n0. Quay lại"), summary
     summary = _text(await chat.send("ba cụ bị sốt từ hôm qua"))  # typed at the confirmation
     assert "Ghi chú: ba cụ bị sốt từ hôm qua" in summary, summary
     assert "Vui lòng trả lời" not in summary

@@ -526,27 +526,27 @@ async def test_a_second_urgent_report_of_a_household_warns_at_confirmation(
     leader = await join(router, db, seeded, "1001", "leader:KP1")
     await file_f0_report(leader)
 
-    async def summary_for(urgency: str) -> str:
+    async def summary_for(category: str) -> str:
+        """F0 is urgent by itself; short of food is not (its urgent Save is a second button)."""
         start = await leader.send("/report")
         [household] = [b.label for m in start for b in m.buttons if b.label.startswith(
             "12 Lê Lợi")]
         await leader.tap(household)
-        await leader.tap("Confirmed case (F0)")
+        await leader.tap(category)
         await leader.send("1")
-        await leader.tap(urgency)
-        await leader.send("skip")
         return text_of(await leader.send("skip"))
 
-    urgent = await summary_for("Urgent")
+    urgent = await summary_for("Confirmed case (F0)")
     assert ("⚠ This household already has an open urgent report, #1, from today at "
             in urgent), urgent
     assert "cancel and update that one with /open" in urgent
     await leader.send("cancel")
-    assert "already has an open urgent report" not in await summary_for("Normal")
+    assert "already has an open urgent report" not in await summary_for("Short of food")
     await leader.send("cancel")
     # Resolved, it is no longer a likely duplicate.
     async with db.transaction() as session:
         report = await session.get(Report, 1)
         assert report is not None
         await store.resolve(session, report, person_id=None, now=utcnow())
-    assert "already has an open urgent report" not in await summary_for("Urgent")
+    assert "already has an open urgent report" not in await summary_for(
+        "Confirmed case (F0)")

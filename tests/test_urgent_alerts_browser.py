@@ -42,7 +42,7 @@ async def test_the_urgent_alert_stands_out_and_acts_in_the_web_chat(start_bot: S
                 await expect(page.locator("#log")).to_contain_text("Phường Bến Thành")
                 pages[name] = page
             await leader.send(ONE_MESSAGE)
-            await leader.tap("Xác nhận")
+            await leader.tap("🚨 Lưu, báo KHẨN")
             for name, page in pages.items():
                 alert = page.locator("#log .msg.bot.urgent")
                 await expect(alert).to_have_count(1)

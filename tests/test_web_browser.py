@@ -238,7 +238,8 @@ async def test_a_leader_attaches_a_photo_to_a_report_on_a_phone(start_bot: Start
 
         async def tap(label: str) -> None:
             count = await log.locator(".msg.bot").count()
-            await log.locator(".msg.bot").last.locator(".choice", has_text=label).tap()
+            await log.locator(".msg.bot").last.get_by_role("button", name=label,
+                                                           exact=True).tap()
             await expect(log.locator(".msg.bot")).not_to_have_count(count)
 
         await say("/report")
@@ -283,7 +284,7 @@ async def test_a_leader_attaches_a_photo_to_a_report_on_a_phone(start_bot: Start
         assert width <= PHONE["width"], width  # nothing wider than the phone
         await shown.scroll_into_view_if_needed()
         await page.screenshot(path=str(SCREENS / "report-photo-phone.png"))
-        await tap("Xác nhận")
+        await tap("Lưu")
         await expect(log.locator(".msg.bot").last).to_contain_text("Đã lưu")
 
 

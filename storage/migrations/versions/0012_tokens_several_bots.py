@@ -1,6 +1,7 @@
-"""several bots per channel: the bot a chat account talks to, and the bot an outbox row
-goes through (TELEGRAM_BOT_TOKENS / ZALO_BOT_TOKENS); NULL (an account) and "" (a row) are
-the default bot, so everything made before stays with the bot it was made on.
+"""several bots per channel: the bot a chat account talks to and an outbox row goes through
+
+TELEGRAM_BOT_TOKENS / ZALO_BOT_TOKENS; NULL (an account) and "" (a row) are the default bot,
+so everything made before stays with the bot it was made on.
 
 Revision ID: 0012_tokens_several_bots
 Revises: 0011_report_assignee
