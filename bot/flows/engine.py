@@ -381,7 +381,7 @@ async def _answer(turn: Turn, conversation: Conversation, flow: Flow, step: Step
                   text: str | None = None, photo: str | None = None, other: bool = False,
                   skip: bool = False) -> None:
     try:
-        if skip or (step.optional and text is not None and _asks_skip(turn, step, text)):
+        if skip or (step.optional and text is not None and _asks_skip(turn, text)):
             if not step.optional:
                 raise BadAnswer(N_("This answer is needed; it cannot be skipped."))
             value: Any = None
@@ -428,7 +428,7 @@ async def _settle(turn: Turn, conversation: Conversation, flow: Flow, step: Step
     await _accept(turn, conversation, flow, step, value)
 
 
-def _asks_skip(turn: Turn, step: Step, text: str) -> bool:
+def _asks_skip(turn: Turn, text: str) -> bool:
     """'skip' in any language (its number on Zalo is a steering key, read before)."""
     word = fold(text).rstrip(".")
     return word in SKIP_WORDS or word == fold(turn.t("Skip"))
