@@ -104,3 +104,22 @@ def test_a_branch_sees_the_answers_read_only() -> None:
         flow.after(a, answers)
     assert answers == {"a": "x"}
 
+
+
+class _Vietnamese:
+    """A turn's translator, alone: the one thing steering_word reads of a turn."""
+
+    @staticmethod
+    def t(msgid: str) -> str:
+        return {"Skip": "Bỏ qua", "Back": "Quay lại", "Cancel": "Hủy"}.get(msgid, msgid)
+
+
+@pytest.mark.parametrize(("typed", "meaning"), [
+    ("Hủy", engine.CANCEL), ("HUY.", engine.CANCEL), ("  huỷ ", engine.CANCEL),
+    ("quay lại", engine.BACK), ("Back", engine.BACK), ("/back", engine.BACK),
+    ("Bỏ qua.", engine.SKIP), ("-", engine.SKIP), ("khong co", engine.SKIP),
+    ("?", engine.HELP), ("giúp", engine.HELP),
+    ("Hủy bỏ hộ tôi", None), ("3", None), ("", None), ("bo", None),
+])
+def test_one_reader_of_steering_words_for_every_step(typed: str, meaning: str | None) -> None:
+    assert engine.steering_word(_Vietnamese(), typed) == meaning  # type: ignore[arg-type]

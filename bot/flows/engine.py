@@ -159,8 +159,7 @@ STEERING: dict[str, frozenset[str]] = {
     "help": frozenset({"help", "?", "/help", "giup", "tro giup"}),
     "skip": frozenset({"skip", "bo qua", "/skip", "-", "khong co"}),
 }
-CANCEL_WORDS, BACK_WORDS, HELP_WORDS, SKIP_WORDS = (
-    STEERING[name] for name in ("cancel", "back", "help", "skip"))
+HELP = "help"
 YES_WORDS = {"yes", "y", "ok", "co", "dong y", "xac nhan", "confirm"}
 NO_WORDS = {"no", "n", "khong", "khong dong y"}
 LAPSE_NOTICE = N_("Your previous conversation lapsed after a long pause; "
@@ -264,12 +263,13 @@ async def resume(turn: Turn, conversation: Conversation) -> None:
     if incoming.photo is not None and step.attach is not None:
         await _attach(turn, conversation, flow, step)
         return
-    word = fold(incoming.text or "")
-    tapped = await _typed_tap(turn, step, conversation, word)
+    tapped = await _typed_tap(turn, step, conversation, fold(incoming.text or ""))
     if tapped is not None:
         await _button(turn, conversation, flow, step, tapped)
         return
-    if await _steer(turn, conversation, flow, step, word):
+    steering = steering_word(turn, incoming.text or "")
+    if steering in (CANCEL, BACK, HELP):
+        await _steer(turn, conversation, flow, step, steering)
         return
     await _answer(turn, conversation, flow, step, text=incoming.text, photo=incoming.photo,
                   other=incoming.document is not None)
@@ -288,19 +288,26 @@ async def _attach(turn: Turn, conversation: Conversation, flow: Flow, step: Step
         await _answer(turn, conversation, flow, step, text=caption, skip=not caption)
 
 
+def steering_word(turn: Turn, text: str) -> str | None:
+    """The steering word the text is (CANCEL, BACK, HELP or SKIP), or None: matched folded,
+    a full stop or spaces around it ignored, and its button's label in the person's language
+    counting as well as the words of every language."""
+    word = fold(text).strip(" .")
+    for action, words in STEERING.items():
+        label = LABELS.get(action)
+        if word in words or (label is not None and word == fold(turn.t(label))):
+            return action
+    return None
+
+
 async def _steer(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
-                 word: str) -> bool:
-    if word in CANCEL_WORDS:
-        await _steer_action(turn, conversation, flow, step, CANCEL)
-    elif word in BACK_WORDS:
-        await _steer_action(turn, conversation, flow, step, BACK)
-    elif word in HELP_WORDS:
+                 action: str) -> None:
+    if action == HELP:
         await _ask(turn, conversation, flow, step, notice=N_(
             "Answer the question below. Type 'back' to change your previous answer, "
             "or 'cancel' to stop."))
     else:
-        return False
-    return True
+        await _steer_action(turn, conversation, flow, step, action)
 
 
 async def _steer_action(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
@@ -381,14 +388,14 @@ async def _answer(turn: Turn, conversation: Conversation, flow: Flow, step: Step
                   text: str | None = None, photo: str | None = None, other: bool = False,
                   skip: bool = False) -> None:
     try:
-        if skip or (step.optional and text is not None and _asks_skip(turn, text)):
+        if skip or (step.optional and text is not None and steering_word(turn, text) == SKIP):
             if not step.optional:
                 raise BadAnswer(N_("This answer is needed; it cannot be skipped."))
             value: Any = None
         else:
             value = await _parse(turn, step, text, photo, other)
     except BadAnswer as bad:
-        if step.text_to and text and not skip and photo is None and _free_text(text):
+        if step.text_to and text and not skip and photo is None and _free_text(turn, text):
             await _keep_text(turn, conversation, flow, step, text)
             return
         await _ask(turn, conversation, flow, step, notice=bad.msgid, **bad.values)
@@ -396,10 +403,9 @@ async def _answer(turn: Turn, conversation: Conversation, flow: Flow, step: Step
     await _settle(turn, conversation, flow, step, value)
 
 
-def _free_text(text: str) -> bool:
+def _free_text(turn: Turn, text: str) -> bool:
     """Words, not a number or a steering word that missed its step."""
-    word = fold(text).strip(" .")
-    return not word.isdigit() and word not in SKIP_WORDS
+    return not fold(text).strip(" .").isdigit() and steering_word(turn, text) is None
 
 
 async def _keep_text(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
@@ -426,12 +432,6 @@ async def _settle(turn: Turn, conversation: Conversation, flow: Flow, step: Step
         await _ask(turn, conversation, flow, step, notice=bad.msgid, **bad.values)
         return
     await _accept(turn, conversation, flow, step, value)
-
-
-def _asks_skip(turn: Turn, text: str) -> bool:
-    """'skip' in any language (its number on Zalo is a steering key, read before)."""
-    word = fold(text).rstrip(".")
-    return word in SKIP_WORDS or word == fold(turn.t("Skip"))
 
 
 async def _parse(turn: Turn, step: Step, text: str | None, photo: str | None,
