@@ -17,14 +17,14 @@ from storage.migrate import upgrade_async
 from tests.conftest import StartBot, seed_ward
 
 if TYPE_CHECKING:
-    from playwright.async_api import Page
+    from playwright.async_api import Browser, Page, ViewportSize
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT = Path("/tmp/coso-web.png")  # the chat, with buttons and both sides
 SHOTS = Path("/tmp")  # and coso-web-login.png, coso-web-help.png beside it
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 WAIT_MS = 15_000
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
@@ -39,57 +39,87 @@ async def db_url(tmp_path: Path) -> AsyncIterator[str]:
     yield url
 
 
-async def test_a_newcomer_logs_in_and_chats_in_a_real_browser(start_bot: StartBot) -> None:
-    from playwright.async_api import async_playwright, expect
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    """The system's Chromium, headless, closed however the test ends."""
+    from playwright.async_api import async_playwright
 
-    runtime = await start_bot()
-    seeded = await seed_ward(runtime.db)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            context = await browser.new_context(viewport=PHONE, device_scale_factor=2,
-                                                is_mobile=True, has_touch=True,
-                                                locale="vi-VN")
-            page = await context.new_page()
-            expect.set_options(timeout=WAIT_MS)
-            await page.goto(f"http://127.0.0.1:{runtime.port}/")
-
-            # Not logged in: the invite form, with the page's own Vietnamese labels.
-            await expect(page.locator("#login-button")).to_have_text("Đăng nhập")
-            await page.fill("#code", "ZZZZ2222")
-            await page.click("#login-button")
-            await expect(page.locator("#login-error")).to_be_visible()
-            await page.screenshot(path=str(SHOTS / "coso-web-login.png"))
-            await page.fill("#code", seeded.codes["leader:KP1"])
-            await page.fill("#name", "Lê Văn Cường")
-            await page.click("#login-button")
-            log = page.locator("#log")
-            await expect(log).to_contain_text("Khu phố 1, Phường Bến Thành")
-            await expect(page.locator("#text")).to_have_attribute("placeholder",
-                                                                  "Nhập tin nhắn…")
-
-            await page.fill("#text", "/lang")
-            await page.press("#text", "Enter")
-            await page.locator(".choice", has_text="English").tap()
-            await expect(log.locator(".msg.bot").last).to_have_text("Language set to English.")
-            await page.screenshot(path=str(SCREENSHOT))
-
-            await page.fill("#text", "/help")
-            await page.click("#send")
-            await expect(log.locator(".msg.bot").last).to_contain_text("/lang")
-            await expect(log.locator(".msg.me")).to_have_count(3)  # /lang, English, /help
-            await page.screenshot(path=str(SHOTS / "coso-web-help.png"))
-
-            # A reload keeps the session (the cookie) and the bot's side of the history.
-            await page.reload()
-            await expect(log).to_contain_text("Language set to English.")
-            await expect(page.locator("#login-view")).to_be_hidden()
+            yield browser
         finally:
             await browser.close()
 
 
+async def new_page(browser: Browser, viewport: ViewportSize = PHONE) -> Page:
+    """A page in Vietnamese, on a phone (touch, 2× pixels) or at a desk, by its width."""
+    from playwright.async_api import expect
+
+    phone = viewport["width"] < 600
+    context = await browser.new_context(viewport=viewport, device_scale_factor=2 if phone else 1,
+                                        is_mobile=phone, has_touch=phone, locale="vi-VN")
+    expect.set_options(timeout=WAIT_MS)
+    return await context.new_page()
+
+
+async def log_in(page: Page, port: int | None, code: str, unit: str,
+                 name: str | None = None) -> None:
+    """The web chat's login with an invite code; the greeting names the person's unit."""
+    from playwright.async_api import expect
+
+    assert port is not None, "the bot's web server is not listening"
+    await page.goto(f"http://127.0.0.1:{port}/")
+    await page.fill("#code", code)
+    if name is not None:
+        await page.fill("#name", name)
+    await page.click("#login-button")
+    await expect(page.locator("#log")).to_contain_text(unit)
+
+
+async def test_a_newcomer_logs_in_and_chats_in_a_real_browser(start_bot: StartBot) -> None:
+    from playwright.async_api import expect
+
+    runtime = await start_bot()
+    seeded = await seed_ward(runtime.db)
+    async with chromium() as browser:
+        page = await new_page(browser)
+        await page.goto(f"http://127.0.0.1:{runtime.port}/")
+
+        # Not logged in: the invite form, with the page's own Vietnamese labels.
+        await expect(page.locator("#login-button")).to_have_text("Đăng nhập")
+        await page.fill("#code", "ZZZZ2222")
+        await page.click("#login-button")
+        await expect(page.locator("#login-error")).to_be_visible()
+        await page.screenshot(path=str(SHOTS / "coso-web-login.png"))
+        await page.fill("#code", seeded.codes["leader:KP1"])
+        await page.fill("#name", "Lê Văn Cường")
+        await page.click("#login-button")
+        log = page.locator("#log")
+        await expect(log).to_contain_text("Khu phố 1, Phường Bến Thành")
+        await expect(page.locator("#text")).to_have_attribute("placeholder",
+                                                              "Nhập tin nhắn…")
+
+        await page.fill("#text", "/lang")
+        await page.press("#text", "Enter")
+        await page.locator(".choice", has_text="English").tap()
+        await expect(log.locator(".msg.bot").last).to_have_text("Language set to English.")
+        await page.screenshot(path=str(SCREENSHOT))
+
+        await page.fill("#text", "/help")
+        await page.click("#send")
+        await expect(log.locator(".msg.bot").last).to_contain_text("/lang")
+        await expect(log.locator(".msg.me")).to_have_count(3)  # /lang, English, /help
+        await page.screenshot(path=str(SHOTS / "coso-web-help.png"))
+
+        # A reload keeps the session (the cookie) and the bot's side of the history.
+        await page.reload()
+        await expect(log).to_contain_text("Language set to English.")
+        await expect(page.locator("#login-view")).to_be_hidden()
+
+
 SCREENS = Path(__file__).parent.parent / "docs" / "screens"  # checked in: what staff see
-DESK = {"width": 1366, "height": 900}
+DESK: ViewportSize = {"width": 1366, "height": 900}
 
 
 async def test_ward_staff_read_the_digest_and_its_chart_in_the_web_chat(
@@ -99,7 +129,7 @@ async def test_ward_staff_read_the_digest_and_its_chart_in_the_web_chat(
     written to docs/screens/ for review."""
     from datetime import datetime
 
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     from bot.digest import send_digest
     from tests.test_digest import HCM, build_ward
@@ -109,103 +139,66 @@ async def test_ward_staff_read_the_digest_and_its_chart_in_the_web_chat(
     today = datetime.now(HCM).date()
     await build_ward(runtime.db, today, seed=False)
     SCREENS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            pages = {}
-            for name, viewport, code in (("phone", PHONE, seeded.codes["ward_staff:WARD:0"]),
-                                         ("desk", DESK, seeded.codes["ward_staff:WARD:1"])):
-                context = await browser.new_context(
-                    viewport=viewport, device_scale_factor=2 if name == "phone" else 1,
-                    is_mobile=name == "phone", has_touch=name == "phone", locale="vi-VN")
-                page = await context.new_page()
-                expect.set_options(timeout=WAIT_MS)
-                await page.goto(f"http://127.0.0.1:{runtime.port}/")
-                await page.fill("#code", code)
-                await page.fill("#name", "Phạm Thị Dung")
-                await page.click("#login-button")
-                await expect(page.locator("#log")).to_contain_text("Phường Bến Thành")
-                pages[name] = page
-            await send_digest(runtime.db, runtime.settings, seeded.unit_ids["26734"], today)
-            for name, page in pages.items():
-                log = page.locator("#log")
-                chart = log.locator("img.photo").last
-                await expect(chart).to_be_visible()
-                await page.wait_for_function(
-                    "() => { const i = [...document.querySelectorAll('img.photo')].pop();"
-                    " return i && i.complete && i.naturalWidth > 0; }")
-                await page.wait_for_timeout(300)  # the scroll after the load
-                box = await chart.bounding_box()
-                height = (PHONE if name == "phone" else DESK)["height"]
-                assert box is not None and box["y"] + box["height"] <= height + 1, box
-                await expect(log).to_contain_text("Báo cáo đang mở và tỷ lệ báo cáo ngày")
-                await page.screenshot(path=str(SCREENS / f"digest-chart-{name}.png"))
-                digest_text = log.locator(".msg.bot", has_text="🔴 1 báo cáo khẩn").last
-                await digest_text.scroll_into_view_if_needed()
-                await page.evaluate("(el) => el.scrollIntoView({block: 'start'})",
-                                    await digest_text.element_handle())
-                await page.screenshot(path=str(SCREENS / f"digest-text-{name}.png"))
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        pages = {}
+        for name, viewport, code in (("phone", PHONE, seeded.codes["ward_staff:WARD:0"]),
+                                     ("desk", DESK, seeded.codes["ward_staff:WARD:1"])):
+            page = await new_page(browser, viewport)
+            await log_in(page, runtime.port, code, "Phường Bến Thành", "Phạm Thị Dung")
+            pages[name] = page
+        await send_digest(runtime.db, runtime.settings, seeded.unit_ids["26734"], today)
+        for name, page in pages.items():
+            log = page.locator("#log")
+            chart = log.locator("img.photo").last
+            await expect(chart).to_be_visible()
+            await page.wait_for_function(
+                "() => { const i = [...document.querySelectorAll('img.photo')].pop();"
+                " return i && i.complete && i.naturalWidth > 0; }")
+            await page.wait_for_timeout(300)  # the scroll after the load
+            box = await chart.bounding_box()
+            height = (PHONE if name == "phone" else DESK)["height"]
+            assert box is not None and box["y"] + box["height"] <= height + 1, box
+            await expect(log).to_contain_text("Báo cáo đang mở và tỷ lệ báo cáo ngày")
+            await page.screenshot(path=str(SCREENS / f"digest-chart-{name}.png"))
+            digest_text = log.locator(".msg.bot", has_text="🔴 1 báo cáo khẩn").last
+            await digest_text.scroll_into_view_if_needed()
+            await page.evaluate("(el) => el.scrollIntoView({block: 'start'})",
+                                await digest_text.element_handle())
+            await page.screenshot(path=str(SCREENS / f"digest-text-{name}.png"))
 
 
 async def test_the_dashboard_link_from_web_in_the_web_chat_is_a_link(start_bot: StartBot
                                                                       ) -> None:
     """/web answers with a login link: in the web chat it can be tapped (it was plain text,
     a 60-character token to copy by hand on a phone within 10 minutes)."""
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     from tests.telegram_helpers import free_port
 
     runtime = await start_bot(COSO_WEB_PORT=free_port())
     seeded = await seed_ward(runtime.db)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            context = await browser.new_context(viewport=PHONE, device_scale_factor=2,
-                                                is_mobile=True, has_touch=True,
-                                                locale="vi-VN")
-            page = await context.new_page()
-            expect.set_options(timeout=WAIT_MS)
-            await page.goto(f"http://127.0.0.1:{runtime.port}/")
-            await page.fill("#code", seeded.codes["ward_staff:WARD"])
-            await page.click("#login-button")
-            log = page.locator("#log")
-            await expect(log).to_contain_text("Phường Bến Thành")
-            await page.fill("#text", "/web")
-            await page.press("#text", "Enter")
-            link = log.locator(".msg.bot").last.locator("a.link")
-            await expect(link).to_have_count(1)
-            href = await link.get_attribute("href") or ""
-            assert href.startswith(f"http://127.0.0.1:{runtime.port}/dashboard/login/"), href
-            await link.tap()
-            await expect(page.locator("body")).to_contain_text("Phường Bến Thành")
-            assert "/dashboard" in page.url, page.url
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        page = await new_page(browser)
+        await log_in(page, runtime.port, seeded.codes["ward_staff:WARD"], "Phường Bến Thành")
+        log = page.locator("#log")
+        await page.fill("#text", "/web")
+        await page.press("#text", "Enter")
+        link = log.locator(".msg.bot").last.locator("a.link")
+        await expect(link).to_have_count(1)
+        href = await link.get_attribute("href") or ""
+        assert href.startswith(f"http://127.0.0.1:{runtime.port}/dashboard/login/"), href
+        await link.tap()
+        await expect(page.locator("body")).to_contain_text("Phường Bến Thành")
+        assert "/dashboard" in page.url, page.url
 
 
 @asynccontextmanager
-async def phone_chat(port: int, code: str, unit: str) -> AsyncIterator[Page]:
+async def phone_chat(port: int | None, code: str, unit: str) -> AsyncIterator[Page]:
     """A leader's phone (390 px, touch, Vietnamese) logged in to the web chat with `code`."""
-    from playwright.async_api import async_playwright, expect
-
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            context = await browser.new_context(viewport=PHONE, device_scale_factor=2,
-                                                is_mobile=True, has_touch=True,
-                                                locale="vi-VN")
-            page = await context.new_page()
-            expect.set_options(timeout=WAIT_MS)
-            await page.goto(f"http://127.0.0.1:{port}/")
-            await page.fill("#code", code)
-            await page.fill("#name", "Trần Thị Bình")
-            await page.click("#login-button")
-            await expect(page.locator("#log")).to_contain_text(unit)
-            yield page
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        page = await new_page(browser)
+        await log_in(page, port, code, unit, "Trần Thị Bình")
+        yield page
 
 
 async def test_a_leader_attaches_a_photo_to_a_report_on_a_phone(start_bot: StartBot) -> None:
