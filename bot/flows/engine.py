@@ -103,6 +103,9 @@ class Step:
     # Confirm steps: a typed text that is no answer is kept under this key (up to
     # max_length) and the step asked again: the note a one-message report never asked for.
     text_to: str | None = None
+    # Choice steps: the option ("Another amount") that a typed answer matching no option
+    # chooses, the text then answering the step that follows it: "3 túi" needs no two turns.
+    typed_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -398,6 +401,9 @@ async def _answer(turn: Turn, conversation: Conversation, flow: Flow, step: Step
         if step.text_to and text and not skip and photo is None and _free_text(turn, text):
             await _keep_text(turn, conversation, flow, step, text)
             return
+        if step.typed_to and text and not skip and photo is None and _no_pick(turn, text):
+            await _pass_on(turn, conversation, flow, step, text)
+            return
         await _ask(turn, conversation, flow, step, notice=bad.msgid, **bad.values)
         return
     await _settle(turn, conversation, flow, step, value)
@@ -406,6 +412,24 @@ async def _answer(turn: Turn, conversation: Conversation, flow: Flow, step: Step
 def _free_text(turn: Turn, text: str) -> bool:
     """Words, not a number or a steering word that missed its step."""
     return not fold(text).strip(" .").isdigit() and steering_word(turn, text) is None
+
+
+def _no_pick(turn: Turn, text: str) -> bool:
+    """Not a steering word, nor a number that may be a mistyped option's ("3" of two)."""
+    word = fold(text).strip(" .")
+    return steering_word(turn, text) is None and not (
+        word.isdigit() and int(word) <= BUTTONS_AT_MOST)
+
+
+async def _pass_on(turn: Turn, conversation: Conversation, flow: Flow, step: Step,
+                   text: str) -> None:
+    """A typed answer that is none of the options: its typed_to option is chosen and the
+    text waits for the step that option leads to, which reads (or refuses) it."""
+    assert step.typed_to is not None
+    following = flow.after(step, {**turn.data, step.key: step.typed_to})
+    if following is not None:
+        turn.data[WAITING] = {**(turn.data.get(WAITING) or {}), following.key: text}
+    await _settle(turn, conversation, flow, step, step.typed_to)
 
 
 async def _keep_text(turn: Turn, conversation: Conversation, flow: Flow, step: Step,

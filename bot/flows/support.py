@@ -366,13 +366,14 @@ FLOW = register(Flow(
              next=lambda data: picked(data).amount_step),
         Step("amount", "choice", N_("How much was handed over? Choose the standard amount or "
                                     "another one."),
-             options=_amount_options, goes_to=("status", "vnd", "count"), next=_after_amount),
+             options=_amount_options, goes_to=("status", "vnd", "count"), next=_after_amount,
+             typed_to=OTHER),
         Step("vnd", "text", N_("Type the amount in đồng, e.g. 1.500.000."), max_length=30,
              validate=_check_vnd, goes_to=("status",)),
         Step("count", "number", N_("How many were handed over ({min} to {max})?"),
              minimum=COUNT_MIN, maximum=COUNT_MAX),
         Step("status", "choice", N_("What happened?"), options=STATUS_OPTIONS),
-        Step("date", "choice", N_("When?"), options=_date_options,
+        Step("date", "choice", N_("When?"), options=_date_options, typed_to=OTHER,
              goes_to=("date_text", "photo"),
              next=lambda data: "date_text" if data.get("date") == OTHER else "photo"),
         Step("date_text", "text", N_("Type the day it was handed over, e.g. 3/11, hôm qua, "
