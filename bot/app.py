@@ -26,7 +26,7 @@ from bot.i18n import Translator
 from bot.messages import Incoming
 from bot.ops import health, metrics, systemd
 from bot.scheduler import Scheduler
-from bot.settings import BotToken, Settings
+from bot.settings import Settings
 from storage import backup, outbox
 from storage.db import Database
 from storage.migrate import upgrade_async
@@ -46,29 +46,18 @@ def build_channels(settings: Settings, db: Database) -> list[Channel]:
     for token in settings.telegram_bots:
         from bot.channels.telegram import TelegramChannel
 
-        telegram = TelegramChannel(bot_settings(settings, "telegram", token), lambda locale: menu(
+        telegram = TelegramChannel(settings.for_bot("telegram", token), lambda locale: menu(
             Translator(locale, settings.tz)))
         telegram.bot_key = token.key
         channels.append(telegram)
     for token in settings.zalo_bots:
         from bot.channels.zalo import ZaloChannel
 
-        zalo = ZaloChannel(bot_settings(settings, "zalo", token))
+        zalo = ZaloChannel(settings.for_bot("zalo", token))
         zalo.bot_key = token.key
         channels.append(zalo)
     channels.append(WebChannel(settings, db))
     return channels
-
-
-def bot_settings(settings: Settings, platform: str, token: BotToken) -> Settings:
-    """The settings one bot's channel sees: its token, and its own webhook path (the default
-    bot's is the URL as set; another bot's is that URL followed by /<bot id>)."""
-    if not token.key:
-        return settings
-    url = getattr(settings, f"{platform}_webhook_url")
-    return settings.model_copy(update={
-        f"{platform}_bot_token": token.token,
-        f"{platform}_webhook_url": f"{url.rstrip('/')}/{token.key}" if url else None})
 
 
 def bot_of(channel: Channel) -> str:

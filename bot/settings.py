@@ -290,6 +290,16 @@ class Settings(BaseSettings):
     def zalo_bots(self) -> list[BotToken]:
         return self._bots("zalo")
 
+    def for_bot(self, platform: str, bot: BotToken) -> Settings:
+        """The settings one bot's channel sees: its token, and its own webhook path (the
+        default bot's is the URL as set; another bot's is that URL followed by /<bot id>)."""
+        if not bot.key:
+            return self
+        url = getattr(self, f"{platform}_webhook_url")
+        return self.model_copy(update={
+            f"{platform}_bot_token": bot.token,
+            f"{platform}_webhook_url": f"{url.rstrip('/')}/{bot.key}" if url else None})
+
     def bot_serving(self, platform: str, codes: Sequence[str]) -> BotToken | None:
         """The bot that serves a unit, given the codes of the unit and those above it,
         nearest first: the bot listing the nearest of them, else the first bot that lists

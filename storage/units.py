@@ -97,6 +97,12 @@ async def ancestors(session: AsyncSession, unit: Unit) -> list[Unit]:
     return [by_id[i] for i in reversed(ids) if i in by_id]
 
 
+async def codes_above(session: AsyncSession, unit: Unit) -> list[str]:
+    """The codes of the unit and everything above it, nearest first (which bot serves it:
+    Settings.bot_serving)."""
+    return [above.code for above in await ancestors(session, unit)]
+
+
 async def full_path(session: AsyncSession, unit: Unit) -> str:
     """'Khu phố 1, Phường Bến Thành, Thành phố Hồ Chí Minh'."""
     return ", ".join(u.name for u in await ancestors(session, unit))

@@ -35,13 +35,16 @@ from tests.conftest import Coso, StartBot, seed_ward
 from tests.doubles.telegram_api import TelegramDouble
 from tests.doubles.token_proxy import TokenProxy
 from tests.doubles.zalo_api import ZaloDouble
-from tests.telegram_helpers import eventually, free_port, register
+from tests.telegram_helpers import eventually, free_port, next_reply, register
+from tests.test_invite_card import decoded, tap
+from tests.test_roster import WARD, _invite, listing, seed_units, ward_csv
 
 TOKEN_A, TOKEN_B = "111111:bot-A-secret", "222222:bot-B-secret"
 KEY_B = "222222"
 BEN_THANH, SAI_GON = "26734", "26737"
 TOKENS = f"{TOKEN_A}={BEN_THANH};{TOKEN_B}={SAI_GON}"
 LEADER_A, LEADER_B = 501, 502  # Telegram users: Khu phố 1 of each ward
+STAFF_USER = 503
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 DAY = date(2026, 11, 24)  # a Tuesday
 
@@ -329,3 +332,67 @@ async def test_an_invite_links_to_the_bot_serving_its_unit(
     assert links == {"26734-KP1": "https://t.me/coso_a_bot",
                      "26737-KP1": "https://t.me/coso_b_bot",
                      "79": "https://t.me/coso_a_bot"}  # served by no listed bot: the default
+
+
+async def test_a_chat_invite_card_links_to_the_bot_serving_the_persons_unit(
+        bots: tuple[TelegramDouble, TelegramDouble, TokenProxy], coso: Coso, db: Database,
+        start_bot: StartBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bot B serves Khu phố 3 of Bến Thành alone: the ward's staff, on bot A, hand a group
+    head of Khu phố 3 a card whose QR code opens bot B, and a quarter head of Khu phố 1 one
+    that opens bot A; `coso invite create --person` links the same way."""
+    tg_a, _, proxy = bots
+    tokens = f"{TOKEN_A};{TOKEN_B}={WARD}-KP3"
+    monkeypatch.setenv("TELEGRAM_BOT_TOKENS", tokens)
+    monkeypatch.setenv("TELEGRAM_API_BASE", proxy.base_url)
+    await seed_units(db)
+    assert (await coso("people", "import", str(ward_csv(tmp_path))))[0] == 0
+    entries = await listing(coso)
+    person = {entry["unit"]: entry["person_id"] for entry in entries}
+    staff = await _invite(coso, "--unit", WARD, "--role", "ward_staff")
+    for unit, bot in ((f"{WARD}-KP3-T2", "coso_b_bot"), (f"{WARD}-KP1", "coso_a_bot")):
+        code, out, err = await coso("invite", "create", "--person", str(person[unit]),
+                                    "--json")
+        assert code == 0, err
+        assert json.loads(out)[0]["telegram_link"].startswith(f"https://t.me/{bot}?start=")
+    await start_bot(TELEGRAM_BOT_TOKENS=tokens, TELEGRAM_API_BASE=proxy.base_url)
+    await tg_a.send_text(STAFF_USER, f"/start {staff}", language_code="en", first_name="x")
+    await tg_a.next_message(STAFF_USER)
+
+    for query, bot in (("tran van bao 3-2", "coso_b_bot"), ("tran van bao 1-1", "coso_a_bot")):
+        await tg_a.send_text(STAFF_USER, "/invite", language_code="en")
+        await tg_a.next_message(STAFF_USER)
+        await tap(tg_a, STAFF_USER, "Search by name")
+        await tg_a.send_text(STAFF_USER, query, language_code="en")
+        match = await next_reply(tg_a, STAFF_USER)
+        [found] = [label for label in match.button_texts if label not in ("Search again",
+                                                                          "Back")]
+        await tap(tg_a, STAFF_USER, found)
+        card = await tap(tg_a, STAFF_USER, "Confirm")
+        [link] = decoded(card.photo)
+        assert link.startswith(f"https://t.me/{bot}?start="), (query, link)
+        assert link in (card.text or "")
+
+
+async def test_doctor_checks_every_bot_and_names_the_one_that_fails(
+        bots: tuple[TelegramDouble, TelegramDouble, TokenProxy], coso: Coso,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _, _, proxy = bots
+    monkeypatch.setenv("TELEGRAM_API_BASE", proxy.base_url)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKENS", TOKENS)
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_URL", "https://coso.example.vn/webhook/telegram")
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "s3cret-path")
+    code, out, err = await coso("doctor", "--json")
+    found = {item["check"]: item for item in json.loads(out)}
+    assert found["telegram.token"]["detail"] == "accepted: @coso_a_bot"
+    assert found[f"telegram.token.{KEY_B}"]["detail"] == "accepted: @coso_b_bot"
+    assert found[f"telegram.token.{KEY_B}"]["bot"] == KEY_B
+    assert found[f"telegram.webhook.{KEY_B}"]["status"] == "warn"  # coso run sets it
+
+    revoked = "222222:renewed-at-botfather"  # bot B's old token, revoked
+    monkeypatch.setenv("TELEGRAM_BOT_TOKENS", f"{TOKEN_A}={BEN_THANH};{revoked}={SAI_GON}")
+    monkeypatch.setenv("COSO_DEFAULT_LOCALE", "vi")
+    code, out, _ = await coso("doctor")
+    assert code == 1
+    [line] = [line for line in out.splitlines() if KEY_B in line]
+    assert "LỖI" in line and "401" in line
+    assert revoked not in out and "renewed" not in out  # no secret printed

@@ -29,8 +29,8 @@ def register(commands: Any) -> None:
 def handle_doctor(ctx: Context, args: argparse.Namespace) -> int:
     findings = asyncio.run(doctor.run_all(ctx.settings))
     if args.json:
-        ctx.json([{"check": f.key, "status": f.status, "detail": _detail(ctx, f)}
-                  for f in findings])
+        ctx.json([{"check": f.key, "status": f.status, "detail": _detail(ctx, f),
+                   **({"bot": f.bot} if f.bot else {})} for f in findings])
     else:
         _table(ctx, findings)
     return 1 if any(f.status == FAIL for f in findings) else 0
@@ -43,7 +43,8 @@ def _detail(ctx: Context, finding: Finding) -> str:
 def _table(ctx: Context, findings: list[Finding]) -> None:
     t = ctx.t
     marks = {"ok": t("ok"), "warn": t("warn"), "fail": t("FAIL")}
-    rows = [[t(f.label), marks[f.status], _detail(ctx, f)] for f in findings]
+    rows = [[t(f.label) + (f" {f.bot}" if f.bot else ""), marks[f.status], _detail(ctx, f)]
+            for f in findings]
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
     for label, mark, detail in rows:
         ctx.out(f"{label.ljust(widths[0])}  {mark.ljust(widths[1])}  {detail}".rstrip())

@@ -173,7 +173,7 @@ def handle_create(ctx: Context, args: argparse.Namespace) -> int:
                 return None
             created = await invites.create(session, unit, args.role, expires_in, args.count)
             found = await views(session, created)
-            codes = [above.code for above in await units.ancestors(session, unit)]
+            codes = await units.codes_above(session, unit)
         # With several bots, the link is to the bot serving the unit (TELEGRAM_BOT_TOKENS).
         return found, await telegram_bot(ctx.settings, ctx.t, codes)
 
@@ -205,7 +205,8 @@ def _create_roster(ctx: Context, args: argparse.Namespace, expires_in: timedelta
             except RosterError as exc:
                 raise CliError(ctx.t(exc.msgid, **exc.values)) from None
             found = await views(session, [new])
-        return found, await telegram_bot(ctx.settings, ctx.t)
+            codes = await units.codes_above(session, new.invite.unit)
+        return found, await telegram_bot(ctx.settings, ctx.t, codes)
 
     show(ctx, *with_db(ctx, work), json=args.json)
     return 0
@@ -218,8 +219,7 @@ def handle_cards(ctx: Context, args: argparse.Namespace) -> int:
     async def unit_codes(db: Database) -> list[str]:
         async with db.read() as session:
             unit = await units.by_code(session, args.unit)
-            return [above.code for above in await units.ancestors(session, unit)] if unit \
-                else []
+            return await units.codes_above(session, unit) if unit else []
 
     # With several bots (TELEGRAM_BOT_TOKENS), each card links to the bot serving its unit.
     several = len(ctx.settings.telegram_bots) > 1

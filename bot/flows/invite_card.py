@@ -116,7 +116,7 @@ async def _finish(turn: Turn) -> None:
     if holder is None:
         refuse(turn, "/invite for this person", ROLES)
         return
-    bot = await telegram(turn)
+    bot = await telegram(turn, holder.unit_post.unit)
     try:
         new = await roster.invite_person(
             turn.session, holder.person, timedelta(days=turn.settings.invite_expiry_days))
@@ -157,12 +157,15 @@ def _card_text(turn: Turn, holder: Holder, code: str, link: str | None,
     return "\n".join(lines)
 
 
-async def telegram(turn: Turn) -> cards.TelegramBot:
-    """The bot's Telegram username for the card's link (getMe, once per token)."""
-    token = turn.settings.telegram_bot_token
+async def telegram(turn: Turn, unit: Unit) -> cards.TelegramBot:
+    """The Telegram username of the bot serving the unit (TELEGRAM_BOT_TOKENS; the default
+    bot without), for the card's link: getMe once per token."""
+    codes = await units.codes_above(turn.session, unit)
+    serving = turn.settings.bot_serving("telegram", codes)
+    token = serving.token if serving is not None else None
     if token and token in _USERNAMES:
         return cards.TelegramBot(_USERNAMES[token])
-    bot = await cards.telegram_bot(turn.settings, turn.t)
+    bot = await cards.telegram_bot(turn.settings, turn.t, codes)
     if token and bot.username:
         _USERNAMES[token] = bot.username
     return bot

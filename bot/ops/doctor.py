@@ -9,6 +9,7 @@ fail (the bot cannot do its work); texts are msgids, translated by the command.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 import stat
@@ -21,7 +22,7 @@ from typing import Any
 import aiohttp
 
 from bot.i18n import N_
-from bot.settings import Settings
+from bot.settings import BotToken, Settings
 from storage import health
 from storage.db import Database, unavailable
 from storage.migrate import current_heads, known_revision
@@ -39,6 +40,14 @@ class Finding:
     status: str
     detail: str  # msgid
     values: dict[str, Any] = field(default_factory=dict)
+    bot: str = ""  # with several bots (TELEGRAM_BOT_TOKENS): which one, "" the default
+
+
+def _of_bot(found: list[Finding], bot: BotToken) -> list[Finding]:
+    """One bot's findings, keyed apart from the default's ('telegram.token.222222')."""
+    if not bot.key:
+        return found
+    return [dataclasses.replace(f, key=f"{f.key}.{bot.key}", bot=bot.key) for f in found]
 
 
 Check = Callable[[Settings], Awaitable[list[Finding]]]
@@ -113,8 +122,22 @@ async def database_check(settings: Settings) -> list[Finding]:
 
 
 async def telegram_check(settings: Settings) -> list[Finding]:
-    if not settings.telegram_bot_token:
-        return []
+    """Every Telegram bot's token and webhook, the default first; the bots asked at once."""
+    return await _each_bot(settings, "telegram", _telegram_bot)
+
+
+async def zalo_check(settings: Settings) -> list[Finding]:
+    return await _each_bot(settings, "zalo", _zalo_bot)
+
+
+async def _each_bot(settings: Settings, platform: str, check: Check) -> list[Finding]:
+    bots = settings.telegram_bots if platform == "telegram" else settings.zalo_bots
+    answers = await asyncio.gather(*(check(settings.for_bot(platform, bot)) for bot in bots))
+    return [finding for bot, found in zip(bots, answers, strict=True)
+            for finding in _of_bot(found, bot)]
+
+
+async def _telegram_bot(settings: Settings) -> list[Finding]:
     from bot.channels.telegram import TelegramChannel
 
     try:
@@ -141,11 +164,10 @@ async def telegram_check(settings: Settings) -> list[Finding]:
         await channel.bot.session.close()
 
 
-async def zalo_check(settings: Settings) -> list[Finding]:
-    if not settings.zalo_bot_token:
-        return []
+async def _zalo_bot(settings: Settings) -> list[Finding]:
     from bot.channels.zalo_api import ZaloBotClient
 
+    assert settings.zalo_bot_token
     client = ZaloBotClient(settings.zalo_bot_token, settings.zalo_api_base, timeout=SECONDS)
     try:
         try:
