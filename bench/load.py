@@ -1,7 +1,8 @@
 """Load: N leaders each file a household report at once, against the Telegram double over HTTP.
 
 `python -m bench load [--leaders=2000] [--mode=webhook|polling|both] [--db=sqlite|postgresql|both]
-[--rate=200] [--seconds=10] [--connections=40] [--no-echo] [--profile=DIR]`
+[--rate=200] [--seconds=10] [--connections=40] [--no-echo] [--profile=DIR]
+[--loop=auto|asyncio|uvloop]`
 
 For each mode and database: a fresh database is seeded straight through storage code (a ward
 of N quarters, one leader each with a Telegram account and one household), then `coso run`
@@ -425,7 +426,7 @@ class Process:
             await self.proc.wait()
 
 
-def coso_process(tg: LoadDouble, url: str, mode: str, folder: Path
+def coso_process(tg: LoadDouble, url: str, mode: str, folder: Path, loop: str = "auto"
                  ) -> tuple[Process, int, int]:
     port, metrics_port = free_port(), free_port()
     env = clean_env(
@@ -433,7 +434,8 @@ def coso_process(tg: LoadDouble, url: str, mode: str, folder: Path
         COSO_METRICS="on", COSO_METRICS_PORT=str(metrics_port),
         COSO_SCHEDULER="false", COSO_DATA_DIR=str(folder / "data"),
         TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_BASE=tg.base_url,
-        TELEGRAM_RATE_PER_SECOND="100000", TELEGRAM_CHAT_RATE_PER_SECOND="1000")
+        TELEGRAM_RATE_PER_SECOND="100000", TELEGRAM_CHAT_RATE_PER_SECOND="1000",
+        COSO_EVENT_LOOP=loop)
     if mode == "webhook":
         env.update(TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
                    TELEGRAM_WEBHOOK_SECRET=SECRET)
@@ -510,13 +512,14 @@ async def stop_profiler(spy: Process | None) -> None:
 
 
 async def run_coso(mode: str, db: str, leaders: int, rate: float, seconds: float,
-                   connections: int, profile: Path | None = None) -> Outcome:
+                   connections: int, profile: Path | None = None, loop: str = "auto"
+                   ) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="coso-load-") as name:
         folder = Path(name)
         url = await fresh_database(db, folder)
         crowd = await seed(url, leaders)
         async with LoadDouble(connections) as tg:
-            bot, _, metrics_port = coso_process(tg, url, mode, folder)
+            bot, _, metrics_port = coso_process(tg, url, mode, folder, loop)
             # The command menu is set last, once the channel receives.
             await bot.start(called(tg, "setMyCommands", 3))
             try:
@@ -632,9 +635,12 @@ async def main(argv: list[str]) -> None:
         dbs = tuple(db for db in dbs if db != "postgresql")
     with_echo = "--no-echo" not in argv
     profile = Path(option(argv, "profile", "")) if option(argv, "profile", "") else None
+    loop = option(argv, "loop", "auto")
+    if loop not in ("auto", "asyncio", "uvloop"):
+        raise SystemExit(f"--loop: auto, asyncio or uvloop, not {loop[:20]!r}")
     print(f"load: {leaders} leaders × {STEPS} updates, modes {'/'.join(modes)}, databases "
           f"{'/'.join(dbs)}, open loop {rate:g}/s for {seconds:g}s; {datetime.now():%Y-%m-%d}, "
-          f"{os.cpu_count()} CPUs, Python {platform.python_version()}")
+          f"{os.cpu_count()} CPUs, Python {platform.python_version()}, event loop {loop}")
     outcomes: list[Outcome] = []
     echo: dict[str, Outcome] = {}
     runs: list[Callable[[], Awaitable[Outcome]]] = []
@@ -644,7 +650,7 @@ async def main(argv: list[str]) -> None:
                                                    connections))
         for db in dbs:
             runs.append(lambda mode=mode, db=db: run_coso(  # type: ignore[misc]
-                mode, db, leaders, rate, seconds, connections, profile))
+                mode, db, leaders, rate, seconds, connections, profile, loop))
     for run in runs:
         outcome = await run()
         print(describe(outcome), flush=True)

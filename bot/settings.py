@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     conversation_idle_minutes: int = Field(60, ge=1, alias="COSO_CONVERSATION_IDLE_MINUTES")
     invite_expiry_days: int = Field(7, ge=1, alias="COSO_INVITE_EXPIRY_DAYS")
     log_level: str = Field("INFO", alias="COSO_LOG_LEVEL")
+    # "auto": uvloop where it is installed (the optional extra `fast`), else asyncio's own.
+    event_loop: Literal["auto", "asyncio", "uvloop"] = Field("auto", alias="COSO_EVENT_LOOP")
     # Files the bot keeps: directive attachments, digest charts, exports sent in chat.
     data_dir: Path = Field(Path("./data"), alias="COSO_DATA_DIR")
 

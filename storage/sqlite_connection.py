@@ -7,7 +7,8 @@ hand-over, and in `python -m bench load` the cursor's making and closing alone w
 the bot's samples (docs/performance.md, hot path). Here a cursor is made and closed on the
 event loop's thread (making one builds a Python object; closing one resets its finished
 statement, under SQLite's own lock: the library is built serialized, sqlite3.threadsafety 3),
-and the rows come back with the statement's execution, in its one hop.
+and the rows come back with the statement's execution, in its one hop. A rollback with no
+transaction open (the pool's reset after every commit) makes no hop at all.
 
 Used by storage.db.make_engine for SQLite through the dialect's async_creator_fn.
 """
@@ -58,6 +59,13 @@ class Cursor(aiosqlite.Cursor):
 
 
 class Connection(aiosqlite.Connection):
+    async def rollback(self) -> None:
+        """No hop when there is nothing to roll back: the pool's reset rolls back every
+        connection handed back, and on the hot path it comes after a COMMIT (or after a
+        read whose BEGIN nothing wrote under)."""
+        if self._conn.in_transaction:
+            await super().rollback()
+
     @contextmanager
     async def cursor(self) -> Cursor:  # type: ignore[override]  # a subclass of its Cursor
         return Cursor(self, self._conn.cursor())

@@ -101,3 +101,24 @@ async def test_printed_pg_commands_back_up_and_restore(coso: Coso, db_url: str, 
     async with db.read() as session:
         assert await session.scalar(select(Unit).where(Unit.code == "26734-KP2")) is not None
         assert await session.scalar(select(func.count()).select_from(Invite)) == invites
+
+
+def test_the_event_loop_is_uvloop_where_installed_and_asyncio_on_request(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """COSO_EVENT_LOOP: auto takes uvloop when the `fast` extra is installed, asyncio's own
+    loop when not; uvloop asked for and missing stops `coso run` with one line."""
+    from bot.cli.run import loop_factory
+    from bot.settings import SettingsError, load_settings
+
+    assert loop_factory(load_settings(COSO_EVENT_LOOP="asyncio")) is None
+    try:
+        import uvloop
+    except ImportError:
+        assert loop_factory(load_settings()) is None
+    else:
+        assert loop_factory(load_settings()) is uvloop.new_event_loop
+        assert loop_factory(load_settings(COSO_EVENT_LOOP="uvloop")) is uvloop.new_event_loop
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as where it is not installed
+    assert loop_factory(load_settings()) is None
+    with pytest.raises(SettingsError, match="uvloop is not installed"):
+        loop_factory(load_settings(COSO_EVENT_LOOP="uvloop"))

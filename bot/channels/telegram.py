@@ -62,8 +62,9 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # building) on the next call. Held here, they are built once (docs/performance.md, load).
 _RESPONSE_TYPES = [Response[method.__returning__] for method in (  # type: ignore[name-defined]
     methods.SendMessage, methods.SendPhoto, methods.SendDocument, methods.AnswerCallbackQuery,
-    methods.GetUpdates, methods.GetMe, methods.SetMyCommands, methods.SetWebhook,
-    methods.DeleteWebhook)]
+    methods.EditMessageReplyMarkup, methods.EditMessageText, methods.GetFile,
+    methods.GetUpdates, methods.GetMe, methods.GetWebhookInfo, methods.SetMyCommands,
+    methods.SetWebhook, methods.DeleteWebhook)]
 
 NAME = "telegram"
 TEXT_LIMIT = 4096
