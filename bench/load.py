@@ -2,7 +2,7 @@
 
 `python -m bench load [--leaders=2000] [--mode=webhook|polling|both] [--db=sqlite|postgresql|both]
 [--rate=200] [--seconds=10] [--connections=40] [--no-echo] [--profile=DIR]
-[--loop=auto|asyncio|uvloop]`
+[--loop=asyncio|uvloop|auto]`
 
 For each mode and database: a fresh database is seeded straight through storage code (a ward
 of N quarters, one leader each with a Telegram account and one household), then `coso run`
@@ -426,7 +426,7 @@ class Process:
             await self.proc.wait()
 
 
-def coso_process(tg: LoadDouble, url: str, mode: str, folder: Path, loop: str = "auto"
+def coso_process(tg: LoadDouble, url: str, mode: str, folder: Path, loop: str = "asyncio"
                  ) -> tuple[Process, int, int]:
     port, metrics_port = free_port(), free_port()
     env = clean_env(
@@ -512,7 +512,7 @@ async def stop_profiler(spy: Process | None) -> None:
 
 
 async def run_coso(mode: str, db: str, leaders: int, rate: float, seconds: float,
-                   connections: int, profile: Path | None = None, loop: str = "auto"
+                   connections: int, profile: Path | None = None, loop: str = "asyncio"
                    ) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="coso-load-") as name:
         folder = Path(name)
@@ -635,7 +635,7 @@ async def main(argv: list[str]) -> None:
         dbs = tuple(db for db in dbs if db != "postgresql")
     with_echo = "--no-echo" not in argv
     profile = Path(option(argv, "profile", "")) if option(argv, "profile", "") else None
-    loop = option(argv, "loop", "auto")
+    loop = option(argv, "loop", "asyncio")
     if loop not in ("auto", "asyncio", "uvloop"):
         raise SystemExit(f"--loop: auto, asyncio or uvloop, not {loop[:20]!r}")
     print(f"load: {leaders} leaders × {STEPS} updates, modes {'/'.join(modes)}, databases "

@@ -27,14 +27,15 @@ from bot.messages import Incoming
 from bot.ops import health, metrics, systemd
 from bot.scheduler import Scheduler
 from bot.settings import Settings
-from storage import backup, outbox
-from storage.db import Database
+from storage import backup, claimants, outbox
+from storage.db import Database, unavailable
 from storage.migrate import upgrade_async
 from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
 LAPSE_SWEEP_SECONDS = 60.0
+CLAIMS_WATCH_SECONDS = 5.0  # a dead process's claimed rows wait at most about this long
 
 
 def build_channels(settings: Settings, db: Database) -> list[Channel]:
@@ -101,7 +102,9 @@ class Runtime:
         self.db = Database(settings.database_url)
         self.router = Router(self.db, settings)
         self.channels = build_channels(settings, self.db)
-        self.senders = {label_of(channel): Sender(self.db, channel, bot=bot_of(channel))
+        self.claimant = claimants.Claimant(self.db.engine)
+        self.senders = {label_of(channel): Sender(self.db, channel, bot=bot_of(channel),
+                                                  claimant=self.claimant)
                         for channel in self.channels}
         # Counted and timed (bot/ops); queued per chat in front, so a flooding chat takes one
         # handling slot, not all of them (bot/channels/intake.py).
@@ -118,6 +121,7 @@ class Runtime:
                                                                    self.channels)))
         self._web: web.AppRunner | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._claims_watch: asyncio.Task[None] | None = None
         self.port: int | None = None
         self._stopped = False
         self._run_lock: IO[str] | None = None
@@ -154,9 +158,13 @@ class Runtime:
         for channel in self.channels:
             await channel.start(self._handle_for(channel))
         await self._release_sqlite_claims()
+        await self.claimant.hold()
+        await self._free_dead_claims()
         for sender in self.senders.values():
             sender.start()
         self._sweeper = asyncio.create_task(self._sweep_lapsed(), name="lapse-sweeper")
+        if self.claimant.key is not None:
+            self._claims_watch = asyncio.create_task(self._watch_claims(), name="claims")
         if self.settings.scheduler:
             self.scheduler.start()
         log.info("coso running: channels %s, web server on http://%s:%s/ (web chat %s)",
@@ -193,6 +201,28 @@ class Runtime:
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else self.settings.web_port
 
+    async def _free_dead_claims(self) -> None:
+        """Rows claimed by a process that is gone (killed, crashed) are due again now."""
+        async with self.db.transaction() as session:
+            freed = await claimants.free_dead_claims(session, self.claimant.key)
+        if freed:
+            log.info("%d outbox rows claimed by a process that is gone are due again", freed)
+
+    async def _watch_claims(self) -> None:
+        """Keep this process's lock (taken again after a lost connection) and free a dead
+        process's claims within seconds (several processes on one PostgreSQL)."""
+        while True:
+            await asyncio.sleep(CLAIMS_WATCH_SECONDS)
+            try:
+                await self.claimant.hold()
+                await self._free_dead_claims()
+            except Exception as exc:
+                reason = unavailable(exc)
+                if reason is None:
+                    log.exception("checking other processes' claims failed; will try again")
+                else:
+                    log.info("checking other processes' claims: %s; will try again", reason)
+
     async def _sweep_lapsed(self) -> None:
         while True:
             await asyncio.sleep(LAPSE_SWEEP_SECONDS)
@@ -209,15 +239,17 @@ class Runtime:
         self._stopped = True
         await self.systemd.stopping()
         await self.scheduler.stop()
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
+        for task in (self._sweeper, self._claims_watch):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         for channel in self.channels:
             await channel.stop()
         for spooled in self.spools.values():
             await spooled.stop()
         for sender in self.senders.values():
             await sender.stop()
+        await self.claimant.let_go()
         await self.metrics.stop()
         if self._web is not None:
             await self._web.cleanup()

@@ -33,6 +33,7 @@ from bot.channels.base import UNLIMITED, Channel, DeliveryError, SendRate
 from bot.messages import PAID_BROADCAST, Outgoing
 from bot.ops import metrics
 from storage import outbox
+from storage.claimants import Claimant
 from storage.db import Database, unavailable
 from storage.models import ChatAccount, utcnow
 
@@ -127,8 +128,11 @@ class Pace:
 
 class Sender:
     def __init__(self, db: Database, channel: Channel, rate: SendRate | None = None,
-                 bot: str = "") -> None:
+                 bot: str = "", claimant: Claimant | None = None) -> None:
         self.db = db
+        # This process, written into the rows it claims (storage.claimants): when it dies,
+        # another process frees them at once instead of after their lease.
+        self.claimant = claimant
         self.channel = channel
         # Which of the channel's bots this sends for (TELEGRAM_BOT_TOKENS): its own rows
         # (OutboxMessage.bot) at its own pace, so each token's limit is its own.
@@ -145,7 +149,8 @@ class Sender:
         self._progress = asyncio.Event()  # a wake-up, or a send finished (room in the window)
         # Each send, and its outbox row's chat account: one row per chat at a time.
         self._in_flight: dict[asyncio.Task[None], int] = {}
-        self._rest_wake: asyncio.TimerHandle | None = None  # when a resting chat may go
+        self._rest_wake: asyncio.Handle | None = None  # when a resting chat may go
+        self._rest_wake_at = 0.0  # its loop time (uvloop's handle for a time past has none)
         self._task: asyncio.Task[None] | None = None
         self._unanswered = 0  # sends in a row that got no answer from the platform
         self._down_since: float | None = None  # the platform is away: the queue is held
@@ -241,8 +246,9 @@ class Sender:
         resting, rest_ends = self.pace.resting(WINDOW_SECONDS)
         skip = {*self._in_flight.values(), *resting}
         async with self.db.transaction() as session:
-            claimed = await outbox.claim(session, self.channel.name, room, LEASE,
-                                         skip_chats=skip, bot=self.bot)
+            claimed = await outbox.claim(
+                session, self.channel.name, room, LEASE, skip_chats=skip, bot=self.bot,
+                claimant=self.claimant.key if self.claimant is not None else None)
             work = [(row.id, row.attempts, row.chat_account_id, external_id, row.payload,
                      row.parts_sent) for row, external_id in claimed]
         if self._claim_trouble is not None:
@@ -262,11 +268,11 @@ class Sender:
         loop = asyncio.get_running_loop()
         at = loop.time() + seconds
         if self._rest_wake is not None and not self._rest_wake.cancelled() and (
-                loop.time() < self._rest_wake.when() <= at):
+                loop.time() < self._rest_wake_at <= at):
             return
         if self._rest_wake is not None:
             self._rest_wake.cancel()
-        self._rest_wake = loop.call_at(at, self.wake)
+        self._rest_wake, self._rest_wake_at = loop.call_at(at, self.wake), at
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         self._in_flight.pop(task, None)

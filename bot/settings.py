@@ -86,8 +86,10 @@ class Settings(BaseSettings):
     conversation_idle_minutes: int = Field(60, ge=1, alias="COSO_CONVERSATION_IDLE_MINUTES")
     invite_expiry_days: int = Field(7, ge=1, alias="COSO_INVITE_EXPIRY_DAYS")
     log_level: str = Field("INFO", alias="COSO_LOG_LEVEL")
-    # "auto": uvloop where it is installed (the optional extra `fast`), else asyncio's own.
-    event_loop: Literal["auto", "asyncio", "uvloop"] = Field("auto", alias="COSO_EVENT_LOOP")
+    # asyncio's own loop; "uvloop" (the optional extra `fast`), or "auto": uvloop where it is
+    # installed. Not the default: it measured within 1-2% of asyncio's (docs/performance.md).
+    event_loop: Literal["auto", "asyncio", "uvloop"] = Field("asyncio",
+                                                             alias="COSO_EVENT_LOOP")
     # Files the bot keeps: directive attachments, digest charts, exports sent in chat.
     data_dir: Path = Field(Path("./data"), alias="COSO_DATA_DIR")
 

@@ -112,7 +112,7 @@ CLAIM = _claim_query()
 
 
 async def claim(session: AsyncSession, channel: str, limit: int, lease: timedelta,
-                skip_chats: Collection[int] = (), bot: str = ""
+                skip_chats: Collection[int] = (), bot: str = "", claimant: int | None = None
                 ) -> Sequence[tuple[OutboxMessage, str]]:
     """Take up to `limit` due rows for sending, at most one per chat, with the chat id each
     goes to.
@@ -123,10 +123,11 @@ async def claim(session: AsyncSession, channel: str, limit: int, lease: timedelt
     all of them. `skip_chats`: chat accounts the caller is sending to, or that must wait for
     their next turn (per-chat rate); their rows are not even looked at.
 
-    A claimed row carries a lease; if its sender dies, the row is due again when the lease
-    runs out. SKIP LOCKED lets several senders share one PostgreSQL outbox (FOR UPDATE cannot
-    go with a window function, so the lock is taken by the outer query, which checks again
-    that each row is still due).
+    A claimed row carries a lease and its claimant (storage.claimants: the process's key);
+    if its sender dies, the row is due again as soon as another process sees the claimant
+    gone, or when the lease runs out. SKIP LOCKED lets several senders share one PostgreSQL
+    outbox (FOR UPDATE cannot go with a window function, so the lock is taken by the outer
+    query, which checks again that each row is still due).
     """
     now = utcnow()
     result = await session.execute(CLAIM, {"channel": channel, "bot": bot,
@@ -135,6 +136,7 @@ async def claim(session: AsyncSession, channel: str, limit: int, lease: timedelt
     rows = [(row, external_id) for row, external_id in result.all()]
     for row, _ in rows:
         row.status, row.lease_until = OutboxStatus.SENDING, now + lease
+        row.claimed_by = claimant
         row.attempts += 1
     return rows
 
@@ -144,13 +146,14 @@ async def release_claims(session: AsyncSession) -> int:
     the rows it held when it stopped need not wait out their lease."""
     result = await session.execute(update(OutboxMessage).where(
         OutboxMessage.status == OutboxStatus.SENDING).values(
-        status=OutboxStatus.PENDING, lease_until=None))
+        status=OutboxStatus.PENDING, lease_until=None, claimed_by=None))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def mark_sent(session: AsyncSession, row_ids: Sequence[int]) -> None:
     await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(row_ids)).values(
-        status=OutboxStatus.SENT, sent_at=utcnow(), lease_until=None, error=None))
+        status=OutboxStatus.SENT, sent_at=utcnow(), lease_until=None, error=None,
+        claimed_by=None))
 
 
 async def mark_retry(session: AsyncSession, row_id: int, at: datetime, error: str,
@@ -159,7 +162,7 @@ async def mark_retry(session: AsyncSession, row_id: int, at: datetime, error: st
     platform never answered, so an outage of any length does not use up a row's tries.
     parts_sent: how many parts of the message are out; the retry sends the rest."""
     values: dict[str, Any] = {"status": OutboxStatus.PENDING, "available_at": at,
-                              "lease_until": None, "error": error[:500],
+                              "lease_until": None, "claimed_by": None, "error": error[:500],
                               "parts_sent": parts_sent}
     if not count_attempt:
         values["attempts"] = OutboxMessage.attempts - 1
@@ -169,7 +172,8 @@ async def mark_retry(session: AsyncSession, row_id: int, at: datetime, error: st
 
 async def mark_failed(session: AsyncSession, row_id: int, error: str) -> None:
     await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(
-        status=OutboxStatus.FAILED, lease_until=None, error=error[:500]))
+        status=OutboxStatus.FAILED, lease_until=None, error=error[:500],
+        claimed_by=None))
 
 
 async def next_due(session: AsyncSession, channel: str) -> datetime | None:

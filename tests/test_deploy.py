@@ -105,20 +105,20 @@ async def test_printed_pg_commands_back_up_and_restore(coso: Coso, db_url: str, 
 
 def test_the_event_loop_is_uvloop_where_installed_and_asyncio_on_request(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """COSO_EVENT_LOOP: auto takes uvloop when the `fast` extra is installed, asyncio's own
-    loop when not; uvloop asked for and missing stops `coso run` with one line."""
+    """COSO_EVENT_LOOP: asyncio's own loop by default; auto takes uvloop when the `fast`
+    extra is installed; uvloop asked for and missing stops `coso run` with one line."""
     from bot.cli.run import loop_factory
     from bot.settings import SettingsError, load_settings
 
-    assert loop_factory(load_settings(COSO_EVENT_LOOP="asyncio")) is None
+    assert loop_factory(load_settings()) is None
     try:
         import uvloop
     except ImportError:
-        assert loop_factory(load_settings()) is None
+        assert loop_factory(load_settings(COSO_EVENT_LOOP="auto")) is None
     else:
-        assert loop_factory(load_settings()) is uvloop.new_event_loop
+        assert loop_factory(load_settings(COSO_EVENT_LOOP="auto")) is uvloop.new_event_loop
         assert loop_factory(load_settings(COSO_EVENT_LOOP="uvloop")) is uvloop.new_event_loop
     monkeypatch.setitem(sys.modules, "uvloop", None)  # as where it is not installed
-    assert loop_factory(load_settings()) is None
+    assert loop_factory(load_settings(COSO_EVENT_LOOP="auto")) is None
     with pytest.raises(SettingsError, match="uvloop is not installed"):
         loop_factory(load_settings(COSO_EVENT_LOOP="uvloop"))

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bench.broadcast import FIRST_CHAT as BROADCAST_CHAT
 from bench.broadcast import enqueue_broadcast
@@ -52,8 +52,9 @@ from bench.load import (
     seed,
 )
 from bench.processes import REPOSITORY, Proxy, TelegramLike
+from bot.delivery import LEASE
 from bot.scheduler import Scheduler
-from storage import people, schedules, units
+from storage import claimants, people, schedules, units
 from storage.db import Database
 from storage.models import (
     ChatAccount,
@@ -387,12 +388,12 @@ async def telegram() -> AsyncIterator[Redelivering]:
         yield double
 
 
-async def in_flight(db: Database) -> dict[int, datetime | None]:
-    """The outbox rows claimed and not settled, with their leases."""
+async def claimed_by(db: Database, key: int) -> list[int]:
+    """The outbox rows a claimant holds: claimed and not settled."""
     async with db.read() as session:
-        return dict((await session.execute(select(OutboxMessage.id, OutboxMessage.lease_until)
-                                           .where(OutboxMessage.status
-                                                  == OutboxStatus.SENDING))).all())
+        return list((await session.execute(select(OutboxMessage.id).where(
+            OutboxMessage.status == OutboxStatus.SENDING,
+            OutboxMessage.claimed_by == key))).scalars())
 
 
 def commands_set(tg: TelegramLike, times: int) -> Any:
@@ -443,16 +444,27 @@ async def test_a_process_killed_mid_run_and_restarted_loses_no_update_and_repeat
                     return tg.answered >= updates // 3
                 await wait_for("a third of the updates", a_third)
                 assert victim.proc is not None
-                victim.proc.kill()
-                await victim.proc.wait()
-                kill.at, kill.wall = time.monotonic(), datetime.now(UTC)
-                kill.served_before = proxy.served[ports[0]]
-                claimed = await in_flight(db)
+                # The victim's claimant key (storage.claimants); the test queues for its lock
+                # before the kill, so the moment the victim is gone the test holds it, sees
+                # what the victim held, and only then lets the survivor free it.
+                key = int(re.findall(r"outbox claimant (\d+) holds",
+                                     victim.log.read_text())[-1])
+                async with db.engine.connect() as waiting:
+                    waiting = await waiting.execution_options(isolation_level="AUTOCOMMIT")
+                    lock = {"space": claimants.SPACE, "key": key}
+                    queued = asyncio.create_task(waiting.execute(
+                        text("SELECT pg_advisory_lock(:space, :key)"), lock))
+                    await asyncio.sleep(0.5)
+                    assert not queued.done()  # the victim holds it
+                    victim.proc.kill()
+                    await victim.proc.wait()
+                    kill.at, kill.wall = time.monotonic(), datetime.now(UTC)
+                    kill.served_before = proxy.served[ports[0]]
+                    await queued
+                    kill.orphans = set(await claimed_by(db, key))
+                    await waiting.execute(text("SELECT pg_advisory_unlock(:space, :key)"),
+                                          lock)
                 await asyncio.sleep(RESTART_SECONDS)
-                # What the survivor claimed it has settled by now (its sends take a few ms);
-                # a row still held under the lease it had at the kill is the dead one's.
-                kill.orphans = {row for row, lease in (await in_flight(db)).items()
-                                if row in claimed and claimed[row] == lease}
                 restarted = Process(f"{victim.name}-restarted", victim.argv, victim.env,
                                     victim.cwd)
                 bots.append(restarted)
@@ -520,6 +532,9 @@ async def test_a_process_killed_mid_run_and_restarted_loses_no_update_and_repeat
     # (sent, then sent again when its lease ran out), each right after its first copy.
     assert duplicates == sum(tg.duplicates.values())
     assert duplicates <= len(kill.orphans)
+    # What the killed sender held went out within seconds (the survivor saw its claimant
+    # gone: storage.claimants), not after the 60-s lease as before.
+    assert outbox_back < LEASE.total_seconds() / 2, outbox_back
     copies = Counter(m.chat_id for m in sends)
     assert all(1 <= copies[BROADCAST_CHAT + n] <= 2 for n in range(BROADCAST))
     # Each person: the question, one reply per report step, then the burst's in order.

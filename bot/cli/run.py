@@ -58,8 +58,8 @@ def handle_run(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's loop where it is installed, unless COSO_EVENT_LOOP=asyncio; None: asyncio's
-    own. COSO_EVENT_LOOP=uvloop without uvloop stops here with one line."""
+    """uvloop's loop for COSO_EVENT_LOOP=uvloop, or =auto where it is installed; None:
+    asyncio's own. COSO_EVENT_LOOP=uvloop without uvloop stops here with one line."""
     if settings.event_loop == "asyncio":
         return None
     try:
