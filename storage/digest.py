@@ -18,7 +18,19 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Integer,
+    and_,
+    case,
+    cast,
+    distinct,
+    exists,
+    func,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import drills, schedules
@@ -592,6 +604,24 @@ async def trend(session: AsyncSession, days: Sequence[date], open_at: Sequence[i
     return [TrendDay(d.isoformat(), n, rate(per_day.get(d, 0), len(expected)))
             if first is not None and d >= first else TrendDay(d.isoformat(), None, None)
             for d, n in zip(days, open_at, strict=True)]
+
+
+def day_number(column: Any, first: date, ends: Sequence[datetime], tz: ZoneInfo,
+               dialect: str) -> ColumnElement[int] | None:
+    """The local day of a stored moment as a whole number of days after `first`, in SQL, for
+    moments from the end of `first` on (`ends`: the local day ends they are bucketed by).
+    PostgreSQL converts to the zone itself; on SQLite the stored UTC text (its seconds: a
+    fraction would round up across a midnight) is shifted by the zone's offset, so None
+    when that offset is not one throughout (a clock change): the caller names each day end.
+    """
+    if dialect == "postgresql":
+        return cast(cast(func.timezone(str(tz), column), Date) - first, Integer)
+    offsets = {at.astimezone(tz).utcoffset() for at in ends}
+    offset = offsets.pop() if len(offsets) == 1 else None
+    if offset is None:
+        return None
+    shifted = func.date(func.substr(column, 1, 19), f"{int(offset.total_seconds()):+d} seconds")
+    return cast(func.julianday(shifted) - func.julianday(first.isoformat()), Integer)
 
 
 def local_date(moment: datetime, tz: ZoneInfo) -> date:

@@ -150,10 +150,11 @@ async def trend(session: AsyncSession, units: WardUnits, day: date, settings: Di
     """Open cases at the end of each of the last `days` days, and each day's compliance, as
     the digest's 7-day trend counts them (its last 7 days are the digest's own trend).
 
-    The digest's SUM(CASE) per day end grows a column per day; over 30 days one CASE that
-    names the day a report was created (or resolved) in, grouped by, costs a third. Open at
-    a day's end = open at the last day's end, less what was created after it, plus what was
-    resolved after it.
+    The digest's SUM(CASE) per day end grows a column per day; here each report's local day
+    (its creation's, its resolution's) is found by date arithmetic and grouped by: a 30-branch
+    CASE cost ~24 ms a page, the day number ~4 ms (storage.digest.day_number). Open at a day's
+    end = open at the last day's end, less what was created after it, plus what was resolved
+    after it.
     """
     tz = settings.tz
     trend_days = [day - timedelta(days=n) for n in range(days - 1, -1, -1)]
@@ -161,9 +162,13 @@ async def trend(session: AsyncSession, units: WardUnits, day: date, settings: Di
             for d in trend_days]
     end = ends[-1]
     ward = Report.unit_id.in_(units.ids)
+    dialect = session.get_bind().dialect.name
 
     async def per_day(column: Any) -> list[int]:
-        bucket = case(*((column < at, i) for i, at in enumerate(ends)), else_=len(ends))
+        # Day i + 1 of the trend is [ends[i], ends[i + 1]): the local day after trend_days[i].
+        bucket = digest.day_number(column, trend_days[0], ends, tz, dialect)
+        if bucket is None:  # a clock change in the window: each day end named
+            bucket = case(*((column < at, i) for i, at in enumerate(ends)), else_=len(ends))
         query = (select(bucket, func.count()).where(ward, column >= ends[0], column < end)
                  .group_by(bucket))
         counts = [0] * (len(ends) + 1)
