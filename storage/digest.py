@@ -609,19 +609,17 @@ async def trend(session: AsyncSession, days: Sequence[date], open_at: Sequence[i
 def day_number(column: Any, first: date, ends: Sequence[datetime], tz: ZoneInfo,
                dialect: str) -> ColumnElement[int] | None:
     """The local day of a stored moment as a whole number of days after `first`, in SQL, for
-    moments from the end of `first` on (`ends`: the local day ends they are bucketed by).
-    PostgreSQL converts to the zone itself; on SQLite the stored UTC text (its seconds: a
-    fraction would round up across a midnight) is shifted by the zone's offset, so None
-    when that offset is not one throughout (a clock change): the caller names each day end.
-    """
+    moments from the end of `first` on (`ends`: the local day ends they are bucketed by,
+    the first of them `first`'s). PostgreSQL converts to the zone itself. On SQLite, whole
+    seconds since that first end (the stored UTC text's seconds: its fraction cannot matter,
+    the ends are whole seconds), divided by a day's: so None when a day of the window is not
+    86,400 s long (a clock change), and the caller names each day end instead."""
     if dialect == "postgresql":
         return cast(cast(func.timezone(str(tz), column), Date) - first, Integer)
-    offsets = {at.astimezone(tz).utcoffset() for at in ends}
-    offset = offsets.pop() if len(offsets) == 1 else None
-    if offset is None:
+    if any(b - a != timedelta(days=1) for a, b in zip(ends, ends[1:], strict=False)):
         return None
-    shifted = func.date(func.substr(column, 1, 19), f"{int(offset.total_seconds()):+d} seconds")
-    return cast(func.julianday(shifted) - func.julianday(first.isoformat()), Integer)
+    seconds = cast(func.strftime("%s", func.substr(column, 1, 19)), Integer)
+    return (seconds - int(ends[0].timestamp())) // 86_400 + 1
 
 
 def local_date(moment: datetime, tz: ZoneInfo) -> date:
