@@ -284,13 +284,18 @@ def rate(part: int, whole: int) -> float | None:
 async def ward_figures(session: AsyncSession, ward: Unit, day: date,
                        settings: DigestSettings, days: int = 1,
                        now: datetime | None = None, units: WardUnits | None = None,
-                       expected: dict[int, list[str]] | None = None) -> WardFigures:
+                       expected: dict[int, list[str]] | None = None,
+                       times: schedules.Times | None = None,
+                       check_ins: CheckInDays | None = None,
+                       answered: dict[int, datetime] | None = None) -> WardFigures:
     """The digest's figures for `ward` on the local `day`; `days` widens "today" to a period
     ending with the day (the /summary's 7 or 30 days). "To date" is up to the day's end.
     An urgent case's age runs to `now` when that is before the day's end (a digest asked for
     during the day), else to the day's end; `now` is given, never read from the clock, so a
     past day's digest reads the same whenever it is made. `units` and `expected` are
-    ward_units' and expected_units' for this ward, when the caller has read them already."""
+    ward_units' and expected_units' for this ward, `times` its schedule_of, `check_ins` its
+    check_in_days over the trend's days (or more), `answered` the day's check-ins of the
+    units below the ward (unit id -> when), when the caller has read them already."""
     tz = settings.tz
     start, _ = bounds(day - timedelta(days=days - 1), tz)
     _, end = bounds(day, tz)
@@ -313,12 +318,13 @@ async def ward_figures(session: AsyncSession, ward: Unit, day: date,
         households=households, flags=flags,
         policies=await _policies(session, units_in, day - timedelta(days=days - 1), day),
         compliance=await compliance(session, units, day, settings, expected, days,
-                                    _names_by_unit(waiting)),
+                                    _names_by_unit(waiting), times=times,
+                                    answered=answered if days == 1 else None),
         vacancies=await _vacancies(session, units, end),
         blocked=await _blocked(session, units_in),
         drills=await _drills(session, ward, recent, end),
         directives=await _directives(session, units_in, recent, end),
-        trend=await trend(session, trend_days, counts.open_at, list(expected), tz),
+        trend=await trend(session, trend_days, counts.open_at, list(expected), tz, check_ins),
         unconnected=[row.figure for row in waiting],
     )
 
@@ -506,31 +512,37 @@ async def expected_units(session: AsyncSession, units: WardUnits) -> dict[int, l
 
 async def compliance(session: AsyncSession, units: WardUnits, day: date,
                      settings: DigestSettings, expected: dict[int, list[str]],
-                     days: int = 1, unconnected: dict[int, set[str]] | None = None
-                     ) -> Compliance:
+                     days: int = 1, unconnected: dict[int, set[str]] | None = None, *,
+                     times: schedules.Times | None = None,
+                     answered: dict[int, datetime] | None = None) -> Compliance:
     """Check-ins answered ÷ owed (expected_units, each day of the period); on time = before
     the ward's reminder time that day. The silent units are the last day's, each with those
-    of its leaders who have no chat yet (`unconnected`: unit id -> holders' names)."""
+    of its leaders who have no chat yet (`unconnected`: unit id -> holders' names). `times`
+    (the ward's schedule_of) and, for one day, `answered` (that day's check-ins of the units
+    below the ward, or more: unit id -> when) when the caller has them."""
     if not expected:
         return Compliance(0, 0, 0, 0, None, None)
-    times = await schedules.schedule_of(session, settings, units.ward)
+    times = times or await schedules.schedule_of(session, settings, units.ward)
     hour, minute = divmod(schedules.minutes_of(times.reminder_at), 60)
     first = day - timedelta(days=days - 1)
-    query = (select(CheckIn.unit_id, CheckIn.day, CheckIn.created_at)
-             .where(CheckIn.day >= first, CheckIn.day <= day,
-                    CheckIn.unit_id.in_(list(expected))))
-    answered = {(unit_id, on): at for unit_id, on, at in await session.execute(query)}
-    on_time = sum(1 for (_, on), at in answered.items()
+    if answered is not None and days == 1:
+        found = {(unit_id, day): at for unit_id, at in answered.items() if unit_id in expected}
+    else:
+        query = (select(CheckIn.unit_id, CheckIn.day, CheckIn.created_at)
+                 .where(CheckIn.day >= first, CheckIn.day <= day,
+                        CheckIn.unit_id.in_(list(expected))))
+        found = {(unit_id, on): at for unit_id, on, at in await session.execute(query)}
+    on_time = sum(1 for (_, on), at in found.items()
                   if at < datetime.combine(on, time(hour, minute), settings.tz))
     owed = len(expected) * days
-    silent_ids = [u for u in expected if (u, day) not in answered]
+    silent_ids = [u for u in expected if (u, day) not in found]
     short = units.short(silent_ids)
     waiting = unconnected or {}
     silent = [{"unit": short[u], "leaders": expected[u],
                "unconnected": [name for name in expected[u] if name in waiting.get(u, ())]}
               for u in silent_ids]
-    return Compliance(owed, len(answered), on_time, len(answered) - on_time,
-                      rate(len(answered), owed), rate(on_time, owed), silent, len(expected))
+    return Compliance(owed, len(found), on_time, len(found) - on_time,
+                      rate(len(found), owed), rate(on_time, owed), silent, len(expected))
 
 
 async def _blocked(session: AsyncSession, units_in: Sequence[int]) -> list[str]:
@@ -584,24 +596,40 @@ async def _directives(session: AsyncSession, units_in: Sequence[int], start: dat
     return DirectiveFigures(directives, recipients, acked, rate(acked, recipients))
 
 
+@dataclass
+class CheckInDays:
+    """The check-ins of a ward's expected units per day, and the day its first leader took
+    up a post (None: never), read once for all the trends of a page."""
+
+    per_day: dict[date, int]
+    first: date | None
+
+
+async def check_in_days(session: AsyncSession, expected: Sequence[int], first_day: date,
+                        last_day: date, tz: ZoneInfo) -> CheckInDays:
+    if not expected:
+        return CheckInDays({}, None)
+    checked = (select(CheckIn.day, func.count()).where(
+        CheckIn.unit_id.in_(expected), CheckIn.day >= first_day, CheckIn.day <= last_day)
+        .group_by(CheckIn.day))
+    per_day = {d: int(n) for d, n in (await session.execute(checked)).all()}
+    since = (await session.execute(select(func.min(RoleAssignment.created_at)).where(
+        # Ended posts count too: a leader replaced last week had a predecessor before.
+        RoleAssignment.unit_id.in_(expected), RoleAssignment.role == Role.LEADER,
+    ))).scalar_one_or_none()
+    return CheckInDays(per_day, local_date(since, tz) if since is not None else None)
+
+
 async def trend(session: AsyncSession, days: Sequence[date], open_at: Sequence[int],
-                 expected: Sequence[int], tz: ZoneInfo) -> list[TrendDay]:
+                expected: Sequence[int], tz: ZoneInfo,
+                known: CheckInDays | None = None) -> list[TrendDay]:
     """Open cases at the end of each of the trend's days, and that day's compliance rate
     (against today's expected units). Days before the ward's first leader took up a post
-    have neither: nobody was there to report."""
-    per_day: dict[date, int] = {}
-    first: date | None = None
-    if expected:
-        checked = (select(CheckIn.day, func.count()).where(
-            CheckIn.unit_id.in_(expected), CheckIn.day >= days[0], CheckIn.day <= days[-1])
-            .group_by(CheckIn.day))
-        per_day = {d: int(n) for d, n in (await session.execute(checked)).all()}
-        since = (await session.execute(select(func.min(RoleAssignment.created_at)).where(
-            # Ended posts count too: a leader replaced last week had a predecessor before.
-            RoleAssignment.unit_id.in_(expected), RoleAssignment.role == Role.LEADER,
-        ))).scalar_one_or_none()
-        first = local_date(since, tz) if since is not None else None
-    return [TrendDay(d.isoformat(), n, rate(per_day.get(d, 0), len(expected)))
+    have neither: nobody was there to report. `known`: check_in_days of these expected
+    units over these days (or more), when the caller has read them."""
+    known = known or await check_in_days(session, expected, days[0], days[-1], tz)
+    first = known.first if expected else None
+    return [TrendDay(d.isoformat(), n, rate(known.per_day.get(d, 0), len(expected)))
             if first is not None and d >= first else TrendDay(d.isoformat(), None, None)
             for d, n in zip(days, open_at, strict=True)]
 

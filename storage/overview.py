@@ -130,23 +130,32 @@ async def ward(session: AsyncSession, ward_id: int, scope: Scope, day: date,
     unit = await unit_in_scope(session, ward_id, scope)
     if unit is None or not schedules.is_ward(unit):
         return None
-    # The tree and its leaders read once, for the digest's figures and the rows alike.
+    # The tree, its leaders, its schedule, the day's check-ins and the month's read once, for
+    # the digest's figures, the rows and both trends alike.
     units = await digest.ward_units(session, unit)
     expected = await digest.expected_units(session, units)
-    figures = await digest.ward_figures(session, unit, day, settings, now=now, units=units,
-                                        expected=expected)
     times = await schedules.schedule_of(session, settings, unit)
-    rows = await _rows(session, units, day, settings, expected, now, times)
+    checked = dict((await session.execute(select(CheckIn.unit_id, CheckIn.created_at).where(
+        CheckIn.day == day, CheckIn.unit_id.in_(units.below)))).all())
+    check_ins = await digest.check_in_days(session, list(expected),
+                                           day - timedelta(days=LONG_TREND_DAYS - 1), day,
+                                           settings.tz)
+    figures = await digest.ward_figures(session, unit, day, settings, now=now, units=units,
+                                        expected=expected, times=times, check_ins=check_ins,
+                                        answered=checked)
+    rows = await _rows(session, units, day, settings, expected, now, times, checked)
     # The digest's last trend day is open at the day's end: the 30-day trend starts from it.
     return WardOverview(unit, figures, rows,
                         await trend(session, units, day, settings, expected, LONG_TREND_DAYS,
-                                    figures.trend[-1].open if figures.trend else None),
+                                    figures.trend[-1].open if figures.trend else None,
+                                    check_ins),
                         day_state(None, day, times, settings.tz, now), times)
 
 
 async def trend(session: AsyncSession, units: WardUnits, day: date, settings: DigestSettings,
                 expected: dict[int, list[str]], days: int,
-                open_at_end: int | None = None) -> list[TrendDay]:
+                open_at_end: int | None = None,
+                check_ins: digest.CheckInDays | None = None) -> list[TrendDay]:
     """Open cases at the end of each of the last `days` days, and each day's compliance, as
     the digest's 7-day trend counts them (its last 7 days are the digest's own trend).
 
@@ -183,16 +192,14 @@ async def trend(session: AsyncSession, units: WardUnits, day: date, settings: Di
     created, resolved = await per_day(Report.created_at), await per_day(Report.resolved_at)
     open_at = [open_at_end - sum(created[i + 1:]) + sum(resolved[i + 1:])
                for i in range(len(ends))]
-    return await digest.trend(session, trend_days, open_at, list(expected), tz)
+    return await digest.trend(session, trend_days, open_at, list(expected), tz, check_ins)
 
 
 async def _rows(session: AsyncSession, units: WardUnits, day: date, settings: DigestSettings,
-                expected: dict[int, list[str]], now: datetime, times: schedules.Times
-                ) -> list[UnitRow]:
+                expected: dict[int, list[str]], now: datetime, times: schedules.Times,
+                checked: dict[int, datetime]) -> list[UnitRow]:
     tz = settings.tz
     end = datetime.combine(day + timedelta(days=1), time(0), tz).astimezone(UTC)
-    checked = dict((await session.execute(select(CheckIn.unit_id, CheckIn.created_at).where(
-        CheckIn.day == day, CheckIn.unit_id.in_(units.below)))).all())
     # EXISTS, not a join: PostgreSQL hashed every chat account of the city for the join
     # (~40 ms); the semi-join probes the ~200 leaders' own (~1 ms, EXPLAIN ANALYZE).
     on_chat = exists().where(ChatAccount.person_id == RoleAssignment.person_id,
