@@ -240,6 +240,13 @@ class WardUnits:
     def below(self) -> list[int]:
         return self.ids[1:]
 
+    def holds(self, column: Any) -> ColumnElement[bool]:
+        """`column IN` these units, as a subquery on the indexed path range (what ward_units
+        read them by): the same statement for every ward, where the ~211 ids of `ids` were
+        rendered and bound into each query anew (and PostgreSQL prepared each length)."""
+        return column.in_(select(Unit.id).where(Unit.path >= self.ward.path,
+                                                Unit.path < self.ward.path + "\uffff"))
+
     def short(self, ids: Sequence[int]) -> dict[int, str]:
         """The shortest path that tells each of these units from every other unit of the ward
         ("Khu phố 2 › Tổ dân phố 1" where each quarter has a Tổ dân phố 1): a reader knows
@@ -304,9 +311,9 @@ async def ward_figures(session: AsyncSession, ward: Unit, day: date,
     units_in = units.ids
     expected = await expected_units(session, units) if expected is None else expected
     trend_days = [day - timedelta(days=n) for n in range(TREND_DAYS - 1, -1, -1)]
-    counts = await _report_counts(session, units_in, start,
+    counts = await _report_counts(session, units, start,
                                   [bounds(d, tz)[1] for d in trend_days])
-    households, flags = await _households(session, units_in)
+    households, flags = await _households(session, units)
     recent_days = max(days, RECENT_DAYS)
     recent, _ = bounds(day - timedelta(days=recent_days - 1), tz)
     waiting = await _unconnected(session, units, end)
@@ -316,7 +323,7 @@ async def ward_figures(session: AsyncSession, ward: Unit, day: date,
         categories=counts.categories, urgent_open=counts.urgent_open,
         urgent=await _urgent(session, units, end, aged_to) if counts.urgent_open else [],
         households=households, flags=flags,
-        policies=await _policies(session, units_in, day - timedelta(days=days - 1), day),
+        policies=await _policies(session, units, day - timedelta(days=days - 1), day),
         compliance=await compliance(session, units, day, settings, expected, days,
                                     _names_by_unit(waiting), times=times,
                                     answered=answered if days == 1 else None),
@@ -336,7 +343,7 @@ class _ReportCounts:
     open_at: list[int]  # open cases at each of the trend's day ends
 
 
-async def _report_counts(session: AsyncSession, units_in: Sequence[int], start: datetime,
+async def _report_counts(session: AsyncSession, units: WardUnits, start: datetime,
                          ends: Sequence[datetime]) -> _ReportCounts:
     """The ward's reports by category — new since `start`, open, resolved in the period, to
     date — the open urgent ones, and the open ones at each of `ends` (the last ends the period).
@@ -347,7 +354,7 @@ async def _report_counts(session: AsyncSession, units_in: Sequence[int], start: 
     a case is open from its creation until its resolved_at.
     """
     end, since = ends[-1], min(start, ends[0])
-    ward = Report.unit_id.in_(units_in)
+    ward = units.holds(Report.unit_id)
 
     async def by_category(*columns: ColumnElement[Any], where: ColumnElement[bool]
                           ) -> dict[str, list[int]]:
@@ -459,14 +466,14 @@ async def _urgent(session: AsyncSession, units: WardUnits, end: datetime,
 
 
 async def _households(session: AsyncSession,
-                      units_in: Sequence[int]) -> tuple[int, dict[str, int]]:
+                      units: WardUnits) -> tuple[int, dict[str, int]]:
     columns = [count_if(getattr(Household, flag).is_(True)) for flag in HOUSEHOLD_FLAGS]
-    query = select(func.count(), *columns).where(Household.unit_id.in_(units_in))
+    query = select(func.count(), *columns).where(units.holds(Household.unit_id))
     total, *counts = (await session.execute(query)).one()
     return int(total), {flag: int(n) for flag, n in zip(HOUSEHOLD_FLAGS, counts, strict=True)}
 
 
-async def _policies(session: AsyncSession, units_in: Sequence[int], first: date,
+async def _policies(session: AsyncSession, units: WardUnits, first: date,
                     last: date) -> list[PolicyFigures]:
     delivered = and_(SupportDelivery.status == "delivered", SupportDelivery.delivered_on <= last)
     in_period = SupportDelivery.delivered_on >= first
@@ -475,11 +482,11 @@ async def _policies(session: AsyncSession, units_in: Sequence[int], first: date,
                     func.coalesce(func.sum(case((in_period, SupportDelivery.amount), else_=0)), 0),
                     func.count(distinct(SupportDelivery.household_id)),
                     func.coalesce(func.sum(SupportDelivery.amount), 0))
-             .where(SupportDelivery.unit_id.in_(units_in), delivered)
+             .where(units.holds(SupportDelivery.unit_id), delivered)
              .group_by(SupportDelivery.policy_key))
     given = {row[0]: [int(v) for v in row[1:]] for row in (await session.execute(query)).all()}
     eligible_q = (select(SupportEligibility.policy_key, func.count())
-                  .where(SupportEligibility.unit_id.in_(units_in))
+                  .where(units.holds(SupportEligibility.unit_id))
                   .group_by(SupportEligibility.policy_key))
     eligible = {key: int(n) for key, n in (await session.execute(eligible_q)).all()}
     policies = (await session.execute(select(SupportPolicy)

@@ -170,7 +170,7 @@ async def trend(session: AsyncSession, units: WardUnits, day: date, settings: Di
     ends = [datetime.combine(d + timedelta(days=1), time(0), tz).astimezone(UTC)
             for d in trend_days]
     end = ends[-1]
-    ward = Report.unit_id.in_(units.ids)
+    ward = units.holds(Report.unit_id)
     dialect = session.get_bind().dialect.name
 
     async def per_day(column: Any) -> list[int]:
@@ -213,7 +213,7 @@ async def _rows(session: AsyncSession, units: WardUnits, day: date, settings: Di
     # ward ever had: that one GROUP BY was a third of the page's queries).
     opened = {row[0]: row[1:] for row in (await session.execute(
         select(Report.unit_id, func.count(), digest.count_if(Report.urgent.is_(True)))
-        .where(Report.unit_id.in_(units.ids), Report.status == ReportStatus.OPEN,
+        .where(units.holds(Report.unit_id), Report.status == ReportStatus.OPEN,
                Report.created_at < end)
         .group_by(Report.unit_id))).all()}
     latest = (select(func.max(Report.created_at))
@@ -232,7 +232,7 @@ async def _rows(session: AsyncSession, units: WardUnits, day: date, settings: Di
                                SupportDelivery.unit_id.in_(units.ids))
     support = {row[0]: row[1:] for row in (await session.execute(
         select(SupportEligibility.unit_id, func.count(), digest.count_if(delivered))
-        .where(SupportEligibility.unit_id.in_(units.ids))
+        .where(units.holds(SupportEligibility.unit_id))
         .group_by(SupportEligibility.unit_id))).all()}
     # The ward itself only has a row when something is recorded on it directly.
     shown = [u for u in units.ids if u != units.ward.id or u in reports or u in support]
