@@ -43,6 +43,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                    "created_at", "updated_at"),
     "reports": ("id", "household_id", "unit_id", "category_key", "people_count", "urgent",
                 "status", "created_at", "updated_at", "resolved_at"),
+    "unit_report_counts": ("unit_id", "open", "open_urgent"),
     "check_ins": ("id", "unit_id", "day", "answer", "created_at"),
     "support_deliveries": ("id", "household_id", "unit_id", "policy_key", "amount", "status",
                            "delivered_on", "created_at"),
@@ -103,6 +104,7 @@ class CityWriter:
         self.eligible_rows: list[Row] = []
         self.recipient_rows: list[Row] = []
         self.participant_rows: list[Row] = []
+        self.open_counts: dict[int, list[int]] = {}  # unit id → [open, open urgent]
 
     def next_id(self, table: str) -> int:
         self.ids[table] = self.ids.get(table, 0) + 1
@@ -176,10 +178,20 @@ class CityWriter:
                 resolved = created + timedelta(seconds=int(rnd() * 7 * 86_400))
                 if rnd() >= 5 / 6 or resolved >= end:
                     resolved = None
-                yield (self.next_id("reports"), household, unit,
+                row = (self.next_id("reports"), household, unit,
                        categories[int(rnd() * len(categories))], 1 + int(rnd() * 4),
                        rnd() < 0.05, "open" if resolved is None else "resolved",
                        created, resolved or created, resolved)
+                if resolved is None:
+                    counts = self.open_counts.setdefault(unit, [0, 0])
+                    counts[0] += 1
+                    counts[1] += row[5]
+                yield row
+
+    def report_counts(self) -> Iterator[Row]:
+        """Each unit's open and open urgent reports, as storage.reports keeps them."""
+        for unit, (open_, urgent) in sorted(self.open_counts.items()):
+            yield (unit, open_, urgent)
 
     def check_ins(self) -> Iterator[Row]:
         """The last eight days (the trend's seven and today): about 85% of led units."""
@@ -243,6 +255,7 @@ class CityWriter:
         yield "chat_accounts", self.account_rows
         yield "households", self.households()
         yield "reports", self.reports()
+        yield "unit_report_counts", self.report_counts()
         yield "check_ins", self.check_ins()
         yield "support_deliveries", self.support()
         yield "support_eligibility", self.eligible_rows

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from vietnam_provinces import Ward
 
-from storage import households, invites, people, roster, units
+from storage import households, invites, people, reports, roster, units
 from storage.models import Household, Person, Post, Report, Role, Unit, UnitPost, utcnow
 from storage.official_units import province_rows
 from storage.unit_import import UnitRow, apply_rows
@@ -112,11 +112,11 @@ async def _households(session: AsyncSession, ward: Unit) -> None:
     for index, key, urgent, hours, resolved in SAMPLE_REPORTS:
         home = homes[index]
         created = now - timedelta(hours=hours)
-        session.add(Report(household_id=home.id, unit_id=home.unit_id, category_key=key,
-                           people_count=1, urgent=urgent, created_at=created,
-                           updated_at=created, status="resolved" if resolved else "open",
-                           resolved_at=now - timedelta(hours=2) if resolved else None))
-    await session.flush()
+        await reports.add_recorded(session, Report(
+            household_id=home.id, unit_id=home.unit_id, category_key=key, people_count=1,
+            urgent=urgent, created_at=created, updated_at=created,
+            status="resolved" if resolved else "open",
+            resolved_at=now - timedelta(hours=2) if resolved else None))
 
 
 async def _roster(session: AsyncSession, ward: Unit, expires_in: timedelta

@@ -18,7 +18,19 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Integer,
+    and_,
+    case,
+    cast,
+    distinct,
+    exists,
+    func,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import drills, schedules
@@ -228,6 +240,13 @@ class WardUnits:
     def below(self) -> list[int]:
         return self.ids[1:]
 
+    def holds(self, column: Any) -> ColumnElement[bool]:
+        """`column IN` these units, as a subquery on the indexed path range (what ward_units
+        read them by): the same statement for every ward, where the ~211 ids of `ids` were
+        rendered and bound into each query anew (and PostgreSQL prepared each length)."""
+        return column.in_(select(Unit.id).where(Unit.path >= self.ward.path,
+                                                Unit.path < self.ward.path + "\uffff"))
+
     def short(self, ids: Sequence[int]) -> dict[int, str]:
         """The shortest path that tells each of these units from every other unit of the ward
         ("Khu phố 2 › Tổ dân phố 1" where each quarter has a Tổ dân phố 1): a reader knows
@@ -272,13 +291,18 @@ def rate(part: int, whole: int) -> float | None:
 async def ward_figures(session: AsyncSession, ward: Unit, day: date,
                        settings: DigestSettings, days: int = 1,
                        now: datetime | None = None, units: WardUnits | None = None,
-                       expected: dict[int, list[str]] | None = None) -> WardFigures:
+                       expected: dict[int, list[str]] | None = None,
+                       times: schedules.Times | None = None,
+                       check_ins: CheckInDays | None = None,
+                       answered: dict[int, datetime] | None = None) -> WardFigures:
     """The digest's figures for `ward` on the local `day`; `days` widens "today" to a period
     ending with the day (the /summary's 7 or 30 days). "To date" is up to the day's end.
     An urgent case's age runs to `now` when that is before the day's end (a digest asked for
     during the day), else to the day's end; `now` is given, never read from the clock, so a
     past day's digest reads the same whenever it is made. `units` and `expected` are
-    ward_units' and expected_units' for this ward, when the caller has read them already."""
+    ward_units' and expected_units' for this ward, `times` its schedule_of, `check_ins` its
+    check_in_days over the trend's days (or more), `answered` the day's check-ins of the
+    units below the ward (unit id -> when), when the caller has read them already."""
     tz = settings.tz
     start, _ = bounds(day - timedelta(days=days - 1), tz)
     _, end = bounds(day, tz)
@@ -287,9 +311,9 @@ async def ward_figures(session: AsyncSession, ward: Unit, day: date,
     units_in = units.ids
     expected = await expected_units(session, units) if expected is None else expected
     trend_days = [day - timedelta(days=n) for n in range(TREND_DAYS - 1, -1, -1)]
-    counts = await _report_counts(session, units_in, start,
+    counts = await _report_counts(session, units, start,
                                   [bounds(d, tz)[1] for d in trend_days])
-    households, flags = await _households(session, units_in)
+    households, flags = await _households(session, units)
     recent_days = max(days, RECENT_DAYS)
     recent, _ = bounds(day - timedelta(days=recent_days - 1), tz)
     waiting = await _unconnected(session, units, end)
@@ -299,14 +323,15 @@ async def ward_figures(session: AsyncSession, ward: Unit, day: date,
         categories=counts.categories, urgent_open=counts.urgent_open,
         urgent=await _urgent(session, units, end, aged_to) if counts.urgent_open else [],
         households=households, flags=flags,
-        policies=await _policies(session, units_in, day - timedelta(days=days - 1), day),
+        policies=await _policies(session, units, day - timedelta(days=days - 1), day),
         compliance=await compliance(session, units, day, settings, expected, days,
-                                    _names_by_unit(waiting)),
+                                    _names_by_unit(waiting), times=times,
+                                    answered=answered if days == 1 else None),
         vacancies=await _vacancies(session, units, end),
         blocked=await _blocked(session, units_in),
         drills=await _drills(session, ward, recent, end),
         directives=await _directives(session, units_in, recent, end),
-        trend=await trend(session, trend_days, counts.open_at, list(expected), tz),
+        trend=await trend(session, trend_days, counts.open_at, list(expected), tz, check_ins),
         unconnected=[row.figure for row in waiting],
     )
 
@@ -318,7 +343,7 @@ class _ReportCounts:
     open_at: list[int]  # open cases at each of the trend's day ends
 
 
-async def _report_counts(session: AsyncSession, units_in: Sequence[int], start: datetime,
+async def _report_counts(session: AsyncSession, units: WardUnits, start: datetime,
                          ends: Sequence[datetime]) -> _ReportCounts:
     """The ward's reports by category — new since `start`, open, resolved in the period, to
     date — the open urgent ones, and the open ones at each of `ends` (the last ends the period).
@@ -329,7 +354,7 @@ async def _report_counts(session: AsyncSession, units_in: Sequence[int], start: 
     a case is open from its creation until its resolved_at.
     """
     end, since = ends[-1], min(start, ends[0])
-    ward = Report.unit_id.in_(units_in)
+    ward = units.holds(Report.unit_id)
 
     async def by_category(*columns: ColumnElement[Any], where: ColumnElement[bool]
                           ) -> dict[str, list[int]]:
@@ -441,14 +466,14 @@ async def _urgent(session: AsyncSession, units: WardUnits, end: datetime,
 
 
 async def _households(session: AsyncSession,
-                      units_in: Sequence[int]) -> tuple[int, dict[str, int]]:
+                      units: WardUnits) -> tuple[int, dict[str, int]]:
     columns = [count_if(getattr(Household, flag).is_(True)) for flag in HOUSEHOLD_FLAGS]
-    query = select(func.count(), *columns).where(Household.unit_id.in_(units_in))
+    query = select(func.count(), *columns).where(units.holds(Household.unit_id))
     total, *counts = (await session.execute(query)).one()
     return int(total), {flag: int(n) for flag, n in zip(HOUSEHOLD_FLAGS, counts, strict=True)}
 
 
-async def _policies(session: AsyncSession, units_in: Sequence[int], first: date,
+async def _policies(session: AsyncSession, units: WardUnits, first: date,
                     last: date) -> list[PolicyFigures]:
     delivered = and_(SupportDelivery.status == "delivered", SupportDelivery.delivered_on <= last)
     in_period = SupportDelivery.delivered_on >= first
@@ -457,11 +482,11 @@ async def _policies(session: AsyncSession, units_in: Sequence[int], first: date,
                     func.coalesce(func.sum(case((in_period, SupportDelivery.amount), else_=0)), 0),
                     func.count(distinct(SupportDelivery.household_id)),
                     func.coalesce(func.sum(SupportDelivery.amount), 0))
-             .where(SupportDelivery.unit_id.in_(units_in), delivered)
+             .where(units.holds(SupportDelivery.unit_id), delivered)
              .group_by(SupportDelivery.policy_key))
     given = {row[0]: [int(v) for v in row[1:]] for row in (await session.execute(query)).all()}
     eligible_q = (select(SupportEligibility.policy_key, func.count())
-                  .where(SupportEligibility.unit_id.in_(units_in))
+                  .where(units.holds(SupportEligibility.unit_id))
                   .group_by(SupportEligibility.policy_key))
     eligible = {key: int(n) for key, n in (await session.execute(eligible_q)).all()}
     policies = (await session.execute(select(SupportPolicy)
@@ -494,31 +519,37 @@ async def expected_units(session: AsyncSession, units: WardUnits) -> dict[int, l
 
 async def compliance(session: AsyncSession, units: WardUnits, day: date,
                      settings: DigestSettings, expected: dict[int, list[str]],
-                     days: int = 1, unconnected: dict[int, set[str]] | None = None
-                     ) -> Compliance:
+                     days: int = 1, unconnected: dict[int, set[str]] | None = None, *,
+                     times: schedules.Times | None = None,
+                     answered: dict[int, datetime] | None = None) -> Compliance:
     """Check-ins answered ÷ owed (expected_units, each day of the period); on time = before
     the ward's reminder time that day. The silent units are the last day's, each with those
-    of its leaders who have no chat yet (`unconnected`: unit id -> holders' names)."""
+    of its leaders who have no chat yet (`unconnected`: unit id -> holders' names). `times`
+    (the ward's schedule_of) and, for one day, `answered` (that day's check-ins of the units
+    below the ward, or more: unit id -> when) when the caller has them."""
     if not expected:
         return Compliance(0, 0, 0, 0, None, None)
-    times = await schedules.schedule_of(session, settings, units.ward)
+    times = times or await schedules.schedule_of(session, settings, units.ward)
     hour, minute = divmod(schedules.minutes_of(times.reminder_at), 60)
     first = day - timedelta(days=days - 1)
-    query = (select(CheckIn.unit_id, CheckIn.day, CheckIn.created_at)
-             .where(CheckIn.day >= first, CheckIn.day <= day,
-                    CheckIn.unit_id.in_(list(expected))))
-    answered = {(unit_id, on): at for unit_id, on, at in await session.execute(query)}
-    on_time = sum(1 for (_, on), at in answered.items()
+    if answered is not None and days == 1:
+        found = {(unit_id, day): at for unit_id, at in answered.items() if unit_id in expected}
+    else:
+        query = (select(CheckIn.unit_id, CheckIn.day, CheckIn.created_at)
+                 .where(CheckIn.day >= first, CheckIn.day <= day,
+                        CheckIn.unit_id.in_(list(expected))))
+        found = {(unit_id, on): at for unit_id, on, at in await session.execute(query)}
+    on_time = sum(1 for (_, on), at in found.items()
                   if at < datetime.combine(on, time(hour, minute), settings.tz))
     owed = len(expected) * days
-    silent_ids = [u for u in expected if (u, day) not in answered]
+    silent_ids = [u for u in expected if (u, day) not in found]
     short = units.short(silent_ids)
     waiting = unconnected or {}
     silent = [{"unit": short[u], "leaders": expected[u],
                "unconnected": [name for name in expected[u] if name in waiting.get(u, ())]}
               for u in silent_ids]
-    return Compliance(owed, len(answered), on_time, len(answered) - on_time,
-                      rate(len(answered), owed), rate(on_time, owed), silent, len(expected))
+    return Compliance(owed, len(found), on_time, len(found) - on_time,
+                      rate(len(found), owed), rate(on_time, owed), silent, len(expected))
 
 
 async def _blocked(session: AsyncSession, units_in: Sequence[int]) -> list[str]:
@@ -572,26 +603,58 @@ async def _directives(session: AsyncSession, units_in: Sequence[int], start: dat
     return DirectiveFigures(directives, recipients, acked, rate(acked, recipients))
 
 
+@dataclass
+class CheckInDays:
+    """The check-ins of a ward's expected units per day, and the day its first leader took
+    up a post (None: never), read once for all the trends of a page."""
+
+    per_day: dict[date, int]
+    first: date | None
+
+
+async def check_in_days(session: AsyncSession, expected: Sequence[int], first_day: date,
+                        last_day: date, tz: ZoneInfo) -> CheckInDays:
+    if not expected:
+        return CheckInDays({}, None)
+    checked = (select(CheckIn.day, func.count()).where(
+        CheckIn.unit_id.in_(expected), CheckIn.day >= first_day, CheckIn.day <= last_day)
+        .group_by(CheckIn.day))
+    per_day = {d: int(n) for d, n in (await session.execute(checked)).all()}
+    since = (await session.execute(select(func.min(RoleAssignment.created_at)).where(
+        # Ended posts count too: a leader replaced last week had a predecessor before.
+        RoleAssignment.unit_id.in_(expected), RoleAssignment.role == Role.LEADER,
+    ))).scalar_one_or_none()
+    return CheckInDays(per_day, local_date(since, tz) if since is not None else None)
+
+
 async def trend(session: AsyncSession, days: Sequence[date], open_at: Sequence[int],
-                 expected: Sequence[int], tz: ZoneInfo) -> list[TrendDay]:
+                expected: Sequence[int], tz: ZoneInfo,
+                known: CheckInDays | None = None) -> list[TrendDay]:
     """Open cases at the end of each of the trend's days, and that day's compliance rate
     (against today's expected units). Days before the ward's first leader took up a post
-    have neither: nobody was there to report."""
-    per_day: dict[date, int] = {}
-    first: date | None = None
-    if expected:
-        checked = (select(CheckIn.day, func.count()).where(
-            CheckIn.unit_id.in_(expected), CheckIn.day >= days[0], CheckIn.day <= days[-1])
-            .group_by(CheckIn.day))
-        per_day = {d: int(n) for d, n in (await session.execute(checked)).all()}
-        since = (await session.execute(select(func.min(RoleAssignment.created_at)).where(
-            # Ended posts count too: a leader replaced last week had a predecessor before.
-            RoleAssignment.unit_id.in_(expected), RoleAssignment.role == Role.LEADER,
-        ))).scalar_one_or_none()
-        first = local_date(since, tz) if since is not None else None
-    return [TrendDay(d.isoformat(), n, rate(per_day.get(d, 0), len(expected)))
+    have neither: nobody was there to report. `known`: check_in_days of these expected
+    units over these days (or more), when the caller has read them."""
+    known = known or await check_in_days(session, expected, days[0], days[-1], tz)
+    first = known.first if expected else None
+    return [TrendDay(d.isoformat(), n, rate(known.per_day.get(d, 0), len(expected)))
             if first is not None and d >= first else TrendDay(d.isoformat(), None, None)
             for d, n in zip(days, open_at, strict=True)]
+
+
+def day_number(column: Any, first: date, ends: Sequence[datetime], tz: ZoneInfo,
+               dialect: str) -> ColumnElement[int] | None:
+    """The local day of a stored moment as a whole number of days after `first`, in SQL, for
+    moments from the end of `first` on (`ends`: the local day ends they are bucketed by,
+    the first of them `first`'s). PostgreSQL converts to the zone itself. On SQLite, whole
+    seconds since that first end (the stored UTC text's seconds: its fraction cannot matter,
+    the ends are whole seconds), divided by a day's: so None when a day of the window is not
+    86,400 s long (a clock change), and the caller names each day end instead."""
+    if dialect == "postgresql":
+        return cast(cast(func.timezone(str(tz), column), Date) - first, Integer)
+    if any(b - a != timedelta(days=1) for a, b in zip(ends, ends[1:], strict=False)):
+        return None
+    seconds = cast(func.strftime("%s", func.substr(column, 1, 19)), Integer)
+    return (seconds - int(ends[0].timestamp())) // 86_400 + 1
 
 
 def local_date(moment: datetime, tz: ZoneInfo) -> date:

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, false, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage import digest, schedules
 from storage import units as unit_paths
@@ -42,6 +43,7 @@ from storage.models import (
     SupportEligibility,
     SupportPolicy,
     Unit,
+    UnitReportCount,
 )
 
 LONG_TREND_DAYS = 30
@@ -128,40 +130,54 @@ async def ward(session: AsyncSession, ward_id: int, scope: Scope, day: date,
     unit = await unit_in_scope(session, ward_id, scope)
     if unit is None or not schedules.is_ward(unit):
         return None
-    # The tree and its leaders read once, for the digest's figures and the rows alike.
+    # The tree, its leaders, its schedule, the day's check-ins and the month's read once, for
+    # the digest's figures, the rows and both trends alike.
     units = await digest.ward_units(session, unit)
     expected = await digest.expected_units(session, units)
-    figures = await digest.ward_figures(session, unit, day, settings, now=now, units=units,
-                                        expected=expected)
     times = await schedules.schedule_of(session, settings, unit)
-    rows = await _rows(session, units, day, settings, expected, now, times)
+    checked = dict((await session.execute(select(CheckIn.unit_id, CheckIn.created_at).where(
+        CheckIn.day == day, CheckIn.unit_id.in_(units.below)))).all())
+    check_ins = await digest.check_in_days(session, list(expected),
+                                           day - timedelta(days=LONG_TREND_DAYS - 1), day,
+                                           settings.tz)
+    figures = await digest.ward_figures(session, unit, day, settings, now=now, units=units,
+                                        expected=expected, times=times, check_ins=check_ins,
+                                        answered=checked)
+    rows = await _rows(session, units, day, settings, expected, now, times, checked)
     # The digest's last trend day is open at the day's end: the 30-day trend starts from it.
     return WardOverview(unit, figures, rows,
                         await trend(session, units, day, settings, expected, LONG_TREND_DAYS,
-                                    figures.trend[-1].open if figures.trend else None),
+                                    figures.trend[-1].open if figures.trend else None,
+                                    check_ins),
                         day_state(None, day, times, settings.tz, now), times)
 
 
 async def trend(session: AsyncSession, units: WardUnits, day: date, settings: DigestSettings,
                 expected: dict[int, list[str]], days: int,
-                open_at_end: int | None = None) -> list[TrendDay]:
+                open_at_end: int | None = None,
+                check_ins: digest.CheckInDays | None = None) -> list[TrendDay]:
     """Open cases at the end of each of the last `days` days, and each day's compliance, as
     the digest's 7-day trend counts them (its last 7 days are the digest's own trend).
 
-    The digest's SUM(CASE) per day end grows a column per day; over 30 days one CASE that
-    names the day a report was created (or resolved) in, grouped by, costs a third. Open at
-    a day's end = open at the last day's end, less what was created after it, plus what was
-    resolved after it.
+    The digest's SUM(CASE) per day end grows a column per day; here each report's local day
+    (its creation's, its resolution's) is found by date arithmetic and grouped by: a 30-branch
+    CASE cost ~24 ms a page, the day number ~4 ms (storage.digest.day_number). Open at a day's
+    end = open at the last day's end, less what was created after it, plus what was resolved
+    after it.
     """
     tz = settings.tz
     trend_days = [day - timedelta(days=n) for n in range(days - 1, -1, -1)]
     ends = [datetime.combine(d + timedelta(days=1), time(0), tz).astimezone(UTC)
             for d in trend_days]
     end = ends[-1]
-    ward = Report.unit_id.in_(units.ids)
+    ward = units.holds(Report.unit_id)
+    dialect = session.get_bind().dialect.name
 
     async def per_day(column: Any) -> list[int]:
-        bucket = case(*((column < at, i) for i, at in enumerate(ends)), else_=len(ends))
+        # Day i + 1 of the trend is [ends[i], ends[i + 1]): the local day after trend_days[i].
+        bucket = digest.day_number(column, trend_days[0], ends, tz, dialect)
+        if bucket is None:  # a clock change in the window: each day end named
+            bucket = case(*((column < at, i) for i, at in enumerate(ends)), else_=len(ends))
         query = (select(bucket, func.count()).where(ward, column >= ends[0], column < end)
                  .group_by(bucket))
         counts = [0] * (len(ends) + 1)
@@ -176,16 +192,14 @@ async def trend(session: AsyncSession, units: WardUnits, day: date, settings: Di
     created, resolved = await per_day(Report.created_at), await per_day(Report.resolved_at)
     open_at = [open_at_end - sum(created[i + 1:]) + sum(resolved[i + 1:])
                for i in range(len(ends))]
-    return await digest.trend(session, trend_days, open_at, list(expected), tz)
+    return await digest.trend(session, trend_days, open_at, list(expected), tz, check_ins)
 
 
 async def _rows(session: AsyncSession, units: WardUnits, day: date, settings: DigestSettings,
-                expected: dict[int, list[str]], now: datetime, times: schedules.Times
-                ) -> list[UnitRow]:
+                expected: dict[int, list[str]], now: datetime, times: schedules.Times,
+                checked: dict[int, datetime]) -> list[UnitRow]:
     tz = settings.tz
     end = datetime.combine(day + timedelta(days=1), time(0), tz).astimezone(UTC)
-    checked = dict((await session.execute(select(CheckIn.unit_id, CheckIn.created_at).where(
-        CheckIn.day == day, CheckIn.unit_id.in_(units.below)))).all())
     # EXISTS, not a join: PostgreSQL hashed every chat account of the city for the join
     # (~40 ms); the semi-join probes the ~200 leaders' own (~1 ms, EXPLAIN ANALYZE).
     on_chat = exists().where(ChatAccount.person_id == RoleAssignment.person_id,
@@ -199,7 +213,7 @@ async def _rows(session: AsyncSession, units: WardUnits, day: date, settings: Di
     # ward ever had: that one GROUP BY was a third of the page's queries).
     opened = {row[0]: row[1:] for row in (await session.execute(
         select(Report.unit_id, func.count(), digest.count_if(Report.urgent.is_(True)))
-        .where(Report.unit_id.in_(units.ids), Report.status == ReportStatus.OPEN,
+        .where(units.holds(Report.unit_id), Report.status == ReportStatus.OPEN,
                Report.created_at < end)
         .group_by(Report.unit_id))).all()}
     latest = (select(func.max(Report.created_at))
@@ -218,7 +232,7 @@ async def _rows(session: AsyncSession, units: WardUnits, day: date, settings: Di
                                SupportDelivery.unit_id.in_(units.ids))
     support = {row[0]: row[1:] for row in (await session.execute(
         select(SupportEligibility.unit_id, func.count(), digest.count_if(delivered))
-        .where(SupportEligibility.unit_id.in_(units.ids))
+        .where(units.holds(SupportEligibility.unit_id))
         .group_by(SupportEligibility.unit_id))).all()}
     # The ward itself only has a row when something is recorded on it directly.
     shown = [u for u in units.ids if u != units.ward.id or u in reports or u in support]
@@ -247,72 +261,89 @@ class WardRank:
     urgent_open: int
 
 
+def unit_tree(root: Unit) -> ColumnElement[bool]:
+    """The units of root's subtree (itself too), as a range on the indexed path."""
+    return and_(Unit.path >= root.path, Unit.path < root.path + "\uffff")
+
+
 async def city(session: AsyncSession, root_id: int, scope: Scope, day: date,
                settings: DigestSettings) -> tuple[Unit, list[WardRank]] | None:
     """The wards under a unit above them, or None when the unit is outside the scope.
 
-    Only what the ranking needs, read for the whole city at once (a handful of GROUP BYs
-    over the city's units, each row then given to its ward by its path), not each ward's
-    digest in turn: digest.compliance's rules, counted in bulk, equal to it (tested)."""
+    Only what the ranking needs, read for the whole city at once and grouped by ward in SQL
+    (each unit joined to the ward whose path range holds it: ~168 rows come back, not the
+    city's ~35,000 units and ~29,000 check-ins), not each ward's digest in turn:
+    digest.compliance's rules, counted in bulk, equal to it (tested). The open cases are the
+    units' kept counts (UnitReportCount), corrected to the day's end by what was created or
+    resolved after it (nothing, on today's page: one index probe each)."""
     root = await unit_in_scope(session, root_id, scope)
     if root is None or schedules.is_ward(root):
         return None
     tz = settings.tz
     _, end = digest.bounds(day, tz)
     wards = await schedules.wards(session, [root])
-    ward_ids = {w.id for w in wards}
-    in_tree = and_(Unit.path >= root.path, Unit.path < root.path + "\uffff")
-    below_root = select(Unit.id).where(in_tree)
-    ward_of: dict[int, int] = {}
-    # The tree read by its path range itself (not "id IN (the same range)": a second pass
-    # over the city's 35,000 units).
-    for unit_id, path in (await session.execute(select(Unit.id, Unit.path).where(in_tree))).all():
-        found = next((int(p) for p in path.strip("/").split("/") if int(p) in ward_ids), None)
-        if found is not None and found != unit_id:  # the ward itself expects no check-in
-            ward_of[unit_id] = found
-    led = set((await session.execute(
-        select(RoleAssignment.unit_id).distinct()
-        .join(Person, Person.id == RoleAssignment.person_id)
-        .where(RoleAssignment.unit_id.in_(below_root), RoleAssignment.role == Role.LEADER,
-               RoleAssignment.active.is_(True), Person.active.is_(True)))).scalars())
-    own = {row.unit_id: row for row in (await session.execute(
-        select(Schedule).where(Schedule.unit_id.in_(ward_ids)))).scalars()}
-    deadlines = {}
-    for w in wards:
-        hour, minute = divmod(schedules.minutes_of(
-            schedules.effective(settings, own.get(w.id)).reminder_at), 60)
-        deadlines[w.id] = datetime.combine(day, time(hour, minute), tz).astimezone(UTC)
-    answered = (await session.execute(select(CheckIn.unit_id, CheckIn.created_at).where(
-        CheckIn.day == day, CheckIn.unit_id.in_(below_root)))).all()
-    in_city = and_(Report.unit_id.in_(below_root), Report.created_at < end)
-    still_open = (await session.execute(
-        select(Report.unit_id, func.count(), digest.count_if(Report.urgent.is_(True)))
-        .where(in_city, Report.status == ReportStatus.OPEN).group_by(Report.unit_id))).all()
-    # Open at the day's end also counts what was resolved only after it (a past day).
-    resolved_after = (await session.execute(
-        select(Report.unit_id, func.count()).where(in_city, Report.resolved_at >= end)
-        .group_by(Report.unit_id))).all()
-
+    # A unit counts for the first ward on its path: a ward inside another ward counts none.
+    outer = [w for w in wards
+             if not any(o.id != w.id and w.path.startswith(o.path) for o in wards)]
+    outer_ids = {w.id for w in outer}
+    ward, unit = aliased(Unit), aliased(Unit)
+    under = and_(unit.path >= ward.path, unit.path < ward.path + "\uffff")
+    per_ward = (select(ward.id).join(unit, under).where(ward.id.in_(outer_ids))
+                .group_by(ward.id))
+    led = exists(select(RoleAssignment.id).join(Person, Person.id == RoleAssignment.person_id)
+                 .where(RoleAssignment.unit_id == unit.id, RoleAssignment.role == Role.LEADER,
+                        RoleAssignment.active.is_(True), Person.active.is_(True)))
     expected = {w.id: 0 for w in wards}
     reported, on_time = dict(expected), dict(expected)
     opened, urgent = dict(expected), dict(expected)
-    for unit_id in led:
-        if unit_id in ward_of:
-            expected[ward_of[unit_id]] += 1
-    for unit_id, at in answered:
-        ward = ward_of.get(unit_id)
-        if ward is not None and unit_id in led:
-            reported[ward] += 1
-            on_time[ward] += at < deadlines[ward]
-    for unit_id, n, u in still_open:
-        ward = ward_of.get(unit_id, unit_id if unit_id in ward_ids else None)
-        if ward is not None:
-            opened[ward] += int(n)
-            urgent[ward] += int(u)
-    for unit_id, n in resolved_after:
-        ward = ward_of.get(unit_id, unit_id if unit_id in ward_ids else None)
-        if ward is not None:
-            opened[ward] += int(n)
+    # Each ward's reminder time that day: on time is before it.
+    own = {row.unit_id: row for row in (await session.execute(
+        select(Schedule).where(Schedule.unit_id.in_(outer_ids)))).scalars()}
+    by_deadline: dict[datetime, list[int]] = {}
+    for w in outer:
+        hour, minute = divmod(schedules.minutes_of(
+            schedules.effective(settings, own.get(w.id)).reminder_at), 60)
+        deadline = datetime.combine(day, time(hour, minute), tz).astimezone(UTC)
+        by_deadline.setdefault(deadline, []).append(w.id)
+    in_time = or_(*(CheckIn.created_at < at if len(by_deadline) == 1 else
+                    and_(ward.id.in_(ids), CheckIn.created_at < at)
+                    for at, ids in by_deadline.items())) if by_deadline else false()
+    # The units expected to answer (below the ward, led) and the day's answers, one pass.
+    for ward_id, n, answers, timely in (await session.execute(
+            per_ward.add_columns(func.count(), func.count(CheckIn.unit_id),
+                                 digest.count_if(in_time))
+            .outerjoin(CheckIn, and_(CheckIn.unit_id == unit.id, CheckIn.day == day))
+            .where(unit.id != ward.id, led))).all():
+        expected[ward_id], reported[ward_id], on_time[ward_id] = int(n), int(answers), int(timely)
+    for ward_id, n, u in (await session.execute(
+            per_ward.add_columns(func.coalesce(func.sum(UnitReportCount.open), 0),
+                                 func.coalesce(func.sum(UnitReportCount.open_urgent), 0))
+            .join(UnitReportCount, UnitReportCount.unit_id == unit.id))).all():
+        opened[ward_id], urgent[ward_id] = int(n), int(u)
+    # Open at the day's end: not what was opened after it (a report of a past day's page
+    # counts from its creation), and what was resolved only after it. On today's page there
+    # is none: the latest creation and resolution (one probe of the created_at and
+    # resolved_at indexes each) say so, and the per-unit queries are not run.
+    latest, resolved_last = (await session.execute(
+        select(select(func.max(Report.created_at)).scalar_subquery(),
+               select(func.max(Report.resolved_at)).scalar_subquery()))).one()
+    later = (select(Unit.path, func.count(), digest.count_if(Report.urgent.is_(True)))
+             .select_from(Report).join(Unit, Unit.id == Report.unit_id)
+             .where(Report.created_at >= end, Report.status == ReportStatus.OPEN,
+                    unit_tree(root)).group_by(Unit.path))
+    resolved_after = (select(Unit.path, func.count(), literal(0))
+                      .select_from(Report).join(Unit, Unit.id == Report.unit_id)
+                      .where(Report.resolved_at >= end, Report.created_at < end,
+                             unit_tree(root)).group_by(Unit.path))
+    for sign, query, last in ((-1, later, latest), (1, resolved_after, resolved_last)):
+        if last is None or (last if last.tzinfo else last.replace(tzinfo=UTC)) < end:
+            continue
+        for path, n, u in (await session.execute(query)).all():
+            found = next((int(p) for p in path.strip("/").split("/") if int(p) in outer_ids),
+                         None)
+            if found is not None:
+                opened[found] += sign * int(n)
+                urgent[found] += sign * int(u)
     ranks = [WardRank(w, digest.Compliance(
         expected[w.id], reported[w.id], on_time[w.id], reported[w.id] - on_time[w.id],
         digest.rate(reported[w.id], expected[w.id]), digest.rate(on_time[w.id],

@@ -27,6 +27,7 @@ from storage.models import (
     ReportEvent,
     ReportStatus,
     Unit,
+    UnitReportCount,
 )
 
 NOTE_LIMIT = 500
@@ -95,7 +96,35 @@ async def create(session: AsyncSession, *, household: Household, category_key: s
                     created_by_person_id=person_id, created_at=now, updated_at=now)
     session.add(report)
     await session.flush()
+    await count_change(session, report.unit_id, 1, 1 if urgent else 0)
     return report
+
+
+async def add_recorded(session: AsyncSession, report: Report) -> Report:
+    """A report as it already stands (a past one, resolved or not: the demo's, an import's),
+    added with its unit's kept counts; `create` files a new one."""
+    session.add(report)
+    await session.flush()
+    if report.status == ReportStatus.OPEN:
+        await count_change(session, report.unit_id, 1, 1 if report.urgent else 0)
+    return report
+
+
+async def count_change(session: AsyncSession, unit_id: int, open_: int, urgent: int) -> None:
+    """Add to a unit's kept counts of open and open urgent reports (UnitReportCount), in the
+    caller's transaction: every write that opens or closes a report or changes an open one's
+    urgency calls this, so the counts equal a COUNT of the reports at every commit. An
+    upsert (the row is made at the unit's first report); on PostgreSQL two writers of one
+    unit queue on its row and each adds its own."""
+    if not open_ and not urgent:
+        return
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(UnitReportCount).values(unit_id=unit_id, open=open_, open_urgent=urgent)
+    statement = statement.on_conflict_do_update(
+        index_elements=["unit_id"],
+        set_={"open": UnitReportCount.open + statement.excluded.open,
+              "open_urgent": UnitReportCount.open_urgent + statement.excluded.open_urgent})
+    await session.execute(statement)
 
 
 # What every listing shows: the household's code and the category's label.
@@ -170,6 +199,8 @@ async def update(session: AsyncSession, report: Report, *, person_id: int | None
                              people_count=people_count, note=note))
     if urgent is not None and urgent != report.urgent:
         report.urgent = urgent
+        if report.status == ReportStatus.OPEN:
+            await count_change(session, report.unit_id, 0, 1 if urgent else -1)
         kind = EventKind.URGENT if urgent else EventKind.NOT_URGENT
         events.append(_event(session, report, kind, person_id, now))
     await session.flush()
@@ -178,6 +209,8 @@ async def update(session: AsyncSession, report: Report, *, person_id: int | None
 
 async def resolve(session: AsyncSession, report: Report, *, person_id: int | None,
                   now: datetime, note: str | None = None) -> ReportEvent:
+    if report.status == ReportStatus.OPEN:
+        await count_change(session, report.unit_id, -1, -1 if report.urgent else 0)
     report.status = ReportStatus.RESOLVED
     report.resolved_at, report.resolved_by_person_id = now, person_id
     event = _event(session, report, EventKind.RESOLVED, person_id, now, note=note)

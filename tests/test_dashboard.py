@@ -15,7 +15,7 @@ import time_machine
 from sqlalchemy import select, update
 
 from bot.app import Runtime
-from storage import invites, units
+from storage import invites, reports, units
 from storage.db import Database
 from storage.models import (
     DashboardSession,
@@ -339,9 +339,10 @@ async def test_the_30_day_trend_ends_with_the_digests_7_days(db: Database, db_ur
         home = Household(unit_id=kp2.id, code="9")
         session.add(home)
         await session.flush()
-        session.add(Report(household_id=home.id, unit_id=kp2.id, category_key="f0",
-                           people_count=1, created_at=at(DAY - timedelta(days=20), 9),
-                           status="resolved", resolved_at=at(DAY - timedelta(days=2), 9)))
+        await reports.add_recorded(session, Report(
+            household_id=home.id, unit_id=kp2.id, category_key="f0", people_count=1,
+            created_at=at(DAY - timedelta(days=20), 9), status="resolved",
+            resolved_at=at(DAY - timedelta(days=2), 9)))
     async with db.read() as session:
         ward = await units.by_code(session, "26734")
         assert ward is not None

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.digest import send_digest, text
 from bot.i18n import Translator
-from storage import digest, invites, units
+from storage import digest, invites, reports, units
 from storage.db import Database
 from storage.models import (
     ChatAccount,
@@ -109,13 +109,14 @@ async def build_ward(db: Database, day: date = DAY, seed: bool = True) -> None:
                           people_count=1, urgent=urgent, created_at=created,
                           status="resolved" if resolved else "open", resolved_at=resolved)
 
+        for filed in (report(h1, "f0", at(day - timedelta(days=1), 10), urgent=True),
+                      report(h4, "f0", at(day, 9)),
+                      report(h2, "short_food", at(day, 8), resolved=at(day, 15)),
+                      report(h3, "f1", at(day - timedelta(days=3), 9),
+                             resolved=at(day - timedelta(days=1), 9)),
+                      report(h5, "f0", at(day, 9), urgent=True)):
+            await reports.add_recorded(session, filed)
         session.add_all([
-            report(h1, "f0", at(day - timedelta(days=1), 10), urgent=True),
-            report(h4, "f0", at(day, 9)),
-            report(h2, "short_food", at(day, 8), resolved=at(day, 15)),
-            report(h3, "f1", at(day - timedelta(days=3), 9),
-                   resolved=at(day - timedelta(days=1), 9)),
-            report(h5, "f0", at(day, 9), urgent=True),
             CheckIn(unit_id=kp1.id, day=day, answer="no_change", person_id=an.id,
                     created_at=at(day, 17)),
             SupportDelivery(household_id=h1.id, unit_id=kp1.id, policy_key="nq68_cash",
@@ -312,9 +313,10 @@ async def build_large_ward(db: Database) -> None:
             session.add(home)
             await session.flush()
             if index < 14:
-                session.add(Report(household_id=home.id, unit_id=unit.id, category_key="f0",
-                                   people_count=2, urgent=True, status="open",
-                                   created_at=at(DAY - timedelta(days=index % 4), 8)))
+                await reports.add_recorded(session, Report(
+                    household_id=home.id, unit_id=unit.id, category_key="f0", people_count=2,
+                    urgent=True, status="open",
+                    created_at=at(DAY - timedelta(days=index % 4), 8)))
 
 
 async def test_chart_is_a_png(db: Database, db_url: str, tmp_path: Path) -> None:
