@@ -1,7 +1,7 @@
 """outbox claimant: which process claimed a row, so a dead process's claims are freed at once
 
-Revision ID: 0013_outbox_claimant
-Revises: 0012_tokens_several_bots
+Revision ID: 0014_outbox_claimant
+Revises: 0013_unit_report_counts
 Create Date: 2026-12-04 15:00:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_outbox_claimant"
-down_revision = "0012_tokens_several_bots"
+revision = "0014_outbox_claimant"
+down_revision = "0013_unit_report_counts"
 branch_labels = None
 depends_on = None
 
