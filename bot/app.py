@@ -43,14 +43,7 @@ def build_channels(settings: Settings, db: Database) -> list[Channel]:
     the web chat always."""
     from bot.channels.web import WebChannel
 
-    channels: list[Channel] = []
-    for token in settings.telegram_bots:
-        from bot.channels.telegram import TelegramChannel
-
-        telegram = TelegramChannel(settings.for_bot("telegram", token), lambda locale: menu(
-            Translator(locale, settings.tz)))
-        telegram.bot_key = token.key
-        channels.append(telegram)
+    channels = _telegram_channels(settings)
     for token in settings.zalo_bots:
         from bot.channels.zalo import ZaloChannel
 
@@ -59,6 +52,22 @@ def build_channels(settings: Settings, db: Database) -> list[Channel]:
         channels.append(zalo)
     channels.append(WebChannel(settings, db))
     return channels
+
+
+def _telegram_channels(settings: Settings) -> list[Channel]:
+    if not settings.telegram_bots:
+        return []
+    from bot.channels.telegram import TelegramChannel  # aiogram only when Telegram is on
+
+    telegrams: list[TelegramChannel] = []
+    for token in settings.telegram_bots:
+        telegram = TelegramChannel(settings.for_bot("telegram", token), lambda locale: menu(
+            Translator(locale, settings.tz)))
+        telegram.bot_key = token.key
+        telegrams.append(telegram)
+    for telegram in telegrams:  # a file id is one bot's: the others may fetch it for it
+        telegram.siblings = tuple(telegrams)
+    return list(telegrams)
 
 
 def bot_of(channel: Channel) -> str:

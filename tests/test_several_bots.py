@@ -27,7 +27,7 @@ from sqlalchemy import select
 from bot.app import Runtime
 from bot.scheduler import Scheduler
 from bot.settings import BotToken, SettingsError, load_settings
-from storage import outbox
+from storage import households, outbox, units
 from storage.db import Database
 from storage.migrate import alembic_config, upgrade_async
 from storage.models import ChatAccount, OutboxMessage, utcnow
@@ -35,7 +35,7 @@ from tests.conftest import Coso, StartBot, seed_ward
 from tests.doubles.telegram_api import TelegramDouble
 from tests.doubles.token_proxy import TokenProxy
 from tests.doubles.zalo_api import ZaloDouble
-from tests.telegram_helpers import eventually, free_port, next_reply, register
+from tests.telegram_helpers import data_for, eventually, free_port, next_reply, register
 from tests.test_invite_card import decoded, tap
 from tests.test_roster import WARD, _invite, listing, seed_units, ward_csv
 
@@ -396,3 +396,36 @@ async def test_doctor_checks_every_bot_and_names_the_one_that_fails(
     [line] = [line for line in out.splitlines() if KEY_B in line]
     assert "LỖI" in line and "401" in line
     assert revoked not in out and "renewed" not in out  # no secret printed
+
+
+async def test_a_report_photo_taken_by_one_bot_shows_through_another(
+        bots: tuple[TelegramDouble, TelegramDouble, TokenProxy], start_bot: StartBot) -> None:
+    """Bot B serves Khu phố 1 of Bến Thành, the ward's staff are on bot A. A file id is one
+    bot's own: the photo of a report filed through bot B, viewed by staff on bot A, is fetched
+    through bot B and uploaded by bot A (before, bot A passed B's file id, Telegram refused
+    it, and the whole view was lost)."""
+    tg_a, tg_b, proxy = bots
+    runtime = await start_bot(TELEGRAM_BOT_TOKENS=f"{TOKEN_A};{TOKEN_B}={BEN_THANH}-KP1",
+                              TELEGRAM_API_BASE=proxy.base_url, COSO_DEFAULT_LOCALE="en")
+    seeded = await seed_ward(runtime.db)
+    async with runtime.db.transaction() as session:
+        kp1 = await units.by_code(session, f"{BEN_THANH}-KP1")
+        assert kp1 is not None
+        await households.add(session, kp1, "12 Lê Lợi", head_name="Trần Văn Bình", members=4)
+    await register(tg_a, STAFF_USER, seeded.codes["ward_staff:WARD"], unit="Phường Bến Thành")
+    await register(tg_b, LEADER_A, seeded.codes["leader:KP1"])
+
+    await tg_b.send_text(LEADER_A, "/report 12 Lê Lợi F0 3 người khẩn", language_code="en")
+    await tg_b.wait_messages(LEADER_A)
+    await tg_b.send_photo(LEADER_A, file_id="AgAC-kp1-receipt")  # at the confirmation
+    summary = await next_reply(tg_b, LEADER_A)
+    assert "Photo: attached" in (summary.text or ""), summary.describe()
+    await tg_b.tap(LEADER_A, data_for(summary, "🚨 Save as URGENT"))
+    [alert] = await tg_a.wait_messages(STAFF_USER, timeout=10)
+    assert "#1" in (alert.text or ""), alert.describe()
+
+    await tg_a.tap(STAFF_USER, data_for(alert, "View"))
+    view = await next_reply(tg_a, STAFF_USER)
+    assert view.method == "sendPhoto" and "Report #1" in (view.text or ""), view.describe()
+    assert view.photo == tg_b.files["AgAC-kp1-receipt"]  # the bytes, uploaded by bot A
+    assert chats(tg_a) == {STAFF_USER} and chats(tg_b) == {LEADER_A}

@@ -36,6 +36,7 @@ from aiogram.exceptions import (
 from aiogram.methods.base import Response
 from aiogram.types import (
     BotCommand,
+    BufferedInputFile,
     CallbackQuery,
     FSInputFile,
     InlineKeyboardButton,
@@ -46,7 +47,7 @@ from aiogram.types import (
 )
 from aiogram.utils.token import TokenValidationError
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
-from aiohttp import web
+from aiohttp import ClientError, web
 from pydantic import ValidationError
 
 from bot.channels.base import DeliveryError, HandleIncoming, SendRate, frames, handle_polled
@@ -206,6 +207,9 @@ def _describe(exc: Exception) -> str:
 class TelegramChannel:
     name = NAME
     bot_key = ""  # which of the channel's bots (bot.app.build_channels; "" the default)
+    # Every Telegram bot of this installation, this one included (bot.app.build_channels):
+    # a file id is one bot's own, and another of them may have to fetch what it names.
+    siblings: tuple[TelegramChannel, ...] = ()
 
     def __init__(self, settings: Settings, menu: Menu) -> None:
         if not settings.telegram_bot_token:
@@ -537,11 +541,44 @@ class TelegramChannel:
     def _media(self, chat_id: int, message: Outgoing) -> list[Callable[..., Awaitable[Any]]]:
         media: list[Callable[..., Awaitable[Any]]] = []
         if message.photo:
-            media.append(partial(self.bot.send_photo, chat_id, input_file(message.photo)))
+            media.append(partial(self._send_file, self.bot.send_photo, chat_id, message.photo))
         if message.document:
-            media.append(partial(self.bot.send_document, chat_id,
-                                 input_file(message.document, message.filename)))
+            media.append(partial(self._send_file, self.bot.send_document, chat_id,
+                                 message.document, message.filename))
         return media
+
+    async def _send_file(self, method: Callable[..., Awaitable[Any]], chat_id: int, ref: str,
+                         filename: str | None = None, **fields: Any) -> Any:
+        """Send a photo or file; one another bot of ours received (its file id, refused
+        here) is fetched through that bot and uploaded, so that a report's photo taken by
+        bot B still shows when ward staff on bot A view it."""
+        file = input_file(ref, filename)
+        try:
+            return await method(chat_id, file, **fields)
+        except TelegramBadRequest:
+            if file != ref or ref.startswith(("http://", "https://")):
+                raise
+            data = await self._fetch_from_siblings(ref)
+            if data is None:
+                raise
+        return await method(chat_id, BufferedInputFile(data, filename or "photo.jpg"), **fields)
+
+    async def _fetch_from_siblings(self, file_id: str) -> bytes | None:
+        for other in self.siblings:
+            if other is self:
+                continue
+            try:
+                found = await other.bot.get_file(file_id)
+                if not found.file_path:
+                    continue
+                downloaded = await other.bot.download_file(found.file_path)
+            except (TelegramAPIError, ClientError, TimeoutError):
+                continue  # not that bot's file, or that bot is not reachable now
+            if downloaded is not None:
+                log.info("telegram: a file of bot %s sent through bot %s",
+                         other.bot.id, self.bot.id)
+                return downloaded.read()
+        return None
 
 
 def _refused_token() -> RuntimeError:
