@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import logging
 import signal
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from aiohttp import web
 
@@ -32,6 +32,9 @@ from storage.db import Database, unavailable
 from storage.migrate import upgrade_async
 from storage.models import utcnow
 
+if TYPE_CHECKING:
+    from bot.channels.telegram import TelegramChannel
+
 log = logging.getLogger(__name__)
 
 LAPSE_SWEEP_SECONDS = 60.0
@@ -43,23 +46,26 @@ def build_channels(settings: Settings, db: Database) -> list[Channel]:
     the web chat always."""
     from bot.channels.web import WebChannel
 
-    channels = _telegram_channels(settings)
+    telegrams = _telegram_channels(settings)
+    channels: list[Channel] = [*telegrams]
     for token in settings.zalo_bots:
         from bot.channels.zalo import ZaloChannel
 
         zalo = ZaloChannel(settings.for_bot("zalo", token))
         zalo.bot_key = token.key
+        if telegrams:  # a report's photo taken on Telegram, viewed on Zalo
+            zalo.fetch_photo = telegrams[0].fetch_file
         channels.append(zalo)
     channels.append(WebChannel(settings, db))
     return channels
 
 
-def _telegram_channels(settings: Settings) -> list[Channel]:
+def _telegram_channels(settings: Settings) -> list[TelegramChannel]:
     if not settings.telegram_bots:
         return []
     from bot.channels.telegram import TelegramChannel  # aiogram only when Telegram is on
 
-    telegrams: list[TelegramChannel] = []
+    telegrams = []
     for token in settings.telegram_bots:
         telegram = TelegramChannel(settings.for_bot("telegram", token), lambda locale: menu(
             Translator(locale, settings.tz)))
@@ -67,7 +73,7 @@ def _telegram_channels(settings: Settings) -> list[Channel]:
         telegrams.append(telegram)
     for telegram in telegrams:  # a file id is one bot's: the others may fetch it for it
         telegram.siblings = tuple(telegrams)
-    return list(telegrams)
+    return telegrams
 
 
 def bot_of(channel: Channel) -> str:

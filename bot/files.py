@@ -7,8 +7,10 @@ Directive attachments stay: they are the directive's own record. An invite card 
 chat carries a live code and a name: its link lasts 24 hours and the file two days. A photo
 sent in the web chat (a report's, a receipt's, a directive's) is kept here as Telegram keeps
 one sent there: it is the record's own, so it stays; a signed link to it (for Zalo) lasts 7
-days. All of it is personal data: the folders are 0700 and the files 0600
-(storage/private.py).
+days. A photo Telegram holds (a report's, by its file id), shown to someone on Zalo, is
+fetched through the Telegram bot and kept in relayed/ for the link's 24 hours and two days
+in all: a copy for the link, not a second record. All of it is personal data: the folders
+are 0700 and the files 0600 (storage/private.py).
 
 A link is `{COSO_PUBLIC_URL}/files/{folder}/{name}?e={expiry}&s={signature}`: the signature
 is an HMAC-SHA256 of folder, name and expiry under a secret of this installation, so a link
@@ -43,14 +45,17 @@ log = logging.getLogger(__name__)
 
 # How long each folder's files stay, and how long a link to one works.
 # An invite card (/invite) carries a live code: a day to fetch it, two to delete it.
+# A photo another platform holds (a Telegram file id), fetched for Zalo, which takes photos
+# by URL only: a copy for the link's day, not a second record.
 KEEP = {"charts": timedelta(days=8), "exports": timedelta(days=2),
-        "cards": timedelta(days=2)}
+        "cards": timedelta(days=2), "relayed": timedelta(days=2)}
 LINK_LIFE = {"charts": timedelta(days=7), "exports": timedelta(hours=24),
              "directives": timedelta(days=7), "cards": timedelta(hours=24),
-             "photos": timedelta(days=7)}
+             "photos": timedelta(days=7), "relayed": timedelta(hours=24)}
 SECRET_FILE = "file-secret"
 PHOTOS = "photos"
-FOLDERS = ("charts", "exports", "directives", "cards", PHOTOS)
+RELAYED = "relayed"
+FOLDERS = ("charts", "exports", "directives", "cards", PHOTOS, RELAYED)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
                  ".webp": "image/webp",
@@ -109,9 +114,23 @@ def store_photo(settings: Settings, name: str, data: bytes) -> Path:
     """Write the photo as COSO_DATA_DIR/photos/name (0600) and return its path. `name` is
     ours (random, see bot/channels/web.py), never the sender's; a retried upload with the
     same name finds its file already there and keeps it."""
+    return _write(settings, PHOTOS, name, data)
+
+
+def relay_photo(settings: Settings, file_id: str, data: bytes) -> Path | None:
+    """Keep another platform's photo (its file id, fetched) as COSO_DATA_DIR/relayed/<hash>,
+    for a signed link; None when the bytes are no photo."""
+    suffix = photo_suffix(data)
+    if suffix is None:
+        return None
+    name = hashlib.sha256(file_id.encode()).hexdigest()[:32] + suffix
+    return _write(settings, RELAYED, name, data)
+
+
+def _write(settings: Settings, folder_name: str, name: str, data: bytes) -> Path:
     if not _NAME.match(name):
         raise ValueError("not a file name of ours")
-    folder = private_dir(settings.data_dir / PHOTOS)
+    folder = private_dir(settings.data_dir / folder_name)
     path = folder / name
     if path.is_file():
         return path

@@ -51,7 +51,7 @@ async def test_chat_export_data_dir_and_sqlite_files_are_private(
     assert mode(export) == 0o600
     assert {folder.name: mode(folder) for folder in [data, *data.iterdir()]} == {
         "data": 0o700, "charts": 0o700, "exports": 0o700, "directives": 0o700, "cards": 0o700,
-        "photos": 0o700}
+        "photos": 0o700, "relayed": 0o700}
     if db_url.startswith("sqlite"):
         database = tmp_path / "coso.db"
         files = [database, *(database.with_name(f"coso.db-{end}") for end in ("wal", "shm"))]

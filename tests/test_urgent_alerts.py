@@ -35,7 +35,7 @@ from tests.conftest import Seeded, StartBot, make_settings, seed_ward
 from tests.doubles.telegram_api import TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
 from tests.effects import EFFECTS, Effects
-from tests.telegram_helpers import data_for
+from tests.telegram_helpers import data_for, free_port, next_reply
 
 GOLDEN = Path(__file__).parent / "golden" / "alerts"
 UPDATE = os.environ.get("COSO_GOLDEN_UPDATE") == "1"
@@ -354,3 +354,36 @@ async def test_through_the_telegram_and_zalo_doubles(
         report = (await session.execute(select(Report))).scalar_one()
         dung = await session.get(Person, report.assigned_to_person_id)
         assert dung is not None and dung.full_name == "Phạm Thị Dung"
+
+
+async def test_a_photo_taken_on_telegram_reaches_the_staff_on_zalo(
+        start_bot: StartBot, tg: TelegramDouble, zalo: ZaloDouble) -> None:
+    """Zalo takes photos by URL only, and a Telegram file id is no URL: the report's photo is
+    fetched through the Telegram bot, kept a day under the data directory and sent to Zalo by
+    a signed link (before, Hải on Zalo saw the view's text alone, with no word of a photo)."""
+    port = free_port()
+    zalo.fetch_photos = True  # the double fetches the photo's URL, as Zalo does
+    runtime = await start_bot(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_BASE=tg.base_url,
+                              ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url,
+                              COSO_WEB_PORT=port, COSO_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    codes = await _roster(runtime.db, await seed_ward(runtime.db))
+    await tg.send_text(3001, f"/start {codes['kp1']}", language_code="en")
+    await tg.next_message(3001)
+    await zalo.send_text("hai", f"/start {codes['hai']}")
+    await zalo.next_message("hai")
+    jpeg = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4
+    tg.files["AgAC-tg-photo"] = jpeg
+
+    await tg.send_text(3001, ONE_MESSAGE, language_code="en")
+    await tg.next_message(3001)
+    await tg.send_photo(3001, file_id="AgAC-tg-photo")  # at the confirmation
+    summary = await next_reply(tg, 3001)
+    await tg.tap(3001, data_for(summary, "🚨 Save as URGENT"))
+    assert ((await zalo.next_message("hai")).text or "").endswith("2. Xem\n3. Gọi")
+    await zalo.send_text("hai", "2")
+    view = await zalo.next_message("hai")
+    assert view.method == "sendPhoto" and "#1" in (view.text or ""), view
+    assert (view.photo or "").startswith(f"http://127.0.0.1:{port}/files/relayed/")
+    assert view.photo_bytes == jpeg
+    [kept] = (runtime.settings.data_dir / "relayed").iterdir()
+    assert kept.stat().st_mode & 0o777 == 0o600

@@ -558,25 +558,24 @@ class TelegramChannel:
         except TelegramBadRequest:
             if file != ref or ref.startswith(("http://", "https://")):
                 raise
-            data = await self._fetch_from_siblings(ref)
+            data = await self.fetch_file(ref, others_only=True)
             if data is None:
                 raise
         return await method(chat_id, BufferedInputFile(data, filename or "photo.jpg"), **fields)
 
-    async def _fetch_from_siblings(self, file_id: str) -> bytes | None:
-        for other in self.siblings:
-            if other is self:
-                continue
+    async def fetch_file(self, file_id: str, *, others_only: bool = False) -> bytes | None:
+        """The content of a file one of our bots received (getFile, then the download), or
+        None when none of them knows the id or Telegram cannot be reached now."""
+        others = [other for other in self.siblings if other is not self]
+        for bot in [channel.bot for channel in (others if others_only else [self, *others])]:
             try:
-                found = await other.bot.get_file(file_id)
+                found = await bot.get_file(file_id)
                 if not found.file_path:
                     continue
-                downloaded = await other.bot.download_file(found.file_path)
+                downloaded = await bot.download_file(found.file_path)
             except (TelegramAPIError, ClientError, TimeoutError):
                 continue  # not that bot's file, or that bot is not reachable now
             if downloaded is not None:
-                log.info("telegram: a file of bot %s sent through bot %s",
-                         other.bot.id, self.bot.id)
                 return downloaded.read()
         return None
 

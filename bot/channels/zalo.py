@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from bot import files
 from bot.channels.base import DeliveryError, HandleIncoming, SendRate, handle_polled
 from bot.channels.zalo_api import (
     IMAGE_EVENT,
@@ -66,6 +69,9 @@ def served(update: ZaloUpdate) -> bool:
 class ZaloChannel:
     name = "zalo"
     bot_key = ""  # which of the channel's bots (bot.app.build_channels; "" the default)
+    # The content of a photo another platform holds (a Telegram file id), when Telegram is
+    # on too (bot.app.build_channels): Zalo takes photos by URL only.
+    fetch_photo: Callable[[str], Awaitable[bytes | None]] | None = None
 
     def __init__(self, settings: Settings) -> None:
         assert settings.zalo_bot_token
@@ -187,6 +193,8 @@ class ZaloChannel:
     async def deliver(self, external_id: str, message: Outgoing, skip_parts: int = 0) -> None:
         if message.keyboard_only:
             return  # no keyboards to take away: a numbered list is only text
+        if message.photo and not message.photo.startswith(("http://", "https://")):
+            message = dataclasses.replace(message, photo=await self._photo_link(message.photo))
         sent = skip_parts
         try:
             for send in self._plan(external_id, message)[skip_parts:]:
@@ -198,6 +206,19 @@ class ZaloChannel:
             raise DeliveryError(f"zalo {exc.code}: {exc.description}",
                                 permanent=exc.permanent, blocked=exc.blocked,
                                 retry_after=exc.retry_after, parts_sent=sent) from None
+
+    async def _photo_link(self, ref: str) -> str | None:
+        """A signed link (COSO_PUBLIC_URL) to a photo of this machine's, or to a copy of one
+        another platform holds; None when there is no public URL or no such photo, and the
+        text goes alone."""
+        if not self.settings.public_url:
+            return None
+        path: Path | None = Path(ref)
+        if not await asyncio.to_thread(Path(ref).is_file):
+            data = await self.fetch_photo(ref) if self.fetch_photo is not None else None
+            path = None if data is None else await asyncio.to_thread(
+                files.relay_photo, self.settings, ref, data)
+        return files.signed_url(self.settings, path) if path is not None else None
 
     def _plan(self, chat_id: str, message: Outgoing) -> list[Callable[[], Awaitable[object]]]:
         """The API calls for one message, in order: the photo, then the text's parts."""
