@@ -383,6 +383,7 @@ async def test_a_photo_taken_on_telegram_reaches_the_staff_on_zalo(
     await zalo.send_text("hai", "2")
     view = await zalo.next_message("hai")
     assert view.method == "sendPhoto" and "#1" in (view.text or ""), view
+    assert "Báo cáo có kèm ảnh." in (view.text or "")
     assert (view.photo or "").startswith(f"http://127.0.0.1:{port}/files/relayed/")
     assert view.photo_bytes == jpeg
     [kept] = (runtime.settings.data_dir / "relayed").iterdir()

@@ -201,6 +201,8 @@ async def view(turn: Turn, report: Report) -> None:
                    who=(await who(turn, reporter, unit)).describe(t))
                  if reporter is not None else t("Filed {age}.", age=filed))
     lines.append(await _taken_line(turn, report, unit))
+    if report.photo:  # said in words too: a channel that cannot show it still tells of it
+        lines.append(t("A photo is attached to the report."))
     log.info("alert for report %s viewed by account %s", report.id, turn.account.id)
     # The photo itself here, not in the alert: a platform's file id another bot cannot send
     # would take the alert down with it, where it only takes this view.
