@@ -112,10 +112,24 @@ async def test_a_newcomer_logs_in_and_chats_in_a_real_browser(start_bot: StartBo
         await expect(log.locator(".msg.me")).to_have_count(3)  # /lang, English, /help
         await page.screenshot(path=str(SHOTS / "coso-web-help.png"))
 
-        # A reload keeps the session (the cookie) and the bot's side of the history.
+        # A reload keeps the session (the cookie), the bot's side of the history, and the
+        # person's own messages (kept in the tab), each where it was.
         await page.reload()
         await expect(log).to_contain_text("Language set to English.")
         await expect(page.locator("#login-view")).to_be_hidden()
+        await expect(log.locator(".msg.me")).to_have_count(3)
+        shown = [" ".join(text.split()) for text in await log.locator("li").all_inner_texts()]
+        mine = [index for index, text in enumerate(shown) if text in ("/lang", "English",
+                                                                       "/help")]
+        switched = shown.index("Language set to English.")
+        assert shown[mine[0]] == "/lang" and mine[0] < mine[1] < switched < mine[2], shown
+        await page.screenshot(path=str(SHOTS / "coso-web-reloaded.png"))
+        # Logging out forgets them on this tab.
+        await page.click("#logout")
+        await page.fill("#code", seeded.codes["leader:KP1:1"])
+        await page.click("#login-button")
+        await expect(log).to_contain_text("Khu phố 1")
+        await expect(log.locator(".msg.me")).to_have_count(0)
 
 
 SCREENS = Path(__file__).parent.parent / "docs" / "screens"  # checked in: what staff see

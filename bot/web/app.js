@@ -45,7 +45,13 @@
   var lang = /^en\b/i.test(navigator.language || "") ? "en" : "vi";
   var T = STRINGS[lang];
   // Bumped at every login and logout, so the loops of an earlier session end themselves.
-  var state = { lastId: 0, generation: 0 };
+  var state = { lastId: 0, generation: 0, replayed: 0 };
+  // What the person sent, kept in this tab only (sessionStorage: gone when the tab closes,
+  // and at log-out), so that a reload shows both sides of the chat: the server keeps the
+  // bot's messages, never what was typed. Each is placed after the bot's message that was
+  // the last on screen when it was sent.
+  var MINE_KEY = "coso.mine";
+  var MINE_AT_MOST = 200;
   var $ = function (id) { return document.getElementById(id); };
 
   function el(tag, className, text) {
@@ -123,7 +129,38 @@
     return log.scrollHeight - log.scrollTop - log.clientHeight < 48;
   }
 
-  function addMine(text) {
+  function loadMine() {
+    try { return JSON.parse(sessionStorage.getItem(MINE_KEY) || "[]"); } catch (e) { return []; }
+  }
+
+  function keepMine(text) {
+    var mine = loadMine();
+    mine.push({ after: state.lastId, text: text });
+    mine = mine.slice(-MINE_AT_MOST);
+    try { sessionStorage.setItem(MINE_KEY, JSON.stringify(mine)); } catch (e) { /* full: fine */ }
+    state.replayed = mine.length;
+  }
+
+  function forgetMine() {
+    try { sessionStorage.removeItem(MINE_KEY); } catch (e) { /* not available: nothing kept */ }
+    state.replayed = 0;
+  }
+
+  // After a reload: the person's own messages sent before the bot's message `upTo` came.
+  function replayMine(upTo) {
+    var mine = loadMine();
+    while (state.replayed < mine.length && mine[state.replayed].after <= upTo) {
+      showMine(String(mine[state.replayed].text || ""));
+      state.replayed += 1;
+    }
+  }
+
+  function addMine(text, keep) {
+    if (keep) keepMine(text);
+    return showMine(text);
+  }
+
+  function showMine(text) {
     var item = el("li", "msg me");
     item.appendChild(el("div", "bubble", text));
     $("log").appendChild(item);
@@ -270,7 +307,12 @@
         first = false;
         delay = 1000;
         setStatus("");
-        messages.forEach(addBot);
+        messages.forEach(function (message) {
+          replayMine(message.id - 1);
+          addBot(message);
+          replayMine(message.id);
+        });
+        replayMine(state.lastId);
       } catch (e) {
         if (generation !== state.generation) return;
         setStatus(T.offline);
@@ -283,6 +325,7 @@
   function startChat() {
     state.generation += 1;
     state.lastId = 0;
+    state.replayed = 0;
     $("log").textContent = "";
     showMenu([]);
     poll(state.generation);
@@ -291,7 +334,7 @@
   // One id per message: a retry after a lost answer is recognised and handled once.
   async function send(body, shown) {
     var generation = state.generation;
-    var item = shown === null ? null : addMine(shown);  // a tick shows in its own bubble
+    var item = shown === null ? null : addMine(shown, true);  // a tick in its own bubble too
     body.id = newId();
     var delay = 1000;
     while (generation === state.generation) {
@@ -375,6 +418,7 @@
       var response = await api("POST", "/api/login", { code: code, name: $("name").value });
       if (response.ok) {
         $("code").value = "";
+        forgetMine();  // perhaps another person's, on this tab
         startChat();
         $("text").focus();
         return;
@@ -390,6 +434,7 @@
 
   async function logout() {
     try { await api("POST", "/api/logout", {}); } catch (e) { /* the cookie may stay; harmless */ }
+    forgetMine();
     $("log").textContent = "";
     showLogin();
   }
