@@ -8,6 +8,7 @@ role_assignments keeps working unchanged.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,6 +32,27 @@ from storage.models import (
     utcnow,
 )
 from wording import N_, fold
+
+MAX_NAME = 200
+_PHONE_PUNCTUATION = re.compile(r"[\s.\-()]")
+_PHONE = re.compile(r"^\+?\d{9,15}$")
+
+
+def parse_phone(value: str) -> str | None:
+    """A phone number as people type it (spaces, dots, dashes, brackets, Excel's leading ')
+    in digits with an optional leading +; None when it is none (9 to 15 digits)."""
+    phone = _PHONE_PUNCTUATION.sub("", value)
+    if phone.startswith("'"):  # Excel's text marker, kept by some exports
+        phone = phone[1:]
+    return phone if _PHONE.match(phone) else None
+
+
+async def new_person(session: AsyncSession, full_name: str, phone: str | None) -> Person:
+    """Someone not on the roster yet, about to be handed a post (/handover)."""
+    person = Person(full_name=full_name, phone=phone)
+    session.add(person)
+    await session.flush()
+    return person
 
 
 class RosterError(Exception):

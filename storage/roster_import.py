@@ -15,7 +15,6 @@ current holder of the ward with that name and phone is that person (moved to ano
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +29,8 @@ from wording import N_, fold, normalize
 
 COLUMNS = ("unit_code", "post", "full_name", "phone")
 REQUIRED_COLUMNS = ("unit_code", "post", "full_name")
-MAX_NAME = 200
+MAX_NAME = roster.MAX_NAME
 MAX_ROWS = 5000
-_PHONE_PUNCTUATION = re.compile(r"[\s.\-()]")
-_PHONE = re.compile(r"^\+?\d{9,15}$")
 
 
 class RosterImportError(CsvImportError):
@@ -91,10 +88,8 @@ def _phone(value: str, line: int) -> str | None:
     """Digits with an optional leading +; spaces, dots and dashes as people type them."""
     if not value:
         return None
-    phone = _PHONE_PUNCTUATION.sub("", value)
-    if phone.startswith("'"):  # Excel's text marker, kept by some exports
-        phone = phone[1:]
-    if not _PHONE.match(phone):
+    phone = roster.parse_phone(value)
+    if phone is None:
         # The value is not echoed: it is someone's phone number (or part of it).
         raise RosterImportError(line, N_("phone must be 9 to 15 digits (a leading + is "
                                          "allowed)"))

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from storage import units
 from storage.db import Database
-from storage.models import Conversation, Directive, DirectiveRecipient, PostHolding
+from storage.models import Conversation, Directive, DirectiveRecipient, Person, PostHolding
 from tests.conftest import Coso, StartBot
 from tests.doubles.telegram_api import TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
@@ -100,3 +100,36 @@ async def test_ward_staff_hand_a_post_over_in_chat(
     # The new holder may not hand posts over: that is ward staff's.
     await tg.send_text(NEW, "/handover", language_code="en")
     assert "only for" in ((await tg.next_message(NEW)).text or "")
+
+
+async def test_a_vacant_post_goes_to_someone_new_typed_in_chat(
+        db: Database, coso: Coso, tmp_path: Path, start_bot: StartBot,
+        zalo: ZaloDouble) -> None:
+    """Nobody on the roster will do: ward staff type the new holder's name and phone, and
+    the post is theirs at once (a new person, the same effects as an import), with the
+    invite card to send next."""
+    await seed_units(db)
+    assert (await coso("people", "import", str(ward_csv(tmp_path))))[0] == 0
+    staff = await _invite(coso, "--unit", WARD, "--role", "ward_staff")
+    await start_bot(ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url)
+    await say(zalo, f"/start {staff}")
+    await say(zalo, "/handover")
+    people = await say(zalo, "1")  # the vacant deputy head of Khu phố 1
+    assert "10. Someone new (not on the roster)" in people
+    assert "full name" in await say(zalo, "10")
+    assert "in letters" in await say(zalo, "12345")
+    assert "phone number" in await say(zalo, "Nguyễn  Thị Hoa")
+    assert "not a phone number" in await say(zalo, "09 03")
+    confirm = await say(zalo, "0903 123 456")
+    assert "Nguyễn Thị Hoa becomes Deputy head of quarter / hamlet of Khu phố 1" in confirm
+    assert "New on the roster, phone 0903123456." in confirm
+    done = await say(zalo, "1")
+    assert done.startswith("Done: Nguyễn Thị Hoa now holds Deputy head of quarter / hamlet "
+                           "of Khu phố 1.")
+    assert "send their card with /invite" in done
+    [entry] = [e for e in await listing(coso, f"{WARD}-KP1")
+               if e.get("full_name") == "Nguyễn Thị Hoa"]
+    assert entry["post"] == "pho_truong" and entry["unit"] == f"{WARD}-KP1"
+    async with db.read() as session:
+        person = await session.get(Person, entry["person_id"])
+    assert person is not None and person.phone == "0903123456"

@@ -1,13 +1,16 @@
 """/handover: ward staff (and admins) hand a post of their area over to another person of it.
 
 post (vacant ones first, the longest vacant first, or found by unit or post name) → the new
-holder (those on the roster, not yet connected first, or found by name) → confirm. The same
+holder (those on the roster, not yet connected first, or found by name; or someone new: their
+name and phone typed, so that a vacant post is filled without the IT officer's import) →
+confirm. The same
 change as `coso people assign`: the old holder's role and open conversation end at once, the
 unit's open directives pass to the new holder (reports belong to the unit, so they follow
 the post), and who held the post when is kept. The old and the new holder are told, in the
 same transaction.
 
-Option values: 's:<unit post id>' for a post, 'p:<person id>' for a person, 'search'.
+Option values: 's:<unit post id>' for a post, 'p:<person id>' for a person, 'search',
+'new' for someone new.
 Both are checked against the asker's scope again at write time.
 """
 
@@ -26,7 +29,7 @@ from bot.i18n import N_, Translator
 from bot.messages import Outgoing
 from bot.turn import Turn
 from storage import roster, units
-from storage.models import Post
+from storage.models import Person, Post
 from storage.roster import Holder, Seat
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,8 @@ LISTED = 8
 MATCHES = 10
 MAX_QUERY = 60
 SEAT = "s"
+NEW = "new"
+NEW_OPTION = Option(NEW, N_("Someone new (not on the roster)"))
 
 
 def label(t: Translator, post: Post) -> str:
@@ -89,7 +94,7 @@ async def _others(turn: Turn, query: str = "") -> list[Holder]:
 async def _person_options(turn: Turn) -> Sequence[Option]:
     everyone = await roster.holders_in(turn.session, roots(turn))
     return (*await labels(turn, (await _others(turn))[:LISTED], everyone),
-            Option(SEARCH, N_("Search by name")))
+            Option(SEARCH, N_("Search by name")), NEW_OPTION)
 
 
 async def _person_search(turn: Turn, query: Any) -> None:
@@ -100,12 +105,16 @@ async def _person_match_options(turn: Turn) -> Sequence[Option]:
     wanted = set(turn.data.get("ho_people") or [])
     everyone = await roster.holders_in(turn.session, roots(turn))
     found = [h for h in await _others(turn) if h.person.id in wanted]
-    return (*await labels(turn, found, everyone), Option(SEARCH, N_("Search again")))
+    return (*await labels(turn, found, everyone), Option(SEARCH, N_("Search again")),
+            NEW_OPTION)
 
 
 async def _record_person(turn: Turn, value: Any) -> None:
     kind, _, rest = str(value or "").partition(":")
     turn.data["ho_person"] = int(rest) if kind == PICKED and rest.isdigit() else None
+    if value != NEW:
+        turn.data.pop("new_name", None)
+        turn.data.pop("new_phone", None)
 
 
 def _route(key: str, picked: str, search: str) -> engine.Branch:
@@ -113,6 +122,25 @@ def _route(key: str, picked: str, search: str) -> engine.Branch:
         return search if data.get(key) == SEARCH else picked
 
     return route
+
+
+def _person_route(key: str) -> engine.Branch:
+    def route(data: Mapping[str, Any]) -> str:
+        return {SEARCH: "person_query", NEW: "new_name"}.get(str(data.get(key)), "confirm")
+
+    return route
+
+
+async def _check_name(turn: Turn, name: Any) -> str | None:
+    if not any(char.isalpha() for char in str(name)):
+        return N_("Please type the person's name in letters, e.g. Nguyễn Thị Hoa.")
+    return None
+
+
+async def _check_phone(turn: Turn, phone: Any) -> str | None:
+    if roster.parse_phone(str(phone)) is None:
+        return N_("That is not a phone number: 9 to 15 digits, e.g. 0903 123 456.")
+    return None
 
 
 def _found(key: str, match: str, none: str) -> engine.Branch:
@@ -134,33 +162,56 @@ async def _person(turn: Turn) -> Holder | None:
                                                                  int(person_id))
 
 
+def _new_name(turn: Turn) -> str | None:
+    """The name typed for someone new, when that was the choice."""
+    typed = " ".join(str(turn.data.get("new_name") or "").split())
+    return typed or None
+
+
 async def _summary(turn: Turn) -> str:
     seat, new = await _seat(turn), await _person(turn)
-    if seat is None or new is None:
+    name = _new_name(turn) or (new.person.full_name if new is not None else None)
+    if seat is None or name is None:
         return "—"
     t = turn.t
     post, unit = label(t, seat.unit_post.post), seat.unit_post.unit.name
     if seat.holder is None:
-        return t("{name} becomes {post} of {unit} (vacant until now).",
-                 name=new.person.full_name, post=post, unit=unit)
-    return t("{post} of {unit} passes from {old} to {name}. {old} loses access at once; the "
-             "unit's open directives pass to {name}.", post=post, unit=unit,
-             old=seat.holder.full_name, name=new.person.full_name)
+        text = t("{name} becomes {post} of {unit} (vacant until now).", name=name, post=post,
+                 unit=unit)
+    else:
+        text = t("{post} of {unit} passes from {old} to {name}. {old} loses access at once; "
+                 "the unit's open directives pass to {name}.", post=post, unit=unit,
+                 old=seat.holder.full_name, name=name)
+    if _new_name(turn):
+        phone = roster.parse_phone(str(turn.data.get("new_phone") or ""))
+        text += "\n" + (t("New on the roster, phone {phone}.", phone=phone) if phone
+                        else t("New on the roster, no phone number."))
+    return text
+
+
+async def _new_holder(turn: Turn) -> Person | None:
+    """The person chosen, or someone new made now (in the handover's own transaction)."""
+    name = _new_name(turn)
+    if name is not None:
+        phone = roster.parse_phone(str(turn.data.get("new_phone") or ""))
+        return await roster.new_person(turn.session, name, phone)
+    new = await _person(turn)
+    return new.person if new is not None else None
 
 
 async def _finish(turn: Turn) -> None:
-    seat, new = await _seat(turn), await _person(turn)
-    if seat is None or new is None:
+    seat, person = await _seat(turn), await _new_holder(turn)
+    if seat is None or person is None:
         refuse(turn, "/handover of this post", ROLES)
         return
-    if seat.holder is not None and seat.holder.id == new.person.id:
+    if seat.holder is not None and seat.holder.id == person.id:
         turn.say(turn.t("{name} already holds that post; nothing changed.",
-                        name=new.person.full_name))
+                        name=person.full_name))
         return
-    done = await roster.assign(turn.session, seat.unit_post, new.person, turn.now)
+    done = await roster.assign(turn.session, seat.unit_post, person, turn.now)
     log.info("post %s handed over to person %s by account %s", seat.unit_post.id,
-             new.person.id, turn.account.id)
-    unit_post, person = seat.unit_post, new.person
+             person.id, turn.account.id)
+    unit_post = seat.unit_post
     await _tell(turn, done, unit_post, person.id)
     joined = await roster.channels_of(turn.session, [person.id])
     t = turn.t
@@ -223,8 +274,7 @@ FLOW = register(Flow(
         Step("person", "choice", N_("Who holds it from now on? People of your roster not "
                                     "connected yet come first; search to find anyone else."),
              options=_person_options, on_answer=_record_person,
-             goes_to=("person_query", "confirm"),
-             next=_route("person", "confirm", "person_query")),
+             goes_to=("person_query", "new_name", "confirm"), next=_person_route("person")),
         Step("person_query", "text", N_("Type part of the person's name (without diacritics "
                                         "is fine, e.g. nguyen van)."),
              max_length=MAX_QUERY, on_answer=_person_search,
@@ -232,11 +282,19 @@ FLOW = register(Flow(
              next=_found("ho_people", "person_match", "person_none")),
         Step("person_match", "choice", N_("People on your roster matching “{person_query}”:"),
              options=_person_match_options, on_answer=_record_person,
-             goes_to=("person_query", "confirm"),
-             next=_route("person_match", "confirm", "person_query")),
+             goes_to=("person_query", "new_name", "confirm"),
+             next=_person_route("person_match")),
         Step("person_none", "choice", N_("Nobody holding a post in your area matches "
                                          "“{person_query}”."),
-             options=(Option(SEARCH, N_("Search again")),), goes_to=("person_query",)),
+             options=(Option(SEARCH, N_("Search again")), NEW_OPTION),
+             on_answer=_record_person, goes_to=("person_query", "new_name"),
+             next=_person_route("person_none")),
+        Step("new_name", "text", N_("The new holder's full name, as on their ID card (e.g. "
+                                    "Nguyễn Thị Hoa)?"),
+             max_length=roster.MAX_NAME, validate=_check_name, goes_to=("new_phone",)),
+        Step("new_phone", "text", N_("Their phone number, for the ward to reach them? Skip "
+                                     "if you do not have it."),
+             max_length=30, optional=True, validate=_check_phone, goes_to=("confirm",)),
         Step("confirm", "confirm", N_("Hand the post over?"), summary=_summary),
     ),
     finish=_finish,
