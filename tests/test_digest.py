@@ -354,6 +354,10 @@ async def test_cli_json_carries_the_figures_of_the_text(db: Database, coso: Coso
     assert code == 0 and "1 of 2 units reported (50%)" in out and "3,000,000" in out
     assert "Khu phố 2 › Head of quarter / hamlet: vacant 12 days" in out
     assert "Khu phố 1 › Deputy head of quarter / hamlet: Lê Thị Cúc" in out
+    # A past day in Vietnamese names it once: "Báo cáo ngày thứ …", not "ngày ngày".
+    code, out, _ = await coso("digest", "--unit", "26734", "--date", DAY.isoformat(),
+                              "--lang", "vi")
+    assert code == 0 and "Báo cáo ngày " in out and "ngày ngày" not in out, out
     code, out, _ = await coso("digest", "--unit", "79", "--date", DAY.isoformat(),
                               "--format", "json")
     rollup = json.loads(out)
