@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from babel.numbers import format_percent
-
 from bot.drill_change import improvement
 from bot.i18n import Translator
 from storage.digest import (
@@ -37,7 +35,7 @@ MARKS = {"good": "✅", "low": "⚠️", "none": "⚠️", "": "⚠️"}
 
 
 def percent(t: Translator, value: float | None) -> str:
-    return t("no one expected") if value is None else format_percent(value, locale=t.locale)
+    return t("no one expected") if value is None else t.percent(value)
 
 
 def _late(t: Translator, on_time: int, late: int) -> str:

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from babel.numbers import format_percent
-
 from bot.flows import dispute, dispute_close, eligibility
 from bot.flows import support as support_flow
 from bot.flows.support import delivery_line, scope_roots
@@ -83,7 +81,7 @@ def coverage_line(t: Translator, row: support.Coverage) -> str:
         text = t.plural("{policy}: {delivered}/{n} household ({percent})",
                         "{policy}: {delivered}/{n} households ({percent})", row.eligible,
                         policy=name, delivered=t.number(row.delivered),
-                        percent=format_percent(row.ratio, locale=t.locale))
+                        percent=t.percent(row.ratio))
     if row.amount and row.policy.measure == "vnd":
         text += " · " + t.money(row.amount)
     return text
