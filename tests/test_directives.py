@@ -340,7 +340,8 @@ async def test_status_by_id_names_who_is_missing_and_reminds_once_an_hour(
     assert "1 of them has no chat connected: phone them." in lines
     kp1 = lines.index("• Khu phố 1: acknowledged 1/1")
     assert lines[kp1 + 1].startswith("• ")  # acknowledged: no one listed under it
-    assert report.button_texts == ["Remind the 3 missing"]
+    # Only those a chat reaches: she is named above, to be phoned.
+    assert report.button_texts == ["Remind the 2 missing"]
 
     # The same from the command line, by unit, with the flag.
     code, out, _ = await coso("directive", "status", "1", "--json")
@@ -353,16 +354,17 @@ async def test_status_by_id_names_who_is_missing_and_reminds_once_an_hour(
     assert units["26734-KP1-T1"]["path"] == "Tổ dân phố 1"
 
     # Staff remind: the group's leader (both accounts) and Khu phố 2's get one nudge each.
-    [done] = await tap(tg, STAFF, data_for(report, "Remind the 3 missing"))
+    [done] = await tap(tg, STAFF, data_for(report, "Remind the 2 missing"))
     assert done.text == "Reminder for directive #1 sent to 2 recipients.", done.describe()
     [phone] = await tg.wait_messages(STAFF)
-    assert phone.text == "1 has no chat connected: phone them."
+    assert phone.text == ("1 has no chat connected: phone them.\n"
+                          "   – Lê Thị Không Chat, 0901234567 (no chat connected)")
     [nudge] = await tg.wait_messages(T1)
     assert (nudge.text or "").startswith("Reminder: Directive #1")
     assert ((await zalo.next_message(ZALO_KP2)).text or "").startswith("Reminder: Directive #1")
     await tg.expect_silence(KP1, 0.2)
     # A second press within the hour sends nothing more.
-    [again] = await tap(tg, STAFF, data_for(report, "Remind the 3 missing"))
+    [again] = await tap(tg, STAFF, data_for(report, "Remind the 2 missing"))
     assert "less than an hour ago" in (again.text or ""), again.describe()
     await tg.expect_silence(T1, 0.2)
 

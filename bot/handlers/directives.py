@@ -57,7 +57,8 @@ async def status(turn: Turn, asked: str) -> None:
 
 
 def _remind_button(t: Translator, result: directives.Status) -> tuple[Button, ...]:
-    missing = result.total_missing()
+    """For those missing who have a chat: the others are named to be phoned."""
+    missing = sum(1 for unit in result.units for m in unit.missing if m.connected)
     if not missing:
         return ()
     return (Button(t("Remind the {n} missing", n=t.number(missing)),
@@ -115,12 +116,16 @@ async def on_remind(turn: Turn, payload: str) -> None:
                                      reminder=True)
     log.info("directive %s: reminder by hand to %d recipients, %d messages",
              result.directive.id, len(entries), queued)
-    unreachable = sum(1 for unit in result.units for m in unit.missing if not m.connected)
-    turn.say(turn.t("Reminder for directive #{id} sent to {n} recipients.",
-                    id=result.directive.id, n=turn.t.number(len(entries) - unreachable)))
-    if unreachable:
-        turn.say(turn.t.plural("{n} has no chat connected: phone them.",
-                               "{n} have no chat connected: phone them.", unreachable))
+    unreachable = [m for unit in result.units for m in unit.missing if not m.connected]
+    if len(entries) > len(unreachable):
+        turn.say(turn.t("Reminder for directive #{id} sent to {n} recipients.",
+                        id=result.directive.id,
+                        n=turn.t.number(len(entries) - len(unreachable))))
+    if unreachable:  # by name and phone: a reminder cannot reach them, a call can
+        turn.say("\n".join([turn.t.plural("{n} has no chat connected: phone them.",
+                                           "{n} have no chat connected: phone them.",
+                                           len(unreachable)),
+                             *missing_lines(turn.t, unreachable)]))
 
 
 HANDLERS.button(REMIND, on_remind)
