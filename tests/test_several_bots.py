@@ -38,6 +38,7 @@ from tests.doubles.zalo_api import ZaloDouble
 from tests.telegram_helpers import data_for, eventually, free_port, next_reply, register
 from tests.test_invite_card import decoded, tap
 from tests.test_roster import WARD, _invite, listing, seed_units, ward_csv
+from tests.test_zalo_channel import coso_run, only_sqlite
 
 TOKEN_A, TOKEN_B = "111111:bot-A-secret", "222222:bot-B-secret"
 KEY_B = "222222"
@@ -429,3 +430,46 @@ async def test_a_report_photo_taken_by_one_bot_shows_through_another(
     assert view.method == "sendPhoto" and "Report #1" in (view.text or ""), view.describe()
     assert view.photo == tg_b.files["AgAC-kp1-receipt"]  # the bytes, uploaded by bot A
     assert chats(tg_a) == {STAFF_USER} and chats(tg_b) == {LEADER_A}
+
+
+# ---------------------------------------------------------------- a token refused at start
+
+
+@pytest.mark.parametrize(("env", "line"), [
+    ({"TELEGRAM_BOT_TOKEN": "123456:not-the-token"},
+     "coso: TELEGRAM_BOT_TOKEN: Telegram từ chối token của bot 123456 (401 Unauthorized): "
+     "hãy kiểm tra lại, hoặc lấy token mới từ nền tảng"),
+    ({"TELEGRAM_BOT_TOKENS": f"{TOKEN_A}={BEN_THANH};333333:revoked-secret={SAI_GON}"},
+     "coso: TELEGRAM_BOT_TOKENS: Telegram từ chối token của bot 333333 (401 Unauthorized): "
+     "hãy kiểm tra lại, hoặc lấy token mới từ nền tảng"),
+    ({"TELEGRAM_BOT_TOKENS": f"{TOKEN_A}={BEN_THANH};333333:revoked-secret={SAI_GON}",
+      "TELEGRAM_WEBHOOK_URL": "http://127.0.0.1:9/hooks/telegram",
+      "TELEGRAM_WEBHOOK_SECRET": "s3cret-hook"},
+     "coso: TELEGRAM_BOT_TOKENS: Telegram từ chối token của bot 333333 (401 Unauthorized): "
+     "hãy kiểm tra lại, hoặc lấy token mới từ nền tảng"),
+], ids=["one bot, polling", "second bot, polling", "second bot, webhook"])
+async def test_coso_run_with_a_token_telegram_refuses_says_which_bot_in_one_line(
+        bots: tuple[TelegramDouble, TelegramDouble, TokenProxy], db_url: str, tmp_path: Path,
+        env: dict[str, str], line: str) -> None:
+    """Before: a traceback ending in RuntimeError, naming TELEGRAM_BOT_TOKEN whichever bot
+    it was. The bot's id (before ':') says which one; the secret part is never printed."""
+    only_sqlite(db_url)
+    _, _, proxy = bots
+    stderr = await coso_run(tmp_path, TELEGRAM_API_BASE=proxy.base_url, **env)
+    assert stderr == [line]
+    assert "not-the-token" not in line and "revoked" not in line
+
+
+async def test_coso_run_with_a_token_zalo_refuses_says_which_bot_in_one_line(
+        db_url: str, tmp_path: Path) -> None:
+    only_sqlite(db_url)
+    zalo = ZaloDouble("4455:zalo-secret-A")
+    await zalo.start()
+    try:
+        stderr = await coso_run(tmp_path, ZALO_API_BASE=zalo.base_url,
+                                ZALO_BOT_TOKENS=f"4455:zalo-secret-A={BEN_THANH};"
+                                                f"6677:zalo-revoked={SAI_GON}")
+    finally:
+        await zalo.stop()
+    assert stderr == ["coso: ZALO_BOT_TOKENS: Zalo từ chối token của bot 6677 (401 "
+                      "Unauthorized): hãy kiểm tra lại, hoặc lấy token mới từ nền tảng"]

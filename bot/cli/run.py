@@ -53,7 +53,7 @@ def handle_run(ctx: Context, args: argparse.Namespace) -> int:
     except BackupError as exc:  # a restore holds the database
         raise CliError(ctx.t(exc.msgid, **exc.values)) from None
     except SettingsError as exc:  # found at start-up, e.g. a token the platform refused
-        raise CliError(str(exc), code=2) from None
+        raise CliError(ctx.t(exc.msgid, **exc.values), code=2) from None
     return 0
 
 
