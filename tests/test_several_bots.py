@@ -37,12 +37,13 @@ from tests.doubles.token_proxy import TokenProxy
 from tests.doubles.zalo_api import ZaloDouble
 from tests.telegram_helpers import data_for, eventually, free_port, next_reply, register
 from tests.test_invite_card import decoded, tap
-from tests.test_roster import WARD, _invite, listing, seed_units, ward_csv
+from tests.test_roster import WARD, _invite, decoded_links, listing, seed_units, ward_csv
 from tests.test_zalo_channel import coso_run, only_sqlite
 
 TOKEN_A, TOKEN_B = "111111:bot-A-secret", "222222:bot-B-secret"
 KEY_B = "222222"
 BEN_THANH, SAI_GON = "26734", "26737"
+DEMO_WARD = "26743"  # coso demo's ward
 TOKENS = f"{TOKEN_A}={BEN_THANH};{TOKEN_B}={SAI_GON}"
 LEADER_A, LEADER_B = 501, 502  # Telegram users: Khu phố 1 of each ward
 STAFF_USER = 503
@@ -372,6 +373,26 @@ async def test_a_chat_invite_card_links_to_the_bot_serving_the_persons_unit(
         [link] = decoded(card.photo)
         assert link.startswith(f"https://t.me/{bot}?start="), (query, link)
         assert link in (card.text or "")
+
+
+async def test_demo_invites_link_to_the_bot_serving_their_unit(
+        bots: tuple[TelegramDouble, TelegramDouble, TokenProxy], coso: Coso, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bot B serves the demo ward's Khu phố 3: its quarter's and groups' invites (and their
+    printed cards) open bot B, the rest bot A. Before: every demo invite opened the default
+    bot, so Khu phố 3's leaders would have joined through the wrong one."""
+    _, _, proxy = bots
+    monkeypatch.setenv("TELEGRAM_BOT_TOKENS", f"{TOKEN_A};{TOKEN_B}={DEMO_WARD}-KP3")
+    monkeypatch.setenv("TELEGRAM_API_BASE", proxy.base_url)
+    code, out, err = await coso("demo", "--json")
+    assert code == 0, err
+    made = json.loads(out)
+    opens = {i["unit"]: i["telegram_link"].split("?")[0] for i in made["invites"]}
+    assert opens == {unit: "https://t.me/coso_b_bot" if unit.startswith(f"{DEMO_WARD}-KP3")
+                     else "https://t.me/coso_a_bot" for unit in opens}
+    assert {f"{DEMO_WARD}-KP3", f"{DEMO_WARD}-KP3-T1", f"{DEMO_WARD}-KP1"} <= set(opens)
+    links = {i["telegram_link"] for i in made["invites"] if i["person"]}
+    assert sorted(decoded_links(Path(made["cards"]))) == sorted(links)
 
 
 async def test_doctor_checks_every_bot_and_names_the_one_that_fails(
