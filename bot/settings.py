@@ -25,6 +25,11 @@ _TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _ZALO_SECRET = re.compile(r"[\x21-\x7e]{8,256}")
 
 
+# What coso run and coso doctor say of COSO_EVENT_LOOP=uvloop where uvloop is missing.
+UVLOOP_MISSING = N_("COSO_EVENT_LOOP=uvloop, but uvloop is not installed: pip install "
+                    "'coso-bot[fast]', or set COSO_EVENT_LOOP=asyncio")
+
+
 class SettingsError(Exception):
     """A setting is missing or malformed; the message names the variable. msgid and values
     are for the catalog, when the message was written for it (the command translates)."""

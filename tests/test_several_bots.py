@@ -417,6 +417,8 @@ async def test_doctor_checks_every_bot_and_names_the_one_that_fails(
     assert code == 1
     [line] = [line for line in out.splitlines() if KEY_B in line]
     assert "LỖI" in line and "401" in line
+    # The default bot is named by its id too (before: "Token Telegram" alone).
+    assert [line for line in out.splitlines() if line.startswith("Token Telegram 111111 ")]
     assert revoked not in out and "renewed" not in out  # no secret printed
 
 
