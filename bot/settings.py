@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from wording import N_
+
 SUPPORTED_LOCALES = ("vi", "en")
 # What Telegram accepts as a webhook's secret_token.
 _TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -23,8 +25,18 @@ _TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _ZALO_SECRET = re.compile(r"[\x21-\x7e]{8,256}")
 
 
+# What coso run and coso doctor say of COSO_EVENT_LOOP=uvloop where uvloop is missing.
+UVLOOP_MISSING = N_("COSO_EVENT_LOOP=uvloop, but uvloop is not installed: pip install "
+                    "'coso-bot[fast]', or set COSO_EVENT_LOOP=asyncio")
+
+
 class SettingsError(Exception):
-    """A setting is missing or malformed; the message names the variable."""
+    """A setting is missing or malformed; the message names the variable. msgid and values
+    are for the catalog, when the message was written for it (the command translates)."""
+
+    def __init__(self, msgid: str, **values: object) -> None:
+        super().__init__(msgid.format(**values) if values else msgid)
+        self.msgid, self.values = msgid, values
 
 
 # TELEGRAM_BOT_TOKENS / ZALO_BOT_TOKENS: several bots on one platform, each serving unit
@@ -314,6 +326,19 @@ class Settings(BaseSettings):
             if found is not None:
                 return found
         return next((bot for bot in bots if not bot.units), bots[0] if bots else None)
+
+    def refused_token(self, platform: str, reason: str) -> SettingsError:
+        """What start-up says when the platform refuses this bot's token (these settings as
+        Settings.for_bot gave them): the setting that holds it and the bot's id, never the
+        secret."""
+        token = getattr(self, f"{platform}_bot_token") or ""
+        name = f"{platform.upper()}_BOT_TOKENS"
+        listed = any(bot.token == token
+                     for bot in parse_bot_tokens(getattr(self, f"{platform}_bot_tokens"), name))
+        return SettingsError(N_("{setting}: {platform} refused the token of bot {bot} "
+                                "({reason}): check it, or take a new one from the platform"),
+                             setting=name if listed else name[:-1],
+                             platform=platform.capitalize(), bot=bot_key(token), reason=reason)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from bot.cli import build_parser
+from bot.settings import Settings, load_settings
 from storage.db import Database
 from storage.models import Invite, Unit
 from tests.conftest import Coso, seed_ward
@@ -122,3 +123,34 @@ def test_the_event_loop_is_uvloop_where_installed_and_asyncio_on_request(
     assert loop_factory(load_settings(COSO_EVENT_LOOP="auto")) is None
     with pytest.raises(SettingsError, match="uvloop is not installed"):
         loop_factory(load_settings(COSO_EVENT_LOOP="uvloop"))
+
+
+SETTINGS = [str(field.alias) for field in Settings.model_fields.values()]
+
+
+def test_every_setting_is_in_the_readme_table_and_the_env_example() -> None:
+    """Before: COSO_EVENT_LOOP and the send rates (TELEGRAM_RATE_PER_SECOND...) were missing
+    from the README's table, and the rates from .env.example."""
+    table = {name for line in (ROOT / "README.md").read_text().splitlines()
+             if line.startswith("| `") for name in re.findall(r"`([A-Z][A-Z0-9_]+)`",
+                                                               line.split("|")[1])}
+    example = (ROOT / ".env.example").read_text()
+    assert [name for name in SETTINGS if name not in table] == []
+    assert [name for name in SETTINGS if not re.search(rf"^#? ?{name}=", example, re.M)] == []
+
+
+def test_the_service_env_example_names_real_settings_each_webhook_with_its_secret() -> None:
+    lines = (DEPLOY / "coso.env.example").read_text().splitlines()
+    names = [line.partition("=")[0] for line in lines if line and not line.startswith("#")]
+    assert [name for name in names if name not in SETTINGS] == []
+    assert {"COSO_EVENT_LOOP", "TELEGRAM_RATE_PER_SECOND"} <= set(names)
+    for platform in ("TELEGRAM", "ZALO"):  # the secret right after its URL, with a comment
+        at = names.index(f"{platform}_WEBHOOK_URL")
+        assert names[at + 1] == f"{platform}_WEBHOOK_SECRET"
+        secret = lines.index(f"{platform}_WEBHOOK_SECRET=")
+        assert any(line.startswith(f"# Required with {platform}_WEBHOOK_URL")
+                   for line in lines[secret - 2:secret])
+    # As the service reads it, with the secrets filled in: settings that start.
+    values = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    values.update(TELEGRAM_WEBHOOK_SECRET="s3cret-hook", ZALO_WEBHOOK_SECRET="s3cret-hook")
+    load_settings(_env_file=None, **{k: v for k, v in values.items() if v})

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import shutil
+import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
 from sqlalchemy import text
 
+from bot.ops import doctor
 from storage.db import Database
 from storage.migrate import current_heads
 from tests.conftest import Coso, StartBot
@@ -49,7 +53,8 @@ async def test_all_green_with_a_running_bot(configured: Path, coso: Coso,
 
     assert code == 0, out + err
     found = statuses(out)
-    assert found == {"settings": "ok", "settings.https": "warn", "timezone": "ok",
+    assert found == {"settings": "ok", "settings.https": "warn", "event_loop": "ok",
+                     "timezone": "ok",
                      "database": "ok", "migrations": "ok", "telegram.token": "ok",
                      "telegram.webhook": "ok", "zalo.token": "ok", "zalo.webhook": "ok",
                      "public_url": "ok", "data_dir.space": "ok"}
@@ -88,10 +93,77 @@ async def test_each_failure_is_named_and_exits_1(
     said = details(out)
     assert said["telegram.token"] == "refused by the platform (401): check the token"
     assert "run `coso db upgrade`" in said["migrations"]
-    assert "unreachable" in said["public_url"]
+    assert said["public_url"].endswith("unreachable: nothing answers there; check that the "
+                                       "reverse proxy is running and its port is open")
     assert "chmod 700" in said["data_dir.permissions"]
     assert vi_code == 1
     assert "LỖI" in table and "Cơ sở dữ liệu" in table  # the table in Vietnamese
+    # The default bot is named by its id, as the others are; no exception's class name.
+    assert [line for line in table.splitlines() if line.startswith("Token Telegram 123456 ")]
+    for said_there in (out, table):
+        assert not EXCEPTION_NAME.search(said_there), said_there
+
+
+EXCEPTION_NAME = re.compile(r"[A-Z][A-Za-z]+(Error|Exception)\b")
+
+
+async def test_each_unreachable_part_is_a_sentence_saying_what_to_do(
+        configured: Path, coso: Coso, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: "API not reached: TelegramNetworkError", "cannot reach it: OperationalError",
+    "unreachable: ClientConnectorError"."""
+    port = free_port()  # nothing listens there
+    monkeypatch.setenv("TELEGRAM_API_BASE", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("ZALO_API_BASE", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("COSO_DATABASE_URL",
+                       f"sqlite+aiosqlite:///{configured / 'missing' / 'coso.db'}")
+    monkeypatch.setenv("COSO_PUBLIC_URL", "https://coso.invalid")
+    code, out, _ = await coso("doctor", "--json")
+    monkeypatch.setenv("COSO_DEFAULT_LOCALE", "vi")
+    vi_code, table, _ = await coso("doctor")
+    assert (code, vi_code) == (1, 1)
+    said = details(out)
+    assert said["telegram.token"] == (
+        f"the Telegram API (http://127.0.0.1:{port}) is not reached from this machine: check "
+        "the network, a firewall or proxy, and TELEGRAM_API_BASE")
+    assert said["zalo.token"].startswith("the Zalo API (")
+    assert said["zalo.token"].endswith("and ZALO_API_BASE")
+    assert said["database"].startswith("cannot reach it now: check that the database server")
+    assert said["public_url"] == ("https://coso.invalid/healthz unreachable: its name does "
+                                  "not resolve from here; check COSO_PUBLIC_URL and the "
+                                  "name's DNS record")
+    assert "từ máy này không kết nối được API Telegram" in table
+    for said_there in (out, table):
+        assert not EXCEPTION_NAME.search(said_there), said_there
+
+
+@pytest.mark.parametrize(("locale", "figure"), [("vi", "1.234,5 GB"), ("en", "1,234.5 GB")])
+async def test_free_space_is_written_in_the_readers_locale(
+        configured: Path, coso: Coso, monkeypatch: pytest.MonkeyPatch, locale: str,
+        figure: str) -> None:
+    """Babel's figures: before, Python's "1234.5 GB" whatever the language."""
+    free = int(1234.5 * 1024 ** 3)
+    monkeypatch.setattr(doctor.shutil, "disk_usage",
+                        lambda path: shutil._ntuple_diskusage(2 * free, free, free))  # type: ignore[attr-defined]
+    monkeypatch.setenv("COSO_DEFAULT_LOCALE", locale)
+    _, table, _ = await coso("doctor")
+    [line] = [line for line in table.splitlines() if str(configured) in line]
+    assert line.endswith(f"{configured}: còn trống {figure}" if locale == "vi"
+                         else f"{configured}: {figure} free")
+
+
+async def test_uvloop_asked_for_and_missing_fails_naming_the_setting(
+        configured: Path, coso: Coso, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: doctor said nothing, and coso run then stopped at start."""
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as where it is not installed
+    monkeypatch.setenv("COSO_EVENT_LOOP", "uvloop")
+    code, out, _ = await coso("doctor", "--json")
+    assert code == 1 and statuses(out)["event_loop"] == "fail"
+    assert details(out)["event_loop"] == ("COSO_EVENT_LOOP=uvloop, but uvloop is not "
+                                          "installed: pip install 'coso-bot[fast]', or set "
+                                          "COSO_EVENT_LOOP=asyncio")
+    monkeypatch.setenv("COSO_EVENT_LOOP", "auto")
+    code, out, _ = await coso("doctor", "--json")
+    assert statuses(out)["event_loop"] == "ok"
 
 
 async def test_webhook_pointing_elsewhere_fails(configured: Path, coso: Coso,

@@ -37,11 +37,13 @@ from tests.doubles.token_proxy import TokenProxy
 from tests.doubles.zalo_api import ZaloDouble
 from tests.telegram_helpers import data_for, eventually, free_port, next_reply, register
 from tests.test_invite_card import decoded, tap
-from tests.test_roster import WARD, _invite, listing, seed_units, ward_csv
+from tests.test_roster import WARD, _invite, decoded_links, listing, seed_units, ward_csv
+from tests.test_zalo_channel import coso_run, only_sqlite
 
 TOKEN_A, TOKEN_B = "111111:bot-A-secret", "222222:bot-B-secret"
 KEY_B = "222222"
 BEN_THANH, SAI_GON = "26734", "26737"
+DEMO_WARD = "26743"  # coso demo's ward
 TOKENS = f"{TOKEN_A}={BEN_THANH};{TOKEN_B}={SAI_GON}"
 LEADER_A, LEADER_B = 501, 502  # Telegram users: Khu phố 1 of each ward
 STAFF_USER = 503
@@ -373,6 +375,26 @@ async def test_a_chat_invite_card_links_to_the_bot_serving_the_persons_unit(
         assert link in (card.text or "")
 
 
+async def test_demo_invites_link_to_the_bot_serving_their_unit(
+        bots: tuple[TelegramDouble, TelegramDouble, TokenProxy], coso: Coso, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bot B serves the demo ward's Khu phố 3: its quarter's and groups' invites (and their
+    printed cards) open bot B, the rest bot A. Before: every demo invite opened the default
+    bot, so Khu phố 3's leaders would have joined through the wrong one."""
+    _, _, proxy = bots
+    monkeypatch.setenv("TELEGRAM_BOT_TOKENS", f"{TOKEN_A};{TOKEN_B}={DEMO_WARD}-KP3")
+    monkeypatch.setenv("TELEGRAM_API_BASE", proxy.base_url)
+    code, out, err = await coso("demo", "--json")
+    assert code == 0, err
+    made = json.loads(out)
+    opens = {i["unit"]: i["telegram_link"].split("?")[0] for i in made["invites"]}
+    assert opens == {unit: "https://t.me/coso_b_bot" if unit.startswith(f"{DEMO_WARD}-KP3")
+                     else "https://t.me/coso_a_bot" for unit in opens}
+    assert {f"{DEMO_WARD}-KP3", f"{DEMO_WARD}-KP3-T1", f"{DEMO_WARD}-KP1"} <= set(opens)
+    links = {i["telegram_link"] for i in made["invites"] if i["person"]}
+    assert sorted(decoded_links(Path(made["cards"]))) == sorted(links)
+
+
 async def test_doctor_checks_every_bot_and_names_the_one_that_fails(
         bots: tuple[TelegramDouble, TelegramDouble, TokenProxy], coso: Coso,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -395,6 +417,8 @@ async def test_doctor_checks_every_bot_and_names_the_one_that_fails(
     assert code == 1
     [line] = [line for line in out.splitlines() if KEY_B in line]
     assert "LỖI" in line and "401" in line
+    # The default bot is named by its id too (before: "Token Telegram" alone).
+    assert [line for line in out.splitlines() if line.startswith("Token Telegram 111111 ")]
     assert revoked not in out and "renewed" not in out  # no secret printed
 
 
@@ -429,3 +453,46 @@ async def test_a_report_photo_taken_by_one_bot_shows_through_another(
     assert view.method == "sendPhoto" and "Report #1" in (view.text or ""), view.describe()
     assert view.photo == tg_b.files["AgAC-kp1-receipt"]  # the bytes, uploaded by bot A
     assert chats(tg_a) == {STAFF_USER} and chats(tg_b) == {LEADER_A}
+
+
+# ---------------------------------------------------------------- a token refused at start
+
+
+@pytest.mark.parametrize(("env", "line"), [
+    ({"TELEGRAM_BOT_TOKEN": "123456:not-the-token"},
+     "coso: TELEGRAM_BOT_TOKEN: Telegram từ chối token của bot 123456 (401 Unauthorized): "
+     "hãy kiểm tra lại, hoặc lấy token mới từ nền tảng"),
+    ({"TELEGRAM_BOT_TOKENS": f"{TOKEN_A}={BEN_THANH};333333:revoked-secret={SAI_GON}"},
+     "coso: TELEGRAM_BOT_TOKENS: Telegram từ chối token của bot 333333 (401 Unauthorized): "
+     "hãy kiểm tra lại, hoặc lấy token mới từ nền tảng"),
+    ({"TELEGRAM_BOT_TOKENS": f"{TOKEN_A}={BEN_THANH};333333:revoked-secret={SAI_GON}",
+      "TELEGRAM_WEBHOOK_URL": "http://127.0.0.1:9/hooks/telegram",
+      "TELEGRAM_WEBHOOK_SECRET": "s3cret-hook"},
+     "coso: TELEGRAM_BOT_TOKENS: Telegram từ chối token của bot 333333 (401 Unauthorized): "
+     "hãy kiểm tra lại, hoặc lấy token mới từ nền tảng"),
+], ids=["one bot, polling", "second bot, polling", "second bot, webhook"])
+async def test_coso_run_with_a_token_telegram_refuses_says_which_bot_in_one_line(
+        bots: tuple[TelegramDouble, TelegramDouble, TokenProxy], db_url: str, tmp_path: Path,
+        env: dict[str, str], line: str) -> None:
+    """Before: a traceback ending in RuntimeError, naming TELEGRAM_BOT_TOKEN whichever bot
+    it was. The bot's id (before ':') says which one; the secret part is never printed."""
+    only_sqlite(db_url)
+    _, _, proxy = bots
+    stderr = await coso_run(tmp_path, TELEGRAM_API_BASE=proxy.base_url, **env)
+    assert stderr == [line]
+    assert "not-the-token" not in line and "revoked" not in line
+
+
+async def test_coso_run_with_a_token_zalo_refuses_says_which_bot_in_one_line(
+        db_url: str, tmp_path: Path) -> None:
+    only_sqlite(db_url)
+    zalo = ZaloDouble("4455:zalo-secret-A")
+    await zalo.start()
+    try:
+        stderr = await coso_run(tmp_path, ZALO_API_BASE=zalo.base_url,
+                                ZALO_BOT_TOKENS=f"4455:zalo-secret-A={BEN_THANH};"
+                                                f"6677:zalo-revoked={SAI_GON}")
+    finally:
+        await zalo.stop()
+    assert stderr == ["coso: ZALO_BOT_TOKENS: Zalo từ chối token của bot 6677 (401 "
+                      "Unauthorized): hãy kiểm tra lại, hoặc lấy token mới từ nền tảng"]

@@ -454,6 +454,9 @@ async def test_start_refuses_a_token_telegram_does_not_know(tg: TelegramDouble) 
     async def handle(incoming: Any) -> None:
         raise AssertionError("no update expected")
 
-    with pytest.raises(RuntimeError, match="TELEGRAM_BOT_TOKEN"):
+    with pytest.raises(SettingsError) as refused:  # one line at start-up, not a traceback
         await telegram.start(handle)
+    assert str(refused.value).startswith("TELEGRAM_BOT_TOKEN: Telegram refused the token of "
+                                         "bot 999 (401 Unauthorized)")
+    assert "nope" not in str(refused.value)
     await telegram.stop()

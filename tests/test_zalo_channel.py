@@ -219,8 +219,9 @@ async def test_a_refused_token_stops_start_up_with_one_line(
                        "ZALO_WEBHOOK_SECRET": "s3cret-s3cret"}):
         with pytest.raises(SettingsError) as refused:
             await start_bot(ZALO_BOT_TOKEN="123:wrong", ZALO_API_BASE=zalo.base_url, **extra)
-        assert str(refused.value) == ("ZALO_BOT_TOKEN: Zalo refused the token "
-                                      "(401 Unauthorized)")
+        assert str(refused.value) == ("ZALO_BOT_TOKEN: Zalo refused the token of bot 123 "
+                                      "(401 Unauthorized): check it, or take a new one from "
+                                      "the platform")
     assert [method for method, _ in zalo.calls] == ["getMe", "getMe"]  # nothing after it
     assert not [r for r in caplog.records if "123:wrong" in r.getMessage()]
 
@@ -229,7 +230,8 @@ async def test_coso_run_with_a_refused_token_exits_with_one_line(
         db_url: str, zalo: ZaloDouble, tmp_path: Path) -> None:
     only_sqlite(db_url)
     stderr = await coso_run(tmp_path, ZALO_BOT_TOKEN="123:wrong", ZALO_API_BASE=zalo.base_url)
-    assert stderr == ["coso: ZALO_BOT_TOKEN: Zalo refused the token (401 Unauthorized)"]
+    assert stderr == ["coso: ZALO_BOT_TOKEN: Zalo từ chối token của bot 123 (401 Unauthorized): "
+                      "hãy kiểm tra lại, hoặc lấy token mới từ nền tảng"]
 
 
 @pytest.mark.parametrize("secret", ["", "7-chars", "x" * 257])
@@ -252,6 +254,7 @@ async def test_a_webhook_secret_outside_8_to_256_characters_is_refused_at_start_
 
 
 COSO = "import sys; from bot.cli import main; sys.exit(main())"  # the console script
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def only_sqlite(db_url: str) -> None:
@@ -260,20 +263,23 @@ def only_sqlite(db_url: str) -> None:
 
 
 async def coso_run(tmp_path: Path, **env: str) -> list[str]:
-    """`coso run` as a process; its stderr lines once it exits (it must, within a minute)."""
+    """`coso run` as a process, in Vietnamese (the default): its stderr lines once it exits
+    (it must, within a minute, with code 2 and no traceback anywhere)."""
     environment = {key: value for key, value in os.environ.items()
                    if not key.startswith(("COSO_", "TELEGRAM_", "ZALO_"))}
     environment.update({"COSO_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'run.db'}",
                         "COSO_DATA_DIR": str(tmp_path / "data"), "COSO_WEB_PORT": "0",
                         "COSO_SCHEDULER": "false", "COSO_LOG_LEVEL": "WARNING", **env})
+    environment["PYTHONPATH"] = str(REPOSITORY)  # this checkout's code
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-c", COSO, "run", cwd=tmp_path, env=environment,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
-        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
     except TimeoutError:
         process.kill()
         await process.wait()
         raise AssertionError("coso run did not stop by itself") from None
     assert process.returncode == 2, stderr.decode()
+    assert b"Traceback" not in stdout + stderr, stderr.decode()
     return stderr.decode().splitlines()

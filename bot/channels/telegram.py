@@ -322,14 +322,14 @@ class TelegramChannel:
                 drop_pending_updates=False,
                 allowed_updates=self.dispatcher.resolve_used_update_types())
         except TelegramUnauthorizedError:
-            raise _refused_token() from None
+            raise self.settings.refused_token(NAME, "401 Unauthorized") from None
         log.info("telegram: webhook mode on %s", self.webhook_path)
 
     async def _start_polling(self) -> None:
         try:  # getUpdates is refused while a webhook is set
             await self.bot.delete_webhook(drop_pending_updates=False)
         except TelegramUnauthorizedError:
-            raise _refused_token() from None
+            raise self.settings.refused_token(NAME, "401 Unauthorized") from None
         except TelegramAPIError as exc:  # the poller retries until Telegram is back
             log.warning("telegram: deleteWebhook failed (%s); polling anyway",
                         type(exc).__name__)
@@ -578,7 +578,3 @@ class TelegramChannel:
             if downloaded is not None:
                 return downloaded.read()
         return None
-
-
-def _refused_token() -> RuntimeError:
-    return RuntimeError("TELEGRAM_BOT_TOKEN: Telegram refused the token (401 Unauthorized)")

@@ -33,6 +33,7 @@ from bot.channels.zalo_api import (
 from bot.messages import Incoming, Outgoing
 from bot.settings import Settings, SettingsError
 from storage.db import unavailable
+from wording import N_
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +105,9 @@ class ZaloChannel:
             except ZaloApiError as exc:
                 if not exc.permanent:
                     raise
-                raise SettingsError(f"ZALO_WEBHOOK_URL: Zalo refused the webhook "
-                                    f"({exc.code} {exc.description})") from None
+                raise SettingsError(N_("ZALO_WEBHOOK_URL: Zalo refused the webhook "
+                                       "({code} {description})"),
+                                    code=exc.code, description=exc.description) from None
             log.info("zalo: webhook mode")
             return
         with contextlib.suppress(ZaloApiError, ZaloNetworkError):
@@ -120,8 +122,8 @@ class ZaloChannel:
             await self.client.get_me()
         except ZaloApiError as exc:
             if exc.code in TOKEN_REFUSED:
-                raise SettingsError(f"ZALO_BOT_TOKEN: Zalo refused the token "
-                                    f"({exc.code} {exc.description})") from None
+                raise self.settings.refused_token(
+                    "zalo", f"{exc.code} {exc.description}") from None
             log.warning("zalo: getMe failed (code %s); starting anyway", exc.code)
         except ZaloNetworkError as exc:
             log.warning("zalo: getMe got no answer (%s); starting anyway", exc)

@@ -12,7 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import cards
 from bot.cli.common import Context, with_db
-from bot.cli.invites import InviteView, TelegramBot, as_json, show, telegram_bot, views
+from bot.cli.invites import (
+    InviteView,
+    TelegramBot,
+    as_json,
+    explain_missing_links,
+    serving_bots,
+    show,
+    views,
+)
 from bot.handlers.access import ROLE_NAMES
 from bot.i18n import Translator
 from storage import demo, invites, migrate, roster, units
@@ -43,7 +51,7 @@ class DemoOutcome:
     ward_code: str
     ward_path: str
     invites: list[InviteView]
-    bot: TelegramBot
+    bots: dict[str, TelegramBot]  # invite code -> the bot its link opens
     cards: Path | None = None  # the demo people's invite cards, when there is a bot link
 
 
@@ -62,15 +70,19 @@ async def build_demo(ctx: Context, db: Database) -> DemoOutcome:
         found = await views(session, built.invites)
         card_posts = await _card_posts(session, built.invites,
                                        Translator("vi", ctx.settings.tz))
-    bot = await telegram_bot(ctx.settings, ctx.t)
+        # With several bots (TELEGRAM_BOT_TOKENS), each invite links to the bot serving its
+        # unit, as `coso invite create` and the chat's invite cards do.
+        above = {new.code: await units.codes_above(session, new.invite.unit)
+                 for new in built.invites}
+    bots = await serving_bots(ctx.settings, ctx.t, above)
     written = None
-    if bot.username:
+    if any(bot.username for bot in bots.values()):
         cards_of = [cards.Card(view.person, card_posts[view.code], view.unit_path, view.code,
-                               bot.link(view.code) or "")
+                               bots[view.code].link(view.code))
                     for view in found if view.person is not None]
         written = cards.write_pdf(cards_of, Translator("vi", ctx.settings.tz),
                                   private_dir(ctx.settings.data_dir) / CARDS_FILE)
-    return DemoOutcome(built.ward.code, path, found, bot, written)
+    return DemoOutcome(built.ward.code, path, found, bots, written)
 
 
 async def _card_posts(session: AsyncSession, made: list[invites.NewInvite], t: Translator
@@ -98,10 +110,9 @@ async def build_demo_if_empty(ctx: Context, db: Database) -> DemoOutcome | None:
 def show_demo(ctx: Context, outcome: DemoOutcome, json: bool) -> None:
     if json:
         ctx.json({"ward": {"code": outcome.ward_code, "path": outcome.ward_path},
-                  "invites": as_json(ctx, outcome.invites, outcome.bot),
+                  "invites": as_json(ctx, outcome.invites, outcome.bots),
                   "cards": str(outcome.cards) if outcome.cards else None})
-        if outcome.bot.problem:
-            ctx.err(ctx.t("Telegram link unavailable: {reason}", reason=outcome.bot.problem))
+        explain_missing_links(ctx, outcome.invites, outcome.bots)
         return
     ctx.out(ctx.t("Demo ward ready: {path} ({code})", path=outcome.ward_path,
                   code=outcome.ward_code))
@@ -110,4 +121,4 @@ def show_demo(ctx: Context, outcome: DemoOutcome, json: bool) -> None:
     if outcome.cards is not None:
         ctx.out(ctx.t("Invite cards to print: {file}", file=str(outcome.cards)))
     ctx.out()
-    show(ctx, outcome.invites, outcome.bot, json=False)
+    show(ctx, outcome.invites, outcome.bots, json=False)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+from collections.abc import Coroutine
 from typing import Any
 
 from bot.cli.common import Context
@@ -27,23 +29,42 @@ def register(commands: Any) -> None:
 
 
 def handle_doctor(ctx: Context, args: argparse.Namespace) -> int:
-    findings = asyncio.run(doctor.run_all(ctx.settings))
+    findings = asyncio.run(_quietly(doctor.run_all(ctx.settings)))
     if args.json:
         ctx.json([{"check": f.key, "status": f.status, "detail": _detail(ctx, f),
-                   **({"bot": f.bot} if f.bot else {})} for f in findings])
+                   **({"bot": f.bot} if f.bot else {}),
+                   **({"bot_id": f.bot_id} if f.bot_id else {})} for f in findings])
     else:
         _table(ctx, findings)
     return 1 if any(f.status == FAIL for f in findings) else 0
 
 
+async def _quietly(checks: Coroutine[Any, Any, list[Finding]]) -> list[Finding]:
+    """The channels' clients log a failed call ("zalo getMe failed: ClientConnectorError"):
+    with no logging set up, Python would print that on stderr under the table, which says
+    it already, in a sentence. A handler that drops records keeps it off the screen."""
+    root = logging.getLogger()
+    quiet = logging.NullHandler()
+    root.addHandler(quiet)
+    try:
+        return await checks
+    finally:
+        root.removeHandler(quiet)
+
+
 def _detail(ctx: Context, finding: Finding) -> str:
-    return ctx.t(finding.detail, **finding.values)
+    """The finding in the reader's language, its numbers written by Babel (71,4 in vi)."""
+    values = {name: ctx.t.number(value)
+              if isinstance(value, int | float) and not isinstance(value, bool) else value
+              for name, value in finding.values.items()}
+    return ctx.t(finding.detail, **values)
 
 
 def _table(ctx: Context, findings: list[Finding]) -> None:
     t = ctx.t
     marks = {"ok": t("ok"), "warn": t("warn"), "fail": t("FAIL")}
-    rows = [[t(f.label) + (f" {f.bot}" if f.bot else ""), marks[f.status], _detail(ctx, f)]
+    rows = [[t(f.label) + (f" {f.bot_id}" if f.bot_id else ""), marks[f.status],
+             _detail(ctx, f)]
             for f in findings]
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
     for label, mark, detail in rows:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from bot.cli.common import CliError, Context, with_db
 from bot.cli.people import find_seat
 from bot.handlers.access import ROLE_NAMES
 from bot.i18n import Translator
+from bot.settings import Settings
 from storage import invites, roster, units
 from storage.db import Database
 from storage.models import Person, Role, UnitPost, utcnow
@@ -117,24 +119,55 @@ async def views(session: AsyncSession, created: list[invites.NewInvite]) -> list
     return result
 
 
-def as_json(ctx: Context, found: list[InviteView], bot: TelegramBot) -> list[dict[str, Any]]:
+# One bot for every invite shown, or each invite code's own (several bots: the one serving
+# the invite's unit, TELEGRAM_BOT_TOKENS).
+Bots = TelegramBot | Mapping[str, TelegramBot]
+
+
+def bot_for(bots: Bots, code: str) -> TelegramBot:
+    return bots if isinstance(bots, TelegramBot) else bots[code]
+
+
+async def serving_bots(settings: Settings, t: Translator,
+                       codes_above: Mapping[str, Sequence[str]]) -> dict[str, TelegramBot]:
+    """invite code -> the Telegram bot serving its unit (codes_above: the codes of the
+    invite's unit and those above it, nearest first); one getMe per bot."""
+    asked: dict[str, TelegramBot] = {}
+    found = {}
+    for code, above in codes_above.items():
+        serving = settings.bot_serving("telegram", above)
+        key = serving.key if serving is not None else ""
+        if key not in asked:
+            asked[key] = await telegram_bot(settings, t, above)
+        found[code] = asked[key]
+    return found
+
+
+def as_json(ctx: Context, found: list[InviteView], bots: Bots) -> list[dict[str, Any]]:
     return [{"code": view.code, "unit": view.unit, "unit_path": view.unit_path,
              "role": view.role, "person": view.person,
              "expires_at": view.expires_at.astimezone(ctx.settings.tz).isoformat(),
-             "telegram_link": bot.link(view.code), "start_command": f"/start {view.code}"}
+             "telegram_link": bot_for(bots, view.code).link(view.code),
+             "start_command": f"/start {view.code}"}
             for view in found]
 
 
-def show(ctx: Context, found: list[InviteView], bot: TelegramBot, json: bool) -> None:
+def show(ctx: Context, found: list[InviteView], bots: Bots, json: bool) -> None:
     """Print the invites (text or JSON); a missing Telegram link is explained, on stderr
     when the output is JSON so that scripts read clean JSON."""
     if json:
-        ctx.json(as_json(ctx, found, bot))
-        if bot.problem:
-            ctx.err(ctx.t("Telegram link unavailable: {reason}", reason=bot.problem))
+        ctx.json(as_json(ctx, found, bots))
+        explain_missing_links(ctx, found, bots)
         return
     for view in found:
-        _show_one(ctx, view, bot)
+        _show_one(ctx, view, bot_for(bots, view.code))
+
+
+def explain_missing_links(ctx: Context, found: list[InviteView], bots: Bots) -> None:
+    """On stderr, each reason a Telegram link is missing, once."""
+    for problem in dict.fromkeys(bot_for(bots, view.code).problem for view in found):
+        if problem:
+            ctx.err(ctx.t("Telegram link unavailable: {reason}", reason=problem))
 
 
 def _show_one(ctx: Context, view: InviteView, bot: TelegramBot) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.cli.common import CliError, Context, with_db
 from bot.cli.demo import build_demo_if_empty, show_demo
-from bot.settings import Settings, SettingsError
+from bot.settings import UVLOOP_MISSING, Settings, SettingsError
 from storage.backup import BackupError
 
 Serve = Callable[[Settings], Coroutine[Any, Any, None]]
@@ -53,7 +53,7 @@ def handle_run(ctx: Context, args: argparse.Namespace) -> int:
     except BackupError as exc:  # a restore holds the database
         raise CliError(ctx.t(exc.msgid, **exc.values)) from None
     except SettingsError as exc:  # found at start-up, e.g. a token the platform refused
-        raise CliError(str(exc), code=2) from None
+        raise CliError(ctx.t(exc.msgid, **exc.values), code=2) from None
     return 0
 
 
@@ -66,8 +66,7 @@ def loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] 
         import uvloop
     except ImportError:
         if settings.event_loop == "uvloop":
-            raise SettingsError("COSO_EVENT_LOOP=uvloop: uvloop is not installed (pip install "
-                                "'coso-bot[fast]')") from None
+            raise SettingsError(UVLOOP_MISSING) from None
         return None
     return uvloop.new_event_loop
 

@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 
 from bot.i18n import N_
-from bot.settings import BotToken, Settings
+from bot.settings import UVLOOP_MISSING, BotToken, Settings, bot_key
 from storage import health
 from storage.db import Database, unavailable
 from storage.migrate import current_heads, known_revision
@@ -41,13 +41,17 @@ class Finding:
     detail: str  # msgid
     values: dict[str, Any] = field(default_factory=dict)
     bot: str = ""  # with several bots (TELEGRAM_BOT_TOKENS): which one, "" the default
+    bot_id: str = ""  # the bot's id (before the token's ':'), the default's too: shown
 
 
 def _of_bot(found: list[Finding], bot: BotToken) -> list[Finding]:
-    """One bot's findings, keyed apart from the default's ('telegram.token.222222')."""
+    """One bot's findings, named by its id; keyed apart from the default's
+    ('telegram.token.222222')."""
+    shown = bot.key or bot_key(bot.token)
     if not bot.key:
-        return found
-    return [dataclasses.replace(f, key=f"{f.key}.{bot.key}", bot=bot.key) for f in found]
+        return [dataclasses.replace(f, bot_id=shown) for f in found]
+    return [dataclasses.replace(f, key=f"{f.key}.{bot.key}", bot=bot.key, bot_id=shown)
+            for f in found]
 
 
 Check = Callable[[Settings], Awaitable[list[Finding]]]
@@ -55,7 +59,8 @@ Check = Callable[[Settings], Awaitable[list[Finding]]]
 
 async def run_all(settings: Settings) -> list[Finding]:
     found: list[Finding] = []
-    for check in (settings_check, timezone_check, database_check, telegram_check,
+    for check in (settings_check, event_loop_check, timezone_check, database_check,
+                  telegram_check,
                   zalo_check, public_url_check, data_dir_check):
         try:
             async with asyncio.timeout(3 * SECONDS):
@@ -84,6 +89,22 @@ async def settings_check(settings: Settings) -> list[Finding]:
     return found
 
 
+async def event_loop_check(settings: Settings) -> list[Finding]:
+    """COSO_EVENT_LOOP=uvloop without uvloop stops coso run at start: say so now."""
+    label = N_("Event loop")
+    if settings.event_loop == "asyncio":
+        return [Finding("event_loop", label, OK, N_("asyncio (COSO_EVENT_LOOP)"))]
+    try:
+        import uvloop  # noqa: F401 - only whether it is there
+    except ImportError:
+        if settings.event_loop == "uvloop":
+            return [Finding("event_loop", label, FAIL, UVLOOP_MISSING)]
+        return [Finding("event_loop", label, OK,
+                        N_("asyncio: COSO_EVENT_LOOP=auto, and uvloop is not installed"))]
+    return [Finding("event_loop", label, OK, N_("uvloop (COSO_EVENT_LOOP={setting})"),
+                    {"setting": settings.event_loop})]
+
+
 async def timezone_check(settings: Settings) -> list[Finding]:
     now = datetime.now(settings.tz)
     return [Finding("timezone", N_("Time zone"), OK, N_("{zone}: now {now}"),
@@ -98,10 +119,7 @@ async def database_check(settings: Settings) -> list[Finding]:
                 await health.ping(session)
                 applied = await health.applied_revisions(session)
         except Exception as exc:
-            reason = "no answer in time" if isinstance(exc, TimeoutError) else (
-                unavailable(exc) or type(exc).__name__)
-            return [Finding("database", N_("Database"), FAIL, N_("cannot reach it: {error}"),
-                            {"error": reason})]
+            return [_database_failure(exc)]
     finally:
         await db.dispose()
     found = [Finding("database", N_("Database"), OK, N_("answers"))]
@@ -119,6 +137,45 @@ async def database_check(settings: Settings) -> list[Finding]:
                              N_("at {revision}, not {head}: run `coso db upgrade`"),
                              {"revision": revision, "head": ", ".join(sorted(heads))}))
     return found
+
+
+def _database_failure(exc: Exception) -> Finding:
+    """What failed, in a sentence that says what to do (no exception's name)."""
+    label = N_("Database")
+    names = _names(exc)
+    if isinstance(exc, TimeoutError):
+        return Finding("database", label, FAIL, N_("no answer in {seconds} seconds: is the "
+                                                   "database server running?"),
+                       {"seconds": int(SECONDS)})
+    if names & {"InvalidPasswordError", "InvalidAuthorizationSpecificationError"}:
+        return Finding("database", label, FAIL, N_("the server refused the login: check the "
+                                                   "user and password in COSO_DATABASE_URL"))
+    if "InvalidCatalogNameError" in names:
+        return Finding("database", label, FAIL, N_("the database named in COSO_DATABASE_URL "
+                                                   "does not exist: create it, or correct "
+                                                   "the name"))
+    if unavailable(exc) is not None:
+        return Finding("database", label, FAIL, N_("cannot reach it now: check that the "
+                                                   "database server is running (or that "
+                                                   "the SQLite file can be opened), and "
+                                                   "COSO_DATABASE_URL"))
+    return Finding("database", label, FAIL, N_("cannot read it: check COSO_DATABASE_URL, and "
+                                               "that its migrations were run (coso db "
+                                               "upgrade)"))
+
+
+def _names(exc: BaseException) -> set[str]:
+    """The type names of an exception and of what it wraps (SQLAlchemy's orig, causes):
+    to tell failures apart, never to show."""
+    names: set[str] = set()
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            break
+        names.add(type(seen).__name__)
+        orig = getattr(seen, "orig", None)
+        seen = orig if isinstance(orig, BaseException) else seen.__cause__ or seen.__context__
+    return names
 
 
 async def telegram_check(settings: Settings) -> list[Finding]:
@@ -142,20 +199,22 @@ async def _telegram_bot(settings: Settings) -> list[Finding]:
 
     try:
         channel = TelegramChannel(settings, lambda locale: [])
-    except ValueError as exc:
-        return [Finding("telegram.token", N_("Telegram token"), FAIL, N_("unusable: {error}"),
-                        {"error": str(exc)})]
+    except ValueError:
+        return [Finding("telegram.token", N_("Telegram token"), FAIL,
+                        N_("not a bot token: TELEGRAM_BOT_TOKEN takes '<digits>:<secret>' as "
+                           "@BotFather gives it"))]
     try:
         try:
             me = await channel.bot.get_me()
         except Exception as exc:
-            return [_api_failure("telegram.token", N_("Telegram token"), exc)]
+            return [_api_failure("telegram.token", N_("Telegram token"), exc, settings)]
         found = [Finding("telegram.token", N_("Telegram token"), OK, N_("accepted: @{name}"),
-                         {"name": me.username or me.id})]
+                         {"name": me.username or str(me.id)})]
         try:
             info = await channel.bot.get_webhook_info()
         except Exception as exc:
-            return [*found, _api_failure("telegram.webhook", N_("Telegram webhook"), exc)]
+            return [*found, _api_failure("telegram.webhook", N_("Telegram webhook"), exc,
+                                         settings)]
         found.append(webhook_finding("telegram.webhook", N_("Telegram webhook"),
                                      settings.telegram_webhook_url, info.url,
                                      info.pending_update_count, info.last_error_message))
@@ -173,14 +232,14 @@ async def _zalo_bot(settings: Settings) -> list[Finding]:
         try:
             me = await client.get_me()
         except Exception as exc:
-            return [_api_failure("zalo.token", N_("Zalo token"), exc)]
+            return [_api_failure("zalo.token", N_("Zalo token"), exc, settings)]
         name = me.get("account_name") or me.get("display_name") or me.get("id") or "?"
         found = [Finding("zalo.token", N_("Zalo token"), OK, N_("accepted: {name}"),
                          {"name": name})]
         try:
             info = await client.get_webhook_info()
         except Exception as exc:
-            return [*found, _api_failure("zalo.webhook", N_("Zalo webhook"), exc)]
+            return [*found, _api_failure("zalo.webhook", N_("Zalo webhook"), exc, settings)]
         found.append(webhook_finding("zalo.webhook", N_("Zalo webhook"),
                                      settings.zalo_webhook_url, str(info.get("url") or ""),
                                      None, None))
@@ -222,14 +281,32 @@ async def public_url_check(settings: Settings) -> list[Finding]:
                 url, timeout=aiohttp.ClientTimeout(total=SECONDS)) as response:
             status = response.status
     except (aiohttp.ClientError, TimeoutError) as exc:
-        return [Finding("public_url", N_("Public URL"), FAIL, N_("{url} unreachable: {error}"),
-                        {"url": url, "error": type(exc).__name__})]
+        return [Finding("public_url", N_("Public URL"), FAIL, _unreachable(exc),
+                        {"url": url, "seconds": int(SECONDS)})]
     if status == 200:
         return [Finding("public_url", N_("Public URL"), OK, N_("{url} answers"),
                         {"url": url})]
     return [Finding("public_url", N_("Public URL"), FAIL,
                     N_("{url} answers HTTP {status}: is the bot running behind the proxy?"),
                     {"url": url, "status": status})]
+
+
+def _unreachable(exc: Exception) -> str:
+    """Why COSO_PUBLIC_URL was not reached, and what to look at."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return N_("{url} unreachable: its name does not resolve from here; check "
+                  "COSO_PUBLIC_URL and the name's DNS record")
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return N_("{url} unreachable: its HTTPS certificate is not accepted; renew it, or fix "
+                  "the reverse proxy's certificate")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return N_("{url} unreachable: nothing answers there; check that the reverse proxy is "
+                  "running and its port is open")
+    if isinstance(exc, TimeoutError):
+        return N_("{url} unreachable: no answer in {seconds} seconds; check the firewall and "
+                  "the reverse proxy")
+    return N_("{url} unreachable: the connection failed; check COSO_PUBLIC_URL and the "
+              "reverse proxy")
 
 
 async def data_dir_check(settings: Settings) -> list[Finding]:
@@ -251,22 +328,33 @@ def _data_dir(folder: Path) -> list[Finding]:
                              N_("{path} is open to other users ({mode}): chmod 700"),
                              {"path": str(folder), "mode": oct(mode)}))
     free = shutil.disk_usage(folder).free
-    values = {"path": str(folder), "free": f"{free / 1024 ** 3:.1f} GB"}
+    # A number: the command writes it in the reader's locale (Babel), e.g. 71,4 in vi.
+    values = {"path": str(folder), "free": round(free / 1024 ** 3, 1)}
     if free < MIN_FREE:
-        found.append(Finding("data_dir.space", label, FAIL, N_("{path}: only {free} free"),
+        found.append(Finding("data_dir.space", label, FAIL, N_("{path}: only {free} GB free"),
                              values))
     elif free < LOW_FREE:
-        found.append(Finding("data_dir.space", label, WARN, N_("{path}: only {free} free"),
+        found.append(Finding("data_dir.space", label, WARN, N_("{path}: only {free} GB free"),
                              values))
     else:
-        found.append(Finding("data_dir.space", label, OK, N_("{path}: {free} free"), values))
+        found.append(Finding("data_dir.space", label, OK, N_("{path}: {free} GB free"),
+                             values))
     return found
 
 
-def _api_failure(key: str, label: str, exc: Exception) -> Finding:
-    """A token or webhook call that failed: refused (401), or the API not reached."""
+def _api_failure(key: str, label: str, exc: Exception, settings: Settings) -> Finding:
+    """A token or webhook call that failed: refused (401), the API not reached, or an
+    error answered; said in a sentence, the exception's name only told apart."""
     text = f"{type(exc).__name__} {getattr(exc, 'code', '')} {exc}".lower()
     if "unauthorized" in text or " 401" in text:
         return Finding(key, label, FAIL, N_("refused by the platform (401): check the token"))
-    return Finding(key, label, FAIL, N_("API not reached: {error}"),
-                   {"error": type(exc).__name__})
+    platform = key.partition(".")[0]
+    values = {"platform": platform.capitalize(), "setting": f"{platform.upper()}_API_BASE",
+              "base": getattr(settings, f"{platform}_api_base")}
+    if isinstance(exc, OSError | TimeoutError | aiohttp.ClientError) or "network" in text:
+        return Finding(key, label, FAIL, N_("the {platform} API ({base}) is not reached from "
+                                            "this machine: check the network, a firewall or "
+                                            "proxy, and {setting}"), values)
+    return Finding(key, label, FAIL, N_("the {platform} API ({base}) answered with an error: "
+                                        "check {setting}, or try again in a few minutes"),
+                   values)
