@@ -14,6 +14,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import segno
@@ -45,8 +46,30 @@ class Card:
     unit_path: str
     code: str
     # The Telegram deep link the QR code carries; None where the bot has no Telegram (a web
-    # chat or Zalo only set-up): the card then carries the code and the Zalo words alone.
+    # chat or Zalo only set-up): the card then carries the code and the other ways in alone.
     link: str | None
+    zalo: bool = True  # the installation has a Zalo bot: the card says how to reach it
+    web: str | None = None  # the web chat's address (COSO_PUBLIC_URL), where there is one
+
+
+def ways_in(settings: Settings) -> dict[str, Any]:
+    """What a card says besides Telegram's QR code: Zalo when a Zalo bot is configured, the
+    web chat's address when COSO_PUBLIC_URL is set (Card's `zalo` and `web`)."""
+    return {"zalo": bool(settings.zalo_bots), "web": settings.public_url or None}
+
+
+def other_ways(card: Card, t: Translator) -> list[str]:
+    """How to join other than Telegram, for the card and the chat message alike; with
+    neither Zalo nor a public address, the web chat the ward will point to."""
+    lines = []
+    if card.zalo:
+        lines.append(t("Zalo: scan the Coso bot's QR code (ask the ward staff), then send the "
+                       "message /start {code}", code=card.code))
+    if card.web:
+        lines.append(t("Web: open {url} and type the code.", url=card.web))
+    elif not card.zalo and card.link is None:
+        lines.append(t("Web: open the Coso address the ward staff give you and type the code."))
+    return lines
 
 
 @dataclass(frozen=True)
@@ -113,13 +136,11 @@ def write_pdf(cards: Sequence[Card], t: Translator, path: Path) -> Path:
     return path
 
 
-def texts(card: Card, t: Translator) -> tuple[str, str, str, str]:
-    """The card's wording (PDF and PNG alike): the code's label, the code, the Telegram and
-    the Zalo instructions."""
-    return (t("Invite code"), spaced(card.code),
-            t("Telegram: scan the QR code with the phone's camera.") if card.link else "",
-            t("Zalo: scan the Coso bot's QR code (ask the ward staff), then send the message "
-              "/start {code}", code=card.code))
+def texts(card: Card, t: Translator) -> tuple[str, str, list[str]]:
+    """The card's wording (PDF and PNG alike): the code's label, the code, and how to join
+    (Telegram, Zalo, the web chat: those the installation has)."""
+    telegram = [t("Telegram: scan the QR code with the phone's camera.")] if card.link else []
+    return t("Invite code"), spaced(card.code), telegram + other_ways(card, t)
 
 
 def _card(pdf: FPDF, t: Translator, card: Card, x: float, y: float) -> None:
@@ -148,17 +169,28 @@ def _card(pdf: FPDF, t: Translator, card: Card, x: float, y: float) -> None:
         right = x + PAD + size + 3
     width = x + CARD_W - PAD - right
     pdf.set_xy(right, top)
-    label, code, telegram, zalo = texts(card, t)
+    label, code, ways = texts(card, t)
     pdf.set_font(FONT, "", 7)
     pdf.multi_cell(width, 3.2, label, new_x="LEFT", new_y="NEXT", align="L")
-    pdf.set_font(FONT, "B", 20)
+    pdf.set_font(FONT, "B", _pdf_fitting(pdf, code, 20, width))
     pdf.multi_cell(width, 9, code, new_x="LEFT", new_y="NEXT", align="L")
     pdf.set_font(FONT, "", 7)
-    if telegram:
-        pdf.multi_cell(width, 3.2, telegram, new_x="LEFT", new_y="NEXT", align="L")
-    pdf.set_y(pdf.get_y() + 1)
-    pdf.set_x(right)
-    pdf.multi_cell(width, 3.2, zalo, new_x="LEFT", new_y="NEXT", align="L")
+    for index, way in enumerate(ways):
+        if index:
+            pdf.set_y(pdf.get_y() + 1)
+            pdf.set_x(right)
+        pdf.multi_cell(width, 3.2, way, new_x="LEFT", new_y="NEXT", align="L")
+
+
+def _pdf_fitting(pdf: FPDF, text: str, size: int, width: float) -> int:
+    """The largest bold size up to `size` that keeps the code on one line: split over two
+    beside the QR code, it reads as two codes."""
+    while size > 8:
+        pdf.set_font(FONT, "B", size)
+        if pdf.get_string_width(text) <= width - 2 * pdf.c_margin:
+            break
+        size -= 1
+    return size
 
 
 # --- the same card as a PNG image ------------------------------------------------------------
@@ -189,12 +221,12 @@ def write_png(card: Card, t: Translator, path: Path) -> Path:
         image.paste(code_image, (_px(PAD), top))
         right = _px(PAD) + code_image.width + _px(3)
     width = image.width - _px(PAD) - right
-    label, code, telegram, zalo = texts(card, t)
+    label, code, ways = texts(card, t)
     y = _paragraph(draw, label, _font(False, 7), right, top, width, 3.2)
     y = _paragraph(draw, code, _fitting(draw, code, 20, width), right, y, width, 9)
-    if telegram:
-        y = _paragraph(draw, telegram, _font(False, 7), right, y, width, 3.2)
-    _paragraph(draw, zalo, _font(False, 7), right, y + _px(1), width, 3.2)
+    for index, way in enumerate(ways):
+        y = _paragraph(draw, way, _font(False, 7), right, y + (_px(1) if index else 0),
+                       width, 3.2)
     folder_for(path)
     with private_file(path).open("wb") as handle:
         image.save(handle, format="PNG")

@@ -81,7 +81,8 @@ async def test_ward_staff_send_a_persons_card_on_telegram(
     text = card.text or ""
     assert text.startswith("Invite for Trần Văn Bảo 3-2 (Head of residential group, Tổ dân phố "
                            "2), valid until")
-    assert f"{code[:4]} {code[4:]}" in text and link in text and f"/start {code}" in text
+    assert f"{code[:4]} {code[4:]}" in text and link in text
+    assert "Zalo" not in text  # no Zalo bot here: no words about one
     # The card re-issued the invite: the lost code is refused, the new one claims the person.
     await tg.send_text(NEWCOMER, f"/start {lost}", language_code="en", first_name="y")
     assert "withdrawn" in ((await tg.next_message(NEWCOMER)).text or "")
@@ -134,7 +135,7 @@ async def test_on_zalo_the_card_comes_by_signed_link_with_the_code_as_text(
 async def test_in_the_web_chat_without_telegram_the_card_still_comes_as_an_image(
         coso: Coso, db: object, tmp_path: Path, start_bot: StartBot) -> None:
     """Found by a new-user trial: /invite in the web chat (no Telegram bot set) showed no
-    card. The card comes without a QR code: the code and the Zalo words."""
+    card. The card comes without a QR code: the code and how to open the web chat."""
     from tests.test_web_chat import WebUser
 
     await seed_units(db)  # type: ignore[arg-type]
@@ -160,7 +161,7 @@ async def test_in_the_web_chat_without_telegram_the_card_still_comes_as_an_image
         (tmp_path / "web-card.png").write_bytes(png)  # to look at when a test fails
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
         assert zxingcpp.read_barcodes(Image.open(io.BytesIO(png))) == []  # no Telegram: no QR
-        assert "/start " in card["text"] and "t.me" not in card["text"]
+        assert "Web: open the Coso address" in card["text"] and "t.me" not in card["text"]
     finally:
         await user.close()
 

@@ -246,8 +246,9 @@ def _create_roster(ctx: Context, args: argparse.Namespace, expires_in: timedelta
 
 
 def handle_cards(ctx: Context, args: argparse.Namespace) -> int:
-    """The link comes first: without the bot's username a card's QR code would be useless,
-    so no invite is revoked or issued then."""
+    """The link comes first: with Telegram on and its username unknown, a card's QR code
+    would be useless, so no invite is revoked or issued then. Without Telegram the cards
+    carry the code and the other ways in (Zalo, the web chat), no QR code."""
     expires_in = args.expires or timedelta(days=ctx.settings.invite_expiry_days)
     async def unit_codes(db: Database) -> list[str]:
         async with db.read() as session:
@@ -258,7 +259,7 @@ def handle_cards(ctx: Context, args: argparse.Namespace) -> int:
     several = len(ctx.settings.telegram_bots) > 1
     bot = asyncio.run(telegram_bot(ctx.settings, ctx.t,
                                    with_db(ctx, unit_codes) if several else ()))
-    if bot.username is None:
+    if bot.username is None and ctx.settings.telegram_bots:
         raise CliError(ctx.t("invite cards need the Telegram link: {reason}",
                              reason=bot.problem))
 
@@ -279,9 +280,10 @@ def handle_cards(ctx: Context, args: argparse.Namespace) -> int:
                     paths[place.id] = ", ".join(u.name for u in above)
                     bots[place.id] = await telegram_bot(
                         ctx.settings, ctx.t, [u.code for u in above]) if several else bot
-                link = bots[place.id].link(item.code) or bot.link(item.code) or ""
+                link = bots[place.id].link(item.code) or bot.link(item.code)
                 found.append(cards.Card(item.person.full_name, item.unit_post.post.label_vi,
-                                        paths[place.id], item.code, link))
+                                        paths[place.id], item.code, link,
+                                        **cards.ways_in(ctx.settings)))
             return found
 
     made = with_db(ctx, work)

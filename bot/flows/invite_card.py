@@ -126,13 +126,13 @@ async def _finish(turn: Turn) -> None:
     log.info("invite card for person %s issued by account %s", holder.person.id,
              turn.account.id)
     link = bot.link(new.code)
-    text = _card_text(turn, holder, new.code, link, new.invite.expires_at)
     # In Vietnamese whatever the sender's language, as the printed cards: it is for the
     # person who joins, not for the ward staff who sends it. Without Telegram (a web chat or
-    # Zalo only set-up) the card still comes, with no QR code: the code and the Zalo words.
+    # Zalo only set-up) the card still comes, with no QR code: the code and the other ways.
     card = cards.Card(holder.person.full_name, holder.unit_post.post.label_vi,
                       await units.full_path(turn.session, holder.unit_post.unit),
-                      new.code, link)
+                      new.code, link, **cards.ways_in(turn.settings))
+    text = _card_text(turn, holder, card, new.invite.expires_at)
     path = turn.settings.data_dir / "cards" / f"{secrets.token_hex(12)}.png"
     photo: str | None = str(cards.write_png(card, Translator("vi", turn.settings.tz), path))
     if turn.account.channel == Platform.ZALO:  # Zalo fetches a photo by URL only
@@ -143,18 +143,15 @@ async def _finish(turn: Turn) -> None:
     turn.say(text, photo=photo)
 
 
-def _card_text(turn: Turn, holder: Holder, code: str, link: str | None,
-               expires: Any) -> str:
+def _card_text(turn: Turn, holder: Holder, card: cards.Card, expires: Any) -> str:
     t = turn.t
     lines = [t("Invite for {name} ({post}, {unit}), valid until {when}. Send them the card "
                "or this message.", name=holder.person.full_name, post=post_label(turn, holder),
                unit=holder.unit_post.unit.name, when=t.date(expires)),
-             "", t("Invite code: {code}", code=cards.spaced(code))]
-    if link is not None:
-        lines.append(t("Telegram: open {link}", link=link))
-    lines.append(t("Zalo: scan the Coso bot's QR code (ask the ward staff), then send the "
-                   "message /start {code}", code=code))
-    return "\n".join(lines)
+             "", t("Invite code: {code}", code=cards.spaced(card.code))]
+    if card.link is not None:
+        lines.append(t("Telegram: open {link}", link=card.link))
+    return "\n".join(lines + cards.other_ways(card, t))
 
 
 async def telegram(turn: Turn, unit: Unit) -> cards.TelegramBot:
