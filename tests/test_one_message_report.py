@@ -133,3 +133,23 @@ async def test_hostile_one_message_reports_are_answered_and_save_nothing(
         await chat.send("/cancel")
     async with db.read() as session:
         assert (await session.execute(select(Report))).first() is None
+
+
+async def test_a_household_of_one_is_not_asked_how_many_are_concerned(
+        ward: tuple[Router, Database, Seeded]) -> None:
+    """Found by a new-user trial: "(1 to 1)?" was asked, a third answer with one possible
+    value. Now the message and Save, as for the others (the guided report skips it too: the
+report_checkin golden)."""
+    router, db, seeded = ward
+    async with db.transaction() as session:
+        kp1 = await units.by_code(session, "26734-KP1")
+        assert kp1 is not None
+        await households.add(session, kp1, "9 Lý Tự Trọng", head_name="Phan Thị Mai", members=1)
+    chat = Chat(router, db, channel="zalo", external_id="zl-alone", language="vi")
+    await chat.send(f"/start {seeded.codes['leader:KP1']}")
+    [summary] = await chat.send("/report 9 ly tu trong thieu an")
+    assert "Số người liên quan: 1" in summary.text, summary.text
+    await chat.send("1")  # Lưu
+    async with db.read() as session:
+        [report] = (await session.execute(select(Report))).scalars().all()
+    assert (report.category_key, report.people_count) == ("short_food", 1)
