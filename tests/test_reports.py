@@ -510,6 +510,8 @@ async def test_telegram_done_when_scenario(
         prompt = await double.next_message(leader)
         assert prompt.button_texts == ["No change today", "Report a household"]
         await double.tap(leader, prompt.button_data[0])
+        taken = await double.next_message(leader)  # answered: the prompt's buttons go first
+        assert (taken.method, taken.buttons) == ("editMessageReplyMarkup", []), taken.describe()
         assert "report was already filed" in ((await double.next_message(leader)).text or "")
         entries = await _cli_json(monkeypatch, tmp_path, capsys, db_url, "26734")
         assert [(e["household_code"], e["category_key"], e["people_count"], e["urgent"])

@@ -463,8 +463,8 @@ async def to_the_photo_step(user: WebUser) -> dict[str, Any]:
     await answer(user, text="bỏ qua")  # the head's name
     flags = await answer(user, text="1")
     categories = await answer(user, choice=payload(flags, "Xong"))
-    await answer(user, choice=payload(categories, "thuốc"))
-    question = await answer(user, text="1")  # the people concerned
+    # A household of one: nobody asks how many are concerned; the note comes next.
+    question = await answer(user, choice=payload(categories, "thuốc"))
     assert "hoặc gửi ảnh" in question["text"], question
     return question
 

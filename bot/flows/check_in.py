@@ -21,7 +21,7 @@ from bot.flows.engine import Flow, Option, Step, register
 from bot.flows.report import start as start_report
 from bot.handlers.access import LEADERS, refuse
 from bot.i18n import N_, Translator, pick_locale
-from bot.messages import Button, Outgoing, id_and_action
+from bot.messages import EDIT, KEYBOARD_ONLY, Button, Outgoing, id_and_action
 from bot.settings import Settings
 from bot.turn import Turn
 from storage import conversations, outbox, people, units
@@ -111,6 +111,8 @@ async def on_button(turn: Turn, payload: str) -> None:
         turn.say(turn.t("This question is no longer open."))
         return
     unit_id, answer = parsed
+    if turn.incoming.message_ref is not None:  # answered: its buttons go, as a flow's do
+        turn.say("", extra={EDIT: turn.incoming.message_ref, KEYBOARD_ONLY: True})
     conversation = await engine.current(turn)
     if conversation is not None and conversation.flow == NAME:
         # The tap answers the open check-in itself: close it quietly.
