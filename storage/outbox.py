@@ -45,15 +45,17 @@ def enqueue(session: AsyncSession, account: ChatAccount, payload: dict[str, Any]
     return row
 
 
-def reply(session: AsyncSession, account: ChatAccount, payload: dict[str, Any]) -> None:
+def reply(session: AsyncSession, account: ChatAccount, payload: dict[str, Any],
+          priority: int = INTERACTIVE, ref: str | None = None) -> None:
     """A reply in the turn's transaction, as enqueue() but without an ORM object: the row is
     inserted with Core at the commit (storage.db.PENDING_ROWS), the turn's replies in one
     executemany. A turn's replies go to its own chat, so their order among themselves is
-    all that matters, and it is kept. The account must have its id (it is flushed)."""
+    all that matters, and it is kept (the web chat shows them by id: a directive's card
+    owed to a newcomer comes after their welcome). The account must have its id."""
     pending = session.info.setdefault(PENDING_ROWS, {})
     pending.setdefault(_OUTBOX, []).append(
         {"channel": account.channel, "bot": account.bot or "", "chat_account_id": account.id,
-         "payload": payload, "priority": INTERACTIVE, "ref": None})
+         "payload": payload, "priority": priority, "ref": ref})
     _queued(session, account, payload)
 
 

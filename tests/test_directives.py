@@ -39,6 +39,7 @@ from tests.telegram_helpers import (
     tap,
     ward_team,
 )
+from tests.test_web_chat import WebUser
 
 ADMIN, STAFF, KP1, T1, OTHER = 801, 802, 803, 804, 805
 ZALO_KP2, ZALO_T1 = "zalo-kp2", "zalo-t1"
@@ -440,6 +441,17 @@ async def test_a_leader_who_joins_after_the_send_gets_what_is_still_owed(
     welcome, card = await tg.wait_messages(OTHER + 10, 2)
     assert (welcome.text or "").startswith("Welcome, Võ Thị Hoa!"), welcome.describe()
     assert TEXT in (card.text or "") and card.button_texts == ["Received"]
+    # On the web chat too, which shows messages in the order they were written (found by
+    # a new-user trial: the card came before the welcome there).
+    code, out, err = await coso("invite", "create", "--person", str(hoa), "--json")
+    assert code == 0, err
+    web = WebUser(runtime)
+    try:
+        assert (await web.login(json.loads(out)[0]["code"]))[0] == 200
+        shown = [message["text"] for message in await web.messages(wait=False)]
+    finally:
+        await web.close()
+    assert shown[0].startswith("Welcome, Võ Thị Hoa!") and TEXT in shown[1], shown
     await tap(tg, OTHER + 10, data_for(card, "Received"))
     [status] = await say(tg, STAFF, "/directive status 1")
     lines = (status.text or "").splitlines()

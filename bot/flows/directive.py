@@ -133,9 +133,9 @@ async def catch_up(session: AsyncSession, settings: Settings, account: ChatAccou
     queued = 0
     for directive, entries in owed.values():  # one _cards per directive: its reads once
         for to, entry, message in await _cards(session, settings, directive, entries):
-            if to.id == account.id:
-                outbox.enqueue(session, account, message.to_payload(), outbox.BULK,
-                               directives.ref(directive.id, entry.unit_id))
+            if to.id == account.id:  # after the turn's own replies: the welcome first
+                outbox.reply(session, account, message.to_payload(), outbox.BULK,
+                             directives.ref(directive.id, entry.unit_id))
                 queued += 1
     return queued
 
