@@ -128,10 +128,15 @@ async def escalate(run: Run) -> int:
     staff = await notify.holders_over(run.session, run.ward, Role.WARD_STAFF)
 
     def render(t: Translator) -> Outgoing:
+        # "After the reminder" only when every one of them was reminded.
         head = t.plural("{ward}, {day}: {n} unit has not answered the check-in after the "
                         "reminder:",
                         "{ward}, {day}: {n} units have not answered the check-in after the "
-                        "reminder:", len(lines), ward=run.ward.name, day=t.date(run.day))
+                        "reminder:", len(lines), ward=run.ward.name, day=t.date(run.day)
+                        ) if not unreachable else t.plural(
+            "{ward}, {day}: {n} unit has not answered the check-in:",
+            "{ward}, {day}: {n} units have not answered the check-in:", len(lines),
+            ward=run.ward.name, day=t.date(run.day))
         def named(person: Person) -> str:
             if person.id in reachable:
                 return person.full_name

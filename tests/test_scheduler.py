@@ -187,7 +187,8 @@ async def test_a_day_prompt_reminder_escalation_digest(
     assert jobs(await scheduler.tick()) == [("escalation", ben_thanh), ("escalation", sai_gon)]
     [escalation] = await tg.wait_messages(STAFF)
     text = escalation.text or ""
-    assert "1 unit has not answered the check-in after the reminder" in text, text
+    # Not "after the reminder": Đỗ Thị Không Chat was never reminded (a new-user trial).
+    assert "1 unit has not answered the check-in:" in text, text
     assert "• Khu phố 1 › Tổ dân phố 1 — " in text and "Lê Văn Cường" in text
     assert "Đỗ Thị Không Chat (no chat connected)" in text, text
     assert text.endswith("1 of them has no chat connected: phone them."), text
