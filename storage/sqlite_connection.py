@@ -8,7 +8,9 @@ the bot's samples (docs/performance.md, hot path). Here a cursor is made and clo
 event loop's thread (making one builds a Python object; closing one resets its finished
 statement, under SQLite's own lock: the library is built serialized, sqlite3.threadsafety 3),
 and the rows come back with the statement's execution, in its one hop. A rollback with no
-transaction open (the pool's reset after every commit) makes no hop at all.
+transaction open (the pool's reset after every commit) makes no hop at all, and a BEGIN
+waits for the transaction's first statement and goes to the thread with it, in its hop
+(every transaction's BEGIN was a hop of its own: 1 of a turn's ~9).
 
 Used by storage.db.make_engine for SQLite through the dialect's async_creator_fn.
 """
@@ -24,10 +26,26 @@ import aiosqlite
 from aiosqlite.context import contextmanager
 
 
-def _run(cursor: sqlite3.Cursor, sql: str, parameters: Any) -> list[Any] | None:
-    """On the connection's thread: the statement, and its rows when it returns any."""
+def _run(cursor: sqlite3.Cursor, begin: str | None, sql: str, parameters: Any
+         ) -> list[Any] | None:
+    """On the connection's thread: the transaction's BEGIN when it waits for this statement,
+    the statement, and its rows when it returns any."""
+    if begin is not None:
+        cursor.execute(begin)
     cursor.execute(sql, parameters)
     return cursor.fetchall() if cursor.description is not None else None
+
+
+def _run_many(cursor: sqlite3.Cursor, begin: str | None, sql: str, parameters: Any) -> None:
+    if begin is not None:
+        cursor.execute(begin)
+    cursor.executemany(sql, parameters)
+
+
+def _is_begin(sql: str) -> bool:
+    # Only the BEGIN statements storage.db issues ("BEGIN", "BEGIN IMMEDIATE"): nothing
+    # else that starts with the word is held back.
+    return sql in ("BEGIN", "BEGIN IMMEDIATE", "BEGIN DEFERRED", "BEGIN EXCLUSIVE")
 
 
 class Cursor(aiosqlite.Cursor):
@@ -36,9 +54,27 @@ class Cursor(aiosqlite.Cursor):
         self._rows: list[Any] = []
 
     async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> Cursor:
-        rows = await self._execute(_run, self._cursor, sql, [] if parameters is None
+        conn = self._conn
+        assert isinstance(conn, Connection)
+        if _is_begin(sql) and not parameters and conn.begin_waiting is None:
+            # Held until the transaction's first statement, which takes it along (one hop);
+            # BEGIN IMMEDIATE then takes the write lock just before that statement runs, as
+            # it would have a hop earlier.
+            conn.begin_waiting = sql
+            self._rows = []
+            return self
+        begin, conn.begin_waiting = conn.begin_waiting, None
+        rows = await self._execute(_run, self._cursor, begin, sql, [] if parameters is None
                                    else parameters)
         self._rows = rows or []
+        return self
+
+    async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> Cursor:
+        conn = self._conn
+        assert isinstance(conn, Connection)
+        begin, conn.begin_waiting = conn.begin_waiting, None
+        await self._execute(_run_many, self._cursor, begin, sql, parameters)
+        self._rows = []
         return self
 
     async def fetchone(self) -> Any:
@@ -59,12 +95,22 @@ class Cursor(aiosqlite.Cursor):
 
 
 class Connection(aiosqlite.Connection):
+    # The BEGIN of a transaction that has run no statement yet (Cursor.execute).
+    begin_waiting: str | None = None
+
     async def rollback(self) -> None:
         """No hop when there is nothing to roll back: the pool's reset rolls back every
         connection handed back, and on the hot path it comes after a COMMIT (or after a
         read whose BEGIN nothing wrote under)."""
+        self.begin_waiting = None  # a transaction that ran nothing: nothing to undo
         if self._conn.in_transaction:
             await super().rollback()
+
+    async def commit(self) -> None:
+        """No hop for a transaction that ran no statement (its BEGIN still waiting)."""
+        self.begin_waiting = None
+        if self._conn.in_transaction:
+            await super().commit()
 
     @contextmanager
     async def cursor(self) -> Cursor:  # type: ignore[override]  # a subclass of its Cursor
