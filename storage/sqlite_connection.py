@@ -64,9 +64,16 @@ class Cursor(aiosqlite.Cursor):
             self._rows = []
             return self
         begin, conn.begin_waiting = conn.begin_waiting, None
-        rows = await self._execute(_run, self._cursor, begin, sql, [] if parameters is None
-                                   else parameters)
+        values = [] if parameters is None else parameters
+        if conn.inline and begin is None:
+            # A short write transaction that holds the write lock already (Connection.inline):
+            # the statement runs here, on the event loop's thread, with no hop at all.
+            self._rows = _run(self._cursor, None, sql, values) or []
+            return self
+        rows = await self._execute(_run, self._cursor, begin, sql, values)
         self._rows = rows or []
+        if begin is not None and conn.inline_wanted and conn._conn.in_transaction:
+            conn.inline = begin == "BEGIN IMMEDIATE"
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> Cursor:
@@ -97,18 +104,31 @@ class Cursor(aiosqlite.Cursor):
 class Connection(aiosqlite.Connection):
     # The BEGIN of a transaction that has run no statement yet (Cursor.execute).
     begin_waiting: str | None = None
+    # inline_wanted: this transaction asked to run inline (storage.db, Database.transaction
+    # (inline=True): a turn, the sender's claims). inline: it holds the write lock now (its
+    # BEGIN IMMEDIATE ran with its first statement, in a hop, as that may wait for another
+    # process), so its statements run on the event loop's thread: in WAL mode, a statement
+    # of a transaction holding the write lock waits for no lock, and SQLite on a local file
+    # does such a statement in microseconds, where the hop costs both threads a wake-up and
+    # the GIL's hand-over (the largest single cost of a turn on SQLite: docs/performance.md).
+    # The COMMIT still goes to the thread (it may checkpoint the WAL into the file).
+    inline_wanted: bool = False
+    inline: bool = False
+
+    def transaction_ended(self) -> None:
+        self.begin_waiting, self.inline_wanted, self.inline = None, False, False
 
     async def rollback(self) -> None:
         """No hop when there is nothing to roll back: the pool's reset rolls back every
         connection handed back, and on the hot path it comes after a COMMIT (or after a
         read whose BEGIN nothing wrote under)."""
-        self.begin_waiting = None  # a transaction that ran nothing: nothing to undo
+        self.transaction_ended()  # a transaction that ran nothing: nothing to undo
         if self._conn.in_transaction:
             await super().rollback()
 
     async def commit(self) -> None:
         """No hop for a transaction that ran no statement (its BEGIN still waiting)."""
-        self.begin_waiting = None
+        self.transaction_ended()
         if self._conn.in_transaction:
             await super().commit()
 

@@ -46,7 +46,7 @@ class Router:
     async def handle(self, incoming: Incoming) -> None:
         """Handle one update; raises if it could not be committed (the platform retries)."""
         lock = self._locks.setdefault((incoming.channel, incoming.external_id), asyncio.Lock())
-        async with lock, self.db.transaction() as session:
+        async with lock, self.db.transaction(inline=True) as session:
             # The ledger entry, and on PostgreSQL the chat's turn lock in the same statement.
             if not await ledger.claim_turn(session, incoming.channel, incoming.update_id,
                                            incoming.external_id):
