@@ -18,12 +18,16 @@ Used by storage.db.make_engine for SQLite through the dialect's async_creator_fn
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
 import aiosqlite
 from aiosqlite.context import contextmanager
+
+# An inline statement that took longer than this ends inline running for its transaction.
+INLINE_SLOW_SECONDS = 0.005
 
 
 def _run(cursor: sqlite3.Cursor, begin: str | None, sql: str, parameters: Any
@@ -67,8 +71,13 @@ class Cursor(aiosqlite.Cursor):
         values = [] if parameters is None else parameters
         if conn.inline and begin is None:
             # A short write transaction that holds the write lock already (Connection.inline):
-            # the statement runs here, on the event loop's thread, with no hop at all.
+            # the statement runs here, on the event loop's thread, with no hop at all. One
+            # that took long (a turn's command reading a whole ward) sends the rest of its
+            # transaction's statements back to the thread.
+            began = time.perf_counter()
             self._rows = _run(self._cursor, None, sql, values) or []
+            if time.perf_counter() - began > INLINE_SLOW_SECONDS:
+                conn.inline = False
             return self
         rows = await self._execute(_run, self._cursor, begin, sql, values)
         self._rows = rows or []
