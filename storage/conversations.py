@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import write_changes
@@ -88,6 +88,11 @@ async def idle_since(session: AsyncSession, cutoff: datetime, limit: int = 500
 
 
 async def close(session: AsyncSession, conversation: Conversation) -> None:
-    """Delete the conversation now, and forget the object (nothing saves it back)."""
+    """Delete the conversation now, and forget the object (nothing saves it back). One
+    begun in this turn and not yet inserted (a flow answered and done at once, "/lang en")
+    is only forgotten."""
+    if inspect(conversation).pending:
+        session.expunge(conversation)
+        return
     await session.execute(delete(Conversation).where(Conversation.id == conversation.id))
     session.expunge(conversation)

@@ -87,7 +87,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin(conn: Connection) -> None:
     # A write transaction takes the lock up front; a deferred one that upgrades later can
     # fail at once with "database is locked" when another process writes.
-    immediate = conn.get_execution_options().get("coso_write", False)
+    options = conn.get_execution_options()
+    immediate = options.get("coso_write", False)
+    if options.get("coso_inline", False):
+        driver = conn.connection.driver_connection
+        if isinstance(driver, sqlite_connection.Connection):
+            driver.inline_wanted = True
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
@@ -199,19 +204,27 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """Everything inside commits together or not at all; then the senders are woken."""
+    async def transaction(self, *, inline: bool = False) -> AsyncIterator[AsyncSession]:
+        """Everything inside commits together or not at all; then the senders are woken.
+
+        inline=True (SQLite; a turn, the sender's claims and marks): a short transaction
+        whose statements, once it holds the write lock, run on the event loop's thread
+        instead of a hop each to aiosqlite's (storage.sqlite_connection). Only for work
+        made of a few small statements: while one runs, the loop does nothing else."""
         if self._write_lock is None:
-            async with self._transaction() as session:
+            async with self._transaction(inline) as session:
                 yield session
             return
-        async with self._write_lock, self._transaction() as session:
+        async with self._write_lock, self._transaction(inline) as session:
             yield session
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncSession]:
+    async def _transaction(self, inline: bool = False) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session:
-            await session.connection(execution_options={"coso_write": True})
+            options: dict[str, Any] = {"coso_write": True}
+            if inline and self.is_sqlite:
+                options["coso_inline"] = True
+            await session.connection(execution_options=options)
             try:
                 yield session
                 pending: dict[Table, list[dict[str, Any]]] = session.info.pop(PENDING_ROWS, {})

@@ -1,8 +1,9 @@
 """Flood control's record: a chat account's updates counted over a window, on its own row.
 
 The row is the one the turn loaded and locked (storage.people.account_for(lock=True)), so
-the count holds with several processes, and counting costs no query of its own: the change
-rides on the turn's commit, in the one UPDATE of the account row.
+the count holds with several processes, and counting costs no query of its own: on SQLite
+the change is the turn's one UPDATE of the account row; on PostgreSQL the sender's read
+counts it in SQL by the same rule (storage.people.sender_of(count_at=...)).
 """
 
 from __future__ import annotations

@@ -7,11 +7,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, func, literal, select
+from sqlalchemy import (
+    Table,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import aliased, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from storage import flood
 from storage.db import write_changes
 from storage.models import (
     ChatAccount,
@@ -61,28 +73,63 @@ async def account_for(session: AsyncSession, channel: str, external_id: str, *,
 @dataclass
 class Sender:
     """Who sent an update, read at the start of its turn: the account (locked), its person
-    when active, their grants, and the account's open conversation."""
+    when active, their grants, and the account's open conversation. `counted`: this update
+    is already counted on the account's flood window (storage.flood), by the read itself."""
 
     account: ChatAccount
     person: Person | None
     grants: list[Grant]
     conversation: Conversation | None
+    counted: bool = False
+
+
+def _joined(account: Any) -> Any:
+    """The sender's rows: the account (the table, or the counting UPDATE's rows) with its
+    active person, open conversation and active grants, a row per grant."""
+    return (
+        select(account, Person, Conversation, RoleAssignment, Unit)
+        .outerjoin(Person, (Person.id == account.person_id) & Person.active.is_(True))
+        .outerjoin(Conversation, Conversation.chat_account_id == account.id)
+        .outerjoin(RoleAssignment, (RoleAssignment.person_id == Person.id)
+                   & RoleAssignment.active.is_(True))
+        .outerjoin(Unit, Unit.id == RoleAssignment.unit_id)
+        .order_by(RoleAssignment.id)
+    )
+
+
+def _counting_sender_query() -> Any:
+    """PostgreSQL: the sender read and the update counted on the account's flood window in
+    one statement (it was a SELECT and then the account's UPDATE): the UPDATE … RETURNING
+    in a WITH, the person, conversation and grants joined to the row it returns. The
+    UPDATE locks the row as FOR NO KEY UPDATE did (no key column changes), and the count
+    is storage.flood.count_update's, in SQL: a window begins at the first update after
+    the last one ended (flood_since at or before now − WINDOW)."""
+    table = ChatAccount.__table__
+    assert isinstance(table, Table)
+    stamp = table.c.flood_since.type
+    new_window = or_(table.c.flood_since.is_(None),
+                     table.c.flood_since <= bindparam("window_start", type_=stamp))
+    counted = (
+        update(table)
+        # Not "channel" and "external_id": in an UPDATE those names are the SET values'.
+        .where(table.c.channel == bindparam("of_channel"),
+               table.c.external_id == bindparam("of_external_id"))
+        .values(flood_since=case((new_window, bindparam("flood_now", type_=stamp)),
+                                 else_=table.c.flood_since),
+                flood_count=case((new_window, literal(1)),
+                                 else_=func.coalesce(table.c.flood_count, 0) + 1))
+        .returning(*table.c)
+        .cte("counted")
+    )
+    # populate_existing: an account already in the session takes the counted values.
+    return _joined(aliased(ChatAccount, counted)).execution_options(populate_existing=True)
 
 
 def _sender_query(dialect: str) -> Any:
     """One statement for what every turn reads (it was four: account, person, grants and
     conversation); a row per active grant, or one with NULLs. Built once per dialect."""
-    query = (
-        select(ChatAccount, Person, Conversation, RoleAssignment, Unit)
-        .outerjoin(Person, (Person.id == ChatAccount.person_id) & Person.active.is_(True))
-        .outerjoin(Conversation, Conversation.chat_account_id == ChatAccount.id)
-        .outerjoin(RoleAssignment, (RoleAssignment.person_id == Person.id)
-                   & RoleAssignment.active.is_(True))
-        .outerjoin(Unit, Unit.id == RoleAssignment.unit_id)
-        .where(ChatAccount.channel == bindparam("channel"),
-               ChatAccount.external_id == bindparam("external_id"))
-        .order_by(RoleAssignment.id)
-    )
+    query = _joined(ChatAccount).where(ChatAccount.channel == bindparam("channel"),
+                                       ChatAccount.external_id == bindparam("external_id"))
     if dialect == "postgresql":  # SQLite: the turn's BEGIN IMMEDIATE holds the file
         # FOR NO KEY UPDATE, not FOR UPDATE: it still excludes another turn of this account
         # and the deletion of the row (storage.people.purge_strangers), but not the FOR KEY
@@ -125,17 +172,33 @@ _SENDER_QUERIES: dict[str, Any] = {}
 PREFETCHED_CONVERSATION = "prefetched_conversation"
 
 
-async def sender_of(session: AsyncSession, channel: str, external_id: str) -> Sender:
+async def sender_of(session: AsyncSession, channel: str, external_id: str, *,
+                    locked: bool = False, count_at: datetime | None = None) -> Sender:
     """The sender of an update, locked for the turn (lock_turn, then the account row as
     account_for(lock=True)), created on first contact; their conversation is kept for
-    conversations.of_account."""
-    await lock_turn(session, channel, external_id)
+    conversations.of_account.
+
+    locked: the turn lock is held already (storage.ledger.claim_turn). count_at: on
+    PostgreSQL, count this update on the account's flood window at that time in the same
+    statement (Sender.counted); elsewhere, and for an account created here, the caller
+    counts it (storage.flood.count_update) and saves the account."""
+    if not locked:
+        await lock_turn(session, channel, external_id)
     dialect = session.get_bind().dialect.name
-    query = _SENDER_QUERIES.get(dialect)
-    if query is None:
-        query = _SENDER_QUERIES[dialect] = _sender_query(dialect)
-    rows = (await session.execute(
-        query, {"channel": channel, "external_id": external_id})).all()
+    values: dict[str, Any] = {"channel": channel, "external_id": external_id}
+    counting = count_at is not None and dialect == "postgresql"
+    if counting:
+        assert count_at is not None
+        query = _SENDER_QUERIES.get("postgresql+count")
+        if query is None:
+            query = _SENDER_QUERIES["postgresql+count"] = _counting_sender_query()
+        values = {"of_channel": channel, "of_external_id": external_id,
+                  "flood_now": count_at, "window_start": count_at - flood.WINDOW}
+    else:
+        query = _SENDER_QUERIES.get(dialect)
+        if query is None:
+            query = _SENDER_QUERIES[dialect] = _sender_query(dialect)
+    rows = (await session.execute(query, values)).all()
     if not rows:
         account = await account_for(session, channel, external_id, lock=True)
         session.info[PREFETCHED_CONVERSATION] = {account.id: None}
@@ -151,7 +214,7 @@ async def sender_of(session: AsyncSession, channel: str, external_id: str) -> Se
             seen.add((role.role, role.unit_id))
             found.append(Grant(role.role, unit))
     session.info[PREFETCHED_CONVERSATION] = {account.id: conversation}
-    return Sender(account, person, found, conversation)
+    return Sender(account, person, found, conversation, counted=counting)
 
 
 async def save_account(session: AsyncSession, account: ChatAccount) -> None:

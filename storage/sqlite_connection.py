@@ -8,7 +8,9 @@ the bot's samples (docs/performance.md, hot path). Here a cursor is made and clo
 event loop's thread (making one builds a Python object; closing one resets its finished
 statement, under SQLite's own lock: the library is built serialized, sqlite3.threadsafety 3),
 and the rows come back with the statement's execution, in its one hop. A rollback with no
-transaction open (the pool's reset after every commit) makes no hop at all.
+transaction open (the pool's reset after every commit) makes no hop at all, and a BEGIN
+waits for the transaction's first statement and goes to the thread with it, in its hop
+(every transaction's BEGIN was a hop of its own: 1 of a turn's ~9).
 
 Used by storage.db.make_engine for SQLite through the dialect's async_creator_fn.
 """
@@ -16,6 +18,7 @@ Used by storage.db.make_engine for SQLite through the dialect's async_creator_fn
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable
 from functools import partial
 from typing import Any
@@ -23,11 +26,30 @@ from typing import Any
 import aiosqlite
 from aiosqlite.context import contextmanager
 
+# An inline statement that took longer than this ends inline running for its transaction.
+INLINE_SLOW_SECONDS = 0.005
 
-def _run(cursor: sqlite3.Cursor, sql: str, parameters: Any) -> list[Any] | None:
-    """On the connection's thread: the statement, and its rows when it returns any."""
+
+def _run(cursor: sqlite3.Cursor, begin: str | None, sql: str, parameters: Any
+         ) -> list[Any] | None:
+    """On the connection's thread: the transaction's BEGIN when it waits for this statement,
+    the statement, and its rows when it returns any."""
+    if begin is not None:
+        cursor.execute(begin)
     cursor.execute(sql, parameters)
     return cursor.fetchall() if cursor.description is not None else None
+
+
+def _run_many(cursor: sqlite3.Cursor, begin: str | None, sql: str, parameters: Any) -> None:
+    if begin is not None:
+        cursor.execute(begin)
+    cursor.executemany(sql, parameters)
+
+
+def _is_begin(sql: str) -> bool:
+    # Only the BEGIN statements storage.db issues ("BEGIN", "BEGIN IMMEDIATE"): nothing
+    # else that starts with the word is held back.
+    return sql in ("BEGIN", "BEGIN IMMEDIATE", "BEGIN DEFERRED", "BEGIN EXCLUSIVE")
 
 
 class Cursor(aiosqlite.Cursor):
@@ -36,9 +58,39 @@ class Cursor(aiosqlite.Cursor):
         self._rows: list[Any] = []
 
     async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> Cursor:
-        rows = await self._execute(_run, self._cursor, sql, [] if parameters is None
-                                   else parameters)
+        conn = self._conn
+        assert isinstance(conn, Connection)
+        if _is_begin(sql) and not parameters and conn.begin_waiting is None:
+            # Held until the transaction's first statement, which takes it along (one hop);
+            # BEGIN IMMEDIATE then takes the write lock just before that statement runs, as
+            # it would have a hop earlier.
+            conn.begin_waiting = sql
+            self._rows = []
+            return self
+        begin, conn.begin_waiting = conn.begin_waiting, None
+        values = [] if parameters is None else parameters
+        if conn.inline and begin is None:
+            # A short write transaction that holds the write lock already (Connection.inline):
+            # the statement runs here, on the event loop's thread, with no hop at all. One
+            # that took long (a turn's command reading a whole ward) sends the rest of its
+            # transaction's statements back to the thread.
+            began = time.perf_counter()
+            self._rows = _run(self._cursor, None, sql, values) or []
+            if time.perf_counter() - began > INLINE_SLOW_SECONDS:
+                conn.inline = False
+            return self
+        rows = await self._execute(_run, self._cursor, begin, sql, values)
         self._rows = rows or []
+        if begin is not None and conn.inline_wanted and conn._conn.in_transaction:
+            conn.inline = begin == "BEGIN IMMEDIATE"
+        return self
+
+    async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> Cursor:
+        conn = self._conn
+        assert isinstance(conn, Connection)
+        begin, conn.begin_waiting = conn.begin_waiting, None
+        await self._execute(_run_many, self._cursor, begin, sql, parameters)
+        self._rows = []
         return self
 
     async def fetchone(self) -> Any:
@@ -59,12 +111,35 @@ class Cursor(aiosqlite.Cursor):
 
 
 class Connection(aiosqlite.Connection):
+    # The BEGIN of a transaction that has run no statement yet (Cursor.execute).
+    begin_waiting: str | None = None
+    # inline_wanted: this transaction asked to run inline (storage.db, Database.transaction
+    # (inline=True): a turn, the sender's claims). inline: it holds the write lock now (its
+    # BEGIN IMMEDIATE ran with its first statement, in a hop, as that may wait for another
+    # process), so its statements run on the event loop's thread: in WAL mode, a statement
+    # of a transaction holding the write lock waits for no lock, and SQLite on a local file
+    # does such a statement in microseconds, where the hop costs both threads a wake-up and
+    # the GIL's hand-over (the largest single cost of a turn on SQLite: docs/performance.md).
+    # The COMMIT still goes to the thread (it may checkpoint the WAL into the file).
+    inline_wanted: bool = False
+    inline: bool = False
+
+    def transaction_ended(self) -> None:
+        self.begin_waiting, self.inline_wanted, self.inline = None, False, False
+
     async def rollback(self) -> None:
         """No hop when there is nothing to roll back: the pool's reset rolls back every
         connection handed back, and on the hot path it comes after a COMMIT (or after a
         read whose BEGIN nothing wrote under)."""
+        self.transaction_ended()  # a transaction that ran nothing: nothing to undo
         if self._conn.in_transaction:
             await super().rollback()
+
+    async def commit(self) -> None:
+        """No hop for a transaction that ran no statement (its BEGIN still waiting)."""
+        self.transaction_ended()
+        if self._conn.in_transaction:
+            await super().commit()
 
     @contextmanager
     async def cursor(self) -> Cursor:  # type: ignore[override]  # a subclass of its Cursor

@@ -8,9 +8,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, select
 
-from storage import conversations, invites, ledger, outbox, people, units
+from storage import conversations, flood, invites, ledger, outbox, people, units
 from storage.db import Database
-from storage.models import Conversation, Invite, OutboxStatus, Person, utcnow
+from storage.models import (
+    Conversation,
+    Invite,
+    OutboxStatus,
+    Person,
+    ProcessedUpdate,
+    utcnow,
+)
 
 
 async def test_unit_names_are_nfc_with_single_spaces_and_paths_nest(db: Database) -> None:
@@ -192,3 +199,56 @@ async def test_a_turns_state_is_written_with_one_update_a_row_and_left_clean(db:
             "b", {"note": "Nhà số 12 — khẩn"}, "abc123")
         account = await people.account_for(session, "telegram", "42")
         assert (account.flood_count, account.latest_buttons) == (3, [["Đã nhận", "d:1:ack"]])
+
+
+async def test_a_turns_claim_takes_each_update_once_even_concurrently(db: Database) -> None:
+    """ledger.claim_turn (the claim with, on PostgreSQL, the chat's turn lock in it) in the
+    hot transaction a turn uses (on SQLite its statements run on the loop's thread)."""
+    async def claim() -> bool:
+        async with db.transaction(inline=True) as session:
+            return await ledger.claim_turn(session, "telegram", "42", "7")
+
+    results = await asyncio.gather(*(claim() for _ in range(5)))
+    assert sorted(results) == [False, False, False, False, True]
+
+
+async def test_the_senders_read_counts_the_update_as_the_flood_window_does(db: Database
+                                                                            ) -> None:
+    """sender_of(count_at=...): on PostgreSQL the count is written by the read itself
+    (Sender.counted), by storage.flood.count_update's rule; elsewhere the caller counts."""
+    async with db.transaction() as session:
+        await people.account_for(session, "telegram", "7")
+    start = utcnow()
+    seen: list[tuple[int, object]] = []
+    for offset in (0, 10, 59, 60, 61):
+        now = start + timedelta(seconds=offset)
+        async with db.transaction(inline=True) as session:
+            sender = await people.sender_of(session, "telegram", "7", count_at=now)
+            assert sender.counted is (not db.is_sqlite)
+            if not sender.counted:
+                flood.count_update(sender.account, now)
+                await people.save_account(session, sender.account)
+    async with db.read() as session:
+        account = await people.account_for(session, "telegram", "7")
+        seen.append((account.flood_count, account.flood_since))
+    # 0, 10, 59 in the window begun at 0; 60 begins the next, 61 is its second
+    assert seen == [(2, start + timedelta(seconds=60))]
+
+
+async def test_a_hot_transaction_commits_whole_or_not_at_all(db: Database) -> None:
+    """Database.transaction(inline=True): on SQLite its statements skip aiosqlite's thread
+    once the write lock is held; a failure still undoes all of it."""
+    try:
+        async with db.transaction(inline=True) as session:
+            account = await people.account_for(session, "zalo", "9")
+            outbox.enqueue(session, account, {"text": "never"})
+            await ledger.claim(session, "zalo", "u1")
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    async with db.transaction(inline=True) as session:
+        assert await ledger.claim(session, "zalo", "u1") is True
+        assert await outbox.claim(session, "zalo", 10, timedelta(seconds=5)) == []
+    async with db.read() as session:  # the commit kept it
+        assert (await session.execute(select(ProcessedUpdate.update_id))).scalars().all() == [
+            "u1"]

@@ -231,8 +231,9 @@ async def begin(turn: Turn, flow: Flow, first_answer: str | None = None, *,
     conversation = Conversation(chat_account_id=turn.account.id, flow=flow.name,
                                 step=start.key, data={}, history=empty_history(),
                                 started_at=turn.now, updated_at=turn.now)
+    # Inserted by its first save (_ask: one INSERT with the question already set, not an
+    # INSERT and then an UPDATE), or by the autoflush of a read before that.
     turn.session.add(conversation)
-    await turn.session.flush()
     turn.data = dict(data or {})
     if answers:
         turn.data[WAITING] = dict(answers)

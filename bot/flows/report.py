@@ -52,9 +52,14 @@ TYPED_URGENCY = "urgency_typed"  # what a one-message report said ("khẩn"), ov
 async def category_options(turn: Turn) -> Sequence[Option]:
     """The city's situations and the person's ward's own; their aliases ("F0", "thieu an")
     typed choose them too."""
+    entries = await store.categories(turn.session, within=scope(turn))
+    # Held for the turn: the session's identity map keeps rows only while something refers
+    # to them, and the situation's own lookup after the tap (_record_category, by key) then
+    # finds its row there instead of reading it again.
+    turn.looked_up[category_options] = entries
     return [Option(entry.key, store.category_label(entry, turn.locale), literal=True,
                    aliases=tuple(entry.aliases or ()))
-            for entry in await store.categories(turn.session, within=scope(turn))]
+            for entry in entries]
 
 
 async def category_name(turn: Turn, key: str) -> str:

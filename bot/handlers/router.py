@@ -46,13 +46,18 @@ class Router:
     async def handle(self, incoming: Incoming) -> None:
         """Handle one update; raises if it could not be committed (the platform retries)."""
         lock = self._locks.setdefault((incoming.channel, incoming.external_id), asyncio.Lock())
-        async with lock, self.db.transaction() as session:
-            if not await ledger.claim(session, incoming.channel, incoming.update_id):
+        async with lock, self.db.transaction(inline=True) as session:
+            # The ledger entry, and on PostgreSQL the chat's turn lock in the same statement.
+            if not await ledger.claim_turn(session, incoming.channel, incoming.update_id,
+                                           incoming.external_id):
                 log.info("update %s/%s already handled", incoming.channel, incoming.update_id)
                 metrics.duplicate_update()
                 return
-            # Account (locked), person, grants and open conversation in one statement.
-            sender = await people.sender_of(session, incoming.channel, incoming.external_id)
+            now = utcnow()
+            # Account (locked), person, grants and open conversation in one statement; on
+            # PostgreSQL the update counted on the account's flood window in it too.
+            sender = await people.sender_of(session, incoming.channel, incoming.external_id,
+                                            locked=True, count_at=now)
             account = sender.account
             if account.blocked_at is not None:
                 account.blocked_at = None  # they wrote to us, so they unblocked the bot
@@ -61,9 +66,11 @@ class Router:
             if account.locale is None and incoming.language:
                 # Kept so that what we send unasked (check-ins, notices) is in their language.
                 account.locale = pick_locale(incoming.language, default="") or None
-            now = utcnow()
-            verdict = flood.judge(account, now, self.settings.flood_per_minute)
-            await people.save_account(session, account)  # Core, before any read autoflushes it
+            verdict = flood.judge(account, now, self.settings.flood_per_minute,
+                                  counted=sender.counted)
+            # Core, before any read autoflushes it; nothing to write when the read counted
+            # the update and nothing else changed (the usual turn on PostgreSQL).
+            await people.save_account(session, account)
             if verdict is flood.Verdict.IGNORE:
                 return  # ledgered and counted, nothing more: no query, no reply
             turn = Turn(session=session, settings=self.settings, incoming=incoming,
