@@ -150,7 +150,8 @@ async def write_changes(session: AsyncSession, row: object) -> None:
     the ORM's flush would, without its unit of work (per turn, the conversation's step and the
     account's flood count: docs/performance.md, hot path). The row is then clean: a later
     flush writes only what changes after this. A row not yet inserted, or one whose
-    relationships changed, is flushed by the ORM instead (alone)."""
+    relationships changed, is flushed by the ORM instead (with whatever else is pending, as
+    an autoflush would: flushing one object alone is deprecated in SQLAlchemy 2)."""
     state = inspect(row)
     if not state.committed_state:
         return
@@ -162,7 +163,7 @@ async def write_changes(session: AsyncSession, row: object) -> None:
         if (not state.persistent or not isinstance(prop, ColumnProperty)
                 or len(prop.columns) != 1 or prop.columns[0].table is not table
                 or prop.columns[0].primary_key or len(mapper.primary_key) != 1):
-            await session.flush([row])
+            await session.flush()
             return
         columns[prop.columns[0].key] = state.dict[key]
     names = tuple(sorted(columns))
