@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from sqlalchemy import distinct, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from storage.db import OUTBOX_CHANNELS
@@ -76,7 +76,7 @@ async def free_dead_claims(session: AsyncSession, own: int | None) -> int:
     if own is None:
         return 0
     claims = (await session.execute(
-        select(distinct(OutboxMessage.claimed_by), OutboxMessage.channel).where(
+        select(OutboxMessage.claimed_by, OutboxMessage.channel).distinct().where(
             OutboxMessage.status == OutboxStatus.SENDING,
             OutboxMessage.claimed_by.is_not(None), OutboxMessage.claimed_by != own))).all()
     freed = 0
