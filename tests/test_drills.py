@@ -15,6 +15,7 @@ from bot.app import Runtime
 from bot.cli import main as cli_main
 from bot.handlers.drills import remind
 from bot.settings import get_settings
+from storage import units
 from storage.models import ChatAccount, DrillParticipant, Person, RoleAssignment, utcnow
 from tests.conftest import Coso, Seeded, StartBot
 from tests.doubles.telegram_api import TelegramDouble
@@ -196,3 +197,29 @@ async def test_drill_status_by_id_names_the_leaders_not_done_and_reminds_once_an
     await tg.expect_silence(T1, 0.2)
     [unknown] = await say(tg, STAFF, "/drill status 7")
     assert unknown.text == "There is no drill #7 in your ward."
+
+
+async def test_the_start_names_the_units_no_chat_reaches(
+        tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot) -> None:
+    """Found by a new-user trial: "sent the scenario to 3 units" when one unit's leader had
+    no chat. The start now says how many it reached and whom to phone."""
+    runtime, _ = await _ward(start_bot, tg, zalo)
+    async with runtime.db.transaction() as session:
+        kp2 = await units.by_code(session, "26734-KP2")
+        assert kp2 is not None
+        group = await units.upsert(session, "26734-KP2-T3", "Tổ dân phố 3", "group", kp2)
+        offline = Person(full_name="Đinh Văn Không Chat", active=True)
+        session.add(offline)
+        await session.flush()
+        session.add(RoleAssignment(person_id=offline.id, unit_id=group.id, role="leader",
+                                   active=True))
+    [scenarios] = await say(tg, STAFF, "/drill")
+    [areas] = await tap(tg, STAFF, scenarios.button_data[0])
+    [summary] = await tap(tg, STAFF, data_for(areas, "The whole ward"))
+    assert "4 units take part" in (summary.text or ""), summary.describe()
+    [started] = await tap(tg, STAFF, data_for(summary, "Confirm"))
+    assert (started.text or "").splitlines() == [
+        "Drill #1 started: the scenario reached 3 of 4 units. Send /drill status to follow "
+        "it.",
+        "1 unit has no leader with a chat connected; phone them:",
+        "• Tổ dân phố 3 — Đinh Văn Không Chat"], started.describe()

@@ -25,9 +25,9 @@ from bot.i18n import N_, Translator
 from bot.messages import Button, Outgoing, parse_id
 from bot.settings import Settings
 from bot.turn import Turn
-from storage import drills, outbox, schedules, units
+from storage import directives, drills, outbox, schedules, units
 from storage.drills import Progress
-from storage.models import Drill, DrillParticipant, DrillScenario, Role, Unit
+from storage.models import Drill, DrillParticipant, DrillScenario, Person, Role, Unit
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,38 @@ async def _finish(turn: Turn) -> None:
     queued = await send_cards(turn.session, turn.settings, drill, scenario)
     log.info("drill %s started in ward %s: %d units, %d messages", drill.id, ward.id,
              len(taking), queued)
-    turn.say(turn.t("Drill #{id} started: {n} units were sent the scenario. Send /drill "
-                    "status to follow it.", id=drill.id, n=turn.t.number(len(taking))))
+    unreached = await _unreached(turn, ward, taking)
+    if not unreached:
+        turn.say(turn.t("Drill #{id} started: {n} units were sent the scenario. Send /drill "
+                        "status to follow it.", id=drill.id, n=turn.t.number(len(taking))))
+        return
+    # Status means names: a unit no chat reaches has its leaders to phone, not a count.
+    labels = await units.short_paths(turn.session, [unit.path for unit, _ in unreached])
+    turn.say("\n".join([
+        turn.t("Drill #{id} started: the scenario reached {reached} of {n} units. Send "
+               "/drill status to follow it.", id=drill.id,
+               reached=turn.t.number(len(taking) - len(unreached)),
+               n=turn.t.number(len(taking))),
+        turn.t.plural("{n} unit has no leader with a chat connected; phone them:",
+                      "{n} units have no leader with a chat connected; phone them:",
+                      len(unreached)),
+        *(turn.t("• {unit} — {leaders}", unit=labels[unit.path],
+                 leaders=", ".join(person.full_name for person in leaders))
+          for unit, leaders in unreached)]))
+
+
+async def _unreached(turn: Turn, ward: Unit, taking: Sequence[Unit]
+                     ) -> list[tuple[Unit, list[Person]]]:
+    """The units taking part none of whose leaders a chat reaches, with those leaders."""
+    wanted = {unit.id for unit in taking}
+    leaders: dict[int, tuple[Unit, list[Person]]] = {}
+    for unit, person in await schedules.leaders_in(turn.session, ward):
+        if unit.id in wanted:
+            leaders.setdefault(unit.id, (unit, []))[1].append(person)
+    reachable = await directives.connected(
+        turn.session, {person.id for _, people in leaders.values() for person in people})
+    return [(unit, people) for unit, people in leaders.values()
+            if not any(person.id in reachable for person in people)]
 
 
 FLOW = register(Flow(
