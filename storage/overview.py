@@ -608,6 +608,9 @@ async def open_reports(session: AsyncSession, unit_id: int, scope: Scope, *,
 class Coverage:
     eligible: int
     covered: int  # eligible households delivered to by the day, under that policy
+    # Households delivered to under the policy that are not on its eligible list: support
+    # that reached people all the same, which the page shows beside the rate, not hides.
+    outside: int = 0
 
     @property
     def rate(self) -> float | None:
@@ -664,6 +667,15 @@ async def coverage(session: AsyncSession, unit_id: int, scope: Scope, day: date
             .where(SupportEligibility.unit_id.in_(units.ids))
             .group_by(SupportEligibility.unit_id, SupportEligibility.policy_key))).all():
         cells[(int(unit_of), key)] = Coverage(int(n), int(covered))
+    listed = exists().where(SupportEligibility.household_id == SupportDelivery.household_id,
+                            SupportEligibility.policy_key == SupportDelivery.policy_key)
+    for unit_of, key, outside in (await session.execute(
+            select(SupportDelivery.unit_id, SupportDelivery.policy_key,
+                   func.count(SupportDelivery.household_id.distinct()))
+            .where(SupportDelivery.unit_id.in_(units.ids), SupportDelivery.status == "delivered",
+                   SupportDelivery.delivered_on <= day, ~listed)
+            .group_by(SupportDelivery.unit_id, SupportDelivery.policy_key))).all():
+        cells.setdefault((int(unit_of), key), Coverage(0, 0)).outside = int(outside)
     disputes = [OpenDispute(d_id, int(unit_of), units.names[unit_of] or unit.name, key, code,
                             on, at)
                 for d_id, unit_of, key, code, on, at in (await session.execute(
@@ -679,7 +691,8 @@ async def coverage(session: AsyncSession, unit_id: int, scope: Scope, day: date
     policies = [(p.key, p.label_vi, p.label_en) for p in (await session.execute(
         select(SupportPolicy).order_by(SupportPolicy.position))).scalars() if p.key in keys]
     totals = {key: Coverage(sum(c.eligible for (_, k), c in cells.items() if k == key),
-                            sum(c.covered for (_, k), c in cells.items() if k == key))
+                            sum(c.covered for (_, k), c in cells.items() if k == key),
+                            sum(c.outside for (_, k), c in cells.items() if k == key))
               for key, _, _ in policies}
     flagged = {d.unit_id for d in disputes}
     shown = [(u, units.names[u] or unit.name) for u in units.ids

@@ -15,7 +15,7 @@ import time_machine
 from sqlalchemy import select, update
 
 from bot.app import Runtime
-from storage import invites, reports, units
+from storage import households, invites, reports, units
 from storage.db import Database
 from storage.models import (
     DashboardSession,
@@ -394,6 +394,16 @@ async def test_the_support_coverage_matrix(start_bot: StartBot, tg: TelegramDoub
         ).limit(1))).scalar_one()
     async with runtime.db.transaction() as session:  # a monitor flagged one of KP1's
         session.add(DeliveryDispute(delivery_id=delivery.id, note="Nguyễn Văn A chưa nhận"))
+        # Support handed to a household of Khu phố 1 not on the policy's eligible list: shown
+        # beside the rate (found by a new-user trial: the page said nobody was eligible and
+        # showed no delivery at all).
+        kp1 = await units.by_code(session, "26734-KP1")
+        assert kp1 is not None
+        outsider = await households.add(session, kp1, "99 Hàm Nghi", head_name="Ngô Thị B",
+                                        members=2)
+        session.add(SupportDelivery(household_id=outsider.id, unit_id=kp1.id,
+                                    policy_key=delivery.policy_key, amount=delivery.amount,
+                                    status="delivered", delivered_on=delivery.delivered_on))
     base = f"http://127.0.0.1:{runtime.port}/dashboard/ward/{ours.id}/support"
     async with browser() as http:
         async with http.get(local(runtime, await link_of(tg, STAFF))) as opened:
@@ -403,7 +413,9 @@ async def test_the_support_coverage_matrix(start_bot: StartBot, tg: TelegramDoub
     assert page.status == 200
     # Khu phố 1: H1 and H2 of the three eligible delivered to (build_ward).
     assert re.search(r">Khu phố 1</a></th>\s*<td class=\"num\">67% <span class=\"muted\">"
-                     r"\(2/3\)</span> <span class=\"disputed\"[^>]*>⚑ 1</span>", body), body[-3000:]
+                     r"\(2/3\)</span> <span class=\"outside\">\+1 not on the list</span> "
+                     r"<span class=\"disputed\"[^>]*>⚑ 1</span>", body), body[-3000:]
+    assert "households handed this support that are not marked eligible" in body
     # The open dispute listed by unit, policy and household; the monitor's note stays in chat.
     assert "1 open dispute" in body and 'data-dispute="' in body
     assert "Nguyễn Văn A" not in body
