@@ -231,6 +231,23 @@ async def test_taking_it_tells_the_leader_and_the_others_once(ward: Ward) -> Non
     assert (await _report(ward.db)).assigned_at == report.assigned_at
 
 
+async def test_the_one_who_took_it_hears_when_the_leader_resolves_it(ward: Ward) -> None:
+    """Found by a new-user trial: Dung kept handling a case its leader had closed."""
+    leader, dung, hai = await _file(ward)
+    await dung.tap("I'm on it")
+    await leader.inbox()
+    await hai.inbox()
+    await leader.send("/open")
+    await leader.send("1")
+    await leader.tap("Mark as resolved")
+    await leader.send("Đã đưa đi cách ly")
+    assert "resolved" in _text(await leader.tap("Confirm"))
+    assert _text(await dung.inbox()) == (
+        "Report #1 (12 Lê Lợi, Khu phố 1), which you took, was resolved by Nguyễn Văn An.\n"
+        "Closing note: Đã đưa đi cách ly")
+    assert await hai.inbox() == []  # who did not take it is not told again
+
+
 async def test_two_staff_tapping_at_once_one_takes_it(ward: Ward) -> None:
     leader, dung, hai = await _file(ward)
     before = len(dung.shown), len(hai.shown)

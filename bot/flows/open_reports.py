@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from bot import notify
 from bot.flows import engine
 from bot.flows.engine import Flow, Option, Step, register
 from bot.flows.household_pick import scope
@@ -23,9 +24,10 @@ from bot.flows.report import (
     urgency_name,
 )
 from bot.i18n import N_, Translator
+from bot.messages import Outgoing
 from bot.turn import Turn
 from storage import reports as store
-from storage.models import Report, ReportStatus
+from storage.models import Report, ReportStatus, Unit
 
 log = logging.getLogger(__name__)
 
@@ -107,12 +109,35 @@ async def _finish(turn: Turn) -> None:
     await _apply(turn, report, turn.data["action"])
 
 
+async def _tell_taker(turn: Turn, report: Report, resolver_id: int | None) -> None:
+    """The ward staff member who took the urgent report hears that it is closed, and by
+    whom: they would otherwise go on handling it (found by a new-user trial)."""
+    taker = report.assigned_to_person_id
+    if taker is None or taker == resolver_id:
+        return
+    who = turn.person.full_name if turn.person else "—"
+    note = turn.data.get("resolution")
+    unit = await turn.session.get(Unit, report.unit_id)
+    where = unit.name if unit is not None else ""
+
+    def render(t: Translator) -> Outgoing:
+        text = t("Report #{id} ({household}, {unit}), which you took, was resolved by "
+                 "{name}.", id=report.id, household=report.household.code, unit=where,
+                 name=who)
+        if note:
+            text += "\n" + t("Closing note: {note}", note=note)
+        return Outgoing(text=text)
+
+    await notify.notify_people(turn.session, turn.settings, [taker], render)
+
+
 async def _apply(turn: Turn, report: Report, action: str) -> None:
     person_id = turn.person.id if turn.person else None
     if action == RESOLVE:
         await store.resolve(turn.session, report, person_id=person_id, now=turn.now,
                             note=turn.data.get("resolution"))
         turn.say(turn.t("Report #{id} is resolved. Thank you.", id=report.id))
+        await _tell_taker(turn, report, person_id)
         return
     if action == PEOPLE and turn.data["people"] > report.household.members:
         turn.say(turn.t("That is more people than the household has; nothing was changed."))
