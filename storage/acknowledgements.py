@@ -38,6 +38,7 @@ from storage.models import (
     UnitPost,
 )
 from storage.overview import unit_in_scope
+from wording import name_order
 
 ITEMS_SHOWN = 24  # the matrix's columns, newest first; the rest are counted, not drawn
 TITLE_CHARS = 80
@@ -222,7 +223,7 @@ async def matrix(session: AsyncSession, unit_id: int, scope: Scope, start: date,
             post = posts.get((unit_of, person_id))
             cell.missing.append(Holder(holder.person_id, holder.name, holder.connected,
                                        holder.phone, *(post or (None, None))))
-        cell.missing.sort(key=lambda h: (h.post_vi is None, h.name, h.person_id))
+        cell.missing.sort(key=lambda h: (h.post_vi is None, *name_order(h.name), h.person_id))
 
     reached = {u for u, _, _ in cells}
     rows = [(u, units.names[u] or unit.name) for u in units.ids

@@ -58,6 +58,7 @@ from storage.models import (
     UnitPost,
 )
 from storage.units import natural, unique_tails
+from wording import name_order
 
 URGENT_LISTED = 10  # a phone screen; the count says how many more there are
 TREND_DAYS = 7
@@ -559,8 +560,8 @@ async def _blocked(session: AsyncSession, units_in: Sequence[int]) -> list[str]:
              .join(RoleAssignment, RoleAssignment.person_id == Person.id)
              .where(ChatAccount.blocked_at.is_not(None), RoleAssignment.role == Role.LEADER,
                     RoleAssignment.active.is_(True), RoleAssignment.unit_id.in_(units_in))
-             .order_by(Person.full_name))
-    return list((await session.execute(query)).scalars())
+             )
+    return sorted((await session.execute(query)).scalars(), key=name_order)
 
 
 async def _drills(session: AsyncSession, ward: Unit, start: datetime,

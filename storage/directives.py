@@ -26,6 +26,7 @@ from storage.models import (
     Unit,
 )
 from storage.units import short_paths
+from wording import name_order
 
 MAX_TEXT = 3500
 MAX_NOTE = 500  # a unit's note with its "done"
@@ -317,8 +318,9 @@ async def unconnected(session: AsyncSession, person_ids: set[int]) -> list[tuple
     if not missing:
         return []
     query = (select(Person.id, Person.full_name).where(Person.id.in_(missing))
-             .order_by(Person.full_name, Person.id))
-    return [(person_id, name) for person_id, name in await session.execute(query)]
+             .order_by(Person.id))
+    return sorted(((person_id, name) for person_id, name in await session.execute(query)),
+                  key=lambda row: (*name_order(row[1]), row[0]))
 
 
 async def last_reminded(session: AsyncSession, directive_id: int) -> datetime | None:

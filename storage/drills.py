@@ -30,6 +30,7 @@ from storage.models import (
     Unit,
 )
 from storage.units import short_paths
+from wording import name_order
 
 REMIND_EVERY = timedelta(minutes=30)
 MAX_REMINDERS = 3
@@ -236,7 +237,8 @@ async def _leaders(session: AsyncSession, unit_ids: Sequence[int]
              .where(RoleAssignment.unit_id.in_(unit_ids), RoleAssignment.role == Role.LEADER,
                     RoleAssignment.active.is_(True), Person.active.is_(True))
              .order_by(Person.full_name, Person.id).distinct())
-    rows = (await session.execute(query)).all()
+    rows = sorted((await session.execute(query)).all(),
+                  key=lambda row: (*name_order(row[1].full_name), row[1].id))
     reachable = await connected(session, {person.id for _, person in rows})
     by_unit: dict[int, list[Missing]] = {}
     for unit_id, person in rows:

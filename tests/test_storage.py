@@ -252,3 +252,12 @@ async def test_a_hot_transaction_commits_whole_or_not_at_all(db: Database) -> No
     async with db.read() as session:  # the commit kept it
         assert (await session.execute(select(ProcessedUpdate.update_id))).scalars().all() == [
             "u1"]
+
+
+def test_names_sort_as_a_vietnamese_reader_orders_them() -> None:
+    """Found by a new-user trial: Đặng and Đỗ came after Võ (code-point order)."""
+    from wording import name_order
+
+    names = ["Võ Thị Hoa", "Đỗ Văn Bình", "Nguyễn An", "Đặng Thu", "Bùi Lan"]
+    assert sorted(names, key=name_order) == [
+        "Bùi Lan", "Đặng Thu", "Đỗ Văn Bình", "Nguyễn An", "Võ Thị Hoa"]

@@ -38,6 +38,12 @@ def fold(text: str) -> str:
     return stripped.replace("đ", "d")
 
 
+def name_order(name: str) -> tuple[str, str]:
+    """A sort key for people's names as a Vietnamese reader orders them: Đặng with the D's,
+    not after Võ where the database's code-point order puts it; ties by the name itself."""
+    return fold(name), name
+
+
 def N_(msgid: str) -> str:  # noqa: N802 - the conventional gettext_noop name, known to pybabel
     """Mark a text for extraction; it is translated later, for one person (bot.i18n)."""
     return msgid
