@@ -96,3 +96,27 @@ def test_the_console_script(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("coso: COSO_TIMEZONE: ")
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+
+
+# What only some commands use, ~1.9 s to import together: `coso --help` and the light
+# commands paid it all at every start before (docs/performance.md, "CLI start-up").
+HEAVY = ("matplotlib", "openpyxl", "fpdf", "PIL", "segno", "numpy", "alembic", "aiohttp",
+         "aiogram", "vietnam_provinces")
+PROBE = """
+import sys
+from bot.cli import main
+code = main(sys.argv[1:])
+print("LOADED", sorted(m for m in {heavy!r} if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("command", [["--help"], ["units", "list"], ["users", "list"],
+                                     ["report", "list", "--unit", "X"]], ids=" ".join)
+def test_a_light_command_imports_no_heavy_library(tmp_path: Path, command: list[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COSO_", "TELEGRAM_"))}
+    env["COSO_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'coso.db'}"
+    done = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *command],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.stdout.splitlines()[-1] == "LOADED []", done.stderr
+
