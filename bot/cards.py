@@ -14,16 +14,15 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import aiohttp
-import segno
-from fpdf import FPDF
-from PIL import Image, ImageDraw, ImageFont
+from typing import TYPE_CHECKING, Any
 
 from bot.i18n import Translator
 from bot.settings import Settings
 from storage.private import folder_for, private_file
+
+if TYPE_CHECKING:  # fpdf, Pillow, segno and aiohttp are imported where a card is made:
+    from fpdf import FPDF  # `coso --help` and the other commands need none of them
+    from PIL import ImageDraw, ImageFont
 
 FONTS = Path(__file__).parent / "fonts"
 FONT = "DejaVu"
@@ -92,6 +91,8 @@ async def telegram_bot(settings: Settings, t: Translator,
     token = serving.token if serving is not None else settings.telegram_bot_token
     if not token:
         return TelegramBot(None, t("TELEGRAM_BOT_TOKEN is not set"))
+    import aiohttp
+
     url = f"{settings.telegram_api_base}/bot{token}/getMe"
     timeout = aiohttp.ClientTimeout(total=GETME_TIMEOUT_SECONDS)
     try:
@@ -119,6 +120,8 @@ def spaced(code: str) -> str:
 
 def write_pdf(cards: Sequence[Card], t: Translator, path: Path) -> Path:
     """The cards as an A4 PDF at `path` (0600: names are personal data)."""
+    from fpdf import FPDF
+
     pdf = FPDF(orientation="P", unit="mm", format="A4")
     pdf.set_auto_page_break(False)
     pdf.set_margins(0, 0, 0)
@@ -144,6 +147,8 @@ def texts(card: Card, t: Translator) -> tuple[str, str, list[str]]:
 
 
 def _card(pdf: FPDF, t: Translator, card: Card, x: float, y: float) -> None:
+    import segno
+
     pdf.set_draw_color(150, 150, 150)
     pdf.set_dash_pattern(dash=1.5, gap=1.5)  # where to cut
     pdf.rect(x, y, CARD_W, CARD_H)
@@ -198,6 +203,9 @@ def _pdf_fitting(pdf: FPDF, text: str, size: int, width: float) -> int:
 def write_png(card: Card, t: Translator, path: Path) -> Path:
     """One card as a PNG at `path` (0600), laid out as on the PDF: name, post, unit path,
     the QR code on the left, the code and the instructions beside it."""
+    import segno
+    from PIL import Image, ImageDraw
+
     image = Image.new("RGB", (_px(CARD_W), _px(CARD_H)), "white")
     draw = ImageDraw.Draw(image)
     draw.rectangle((0, 0, image.width - 1, image.height - 1), outline=(150, 150, 150), width=3)
@@ -238,6 +246,8 @@ def _px(mm: float) -> int:
 
 
 def _font(bold: bool, points: float) -> ImageFont.FreeTypeFont:
+    from PIL import ImageFont
+
     name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
     return ImageFont.truetype(str(FONTS / name), _px(points * PT))
 

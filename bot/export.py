@@ -12,16 +12,15 @@ import csv
 import re
 from datetime import date, datetime
 from pathlib import Path
-
-from openpyxl import Workbook
-from openpyxl.cell.cell import Cell as XlsxCell
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
+from typing import TYPE_CHECKING
 
 from bot.i18n import Translator
 from storage.export import Cell, Label, Sheet
 from storage.private import folder_for, private_dir, private_file
+
+if TYPE_CHECKING:  # openpyxl is imported where a workbook is written (~0.2 s)
+    from openpyxl.cell.cell import Cell as XlsxCell
+    from openpyxl.worksheet.worksheet import Worksheet
 
 FORMATS = ("xlsx", "csv")
 DATE_FORMAT, DATETIME_FORMAT = "DD/MM/YYYY", "DD/MM/YYYY HH:MM"
@@ -41,6 +40,9 @@ def file_stem(code: str, start: date, end: date) -> str:
 
 
 def write_xlsx(sheets: list[Sheet], t: Translator, path: Path) -> Path:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
     book = Workbook()
     book.remove(book.active)
     for sheet in sheets:
@@ -105,6 +107,8 @@ def _text(t: Translator, value: Cell) -> str:
 
 def _formats(page: Worksheet, sheet: Sheet) -> None:
     """Date formats on date columns, and widths that fit the header and the longest value."""
+    from openpyxl.utils import get_column_letter
+
     for index in range(1, len(sheet.headers) + 1):
         column = [row[index - 1] for row in sheet.rows]
         letter = get_column_letter(index)

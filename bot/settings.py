@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+import typing
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from wording import N_
@@ -30,13 +32,34 @@ UVLOOP_MISSING = N_("COSO_EVENT_LOOP=uvloop, but uvloop is not installed: pip in
                     "'coso-bot[fast]', or set COSO_EVENT_LOOP=asyncio")
 
 
-class SettingsError(Exception):
-    """A setting is missing or malformed; the message names the variable. msgid and values
-    are for the catalog, when the message was written for it (the command translates)."""
+def _untranslated(msgid: str, **values: Any) -> str:
+    return msgid.format(**values) if values else msgid
 
-    def __init__(self, msgid: str, **values: object) -> None:
-        super().__init__(msgid.format(**values) if values else msgid)
-        self.msgid, self.values = msgid, values
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable. str() is the
+    English line (logs, tests); `say(t)` the same line in t's language, for a person (the
+    catalogs cannot be read here: bot.i18n imports this module). Without `name`,
+    t(msgid, **values) is the whole line, as the commands that catch it translate it."""
+
+    def __init__(self, msgid: str, name: str | None = None, **values: Any) -> None:
+        self.msgid, self.name, self.values = msgid, name, values
+        super().__init__(self.say())
+
+    def say(self, t: Callable[..., str] = _untranslated) -> str:
+        """'COSO_WEB_PORT: phải là số nguyên, không phải “abc”' with t a Translator."""
+        problem = t(self.msgid, **self.values)
+        return f"{self.name}: {problem}" if self.name else problem
+
+
+class Invalid(ValueError):
+    """What the validators below raise: a msgid and its values, so the person reads it in
+    their language; `name` for the checks across fields (the variable is not the field)."""
+
+    def __init__(self, msgid: str, name: str | None = None, **values: Any) -> None:
+        self.msgid, self.name, self.values = msgid, name, values
+        problem = _untranslated(msgid, **values)
+        super().__init__(f"{name}: {problem}" if name else problem)
 
 
 # TELEGRAM_BOT_TOKENS / ZALO_BOT_TOKENS: several bots on one platform, each serving unit
@@ -71,10 +94,11 @@ def parse_bot_tokens(value: str, name: str) -> list[BotToken]:
         token, _, codes = (part.strip() for part in entry.partition("="))
         units = tuple(filter(None, (code.strip() for code in codes.split(","))))
         if not token:
-            raise ValueError(f"{name}: entry {number} has no token before '='")
+            raise Invalid(N_("entry {number} has no token before '='"), name, number=number)
         bad = next((code for code in units if not _UNIT_CODE.fullmatch(code)), None)
         if bad is not None:
-            raise ValueError(f"{name}: entry {number}: {bad[:20]!r} is not a unit code")
+            raise Invalid(N_("entry {number}: {code} is not a unit code"), name,
+                          number=number, code=repr(bad[:20]))
         bots.append(BotToken(bot_key(token), token, units))
     return bots
 
@@ -174,7 +198,8 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
+            raise Invalid(N_("unknown time zone “{zone}” (e.g. Asia/Ho_Chi_Minh)"),
+                          zone=value[:50]) from exc
         return value
 
     @field_validator("check_in_at", "reminder_at", "digest_at", "backup_at")
@@ -183,7 +208,8 @@ class Settings(BaseSettings):
         hours, _, minutes = value.partition(":")
         if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2
                 and int(hours) < 24 and int(minutes) < 60):
-            raise ValueError("must be a time HH:MM, e.g. 16:00")
+            raise Invalid(N_("must be a time HH:MM (e.g. 16:00), not “{value}”"),
+                          value=value[:20])
         return f"{int(hours):02d}:{minutes}"
 
     @field_validator("metrics", mode="before")
@@ -192,21 +218,21 @@ class Settings(BaseSettings):
         mode = {"true": "on", "1": "on", "false": "off", "0": "off", "": "off"}.get(
             str(value).strip().lower(), str(value).strip().lower())
         if mode not in ("off", "on", "public"):
-            raise ValueError("must be off, on (its own listener) or public")
+            raise Invalid(N_("must be off, on (its own listener) or public"))
         return mode
 
     @field_validator("default_locale")
     @classmethod
     def _supported_locale(cls, value: str) -> str:
         if value not in SUPPORTED_LOCALES:
-            raise ValueError(f"must be one of {', '.join(SUPPORTED_LOCALES)}")
+            raise Invalid(_ONE_OF, choices=", ".join(SUPPORTED_LOCALES), value=value[:20])
         return value
 
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+            raise Invalid(N_("must start with sqlite+aiosqlite:// or postgresql+asyncpg://"))
         return value
 
     @field_validator("public_url")
@@ -215,7 +241,7 @@ class Settings(BaseSettings):
         if not value:
             return None
         if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with https:// (or http:// on a test machine)")
+            raise Invalid(N_("must start with https:// (or http:// on a test machine)"))
         return value.rstrip("/")
 
     @field_validator("telegram_api_base", "zalo_api_base")
@@ -224,7 +250,7 @@ class Settings(BaseSettings):
         if value is None:
             return None
         if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s) URL")
+            raise Invalid(N_("must be an http(s) URL"))
         return value.rstrip("/")
 
     @field_validator("trusted_proxies")
@@ -234,8 +260,8 @@ class Settings(BaseSettings):
             try:
                 ip_network(part, strict=False)
             except ValueError:
-                raise ValueError(f"not an address or CIDR: {part[:50]!r} (e.g. 10.0.0.0/8, "
-                                 "::1)") from None
+                raise Invalid(N_("not an address or CIDR: {part} (e.g. 10.0.0.0/8, ::1)"),
+                              part=repr(part[:50])) from None
         return value
 
     @model_validator(mode="after")
@@ -244,18 +270,18 @@ class Settings(BaseSettings):
         if self.telegram_webhook_url:
             secret = self.telegram_webhook_secret
             if not secret:
-                raise ValueError("TELEGRAM_WEBHOOK_SECRET: required when TELEGRAM_WEBHOOK_URL "
-                                 "is set")
+                raise Invalid(REQUIRED_WITH, "TELEGRAM_WEBHOOK_SECRET",
+                              other="TELEGRAM_WEBHOOK_URL")
             if not _TELEGRAM_SECRET.fullmatch(secret):
-                raise ValueError("TELEGRAM_WEBHOOK_SECRET: 1 to 256 characters, only A-Z, "
-                                 "a-z, 0-9, _ and -")
+                raise Invalid(N_("1 to 256 characters, only A-Z, a-z, 0-9, _ and -"),
+                              "TELEGRAM_WEBHOOK_SECRET")
         if self.zalo_webhook_url:
             secret = self.zalo_webhook_secret
             if not secret:
-                raise ValueError("ZALO_WEBHOOK_SECRET: required when ZALO_WEBHOOK_URL is set")
+                raise Invalid(REQUIRED_WITH, "ZALO_WEBHOOK_SECRET", other="ZALO_WEBHOOK_URL")
             if not _ZALO_SECRET.fullmatch(secret):
-                raise ValueError("ZALO_WEBHOOK_SECRET: 8 to 256 characters (Zalo's rule for "
-                                 "setWebhook), printable ASCII without spaces")
+                raise Invalid(N_("8 to 256 characters (Zalo's rule for setWebhook), printable "
+                                 "ASCII without spaces"), "ZALO_WEBHOOK_SECRET")
         return self
 
     @model_validator(mode="after")
@@ -270,15 +296,17 @@ class Settings(BaseSettings):
                 number, bad = next(((n, b) for n, b in enumerate(listed, start=1)
                                     if not _TELEGRAM_TOKEN.fullmatch(b.token)), (0, None))
                 if bad is not None:
-                    raise ValueError(f"{name}: entry {number}: not a bot token (expected "
-                                     "'<digits>:<secret>' from @BotFather)")
+                    raise Invalid(N_("entry {number}: not a bot token (expected "
+                                     "'<digits>:<secret>' from @BotFather)"), name,
+                                  number=number)
             keys = [bot.key for bot in listed]
             if len(set(keys)) != len(keys):
-                raise ValueError(f"{name}: a bot is listed twice")
+                raise Invalid(N_("a bot is listed twice"), name)
             codes = [code for bot in bots for code in bot.units]
             twice = next((code for code in codes if codes.count(code) > 1), None)
             if twice is not None:
-                raise ValueError(f"{name}: unit {twice[:20]!r} is given to two bots")
+                raise Invalid(N_("unit {unit} is given to two bots"), name,
+                              unit=repr(twice[:20]))
             if bots and not getattr(self, f"{platform}_bot_token"):
                 setattr(self, f"{platform}_bot_token", bots[0].token)
         return self
@@ -354,17 +382,64 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
 
+REQUIRED_WITH = N_("required when {other} is set")
+# Pydantic's own checks, said for a person: its messages are English and name types
+# ("Input should be a valid integer, unable to parse string as an integer").
+_WHOLE = N_("must be a whole number, not “{value}”")
+_NUMBER = N_("must be a number, not “{value}”")
+_YES_NO = N_("must be true or false (also 1/0, yes/no, on/off), not “{value}”")
+_ONE_OF = N_("must be one of {choices}, not “{value}”")
+PYDANTIC_PROBLEMS = {
+    "int_parsing": _WHOLE, "int_type": _WHOLE, "int_from_float": _WHOLE,
+    "float_parsing": _NUMBER, "float_type": _NUMBER,
+    "bool_parsing": _YES_NO, "bool_type": _YES_NO,
+    "literal_error": _ONE_OF, "enum": _ONE_OF,
+    "missing": N_("is required"),
+    "greater_than_equal": N_("must be at least {limit}"),
+    "greater_than": N_("must be more than {limit}"),
+    "less_than_equal": N_("must be at most {limit}"),
+    "less_than": N_("must be less than {limit}"),
+    "string_too_short": N_("must be at least {limit} characters long"),
+}
+_LIMITS = ("ge", "gt", "le", "lt", "min_length")
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings; a bad value raises SettingsError with one line naming the variable."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        first = exc.errors()[0]
-        if not first["loc"]:  # a check across fields: its message names the variable
-            raise SettingsError(str(first.get("ctx", {}).get("error", first["msg"]))) from None
-        field = str(first["loc"][0]) if first["loc"] else "?"
-        name = _env_name(field)
-        raise SettingsError(f"{name}: {first['msg']}") from None
+        raise settings_error(exc.errors()[0]) from None
+
+
+def settings_error(error: ErrorDetails) -> SettingsError:
+    """Pydantic's first error as one line naming the variable, its msgid in the catalogs.
+    A value is repeated only where it cannot be a secret (a number, a flag, a choice)."""
+    field = str(error["loc"][0]) if error["loc"] else None
+    name = _env_name(field) if field else None
+    context = error.get("ctx", {})
+    cause = context.get("error")
+    if isinstance(cause, Invalid):  # the validators above
+        return SettingsError(cause.msgid, cause.name or name, **cause.values)
+    if cause is not None:  # "Value error, ...": a ValueError of another kind
+        return SettingsError(str(cause), name)
+    msgid = PYDANTIC_PROBLEMS.get(error["type"])
+    if msgid is None:
+        return SettingsError(error["msg"], name)
+    values = {"value": str(error.get("input", ""))[:40],
+              "choices": _choices(field, context)}
+    values.update(("limit", context[key]) for key in _LIMITS if key in context)
+    return SettingsError(msgid, name,
+                         **{key: value for key, value in values.items() if f"{{{key}}}" in msgid})
+
+
+def _choices(field: str | None, context: dict[str, Any]) -> str:
+    """'auto, asyncio, uvloop' from a Literal field (pydantic's own says 'or', in English)."""
+    info = next((info for key, info in Settings.model_fields.items()
+                 if field in (key, info.alias)), None)
+    if info is not None and typing.get_origin(info.annotation) is Literal:
+        return ", ".join(str(choice) for choice in typing.get_args(info.annotation))
+    return str(context.get("expected", ""))
 
 
 def _env_name(field: str) -> str:

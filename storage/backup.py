@@ -15,7 +15,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -120,9 +120,31 @@ def check(path: Path) -> Checked:
     return Checked(integrity, revisions, path.stat().st_size)
 
 
-def restore(backup_file: Path, target: Path) -> Path | None:
+KEPT_SUFFIX = ".before-restore-"
+
+
+def kept_name(target: Path, now: datetime) -> Path:
+    """'coso.db.before-restore-20261204-204100Z': where a restore puts the database it
+    replaces, a new name each time (a second restore must not overwrite the first's copy,
+    which may be the only good one). The UTC time sorts them; -2, -3 within one second."""
+    stamp = now.astimezone(UTC).strftime("%Y%m%d-%H%M%SZ")
+    kept = target.with_name(f"{target.name}{KEPT_SUFFIX}{stamp}")
+    number = 1
+    while kept.exists():
+        number += 1
+        kept = target.with_name(f"{target.name}{KEPT_SUFFIX}{stamp}-{number}")
+    return kept
+
+
+def earlier_kept(target: Path) -> list[Path]:
+    """The databases earlier restores replaced, oldest first."""
+    return sorted(target.parent.glob(f"{target.name}{KEPT_SUFFIX}*"))
+
+
+def restore(backup_file: Path, target: Path, now: datetime | None = None) -> Path | None:
     """Put `backup_file` in place of the database `target`; the database it replaces is
-    kept beside it (returned), so a mistaken restore can be undone. The caller holds the
+    kept beside it under a new name (returned, `kept_name`), so a mistaken restore can be
+    undone, and an earlier restore's copy is never overwritten. The caller holds the
     exclusive lock (`exclusive`) and has checked the file."""
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     incoming = target.with_name(f".{target.name}.restoring")
@@ -132,7 +154,7 @@ def restore(backup_file: Path, target: Path) -> Path | None:
         _copy(backup_file, incoming)
         if target.exists():
             _checkpoint(target)  # the old file whole, its WAL folded in, before it moves
-            kept = target.with_name(f"{target.name}.before-restore")
+            kept = kept_name(target, now or datetime.now(UTC))
             os.replace(target, kept)
             kept.chmod(0o600)
         for leftover in ("-wal", "-shm"):  # an old WAL must never be replayed on the new file

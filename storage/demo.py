@@ -11,16 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from vietnam_provinces import Ward
 
 from storage import households, invites, people, reports, roster, units
 from storage.models import Household, Person, Post, Report, Role, Unit, UnitPost, utcnow
 from storage.official_units import province_rows
 from storage.unit_import import UnitRow, apply_rows
 from wording import normalize
+
+if TYPE_CHECKING:
+    from vietnam_provinces import Ward
 
 DEMO_PROVINCE = "79"
 DEMO_WARD_NAME = "Phường Bến Thành"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
+if TYPE_CHECKING:  # alembic is imported where a migration is looked at (~0.1-0.3 s): not
+    from alembic.config import Config  # for `coso --help` or the commands that need none
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -21,9 +22,14 @@ class _ContextLines(logging.Filter):
 
 
 logging.getLogger("alembic.runtime.migration").addFilter(_ContextLines())
+# Imported lazily (below), alembic now loads after `coso run` has set up logging, and says
+# "setup plugin alembic.autogenerate..." at INFO for each of its plugins: not the operator's.
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -31,6 +37,8 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
+    from alembic import command
+
     command.upgrade(alembic_config(url), revision)
 
 

@@ -7,16 +7,19 @@ five ("26743"). Since July 2025 there is no district level: wards sit right unde
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from vietnam_provinces import Province, ProvinceCode, Ward
 
 from storage.unit_import import ImportResult, Progress, UnitRow, apply_rows
+
+if TYPE_CHECKING:  # the list (~0.1 s to import) is read only when a province is imported
+    from vietnam_provinces import ProvinceCode, Ward
 
 PROVINCE_LEVEL = "province"
 LEVELS = {"phường": "ward", "xã": "commune", "đặc khu": "special_zone"}
 
-WardFilter = Callable[[list[Ward]], list[Ward]]
+WardFilter = Callable[[list["Ward"]], list["Ward"]]
 
 
 class UnknownProvince(Exception):
@@ -28,6 +31,8 @@ class UnknownProvince(Exception):
 
 
 def province_code(code: str | int) -> ProvinceCode:
+    from vietnam_provinces import ProvinceCode
+
     try:
         return ProvinceCode(int(str(code).strip()))
     except ValueError:
@@ -40,6 +45,8 @@ def unit_code(code: int, digits: int) -> str:
 
 def province_rows(code: str | int, wards: WardFilter | None = None) -> list[UnitRow]:
     """The province and its wards/communes/special zones (or the ones `wards` keeps)."""
+    from vietnam_provinces import Province, Ward
+
     official = province_code(code)
     province = Province.from_code(official)
     top = unit_code(int(province.code), 2)

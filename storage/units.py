@@ -22,6 +22,10 @@ LEVEL_TIERS: tuple[tuple[str, ...], ...] = (
     ("quarter", "hamlet", "village"),
     ("group",),
 )
+# The levels as people name them (`coso units list`); the key stays in files and --json.
+LEVEL_NAMES = {"province": N_("province"), "ward": N_("ward"), "commune": N_("commune"),
+               "special_zone": N_("special zone"), "quarter": N_("quarter"),
+               "hamlet": N_("hamlet"), "village": N_("village"), "group": N_("group")}
 LEVEL_RANK = {level: rank for rank, tier in enumerate(LEVEL_TIERS) for level in tier}
 LEVEL_ORDER = " > ".join("/".join(tier) for tier in LEVEL_TIERS)
 

@@ -367,7 +367,13 @@ async def test_posts_are_a_catalogue_a_held_post_keeps_its_role(db: Database, co
                                 str(_write(tmp_path, "posts.yaml", edited)))
     assert code == 0 and "added (1): to_pho" in out, err
     code, out, _ = await coso("people", "posts")
-    assert [line.split("\t")[0] for line in out.splitlines()][2:4] == ["to_truong", "to_pho"]
+    lines = out.splitlines()
+    assert lines[0].split() == ["Key", "Post", "Role", "Levels"]
+    assert [line.split()[0] for line in lines[1:]][2:4] == ["to_truong", "to_pho"]
+    assert "Deputy head of residential group" in lines[4] and lines[4].endswith("group")
+    code, out, _ = await coso("--lang", "vi", "people", "posts")
+    assert "Tổ phó tổ dân phố" in out and out.splitlines()[4].endswith("tổ dân phố")
+    assert "trưởng khu phố, ấp hoặc tổ dân phố" in out and "leader" not in out
     _, listed, _ = await coso("people", "list", "--unit", "26734-KP1-T1", "--json")
     [hoa] = [e["person_id"] for e in json.loads(listed) if e["person_id"]]
     code, out, err = await coso("people", "assign", "--unit", "26734-KP1-T1", "--post",

@@ -217,6 +217,10 @@ def test_cli_import_then_list(migrated: CliEnv, cli: Run) -> None:
         "    Khu phố 2 [Q2] quarter",
         "    Khu phố 10 [Q10] quarter",
     ]
+    code, out, _ = cli("--lang", "vi", "units", "list")
+    assert out.splitlines()[:2] == ["Thành phố Hồ Chí Minh [P] tỉnh/thành phố",
+                                    "  Phường Bến Thành [W] phường"]
+    assert out.splitlines()[-1] == "    Khu phố 10 [Q10] khu phố"
     code, out, _ = cli("units", "list", "--json", "--under", "W")
     listed = json.loads(out)
     assert listed[0] == {"code": "W", "name": "Phường Bến Thành", "level": "ward",

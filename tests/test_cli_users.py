@@ -48,9 +48,18 @@ def test_users_list_text(staffed: CliEnv, cli: Run) -> None:
     code, out, _ = cli("users", "list")
     lines = out.splitlines()
     assert lines[0].split() == ["ID", "Name", "Roles", "Channels", "Active"]
-    assert lines[1].split() == ["1", "Nguyễn", "Văn", "An", "leader@26743-KP1",
-                                "telegram,", "zalo", "yes"]
-    assert lines[2].split()[-3:] == ["ward_staff@26743", "-", "yes"]
+    assert "leader (head of a quarter, hamlet or residential group) at 26743-KP1" in lines[1]
+    assert lines[1].split()[-3:] == ["telegram,", "zalo", "yes"]
+    assert lines[2].split()[-6:] == ["ward", "staff", "at", "26743", "-", "yes"]
+
+
+def test_users_list_text_in_vietnamese(staffed: CliEnv, cli: Run) -> None:
+    """Roles as chat names them, never the keys (`leader@...`): those stay in --json."""
+    code, out, _ = cli("--lang", "vi", "users", "list")
+    assert code == 0
+    assert "trưởng khu phố, ấp hoặc tổ dân phố tại 26743-KP1" in out
+    assert "cán bộ phường tại 26743" in out
+    assert "leader" not in out and "ward_staff" not in out and "@" not in out
 
 
 def test_deactivate(staffed: CliEnv, cli: Run) -> None:

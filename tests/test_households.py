@@ -628,7 +628,14 @@ def test_cli_import_and_list_json(seeded_cli: CliEnv, cli: Run) -> None:
     code, out, _ = cli("households", "list", "--unit", "26734-KP2", "--json")
     assert (code, json.loads(out)) == (0, [])
     code, out, _ = cli("households", "list", "--unit", "26734")
-    assert code == 0 and "26734-KP1\t12 Lê Lợi\tNguyễn Văn An\t4\tpoor,young_children" in out
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split() == ["Unit", "Household", "Head", "of", "household",
+                                              "Members", "Flags"]
+    assert lines[2].split() == ["26734-KP1", "12", "Lê", "Lợi", "Nguyễn", "Văn", "An", "4",
+                                "Poor", "household,", "Young", "children"]
+    code, out, _ = cli("--lang", "vi", "households", "list", "--unit", "26734")
+    assert code == 0 and out.splitlines()[0].split()[:3] == ["Đơn", "vị", "Hộ"]
+    assert "Hộ nghèo, Có trẻ nhỏ" in out and "poor" not in out and "young_children" not in out
 
 
 def test_cli_bad_row_writes_nothing(seeded_cli: CliEnv, cli: Run) -> None:

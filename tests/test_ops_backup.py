@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import stat
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -134,14 +134,39 @@ async def test_restore_refuses_a_running_bot_and_bad_files(
 
     code, out, err = await coso("restore", str(good))
     assert code == 0, err
-    kept = database.with_name(database.name + ".before-restore")
+    [kept] = backup.earlier_kept(database)
+    assert kept.name.startswith(database.name + ".before-restore-")
     assert kept.is_file() and mode(kept) == 0o600
+    assert f"The database it replaced is kept as {kept}." in out
     assert integrity(database) == "ok"
+
+    # Twice: the first restore's copy (maybe the only good database) is not overwritten,
+    # and the output says where this one went and that the earlier one is still there.
+    first = kept.read_bytes()
+    code, out, err = await coso("restore", str(good))
+    assert code == 0, err
+    [older, newer] = backup.earlier_kept(database)
+    assert older == kept and older.read_bytes() == first and mode(newer) == 0o600
+    assert f"The database it replaced is kept as {newer}." in out
+    assert (f"1 database replaced by an earlier restore is kept too, beside it ({kept.name})"
+            in out)
 
     behind = tmp_path / "behind.db"
     await asyncio.to_thread(_copy_with_revision, good, behind, "0003")
     code, out, _ = await coso("restore", str(behind))
     assert code == 0 and "coso db upgrade" in out
+
+
+def test_a_replaced_database_gets_a_new_name_each_time(tmp_path: Path) -> None:
+    database = tmp_path / "coso.db"
+    now = datetime(2026, 12, 4, 20, 41, 5, tzinfo=UTC)
+    first = backup.kept_name(database, now)
+    assert first.name == "coso.db.before-restore-20261204-204105Z"
+    first.write_bytes(b"")
+    second = backup.kept_name(database, now)  # within the same second
+    assert second.name == "coso.db.before-restore-20261204-204105Z-2"
+    second.write_bytes(b"")
+    assert backup.earlier_kept(database) == [first, second]
 
 
 def _copy_with_revision(source: Path, target: Path, revision: str) -> None:

@@ -181,6 +181,10 @@ async def test_cli_lists_open_and_resolved_and_refuses_an_unknown_unit(
     code = await asyncio.to_thread(cli_main, ["report", "list", "--unit", "26734"])
     table = capsys.readouterr().out
     assert code == 0 and "12 Lê Lợi" in table and "Nguyễn" not in table
+    # In the person's language: the catalogue's label and the status's name, not the keys
+    # (`--json` keeps those, for scripts).
+    assert "Đã xử lý xong" in table and "resolved" not in table
+    assert "Ca bệnh xác nhận (F0)" in table and " f0 " not in table
 
 
 async def test_scope_of_open_and_of_changes(world: tuple[Router, Database, Seeded]) -> None:

@@ -390,7 +390,17 @@ async def test_cli_lists_deliveries_and_coverage_without_names(
         {"policy_key": "medicine_kit", "measure": "kit", "eligible": 0,
          "delivered_households": 0, "coverage": None, "amount_delivered": 0}]
     code, out, _ = await coso("support", "coverage", "--unit", "26734")
-    assert code == 0 and "food_bag" in out and "50%" in out
+    assert code == 0 and '"An sinh" food bag' in out and "50%" in out and "1 bag" in out
+    assert "food_bag" not in out and "nq68_cash" not in out
+    # Vietnamese: the catalogue's labels, amounts, statuses and dates as chat shows them;
+    # the keys and ISO dates stay in --json, for scripts.
+    code, out, _ = await coso("--lang", "vi", "support", "coverage", "--unit", "26734")
+    assert code == 0 and "Túi an sinh" in out and "1 túi" in out and "0 bộ" in out
+    assert "bag" not in out and "kit" not in out and "_cash" not in out
+    code, out, _ = await coso("--lang", "vi", "support", "list", "--unit", "26734")
+    assert code == 0 and "Túi an sinh" in out and "Đã trao" in out and "Hộ từ chối nhận" in out
+    assert "2/11/2026" in out and "2026-11-02" not in out
+    assert "delivered" not in out and "refused" not in out and "city_cash" not in out
     code, _, err = await coso("support", "list", "--unit", "NOPE")
     assert code == 1 and "unknown unit NOPE" in err
     code, _, err = await coso("support", "list", "--unit", "26734", "--policy", "foodbag")

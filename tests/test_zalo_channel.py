@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import sys
+from datetime import UTC
 from pathlib import Path
 
 import aiohttp
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import Runtime
+from bot.i18n import Translator
 from bot.messages import Button, Outgoing
 from bot.settings import SettingsError
 from storage.models import (
@@ -246,8 +248,9 @@ async def test_a_webhook_secret_outside_8_to_256_characters_is_refused_at_start_
         make_settings(db_url, **settings)
     assert str(refused.value).startswith("ZALO_WEBHOOK_SECRET: ")
     assert "8 to 256" in str(refused.value) or "required" in str(refused.value)
-    [line] = await coso_run(tmp_path, **settings)
-    assert line == f"coso: {refused.value}"
+    [line] = await coso_run(tmp_path, **settings)  # in Vietnamese, the default locale
+    assert line == f"coso: {refused.value.say(Translator('vi', UTC))}"
+    assert line.startswith("coso: ZALO_WEBHOOK_SECRET: ") and "8 to 256" not in line
     assert zalo.calls == []  # refused before anything was asked of Zalo
     for fine in ("8-chars!", "x" * 256):
         make_settings(db_url, **{**settings, "ZALO_WEBHOOK_SECRET": fine})

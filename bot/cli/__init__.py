@@ -85,8 +85,9 @@ def _main(argv: list[str] | None) -> int:
     try:
         settings = load_settings()
         ctx = Context(settings, Translator(lang or settings.default_locale, settings.tz))
-    except SettingsError as exc:
-        print(f"coso: {exc}", file=sys.stderr)
+    except SettingsError as exc:  # one line naming the variable, in the person's language
+        t = Translator(lang or localized_help.default_locale(), UTC)
+        print(f"coso: {exc.say(t)}", file=sys.stderr)
         return 2
     handler: Handler = args.handler
     try:

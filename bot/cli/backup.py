@@ -33,11 +33,13 @@ def register(commands: Any) -> None:
         "restore", help="put a backup in place of the SQLite database (bot stopped)",
         description="Check FILE (integrity_check, migration level) and put it in place of "
                     "the SQLite database of COSO_DATABASE_URL; the database it replaces is "
-                    "kept beside it as <name>.before-restore. Refused while a bot runs on "
+                    "kept beside it as <name>.before-restore-<UTC time>, a new file each "
+                    "time (an earlier one is never overwritten). Refused while a bot runs on "
                     "the database. For PostgreSQL, prints the pg_restore command to use.")
     restorer.add_argument("file", type=Path, metavar="FILE", help="a file from coso backup")
     restorer.add_argument("--json", action="store_true",
-                          help="print {file, database, kept, integrity, revisions}")
+                          help="print {file, database, kept, earlier_kept, integrity, "
+                               "revisions}")
     restorer.set_defaults(handler=handle_restore)
 
 
@@ -75,16 +77,25 @@ def handle_restore(ctx: Context, args: argparse.Namespace) -> int:
             return backup.restore(args.file, database)
 
     kept = _guarded(ctx, put_back)
+    earlier = [path for path in backup.earlier_kept(database) if path != kept]
     behind = set(checked.revisions) != set(migrate.current_heads())
     if args.json:
         ctx.json({"file": str(args.file), "database": str(database),
-                  "kept": str(kept) if kept else None, "upgrade_needed": behind,
+                  "kept": str(kept) if kept else None,
+                  "earlier_kept": [str(path) for path in earlier], "upgrade_needed": behind,
                   **_facts(checked)})
         return 0
     ctx.out(ctx.t("Restored {file} into {database} (integrity ok, revision {revision}).",
                   file=str(args.file), database=str(database), revision=_revision(checked)))
     if kept is not None:
         ctx.out(ctx.t("The database it replaced is kept as {kept}.", kept=str(kept)))
+    if earlier:
+        ctx.out(ctx.t.plural(
+            "{n} database replaced by an earlier restore is kept too, beside it "
+            "({names}): delete it once it is not needed.",
+            "{n} databases replaced by earlier restores are kept too, beside it "
+            "({names}): delete them once they are not needed.",
+            len(earlier), names=", ".join(path.name for path in earlier)))
     if behind:
         ctx.out(ctx.t("Its schema is older than this Coso: run `coso db upgrade` (coso run "
                       "also does it at start)."))

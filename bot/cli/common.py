@@ -51,6 +51,14 @@ class Context:
     def json(self, value: Any) -> None:
         self.out(json.dumps(value, ensure_ascii=False, indent=2))
 
+    def table(self, header: list[str], rows: list[list[str]]) -> None:
+        """Columns padded to their widest cell, two spaces apart, the header first: what a
+        person reads (`--json` is what a script reads, with the keys)."""
+        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+        for row in [header, *rows]:
+            self.out("  ".join(cell.ljust(width)
+                               for cell, width in zip(row, widths, strict=True)).rstrip())
+
 
 def with_db(ctx: Context, work: Callable[[Database], Awaitable[T]]) -> T:
     """Run `work` on a fresh Database in its own event loop; database trouble -> CliError."""

@@ -68,10 +68,12 @@ def handle_list(ctx: Context, args: argparse.Namespace) -> int:
         ctx.out(ctx.t("No households yet: add some with `coso households import --unit CODE "
                       "FILE.csv` or /household in chat."))
     else:
-        for entry in entries:
-            flags = ",".join(entry["flags"]) or "-"
-            ctx.out(f"{entry['unit']}\t{entry['code']}\t{entry['head_name'] or '-'}\t"
-                    f"{entry['members']}\t{flags}")
+        t = ctx.t
+        ctx.table([t("Unit"), t("Household"), t("Head of household"), t("Members"),
+                   t("Flags")],
+                  [[e["unit"], e["code"], e["head_name"] or "-", t.number(e["members"]),
+                    ", ".join(t(households.FLAG_LABELS[f]) for f in e["flags"]) or "-"]
+                   for e in entries])
     return 0
 
 

@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli.common import CliError, Context, import_file, with_db
+from bot.handlers.access import ROLE_NAMES
 from bot.i18n import Translator
 from storage import roster, units
 from storage.db import Database
-from storage.models import Unit, utcnow
+from storage.models import Role, Unit, utcnow
 from storage.roster import RosterError
 from storage.roster_import import ImportResult, RosterRow, apply_rows, read_csv
 
@@ -136,13 +137,19 @@ def _as_json(entry: roster.Listed) -> dict[str, Any]:
 
 
 def handle_posts(ctx: Context, args: argparse.Namespace) -> int:
-    async def work(db: Database) -> list[tuple[str, str, str, str]]:
+    """The key (what --post and the roster file take), then the label, the role and the
+    levels as people name them."""
+    t = ctx.t
+
+    async def work(db: Database) -> list[list[str]]:
         async with db.read() as session:
-            return [(p.key, p.label_vi, p.role, ",".join(p.levels or []) or "*")
+            return [[p.key, p.label_vi if t.locale == "vi" else p.label_en,
+                     t(ROLE_NAMES[Role(p.role)]),
+                     ", ".join(t(units.LEVEL_NAMES[level]) if level in units.LEVEL_NAMES
+                               else level for level in p.levels or []) or t("every level")]
                     for p in await roster.all_posts(session)]
 
-    for row in with_db(ctx, work):
-        ctx.out("\t".join(row))
+    ctx.table([t("Key"), t("Post"), t("Role"), t("Levels")], with_db(ctx, work))
     return 0
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from bot.cli.common import CliError, Context, with_db
 from storage import reports, units
 from storage.db import Database
+from storage.export import REPORT_STATUS
 from storage.models import Report
 
 
@@ -41,6 +42,8 @@ def report_entry(report: Report, unit_code: str) -> dict[str, Any]:
 
 
 def handle_list(ctx: Context, args: argparse.Namespace) -> int:
+    labels: dict[str, str] = {}  # category key -> its label in the person's language
+
     async def work(db: Database) -> list[dict[str, Any]] | None:
         async with db.read() as session:
             unit = await units.by_code(session, args.unit)
@@ -48,6 +51,9 @@ def handle_list(ctx: Context, args: argparse.Namespace) -> int:
                 return None
             found = await reports.list_for_unit(session, unit, open_only=args.open)
             codes = {u.id: u.code for u in await units.subtree(session, unit)}
+            labels.update((report.category_key,
+                           reports.category_label(report.category, ctx.t.locale))
+                          for report in found)
             return [report_entry(report, codes[report.unit_id]) for report in found]
 
     entries = with_db(ctx, work)
@@ -58,18 +64,18 @@ def handle_list(ctx: Context, args: argparse.Namespace) -> int:
     elif not entries:
         ctx.out(ctx.t("No reports under {code}.", code=args.unit))
     else:
-        _table(ctx, entries)
+        _table(ctx, entries, labels)
     return 0
 
 
-def _table(ctx: Context, entries: list[dict[str, Any]]) -> None:
+def _table(ctx: Context, entries: list[dict[str, Any]], labels: dict[str, str]) -> None:
+    """The catalogue's labels and the statuses' names, not their keys (`--json` keeps those)."""
     t = ctx.t
     header = [t("ID"), t("Filed"), t("Unit"), t("Household"), t("Category"), t("People"),
               t("Urgent"), t("Status")]
     rows = [[str(e["id"]), t.datetime(datetime.fromisoformat(e["created_at"])), e["unit_code"],
-             e["household_code"], e["category_key"], t.number(e["people_count"]),
-             t("yes") if e["urgent"] else t("no"), e["status"]] for e in entries]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        ctx.out("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-                .rstrip())
+             e["household_code"], labels.get(e["category_key"], e["category_key"]),
+             t.number(e["people_count"]), t("yes") if e["urgent"] else t("no"),
+             t(REPORT_STATUS[e["status"]]) if e["status"] in REPORT_STATUS else e["status"]]
+            for e in entries]
+    ctx.table(header, rows)

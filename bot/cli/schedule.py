@@ -121,9 +121,6 @@ def _table(ctx: Context, entries: list[dict[str, Any]]) -> None:
              mark(e, "digest_at", e["digest_at"]),
              mark(e, "weekdays_only", t("Mon–Fri") if e["weekdays_only"] else t("every day"))]
             for e in entries]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        ctx.out("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-                .rstrip())
+    ctx.table(header, rows)
     if any(e["overridden"] for e in entries):
         ctx.out(t("* the ward's own value; the others are the city-wide defaults"))

@@ -7,12 +7,14 @@ which household, not who lives there.
 from __future__ import annotations
 
 import argparse
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli.common import CliError, Context, import_file, with_db
+from bot.flows.support import amount_text, status_text
 from storage import support, units
 from storage.db import Database
 from storage.eligibility_import import (
@@ -76,6 +78,8 @@ def delivery_entry(delivery: SupportDelivery) -> dict[str, Any]:
 
 
 def handle_list(ctx: Context, args: argparse.Namespace) -> int:
+    labels: dict[str, str] = {}  # policy key -> its label in the person's language
+
     async def work(db: Database) -> list[dict[str, Any]] | None:
         async with db.read() as session:
             unit = await units.by_code(session, args.unit)
@@ -84,21 +88,25 @@ def handle_list(ctx: Context, args: argparse.Namespace) -> int:
             if args.policy:
                 await _known_policy(ctx, session, args.policy)
             found = await support.deliveries(session, [unit], policy_key=args.policy)
+            labels.update((d.policy_key, support.policy_label(d.policy, ctx.t.locale))
+                          for d in found)
             return [delivery_entry(delivery) for delivery in found]
 
     entries = with_db(ctx, work)
     if entries is None:
         raise CliError(ctx.t("unknown unit {code}", code=args.unit))
+    t = ctx.t
     if args.json:
         ctx.json(entries)
     elif not entries:
-        ctx.out(ctx.t("No deliveries recorded under {code}.", code=args.unit))
+        ctx.out(t("No deliveries recorded under {code}.", code=args.unit))
     else:
-        _table(ctx, [ctx.t("ID"), ctx.t("Date"), ctx.t("Unit"), ctx.t("Household"),
-                     ctx.t("Policy"), ctx.t("Amount"), ctx.t("Status")],
-               [[str(e["id"]), e["delivered_on"], e["unit_code"], e["household_code"],
-                 e["policy_key"], _amount(ctx, e["amount"], e["measure"]), e["status"]]
-                for e in entries])
+        ctx.table([t("ID"), t("Date"), t("Unit"), t("Household"), t("Policy"), t("Amount"),
+                   t("Status")],
+                  [[str(e["id"]), t.date(date.fromisoformat(e["delivered_on"])), e["unit_code"],
+                    e["household_code"], labels[e["policy_key"]],
+                    amount_text(t, e["measure"], e["amount"]), status_text(t, e["status"])]
+                   for e in entries])
     return 0
 
 
@@ -110,17 +118,6 @@ async def _known_policy(ctx: Context, session: AsyncSession, key: str) -> None:
                              policy=key, known=", ".join(known)))
 
 
-def _amount(ctx: Context, amount: int, measure: str) -> str:
-    return ctx.t.money(amount) if measure == "vnd" else f"{ctx.t.number(amount)} {measure}"
-
-
-def _table(ctx: Context, header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        ctx.out("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-                .rstrip())
-
-
 # --- coverage --------------------------------------------------------------------------------
 
 def handle_coverage(ctx: Context, args: argparse.Namespace) -> int:
@@ -129,22 +126,26 @@ def handle_coverage(ctx: Context, args: argparse.Namespace) -> int:
             unit = await units.by_code(session, args.unit)
             if unit is None:
                 return None
+            rows = await support.coverage(session, unit)
+            labels.update((row.policy.key, support.policy_label(row.policy, ctx.t.locale))
+                          for row in rows)
             return [{"policy_key": row.policy.key, "measure": row.policy.measure,
                      "eligible": row.eligible, "delivered_households": row.delivered,
-                     "coverage": row.ratio, "amount_delivered": row.amount}
-                    for row in await support.coverage(session, unit)]
+                     "coverage": row.ratio, "amount_delivered": row.amount} for row in rows]
 
+    labels: dict[str, str] = {}
     entries = with_db(ctx, work)
     if entries is None:
         raise CliError(ctx.t("unknown unit {code}", code=args.unit))
     if args.json:
         ctx.json(entries)
         return 0
-    _table(ctx, [ctx.t("Policy"), ctx.t("Eligible"), ctx.t("Delivered"), ctx.t("Coverage"),
-                 ctx.t("Amount")],
-           [[e["policy_key"], ctx.t.number(e["eligible"]), ctx.t.number(e["delivered_households"]),
-             "-" if e["coverage"] is None else f"{ctx.t.number(round(100 * e['coverage']))}%",
-             _amount(ctx, e["amount_delivered"], e["measure"])] for e in entries])
+    t = ctx.t
+    ctx.table([t("Policy"), t("Eligible"), t("Delivered"), t("Coverage"), t("Amount")],
+              [[labels[e["policy_key"]], t.number(e["eligible"]),
+                t.number(e["delivered_households"]),
+                "-" if e["coverage"] is None else f"{t.number(round(100 * e['coverage']))}%",
+                amount_text(t, e["measure"], e["amount_delivered"])] for e in entries])
     return 0
 
 

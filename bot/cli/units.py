@@ -121,7 +121,9 @@ def handle_list(ctx: Context, args: argparse.Namespace) -> int:
         top = entries[0]["depth"]
         for entry in entries:
             indent = "  " * (entry["depth"] - top)
-            ctx.out(f"{indent}{entry['name']} [{entry['code']}] {entry['level']}")
+            level = units.LEVEL_NAMES.get(entry["level"])
+            ctx.out(f"{indent}{entry['name']} [{entry['code']}] "
+                    f"{ctx.t(level) if level else entry['level']}")
     return 0
 
 

@@ -6,9 +6,11 @@ import argparse
 from typing import Any
 
 from bot.cli.common import CliError, Context, with_db
+from bot.handlers.access import ROLE_NAMES
+from bot.i18n import N_
 from storage import people
 from storage.db import Database
-from storage.models import Person
+from storage.models import Person, Role
 
 
 def register(commands: Any) -> None:
@@ -53,16 +55,15 @@ def handle_list(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _table(ctx: Context, entries: list[dict[str, Any]]) -> None:
+    """Roles named as chat names them ('ward staff at 26743'); `--json` keeps the keys."""
     t = ctx.t
     header = [t("ID"), t("Name"), t("Roles"), t("Channels"), t("Active")]
     rows = [[str(e["id"]), e["name"],
-             ", ".join(f"{r['role']}@{r['unit']}" for r in e["roles"]) or "-",
+             "; ".join(t(N_("{role} at {unit}"), role=t(ROLE_NAMES[Role(r["role"])]),
+                         unit=r["unit"]) for r in e["roles"]) or "-",
              ", ".join(e["channels"]) or "-",
              t("yes") if e["active"] else t("no")] for e in entries]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        ctx.out("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-                .rstrip())
+    ctx.table(header, rows)
 
 
 def handle_deactivate(ctx: Context, args: argparse.Namespace) -> int:

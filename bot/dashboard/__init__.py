@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from bot.settings import Settings
 from storage.db import Database
+
+if TYPE_CHECKING:  # `coso dashboard-link` reads bot.dashboard.links, and needs no aiohttp
+    from aiohttp import web
 
 
 def attach(app: web.Application, settings: Settings, db: Database) -> None:

@@ -12,14 +12,15 @@ from __future__ import annotations
 import math
 from datetime import date
 from pathlib import Path
-
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from typing import TYPE_CHECKING
 
 from bot.i18n import Translator
 from storage.digest import WardFigures
 from storage.private import private_dir, private_file
+
+if TYPE_CHECKING:  # matplotlib is imported where a chart is drawn (~0.2 s): the command line
+    from matplotlib.axes import Axes  # and the bot's start need it only for a digest
+    from matplotlib.figure import Figure
 
 # Fixed margins (left, bottom, width, height) rather than tight_layout, which measured every
 # label first and doubled the time of a chart (docs/performance.md, "Digest").
@@ -32,6 +33,9 @@ BARS, LINE = "#c0504d", "#1f5fa8"
 
 def figure(t: Translator, figures: WardFigures) -> Figure:
     """The chart as a matplotlib Figure (tests read its ticks, legend and data from it)."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
     days = [date.fromisoformat(d.day) for d in figures.trend]
     labels = [t.short_date(day) for day in days]
     opens = [math.nan if d.open is None else d.open for d in figures.trend]

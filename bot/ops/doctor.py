@@ -19,8 +19,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from bot.i18n import N_
 from bot.settings import UVLOOP_MISSING, BotToken, Settings, bot_key
 from storage import health
@@ -275,6 +273,8 @@ async def public_url_check(settings: Settings) -> list[Finding]:
     if not settings.public_url:
         return [Finding("public_url", N_("Public URL"), OK,
                         N_("not set (COSO_PUBLIC_URL): no links to the web server"))]
+    import aiohttp  # here: `coso --help` and the commands but doctor need none of it
+
     url = settings.public_url.rstrip("/") + "/healthz"
     try:
         async with aiohttp.ClientSession() as http, http.get(
@@ -293,6 +293,8 @@ async def public_url_check(settings: Settings) -> list[Finding]:
 
 def _unreachable(exc: Exception) -> str:
     """Why COSO_PUBLIC_URL was not reached, and what to look at."""
+    import aiohttp
+
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return N_("{url} unreachable: its name does not resolve from here; check "
                   "COSO_PUBLIC_URL and the name's DNS record")
@@ -345,6 +347,8 @@ def _data_dir(folder: Path) -> list[Finding]:
 def _api_failure(key: str, label: str, exc: Exception, settings: Settings) -> Finding:
     """A token or webhook call that failed: refused (401), the API not reached, or an
     error answered; said in a sentence, the exception's name only told apart."""
+    import aiohttp
+
     text = f"{type(exc).__name__} {getattr(exc, 'code', '')} {exc}".lower()
     if "unauthorized" in text or " 401" in text:
         return Finding(key, label, FAIL, N_("refused by the platform (401): check the token"))
