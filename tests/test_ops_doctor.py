@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -111,15 +112,19 @@ async def test_each_unreachable_part_is_a_sentence_saying_what_to_do(
         configured: Path, coso: Coso, monkeypatch: pytest.MonkeyPatch) -> None:
     """Before: "API not reached: TelegramNetworkError", "cannot reach it: OperationalError",
     "unreachable: ClientConnectorError"."""
-    port = free_port()  # nothing listens there
-    monkeypatch.setenv("TELEGRAM_API_BASE", f"http://127.0.0.1:{port}")
-    monkeypatch.setenv("ZALO_API_BASE", f"http://127.0.0.1:{port}")
-    monkeypatch.setenv("COSO_DATABASE_URL",
-                       f"sqlite+aiosqlite:///{configured / 'missing' / 'coso.db'}")
-    monkeypatch.setenv("COSO_PUBLIC_URL", "https://coso.invalid")
-    code, out, _ = await coso("doctor", "--json")
-    monkeypatch.setenv("COSO_DEFAULT_LOCALE", "vi")
-    vi_code, table, _ = await coso("doctor")
+    # Bound and held, never listening: connections are refused, and no other test's double
+    # can take the port meanwhile (a free port picked and let go once was, under xdist).
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        monkeypatch.setenv("TELEGRAM_API_BASE", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("ZALO_API_BASE", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("COSO_DATABASE_URL",
+                           f"sqlite+aiosqlite:///{configured / 'missing' / 'coso.db'}")
+        monkeypatch.setenv("COSO_PUBLIC_URL", "https://coso.invalid")
+        code, out, _ = await coso("doctor", "--json")
+        monkeypatch.setenv("COSO_DEFAULT_LOCALE", "vi")
+        vi_code, table, _ = await coso("doctor")
     assert (code, vi_code) == (1, 1)
     said = details(out)
     assert said["telegram.token"] == (

@@ -145,18 +145,24 @@ async def test_a_flooding_chat_takes_one_place_in_the_claim(db: Database) -> Non
         assert await outbox.claim(session, "telegram", 8, timedelta(seconds=60)) == []
 
 
-async def test_a_failed_transaction_leaves_nothing(db: Database) -> None:
+@pytest.mark.parametrize("inline", [False, True])
+async def test_a_failed_transaction_leaves_nothing(db: Database, inline: bool) -> None:
+    """inline: Database.transaction(inline=True), whose statements on SQLite skip aiosqlite's
+    thread once the write lock is held; a failure still undoes all of it."""
     try:
-        async with db.transaction() as session:
+        async with db.transaction(inline=inline) as session:
             account = await people.account_for(session, "zalo", "9")
             outbox.enqueue(session, account, {"text": "never"})
             await ledger.claim(session, "zalo", "u1")
             raise RuntimeError("boom")
     except RuntimeError:
         pass
-    async with db.transaction() as session:
+    async with db.transaction(inline=inline) as session:
         assert await ledger.claim(session, "zalo", "u1") is True
         assert await outbox.claim(session, "zalo", 10, timedelta(seconds=5)) == []
+    async with db.read() as session:  # the commit kept it
+        assert (await session.execute(select(ProcessedUpdate.update_id))).scalars().all() == [
+            "u1"]
 
 
 async def test_a_turns_state_is_written_with_one_update_a_row_and_left_clean(db: Database
@@ -233,25 +239,6 @@ async def test_the_senders_read_counts_the_update_as_the_flood_window_does(db: D
         seen.append((account.flood_count, account.flood_since))
     # 0, 10, 59 in the window begun at 0; 60 begins the next, 61 is its second
     assert seen == [(2, start + timedelta(seconds=60))]
-
-
-async def test_a_hot_transaction_commits_whole_or_not_at_all(db: Database) -> None:
-    """Database.transaction(inline=True): on SQLite its statements skip aiosqlite's thread
-    once the write lock is held; a failure still undoes all of it."""
-    try:
-        async with db.transaction(inline=True) as session:
-            account = await people.account_for(session, "zalo", "9")
-            outbox.enqueue(session, account, {"text": "never"})
-            await ledger.claim(session, "zalo", "u1")
-            raise RuntimeError("boom")
-    except RuntimeError:
-        pass
-    async with db.transaction(inline=True) as session:
-        assert await ledger.claim(session, "zalo", "u1") is True
-        assert await outbox.claim(session, "zalo", 10, timedelta(seconds=5)) == []
-    async with db.read() as session:  # the commit kept it
-        assert (await session.execute(select(ProcessedUpdate.update_id))).scalars().all() == [
-            "u1"]
 
 
 def test_names_sort_as_a_vietnamese_reader_orders_them() -> None:

@@ -86,8 +86,7 @@ async def answer_check_in(turn: Turn, unit_id: int, answer: str) -> None:
         await start_report(turn)
         return
     unit = await turn.session.get(Unit, unit_id)
-    led = unit is not None and any(grant.role == Role.LEADER and units.contains(grant.unit, unit)
-                                   for grant in turn.grants)
+    led = _leads(turn, unit)
     if unit is None or answer != NO_CHANGE or not led:
         # A unit one does not lead answers as a missing one: a forged id reveals no name.
         if unit is not None and not led:
@@ -104,6 +103,12 @@ async def answer_check_in(turn: Turn, unit_id: int, answer: str) -> None:
     turn.say(turn.t("Thank you: no change recorded for {unit} today.", unit=unit.name))
 
 
+def _leads(turn: Turn, unit: Unit | None) -> bool:
+    return unit is not None and any(grant.role == Role.LEADER
+                                    and units.contains(grant.unit, unit)
+                                    for grant in turn.grants)
+
+
 async def on_button(turn: Turn, payload: str) -> None:
     """A tap on a check-in prompt's button ("ck:<unit>:n|r"), whatever flow is open."""
     parsed = id_and_action(payload, (NO_CHANGE, REPORT))
@@ -111,7 +116,8 @@ async def on_button(turn: Turn, payload: str) -> None:
         turn.say(turn.t("This question is no longer open."))
         return
     unit_id, answer = parsed
-    if turn.incoming.message_ref is not None:  # answered: its buttons go, as a flow's do
+    if turn.incoming.message_ref is not None and (  # answered: its buttons go, as a flow's do
+            answer == REPORT or _leads(turn, await turn.session.get(Unit, unit_id))):
         turn.say("", extra={EDIT: turn.incoming.message_ref, KEYBOARD_ONLY: True})
     conversation = await engine.current(turn)
     if conversation is not None and conversation.flow == NAME:
