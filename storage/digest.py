@@ -559,8 +559,7 @@ async def _blocked(session: AsyncSession, units_in: Sequence[int]) -> list[str]:
              .join(ChatAccount, ChatAccount.person_id == Person.id)
              .join(RoleAssignment, RoleAssignment.person_id == Person.id)
              .where(ChatAccount.blocked_at.is_not(None), RoleAssignment.role == Role.LEADER,
-                    RoleAssignment.active.is_(True), RoleAssignment.unit_id.in_(units_in))
-             )
+                    RoleAssignment.active.is_(True), RoleAssignment.unit_id.in_(units_in)))
     return sorted((await session.execute(query)).scalars(), key=name_order)
 
 

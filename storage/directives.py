@@ -228,8 +228,9 @@ class Status:
     def total(self, name: str) -> int:
         return sum(int(getattr(unit, name)) for unit in self.units)
 
-    def total_missing(self) -> int:
-        return sum(len(unit.missing) for unit in self.units)
+    def missing(self, *, connected: bool) -> list[Missing]:
+        """Those not acknowledged yet whom a chat reaches (a reminder), or not (a call)."""
+        return [m for unit in self.units for m in unit.missing if m.connected == connected]
 
 
 def within(path: str, scope_paths: Sequence[str] | None) -> bool:

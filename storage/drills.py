@@ -236,7 +236,7 @@ async def _leaders(session: AsyncSession, unit_ids: Sequence[int]
              .join(Person, Person.id == RoleAssignment.person_id)
              .where(RoleAssignment.unit_id.in_(unit_ids), RoleAssignment.role == Role.LEADER,
                     RoleAssignment.active.is_(True), Person.active.is_(True))
-             .order_by(Person.full_name, Person.id).distinct())
+             .distinct())
     rows = sorted((await session.execute(query)).all(),
                   key=lambda row: (*name_order(row[1].full_name), row[1].id))
     reachable = await connected(session, {person.id for _, person in rows})

@@ -58,7 +58,7 @@ async def status(turn: Turn, asked: str) -> None:
 
 def _remind_button(t: Translator, result: directives.Status) -> tuple[Button, ...]:
     """For those missing who have a chat: the others are named to be phoned."""
-    missing = sum(1 for unit in result.units for m in unit.missing if m.connected)
+    missing = len(result.missing(connected=True))
     if not missing:
         return ()
     return (Button(t("Remind the {n} missing", n=t.number(missing)),
@@ -86,7 +86,7 @@ def report(t: Translator, result: directives.Status) -> str:
                        unit=unit.label or unit.name, acknowledged=total(unit.acknowledged),
                        recipients=total(unit.recipients), done=mark))
         lines.extend(missing_lines(t, unit.missing))
-    unreachable = sum(1 for unit in result.units for m in unit.missing if not m.connected)
+    unreachable = len(result.missing(connected=False))
     if unreachable:
         lines.append(t.plural("{n} of them has no chat connected: phone them.",
                               "{n} of them have no chat connected: phone them.", unreachable))
@@ -116,7 +116,7 @@ async def on_remind(turn: Turn, payload: str) -> None:
                                      reminder=True)
     log.info("directive %s: reminder by hand to %d recipients, %d messages",
              result.directive.id, len(entries), queued)
-    unreachable = [m for unit in result.units for m in unit.missing if not m.connected]
+    unreachable = result.missing(connected=False)
     if len(entries) > len(unreachable):
         turn.say(turn.t("Reminder for directive #{id} sent to {n} recipients.",
                         id=result.directive.id,

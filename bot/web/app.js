@@ -45,7 +45,7 @@
   var lang = /^en\b/i.test(navigator.language || "") ? "en" : "vi";
   var T = STRINGS[lang];
   // Bumped at every login and logout, so the loops of an earlier session end themselves.
-  var state = { lastId: 0, generation: 0, replayed: 0 };
+  var state = { lastId: 0, generation: 0, replayed: 0, mine: [] };
   // What the person sent, kept in this tab only (sessionStorage: gone when the tab closes,
   // and at log-out), so that a reload shows both sides of the chat: the server keeps the
   // bot's messages, never what was typed. Each is placed after the bot's message that was
@@ -138,17 +138,20 @@
     mine.push({ after: state.lastId, text: text });
     mine = mine.slice(-MINE_AT_MOST);
     try { sessionStorage.setItem(MINE_KEY, JSON.stringify(mine)); } catch (e) { /* full: fine */ }
+    state.mine = mine;
     state.replayed = mine.length;
   }
 
   function forgetMine() {
     try { sessionStorage.removeItem(MINE_KEY); } catch (e) { /* not available: nothing kept */ }
+    state.mine = [];
     state.replayed = 0;
   }
 
-  // After a reload: the person's own messages sent before the bot's message `upTo` came.
+  // After a reload: the person's own messages sent before the bot's message `upTo` came
+  // (read from the tab once per page, at the chat's start: see startChat).
   function replayMine(upTo) {
-    var mine = loadMine();
+    var mine = state.mine;
     while (state.replayed < mine.length && mine[state.replayed].after <= upTo) {
       showMine(String(mine[state.replayed].text || ""));
       state.replayed += 1;
@@ -326,6 +329,7 @@
     state.generation += 1;
     state.lastId = 0;
     state.replayed = 0;
+    state.mine = loadMine();
     $("log").textContent = "";
     showMenu([]);
     poll(state.generation);
