@@ -36,9 +36,14 @@ PENDING_ROWS = "pending_rows"
 
 CommitHook = Callable[[set[str]], None]
 
+# SQLite: a checkpoint after this many write transactions (Database.checkpoint). A turn
+# writes ~5-8 pages, so the WAL stays near SQLite's own default of 1,000 pages.
+CHECKPOINT_EVERY = 150
+
 # aiosqlite logs every statement with its parameters at DEBUG: names and notes (Decree
 # 13/2023/ND-CP) would reach the log of anyone who turns on COSO_LOG_LEVEL=DEBUG.
 logging.getLogger("aiosqlite").setLevel(logging.INFO)
+log = logging.getLogger(__name__)
 
 # How long a SQLite write waits for another process's lock before "database is locked".
 # A module setting so the fault drills (tests/test_faults.py) can make the wait short.
@@ -81,7 +86,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_MS)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # No checkpoint inside a COMMIT: an inline one (a turn's) would copy the WAL into the
+    # file and fsync on the event loop's thread. Database.checkpoint does it apart.
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
+    driver = getattr(dbapi_connection, "_connection", None)
+    if isinstance(driver, sqlite_connection.Connection):
+        driver.busy_timeout_ms = int(SQLITE_BUSY_TIMEOUT_MS)
 
 
 def _sqlite_begin(conn: Connection) -> None:
@@ -124,8 +135,14 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    # Up to 30 connections, all kept open. A turn holds one for its whole transaction and up
+    # to 64 chats are handled at once (bot/channels/intake.py); with 10 kept and 20
+    # "overflow" ones, every overflow connection was closed when handed back and opened anew
+    # for the next turn (TLS attempt, settings, every statement prepared again): on the
+    # webhook under load, 8.0 -> 5.9 ms of CPU per update and 115 -> 172 updates/s
+    # (docs/performance.md, 2026-12-06). A turn beyond 30 waits for a free connection.
+    kwargs.setdefault("pool_size", 30)
+    kwargs.setdefault("max_overflow", 0)
     # No ping before each checkout: it is a round trip per transaction (5.8% of the bot's
     # samples on the hot path, docs/performance.md). A connection the server dropped fails
     # its first statement instead; SQLAlchemy then invalidates the whole pool, and that one
@@ -194,6 +211,8 @@ class Database:
         # SQLite has one writer; queueing writers here beats spinning in its busy handler.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._commit_hooks: list[CommitHook] = []
+        self._commits = 0  # SQLite write transactions since the last checkpoint
+        self._checkpointing: asyncio.Task[None] | None = None
 
     def on_commit(self, hook: CommitHook) -> None:
         """Call hook(channels) after each transaction that queued outbox messages."""
@@ -218,6 +237,29 @@ class Database:
             return
         async with self._write_lock, self._transaction(inline) as session:
             yield session
+        self._commits += 1
+        if self._commits >= CHECKPOINT_EVERY and self._checkpointing is None:
+            self._commits = 0
+            self._checkpointing = asyncio.create_task(self.checkpoint())
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL's committed pages into the database file (SQLite), on aiosqlite's
+        thread and outside the write lock: PASSIVE waits for no reader or writer, and the
+        WAL starts over once a checkpoint has taken all of it. It replaces SQLite's own
+        checkpoint at 1,000 pages, which ran inside whichever COMMIT crossed that size."""
+        try:
+            async with self.engine.connect() as connection:
+                raw = await connection.get_raw_connection()
+                driver = raw.driver_connection
+                assert isinstance(driver, sqlite_connection.Connection)
+                # Its answer is a row: read, or the statement stays open on the connection
+                # and the next transaction's COMMIT on it is refused.
+                async with driver.execute("PRAGMA wal_checkpoint(PASSIVE)") as cursor:
+                    await cursor.fetchall()
+        except Exception as exc:  # the next one tries again; nothing is lost meanwhile
+            log.warning("WAL checkpoint failed: %s", unavailable(exc) or type(exc).__name__)
+        finally:
+            self._checkpointing = None
 
     @asynccontextmanager
     async def _transaction(self, inline: bool = False) -> AsyncIterator[AsyncSession]:
@@ -244,4 +286,6 @@ class Database:
                 hook(channels)
 
     async def dispose(self) -> None:
+        if self._checkpointing is not None:
+            await self._checkpointing
         await self.engine.dispose()
