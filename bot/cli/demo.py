@@ -77,8 +77,9 @@ async def build_demo(ctx: Context, db: Database) -> DemoOutcome:
     bots = await serving_bots(ctx.settings, ctx.t, above)
     written = None
     if any(bot.username for bot in bots.values()) or not ctx.settings.telegram_bots:
-        cards_of = [cards.Card(view.person, card_posts[view.code], view.unit_path, view.code,
-                               bots[view.code].link(view.code), **cards.ways_in(ctx.settings))
+        cards_of = [cards.Card.for_settings(ctx.settings, view.person, card_posts[view.code],
+                                            view.unit_path, view.code,
+                                            bots[view.code].link(view.code))
                     for view in found if view.person is not None]
         written = cards.write_pdf(cards_of, Translator("vi", ctx.settings.tz),
                                   private_dir(ctx.settings.data_dir) / CARDS_FILE)
