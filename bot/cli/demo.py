@@ -62,7 +62,7 @@ def handle_demo(ctx: Context, args: argparse.Namespace) -> int:
 
 async def build_demo(ctx: Context, db: Database) -> DemoOutcome:
     """Migrate, build the demo in one transaction, then look up the Telegram bot."""
-    await migrate.upgrade_async(ctx.settings.database_url)
+    await migrate.upgrade_if_behind(db, ctx.settings.database_url)
     expires_in = timedelta(days=ctx.settings.invite_expiry_days)
     async with db.transaction() as session:
         built = await demo.build(session, expires_in)
@@ -102,7 +102,7 @@ async def _card_posts(session: AsyncSession, made: list[invites.NewInvite], t: T
 
 
 async def build_demo_if_empty(ctx: Context, db: Database) -> DemoOutcome | None:
-    await migrate.upgrade_async(ctx.settings.database_url)
+    await migrate.upgrade_if_behind(db, ctx.settings.database_url)
     async with db.read() as session:
         count = await units.count(session)
     return await build_demo(ctx, db) if count == 0 else None
