@@ -441,9 +441,12 @@ async def test_directives_and_drills_with_who_is_missing_by_name(
         assert page.status == 200
         # build_ward: the directive reached An (acknowledged) and Bình (not); the drill's two
         # units both acknowledged.
-        assert re.search(r"Directive: x</td>\s*<td class=\"num\">1/2</td>\s*<td><span "
-                         r"class=\"urgent\">Trần Thị Bình</span>", body), body[-2000:]
-        assert re.search(r"Drill: [^<]+</td>\s*<td class=\"num\">2/2</td>\s*<td>—", body)
+        # Each value carries its column's header (a phone shows the rows as labelled cards).
+        assert re.search(r"Directive: x</td>\s*<td class=\"num\" data-label=\"Acknowledged\">"
+                         r"1/2</td>\s*<td class=\"names\" data-label=\"Not yet acknowledged\">"
+                         r"<span class=\"urgent\">Trần Thị Bình</span>", body), body[-2000:]
+        assert re.search(r"Drill: [^<]+</td>\s*<td class=\"num\" data-label=\"Acknowledged\">"
+                         r"2/2</td>\s*<td class=\"names\" [^>]*>—", body)
         # The units × items matrix: Tổ dân phố 1 has not acknowledged the directive, by name.
         row = re.search(r'<tr data-unit="\d+"><th scope="row" class="sticky"><a [^>]*>'
                         r'Khu phố 1 › Tổ dân phố 1</a></th>(.*?)</tr>', body, re.S)

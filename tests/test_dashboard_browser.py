@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -30,6 +31,9 @@ from tests.test_dashboard import (
     ward_team,
 )
 from tests.test_web_browser import ARGS, CHROMIUM, PHONE, WAIT_MS
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
 
 SCREENS = Path(__file__).resolve().parent.parent / "docs" / "screens"
 DESK = {"width": 1366, "height": 900}
@@ -219,12 +223,11 @@ async def test_ward_staff_uses_the_dashboard_in_a_real_browser(
             assert table["y"] < PHONE["height"] - 150 < charts_at["y"]
             assert charts_at["y"] > table["y"] + table["height"]
             await expect(small.get_by_role("link", name="Biểu đồ xu hướng ↓")).to_be_visible()
-            # The unit column stays while the table scrolls sideways.
-            await small.locator("#units").scroll_into_view_if_needed()
-            await small.locator(".scroll").evaluate("e => e.scrollLeft = 400")
-            box = await small.locator("#units tbody tr th").first.bounding_box()
-            assert box is not None and box["x"] < 20
-            await small.screenshot(path=str(SCREENS / "dashboard-ward-390-scrolled.png"))
+            # Each unit a card, its values labelled; the sort buttons still sort.
+            await expect(small.locator("#units tbody td[data-label='Khẩn']")).to_have_count(3)
+            await small.locator("#units thead th", has_text="Khẩn").locator("button").click()
+            await expect(small.locator("#units tbody tr").last.locator("th")).to_have_text(
+                "Khu phố 1")
             ward_url = small.url
             # The phone's charts: drawn at their shown size, the desk's hidden.
             await expect(small.locator("svg.chart.narrow").first).to_be_visible()
@@ -269,5 +272,75 @@ async def test_ward_staff_uses_the_dashboard_in_a_real_browser(
                                      full_page=True)
             await foreign.locator("#by-urgent").get_by_role("link", name="Phường Bến Thành").click()
             await expect(foreign.locator("#units tbody tr")).to_have_count(3)
+        finally:
+            await browser.close()
+
+
+async def test_a_phone_sees_who_to_call_without_scrolling_sideways(
+        start_bot: StartBot, tg: TelegramDouble) -> None:
+    """At 390 px (a leader's phone) the tables turn into one card per row, each value
+    labelled with its column's header: the people missing and their phone numbers (tel:
+    links), the names not yet acknowledged, the urgent count, the situation and its age are
+    all inside the screen's width; the page never scrolls sideways."""
+    from playwright.async_api import async_playwright, expect
+
+    runtime: Runtime = await ward_team(start_bot, tg)
+    await _more_directives(runtime)
+    url = local(runtime, await vi_link(tg, STAFF))
+    SCREENS.mkdir(parents=True, exist_ok=True)
+
+    async def inside(page: Page, selector: str) -> int:
+        """Every cell `selector` matches lies fully inside the phone's width; their count."""
+        cells = page.locator(selector)
+        count = await cells.count()
+        for index in range(count):
+            cell = cells.nth(index)
+            box = await cell.bounding_box()
+            assert box is not None, selector
+            text = (await cell.inner_text()).strip()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (
+                selector, text, box)
+        wide = await page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= PHONE["width"], (page.url, wide)
+        return count
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            expect.set_options(timeout=WAIT_MS)
+            phone = await browser.new_context(viewport=PHONE, device_scale_factor=2,
+                                              is_mobile=True, has_touch=True, locale="vi-VN")
+            small = await phone.new_page()
+            await small.goto(url)
+            await expect(small.locator("#units tbody tr")).to_have_count(3)
+            ward_url = small.url
+
+            await small.goto(ward_url + "/acknowledgements")
+            missing = small.locator("#missing")
+            await expect(missing).to_contain_text("Trần Thị Bình")
+            # Who is missing, by name: the person and the phone to call, in full.
+            assert await inside(small, "#missing tbody td.who") >= 2
+            assert await inside(small, "#missing tbody td.phone") >= 2
+            call = missing.get_by_role("link", name="0907654321")
+            await expect(call).to_have_attribute("href", "tel:0907654321")
+            await expect(missing.locator("td.phone").first).to_have_attribute(
+                "data-label", "Điện thoại")
+            # The names not yet acknowledged, whole.
+            assert await inside(small, "#acks tbody td.names") >= 1
+            await expect(small.locator("#acks")).to_contain_text("Trần Thị Bình")
+            await small.screenshot(path=str(SCREENS / "dashboard-acknowledgements-390.png"),
+                                   full_page=True)
+
+            # The overview: each unit's urgent count.
+            await small.goto(ward_url)
+            assert await inside(small, "#units tbody td[data-label='Khẩn']") == 3
+            assert await inside(small, "#units tbody th") == 3
+
+            await small.goto(ward_url + "/reports")
+            await expect(small.locator("#open-reports tbody tr")).to_have_count(2)
+            assert await inside(small, "#open-reports tbody td[data-label='Tình huống']") == 2
+            assert await inside(small, "#open-reports tbody td[data-label='Đã mở']") == 2
+            await small.screenshot(path=str(SCREENS / "dashboard-reports-390.png"),
+                                   full_page=True)
         finally:
             await browser.close()
