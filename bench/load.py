@@ -16,10 +16,12 @@ is started in a subprocess against the double, as in production. Two runs follow
   waiting for nothing; the same latency percentiles (the issue's p99 target is at 200/s).
 
 Peak RSS is the bot process's VmHWM over both runs; CPU per update is the bot's CPU time over
-both runs ÷ their updates; SQL statements per update are read from the bot's /metrics
-(COSO_METRICS=on on a port of its own; `coso_database_statements_total`, counted by an event
-listener in bot/ops/metrics.py) before and after the closed loop, in the turn and elsewhere
-(the sender). A bare aiogram echo bot
+both runs ÷ their updates, counted from the first update (the ~6 s of start-up, imports and
+migrations, is printed apart: it is not per-update work); SQL statements per update are read
+from the bot's /metrics (COSO_METRICS=on on a port of its own;
+`coso_database_statements_total`, counted by an event listener in bot/ops/metrics.py) before
+and after the closed loop, in the turn and elsewhere (the sender).
+A bare aiogram echo bot
 (bench/echo_bot.py) runs the same closed loop in each mode as the reference.
 --profile=DIR samples the bot with py-spy during each closed loop (DIR/coso-<mode>-<db>.txt,
 collapsed stacks; `pip install py-spy`); the figures of such a run are skewed by it.
@@ -487,6 +489,7 @@ class Outcome:
     cpu: float
     unexpected: int
     reports: int | None = None
+    start_cpu: float = 0.0
 
 
 async def profiler(bot: Process, folder: Path | None, name: str) -> Process | None:
@@ -523,6 +526,7 @@ async def run_coso(mode: str, db: str, leaders: int, rate: float, seconds: float
             # The command menu is set last, once the channel receives.
             await bot.start(called(tg, "setMyCommands", 3))
             try:
+                start_cpu = bot.cpu_seconds()
                 spy = await profiler(bot, profile, f"coso-{mode}-{db}")
                 before = await counters(metrics_port)
                 closed = await closed_loop(tg, crowd, echo=False)
@@ -535,7 +539,8 @@ async def run_coso(mode: str, db: str, leaders: int, rate: float, seconds: float
                 opened = await open_loop(tg, crowd, False, rate, seconds)
                 await asyncio.sleep(0.5)
                 return Outcome("coso", mode, db, closed, opened, bot.peak_rss(),
-                               bot.cpu_seconds(), tg.unexpected, reports)
+                               bot.cpu_seconds() - start_cpu, tg.unexpected, reports,
+                               start_cpu)
             finally:
                 await bot.stop()
 
@@ -549,10 +554,12 @@ async def run_echo(mode: str, leaders: int, rate: float, seconds: float,
             bot = echo_process(tg, mode, folder)
             await bot.start(called(tg, "setWebhook" if mode == "webhook" else "getUpdates"))
             try:
+                start_cpu = bot.cpu_seconds()
                 closed = await closed_loop(tg, crowd, echo=True)
                 opened = await open_loop(tg, crowd, True, rate, seconds)
                 return Outcome("aiogram echo", mode, "—", closed, opened, bot.peak_rss(),
-                               bot.cpu_seconds(), tg.unexpected)
+                               bot.cpu_seconds() - start_cpu, tg.unexpected,
+                               start_cpu=start_cpu)
             finally:
                 await bot.stop()
 
@@ -573,8 +580,9 @@ def describe(outcome: Outcome) -> str:
                  f"{ms(opened.percentile(50))}/{ms(opened.percentile(95))}/"
                  f"{ms(opened.percentile(99))} ms")
     handled = closed.count + (opened.count if opened else 0)
-    line += (f"; peak RSS {outcome.peak_rss / 2**20:.0f} MB, bot CPU {outcome.cpu:.0f}s"
-             f" = {outcome.cpu / max(handled, 1) * 1000:.2f} ms per update")
+    line += (f"; peak RSS {outcome.peak_rss / 2**20:.0f} MB, bot CPU {outcome.cpu:.1f}s"
+             f" = {outcome.cpu / max(handled, 1) * 1000:.2f} ms per update"
+             f" (+ {outcome.start_cpu:.1f}s to start)")
     if closed.statements is not None:
         turn, other = closed.statements
         line += f"; SQL statements per update {turn:.2f} in the turn + {other:.2f} sending"

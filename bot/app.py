@@ -29,7 +29,7 @@ from bot.scheduler import Scheduler
 from bot.settings import Settings
 from storage import backup, claimants, outbox
 from storage.db import Database, unavailable
-from storage.migrate import upgrade_async
+from storage.migrate import upgrade_if_behind
 from storage.models import utcnow
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ class Runtime:
         database = backup.sqlite_file(self.settings.database_url)
         if database is not None:  # `coso restore` refuses while this is held
             self._run_lock = backup.hold_running(database)
-        await upgrade_async(self.settings.database_url)
+        await upgrade_if_behind(self.db, self.settings.database_url)
         await self._start_web()
         for spooled in self.spools.values():  # what an earlier run kept goes first
             spooled.start()

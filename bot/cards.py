@@ -14,7 +14,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot.i18n import Translator
 from bot.settings import Settings
@@ -50,11 +50,13 @@ class Card:
     zalo: bool = True  # the installation has a Zalo bot: the card says how to reach it
     web: str | None = None  # the web chat's address (COSO_PUBLIC_URL), where there is one
 
-
-def ways_in(settings: Settings) -> dict[str, Any]:
-    """What a card says besides Telegram's QR code: Zalo when a Zalo bot is configured, the
-    web chat's address when COSO_PUBLIC_URL is set (Card's `zalo` and `web`)."""
-    return {"zalo": bool(settings.zalo_bots), "web": settings.public_url or None}
+    @classmethod
+    def for_settings(cls, settings: Settings, name: str, post: str, unit_path: str, code: str,
+                     link: str | None) -> Card:
+        """The card with the ways in this installation has besides Telegram's QR code: Zalo
+        when a Zalo bot is configured, the web chat's address when COSO_PUBLIC_URL is set."""
+        return cls(name, post, unit_path, code, link, zalo=bool(settings.zalo_bots),
+                   web=settings.public_url or None)
 
 
 def other_ways(card: Card, t: Translator) -> list[str]:

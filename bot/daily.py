@@ -42,8 +42,9 @@ class Run:
 
 async def prompt(run: Run) -> int:
     """Every active leader below the ward gets the question, once for each unit they lead,
-    unless the unit already answered today (/checkin, or a report filed): asking again would
-    only teach them to ignore it. The digest counts those answers as on time."""
+    unless the unit already answered today (/checkin, or a report its own leader filed:
+    storage.reports): asking again would only teach them to ignore it. The digest counts
+    those answers as on time."""
     queued = 0
     for unit, person in await silent_leaders(run):
         queued += await check_in.send_check_in(run.session, run.settings, person, unit,
@@ -181,7 +182,8 @@ class BoundDatabase(Database):
         yield self._session
 
     @asynccontextmanager
-    async def transaction(self, *, inline: bool = False) -> AsyncIterator[AsyncSession]:
+    async def transaction(self, *, inline: bool = False, first: bool = False
+                          ) -> AsyncIterator[AsyncSession]:
         yield self._session
         await self._session.flush()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from babel import Locale
-from babel.dates import format_date, format_time, format_timedelta
+from babel.dates import format_date, format_skeleton, format_time, format_timedelta
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
@@ -121,9 +121,13 @@ class Translator:
             return self.long_date(value)
         return self(N_("{day} ({date})"), day=self(word), date=self.long_date(value))
 
+    SHORT_SKELETONS = {"vi": "dM"}  # 5/12; other locales: Babel's month and day (Dec 5)
+
     def short_date(self, value: dt.date) -> str:
-        """'05/12': a chart's axis, where the year is in the caption."""
-        return format_date(value, format="dd/MM", locale=self._babel)
+        """'5/12', 'Dec 5': a chart's axis, where the year is in the caption; the day as the
+        dates around it write it (5/12/2026), with no leading zero."""
+        return format_skeleton(self.SHORT_SKELETONS.get(self.locale, "MMMd"), value,
+                               locale=self._babel)
 
     def today(self) -> dt.date:
         """The local date now."""
@@ -155,6 +159,11 @@ class Translator:
         """'hôm nay lúc 17:05', 'thứ Sáu 5/12/2026 lúc 17:05'."""
         today = (now or dt.datetime.now(self.tz)).astimezone(self.tz).date()
         return self(N_("{day} at {time}"), day=self.day(value, today), time=self.time(value))
+
+    def full_datetime(self, value: dt.datetime) -> str:
+        """'7/12/2026 lúc 03:48', 'Dec 7, 2026 at 3:48 AM': the local date with its full year
+        and the time, whatever the day (datetime() would say 'today')."""
+        return self(N_("{day} at {time}"), day=self.date(value), time=self.time(value))
 
     def long_datetime(self, value: dt.datetime, now: dt.datetime | None = None) -> str:
         """'17:00 ngày mai (thứ Sáu ngày 4 tháng 12 năm 2026)', '17:00 thứ Sáu ngày 4 tháng

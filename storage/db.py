@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -36,9 +37,14 @@ PENDING_ROWS = "pending_rows"
 
 CommitHook = Callable[[set[str]], None]
 
+# SQLite: a checkpoint after this many write transactions (Database.checkpoint). A turn
+# writes ~5-8 pages, so the WAL stays near SQLite's own default of 1,000 pages.
+CHECKPOINT_EVERY = 150
+
 # aiosqlite logs every statement with its parameters at DEBUG: names and notes (Decree
 # 13/2023/ND-CP) would reach the log of anyone who turns on COSO_LOG_LEVEL=DEBUG.
 logging.getLogger("aiosqlite").setLevel(logging.INFO)
+log = logging.getLogger(__name__)
 
 # How long a SQLite write waits for another process's lock before "database is locked".
 # A module setting so the fault drills (tests/test_faults.py) can make the wait short.
@@ -81,7 +87,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_MS)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # No checkpoint inside a COMMIT: an inline one (a turn's) would copy the WAL into the
+    # file and fsync on the event loop's thread. Database.checkpoint does it apart.
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
+    driver = getattr(dbapi_connection, "_connection", None)
+    if isinstance(driver, sqlite_connection.Connection):
+        driver.busy_timeout_ms = int(SQLITE_BUSY_TIMEOUT_MS)
 
 
 def _sqlite_begin(conn: Connection) -> None:
@@ -124,8 +136,14 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    # Up to 30 connections, all kept open. A turn holds one for its whole transaction and up
+    # to 64 chats are handled at once (bot/channels/intake.py); with 10 kept and 20
+    # "overflow" ones, every overflow connection was closed when handed back and opened anew
+    # for the next turn (TLS attempt, settings, every statement prepared again): on the
+    # webhook under load, 8.0 -> 5.9 ms of CPU per update and 115 -> 172 updates/s
+    # (docs/performance.md, 2026-12-06). A turn beyond 30 waits for a free connection.
+    kwargs.setdefault("pool_size", 30)
+    kwargs.setdefault("max_overflow", 0)
     # No ping before each checkout: it is a round trip per transaction (5.8% of the bot's
     # samples on the hot path, docs/performance.md). A connection the server dropped fails
     # its first statement instead; SQLAlchemy then invalidates the whole pool, and that one
@@ -183,6 +201,38 @@ async def write_changes(session: AsyncSession, row: object) -> None:
     state._commit_all(state.dict, session.sync_session.identity_map)
 
 
+class WriteLock:
+    """An asyncio lock whose waiters go in arrival order, those asking to go first before
+    the others. Released, it is handed straight to the next waiter."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._first: deque[asyncio.Future[None]] = deque()
+        self._rest: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self, *, first: bool = False) -> None:
+        if not self._held and not self._first and not self._rest:
+            self._held = True
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        (self._first if first else self._rest).append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed the lock just as it was cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        for queue in (self._first, self._rest):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():  # a cancelled waiter is skipped
+                    waiter.set_result(None)
+                    return
+        self._held = False
+
+
 class Database:
     """One engine, and the two ways code touches it: a read, or a transaction that writes."""
 
@@ -192,8 +242,10 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.is_sqlite = url.startswith("sqlite")
         # SQLite has one writer; queueing writers here beats spinning in its busy handler.
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._write_lock = WriteLock() if self.is_sqlite else None
         self._commit_hooks: list[CommitHook] = []
+        self._commits = 0  # SQLite write transactions since the last checkpoint
+        self._checkpointing: asyncio.Task[None] | None = None
 
     def on_commit(self, hook: CommitHook) -> None:
         """Call hook(channels) after each transaction that queued outbox messages."""
@@ -205,19 +257,50 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def transaction(self, *, inline: bool = False) -> AsyncIterator[AsyncSession]:
+    async def transaction(self, *, inline: bool = False, first: bool = False
+                          ) -> AsyncIterator[AsyncSession]:
         """Everything inside commits together or not at all; then the senders are woken.
 
         inline=True (SQLite; a turn, the sender's claims and marks): a short transaction
         whose statements, once it holds the write lock, run on the event loop's thread
         instead of a hop each to aiosqlite's (storage.sqlite_connection). Only for work
-        made of a few small statements: while one runs, the loop does nothing else."""
+        made of a few small statements: while one runs, the loop does nothing else.
+        first=True (SQLite; the sender's claims and marks): ahead of the other writers
+        waiting for the lock. Each is one or two statements, and the replies of the turns
+        already committed wait on them; behind a queue of turns they waited for all of it."""
         if self._write_lock is None:
             async with self._transaction(inline) as session:
                 yield session
             return
-        async with self._write_lock, self._transaction(inline) as session:
-            yield session
+        await self._write_lock.acquire(first=first)
+        try:
+            async with self._transaction(inline) as session:
+                yield session
+        finally:
+            self._write_lock.release()
+        self._commits += 1
+        if self._commits >= CHECKPOINT_EVERY and self._checkpointing is None:
+            self._commits = 0
+            self._checkpointing = asyncio.create_task(self.checkpoint())
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL's committed pages into the database file (SQLite), on aiosqlite's
+        thread and outside the write lock: PASSIVE waits for no reader or writer, and the
+        WAL starts over once a checkpoint has taken all of it. It replaces SQLite's own
+        checkpoint at 1,000 pages, which ran inside whichever COMMIT crossed that size."""
+        try:
+            async with self.engine.connect() as connection:
+                raw = await connection.get_raw_connection()
+                driver = raw.driver_connection
+                assert isinstance(driver, sqlite_connection.Connection)
+                # Its answer is a row: read, or the statement stays open on the connection
+                # and the next transaction's COMMIT on it is refused.
+                async with driver.execute("PRAGMA wal_checkpoint(PASSIVE)") as cursor:
+                    await cursor.fetchall()
+        except Exception as exc:  # the next one tries again; nothing is lost meanwhile
+            log.warning("WAL checkpoint failed: %s", unavailable(exc) or type(exc).__name__)
+        finally:
+            self._checkpointing = None
 
     @asynccontextmanager
     async def _transaction(self, inline: bool = False) -> AsyncIterator[AsyncSession]:
@@ -244,4 +327,6 @@ class Database:
                 hook(channels)
 
     async def dispose(self) -> None:
+        if self._checkpointing is not None:
+            await self._checkpointing
         await self.engine.dispose()

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import logging
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # alembic is imported where a migration is looked at (~0.1-0.3 s): not
-    from alembic.config import Config  # for `coso --help` or the commands that need none
+from storage.health import applied_revisions
+
+# alembic is imported where a migration is run or looked up (~0.1-0.3 s, ~8 MB resident):
+# not for `coso --help`, nor for a `coso run` whose database is at the code's revision.
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+    from storage.db import Database
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -47,10 +55,33 @@ async def upgrade_async(url: str, revision: str = "head") -> None:
     await asyncio.to_thread(upgrade, url, revision)
 
 
-def current_heads() -> tuple[str, ...]:
-    from alembic.script import ScriptDirectory
+async def upgrade_if_behind(db: Database, url: str) -> bool:
+    """Upgrade to the code's head unless the database is there already (True: it upgraded).
+    The usual `coso run` then loads no alembic: with Mako and Pygments it stayed resident
+    (~8 MB of the bot's RSS, docs/performance.md) for a migration that had nothing to do."""
+    async with db.read() as session:
+        applied = await applied_revisions(session)
+    if applied == set(current_heads()):
+        return False
+    await upgrade_async(url)
+    return True
 
-    return tuple(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+@cache
+def current_heads() -> tuple[str, ...]:
+    """The revisions the code's migrations end at (those no other one comes after), read
+    once from the files' `revision` and `down_revision`, without alembic: `coso run` asks at
+    every start and /readyz at every call. tests/test_migrations.py checks it against alembic."""
+    revisions: set[str] = set()
+    followed: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        names = {node.targets[0].id: node.value
+                 for node in ast.parse(path.read_text(encoding="utf-8")).body
+                 if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
+        revisions.add(ast.literal_eval(names["revision"]))
+        down = ast.literal_eval(names["down_revision"])  # None, one revision, or a merge's
+        followed.update([down] if isinstance(down, str) else down or ())
+    return tuple(sorted(revisions - followed))
 
 
 def known_revision(revision: str) -> bool:

@@ -26,6 +26,8 @@ from storage.models import (
     ReportCategory,
     ReportEvent,
     ReportStatus,
+    Role,
+    RoleAssignment,
     Unit,
     UnitReportCount,
 )
@@ -262,12 +264,53 @@ def local_day(now: datetime, tz: tzinfo) -> date:
     return now.astimezone(tz).date()
 
 
+async def own_units(session: AsyncSession, person_id: int | None,
+                    unit_ids: Sequence[int]) -> set[int]:
+    """The units among these that the person leads themself: an active leader post on the
+    unit itself. Leading a unit above it does not count: a quarter's head is not the head of
+    its residential groups, whose check-ins their own heads owe."""
+    if person_id is None or not unit_ids:
+        return set()
+    query = select(RoleAssignment.unit_id).where(
+        RoleAssignment.person_id == person_id, RoleAssignment.role == Role.LEADER,
+        RoleAssignment.active.is_(True), RoleAssignment.unit_id.in_(list(unit_ids)))
+    return set((await session.execute(query)).scalars())
+
+
+async def answer_check_in(session: AsyncSession, unit_id: int, day: date, person_id: int | None,
+                          now: datetime) -> CheckIn | None:
+    """"No change today" from the unit's own leader; None, and nothing recorded, from anyone
+    else (the head of the quarter above included). The one way an answer is counted."""
+    if unit_id not in await own_units(session, person_id, [unit_id]):
+        return None
+    return await record_check_in(session, unit_id, day, CheckInAnswer.NO_CHANGE, person_id,
+                                 now)
+
+
+async def reported_check_ins(session: AsyncSession, unit: Unit, day: date,
+                             person_id: int | None, now: datetime) -> list[int]:
+    """A report filed on a household of `unit` answers the day's check-in of each unit on its
+    path (the unit and those above it) that the filer leads themself: a group's head filing
+    in their group answers for the group; a quarter's head filing in one of its groups
+    answers for the quarter and must not be chased for it, but not for the group, whose own
+    head still owes the answer. Ward staff filing answer for nobody. The one way a report is
+    counted; returns the units answered, in id order."""
+    path = [int(part) for part in unit.path.strip("/").split("/")]
+    answered = sorted(await own_units(session, person_id, path))
+    for unit_id in answered:
+        await record_check_in(session, unit_id, day, CheckInAnswer.REPORTED, person_id, now)
+    return answered
+
+
 async def record_check_in(session: AsyncSession, unit_id: int, day: date,
                           answer: CheckInAnswer, person_id: int | None,
                           now: datetime) -> CheckIn:
     """One row per unit and day: a second answer updates it, and "reported" wins.
 
-    An upsert, so two leaders of one unit answering at the same moment cannot collide.
+    An upsert, so two leaders of one unit answering at the same moment cannot collide. It
+    writes what it is given: who may answer for a unit is answer_check_in's and
+    reported_check_ins' business, which the digest, the dashboard and the reminders then
+    all read alike.
     """
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = insert(CheckIn).values(unit_id=unit_id, day=day, answer=answer,

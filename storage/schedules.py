@@ -294,7 +294,8 @@ async def leaders_in(session: AsyncSession, ward: Unit) -> list[tuple[Unit, Pers
 
 
 async def checked_in(session: AsyncSession, unit_ids: Sequence[int], day: date) -> set[int]:
-    """The units among these that answered the check-in (or reported) on the day."""
+    """The units among these that answered the check-in (or whose own leader reported) on
+    the day: storage.reports.answer_check_in and reported_check_ins decide what counts."""
     if not unit_ids:
         return set()
     query = select(CheckIn.unit_id).where(CheckIn.day == day, CheckIn.unit_id.in_(unit_ids))

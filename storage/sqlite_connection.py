@@ -69,6 +69,8 @@ class Cursor(aiosqlite.Cursor):
             return self
         begin, conn.begin_waiting = conn.begin_waiting, None
         values = [] if parameters is None else parameters
+        if begin == "BEGIN IMMEDIATE" and conn.inline_wanted and conn.begin_here():
+            begin = None
         if conn.inline and begin is None:
             # A short write transaction that holds the write lock already (Connection.inline):
             # the statement runs here, on the event loop's thread, with no hop at all. One
@@ -89,8 +91,11 @@ class Cursor(aiosqlite.Cursor):
         conn = self._conn
         assert isinstance(conn, Connection)
         begin, conn.begin_waiting = conn.begin_waiting, None
-        await self._execute(_run_many, self._cursor, begin, sql, parameters)
         self._rows = []
+        if conn.inline and begin is None:  # a turn's replies (storage.outbox.reply): a few rows
+            _run_many(self._cursor, None, sql, parameters)
+            return self
+        await self._execute(_run_many, self._cursor, begin, sql, parameters)
         return self
 
     async def fetchone(self) -> Any:
@@ -120,9 +125,35 @@ class Connection(aiosqlite.Connection):
     # of a transaction holding the write lock waits for no lock, and SQLite on a local file
     # does such a statement in microseconds, where the hop costs both threads a wake-up and
     # the GIL's hand-over (the largest single cost of a turn on SQLite: docs/performance.md).
-    # The COMMIT still goes to the thread (it may checkpoint the WAL into the file).
+    # Its BEGIN IMMEDIATE and COMMIT run here too whenever they need not wait (begin_here,
+    # commit): a turn then makes no hop at all.
     inline_wanted: bool = False
     inline: bool = False
+    # The connection's busy_timeout (storage.db sets it): begin_here lifts it for one try.
+    busy_timeout_ms: int = 0
+
+    def begin_here(self) -> bool:
+        """BEGIN IMMEDIATE on the event loop's thread, if the write lock is free now.
+
+        In this process write transactions take turns before they begin (storage.db's
+        write lock), so the lock can only be held by another process (a `coso` command
+        writing beside the bot): the busy handler is off for this one try, and a refusal
+        leaves the BEGIN to the hop, where it waits for the lock as before."""
+        cursor = self._conn.cursor()
+        try:
+            # The PRAGMA answers with a row: fetched, or its statement stays "in progress"
+            # and the COMMIT is refused.
+            cursor.execute("PRAGMA busy_timeout=0").fetchall()
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                return False
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}").fetchall()
+        finally:
+            cursor.close()
+        self.inline = True
+        return True
 
     def transaction_ended(self) -> None:
         self.begin_waiting, self.inline_wanted, self.inline = None, False, False
@@ -136,9 +167,17 @@ class Connection(aiosqlite.Connection):
             await super().rollback()
 
     async def commit(self) -> None:
-        """No hop for a transaction that ran no statement (its BEGIN still waiting)."""
+        """No hop for a transaction that ran no statement (its BEGIN still waiting), nor for
+        an inline one: with the WAL's automatic checkpoint off (storage.db checkpoints
+        apart, off the write path), a COMMIT in WAL mode with synchronous=NORMAL appends
+        to the WAL and writes nothing else, no fsync."""
+        inline = self.inline
         self.transaction_ended()
-        if self._conn.in_transaction:
+        if not self._conn.in_transaction:
+            return
+        if inline:
+            self._conn.commit()
+        else:
             await super().commit()
 
     @contextmanager

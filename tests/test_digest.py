@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -506,6 +507,31 @@ async def test_chart_axes_legend_and_gap(db: Database, db_url: str) -> None:
     _, _, _, rates = _chart_text(chart.figure(Translator("en", HCM), large))
     assert [math.isnan(rate) for rate in rates] == [True] * 3 + [False] * 4
     assert rates[-1] == pytest.approx(100 * 64 / 180, abs=0.1)
+
+
+async def test_chart_days_read_as_every_other_date_does(db: Database, db_url: str) -> None:
+    """The axis writes a day as the caption under it and the digest do, "1/12" and not
+    "01/12" (a new-user trial), and seven of them side by side do not touch, in either
+    language: in English the month is written where it changes only."""
+    from bot.digest import chart
+
+    day = date(2026, 12, 3)
+    await build_ward(db, day)
+    async with db.read() as session:
+        ward = await units.by_code(session, "26734")
+        assert ward is not None
+        f = await digest.ward_figures(session, ward, day, make_settings(db_url))
+    wanted = {"vi": ["27/11", "28/11", "29/11", "30/11", "1/12", "2/12", "3/12"],
+              "en": ["Nov 27", "28", "29", "30", "Dec 1", "2", "3"]}
+    captions = {"vi": "từ 27/11/2026 đến 3/12/2026", "en": "Nov 27, 2026 to Dec 3, 2026"}
+    for locale, days in wanted.items():
+        fig = chart.figure(Translator(locale, HCM), f)
+        _, found, _, _ = _chart_text(fig)
+        assert found == days, found
+        left = fig.axes[0]
+        assert left.get_xlabel() == captions[locale]
+        boxes = [label.get_window_extent() for label in left.get_xticklabels()]
+        assert all(a.x1 < b.x0 for a, b in itertools.pairwise(boxes)), (locale, boxes)
 
 
 async def _zalo_staff(start_bot: StartBot, zalo: ZaloDouble, **settings: Any) -> Any:

@@ -184,3 +184,24 @@ async def test_on_zalo_without_a_public_url_the_card_says_why_no_image(
     card = await zalo.next_message("staff")
     assert card.method == "sendMessage" and "/start " in (card.text or "")
     assert "cannot reach Zalo until the operator sets COSO_PUBLIC_URL" in (card.text or "")
+
+
+def test_a_card_made_for_the_settings_names_the_ways_in_they_have(db_url: str) -> None:
+    """Card.for_settings: Zalo with a Zalo bot, the web chat with COSO_PUBLIC_URL, and the
+    card's wording follows (the same lines /invite, `coso invite cards` and the demo print)."""
+    from bot import cards
+    from bot.i18n import Translator
+    from tests.conftest import make_settings
+
+    person = ("Võ Thị Hoa", "Tổ trưởng tổ dân phố", "Tổ dân phố 1, Khu phố 1", "ABCD2345")
+    bare = cards.Card.for_settings(make_settings(db_url), *person, None)
+    assert (bare.zalo, bare.web, bare.link) == (False, None, None)
+    full = cards.Card.for_settings(
+        make_settings(db_url, ZALO_BOT_TOKEN="123:zalo", COSO_PUBLIC_URL="https://coso.vn"),
+        *person, "https://t.me/coso_bot?start=ABCD2345")
+    assert full == cards.Card(*person, "https://t.me/coso_bot?start=ABCD2345", zalo=True,
+                              web="https://coso.vn")
+    t = Translator("vi", make_settings(db_url).tz)
+    assert [line.split(":")[0] for line in cards.texts(full, t)[2]] == ["Telegram", "Zalo",
+                                                                          "Trên web"]
+    assert [line.split(":")[0] for line in cards.texts(bare, t)[2]] == ["Trên web"]

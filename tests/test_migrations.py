@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
+from storage import migrate
 from storage.conversations import HISTORY_LIMIT, History, Visit
 from storage.db import Database
-from storage.migrate import alembic_config, current_heads, upgrade_async
+from storage.health import applied_revisions
+from storage.migrate import alembic_config, current_heads, upgrade_async, upgrade_if_behind
 from storage.models import Base, Conversation, Platform, utcnow
 
 
@@ -29,6 +34,38 @@ async def test_no_drift_between_models_and_migrations(db: Database) -> None:
 
 def test_one_head() -> None:
     assert len(current_heads()) == 1
+
+
+def test_the_heads_read_from_the_files_are_alembics() -> None:
+    """current_heads() reads the migrations' files itself (the running bot loads no alembic):
+    it must agree with alembic's own reading of them."""
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert current_heads() == tuple(sorted(scripts.get_heads()))
+
+
+async def test_a_database_at_the_head_is_not_migrated_again(
+        db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_alembic(url: str, revision: str = "head") -> None:
+        raise AssertionError("alembic ran on a database at the head")
+
+    monkeypatch.setattr(migrate, "upgrade", no_alembic)
+    assert await upgrade_if_behind(db, db_url) is False
+
+
+async def test_a_database_behind_or_new_is_migrated(db: Database, db_url: str,
+                                                   tmp_path: Path) -> None:
+    await asyncio.to_thread(command.downgrade, alembic_config(db_url), "0013_unit_report_counts")
+    assert await upgrade_if_behind(db, db_url) is True
+    async with db.read() as session:
+        assert await applied_revisions(session) == set(current_heads())
+    new_url = f"sqlite+aiosqlite:///{tmp_path / 'new.db'}"
+    new = Database(new_url)
+    try:
+        assert await upgrade_if_behind(new, new_url) is True
+        async with new.read() as session:
+            assert await applied_revisions(session) == set(current_heads())
+    finally:
+        await new.dispose()
 
 
 async def test_0007_turns_old_histories_into_the_bounded_typed_one(db_url: str) -> None:

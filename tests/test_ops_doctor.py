@@ -9,12 +9,15 @@ import re
 import shutil
 import socket
 import sys
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
 from sqlalchemy import text
 
+from bot.i18n import Translator
 from bot.ops import doctor
 from storage.db import Database
 from storage.migrate import current_heads
@@ -22,6 +25,8 @@ from tests.conftest import Coso, StartBot
 from tests.doubles.telegram_api import TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
 from tests.telegram_helpers import free_port
+
+HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def statuses(out: str) -> dict[str, str]:
@@ -62,7 +67,15 @@ async def test_all_green_with_a_running_bot(configured: Path, coso: Coso,
     said = details(out)
     assert said["telegram.token"] == "accepted: @coso_test_bot"
     assert said["telegram.webhook"] == "none: long polling"
-    assert "Asia/Ho_Chi_Minh" in said["timezone"]
+    # The time as every other command writes it (Babel, the full year), not ISO.
+    now = datetime.now(HCM)
+    day = re.escape(Translator("en", HCM).date(now))  # Dec 7, 2026
+    assert re.fullmatch(rf"Asia/Ho_Chi_Minh \(UTC\+07:00\): now {day} at \d{{1,2}}:\d\d\s[AP]M",
+                        said["timezone"]), said
+    code, out, _ = await coso("--lang", "vi", "doctor")
+    [line] = [line for line in out.splitlines() if line.startswith("Múi giờ")]
+    assert re.search(rf"Asia/Ho_Chi_Minh \(UTC\+07:00\): bây giờ là "
+                     rf"{now.day}/{now.month}/{now.year} lúc \d\d:\d\d$", line), line
     assert said["settings.https"] == "COSO_PUBLIC_URL is not HTTPS: the platforms need HTTPS"
 
 

@@ -293,7 +293,11 @@ async def test_check_in_buttons_are_scope_checked(world: tuple[Router, Database,
         "This question is no longer open.")
     assert text_of(await kp1.send(payload="ck:x:n")) == "This question is no longer open."
     assert text_of(await kp1.send(payload="ck:999999:n")) == "This question is no longer open."
-    ok = await kp1.send(payload=f"ck:{t1_id}:n")  # a group under the leader's quarter
+    # A group under the leader's quarter: only the group's own head answers for it.
+    assert text_of(await kp1.send(payload=f"ck:{t1_id}:n")) == (
+        "This question is no longer open.")
+    t1 = await join(router, db, seeded, "1004", "leader:T1")
+    ok = await t1.send(payload=f"ck:{t1_id}:n")
     assert text_of(ok) == "Thank you: no change recorded for Tổ dân phố 1 today."
     report = await kp1.send(payload=f"ck:{kp1_id}:r")
     assert report[-1].text.startswith("Which household?")

@@ -24,7 +24,7 @@ from bot.i18n import Translator
 from bot.messages import Outgoing
 from bot.scheduler import Due, Scheduler
 from bot.settings import Settings
-from storage import digest, households, outbox, schedules, units
+from storage import digest, households, outbox, overview, schedules, units
 from storage.db import Database
 from storage.models import ChatAccount, JobRun, OutboxMessage, Person, Role, RoleAssignment, Unit
 from storage.schedules import Change
@@ -266,6 +266,68 @@ async def test_units_that_already_answered_are_neither_asked_nor_reminded(
     checked = figures.compliance
     assert (checked.expected, checked.reported, checked.on_time) == (3, 2, 2), checked
     assert [entry["unit"] for entry in checked.silent] == ["Tổ dân phố 1"], checked
+
+
+async def test_a_quarter_heads_report_in_a_group_answers_for_the_quarter_not_the_group(
+        ward: Ward, clock: time_machine.Traveller) -> None:
+    """Khu phố 1's head files a report on a household of its Tổ dân phố 1 and taps a check-in
+    button of the group (a trial found both counted for the group): the quarter has answered,
+    the group has not. Its own head is asked and reminded, the escalation names it, and the
+    digest and the dashboard count it silent, until that head answers."""
+    tg = ward.tg
+    t1_id = ward.id("26734-KP1-T1")
+    async with ward.db.transaction() as session:
+        t1 = await session.get(Unit, t1_id)
+        assert t1 is not None
+        await households.add(session, t1, "9 Lý Tự Trọng", head_name="Võ Văn Năm", members=3)
+    clock.move_to(at("15:30"))
+    [summary] = await say(tg, KP1, "/report 9 Ly Tu Trong thieu thuoc 2 nguoi")
+    assert "Tổ dân phố 1" in (summary.text or ""), summary.text
+    await tg.tap(KP1, data_for(summary, "Save"))
+    await read_until(tg, KP1, "Saved: report #1")
+    # Forged: KP1 was never sent a button for the group.
+    await tg.tap(KP1, f"ck:{t1_id}:n", message_id=summary.message_id, strict=False)
+    await read_until(tg, KP1, "This question is no longer open.")
+    before = len(await prompts_to(ward.db, str(KP1)))
+
+    scheduler = ward.scheduler()
+    clock.move_to(at("16:00"))
+    await scheduler.tick()
+    [t1_prompt] = await tg.wait_messages(T1)
+    assert "Tổ dân phố 1" in (t1_prompt.text or "") and "Any change" in (t1_prompt.text or "")
+    # The quarter answered by its head's report: neither asked nor reminded.
+    assert len(await prompts_to(ward.db, str(KP1))) == before
+    clock.move_to(at("18:00"))
+    await scheduler.tick()
+    assert "Reminder: Tổ dân phố 1" in ((await tg.next_message(T1)).text or "")
+    assert len(await prompts_to(ward.db, str(KP1))) == before
+    clock.move_to(at("19:00"))
+    await scheduler.tick()
+    escalation = (await tg.next_message(STAFF)).text or ""
+    assert "• Khu phố 1 › Tổ dân phố 1 — " in escalation, escalation
+    assert "• Khu phố 1 — " not in escalation, escalation
+
+    async def counted() -> tuple[tuple[int, int, int], list[str], dict[int, str]]:
+        async with ward.db.read() as session:
+            ben_thanh = await session.get(Unit, ward.id(WARD))
+            assert ben_thanh is not None
+            figures = await digest.ward_figures(session, ben_thanh, DAY, ward.runtime.settings)
+            page = await overview.ward(session, ben_thanh.id, [ben_thanh.path], DAY,
+                                      ward.runtime.settings, datetime.now(HCM))
+        assert page is not None
+        c = figures.compliance
+        return ((c.expected, c.reported, c.on_time), [s["unit"] for s in c.silent],
+                {row.unit_id: row.check_in for row in page.rows})
+
+    found, silent, rows = await counted()
+    assert found == (3, 1, 1) and silent == ["Tổ dân phố 1", "Khu phố 2"], (found, silent)
+    assert rows[ward.id("26734-KP1")] == "on_time" and rows[t1_id] == "silent", rows
+    # The group's own head answers (late, after the reminder): now it counts.
+    await tg.tap(T1, data_for(t1_prompt, "No change today"))
+    await read_until(tg, T1, "no change recorded for Tổ dân phố 1")
+    found, silent, rows = await counted()
+    assert found == (3, 2, 1) and silent == ["Khu phố 2"], (found, silent)
+    assert rows[t1_id] == "late", rows
 
 
 async def test_a_late_question_keeps_its_gaps_and_an_answered_reminder_is_not_escalated(

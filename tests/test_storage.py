@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import event, select
+from sqlalchemy.engine import make_url
 
 from storage import conversations, flood, invites, ledger, outbox, people, units
-from storage.db import Database
+from storage.db import CHECKPOINT_EVERY, Database
 from storage.models import (
     Conversation,
     Invite,
@@ -248,3 +252,51 @@ def test_names_sort_as_a_vietnamese_reader_orders_them() -> None:
     names = ["Võ Thị Hoa", "Đỗ Văn Bình", "Nguyễn An", "Đặng Thu", "Bùi Lan"]
     assert sorted(names, key=name_order) == [
         "Bùi Lan", "Đặng Thu", "Đỗ Văn Bình", "Nguyễn An", "Võ Thị Hoa"]
+
+
+async def test_an_inline_turn_waits_out_another_processs_write_lock(db: Database) -> None:
+    """SQLite: a turn's BEGIN IMMEDIATE runs on the event loop's thread only while the write
+    lock is free; held by another process (a `coso` command), the turn waits for it on
+    aiosqlite's thread as before, and the loop goes on meanwhile."""
+    if not db.is_sqlite:
+        pytest.skip("SQLite's one writer")
+    async with db.transaction() as session:  # the tables exist before the other writer
+        await ledger.claim(session, "zalo", "first")
+    other = sqlite3.connect(str(make_url(db.url).database), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+
+    async def turn() -> None:
+        async with db.transaction(inline=True) as session:
+            assert await ledger.claim(session, "zalo", "second") is True
+
+    waiting = asyncio.create_task(turn())
+    await asyncio.sleep(0.3)  # the loop is free: this sleep ends while the turn waits
+    assert not waiting.done()
+    other.rollback()
+    other.close()
+    await asyncio.wait_for(waiting, 10)
+    async with db.read() as session:
+        assert set((await session.execute(select(ProcessedUpdate.update_id))).scalars()) == {
+            "first", "second"}
+
+
+async def test_the_wal_is_checkpointed_apart_from_the_turns_commits(db: Database) -> None:
+    """SQLite: no COMMIT checkpoints (an inline one would write the database file on the
+    event loop's thread); Database.checkpoint does, every CHECKPOINT_EVERY write
+    transactions, so the WAL does not grow without end."""
+    if not db.is_sqlite:
+        pytest.skip("SQLite's WAL")
+    wal = Path(f"{make_url(db.url).database}-wal")
+    sizes = []
+    for number in range(6 * CHECKPOINT_EVERY):
+        async with db.transaction(inline=True) as session:
+            account = await people.account_for(session, "zalo", str(number))
+            outbox.enqueue(session, account, {"text": "x" * 3000})  # a page or more
+            await ledger.claim(session, "zalo", f"u{number}")
+        if db._checkpointing is not None:
+            await db._checkpointing
+        if number % CHECKPOINT_EVERY == CHECKPOINT_EVERY - 2:
+            sizes.append(os.path.getsize(wal))  # noqa: ASYNC240 - a stat, in a test
+    # The file is not cut, but once checkpointed the WAL starts over at its beginning: it
+    # stays near one round's size, where without checkpoints it would grow with every round.
+    assert sizes[-1] < 2 * sizes[0]

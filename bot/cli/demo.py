@@ -62,7 +62,7 @@ def handle_demo(ctx: Context, args: argparse.Namespace) -> int:
 
 async def build_demo(ctx: Context, db: Database) -> DemoOutcome:
     """Migrate, build the demo in one transaction, then look up the Telegram bot."""
-    await migrate.upgrade_async(ctx.settings.database_url)
+    await migrate.upgrade_if_behind(db, ctx.settings.database_url)
     expires_in = timedelta(days=ctx.settings.invite_expiry_days)
     async with db.transaction() as session:
         built = await demo.build(session, expires_in, tz=ctx.settings.tz)
@@ -77,8 +77,9 @@ async def build_demo(ctx: Context, db: Database) -> DemoOutcome:
     bots = await serving_bots(ctx.settings, ctx.t, above)
     written = None
     if any(bot.username for bot in bots.values()) or not ctx.settings.telegram_bots:
-        cards_of = [cards.Card(view.person, card_posts[view.code], view.unit_path, view.code,
-                               bots[view.code].link(view.code), **cards.ways_in(ctx.settings))
+        cards_of = [cards.Card.for_settings(ctx.settings, view.person, card_posts[view.code],
+                                            view.unit_path, view.code,
+                                            bots[view.code].link(view.code))
                     for view in found if view.person is not None]
         written = cards.write_pdf(cards_of, Translator("vi", ctx.settings.tz),
                                   private_dir(ctx.settings.data_dir) / CARDS_FILE)
@@ -101,7 +102,7 @@ async def _card_posts(session: AsyncSession, made: list[invites.NewInvite], t: T
 
 
 async def build_demo_if_empty(ctx: Context, db: Database) -> DemoOutcome | None:
-    await migrate.upgrade_async(ctx.settings.database_url)
+    await migrate.upgrade_if_behind(db, ctx.settings.database_url)
     async with db.read() as session:
         count = await units.count(session)
     return await build_demo(ctx, db) if count == 0 else None

@@ -7,9 +7,11 @@ import argparse
 import asyncio
 import logging
 from collections.abc import Coroutine
+from datetime import datetime
 from typing import Any
 
 from bot.cli.common import Context
+from bot.i18n import Translator
 from bot.ops import doctor
 from bot.ops.doctor import FAIL, Finding
 
@@ -53,11 +55,18 @@ async def _quietly(checks: Coroutine[Any, Any, list[Finding]]) -> list[Finding]:
 
 
 def _detail(ctx: Context, finding: Finding) -> str:
-    """The finding in the reader's language, its numbers written by Babel (71,4 in vi)."""
-    values = {name: ctx.t.number(value)
-              if isinstance(value, int | float) and not isinstance(value, bool) else value
-              for name, value in finding.values.items()}
-    return ctx.t(finding.detail, **values)
+    """The finding in the reader's language, its numbers and times written by Babel (71,4 and
+    7/12/2026 lúc 03:48 in vi), as every other command writes them."""
+    return ctx.t(finding.detail, **{name: _written(ctx.t, value)
+                                    for name, value in finding.values.items()})
+
+
+def _written(t: Translator, value: Any) -> Any:
+    if isinstance(value, datetime):
+        return t.full_datetime(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return t.number(value)
+    return value
 
 
 def _table(ctx: Context, findings: list[Finding]) -> None:

@@ -281,9 +281,9 @@ def handle_cards(ctx: Context, args: argparse.Namespace) -> int:
                     bots[place.id] = await telegram_bot(
                         ctx.settings, ctx.t, [u.code for u in above]) if several else bot
                 link = bots[place.id].link(item.code) or bot.link(item.code)
-                found.append(cards.Card(item.person.full_name, item.unit_post.post.label_vi,
-                                        paths[place.id], item.code, link,
-                                        **cards.ways_in(ctx.settings)))
+                found.append(cards.Card.for_settings(
+                    ctx.settings, item.person.full_name, item.unit_post.post.label_vi,
+                    paths[place.id], item.code, link))
             return found
 
     made = with_db(ctx, work)

@@ -91,9 +91,11 @@ def handle_list(ctx: Context, args: argparse.Namespace) -> int:
     if not entries:
         ctx.out(ctx.t("No posts yet: import the ward's roster with `coso people import "
                       "FILE.csv`."))
-    for entry in entries:
-        ctx.out(f"{entry.place}\t{entry.seat.unit_post.post.label_vi}\t"
-                f"{_holder(ctx.t, entry)}")
+        return 0
+    t = ctx.t
+    ctx.table([t("Unit"), t("Post"), t("Holder")],
+              [[entry.place, entry.seat.unit_post.post.label_vi, _holder(t, entry)]
+               for entry in entries])
     return 0
 
 

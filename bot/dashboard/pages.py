@@ -471,8 +471,9 @@ class Formats:
 
 
 def day_month(t: Translator, day: date) -> str:
-    """'1/12' in Vietnamese, 'Dec 1' in English: a chart's axis has no room for the year."""
-    return format_skeleton("dM" if t.locale == "vi" else "MMMd", day, locale=t.locale)
+    """'1/12' in Vietnamese, 'Dec 1' in English: a chart's axis has no room for the year
+    (Translator.short_date, as the digest's chart in chat writes it)."""
+    return t.short_date(day)
 
 
 def _stage(t: Translator, found: overview.WardOverview, day: date) -> str:

@@ -9,6 +9,7 @@ display, no pyplot (no global state, so drawing is safe from any thread)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import date
 from pathlib import Path
@@ -28,6 +29,8 @@ AXES = (0.1, 0.17, 0.76, 0.55)
 SIZE = (4.0, 3.2)  # inches
 DPI = 200
 FONT = 12
+DAYS_FONT = FONT - 3  # seven days side by side under the bars
+DAYS_GAP = 3  # points at least between two days' labels
 BARS, LINE = "#c0504d", "#1f5fa8"
 
 
@@ -37,15 +40,14 @@ def figure(t: Translator, figures: WardFigures) -> Figure:
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     days = [date.fromisoformat(d.day) for d in figures.trend]
-    labels = [t.short_date(day) for day in days]
     opens = [math.nan if d.open is None else d.open for d in figures.trend]
     rates = [math.nan if d.compliance is None else 100 * d.compliance for d in figures.trend]
     fig = Figure(figsize=SIZE, dpi=DPI)
+    labels = _day_labels(t, fig, days)
     left = fig.add_axes(AXES)
     positions = list(range(len(days)))
     bars = left.bar(positions, opens, color=BARS, width=0.6, label=t("Open reports"))
-    # Seven dd/mm labels side by side must not touch: the axis's width holds them at 9 pt.
-    left.set_xticks(positions, labels, fontsize=FONT - 3)
+    left.set_xticks(positions, labels, fontsize=DAYS_FONT)
     left.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4, min_n_ticks=1))
     left.yaxis.set_major_formatter(FuncFormatter(lambda value, _: t.number(int(value))))
     top = max((v for v in opens if not math.isnan(v)), default=0)
@@ -69,6 +71,29 @@ def figure(t: Translator, figures: WardFigures) -> Figure:
         left.set_xlabel(t("{first} to {last}", first=t.date(days[0]), last=t.date(days[-1])),
                         fontsize=FONT - 1)
     return fig
+
+
+def _day_labels(t: Translator, fig: Figure, days: list[date]) -> list[str]:
+    """Each day as the caption and the digest write it ("1/12", Translator.short_date) where
+    the labels fit side by side; where they would touch ("Nov 27Nov 28" in English) the month
+    only on the first day and where it changes: "Nov 27", "28", ... "Dec 1", "2". Measured
+    with the renderer that then draws the chart (its font metrics are cached: ~1 ms)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.font_manager import FontProperties
+
+    full = [t.short_date(day) for day in days]
+    if len(days) < 2:
+        return full
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    font = FontProperties(size=DAYS_FONT)
+    widths = [renderer.get_text_width_height_descent(label, font, ismath=False)[0]
+              for label in full]
+    slot = AXES[2] * fig.bbox.width / len(days)  # the distance between two days' centres
+    gap = renderer.points_to_pixels(DAYS_GAP)
+    if all((a + b) / 2 + gap <= slot for a, b in itertools.pairwise(widths)):
+        return full
+    return [label if index == 0 or day.day == 1 else t.number(day.day)
+            for index, (day, label) in enumerate(zip(days, full, strict=True))]
 
 
 def _mark_gap(t: Translator, axes: Axes, missing: list[bool]) -> None:

@@ -24,7 +24,7 @@ from bot.i18n import N_, Translator, pick_locale
 from bot.messages import EDIT, KEYBOARD_ONLY, Button, Outgoing, id_and_action
 from bot.settings import Settings
 from bot.turn import Turn
-from storage import conversations, outbox, people, units
+from storage import conversations, outbox, people
 from storage import reports as store
 from storage.conversations import empty_history
 from storage.models import ChatAccount, Conversation, Person, Platform, Role, Unit
@@ -86,16 +86,17 @@ async def answer_check_in(turn: Turn, unit_id: int, answer: str) -> None:
         await start_report(turn)
         return
     unit = await turn.session.get(Unit, unit_id)
-    led = _leads(turn, unit)
-    if unit is None or answer != NO_CHANGE or not led:
+    row = None
+    if unit is not None and answer == NO_CHANGE and _leads(turn, unit):
+        row = await store.answer_check_in(turn.session, unit.id,
+                                          store.local_day(turn.now, turn.settings.tz),
+                                          turn.person.id if turn.person else None, turn.now)
+    if unit is None or row is None:
         # A unit one does not lead answers as a missing one: a forged id reveals no name.
-        if unit is not None and not led:
+        if unit is not None and answer == NO_CHANGE:
             log.info("refused check-in for unit %s by account %s", unit.id, turn.account.id)
         turn.say(turn.t("This question is no longer open."))
         return
-    day = store.local_day(turn.now, turn.settings.tz)
-    row = await store.record_check_in(turn.session, unit.id, day, store.CheckInAnswer.NO_CHANGE,
-                                      turn.person.id if turn.person else None, turn.now)
     if row.answer == store.CheckInAnswer.REPORTED:
         turn.say(turn.t("Thank you. A report was already filed for {unit} today, so today "
                         "stays recorded as reported.", unit=unit.name))
@@ -104,8 +105,9 @@ async def answer_check_in(turn: Turn, unit_id: int, answer: str) -> None:
 
 
 def _leads(turn: Turn, unit: Unit | None) -> bool:
-    return unit is not None and any(grant.role == Role.LEADER
-                                    and units.contains(grant.unit, unit)
+    """The unit's own leader: leading the quarter above a group does not answer for it
+    (storage.reports.answer_check_in, which records the answer, asks the same)."""
+    return unit is not None and any(grant.role == Role.LEADER and grant.unit.id == unit.id
                                     for grant in turn.grants)
 
 

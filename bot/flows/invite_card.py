@@ -129,9 +129,10 @@ async def _finish(turn: Turn) -> None:
     # In Vietnamese whatever the sender's language, as the printed cards: it is for the
     # person who joins, not for the ward staff who sends it. Without Telegram (a web chat or
     # Zalo only set-up) the card still comes, with no QR code: the code and the other ways.
-    card = cards.Card(holder.person.full_name, holder.unit_post.post.label_vi,
-                      await units.full_path(turn.session, holder.unit_post.unit),
-                      new.code, link, **cards.ways_in(turn.settings))
+    card = cards.Card.for_settings(turn.settings, holder.person.full_name,
+                                   holder.unit_post.post.label_vi,
+                                   await units.full_path(turn.session, holder.unit_post.unit),
+                                   new.code, link)
     text = _card_text(turn, holder, card, new.invite.expires_at)
     path = turn.settings.data_dir / "cards" / f"{secrets.token_hex(12)}.png"
     photo: str | None = str(cards.write_png(card, Translator("vi", turn.settings.tz), path))

@@ -237,20 +237,13 @@ async def _finish(turn: Turn) -> None:
 
 
 async def _record_check_ins(turn: Turn, household: Household) -> None:
-    """Today's check-in becomes "reported" for the household's unit and, for a leader, each
-    unit between it and the one they lead: the quarter leader filing for one of its groups
-    has reported for the quarter too, and must not be chased for it."""
+    """Today's check-in becomes "reported" for each unit on the household's path that the
+    filer leads themself (storage.reports.reported_check_ins): the quarter's head filing for
+    one of its groups has reported for the quarter, not for the group."""
     unit = await turn.session.get(Unit, household.unit_id)
     assert unit is not None
-    ids = {unit.id}
-    path = [int(part) for part in unit.path.strip("/").split("/")]
-    for grant in turn.grants:
-        if grant.role == Role.LEADER and units.contains(grant.unit, unit):
-            ids.update(path[path.index(grant.unit.id):])
-    day = store.local_day(turn.now, turn.settings.tz)
-    for unit_id in sorted(ids):
-        await store.record_check_in(turn.session, unit_id, day, store.CheckInAnswer.REPORTED,
-                                    turn.person.id if turn.person else None, turn.now)
+    await store.reported_check_ins(turn.session, unit, store.local_day(turn.now, turn.settings.tz),
+                                   turn.person.id if turn.person else None, turn.now)
 
 
 FLOW = register(Flow(

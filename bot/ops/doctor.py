@@ -104,9 +104,13 @@ async def event_loop_check(settings: Settings) -> list[Finding]:
 
 
 async def timezone_check(settings: Settings) -> list[Finding]:
+    """The zone, its offset from UTC (what shows a wrong tzdata) and the local time now; the
+    command writes the time in the reader's language (Translator.full_datetime)."""
     now = datetime.now(settings.tz)
-    return [Finding("timezone", N_("Time zone"), OK, N_("{zone}: now {now}"),
-                    {"zone": settings.timezone, "now": now.strftime("%Y-%m-%d %H:%M %z")})]
+    offset = now.strftime("%z")  # +0700
+    return [Finding("timezone", N_("Time zone"), OK, N_("{zone} (UTC{offset}): now {now}"),
+                    {"zone": settings.timezone, "offset": f"{offset[:3]}:{offset[3:]}",
+                     "now": now})]
 
 
 async def database_check(settings: Settings) -> list[Finding]:
