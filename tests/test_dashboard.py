@@ -44,6 +44,15 @@ LINK = re.compile(r"(https?://\S+/dashboard/login/[A-Za-z0-9_-]+)")
 OTHER_WARD_PATH = "Phường Sài Gòn, Thành phố Hồ Chí Minh"
 
 
+# The demo ward's trends on DAY at noon (storage/demo.py's fixed history).
+DEMO_OPEN = [0, 1, 1, 2, 2, 1, 2, 1, 2, 2, 2, 2, 2, 2, 3, 3, 3, 1, 2, 0, 1, 2, 2, 3, 2, 2, 2, 3,
+             4, 5]
+# 8 units expected; today's question is still to come at noon.
+DEMO_COMPLIANCE = [1.0, 0.875, 1.0, 1.0, 0.75, 0.875, 1.0, 0.875, 1.0, 1.0, 1.0, 0.75, 0.625, 1.0,
+                   0.75, 1.0, 1.0, 1.0, 0.875, 1.0, 0.875, 0.625, 1.0, 0.75, 0.75, 1.0, 1.0, 1.0,
+                   1.0, 0.0]
+
+
 def today() -> date:
     return datetime.now(HCM).date()
 
@@ -354,6 +363,38 @@ async def test_the_30_day_trend_ends_with_the_digests_7_days(db: Database, db_ur
     assert [d.open for d in found.trend30[8:11]] == [0, 1, 1]  # opened on DAY-20
     assert sum(r.open for r in found.rows) == found.open
     assert sum(r.urgent for r in found.rows) == found.figures.urgent_open
+
+
+async def test_the_demo_ward_has_a_month_of_history_the_same_every_build(
+        db: Database, db_url: str) -> None:
+    """Found by a new-user trial: the demo's charts had one point, its people having taken
+    up their posts as it was built (every earlier day "no leader yet") and its reports all
+    from the last two days. Now its leaders have been in post 45 days, answered the check-in
+    most days, and reports opened and closed over the month: a figure every day of both
+    trends, the same on each database and every build at the same moment."""
+    from storage import demo, overview
+    from tests.test_digest import DAY
+
+    now = at(DAY, 12)
+    async with db.transaction() as session:
+        built = await demo.build(session, timedelta(days=7), tz=HCM, now=now)
+    async with db.read() as session:
+        found = await overview.ward(session, built.ward.id, [built.ward.path], DAY,
+                                    make_settings(db_url), now)
+    assert found is not None and len(found.trend30) == 30
+    assert found.trend30[-7:] == found.figures.trend
+    assert all(d.open is not None and d.compliance is not None for d in found.trend30)
+    assert [d.open for d in found.trend30] == DEMO_OPEN
+    assert [d.compliance for d in found.trend30] == DEMO_COMPLIANCE
+    assert found.figures.urgent_open == 2  # today's two: every older urgent case is resolved
+    assert found.figures.compliance.reported == 0  # today's question is still to come
+    # Built again: the same people, posts and history, not a second month of it.
+    async with db.transaction() as session:
+        await demo.build(session, timedelta(days=7), tz=HCM, now=now + timedelta(hours=1))
+    async with db.read() as session:
+        again = await overview.ward(session, built.ward.id, [built.ward.path], DAY,
+                                    make_settings(db_url), now)
+    assert again is not None and again.trend30 == found.trend30
 
 
 async def test_a_wards_open_reports_urgent_first_filtered_and_scoped(
@@ -756,3 +797,30 @@ def test_the_headline_says_where_the_days_question_stands() -> None:
     assert said("vi", "silent", friday) == "Đã quá giờ nhắc 18:00"
     assert said("en", "not_asked", saturday) == (
         "Not asked today: the check-in is on weekdays only")
+
+
+def test_a_charts_days_read_d_m_its_period_has_the_year_and_today_waits_for_its_question(
+        ) -> None:
+    """The charts read without a legend: days "1/12" under the line, the period with the full
+    year under them; today's compliance has no point until its question has gone out (a 0 %
+    there read as every unit failing, on the demo's dashboard in the morning)."""
+    from bot.dashboard.pages import _charts
+    from bot.i18n import Translator
+    from storage.digest import TrendDay
+    from tests.test_digest import DAY
+
+    days = [DAY - timedelta(days=n) for n in range(29, -1, -1)]
+    month = [TrendDay(d.isoformat(), 2, 0.875) for d in days[:-1]]
+    month.append(TrendDay(DAY.isoformat(), 3, 0.0))
+    t = Translator("vi", HCM)
+    before, after = (_charts(t, month[-7:], month, asked) for asked in (False, True))
+    week_open, week_rate, _, month_rate = (str(chart) for chart in before)
+    assert ">14/11</text>" in week_open and ">20/11</text>" in week_open
+    assert "từ 14/11/2026 đến 20/11/2026" in week_open
+    assert "từ 22/10/2026 đến 20/11/2026" in month_rate
+    assert week_open.count('class="dot"') == 2 * 7  # the desk's drawing and the phone's
+    assert week_rate.count('class="dot"') == 2 * 6 and month_rate.count('class="dot"') == 2 * 29
+    assert "20/11: 0 %" not in month_rate
+    assert str(after[3]).count('class="dot"') == 2 * 30
+    english = str(_charts(Translator("en", HCM), month[-7:], month)[0])
+    assert ">Nov 14</text>" in english and "Nov 14, 2026 to Nov 20, 2026" in english

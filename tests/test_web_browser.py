@@ -84,7 +84,13 @@ async def test_a_newcomer_logs_in_and_chats_in_a_real_browser(start_bot: StartBo
     seeded = await seed_ward(runtime.db)
     async with chromium() as browser:
         page = await new_page(browser)
-        await page.goto(f"http://127.0.0.1:{runtime.port}/")
+        # Nothing the page asks for is missing: its icon neither (a 404 in every page's log).
+        failed: list[str] = []
+        page.on("response", lambda r: failed.append(f"{r.status} {r.url}")
+                if r.status >= 400 and "/api/" not in r.url else None)
+        async with page.expect_response(lambda r: "/favicon" in r.url) as icon:
+            await page.goto(f"http://127.0.0.1:{runtime.port}/")
+        assert (await icon.value).status == 200
 
         # Not logged in: the invite form, with the page's own Vietnamese labels.
         await expect(page.locator("#login-button")).to_have_text("Đăng nhập")
@@ -104,6 +110,12 @@ async def test_a_newcomer_logs_in_and_chats_in_a_real_browser(start_bot: StartBo
         await page.press("#text", "Enter")
         await page.locator(".choice", has_text="English").tap()
         await expect(log.locator(".msg.bot").last).to_have_text("Language set to English.")
+        # The page's own words follow the language chosen, not the browser's (Vietnamese).
+        await expect(page.locator("#logout")).to_have_text("Log out")
+        await expect(page.locator("#send")).to_have_text("Send")
+        await expect(page.locator("#text")).to_have_attribute("placeholder", "Type a message…")
+        await expect(page.locator("#attach")).to_have_attribute("aria-label", "Send a photo")
+        await expect(page.locator("html")).to_have_attribute("lang", "en")
         await page.screenshot(path=str(SCREENSHOT))
 
         await page.fill("#text", "/help")
@@ -117,6 +129,8 @@ async def test_a_newcomer_logs_in_and_chats_in_a_real_browser(start_bot: StartBo
         await page.reload()
         await expect(log).to_contain_text("Language set to English.")
         await expect(page.locator("#login-view")).to_be_hidden()
+        await expect(page.locator("#logout")).to_have_text("Log out")  # from the first paint
+        await expect(page.locator("#send")).to_have_text("Send")
         await expect(log.locator(".msg.me")).to_have_count(3)
         shown = [" ".join(text.split()) for text in await log.locator("li").all_inner_texts()]
         mine = [index for index, text in enumerate(shown) if text in ("/lang", "English",
@@ -130,6 +144,48 @@ async def test_a_newcomer_logs_in_and_chats_in_a_real_browser(start_bot: StartBo
         await page.click("#login-button")
         await expect(log).to_contain_text("Khu phố 1")
         await expect(log.locator(".msg.me")).to_have_count(0)
+        # Another person (a new account: Vietnamese, as the browser is) on the same tab.
+        await expect(page.locator("#logout")).to_have_text("Đăng xuất")
+        await expect(page.locator("#send")).to_have_text("Gửi")
+        await expect(page.locator("#text")).to_have_attribute("placeholder", "Nhập tin nhắn…")
+        await page.screenshot(path=str(SHOTS / "coso-web-vi-390.png"))
+        assert not failed, failed
+
+
+async def test_at_an_english_desk_the_page_speaks_the_language_chosen_with_lang(
+        start_bot: StartBot) -> None:
+    """A ward officer on an English browser who chose Vietnamese with /lang: the page's own
+    words turn Vietnamese at once, and stay so after a reload (read from their person)."""
+    from playwright.async_api import expect
+
+    runtime = await start_bot()
+    seeded = await seed_ward(runtime.db)
+    async with chromium() as browser:
+        context = await browser.new_context(viewport=DESK, locale="en-US")
+        expect.set_options(timeout=WAIT_MS)
+        page = await context.new_page()
+        await page.goto(f"http://127.0.0.1:{runtime.port}/")
+        await expect(page.locator("#login-button")).to_have_text("Log in")
+        await page.fill("#code", seeded.codes["ward_staff:WARD"])
+        await page.fill("#name", "Phạm Thị Dung")
+        await page.click("#login-button")
+        await expect(page.locator("#log")).to_contain_text("Phường Bến Thành")
+        await expect(page.locator("#send")).to_have_text("Send")
+        await page.fill("#text", "/lang")
+        await page.press("#text", "Enter")
+        await page.locator(".choice", has_text="Tiếng Việt").click()
+        await expect(page.locator("#log .msg.bot").last).to_have_text("Đã chuyển sang tiếng Việt.")
+        for _ in range(2):  # at once, then after a reload
+            await expect(page.locator("#logout")).to_have_text("Đăng xuất")
+            await expect(page.locator("#send")).to_have_text("Gửi")
+            await expect(page.locator("#text")).to_have_attribute("placeholder",
+                                                                  "Nhập tin nhắn…")
+            await expect(page.locator("#attach")).to_have_attribute("title", "Gửi ảnh")
+            await expect(page.locator("html")).to_have_attribute("lang", "vi")
+            await page.screenshot(path=str(SHOTS / "coso-web-vi-1366.png"))
+            await page.reload()
+            await expect(page.locator("#log .msg.bot").last).to_have_text(
+                "Đã chuyển sang tiếng Việt.")
 
 
 SCREENS = Path(__file__).parent.parent / "docs" / "screens"  # checked in: what staff see

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import Runtime
-from bot.channels.web import DEVICE_COOKIE, LOGIN_ATTEMPTS, SESSION_COOKIE
+from bot.channels.web import DEVICE_COOKIE, LOGIN_ATTEMPTS, PAGE_TEXTS, SESSION_COOKIE
+from bot.dashboard import favicon
 from bot.settings import SettingsError
 from storage import outbox
 from storage.models import ChatAccount, InviteFailure, Person
@@ -211,6 +212,97 @@ async def test_page_and_assets(start_bot: StartBot, users: Users) -> None:
         assert response.status == 404
 
 
+VI_BROWSER = {"Accept-Language": "vi-VN,vi;q=0.9,en;q=0.5"}
+EN_BROWSER = {"Accept-Language": "en-GB,en;q=0.9"}
+
+
+async def _page(user: WebUser, headers: dict[str, str]) -> str:
+    async with user.http.get(user.base + "/", headers=headers) as response:
+        assert response.status == 200
+        return await response.text()
+
+
+async def _strings(user: WebUser, headers: dict[str, str]) -> dict[str, Any]:
+    async with user.http.get(user.base + "/api/strings", headers=headers) as response:
+        assert response.status == 200 and response.headers["Cache-Control"] == "no-store"
+        found: dict[str, Any] = await response.json()
+        return found
+
+
+async def _spoken(user: WebUser, headers: dict[str, str]) -> str:
+    """The language /api/messages names for what it answers (the page's words follow it)."""
+    async with user.http.get(f"{user.base}/api/messages?after={user.after}&wait=0",
+                             headers=headers) as response:
+        assert response.status == 200
+        return response.headers["Content-Language"]
+
+
+async def test_the_pages_own_words_follow_the_language_chosen_with_lang(
+        start_bot: StartBot, users: Users) -> None:
+    """Found by a new-user trial: "Đăng xuất", "Gửi" and the placeholder followed the
+    browser's language, not the one the person chose with /lang. Before login the browser's;
+    once logged in, the person's (stored), from the catalogs, on the page and on every
+    answer's Content-Language, which the page follows at once."""
+    runtime = await start_bot()
+    seeded = await seed_ward(runtime.db)
+    user = users(runtime)
+    page = await _page(user, VI_BROWSER)
+    assert '<html lang="vi">' in page and ">Đăng nhập</button>" in page
+    assert '<html lang="en">' in await _page(user, EN_BROWSER)
+    assert (await _strings(user, EN_BROWSER))["strings"]["login"] == "Log in"
+    status, data, _ = await user.post("/api/login", {"code": seeded.codes["leader:KP1"]},
+                                      headers=VI_BROWSER)
+    assert (status, data) == (200, {"ok": True})
+    await user.reply()  # the welcome
+    assert await _spoken(user, VI_BROWSER) == "vi"
+    assert await user.say(text="/lang") == 200
+    menu = await user.reply()
+    english = next(b["payload"] for b in menu["buttons"] if b["label"] == "English")
+    assert await user.say(choice=english) == 200
+    assert (await user.reply())["text"] == ENGLISH_SET
+    # The browser still says Vietnamese; the person chose English.
+    assert await _spoken(user, VI_BROWSER) == "en"
+    found = await _strings(user, VI_BROWSER)
+    assert found["lang"] == "en"
+    assert found["strings"] == dict(PAGE_TEXTS)  # English: the msgids themselves
+    page = await _page(user, VI_BROWSER)
+    assert '<html lang="en">' in page and ">Log out</button>" in page
+    assert ">Send</button>" in page and 'placeholder="Type a message…"' in page
+    assert '"logout": "Log out"' in page  # the words the page's script reuses
+    # Back to Vietnamese in chat: every word of the page in it, none left in English.
+    assert await user.say(text="/lang") == 200
+    menu = await user.reply()
+    vietnamese = next(b["payload"] for b in menu["buttons"] if b["label"] == "Tiếng Việt")
+    assert await user.say(choice=vietnamese) == 200
+    await user.reply()
+    found = await _strings(user, EN_BROWSER)
+    assert found["lang"] == "vi" and found["strings"]["logout"] == "Đăng xuất"
+    assert found["strings"]["send"] == "Gửi"
+    assert not {k for k, v in found["strings"].items() if v == PAGE_TEXTS[k]}
+    assert await _spoken(user, EN_BROWSER) == "vi"
+    # Logged out: the browser's language again.
+    assert (await user.post("/api/logout", {}))[0] == 200
+    assert (await _strings(user, EN_BROWSER))["lang"] == "en"
+
+
+async def test_the_icon_is_served_cached_and_linked_from_every_page(
+        start_bot: StartBot, users: Users) -> None:
+    """Found by a new-user trial: every page's /favicon.ico was a 404 in the browser's log."""
+    runtime = await start_bot()
+    user = users(runtime)
+    async with user.http.get(user.base + favicon.URL) as response:
+        assert response.status == 200 and response.content_type == "image/svg+xml"
+        assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert (await response.read()).startswith(b"<svg ")
+    async with user.http.get(user.base + "/favicon.ico") as response:
+        assert response.status == 200 and response.content_type == "image/svg+xml"
+        assert "max-age=86400" in response.headers["Cache-Control"]
+    link = f'<link rel="icon" href="{favicon.URL}" type="image/svg+xml">'
+    assert link in await _page(user, VI_BROWSER)
+    async with user.http.get(user.base + "/dashboard/nowhere") as response:
+        assert response.status == 404 and link in await response.text()
+
+
 async def test_files_are_served_only_to_their_owner(start_bot: StartBot, users: Users,
                                                     tmp_path: Path) -> None:
     runtime = await start_bot()
@@ -339,9 +431,11 @@ async def test_web_chat_off_answers_404_and_keeps_the_webhook(
                        ("/api/send", {"text": "/help"}), ("/api/logout", {})):
         async with user.http.post(user.base + path, json=body) as response:
             assert response.status == 404, path
-    for path in ("/api/messages?wait=0", "/api/file/1/photo"):
+    for path in ("/api/messages?wait=0", "/api/file/1/photo", "/api/strings"):
         async with user.http.get(user.base + path) as response:
             assert response.status == 404, path
+    async with user.http.get(user.base + "/favicon.ico") as response:
+        assert response.status == 200  # the dashboard's pages still link it
     async with runtime.db.read() as session:
         assert await session.scalar(select(func.count()).select_from(ChatAccount)) == 0
     # The webhook is still served: a Telegram user registers through it.

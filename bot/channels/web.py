@@ -31,11 +31,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import jinja2
 from aiohttp import web
+from markupsafe import Markup
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import files
 from bot.channels.base import HandleIncoming
 from bot.client_address import client_address
+from bot.dashboard import favicon
 from bot.i18n import N_, Translator, pick_locale
 from bot.messages import (
     BIG_ID_MAX,
@@ -87,6 +91,28 @@ LOCKED = N_("Too many wrong invite codes. For safety, codes are not checked for 
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
+# The page's own words (labels, placeholders, its few notes): the catalogs supply them in the
+# language the person chose with /lang (stored on their person), before login the browser's;
+# bot/web/app.js only puts them in place, and asks again when the language changes.
+PAGE_TEXTS = {
+    "intro": N_("Enter the invite code from your ward staff to start chatting with Coso."),
+    "code": N_("Invite code"),
+    "name": N_("Your name (optional)"),
+    "login": N_("Log in"),
+    "logout": N_("Log out"),
+    "placeholder": N_("Type a message…"),
+    "send": N_("Send"),
+    "offline": N_("Connection lost, retrying…"),
+    "loginFailed": N_("Could not log in. Please try again."),
+    "sendFailed": N_("This message could not be sent."),
+    "file": N_("Attachment"),
+    "attach": N_("Send a photo"),
+    "photoSending": N_("Sending the photo…"),
+    "photoSent": N_("The photo you sent"),
+    "photoRefused": N_("The chosen file"),
+}
+PAGE = jinja2.Environment(loader=jinja2.FileSystemLoader(WEB_DIR), autoescape=True,
+                          undefined=jinja2.StrictUndefined)
 PAGE_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' https: data:; style-src 'self'; "
@@ -173,6 +199,18 @@ def language_hint(request: web.Request) -> str | None:
     """The browser's first language ('vi-VN'), the same hint Telegram gives the core."""
     first = request.headers.get("Accept-Language", "").split(",")[0].split(";")[0].strip()
     return first[:16] or None
+
+
+def page_texts(t: Translator) -> dict[str, str]:
+    return {key: t(msgid) for key, msgid in PAGE_TEXTS.items()}
+
+
+def script_data(value: object) -> Markup:
+    """JSON to sit inside a <script type="application/json"> block: no "<" can end it (the
+    block is data, never run, so the page's CSP needs no exception for it)."""
+    text = json.dumps(value, ensure_ascii=False)
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e")
+                  .replace("&", "\\u0026"))
 
 
 def is_https(request: web.Request) -> bool:
@@ -335,6 +373,7 @@ class WebChannel:
         return [
             web.get("/", self._page),
             web.get("/static/{name}", self._asset),
+            web.get("/api/strings", self._strings),
             web.post("/api/login", api(self._login)),
             web.post("/api/send", api(self._send)),
             web.post("/api/photo", api(self._photo)),
@@ -363,8 +402,30 @@ class WebChannel:
     # --- the page -------------------------------------------------------------------------
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(WEB_DIR / "index.html", headers={
-            **PAGE_HEADERS, "Content-Type": "text/html; charset=utf-8"})
+        """The page, its words in the person's language (see PAGE_TEXTS)."""
+        t = await self._page_translator(request)
+        texts = page_texts(t)
+        html = PAGE.get_template("index.html").render(
+            lang=t.locale, s=texts, strings=script_data({"lang": t.locale, "strings": texts}),
+            favicon=favicon.URL)
+        return web.Response(text=html, content_type="text/html", charset="utf-8",
+                            headers=PAGE_HEADERS)
+
+    async def _strings(self, request: web.Request) -> web.StreamResponse:
+        """The page's words again, when the person's language changed (/lang, a login)."""
+        t = await self._page_translator(request)
+        return web.json_response({"lang": t.locale, "strings": page_texts(t)},
+                                 headers={**NO_STORE, "Content-Language": t.locale})
+
+    async def _page_translator(self, request: web.Request) -> Translator:
+        """The logged-in person's language, else the browser's."""
+        try:
+            who = await self._who(request)
+        except ApiError:
+            return Translator(pick_locale(language_hint(request),
+                                          default=self.settings.default_locale),
+                              self.settings.tz)
+        return await self._translator(who, request)
 
     async def _asset(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
@@ -505,8 +566,11 @@ class WebChannel:
         if after is None:
             raise ApiError(400, "bad after")
         wait = request.query.get("wait") != "0"  # the page's first look must not hang
-        rows = await self._wait_for_rows(who, after, wait)
-        return web.json_response([render(row) for row in rows], headers=NO_STORE)
+        rows, locale = await self._wait_for_rows(who, after, wait, language_hint(request))
+        # The language the messages are in, read after them: once a /lang reply arrives, the
+        # page sees the new one and asks for its own words in it (/api/strings).
+        return web.json_response([render(row) for row in rows],
+                                 headers={**NO_STORE, "Content-Language": locale})
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         who = await self._who(request)
@@ -557,9 +621,13 @@ class WebChannel:
     async def _translator(self, who: Who, request: web.Request) -> Translator:
         """The person's language, as the core would pick it, for what the channel says."""
         async with self.db.read() as session:
-            person_locale, account_locale = await web_chat.locales(session, who.account_id)
-        return Translator(pick_locale(person_locale, account_locale, language_hint(request),
-                                      default=self.settings.default_locale), self.settings.tz)
+            locale = await self._locale(session, who, language_hint(request))
+        return Translator(locale, self.settings.tz)
+
+    async def _locale(self, session: AsyncSession, who: Who, hint: str | None) -> str:
+        person_locale, account_locale = await web_chat.locales(session, who.account_id)
+        return pick_locale(person_locale, account_locale, hint,
+                           default=self.settings.default_locale)
 
     async def _feed(self, incoming: Incoming) -> None:
         """Hand the update to the core; once this returns, its replies are committed."""
@@ -572,8 +640,9 @@ class WebChannel:
             log.exception("web: handling an update failed")
             raise ApiError(500, "try again") from None
 
-    async def _wait_for_rows(self, who: Who, after: int, wait: bool
-                             ) -> Sequence[OutboxMessage]:
+    async def _wait_for_rows(self, who: Who, after: int, wait: bool, hint: str | None
+                             ) -> tuple[Sequence[OutboxMessage], str]:
+        """The person's new rows, and the language they are in (read after them)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LONG_POLL_SECONDS
         while True:
@@ -583,9 +652,9 @@ class WebChannel:
             try:
                 async with self.db.read() as session:
                     rows = await outbox.mailbox(session, who.account_id, after)
-                remaining = deadline - loop.time()
-                if rows or not wait or self._closing or remaining <= 0:
-                    return rows
+                    remaining = deadline - loop.time()
+                    if rows or not wait or self._closing or remaining <= 0:
+                        return rows, await self._locale(session, who, hint)
                 with contextlib.suppress(TimeoutError):  # not wait_for: see bot/delivery.py
                     async with asyncio.timeout(min(remaining, RECHECK_SECONDS)):
                         await event.wait()

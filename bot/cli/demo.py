@@ -65,7 +65,7 @@ async def build_demo(ctx: Context, db: Database) -> DemoOutcome:
     await migrate.upgrade_if_behind(db, ctx.settings.database_url)
     expires_in = timedelta(days=ctx.settings.invite_expiry_days)
     async with db.transaction() as session:
-        built = await demo.build(session, expires_in)
+        built = await demo.build(session, expires_in, tz=ctx.settings.tz)
         path = await units.full_path(session, built.ward)
         found = await views(session, built.invites)
         card_posts = await _card_posts(session, built.invites,

@@ -27,7 +27,7 @@ from babel.dates import format_skeleton, format_time
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.web import LoginLimiter, language_hint
-from bot.dashboard import charts
+from bot.dashboard import charts, favicon
 from bot.dashboard.links import DASHBOARD_ROLES, PREFIX, is_secure
 from bot.digest import text
 from bot.export import file_stem, write_xlsx
@@ -138,6 +138,8 @@ class Dashboard:
                                    loader=jinja2.FileSystemLoader(HERE / "templates"),
                                    undefined=jinja2.StrictUndefined)
         env.globals["PREFIX"] = PREFIX
+        env.globals["FAVICON"] = favicon.URL
+        app.add_routes(favicon.routes())  # the web chat's page links it too
         app.add_routes([
             web.get(PREFIX + "/login/{token}", self._login),
             web.get(PREFIX + "/", self._viewed(self._home)),
@@ -307,7 +309,8 @@ class Dashboard:
             rows=rows, all_rows=found.rows, only=only if only in FILTERS else "", day=day,
             check_in=CHECK_IN, marks=CHECK_IN_MARKS, may_export=viewer.may_export(found.ward),
             initials=initials, flag_labels=FLAG_LABELS, up=_up(viewer, found.ward),
-            stage=_stage(t, found, day), charts=_charts(t, found.figures.trend, found.trend30))
+            stage=_stage(t, found, day),
+            charts=_charts(t, found.figures.trend, found.trend30, found.stage != "not_asked"))
 
     async def _city(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         day = self._today()
@@ -502,7 +505,11 @@ def _up(viewer: Viewer, ward: Unit) -> Unit | None:
     return next((u for u in viewer.roots() if u.id != ward.id and contains(u, ward)), None)
 
 
-def _charts(t: Translator, week: list[Any], month: list[Any]) -> list[Any]:
+def _charts(t: Translator, week: list[Any], month: list[Any], asked: bool = True
+            ) -> list[Any]:
+    """The four trend charts; `asked`: today's check-in question has gone out (until it has,
+    today's compliance has no point, not a 0 % that reads as every unit failing)."""
+
     def percent(v: float) -> str:
         return text.percent(t, v)
 
@@ -511,14 +518,26 @@ def _charts(t: Translator, week: list[Any], month: list[Any]) -> list[Any]:
 
     found = []
     for days, trend in ((7, week), (30, month)):
-        labels = [day_month(t, date.fromisoformat(d.day)) for d in trend]
+        dates = [date.fromisoformat(d.day) for d in trend]
+        labels = [day_month(t, d) for d in dates]
+        # The ticks are "1/12": the period under them says the year, "từ 7/11/2026 đến …".
+        period = t("{first} to {last}", first=t.date(dates[0]),
+                   last=t.date(dates[-1])) if dates else ""  # as the digest's chart says it
         # None before the ward had a leader: a gap in the line, as in the digest's chart.
         opened = [None if d.open is None else float(d.open) for d in trend]
         top = max(4, math.ceil(max([*(v for v in opened if v is not None), 1.0]) / 4) * 4)
         found.append(charts.both(charts.Series(
-            t("Open reports, the last {days} days", days=days), t("Day"), t("Open reports"),
+            t("Open reports, the last {days} days", days=days), period, t("Open reports"),
             labels, opened, top, whole)))
         found.append(charts.both(charts.Series(
-            t("Check-in compliance, the last {days} days", days=days), t("Day"),
-            t("Units that answered"), labels, [d.compliance for d in trend], 1.0, percent)))
+            t("Check-in compliance, the last {days} days", days=days), period,
+            t("Units that answered"), labels, _so_far(trend, asked), 1.0, percent)))
     return found
+
+
+def _so_far(trend: list[Any], asked: bool) -> list[float | None]:
+    """Each day's compliance; today's none while its question is not out and none answered."""
+    rates: list[float | None] = [d.compliance for d in trend]
+    if rates and not asked and not rates[-1]:
+        rates[-1] = None
+    return rates

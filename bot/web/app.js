@@ -1,49 +1,13 @@
 // Coso web chat: plain ES2017 so it runs on an old phone's browser, with no build step.
-// Only the page's own chrome is translated here; everything the bot says comes from the
-// server already in the person's language (the bot's /lang changes it).
+// The page's own words come from the server's catalogs (the JSON block in the page, then
+// /api/strings) in the language the person chose with /lang, the browser's before login;
+// everything the bot says comes already in that language. Nothing is worded here.
 "use strict";
 
 (function () {
-  var STRINGS = {
-    vi: {
-      intro: "Nhập mã mời do cán bộ phường gửi để bắt đầu trò chuyện với Coso.",
-      code: "Mã mời",
-      name: "Họ và tên (không bắt buộc)",
-      login: "Đăng nhập",
-      logout: "Đăng xuất",
-      placeholder: "Nhập tin nhắn…",
-      send: "Gửi",
-      offline: "Mất kết nối, đang thử lại…",
-      loginFailed: "Không đăng nhập được. Vui lòng thử lại.",
-      sendFailed: "Không gửi được tin nhắn này.",
-      file: "Tệp đính kèm",
-      attach: "Gửi ảnh",
-      photoSending: "Đang gửi ảnh…",
-      photoSent: "Ảnh anh/chị đã gửi",
-      photoRefused: "Tệp đã chọn"
-    },
-    en: {
-      intro: "Enter the invite code from your ward staff to start chatting with Coso.",
-      code: "Invite code",
-      name: "Your name (optional)",
-      login: "Log in",
-      logout: "Log out",
-      placeholder: "Type a message…",
-      send: "Send",
-      offline: "Connection lost, retrying…",
-      loginFailed: "Could not log in. Please try again.",
-      sendFailed: "This message could not be sent.",
-      file: "Attachment",
-      attach: "Send a photo",
-      photoSending: "Sending the photo…",
-      photoSent: "The photo you sent",
-      photoRefused: "The chosen file"
-    }
-  };
-
   var MAX_RETRY_MS = 15000;
-  var lang = /^en\b/i.test(navigator.language || "") ? "en" : "vi";
-  var T = STRINGS[lang];
+  var lang = "";  // the language of the words in T, as the server named it
+  var T = {};
   // Bumped at every login and logout, so the loops of an earlier session end themselves.
   var state = { lastId: 0, generation: 0, replayed: 0, mine: [] };
   // What the person sent, kept in this tab only (sessionStorage: gone when the tab closes,
@@ -75,6 +39,21 @@
   function setStatus(text) {
     $("status").textContent = text || "";
     $("status").hidden = !text;
+  }
+
+  function useStrings(page) {
+    lang = page.lang;
+    T = page.strings;
+    applyStrings();
+  }
+
+  // The person's language changed (a /lang reply, a login as someone else): the page's own
+  // words again, in it. Failing (offline), the next answer from the server tries again.
+  async function loadStrings() {
+    try {
+      var response = await api("GET", "/api/strings");
+      if (response.ok) useStrings(await response.json());
+    } catch (e) { /* offline: retried when the next answer names the language again */ }
   }
 
   function applyStrings() {
@@ -306,6 +285,10 @@
         if (response.status === 401) { showLogin(); return; }
         if (!response.ok) throw new Error("status " + response.status);
         var messages = await response.json();
+        // The language these are in: the page's own words follow it.
+        var spoken = response.headers.get("Content-Language");
+        if (spoken && spoken !== lang) await loadStrings();
+        if (generation !== state.generation) return;
         if (first) showChat();
         first = false;
         delay = 1000;
@@ -454,7 +437,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    applyStrings();
+    useStrings(JSON.parse($("page-strings").textContent));
     $("login-form").addEventListener("submit", login);
     $("composer").addEventListener("submit", submitText);
     $("attach").addEventListener("click", function () { $("photo").click(); });
