@@ -23,7 +23,7 @@ from bot.flows import check_in
 from bot.handlers.router import Router
 from bot.messages import Outgoing
 from bot.settings import get_settings
-from storage import invites, outbox, units
+from storage import invites, outbox, schedules, units
 from storage import reports as store
 from storage.db import Database
 from storage.households import add as add_household
@@ -354,6 +354,28 @@ async def test_check_in_answered_by_its_words_without_diacritics(
     assert "không có gì thay đổi" in text_of(await leader.send("khong thay doi"))
     async with db.read() as session:
         assert await session.scalar(select(func.count()).select_from(Conversation)) == 0
+
+
+@pytest.mark.parametrize("channel", ["telegram", "zalo"])
+async def test_a_leader_who_joins_after_the_question_gets_it_with_the_welcome(
+        world: tuple[Router, Database, Seeded], channel: str) -> None:
+    """Found by a new-user trial: joining after the day's question went out meant no
+    check-in that day. Not before it goes out (it comes at its time), nor once answered."""
+    router, db, seeded = world
+    early = await join(router, db, seeded, "e-1", "leader:KP1", channel=channel)
+    assert "Any change in your area today?" not in text_of(early.shown)
+    day = store.local_day(utcnow(), make_settings(db.url).tz)
+    async with db.transaction() as session:
+        assert await schedules.claim(session, schedules.PROMPT, seeded.unit_ids["26734"],
+                                     schedules.period_of(day))
+    leader = await join(router, db, seeded, "z-1", "leader:KP2", channel=channel)
+    welcome, prompt = leader.shown[-2:]
+    assert welcome.text.startswith("Welcome") and prompt.text == (
+        "Daily check-in — Khu phố 2\nAny change in your area today?"), prompt.text
+    answer = "1" if channel == "zalo" else "no change today"
+    assert "no change recorded for Khu phố 2" in text_of(await leader.send(answer))
+    second = await join(router, db, seeded, "z-2", "leader:KP2:1", channel=channel)
+    assert "Any change in your area today?" not in text_of(second.shown)  # answered
 
 
 async def test_scheduled_check_in_never_interrupts_an_open_question(
