@@ -501,7 +501,7 @@ async def _parse_choice(turn: Turn, step: Step, text: str) -> str:
 async def _parse_confirm(turn: Turn, step: Step, text: str) -> str:
     """Confirm (1, yes, its label or aliases), or an option beside it by its label or
     aliases; on Zalo the numbers of the list are taps, read before this."""
-    wanted = fold(text).rstrip(".!")
+    wanted = typed_answer(text)
     for option in await _options(turn, step):  # numbers: Zalo's are taps, read before this
         if wanted in (fold(option.shown(turn.t)), option.value, *map(fold, option.aliases)):
             return option.value
