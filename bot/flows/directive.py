@@ -377,8 +377,8 @@ async def _unconnected_summary(turn: Turn, people: Sequence[tuple[int, int]],
     unit_ids = {unit_of[person_id] for person_id, _ in shown if person_id in unit_of}
     names: dict[int, str] = {}
     if unit_ids:
-        names = dict((await turn.session.execute(
-            select(Unit.id, Unit.name).where(Unit.id.in_(unit_ids)))).tuples().all())
+        names = {unit_id: name for unit_id, name in await turn.session.execute(
+            select(Unit.id, Unit.name).where(Unit.id.in_(unit_ids)))}
     who = ", ".join(turn.t("{name} ({unit})", name=name, unit=names[unit_of[person_id]])
                     if unit_of.get(person_id) in names else name for person_id, name in shown)
     if len(missing) > SHOWN_NAMES:
