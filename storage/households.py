@@ -118,10 +118,12 @@ async def search(session: AsyncSession, scope: Scope, query: str, limit: int = 8
 
 async def recent(session: AsyncSession, scope: Scope, person_id: int, limit: int = 5
                  ) -> Sequence[Household]:
-    """The households this person most recently added, reported on or delivered support to.
+    """The households this person most recently added, reported on or delivered support to;
+    when that is fewer than `limit` (a newcomer has touched none), the others of the scope
+    fill the list, the latest changed first: a small group's households are one tap away.
 
-    Only the person's own actions count, so the list does not shift under them while another
-    cadre works in the same unit (a button taps the n-th entry of the list it showed).
+    The person's own actions come first, so their part of the list does not shift under them
+    while another cadre works in the same unit (a button taps the n-th entry it showed).
     """
     touched = union_all(
         select(Household.id.label("hid"), Household.created_at.label("at"))
@@ -135,7 +137,13 @@ async def recent(session: AsyncSession, scope: Scope, person_id: int, limit: int
               .group_by(touched.c.hid).subquery())
     query = (_scoped().join(latest, latest.c.hid == Household.id).where(in_scope(scope))
              .order_by(latest.c.at.desc(), Household.id.desc()).limit(limit))
-    return (await session.execute(query)).scalars().all()
+    own = list((await session.execute(query)).scalars().all())
+    if len(own) >= limit or not scope:
+        return own
+    others = (_scoped().where(in_scope(scope), Household.id.not_in([h.id for h in own]))
+              .order_by(Household.updated_at.desc(), Household.id.desc())
+              .limit(limit - len(own)))
+    return [*own, *(await session.execute(others)).scalars().all()]
 
 
 async def in_subtree(session: AsyncSession, unit: Unit) -> Sequence[Household]:

@@ -266,6 +266,13 @@ async def claimed(session: AsyncSession, period: str) -> dict[tuple[str, int], d
             for job, unit_id, at in (await session.execute(query)).all()}
 
 
+async def ran(session: AsyncSession, job: str, unit_id: int, period: str) -> bool:
+    """Whether the (job, unit, period) run is claimed: today's check-in question went out."""
+    query = select(JobRun.id).where(JobRun.job == job, JobRun.unit_id == unit_id,
+                                    JobRun.period == period).limit(1)
+    return (await session.execute(query)).first() is not None
+
+
 async def runs(session: AsyncSession, job: str | None = None,
                unit_id: int | None = None) -> Sequence[JobRun]:
     query = select(JobRun).order_by(JobRun.id)

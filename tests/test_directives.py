@@ -64,7 +64,7 @@ async def _ward(start_bot: StartBot, tg: TelegramDouble, zalo: ZaloDouble
 
 
 async def _send_from_chat(tg: TelegramDouble, user: int, scope: str, recipients: int = 3,
-                          unconnected: int = 0) -> str:
+                          unconnected: int = 0, named: str | None = None) -> str:
     [scopes] = await say(tg, user, "/directive")
     [roles] = await tap(tg, user, data_for(scopes, scope))
     [text] = await tap(tg, user, data_for(roles, "Leaders"))
@@ -74,8 +74,10 @@ async def _send_from_chat(tg: TelegramDouble, user: int, scope: str, recipients:
     assert "(e.g. 5pm 5/12, tomorrow 5pm, Friday)" in (deadline.text or "")
     [summary] = await say(tg, user, "/skip")
     assert f"\n{recipients} recipient" in (summary.text or ""), summary.describe()
-    assert (f"({unconnected} of them" in (summary.text or "")) == bool(unconnected), (
+    assert (f"\n{unconnected} of them" in (summary.text or "")) == bool(unconnected), (
         summary.describe())
+    if named is not None:  # whom to phone before sending, with their unit
+        assert named in (summary.text or ""), summary.describe()
     [sent] = await tap(tg, user, data_for(summary, "Confirm"))
     return sent.text or ""
 
@@ -86,13 +88,18 @@ async def test_an_admin_sends_and_every_leader_acknowledges(
     sent = await _send_from_chat(tg, ADMIN, "Phường Bến Thành")
     assert sent.startswith("Directive #1 sent to 3 recipients"), sent
 
-    # Telegram: one card with a Received button; a second tap changes nothing.
+    # Telegram: one card with a Received button, taken away once pressed; a second tap (a
+    # stale client still showing it) changes nothing.
     [card] = await tg.wait_messages(KP1)
     assert TEXT in (card.text or "") and card.button_texts == ["Received"]
-    [thanks] = await tap(tg, KP1, data_for(card, "Received"))
+    received = data_for(card, "Received")
+    await tg.tap(KP1, received)
+    [edit, thanks] = await tg.wait_messages(KP1, 2)
+    assert edit.method == "editMessageReplyMarkup" and not edit.buttons, edit.describe()
     assert thanks.text == "Thank you: directive #1 is acknowledged."
-    [again] = await tap(tg, KP1, data_for(card, "Received"))
-    assert again.text == "Directive #1 was already acknowledged."
+    await tg.tap(KP1, received, message_id=card.message_id, strict=False)
+    [again] = await replies(tg, KP1)
+    assert again.text == "You have already acknowledged directive #1."
 
     # Zalo: the card ends with the numbered button; the number acknowledges.
     zalo_card = await zalo.next_message(ZALO_KP2)
@@ -198,7 +205,8 @@ async def test_reminders_and_done_by_the_deadline(
         assert json.loads(out)["recipients"] == 2
         [card] = await tg.wait_messages(KP1)
         assert card.button_texts == ["Received", "Report done"]
-        await tap(tg, KP1, data_for(card, "Received"))
+        [kept, _] = await tap(tg, KP1, data_for(card, "Received"), count=2)
+        assert kept.method == "editMessageReplyMarkup" and kept.button_texts == ["Report done"]
         await tg.wait_messages(T1)
         await zalo.next_message(ZALO_T1)
 
@@ -313,8 +321,9 @@ async def test_status_by_id_names_who_is_missing_and_reminds_once_an_hour(
     async with runtime.db.read() as session:
         names = {external: name for external, name in await session.execute(
             select(ChatAccount.external_id, Person.full_name).join(Person))}
-    sent = await _send_from_chat(tg, STAFF, "Phường Bến Thành", recipients=4,
-                                 unconnected=1)
+    sent = await _send_from_chat(
+        tg, STAFF, "Phường Bến Thành", recipients=4, unconnected=1,
+        named="1 of them has no chat connected yet; phone them: Lê Thị Không Chat (Khu phố 2).")
     # Found by a new-user trial: the count included her, whom no chat reaches.
     assert sent.startswith("Directive #1 sent to 3 recipients"), sent
     assert sent.splitlines()[1] == (

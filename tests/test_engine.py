@@ -12,6 +12,7 @@ import pytest
 import bot.flows  # noqa: F401  (every real flow registers on import: each passed the checks)
 from bot.flows import engine
 from bot.flows.engine import END, FLOWS, Flow, FlowError, Step
+from wording import fold, typed_answer, within
 
 
 async def _finish(turn: Any) -> None:
@@ -123,3 +124,18 @@ class _Vietnamese:
 ])
 def test_one_reader_of_steering_words_for_every_step(typed: str, meaning: str | None) -> None:
     assert engine.steering_word(_Vietnamese(), typed) == meaning  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("typed", "label", "stretch", "found"), [
+    ("khong thay doi", "Hôm nay không có gì thay đổi", True, True),  # its words, in order
+    ("KHÔNG THAY ĐỔI.", "Hôm nay không có gì thay đổi", False, True),
+    ("  khong   co gi . ", "Hôm nay không có gì thay đổi", False, True),
+    ("thay doi khong", "Hôm nay không có gì thay đổi", True, False),  # out of order
+    ("khong", "Hôm nay không có gì thay đổi", False, False),  # a lone word: only a stretch
+    ("ben thanh", "Phường Bến Thành", True, True),
+    ("ben than", "Phường Bến Thành", False, False),
+    ("", "Phường Bến Thành", True, False),
+])
+def test_a_typed_answer_is_within_a_label_without_case_or_diacritics(
+        typed: str, label: str, stretch: bool, found: bool) -> None:
+    assert within(typed_answer(typed), fold(label), stretch=stretch) is found

@@ -395,7 +395,7 @@ async def test_search_results_lead_to_report_support_and_edit(
     card = await leader.send("2")  # Zalo's way: the number, with no question open
     assert "Unit: Tổ dân phố 1 · Khu phố 1 · Phường Bến Thành" in card
     assert leader.buttons() == ["Report", "Record support", "Edit"]
-    assert "What is the household's situation?" in await leader.tap("Report")
+    assert "What is the situation of 14 Lê Lợi?" in await leader.tap("Report")
     reply = await leader.tap("Record support")  # the card's other button, mid-report
     assert "Stopped the household report; nothing from it was saved." in reply
     assert "Which support policy?" in reply

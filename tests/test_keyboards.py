@@ -305,7 +305,7 @@ async def test_zalo_typed_ticks_toggle_what_is_shown(ward: tuple[Router, Databas
     chat = await _leader(ward, "zalo")
     await chat.send("/household")
     await chat.send("2")  # Sửa thông tin hộ
-    await chat.send("1")  # Tìm
+    await chat.tap("Tìm")  # after the households of the leader's area
     await chat.send("12 le loi")
     await chat.send("1")  # the one found
     flags = _text(await chat.send("4"))  # Hoàn cảnh đặc biệt

@@ -23,7 +23,7 @@ from bot.flows import check_in
 from bot.handlers.router import Router
 from bot.messages import Outgoing
 from bot.settings import get_settings
-from storage import invites, outbox, units
+from storage import invites, outbox, schedules, units
 from storage import reports as store
 from storage.db import Database
 from storage.households import add as add_household
@@ -337,6 +337,51 @@ async def test_scheduled_check_in_on_zalo_is_answered_by_number(
         assert await session.scalar(select(func.count()).select_from(Conversation)) == 0
 
 
+@pytest.mark.parametrize("channel", ["telegram", "zalo"])
+async def test_check_in_answered_by_its_words_without_diacritics(
+        world: tuple[Router, Database, Seeded], channel: str) -> None:
+    """Found by a new-user trial: "khong thay doi" got "please tap a button" inside the
+    check-in, and "I did not understand" under the scheduled prompt outside any flow."""
+    router, db, seeded = world
+    leader = await join(router, db, seeded, "z-1", "leader:KP2", channel=channel,
+                        language="vi")
+    await leader.send("/checkin")  # a flow open at its answer
+    assert "không có gì thay đổi" in text_of(await leader.send("khong thay doi"))
+    await leader.send("/checkin")
+    assert "không có gì thay đổi" in text_of(await leader.send("  KHÔNG có gì thay đổi . "))
+    async with db.transaction() as session:  # the scheduled prompt
+        person = (await session.execute(select(Person))).scalar_one()
+        kp2 = await units.by_code(session, "26734-KP2")
+        assert kp2 is not None
+        await check_in.send_check_in(session, make_settings(db.url), person, kp2, utcnow())
+    await leader.inbox()
+    assert "không có gì thay đổi" in text_of(await leader.send("khong thay doi"))
+    async with db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Conversation)) == 0
+
+
+@pytest.mark.parametrize("channel", ["telegram", "zalo"])
+async def test_a_leader_who_joins_after_the_question_gets_it_with_the_welcome(
+        world: tuple[Router, Database, Seeded], channel: str) -> None:
+    """Found by a new-user trial: joining after the day's question went out meant no
+    check-in that day. Not before it goes out (it comes at its time), nor once answered."""
+    router, db, seeded = world
+    early = await join(router, db, seeded, "e-1", "leader:KP1", channel=channel)
+    assert "Any change in your area today?" not in text_of(early.shown)
+    day = store.local_day(utcnow(), make_settings(db.url).tz)
+    async with db.transaction() as session:
+        assert await schedules.claim(session, schedules.PROMPT, seeded.unit_ids["26734"],
+                                     schedules.period_of(day))
+    leader = await join(router, db, seeded, "z-1", "leader:KP2", channel=channel)
+    welcome, prompt = leader.shown[-2:]
+    assert welcome.text.startswith("Welcome") and prompt.text == (
+        "Daily check-in — Khu phố 2\nAny change in your area today?"), prompt.text
+    answer = "1" if channel == "zalo" else "no change today"
+    assert "no change recorded for Khu phố 2" in text_of(await leader.send(answer))
+    second = await join(router, db, seeded, "z-2", "leader:KP2:1", channel=channel)
+    assert "Any change in your area today?" not in text_of(second.shown)  # answered
+
+
 async def test_scheduled_check_in_never_interrupts_an_open_question(
         world: tuple[Router, Database, Seeded]) -> None:
     router, db, seeded = world
@@ -454,6 +499,28 @@ async def test_household_created_by_storage_is_offered_by_search(
     found = await leader.send("le thi hoa")
     await leader.tap(found[-1].buttons[0].label)
     assert "(1 to 2)" in text_of(await leader.tap("Other"))
+
+
+@pytest.mark.parametrize("channel", ["telegram", "zalo"])
+async def test_a_first_report_offers_the_groups_households(
+        world: tuple[Router, Database, Seeded], channel: str) -> None:
+    """Found by a new-user trial: a newcomer's first /report listed no household although
+    the group has one; "recent" held only the households the person had touched."""
+    router, db, seeded = world
+    async with db.transaction() as session:
+        kp1 = await units.by_code(session, "26734-KP1")
+        kp2 = await units.by_code(session, "26734-KP2")
+        assert kp1 is not None and kp2 is not None
+        await add_household(session, kp2, "12 Lê Lợi", head_name="Nguyễn Văn An", members=4)
+        await add_household(session, kp1, "7 Pasteur", members=2)  # another quarter's
+    leader = await join(router, db, seeded, "z-2", "leader:KP2", channel=channel)
+    [asked] = await leader.send("/report")
+    assert asked.text.startswith("Which household?")
+    labels = [button.label for button in asked.buttons]
+    assert labels[:3] == ["12 Lê Lợi · N.V.A. · 4 people", "Search", "Add a new household"]
+    assert "Pasteur" not in asked.text + " ".join(labels)
+    situation = await leader.tap("12 Lê Lợi · N.V.A. · 4 people")
+    assert "What is the situation of 12 Lê Lợi?" in text_of(situation), text_of(situation)
 
 
 async def test_telegram_done_when_scenario(

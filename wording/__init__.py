@@ -38,6 +38,26 @@ def fold(text: str) -> str:
     return stripped.replace("đ", "d")
 
 
+def typed_answer(text: str) -> str:
+    """A typed answer folded for matching an option: a full stop or spaces around it go."""
+    return fold(text).strip(" .!")
+
+
+def within(wanted: str, label: str, *, stretch: bool = True) -> bool:
+    """Whether a folded answer is part of a folded label: a stretch of it ("ben thanh" in
+    "phuong ben thanh"; not with stretch=False), or two words or more found in it in order,
+    the words between left out ("khong thay doi" in "hom nay khong co gi thay doi")."""
+    if not wanted:
+        return False
+    if stretch and wanted in label:
+        return True
+    words = wanted.split()
+    if len(words) < 2:
+        return False
+    rest = iter(label.split())
+    return all(word in rest for word in words)
+
+
 def name_order(name: str) -> tuple[str, str]:
     """A sort key for people's names as a Vietnamese reader orders them: Đặng with the D's,
     not after Võ where the database's code-point order puts it; ties by the name itself."""

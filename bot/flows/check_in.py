@@ -24,7 +24,7 @@ from bot.i18n import N_, Translator, pick_locale
 from bot.messages import EDIT, KEYBOARD_ONLY, Button, Outgoing, id_and_action
 from bot.settings import Settings
 from bot.turn import Turn
-from storage import conversations, outbox, people
+from storage import conversations, outbox, people, schedules
 from storage import reports as store
 from storage.conversations import empty_history
 from storage.models import ChatAccount, Conversation, Person, Platform, Role, Unit
@@ -158,6 +158,27 @@ async def open_at_answer(session: AsyncSession, account: ChatAccount, unit_id: i
                              question_token=secrets.token_hex(3), data={"unit": str(unit_id)},
                              history=empty_history(), started_at=now, updated_at=now))
     await session.flush()
+    return True
+
+
+async def catch_up(turn: Turn, unit: Unit) -> bool:
+    """A leader who joins after today's question went out to their ward gets it with the
+    welcome, unless their unit has answered already (another leader, a report): otherwise
+    their first day would go unasked, and unanswered. True when it was queued."""
+    ward = await schedules.ward_of(turn.session, unit)
+    if ward is None or ward.id == unit.id:  # the daily question goes to units below a ward
+        return False
+    day = store.local_day(turn.now, turn.settings.tz)
+    if not await schedules.ran(turn.session, schedules.PROMPT, ward.id,
+                               schedules.period_of(day)):
+        return False  # it goes out at its time, as to everyone
+    if unit.id in await schedules.checked_in(turn.session, [unit.id], day):
+        return False
+    if turn.account.channel in TEXT_ONLY:  # a number answers it: registration has closed
+        await open_at_answer(turn.session, turn.account, unit.id, turn.now)
+    message = check_in_prompt(turn.t, unit.id, unit.name)
+    # After the turn's own replies, as a directive's card owed to a newcomer: welcome first.
+    outbox.reply(turn.session, turn.account, message.to_payload(), outbox.BULK)
     return True
 
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import files
@@ -27,7 +28,7 @@ from bot.flows.engine import BadAnswer, Flow, Option, Step, register
 from bot.flows.support import scope_roots
 from bot.handlers.access import LEADERS, STAFF, refuse
 from bot.i18n import N_, Translator, pick_locale
-from bot.messages import PAID_BROADCAST, Button, Outgoing, parse_id
+from bot.messages import EDIT, KEYBOARD_ONLY, PAID_BROADCAST, Button, Outgoing, parse_id
 from bot.settings import Settings
 from bot.turn import Turn
 from storage import directives, outbox, people, units
@@ -81,12 +82,7 @@ def card(t: Translator, directive: Directive, unit: Unit, channel: str,
     lines = [head, directive.text]
     if directive.deadline is not None:
         lines.append(t("Deadline: {when}", when=t.datetime(directive.deadline)))
-    payload = f"{BUTTON}:{directive.id}:{unit.id}:"
-    buttons: list[Button] = []
-    if directive.requires_ack and (entry is None or entry.acknowledged_at is None):
-        buttons.append(Button(t("Received"), payload + "a"))
-    if directive.deadline is not None and (entry is None or entry.done_at is None):
-        buttons.append(Button(t("Report done"), payload + "d"))
+    buttons = card_buttons(t, directive, unit.id, entry)
     media: dict[str, Any] = {}
     if directive.attachment is not None:
         name = directive.attachment_name or "photo.jpg"
@@ -102,6 +98,18 @@ def card(t: Translator, directive: Directive, unit: Unit, channel: str,
         elif carried is not None:
             lines.append(t(carried, name=name))
     return Outgoing(text="\n".join(lines), buttons=tuple(buttons), **media)
+
+
+def card_buttons(t: Translator, directive: Directive, unit_id: int,
+                 entry: DirectiveRecipient | None = None) -> list[Button]:
+    """What is left to press: Received until acknowledged, Report done until done."""
+    payload = f"{BUTTON}:{directive.id}:{unit_id}:"
+    buttons: list[Button] = []
+    if directive.requires_ack and (entry is None or entry.acknowledged_at is None):
+        buttons.append(Button(t("Received"), payload + "a"))
+    if directive.deadline is not None and (entry is None or entry.done_at is None):
+        buttons.append(Button(t("Report done"), payload + "d"))
+    return buttons
 
 
 def _carries(channel: str, ref: str, kind: str | None) -> str | None:
@@ -228,6 +236,11 @@ async def on_button(turn: Turn, payload: str) -> None:
     outcome = await directives.press(turn.session, entry, parts[3], turn.now)
     log.info("directive %s unit %s: %s %s", entry.directive_id, entry.unit_id, parts[3],
              outcome)
+    directive = await turn.session.get(Directive, entry.directive_id)
+    if turn.incoming.message_ref is not None and directive is not None:
+        # The pressed card keeps only what is left to press, as an answered check-in does.
+        turn.say("", tuple(card_buttons(turn.t, directive, entry.unit_id, entry)),
+                 extra={EDIT: turn.incoming.message_ref, KEYBOARD_ONLY: True})
     if parts[3] == "d":
         turn.say(turn.t("Recorded: the unit has done directive #{id}.", id=entry.directive_id)
                  if outcome is Press.MOVED else
@@ -237,7 +250,7 @@ async def on_button(turn: Turn, payload: str) -> None:
     else:
         turn.say(turn.t("Thank you: directive #{id} is acknowledged.", id=entry.directive_id)
                  if outcome is Press.MOVED else
-                 turn.t("Directive #{id} was already acknowledged.", id=entry.directive_id))
+                 turn.t("You have already acknowledged directive #{id}.", id=entry.directive_id))
 
 
 # --- sending from chat ------------------------------------------------------------------------
@@ -341,9 +354,7 @@ async def _summary(turn: Turn) -> str:
              draft.text[:300]]
     missing = await directives.unconnected(turn.session, {person for person, _ in people})
     if missing:
-        lines.insert(2, turn.t.plural("({n} of them has no chat connected yet.)",
-                                      "({n} of them have no chat connected yet.)",
-                                      len(missing)))
+        lines.insert(2, await _unconnected_summary(turn, people, missing))
     if draft.deadline is not None:
         lines.append(turn.t("Deadline: {when}",
                             when=turn.t.long_datetime(draft.deadline, now=turn.now)))
@@ -353,6 +364,29 @@ async def _summary(turn: Turn) -> str:
 
 
 SHOWN_NAMES = 10
+
+
+async def _unconnected_summary(turn: Turn, people: Sequence[tuple[int, int]],
+                               missing: Sequence[tuple[int, str]]) -> str:
+    """Whom no chat reaches yet, by name and unit (the first few), for staff to phone before
+    they send: "2 of them have no chat connected yet; phone them: An (Tổ 1), Bình (Tổ 2)."""
+    unit_of: dict[int, int] = {}
+    for person_id, unit_id in people:  # by unit path: a person's first post names them
+        unit_of.setdefault(person_id, unit_id)
+    shown = missing[:SHOWN_NAMES]
+    unit_ids = {unit_of[person_id] for person_id, _ in shown if person_id in unit_of}
+    names: dict[int, str] = {}
+    if unit_ids:
+        names = {unit_id: name for unit_id, name in await turn.session.execute(
+            select(Unit.id, Unit.name).where(Unit.id.in_(unit_ids)))}
+    who = ", ".join(turn.t("{name} ({unit})", name=name, unit=names[unit_of[person_id]])
+                    if unit_of.get(person_id) in names else name for person_id, name in shown)
+    if len(missing) > SHOWN_NAMES:
+        who = turn.t("{names} and {n} more", names=who,
+                     n=turn.t.number(len(missing) - SHOWN_NAMES))
+    return turn.t.plural("{n} of them has no chat connected yet; phone them: {names}.",
+                         "{n} of them have no chat connected yet; phone them: {names}.",
+                         len(missing), names=who)
 
 
 def unconnected_line(t: Translator, names: Sequence[str]) -> str:

@@ -41,7 +41,7 @@ from storage import conversations, outbox
 from storage.conversations import History, empty_history
 from storage.models import Conversation, Platform
 from storage.people import person_of
-from wording import fold, normalize, normalize_multiline
+from wording import fold, normalize, normalize_multiline, typed_answer, within
 
 StepKind = Literal["choice", "multi", "number", "text", "photo", "confirm"]
 END = ""  # a step key meaning "finish the flow after this step"
@@ -477,12 +477,12 @@ async def _parse_choice(turn: Turn, step: Step, text: str) -> str:
     whose name holds what was typed ("ben thanh" finds "Phường Bến Thành")."""
     options = await _options(turn, step)
     listed = len(options) <= BUTTONS_AT_MOST
-    wanted = fold(text).rstrip(".")
+    wanted = typed_answer(text)
     for index, option in enumerate(options, start=1):
         exact = (option.shown(turn.t), option.value, *option.aliases)
         if (listed and wanted == str(index)) or wanted in map(fold, exact):
             return option.value
-    found = [option for option in options if wanted and wanted in fold(option.shown(turn.t))]
+    found = [option for option in options if within(wanted, fold(option.shown(turn.t)))]
     if len(found) == 1:
         return found[0].value
     if listed and turn.account.channel not in TEXT_ONLY:
@@ -501,7 +501,7 @@ async def _parse_choice(turn: Turn, step: Step, text: str) -> str:
 async def _parse_confirm(turn: Turn, step: Step, text: str) -> str:
     """Confirm (1, yes, its label or aliases), or an option beside it by its label or
     aliases; on Zalo the numbers of the list are taps, read before this."""
-    wanted = fold(text).rstrip(".!")
+    wanted = typed_answer(text)
     for option in await _options(turn, step):  # numbers: Zalo's are taps, read before this
         if wanted in (fold(option.shown(turn.t)), option.value, *map(fold, option.aliases)):
             return option.value
@@ -544,7 +544,7 @@ def _one_option(turn: Turn, options: Sequence[Option], wanted: str) -> Option | 
     for index, option in enumerate(options, start=1):
         if wanted in (str(index), fold(option.shown(turn.t)), option.value):
             return option
-    found = [option for option in options if wanted in fold(option.shown(turn.t))]
+    found = [option for option in options if within(wanted, fold(option.shown(turn.t)))]
     return found[0] if len(found) == 1 else None
 
 

@@ -45,6 +45,9 @@ ADD = "add"  # "add:<unit id>": the scope has a single unit
 ADD_UNIT = "add_unit"
 ADD_CODE = "add_code"
 PICKED = "h"
+# turn.data's short name of the picked or new household (its code), for the questions after
+# the pick: "What is the situation of 12 Lê Lợi?"
+SHORT = "hh_short"
 
 
 # --- scope and labels -----------------------------------------------------------------------
@@ -95,7 +98,7 @@ async def settled(turn: Turn, household: Household) -> dict[str, Any]:
     """The answers of a pick already made (a search result's button): a flow begun with
     them goes on as if the person had picked the household there."""
     label = label_of(turn.t, household, with_unit=await _several_units(turn))
-    return {"household_id": household.id, "hh_label": label}
+    return {"household_id": household.id, "hh_label": label, SHORT: household.code}
 
 
 async def _unit_count(turn: Turn) -> tuple[int, int | None]:
@@ -181,9 +184,12 @@ async def record_pick(turn: Turn, value: Any) -> None:
     kind, _, rest = str(value or "").partition(":")
     data["household_id"] = None
     data.pop("hh_label", None)
+    data.pop(SHORT, None)
     if kind == PICKED:
         household_id, _, label = rest.partition(":")
         data["household_id"], data["hh_label"] = int(household_id), label
+        household = await households.get(turn.session, int(household_id), scope(turn))
+        data[SHORT] = household.code if household is not None else label
         return
     if kind == SEARCH:
         return
@@ -192,6 +198,11 @@ async def record_pick(turn: Turn, value: Any) -> None:
     data.pop("hh_flags", None)
     if kind == ADD:
         data["hh_unit_id"] = int(rest)
+
+
+async def _record_flags(turn: Turn, value: Any) -> None:
+    """The new household described: the questions after it name it by its code."""
+    turn.data[SHORT] = normalize(turn.data.get("hh_code") or "")
 
 
 async def _record_unit(turn: Turn, value: Any) -> None:
@@ -275,7 +286,7 @@ def new_household_steps(after: str) -> tuple[Step, ...]:
              minimum=MIN_MEMBERS, maximum=MAX_MEMBERS, goes_to=("hh_flags",)),
         Step("hh_flags", "multi", N_("Tick each that applies to the household, then choose "
                                      "Done:"),
-             options=FLAG_OPTIONS, goes_to=(after,)),
+             options=FLAG_OPTIONS, on_answer=_record_flags, goes_to=(after,)),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from bot.flows import directive
+from bot.flows import check_in, directive
 from bot.flows.engine import BadAnswer, Flow, Step, register
 from bot.handlers.access import role_name
 from bot.i18n import N_
@@ -15,7 +15,7 @@ from bot.turn import Turn
 from storage import invites, people, roster, units
 from storage.db import Database
 from storage.invites import InviteProblem
-from storage.models import Person
+from storage.models import Person, Role
 from storage.roster import RosterError
 from wording import normalize
 
@@ -92,6 +92,8 @@ async def _bind(turn: Turn) -> None:
                     name=person.full_name, role=role_name(turn, invite.role), unit=path))
     await turn.session.flush()  # the account is the person's before their cards are made
     await directive.catch_up(turn.session, turn.settings, turn.account, person.id, turn.now)
+    if invite.role == Role.LEADER:
+        await check_in.catch_up(turn, invite.unit)
 
 
 FLOW = register(Flow(

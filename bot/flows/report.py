@@ -20,6 +20,7 @@ from bot.flows import engine, quick_report
 from bot.flows.engine import Flow, Option, Step, register
 from bot.flows.household_pick import (
     MATCHES,
+    SHORT,
     confirm_lines,
     household_members,
     label_of,
@@ -251,7 +252,7 @@ FLOW = register(Flow(
     title=N_("the household report"),
     steps=(
         *pick_household_steps(after="category"),
-        Step("category", "choice", N_("What is the household's situation?"),
+        Step("category", "choice", N_("What is the situation of {hh_short}?"),
              options=category_options, on_answer=_record_category,
              goes_to=("people", "note"), next=_after_category),
         Step("people", "number", N_("How many people in the household are concerned "
@@ -334,7 +335,8 @@ async def _household_prefill(turn: Turn, runs: Sequence[str]
         if len(found) == 1:
             with_unit = (await households.count_units(turn.session, scope(turn)))[0] > 1
             label = label_of(turn.t, found[0], with_unit)
-            return "category", {"household_id": found[0].id, "hh_label": label}, {}, notes
+            return "category", {"household_id": found[0].id, "hh_label": label,
+                                SHORT: found[0].code}, {}, notes
         return ("hh_match", {"hh_query": run[:MAX_CODE], "hh_matches": [h.id for h in found]}, {},
                 notes)
     if notes and notes[0][:1].isdigit():

@@ -25,7 +25,7 @@ from storage import conversations, ledger, people
 from storage.db import Database
 from storage.invites import ALPHABET, CODE_LENGTH, normalize_code
 from storage.models import Conversation, Platform, utcnow
-from wording import fold, normalize
+from wording import fold, normalize, typed_answer, within
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +133,15 @@ def _typed_tap(turn: Turn) -> str | None:
     text = turn.incoming.text
     if not buttons or text is None:
         return None
-    wanted = fold(text).rstrip(".")
+    wanted = typed_answer(text)
     for number, (label, payload) in enumerate(buttons, start=1):
         if wanted in (str(number), fold(str(label))):
             return str(payload)
-    return None
+    # Words of one label, without diacritics: "khong thay doi" for "Hôm nay không có gì thay
+    # đổi" (a lone word is too likely to be a message of its own); several labels: none.
+    found = [str(payload) for label, payload in buttons
+             if within(wanted, fold(str(label)), stretch=False)]
+    return found[0] if len(found) == 1 else None
 
 
 async def _command(turn: Turn, conversation: Conversation | None, name: str, args: str
