@@ -656,7 +656,7 @@ def _title(words: str) -> str:
     words = " ".join(words.split())
     if len(words) <= DIRECTIVE_TITLE:
         return words
-    cut = words[:DIRECTIVE_TITLE].rsplit(" ", 1)[0]
+    cut = words[:DIRECTIVE_TITLE].rsplit(" ", 1)[0].rstrip(",.;:")
     return cut + "…"
 
 

@@ -650,8 +650,8 @@ async def test_open_urgent_cases_and_unacknowledged_directives_name_who_to_phone
             await reports.add_recorded(session, report)
             filed.append(report.id)
         first = Directive(scope_unit_id=ward.id, text="Kiểm tra hộ nghèo", created_at=at(DAY, 7))
-        second = Directive(scope_unit_id=ward.id, text="Báo cáo số ca F0 trước 16 giờ hôm nay",
-                           created_at=at(DAY, 9))
+        second = Directive(scope_unit_id=ward.id, created_at=at(DAY, 9),
+                           text="Báo cáo số ca F0 trước 16 giờ hôm nay, kèm danh sách hộ")
         session.add_all([first, second])
         await session.flush()
         session.add_all([DirectiveRecipient(directive_id=first.id, person_id=p, unit_id=u,
@@ -680,6 +680,6 @@ async def test_open_urgent_cases_and_unacknowledged_directives_name_who_to_phone
     assert sum(len(b.split(": ", 1)[1].split(", ")) for b in named) == 8
     assert named[0] == "• Khu phố 1 › Tổ dân phố 2: Lê Văn Cường"  # tree order, acked left out
     assert f"• … và 2 người khác (/directive status {first.id})" in block
-    assert (f"Chỉ đạo #{second.id} (Báo cáo số ca F0 trước 16 giờ hôm nay): "
+    assert (f"Chỉ đạo #{second.id} (Báo cáo số ca F0 trước 16 giờ hôm nay…): "
             "3 người chưa xác nhận:") in block
     assert all(len(line) <= 120 for line in block), block  # one phone line or two each
