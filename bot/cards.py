@@ -11,6 +11,7 @@ same on any machine.
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +125,9 @@ def write_pdf(cards: Sequence[Card], t: Translator, path: Path) -> Path:
     """The cards as an A4 PDF at `path` (0600: names are personal data)."""
     from fpdf import FPDF
 
+    # fpdf2's font subsetting logs ~90 INFO lines per file through fontTools; under `coso run`
+    # (logging at INFO) they buried the demo's invite codes.
+    logging.getLogger("fontTools.subset").setLevel(logging.WARNING)
     pdf = FPDF(orientation="P", unit="mm", format="A4")
     pdf.set_auto_page_break(False)
     pdf.set_margins(0, 0, 0)

@@ -32,6 +32,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage import drills, schedules
 from storage.models import (
@@ -61,6 +62,8 @@ from storage.units import natural, unique_tails
 from wording import name_order
 
 URGENT_LISTED = 10  # a phone screen; the count says how many more there are
+DIRECTIVE_NAMES = 8  # who has not acknowledged a directive, named; the count says the rest
+DIRECTIVE_TITLE = 40  # characters of a directive's text that tell it from the others
 TREND_DAYS = 7
 RECENT_DAYS = 7  # drills and directives of the last week count in the digest
 # Check-in compliance reads as good (✅ in the digest, green on the dashboard) from this rate;
@@ -113,6 +116,8 @@ class UrgentCase:
     category_key: str
     age_hours: int
     household: str = ""  # the household's code in its unit
+    reported_by: str | None = None  # who filed it (None: recorded from the command line)
+    taken_by: str | None = None  # the ward staff member who took it from its alert, if any
 
 
 @dataclass
@@ -176,11 +181,24 @@ class StepChange:
 
 
 @dataclass
+class Unacknowledged:
+    """One directive of the window with recipients who have not acknowledged it: its number,
+    its first words, how many, and the first DIRECTIVE_NAMES of them as (unit, name) in tree
+    order, so staff can phone them."""
+
+    directive_id: int
+    title: str
+    missing: int
+    people: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
 class DirectiveFigures:
     directives: int
     recipients: int
     acknowledged: int
     acknowledged_rate: float | None
+    pending: list[Unacknowledged] = field(default_factory=list)  # oldest directive first
 
 
 @dataclass
@@ -331,7 +349,7 @@ async def ward_figures(session: AsyncSession, ward: Unit, day: date,
         vacancies=await _vacancies(session, units, end),
         blocked=await _blocked(session, units_in),
         drills=await _drills(session, ward, recent, end),
-        directives=await _directives(session, units_in, recent, end),
+        directives=await _directives(session, units, recent, end),
         trend=await trend(session, trend_days, counts.open_at, list(expected), tz, check_ins),
         unconnected=[row.figure for row in waiting],
     )
@@ -453,16 +471,21 @@ async def _urgent(session: AsyncSession, units: WardUnits, end: datetime,
                   aged_to: datetime) -> list[UrgentCase]:
     """The oldest open urgent cases, URGENT_LISTED of them at most, with their household and
     their age at `aged_to`."""
+    reporter, taker = aliased(Person), aliased(Person)
     query = (select(Report.id, Report.unit_id, Report.category_key, Report.created_at,
-                    Household.code)
+                    Household.code, reporter.full_name.label("reporter"),
+                    taker.full_name.label("taker"))
              .join(Household, Household.id == Report.household_id)
+             .outerjoin(reporter, reporter.id == Report.created_by_person_id)
+             .outerjoin(taker, taker.id == Report.assigned_to_person_id)
              .where(Report.unit_id.in_(units.ids), Report.urgent.is_(True),
                     Report.status == ReportStatus.OPEN, Report.created_at < end)
              .order_by(Report.created_at, Report.id).limit(URGENT_LISTED))
     rows = (await session.execute(query)).all()
     short = units.short([row.unit_id for row in rows])
     return [UrgentCase(row.id, short[row.unit_id], row.category_key,
-                       max(0, int((aged_to - row.created_at).total_seconds() // 3600)), row.code)
+                       max(0, int((aged_to - row.created_at).total_seconds() // 3600)), row.code,
+                       row.reporter, row.taker)
             for row in rows]
 
 
@@ -590,17 +613,51 @@ async def _drills(session: AsyncSession, ward: Unit, start: datetime,
                         latest, before, steps)
 
 
-async def _directives(session: AsyncSession, units_in: Sequence[int], start: datetime,
+async def _directives(session: AsyncSession, units: WardUnits, start: datetime,
                       end: datetime) -> DirectiveFigures | None:
+    window = (DirectiveRecipient.unit_id.in_(units.ids), Directive.created_at >= start,
+              Directive.created_at < end, Directive.requires_ack.is_(True))
     query = (select(func.count(distinct(Directive.id)), func.count(),
                     count_if(DirectiveRecipient.acknowledged_at.is_not(None)))
-             .join(Directive, Directive.id == DirectiveRecipient.directive_id)
-             .where(DirectiveRecipient.unit_id.in_(units_in), Directive.created_at >= start,
-                    Directive.created_at < end, Directive.requires_ack.is_(True)))
+             .join(Directive, Directive.id == DirectiveRecipient.directive_id).where(*window))
     directives, recipients, acked = (int(v) for v in (await session.execute(query)).one())
     if not recipients:
         return None
-    return DirectiveFigures(directives, recipients, acked, rate(acked, recipients))
+    pending = await _unacknowledged(session, units, window) if acked < recipients else []
+    return DirectiveFigures(directives, recipients, acked, rate(acked, recipients), pending)
+
+
+async def _unacknowledged(session: AsyncSession, units: WardUnits,
+                          window: Sequence[ColumnElement[bool]]) -> list[Unacknowledged]:
+    """Who has not acknowledged each directive of the window, by unit in tree order then by
+    name (a ward's recipients of a week's directives: a few hundred rows at most)."""
+    query = (select(Directive.id, func.substr(Directive.text, 1, DIRECTIVE_TITLE + 20),
+                    DirectiveRecipient.unit_id, Person.full_name)
+             .join(Directive, Directive.id == DirectiveRecipient.directive_id)
+             .join(Person, Person.id == DirectiveRecipient.person_id)
+             .where(*window, DirectiveRecipient.acknowledged_at.is_(None))
+             .order_by(Directive.created_at, Directive.id))
+    order = {unit_id: index for index, unit_id in enumerate(units.ids)}
+    found: dict[int, tuple[str, list[tuple[int, str]]]] = {}
+    for directive_id, words, unit_id, name in (await session.execute(query)).all():
+        found.setdefault(directive_id, (_title(words or ""), []))[1].append((unit_id, name))
+    shown: list[Unacknowledged] = []
+    for directive_id, (title, people) in found.items():
+        people.sort(key=lambda row: (order.get(row[0], len(order)), name_order(row[1])))
+        listed = people[:DIRECTIVE_NAMES]
+        short = units.short([unit_id for unit_id, _ in listed])
+        shown.append(Unacknowledged(directive_id, title, len(people),
+                                    [(short[unit_id], name) for unit_id, name in listed]))
+    return shown
+
+
+def _title(words: str) -> str:
+    """A directive's first words, on one line, cut at a word with an ellipsis."""
+    words = " ".join(words.split())
+    if len(words) <= DIRECTIVE_TITLE:
+        return words
+    cut = words[:DIRECTIVE_TITLE].rsplit(" ", 1)[0].rstrip(",.;:")
+    return cut + "…"
 
 
 @dataclass

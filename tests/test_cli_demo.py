@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import types
 from collections.abc import Iterator
@@ -79,8 +80,33 @@ def test_demo_text(cli_env: CliEnv, cli: Run) -> None:
     # Every invite is printed alike, the vacant post's and the admin's too.
     blocks = [block for block in out.split("\n\n") if "Invite code: " in block]
     assert len(blocks) == 12 and all("\nFor: " in b and "\nExpires: " in b and
-                                     "Zalo and web chat: send /start " in b for b in blocks)
+                                     "\nZalo: send /start " in b for b in blocks)
+    # The web chat has a field for the code: no /start line there.
+    assert all("\nWeb chat (http://127.0.0.1:" in b and "in the invite code field" in b
+               for b in blocks)
     assert "For: whoever takes the vacant post Tổ trưởng tổ dân phố" in out
+    # A post holder's invite names the post, not the role it maps to; the admin's, the role.
+    assert ("Post: Head of residential group, Tổ dân phố 1, Khu phố 1, Phường Bến Thành, "
+            "Thành phố Hồ Chí Minh") in out
+    assert out.count("Role: ") == 3 and "Role: administrator" in out  # staff, monitor, admin
+    code, out, _ = cli("--lang", "vi", "demo")
+    assert "Chức danh: Tổ trưởng tổ dân phố 1, Khu phố 1, Phường Bến Thành" in out
+    assert "Chức danh: Trưởng khu phố 2, Phường Bến Thành" in out
+
+
+def test_the_invite_cards_pdf_logs_nothing_at_info(tmp_path: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """`coso run` logs at INFO: fontTools' ~90 subsetting lines buried the invite codes."""
+    from zoneinfo import ZoneInfo
+
+    from bot import cards
+    from bot.i18n import Translator
+
+    logging.getLogger("fontTools.subset").setLevel(logging.NOTSET)  # as a fresh process
+    caplog.set_level(logging.INFO)
+    card = cards.Card("Võ Thị Hoa", "Tổ trưởng tổ dân phố", "Tổ dân phố 1", "ABCD2345", None)
+    cards.write_pdf([card], Translator("vi", ZoneInfo("Asia/Ho_Chi_Minh")), tmp_path / "c.pdf")
+    assert not [r for r in caplog.records if r.name.startswith("fontTools")]
 
 
 def test_the_demo_digest_names_who_to_phone_once(cli_env: CliEnv, cli: Run) -> None:

@@ -57,7 +57,8 @@ async def build_ward(db: Database, day: date = DAY, seed: bool = True) -> None:
     (Bình, who blocked the bot); KP2 has none: its post of head of quarter is vacant since
     DAY-12 (KP1's posts are held: not vacancies).
     Households: 3 in KP1 (one poor + elderly alone, one poor), 1 in T1 (pregnant).
-    Reports: f0 urgent open since yesterday 10:00 (KP1), f0 new today open (T1),
+    Reports: f0 urgent open since yesterday 10:00 (KP1, by An, taken by nobody), f0 new
+    today open (T1),
     short_food new today resolved today (KP1), f1 opened DAY-3 resolved DAY-1 (KP1).
     Check-ins on DAY: KP1 at 17:00 (on time, reminder 18:00), T1 silent.
     Support: nq68_cash 1,500,000 ₫ to H1 today and to H2 yesterday; eligible H1, H2, H3.
@@ -105,12 +106,13 @@ async def build_ward(db: Database, day: date = DAY, seed: bool = True) -> None:
         h1, h2, h3, h4, h5 = homes
 
         def report(home: Household, key: str, created: datetime, urgent: bool = False,
-                   resolved: datetime | None = None) -> Report:
+                   resolved: datetime | None = None, by: Person | None = None) -> Report:
             return Report(household_id=home.id, unit_id=home.unit_id, category_key=key,
                           people_count=1, urgent=urgent, created_at=created,
-                          status="resolved" if resolved else "open", resolved_at=resolved)
+                          status="resolved" if resolved else "open", resolved_at=resolved,
+                          created_by_person_id=by.id if by else None)
 
-        for filed in (report(h1, "f0", at(day - timedelta(days=1), 10), urgent=True),
+        for filed in (report(h1, "f0", at(day - timedelta(days=1), 10), urgent=True, by=an),
                       report(h4, "f0", at(day, 9)),
                       report(h2, "short_food", at(day, 8), resolved=at(day, 15)),
                       report(h3, "f1", at(day - timedelta(days=3), 9),
@@ -138,6 +140,7 @@ async def build_ward(db: Database, day: date = DAY, seed: bool = True) -> None:
                                      acknowledged_at=at(day - timedelta(days=20), 9, 10),
                                      steps_done=1, step_seconds=[1200]))
         drill = Drill(unit_id=ward.id, scenario_key=scenario, started_at=at(day, 9))
+        # The dashboard's tests read this directive by its text, "x".
         directive = Directive(scope_unit_id=ward.id, text="x", created_at=at(day, 7))
         session.add_all([drill, directive])
         await session.flush()
@@ -642,3 +645,67 @@ def test_a_percent_rounds_a_half_up_as_people_do() -> None:
     assert [vi.percent(x) for x in (1 / 8, 3 / 8, 29 / 200, 2 / 3, 0.0, 1.0)] == [
         "13%", "38%", "15%", "67%", "0%", "100%"]
     assert en.percent(1 / 8) == "13%"
+
+
+async def test_open_urgent_cases_and_unacknowledged_directives_name_who_to_phone(
+        db: Database, db_url: str) -> None:
+    """Three urgent cases of one household read apart by their number, who reported each
+    and who took it; a week's directives name who has not acknowledged, per directive, the
+    first eight by unit, then how many more."""
+    await build_large_ward(db)
+    async with db.transaction() as session:
+        ward = await units.by_code(session, "26740")
+        group = await units.by_code(session, "26740-KP1-T1")
+        assert ward is not None and group is not None
+        leaders = list((await session.execute(  # the ward's leaders, in tree order
+            select(RoleAssignment.person_id, RoleAssignment.unit_id)
+            .order_by(RoleAssignment.id))).all())
+        staff = Person(full_name="Phạm Thị Dung")
+        session.add(staff)
+        await session.flush()
+        home = Household(unit_id=group.id, code="12 Lê Lợi")
+        session.add(home)
+        await session.flush()
+        reporter = leaders[1].person_id  # the group's leader (the quarter's is first)
+        filed = []
+        for hours, taker in ((10, staff.id), (20, None), (30, None)):  # oldest first
+            report = Report(household_id=home.id, unit_id=group.id, category_key="f0",
+                            people_count=1, urgent=True, status="open",
+                            created_at=at(DAY - timedelta(days=4), 8) + timedelta(hours=hours),
+                            created_by_person_id=reporter, assigned_to_person_id=taker)
+            await reports.add_recorded(session, report)
+            filed.append(report.id)
+        first = Directive(scope_unit_id=ward.id, text="Kiểm tra hộ nghèo", created_at=at(DAY, 7))
+        second = Directive(scope_unit_id=ward.id, created_at=at(DAY, 9),
+                           text="Báo cáo số ca F0 trước 16 giờ hôm nay, kèm danh sách hộ")
+        session.add_all([first, second])
+        await session.flush()
+        session.add_all([DirectiveRecipient(directive_id=first.id, person_id=p, unit_id=u,
+                                            acknowledged_at=at(DAY, 8) if i < 2 else None)
+                         for i, (p, u) in enumerate(leaders[:12])])
+        session.add_all([DirectiveRecipient(directive_id=second.id, person_id=p, unit_id=u)
+                         for p, u in leaders[:3]])
+    async with db.read() as session:
+        ward = await units.by_code(session, "26740")
+        assert ward is not None
+        f = await digest.ward_figures(session, ward, DAY, make_settings(db_url))
+    found = text.render(Translator("vi", HCM), f, today=DAY)
+    lines = found.splitlines()
+    reporter_name = "Trần Văn Bình"
+    taken, *untaken = [line for line in lines if "12 Lê Lợi" in line]
+    assert taken.startswith(f"• Báo cáo #{filed[0]}, hộ 12 Lê Lợi, Khu phố 1 › Tổ dân phố 1:")
+    assert taken.endswith(f"Người báo: {reporter_name}; Phạm Thị Dung đã nhận xử lý.")
+    assert [line.split(",")[0] for line in untaken] == [f"• Báo cáo #{n}" for n in filed[1:]]
+    assert all(line.endswith("; chưa ai nhận xử lý.") for line in untaken)
+
+    start = lines.index(next(line for line in lines if line.startswith("📨 ")))
+    block = lines[start:lines.index("", start) if "" in lines[start:] else None]
+    assert block[0] == "📨 2 chỉ đạo trong 7 ngày qua: 2 trên 15 người nhận đã xác nhận (13%)."
+    assert block[1] == f"Chỉ đạo #{first.id} (Kiểm tra hộ nghèo): 10 người chưa xác nhận:"
+    named = block[2:block.index(next(b for b in block if b.startswith("• … và")))]
+    assert sum(len(b.split(": ", 1)[1].split(", ")) for b in named) == 8
+    assert named[0] == "• Khu phố 1 › Tổ dân phố 2: Lê Văn Cường"  # tree order, acked left out
+    assert f"• … và 2 người khác (/directive status {first.id})" in block
+    assert (f"Chỉ đạo #{second.id} (Báo cáo số ca F0 trước 16 giờ hôm nay…): "
+            "3 người chưa xác nhận:") in block
+    assert all(len(line) <= 120 for line in block), block  # one phone line or two each

@@ -305,6 +305,26 @@ async def test_redeeming_a_demo_invite_claims_that_person(
     assert leaders == 8  # 3 quarter heads and 5 group heads: each a person who can log in
 
 
+async def test_the_welcome_and_help_name_the_post_not_the_role(
+        db: Database, start_bot: StartBot, tg: TelegramDouble) -> None:
+    """A group's head reads 'Tổ trưởng tổ dân phố 1, Khu phố 1, …', as the ward calls them,
+    not the role it maps to ('trưởng khu phố, ấp hoặc tổ dân phố')."""
+    async with db.transaction() as session:
+        built = await demo.build(session, timedelta(days=7))
+        by_person = {(await session.get(Person, new.invite.person_id)).full_name: new.code
+                     for new in built.invites if new.invite.person_id is not None}
+    await start_bot(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_BASE=tg.base_url)
+    await tg.send_text(506, f"/start {by_person['Võ Thị Hoa']}", language_code="vi",
+                       first_name="Hoa")
+    welcome = (await tg.next_message(506)).text or ""
+    assert ("Anh/chị đã đăng ký với chức danh Tổ trưởng tổ dân phố 1, Khu phố 1, "
+            "Phường Bến Thành, Thành phố Hồ Chí Minh.") in welcome, welcome
+    await tg.send_text(506, "/help", language_code="vi")
+    shown = (await tg.next_message(506)).text or ""
+    assert "• Tổ trưởng tổ dân phố 1, Khu phố 1, Phường Bến Thành" in shown, shown
+    assert "hoặc tổ dân phố" not in shown
+
+
 async def test_invite_cards_decode_to_each_persons_link(
         db: Database, coso: Coso, tmp_path: Path, tg: TelegramDouble, start_bot: StartBot,
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -67,3 +67,19 @@ def name_order(name: str) -> tuple[str, str]:
 def N_(msgid: str) -> str:  # noqa: N802 - the conventional gettext_noop name, known to pybabel
     """Mark a text for extraction; it is translated later, for one person (bot.i18n)."""
     return msgid
+
+
+def post_title(label: str, unit_name: str) -> str | None:
+    """A post named with its unit as Vietnamese writes it: 'Tổ trưởng tổ dân phố' on 'Tổ dân
+    phố 1' is 'Tổ trưởng tổ dân phố 1', 'Trưởng khu phố / Trưởng ấp' on 'Ấp 3' is 'Trưởng ấp
+    3' (the alternative that names the unit's kind). None when no alternative of the label
+    ends with the words the unit's name begins with ('Bí thư chi bộ' on 'Khu phố 1')."""
+    unit_words = normalize(unit_name).split(" ")
+    folded_unit = [fold(word) for word in unit_words]
+    for alternative in (normalize(part) for part in label.split("/")):
+        words = alternative.split(" ")
+        folded = [fold(word) for word in words]
+        for size in range(min(len(words), len(unit_words) - 1), 0, -1):
+            if folded[-size:] == folded_unit[:size]:
+                return " ".join([*words, *unit_words[size:]])
+    return None

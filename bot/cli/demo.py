@@ -67,7 +67,7 @@ async def build_demo(ctx: Context, db: Database) -> DemoOutcome:
     async with db.transaction() as session:
         built = await demo.build(session, expires_in, tz=ctx.settings.tz)
         path = await units.full_path(session, built.ward)
-        found = await views(session, built.invites)
+        found = await views(session, built.invites, ctx.t)
         card_posts = await _card_posts(session, built.invites,
                                        Translator("vi", ctx.settings.tz))
         # With several bots (TELEGRAM_BOT_TOKENS), each invite links to the bot serving its
@@ -117,8 +117,8 @@ def show_demo(ctx: Context, outcome: DemoOutcome, json: bool) -> None:
         return
     ctx.out(ctx.t("Demo ward ready: {path} ({code})", path=outcome.ward_path,
                   code=outcome.ward_code))
-    ctx.out(ctx.t("Try it: open an invite below on Telegram, or send its /start line on Zalo "
-                  "or in the web chat."))
+    ctx.out(ctx.t("Try it: type an invite code below in the web chat's invite code field, "
+                  "open its link on Telegram, or send its /start line on Zalo."))
     if outcome.cards is not None:
         ctx.out(ctx.t("Invite cards to print: {file}", file=str(outcome.cards)))
     ctx.out()

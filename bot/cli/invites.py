@@ -19,12 +19,12 @@ from bot import cards
 from bot.cards import TelegramBot, telegram_bot
 from bot.cli.common import CliError, Context, with_db
 from bot.cli.people import find_seat
-from bot.handlers.access import ROLE_NAMES
+from bot.handlers.access import ROLE_NAMES, post_name
 from bot.i18n import Translator
 from bot.settings import Settings
 from storage import invites, roster, units
 from storage.db import Database
-from storage.models import Person, Role, UnitPost, utcnow
+from storage.models import Person, Post, Role, Unit, UnitPost, utcnow
 from storage.roster import RosterError
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([dhm])\s*$", re.I)
@@ -99,10 +99,15 @@ class InviteView:
     expires_at: datetime
     person: str | None = None  # the roster person it is for (None: a role or a vacant post)
     post: str | None = None  # the vacant post it fills (Vietnamese label), if any
+    # The post the person holds or the vacant one, named with its unit in the reader's
+    # language ("Tổ trưởng tổ dân phố 1, Khu phố 1, …"): shown instead of the bare role.
+    title: str | None = None
 
 
-async def views(session: AsyncSession, created: list[invites.NewInvite]) -> list[InviteView]:
-    """What the admin needs to hand each new code over (call inside the session)."""
+async def views(session: AsyncSession, created: list[invites.NewInvite],
+                t: Translator | None = None) -> list[InviteView]:
+    """What the admin needs to hand each new code over (call inside the session); with `t`,
+    each post's title in its language."""
     paths: dict[int, str] = {}
     result = []
     for new in created:
@@ -113,10 +118,22 @@ async def views(session: AsyncSession, created: list[invites.NewInvite]) -> list
                   if new.invite.person_id is not None else None)
         seat = (await session.get(UnitPost, new.invite.unit_post_id, options=[
             joinedload(UnitPost.post)]) if new.invite.unit_post_id is not None else None)
+        post = seat.post if seat else await _held_post(session, person, unit, new.invite.role)
         result.append(InviteView(new.code, unit.code, paths[unit.id], new.invite.role,
                                  new.invite.expires_at, person.full_name if person else None,
-                                 seat.post.label_vi if seat else None))
+                                 seat.post.label_vi if seat else None,
+                                 post_name(t, post, unit, paths[unit.id])
+                                 if t is not None and post is not None else None))
     return result
+
+
+async def _held_post(session: AsyncSession, person: Person | None, unit: Unit,
+                     role: str) -> Post | None:
+    """The post of the roster person's invite: the one they hold on its unit, for its role."""
+    if person is None:
+        return None
+    return next((h.unit_post.post for h in await roster.holdings_of(session, person)
+                 if h.unit_post.unit_id == unit.id and h.unit_post.post.role == role), None)
 
 
 # One bot for every invite shown, or each invite code's own (several bots: the one serving
@@ -182,11 +199,16 @@ def _show_one(ctx: Context, view: InviteView, bot: TelegramBot) -> None:
     else:
         ctx.out(t("For: the person you hand it to"))
     ctx.out(t("Unit: {path} ({code})", path=view.unit_path, code=view.unit))
-    ctx.out(t("Role: {role}", role=t(ROLE_NAMES[Role(view.role)])))
+    ctx.out(t("Post: {post}", post=view.title) if view.title else
+            t("Role: {role}", role=t(ROLE_NAMES[Role(view.role)])))
     ctx.out(t("Expires: {when}", when=t.datetime(view.expires_at)))
     ctx.out(t("Telegram: {link}", link=link) if link else
             t("Telegram link unavailable: {reason}", reason=bot.problem))
-    ctx.out(t("Zalo and web chat: send {command}", command=f"/start {view.code}"))
+    ctx.out(t("Zalo: send {command}", command=f"/start {view.code}"))
+    if ctx.settings.web_chat:  # the web chat asks for the code in a field of its own
+        ctx.out(t("Web chat ({url}): type {code} in the invite code field", code=view.code,
+                  url=ctx.settings.public_url or
+                  f"http://{ctx.settings.web_host}:{ctx.settings.web_port}"))
     ctx.out()
 
 
@@ -205,7 +227,7 @@ def handle_create(ctx: Context, args: argparse.Namespace) -> int:
             if unit is None:
                 return None
             created = await invites.create(session, unit, args.role, expires_in, args.count)
-            found = await views(session, created)
+            found = await views(session, created, ctx.t)
             codes = await units.codes_above(session, unit)
         # With several bots, the link is to the bot serving the unit (TELEGRAM_BOT_TOKENS).
         return found, await telegram_bot(ctx.settings, ctx.t, codes)
@@ -237,7 +259,7 @@ def _create_roster(ctx: Context, args: argparse.Namespace, expires_in: timedelta
                     new = await roster.invite_post(session, unit_post, expires_in)
             except RosterError as exc:
                 raise CliError(ctx.t(exc.msgid, **exc.values)) from None
-            found = await views(session, [new])
+            found = await views(session, [new], ctx.t)
             codes = await units.codes_above(session, new.invite.unit)
         return found, await telegram_bot(ctx.settings, ctx.t, codes)
 

@@ -21,6 +21,7 @@ from storage.digest import (
     DrillFigures,
     PolicyFigures,
     Rollup,
+    UrgentCase,
     Vacancy,
     WardFigures,
     compliance_level,
@@ -29,6 +30,7 @@ from storage.households import FLAG_LABELS
 
 LIMIT = 4096
 NAMES_LISTED = 15
+DIRECTIVES_LISTED = 3  # directives named with who has not acknowledged; the rest counted
 BULLET = "• "
 # The check-in line's mark by storage.digest.compliance_level (the dashboard colours by it).
 MARKS = {"good": "✅", "low": "⚠️", "none": "⚠️", "": "⚠️"}
@@ -111,13 +113,27 @@ def _urgent(t: Translator, f: WardFigures) -> list[str]:
     labels = {c.key: _label(t, c.label_vi, c.label_en) for c in f.categories}
     lines = [t.plural("🔴 {n} urgent report is open:", "🔴 {n} urgent reports are open:",
                       f.urgent_open)]
-    lines += [BULLET + t("household {household}, {unit}: {category}, {age}",
-                         household=case.household, unit=case.unit,
-                         category=labels.get(case.category_key, case.category_key),
-                         age=_age(t, case.age_hours)) for case in f.urgent]
+    lines += [BULLET + _case(t, case, labels) for case in f.urgent]
     if f.urgent_open > len(f.urgent):
         lines.append(t("… and {n} more", n=t.number(f.urgent_open - len(f.urgent))))
     return lines
+
+
+def _case(t: Translator, case: UrgentCase, labels: dict[str, str]) -> str:
+    """One open urgent case as staff tell it from the others and act on it: its number (what
+    /open and the alert name), where, what, how long, who reported it and who took it."""
+    line = t("Report #{id}, household {household}, {unit}: {category}, {age}.",
+             id=case.report_id, household=case.household, unit=case.unit,
+             category=labels.get(case.category_key, case.category_key),
+             age=_age(t, case.age_hours))
+    if case.reported_by is None:  # recorded from the command line: nobody to name
+        who = (t("Taken by {name}.", name=case.taken_by) if case.taken_by
+               else t("Not taken by anyone yet."))
+    else:
+        who = t("Reported by {name}; {taken}.", name=case.reported_by,
+                taken=t("taken by {name}", name=case.taken_by) if case.taken_by
+                else t("not taken by anyone yet"))
+    return f"{line} {who}"
 
 
 def _unconnected(t: Translator, f: WardFigures) -> list[str]:
@@ -262,14 +278,36 @@ def _support(t: Translator, f: WardFigures, when: str) -> list[str]:
 
 
 def _directives(t: Translator, d: DirectiveFigures | None, days: int) -> list[str]:
+    """The week's directives: the share acknowledged, then per directive (by its number) who
+    has not acknowledged it yet, by unit, so staff can phone them."""
     if d is None:
         return []
-    return [t.plural("📨 {n} directive in the last {days} days: acknowledged by {acked} of "
-                     "{total} recipients ({rate}). /directive status shows who is missing.",
-                     "📨 {n} directives in the last {days} days: acknowledged by {acked} of "
-                     "{total} recipients ({rate}). /directive status shows who is missing.",
-                     d.directives, days=t.number(days), acked=t.number(d.acknowledged),
-                     total=t.number(d.recipients), rate=percent(t, d.acknowledged_rate))]
+    lines = [t.plural("📨 {n} directive in the last {days} days: acknowledged by {acked} of "
+                      "{total} recipients ({rate}).",
+                      "📨 {n} directives in the last {days} days: acknowledged by {acked} of "
+                      "{total} recipients ({rate}).",
+                      d.directives, days=t.number(days), acked=t.number(d.acknowledged),
+                      total=t.number(d.recipients), rate=percent(t, d.acknowledged_rate))]
+    for pending in d.pending[:DIRECTIVES_LISTED]:
+        lines.append(t.plural("Directive #{id} ({title}): {n} person has not acknowledged:",
+                              "Directive #{id} ({title}): {n} people have not acknowledged:",
+                              pending.missing, id=pending.directive_id, title=pending.title))
+        by_unit: dict[str, list[str]] = {}
+        for unit, name in pending.people:
+            by_unit.setdefault(unit, []).append(name)
+        lines += [BULLET + t("{unit}: {leaders}", unit=unit, leaders=", ".join(names))
+                  for unit, names in by_unit.items()]
+        if pending.missing > len(pending.people):
+            lines.append(BULLET + t.plural(
+                "… and {n} other (/directive status {id})",
+                "… and {n} others (/directive status {id})",
+                pending.missing - len(pending.people), id=pending.directive_id))
+    if len(d.pending) > DIRECTIVES_LISTED:
+        lines.append(t.plural("… and {n} more directive not acknowledged by all "
+                              "(/directive status).",
+                              "… and {n} more directives not acknowledged by all "
+                              "(/directive status).", len(d.pending) - DIRECTIVES_LISTED))
+    return lines
 
 
 def _minutes(t: Translator, value: float | None) -> str:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from bot.flows import check_in, directive
 from bot.flows.engine import BadAnswer, Flow, Step, register
-from bot.handlers.access import role_name
+from bot.handlers.access import post_name, role_name
 from bot.i18n import N_
 from bot.jobs import periodic
 from bot.settings import Settings
@@ -87,9 +87,17 @@ async def _bind(turn: Turn) -> None:
     log.info("account %s registered as %s on unit %s", turn.account.id, invite.role,
              invite.unit.code)
     path = await units.full_path(turn.session, invite.unit)
-    turn.say(turn.t("Welcome, {name}! You are registered as {role} of {unit}.\n"
-                    "Send /help to see what you can do.",
-                    name=person.full_name, role=role_name(turn, invite.role), unit=path))
+    held = next((h.unit_post.post for h in await roster.holdings_of(turn.session, person)
+                 if h.unit_post.unit_id == invite.unit.id
+                 and h.unit_post.post.role == invite.role), None)
+    if held is not None:  # the post the ward knows them by, not the role it maps to
+        turn.say(turn.t("Welcome, {name}! You are registered as {post}.\n"
+                        "Send /help to see what you can do.", name=person.full_name,
+                        post=post_name(turn.t, held, invite.unit, path)))
+    else:
+        turn.say(turn.t("Welcome, {name}! You are registered as {role} of {unit}.\n"
+                        "Send /help to see what you can do.",
+                        name=person.full_name, role=role_name(turn, invite.role), unit=path))
     await turn.session.flush()  # the account is the person's before their cards are made
     await directive.catch_up(turn.session, turn.settings, turn.account, person.id, turn.now)
     if invite.role == Role.LEADER:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from bot.i18n import N_
+from bot.i18n import N_, Translator
 from bot.turn import Turn
-from storage.models import Role, Unit
+from storage.models import Post, Role, Unit
 from storage.units import contains
+from wording import post_title
 
 log = logging.getLogger(__name__)
 
@@ -58,3 +59,17 @@ def refuse(turn: Turn, action: str, roles: frozenset[str]) -> None:
 
 def role_name(turn: Turn, role: str) -> str:
     return turn.t(ROLE_NAMES[Role(role)])
+
+
+def post_name(t: Translator, post: Post, unit: Unit, path: str) -> str:
+    """Who a post holder is, as the ward says it: 'Tổ trưởng tổ dân phố 1, Khu phố 1, Phường
+    Bến Thành, …' (`path`: the unit's full path, its own name first); in English 'Head of
+    residential group, Tổ dân phố 1, Khu phố 1, …'. A post whose name does not end with the
+    unit's kind reads 'Bí thư chi bộ Khu phố 1, …'."""
+    if t.locale == "vi":
+        merged = post_title(post.label_vi, unit.name)
+        if merged is not None:
+            rest = path[len(unit.name):] if path.startswith(unit.name) else ""
+            return merged + rest
+    label = post.label_vi if t.locale == "vi" else post.label_en
+    return t("{post}, {unit}", post=label, unit=path)

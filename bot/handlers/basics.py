@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from bot.flows import engine, language, registration
-from bot.handlers.access import role_name
+from bot.handlers.access import post_name, role_name
 from bot.handlers.commands import Handlers, offered
 from bot.handlers.words import TABLE
 from bot.i18n import N_
 from bot.turn import Turn
-from storage import units
+from storage import roster, units
+from storage.models import Post
 
 HANDLERS = Handlers()  # included by bot.handlers.included
 command = HANDLERS.command
@@ -32,9 +33,16 @@ async def help_(turn: Turn, args: str) -> None:
                         "/lang changes the language."))
         return
     lines = [turn.t("You are:")]
+    # The post a grant comes with names it as the ward does ("Tổ trưởng tổ dân phố 1, …").
+    posts: dict[tuple[str, int], list[Post]] = {}
+    for held in await roster.holdings_of(turn.session, turn.person):
+        seat = held.unit_post
+        posts.setdefault((seat.post.role, seat.unit_id), []).append(seat.post)
     for grant in turn.grants:
         path = await units.full_path(turn.session, grant.unit)
-        lines.append(f"• {role_name(turn, grant.role)} — {path}")
+        lines += [f"• {post_name(turn.t, post, grant.unit, path)}"
+                  for post in posts.get((grant.role, grant.unit.id), [])
+                  ] or [f"• {role_name(turn, grant.role)} — {path}"]
     lines += ["", turn.t("Commands:")]
     lines += [f"{_named(c.name)} — {turn.t(c.description)}" for c in offered(turn)]
     lines += ["", turn.t("The words in brackets work too, typed without the slash and "
