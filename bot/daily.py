@@ -182,8 +182,7 @@ class BoundDatabase(Database):
         yield self._session
 
     @asynccontextmanager
-    async def transaction(self, *, inline: bool = False, first: bool = False
-                          ) -> AsyncIterator[AsyncSession]:
+    async def transaction(self, *, inline: bool = False) -> AsyncIterator[AsyncSession]:
         yield self._session
         await self._session.flush()
 

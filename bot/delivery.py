@@ -245,8 +245,7 @@ class Sender:
         near; start sending them. How many were claimed."""
         resting, rest_ends = self.pace.resting(WINDOW_SECONDS)
         skip = {*self._in_flight.values(), *resting}
-        # A few small statements, ahead of the turns waiting: replies wait on the claim.
-        async with self.db.transaction(inline=True, first=True) as session:
+        async with self.db.transaction(inline=True) as session:  # a few small statements
             claimed = await outbox.claim(
                 session, self.channel.name, room, LEASE, skip_chats=skip, bot=self.bot,
                 claimant=self.claimant.key if self.claimant is not None else None)
@@ -326,7 +325,7 @@ class Sender:
         pause = 0.5
         while True:
             try:
-                async with self.db.transaction(inline=True, first=True) as session:  # 1-2 UPDATEs
+                async with self.db.transaction(inline=True) as session:  # one UPDATE or two
                     await write(session)
                 return
             except asyncio.CancelledError:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -201,38 +200,6 @@ async def write_changes(session: AsyncSession, row: object) -> None:
     state._commit_all(state.dict, session.sync_session.identity_map)
 
 
-class WriteLock:
-    """An asyncio lock whose waiters go in arrival order, those asking to go first before
-    the others. Released, it is handed straight to the next waiter."""
-
-    def __init__(self) -> None:
-        self._held = False
-        self._first: deque[asyncio.Future[None]] = deque()
-        self._rest: deque[asyncio.Future[None]] = deque()
-
-    async def acquire(self, *, first: bool = False) -> None:
-        if not self._held and not self._first and not self._rest:
-            self._held = True
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        (self._first if first else self._rest).append(waiter)
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self.release()  # handed the lock just as it was cancelled: pass it on
-            raise
-
-    def release(self) -> None:
-        for queue in (self._first, self._rest):
-            while queue:
-                waiter = queue.popleft()
-                if not waiter.done():  # a cancelled waiter is skipped
-                    waiter.set_result(None)
-                    return
-        self._held = False
-
-
 class Database:
     """One engine, and the two ways code touches it: a read, or a transaction that writes."""
 
@@ -242,7 +209,7 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.is_sqlite = url.startswith("sqlite")
         # SQLite has one writer; queueing writers here beats spinning in its busy handler.
-        self._write_lock = WriteLock() if self.is_sqlite else None
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._commit_hooks: list[CommitHook] = []
         self._commits = 0  # SQLite write transactions since the last checkpoint
         self._checkpointing: asyncio.Task[None] | None = None
@@ -257,27 +224,19 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def transaction(self, *, inline: bool = False, first: bool = False
-                          ) -> AsyncIterator[AsyncSession]:
+    async def transaction(self, *, inline: bool = False) -> AsyncIterator[AsyncSession]:
         """Everything inside commits together or not at all; then the senders are woken.
 
         inline=True (SQLite; a turn, the sender's claims and marks): a short transaction
         whose statements, once it holds the write lock, run on the event loop's thread
         instead of a hop each to aiosqlite's (storage.sqlite_connection). Only for work
-        made of a few small statements: while one runs, the loop does nothing else.
-        first=True (SQLite; the sender's claims and marks): ahead of the other writers
-        waiting for the lock. Each is one or two statements, and the replies of the turns
-        already committed wait on them; behind a queue of turns they waited for all of it."""
+        made of a few small statements: while one runs, the loop does nothing else."""
         if self._write_lock is None:
             async with self._transaction(inline) as session:
                 yield session
             return
-        await self._write_lock.acquire(first=first)
-        try:
-            async with self._transaction(inline) as session:
-                yield session
-        finally:
-            self._write_lock.release()
+        async with self._write_lock, self._transaction(inline) as session:
+            yield session
         self._commits += 1
         if self._commits >= CHECKPOINT_EVERY and self._checkpointing is None:
             self._commits = 0
