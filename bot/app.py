@@ -56,7 +56,10 @@ def build_channels(settings: Settings, db: Database) -> list[Channel]:
         if telegrams:  # a report's photo taken on Telegram, viewed on Zalo
             zalo.fetch_photo = telegrams[0].fetch_file
         channels.append(zalo)
-    channels.append(WebChannel(settings, db))
+    web_chat = WebChannel(settings, db)
+    if telegrams:  # a directive's photo taken on Telegram, shown in the web chat
+        web_chat.fetch_photo = telegrams[0].fetch_file
+    channels.append(web_chat)
     return channels
 
 

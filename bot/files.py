@@ -31,7 +31,7 @@ import secrets
 import shutil
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from bot.jobs import periodic
@@ -59,6 +59,7 @@ PHOTOS = "photos"
 RELAYED = "relayed"
 FOLDERS = ("charts", "exports", "directives", "cards", PHOTOS, RELAYED)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_FILE_ID = re.compile(r"[A-Za-z0-9_-]+")
 CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
                  ".webp": "image/webp",
                  ".pdf": "application/pdf",
@@ -127,6 +128,43 @@ def relay_photo(settings: Settings, file_id: str, data: bytes) -> Path | None:
         return None
     name = hashlib.sha256(file_id.encode()).hexdigest()[:32] + suffix
     return _write(settings, RELAYED, name, data)
+
+
+def relayed_copy(settings: Settings, file_id: str) -> Path | None:
+    """The copy relay_photo kept of that file id, while it is kept (a directive to fifty
+    Zalo chats fetches its photo from Telegram once, not fifty times)."""
+    stem = hashlib.sha256(file_id.encode()).hexdigest()[:32]
+    for suffix in (".jpg", ".png", ".webp"):
+        path = settings.data_dir / RELAYED / f"{stem}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def is_file_id(ref: str) -> bool:
+    """A platform's file id (Telegram's), not a URL or a path: what only that platform's bot
+    can fetch."""
+    return bool(_FILE_ID.fullmatch(ref))
+
+
+# Folders whose files a reference stored in the database may name.
+STORED = (PHOTOS, "directives", RELAYED)
+
+
+def own_file(settings: Settings, ref: str) -> Path | None:
+    """The file under COSO_DATA_DIR that a stored reference names (a photo sent in the web
+    chat, a directive's attachment), or None for a URL, a platform's file id or anything
+    else. Only the folder's name and the file's are read, and the file is looked for in
+    this installation's own folder: a row written as a relative data/photos/….png (before
+    the data directory was made absolute at start) still finds its file, and no value
+    becomes a path outside those folders."""
+    if ref.startswith(("http://", "https://")) or "/" not in ref:
+        return None
+    given = PurePosixPath(ref)
+    if given.parent.name not in STORED or not _NAME.match(given.name):
+        return None
+    path = settings.data_dir / given.parent.name / given.name
+    return path if path.is_file() else None
 
 
 def _write(settings: Settings, folder_name: str, name: str, data: bytes) -> Path:

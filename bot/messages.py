@@ -74,6 +74,9 @@ EDIT = "edit"
 # Outgoing.extra key, with EDIT: only the buttons change (none: the answered question's
 # keyboard taken away); a channel that cannot edit drops it, nothing is lost.
 KEYBOARD_ONLY = "keyboard_only"
+# Outgoing.extra key: a sentence said in place of the photo by a channel that cannot get it
+# when it delivers (a Telegram file id that cannot be fetched now, no link for Zalo).
+PHOTO_NOTE = "photo_note"
 # EDIT's value for "the chat's newest question", whichever message that was: a typed answer
 # names no message, so the channel resolves it (Telegram remembers what it sent).
 LAST_QUESTION = "question"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import typing
 from collections.abc import Callable, Sequence
@@ -127,6 +128,8 @@ class Settings(BaseSettings):
     event_loop: Literal["auto", "asyncio", "uvloop"] = Field("asyncio",
                                                              alias="COSO_EVENT_LOOP")
     # Files the bot keeps: directive attachments, digest charts, exports sent in chat.
+    # Made absolute when read (see _absolute_dir): paths stored in the database under it
+    # must not depend on the working directory of whichever process reads them.
     data_dir: Path = Field(Path("./data"), alias="COSO_DATA_DIR")
 
     # City-wide schedule defaults (a ward may override each); HH:MM in COSO_TIMEZONE.
@@ -234,6 +237,14 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise Invalid(N_("must start with sqlite+aiosqlite:// or postgresql+asyncpg://"))
         return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_dir(cls, value: Path) -> Path:
+        """Resolved once, against the working directory at start: a photo's path stored
+        as data/photos/….png was read as a platform's file id (and would break for a
+        process started elsewhere, e.g. `coso` from another directory)."""
+        return Path(os.path.abspath(value.expanduser()))
 
     @field_validator("public_url")
     @classmethod

@@ -26,7 +26,7 @@ from storage.models import (
     RoleAssignment,
     utcnow,
 )
-from tests.conftest import Coso, Seeded, StartBot
+from tests.conftest import Coso, Seeded, StartBot, seed_ward
 from tests.doubles.telegram_api import TelegramDouble
 from tests.doubles.zalo_api import ZaloDouble
 from tests.telegram_helpers import (
@@ -267,7 +267,19 @@ async def test_leaders_cannot_send_and_staff_see_only_their_ward(
 
 async def test_ward_staff_attach_a_photo_and_set_a_deadline_in_chat(
         tg: TelegramDouble, zalo: ZaloDouble, start_bot: StartBot) -> None:
-    runtime, _ = await _ward(start_bot, tg, zalo)
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+
+    async def start(**settings: Any) -> Runtime:
+        return await start_bot(**settings, COSO_WEB_PORT=port, COSO_PUBLIC_URL=public)
+
+    runtime, seeded = await _ward(start, tg, zalo)
+    web = WebUser(runtime)  # a leader of Khu phố 2 on the web chat
+    assert (await web.login(seeded.codes["leader:KP2:1"]))[0] == 200
+    await web.messages(wait=False)
+    zalo.fetch_photos = True  # the double fetches the photo's URL, as Zalo does
+    jpeg = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4
+    tg.files["AgAC-map"] = jpeg
     [scopes] = await say(tg, STAFF, "/directive")
     [roles] = await tap(tg, STAFF, data_for(scopes, "Phường Bến Thành"))
     [text] = await tap(tg, STAFF, data_for(roles, "Leaders"))
@@ -290,14 +302,29 @@ async def test_ward_staff_attach_a_photo_and_set_a_deadline_in_chat(
     [summary] = await say(tg, STAFF, "2099-12-31 17:00")
     assert "Deadline: 5:00\u202fPM Thursday, December 31, 2099" in (summary.text or ""), (
         summary.describe())
+    assert "\nPhoto: attached\n" in (summary.text or ""), summary.describe()
     [sent] = await tap(tg, STAFF, data_for(summary, "Confirm"))
-    assert (sent.text or "").startswith("Directive #1 sent to 3 recipients")
+    assert (sent.text or "").startswith("Directive #1 sent to 4 recipients")
 
-    # Telegram gets the photo itself; Zalo (URLs only) gets the text and a note.
+    # Telegram gets the photo itself. Zalo (URLs only) and the web chat get it too, fetched
+    # through the Telegram bot and kept a day in relayed/; before, they got "open it on
+    # Telegram" (found by a new-user trial).
     [card] = await tg.wait_messages(KP1)
     assert card.photo == "AgAC-map" and card.button_texts == ["Received", "Report done"]
-    note = (await zalo.next_message(ZALO_KP2)).text or ""
-    assert TEXT in note and "A photo comes with this directive; open it on Telegram." in note
+    on_zalo = await zalo.next_message(ZALO_KP2)
+    assert on_zalo.method == "sendPhoto" and TEXT in (on_zalo.text or ""), on_zalo
+    assert (on_zalo.photo or "").startswith(f"{public}/files/relayed/")
+    assert on_zalo.photo_bytes == jpeg and "Telegram" not in (on_zalo.text or "")
+    try:
+        shown = await web.reply(lambda m: TEXT in m["text"])
+        assert "Telegram" not in shown["text"] and shown["photo"].startswith("/api/file/")
+        async with web.http.get(web.base + shown["photo"]) as response:
+            assert response.status == 200 and await response.read() == jpeg
+            assert response.content_type == "image/jpeg"
+    finally:
+        await web.close()
+    [kept] = (runtime.settings.data_dir / "relayed").iterdir()  # one copy for both
+    assert kept.stat().st_mode & 0o777 == 0o600
     async with runtime.db.read() as session:
         stored = await session.scalar(select(Directive))
     assert stored is not None and stored.deadline is not None
@@ -483,3 +510,73 @@ def test_a_deadline_is_confirmed_with_its_day_in_words_and_full_year() -> None:
         "17:00 ngày mai (thứ Sáu ngày 4 tháng 12 năm 2026)")
     assert vi.long_datetime(datetime(2026, 12, 6, 17, 0, tzinfo=hcm), now=now) == (
         "17:00 chủ nhật ngày 6 tháng 12 năm 2026")
+
+
+async def _web_directive_with_photo(staff: Any, png: bytes) -> dict[str, Any]:
+    """Staff on the web chat (Vietnamese) send Phường Bến Thành's leaders a directive with a
+    photo and a deadline, as far as the confirmation, which is returned."""
+    from tests.test_web_chat import answer, payload, upload
+
+    await staff.messages(wait=False)
+    scopes = await answer(staff, text="Chỉ đạo")
+    roles = await answer(staff, choice=payload(scopes, "Phường Bến Thành"))
+    await answer(staff, choice=payload(roles, "Trưởng đơn vị"))
+    photo_step = await answer(staff, text=TEXT)
+    assert "ảnh" in photo_step["text"], photo_step
+    status, _ = await upload(staff, png, page_id="directive-photo")
+    assert status == 200
+    await staff.messages(wait=False)
+    return await answer(staff, text="17h 31/12/2099")
+
+
+async def test_a_photo_sent_in_the_web_chat_reaches_web_and_zalo_recipients(
+        zalo: ZaloDouble, start_bot: StartBot, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by a new-user trial (no Telegram in the deployment): with COSO_DATA_DIR=./data,
+    the default, the photo was stored as the relative data/photos/….png, which the cards
+    took for a Telegram file id: every web chat recipient read 'see the photo on Telegram'
+    and Zalo got no link. The data directory is resolved once, at start."""
+    from tests.test_web_chat import on_disk, payload, picture
+
+    monkeypatch.chdir(tmp_path)
+    port = free_port()
+    zalo.fetch_photos = True  # the double fetches the photo's URL, as Zalo does
+    runtime = await start_bot(ZALO_BOT_TOKEN=zalo.token, ZALO_API_BASE=zalo.base_url,
+                              COSO_WEB_PORT=port, COSO_PUBLIC_URL=f"http://127.0.0.1:{port}",
+                              COSO_DATA_DIR="./data")
+    seeded = await seed_ward(runtime.db)
+    staff, leader = WebUser(runtime), WebUser(runtime)
+    try:
+        assert (await staff.login(seeded.codes["ward_staff:WARD"]))[0] == 200
+        assert (await leader.login(seeded.codes["leader:KP1"]))[0] == 200
+        await zalo.send_text(ZALO_KP2, f"/start {seeded.codes['leader:KP2']}")
+        await zalo.next_message(ZALO_KP2)
+        await leader.messages(wait=False)
+        png = picture()
+        summary = await _web_directive_with_photo(staff, png)
+        assert "Ảnh: có kèm" in summary["text"].splitlines(), summary
+        sent = await answer_choice(staff, payload(summary, "Xác nhận"))
+        assert sent["text"].startswith("Đã gửi chỉ đạo số 1 tới 2 người nhận"), sent
+
+        card = await leader.reply(lambda m: TEXT in m["text"])
+        assert "Telegram" not in card["text"], card
+        assert card["photo"].startswith("/api/file/"), card
+        async with leader.http.get(leader.base + card["photo"]) as response:
+            assert response.status == 200 and await response.read() == png
+        on_zalo = await zalo.next_message(ZALO_KP2)
+        assert on_zalo.method == "sendPhoto" and TEXT in (on_zalo.text or ""), on_zalo
+        assert (on_zalo.photo or "").startswith(f"http://127.0.0.1:{port}/files/photos/")
+        assert on_zalo.photo_bytes == png
+    finally:
+        await staff.close()
+        await leader.close()
+    async with runtime.db.read() as session:
+        stored = await session.scalar(select(Directive.attachment))
+    assert stored is not None and Path(stored).is_absolute(), stored
+    assert on_disk(Path(stored)) == (png, 0o600)
+
+
+async def answer_choice(user: WebUser, choice: str) -> dict[str, Any]:
+    from tests.test_web_chat import answer
+
+    return await answer(user, choice=choice)

@@ -45,6 +45,7 @@ from bot.messages import (
     BIG_ID_MAX,
     LAST_QUESTION,
     MENU,
+    PHOTO_NOTE,
     QUESTION,
     URGENT_ALERT,
     Incoming,
@@ -271,13 +272,16 @@ def client_update_id(external_id: str, data: dict[str, Any]) -> str:
     return hashlib.sha256(f"{external_id}\n{given}".encode()).hexdigest()
 
 
-def media_url(row_id: int, kind: str, value: str | None) -> str | None:
+def media_url(row_id: int, kind: str, value: str | None, relays: bool = False) -> str | None:
     """Where the page fetches a photo or document: URLs as they are, local files through us,
-    and a platform's file id (meaningless in a browser) not at all."""
+    and a platform's file id (meaningless in a browser) through us when we can fetch it
+    (`relays`: Telegram is on), else not at all."""
     if not value:
         return None
     if kind == "photo" and value.startswith("https://"):
         return value
+    if kind == "photo" and relays and files.is_file_id(value):
+        return f"/api/file/{row_id}/{kind}"
     return f"/api/file/{row_id}/{kind}" if local_file(kind, value) else None
 
 
@@ -288,7 +292,8 @@ def local_file(kind: str, value: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def render(row: OutboxMessage) -> dict[str, Any]:
+def render(row: OutboxMessage, relays: bool = False) -> dict[str, Any]:
+    """One bubble as the page shows it; `relays`: a Telegram photo can be fetched."""
     message = Outgoing.from_payload(row.payload)
     item: dict[str, Any] = {
         "id": row.id, "text": message.text,
@@ -307,9 +312,11 @@ def render(row: OutboxMessage) -> dict[str, Any]:
     if message.extra.get(QUESTION):  # only the newest question's buttons stay live
         item["question"] = True
     for kind in ("photo", "document"):
-        url = media_url(row.id, kind, getattr(message, kind))
+        url = media_url(row.id, kind, getattr(message, kind), relays)
         if url is not None:
             item[kind] = url
+    if message.photo and "photo" not in item and message.extra.get(PHOTO_NOTE):
+        item["text"] = f"{message.text}\n{message.extra[PHOTO_NOTE]}"  # where the photo is
     if "document" in item:
         item["filename"] = message.filename or Path(message.document or "").name
     if message.extra.get(URGENT_ALERT):  # styled apart by the page: a flag, not the text
@@ -366,6 +373,9 @@ class WebChannel:
         self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
         self._limiter = LoginLimiter()
         self._closing = False
+        # The content of a photo another platform holds (a Telegram file id), when Telegram
+        # is on too (bot.app.build_channels): fetched once, kept as relayed/ keeps it.
+        self.fetch_photo: Callable[[str], Awaitable[bytes | None]] | None = None
 
     def routes(self) -> list[web.RouteDef]:
         if not self.settings.web_chat:  # COSO_WEB_CHAT=off: every route of ours is a 404
@@ -567,9 +577,10 @@ class WebChannel:
             raise ApiError(400, "bad after")
         wait = request.query.get("wait") != "0"  # the page's first look must not hang
         rows, locale = await self._wait_for_rows(who, after, wait, language_hint(request))
+        relays = self.fetch_photo is not None
         # The language the messages are in, read after them: once a /lang reply arrives, the
         # page sees the new one and asks for its own words in it (/api/strings).
-        return web.json_response([render(row) for row in rows],
+        return web.json_response([render(row, relays) for row in rows],
                                  headers={**NO_STORE, "Content-Language": locale})
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
@@ -585,6 +596,8 @@ class WebChannel:
         message = Outgoing.from_payload(row.payload)
         value = getattr(message, kind)
         path = local_file(kind, value) if value else None
+        if path is None and kind == "photo" and value and files.is_file_id(value):
+            path = await self._relayed(value)
         if path is None:
             raise ApiError(404, "not found")
         headers = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
@@ -594,6 +607,16 @@ class WebChannel:
         else:
             headers["Content-Type"] = mimetypes.guess_type(path.name)[0] or "image/jpeg"
         return web.FileResponse(path, headers=headers)
+
+    async def _relayed(self, file_id: str) -> Path | None:
+        """A Telegram photo for this page: the copy relayed/ keeps (a day's link for Zalo,
+        two days in all), else fetched through the Telegram bot and kept there the same."""
+        path = await asyncio.to_thread(files.relayed_copy, self.settings, file_id)
+        if path is None and self.fetch_photo is not None:
+            data = await self.fetch_photo(file_id)
+            path = None if data is None else await asyncio.to_thread(
+                files.relay_photo, self.settings, file_id, data)
+        return path
 
     async def _logout(self, request: web.Request) -> web.StreamResponse:
         who = await self._who(request)

@@ -30,7 +30,7 @@ from bot.channels.zalo_api import (
     ZaloUpdate,
     parse_update,
 )
-from bot.messages import Incoming, Outgoing
+from bot.messages import PHOTO_NOTE, Incoming, Outgoing
 from bot.settings import Settings, SettingsError
 from storage.db import unavailable
 from wording import N_
@@ -196,7 +196,10 @@ class ZaloChannel:
         if message.keyboard_only:
             return  # no keyboards to take away: a numbered list is only text
         if message.photo and not message.photo.startswith(("http://", "https://")):
-            message = dataclasses.replace(message, photo=await self._photo_link(message.photo))
+            link = await self._photo_link(message.photo)
+            note = message.extra.get(PHOTO_NOTE) if link is None else None
+            message = dataclasses.replace(  # no photo: the sentence saying where it is
+                message, photo=link, text=f"{message.text}\n{note}" if note else message.text)
         sent = skip_parts
         try:
             for send in self._plan(external_id, message)[skip_parts:]:
@@ -217,6 +220,8 @@ class ZaloChannel:
             return None
         path: Path | None = Path(ref)
         if not await asyncio.to_thread(Path(ref).is_file):
+            path = await asyncio.to_thread(files.relayed_copy, self.settings, ref)
+        if path is None:
             data = await self.fetch_photo(ref) if self.fetch_photo is not None else None
             path = None if data is None else await asyncio.to_thread(
                 files.relay_photo, self.settings, ref, data)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -28,7 +28,7 @@ from bot.flows.engine import BadAnswer, Flow, Option, Step, register
 from bot.flows.support import scope_roots
 from bot.handlers.access import LEADERS, STAFF, refuse
 from bot.i18n import N_, Translator, pick_locale
-from bot.messages import EDIT, KEYBOARD_ONLY, PAID_BROADCAST, Button, Outgoing, parse_id
+from bot.messages import EDIT, KEYBOARD_ONLY, PAID_BROADCAST, PHOTO_NOTE, Button, Outgoing, parse_id
 from bot.settings import Settings
 from bot.turn import Turn
 from storage import directives, outbox, people, units
@@ -74,8 +74,8 @@ def refusal_text(t: Translator, refusal: Refusal, filename: str = "") -> str:
 
 def card(t: Translator, directive: Directive, unit: Unit, channel: str,
          reminder: bool = False, entry: DirectiveRecipient | None = None,
-         link: str | None = None) -> Outgoing:
-    """`link`: a signed URL of the attachment, for a channel that fetches files by URL."""
+         attached: Attached | None = None) -> Outgoing:
+    """`attached`: the directive's attachment (attached_of), worked out once for its cards."""
     head = t("Directive #{id} for {unit}", id=directive.id, unit=unit.name)
     if reminder:
         head = t("Reminder: {directive}", directive=head)
@@ -83,21 +83,25 @@ def card(t: Translator, directive: Directive, unit: Unit, channel: str,
     if directive.deadline is not None:
         lines.append(t("Deadline: {when}", when=t.datetime(directive.deadline)))
     buttons = card_buttons(t, directive, unit.id, entry)
-    media: dict[str, Any] = {}
-    if directive.attachment is not None:
-        name = directive.attachment_name or "photo.jpg"
-        kind = directives.attachment_kind(name)
-        carried = _carries(channel, directive.attachment, kind)
-        if carried is not None and link is not None and channel == Platform.ZALO:
-            if kind == "photo":
-                return Outgoing(text="\n".join(lines), buttons=tuple(buttons), photo=link)
-            lines.append(t("The attached file ({name}), for 7 days: {link}", name=name,
-                           link=link))
-        elif carried is None and kind is not None:
-            media = {kind: directive.attachment, "filename": name}
-        elif carried is not None:
-            lines.append(t(carried, name=name))
-    return Outgoing(text="\n".join(lines), buttons=tuple(buttons), **media)
+    if attached is None:
+        return Outgoing(text="\n".join(lines), buttons=tuple(buttons))
+    if attached.kind == "photo":
+        note = _photo_note(channel, attached)
+        if note is None:
+            return Outgoing(text="\n".join(lines), buttons=tuple(buttons), photo=attached.ref,
+                            extra={} if channel == Platform.TELEGRAM else {
+                                PHOTO_NOTE: t(_fallback(attached))})
+        lines.append(t(note))
+    elif attached.kind == "document" and channel != Platform.ZALO:
+        return Outgoing(text="\n".join(lines), buttons=tuple(buttons), document=attached.ref,
+                        filename=attached.name)
+    elif attached.link is not None:  # Zalo sends no files: a link to it
+        lines.append(t("The attached file ({name}), for 7 days: {link}", name=attached.name,
+                       link=attached.link))
+    else:
+        lines.append(t(N_("A file ({name}) comes with this directive; open it in the web chat "
+                          "or on Telegram."), name=attached.name))
+    return Outgoing(text="\n".join(lines), buttons=tuple(buttons))
 
 
 def card_buttons(t: Translator, directive: Directive, unit_id: int,
@@ -112,17 +116,57 @@ def card_buttons(t: Translator, directive: Directive, unit_id: int,
     return buttons
 
 
-def _carries(channel: str, ref: str, kind: str | None) -> str | None:
-    """None when the channel can send the attachment, else the note (a msgid) saying where it
-    is. Zalo sends only photos given by URL; only Telegram knows a Telegram file id (a photo
-    sent in a Telegram chat); a URL or a file on this machine goes everywhere else."""
+@dataclass(frozen=True)
+class Attached:
+    """A directive's attachment as its cards carry it, worked out once per directive."""
+
+    ref: str  # what a channel is handed: the file on this machine, a URL, a platform's id
+    name: str
+    kind: str | None  # "photo", "document" or None (directives.attachment_kind)
+    local: bool  # a file under COSO_DATA_DIR (sent in the web chat, or by `coso directive`)
+    link: str | None  # a signed URL of that file, when COSO_PUBLIC_URL is set (for Zalo)
+    public: bool  # COSO_PUBLIC_URL is set: Zalo, which takes photos by URL only, gets links
+    relayed: bool  # a Telegram file id the other channels fetch through the Telegram bot
+
+
+def attached_of(settings: Settings, directive: Directive) -> Attached | None:
+    if directive.attachment is None:
+        return None
+    name = directive.attachment_name or "photo.jpg"
+    local = files.own_file(settings, directive.attachment)
+    return Attached(ref=str(local) if local else directive.attachment, name=name,
+                    kind=directives.attachment_kind(name), local=local is not None,
+                    link=files.signed_url(settings, local) if local else None,
+                    public=bool(settings.public_url),
+                    relayed=(bool(settings.telegram_bots)
+                             and files.is_file_id(directive.attachment)))
+
+
+def _photo_note(channel: str, attached: Attached) -> str | None:
+    """None when the channel shows the photo itself, else the sentence (a msgid) saying where
+    it is. Telegram sends its own file ids, URLs and files of this machine; the web chat shows
+    a file of this machine, an HTTPS URL, and a Telegram photo fetched through the Telegram
+    bot (the relay, bot/files.py); Zalo takes photos by URL only: a signed link to a file
+    of this machine or to the relayed copy, which needs COSO_PUBLIC_URL."""
+    ref = attached.ref
     is_url = ref.startswith(("http://", "https://"))
-    if channel != Platform.TELEGRAM and not is_url and not ref.startswith("/"):
-        return N_("A photo comes with this directive; open it on Telegram.")
-    if channel == Platform.ZALO and not (is_url and kind == "photo"):
-        return N_("A file ({name}) comes with this directive; open it in the web chat or on "
-                  "Telegram.")
-    return None
+    if channel == Platform.TELEGRAM or (is_url and channel == Platform.ZALO):
+        return None
+    if channel == Platform.ZALO:
+        if attached.public and (attached.local or attached.relayed):
+            return None
+        return (N_("A photo comes with this directive; open it in the web chat.")
+                if attached.local else _fallback(attached))
+    if attached.local or ref.startswith("https://") or attached.relayed:
+        return None
+    return _fallback(attached)
+
+
+def _fallback(attached: Attached) -> str:
+    """Where the photo is when a channel cannot get it (said instead, PHOTO_NOTE)."""
+    if attached.local:
+        return N_("A photo comes with this directive; open it in the web chat.")
+    return N_("A photo comes with this directive; open it on Telegram.")
 
 
 async def send_to(session: AsyncSession, settings: Settings, directive: Directive,
@@ -171,15 +215,14 @@ async def _cards(session: AsyncSession, settings: Settings, directive: Directive
             session, {entry.person_id for entry in entries}):
         accounts.setdefault(person.id, []).append((account, person))
     unit_by_id = await units.by_ids(session, {entry.unit_id for entry in entries})
-    link = (files.signed_url(settings, directive.attachment)
-            if directive.attachment and directive.attachment.startswith("/") else None)
+    attached = attached_of(settings, directive)
     cards = []
     for entry in entries:
         for account, person in accounts.get(entry.person_id, []):
             t = Translator(pick_locale(person.locale, account.locale,
                                        default=settings.default_locale), settings.tz)
             cards.append((account, entry, card(t, directive, unit_by_id[entry.unit_id],
-                                               account.channel, reminder, entry, link)))
+                                               account.channel, reminder, entry, attached)))
     return cards
 
 
@@ -355,6 +398,8 @@ async def _summary(turn: Turn) -> str:
     missing = await directives.unconnected(turn.session, {person for person, _ in people})
     if missing:
         lines.insert(2, await _unconnected_summary(turn, people, missing))
+    if draft.attachment is not None:  # the card carries it: say so before it goes
+        lines.append(turn.t("Photo: {photo}", photo=turn.t("attached")))
     if draft.deadline is not None:
         lines.append(turn.t("Deadline: {when}",
                             when=turn.t.long_datetime(draft.deadline, now=turn.now)))
