@@ -556,7 +556,7 @@ async def test_a_photo_sent_in_the_web_chat_reaches_web_and_zalo_recipients(
         summary = await _web_directive_with_photo(staff, png)
         assert "Ảnh: có kèm" in summary["text"].splitlines(), summary
         sent = await answer_choice(staff, payload(summary, "Xác nhận"))
-        assert sent["text"].startswith("Đã gửi chỉ đạo số 1 tới 2 người nhận"), sent
+        assert sent["text"].startswith("Đã gửi chỉ đạo #1 tới 2 người nhận"), sent
 
         card = await leader.reply(lambda m: TEXT in m["text"])
         assert "Telegram" not in card["text"], card
