@@ -124,7 +124,7 @@ async def test_urgent_report_reaches_ward_staff_and_nobody_outside_sees_it(
         assert text_of(await outsider.send("/open")) == "There are no open reports in your area."
     listed = await staff.send("/open")
     assert [b.label for b in listed[-1].buttons] == [
-        "⚠ Ca bệnh xác nhận (F0) · 12 Lê Lợi · vừa xong", "Hủy"]
+        "⚠ Ca bệnh xác nhận (F0) · 12 Lê Lợi · chưa đầy 1 phút trước", "Hủy"]
     await staff.send("cancel")
     async with db.read() as session:
         other = await units.by_code(session, "26737")

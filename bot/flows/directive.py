@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import files
@@ -420,10 +419,8 @@ async def _unconnected_summary(turn: Turn, people: Sequence[tuple[int, int]],
         unit_of.setdefault(person_id, unit_id)
     shown = missing[:SHOWN_NAMES]
     unit_ids = {unit_of[person_id] for person_id, _ in shown if person_id in unit_of}
-    names: dict[int, str] = {}
-    if unit_ids:
-        names = {unit_id: name for unit_id, name in await turn.session.execute(
-            select(Unit.id, Unit.name).where(Unit.id.in_(unit_ids)))}
+    names = {unit_id: unit.name
+             for unit_id, unit in (await units.by_ids(turn.session, unit_ids)).items()}
     who = ", ".join(turn.t("{name} ({unit})", name=name, unit=names[unit_of[person_id]])
                     if unit_of.get(person_id) in names else name for person_id, name in shown)
     if len(missing) > SHOWN_NAMES:
