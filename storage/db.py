@@ -36,8 +36,9 @@ PENDING_ROWS = "pending_rows"
 
 CommitHook = Callable[[set[str]], None]
 
-# SQLite: a checkpoint after this many write transactions (Database.checkpoint). A turn
-# writes ~5-8 pages, so the WAL stays near SQLite's own default of 1,000 pages.
+# SQLite: a checkpoint after this many write transactions (Database.checkpoint). A report
+# turn writes ~12 WAL frames, so the WAL stays within about twice SQLite's own default of
+# 1,000 pages.
 CHECKPOINT_EVERY = 150
 
 # aiosqlite logs every statement with its parameters at DEBUG: names and notes (Decree

@@ -10,7 +10,10 @@ statement, under SQLite's own lock: the library is built serialized, sqlite3.thr
 and the rows come back with the statement's execution, in its one hop. A rollback with no
 transaction open (the pool's reset after every commit) makes no hop at all, and a BEGIN
 waits for the transaction's first statement and goes to the thread with it, in its hop
-(every transaction's BEGIN was a hop of its own: 1 of a turn's ~9).
+(every transaction's BEGIN was a hop of its own: 1 of a turn's ~9). A short write
+transaction that asked to run inline (a turn, the sender's claims and marks) makes no hop
+at all while the write lock is free: its BEGIN IMMEDIATE, statements and COMMIT run on the
+event loop's thread (Connection.begin_here, Connection.commit).
 
 Used by storage.db.make_engine for SQLite through the dialect's async_creator_fn.
 """

@@ -421,21 +421,26 @@ async def _unconnected_summary(turn: Turn, people: Sequence[tuple[int, int]],
     unit_ids = {unit_of[person_id] for person_id, _ in shown if person_id in unit_of}
     names = {unit_id: unit.name
              for unit_id, unit in (await units.by_ids(turn.session, unit_ids)).items()}
-    who = ", ".join(turn.t("{name} ({unit})", name=name, unit=names[unit_of[person_id]])
-                    if unit_of.get(person_id) in names else name for person_id, name in shown)
-    if len(missing) > SHOWN_NAMES:
-        who = turn.t("{names} and {n} more", names=who,
-                     n=turn.t.number(len(missing) - SHOWN_NAMES))
+    who = first_names(turn.t, [
+        turn.t("{name} ({unit})", name=name, unit=names[unit_of[person_id]])
+        if unit_of.get(person_id) in names else name for person_id, name in shown],
+        len(missing))
     return turn.t.plural("{n} of them has no chat connected yet; phone them: {names}.",
                          "{n} of them have no chat connected yet; phone them: {names}.",
                          len(missing), names=who)
 
 
+def first_names(t: Translator, names: Sequence[str], total: int) -> str:
+    """The first SHOWN_NAMES of `total` names, then how many more."""
+    shown = ", ".join(names[:SHOWN_NAMES])
+    if total > SHOWN_NAMES:
+        shown = t("{names} and {n} more", names=shown, n=t.number(total - SHOWN_NAMES))
+    return shown
+
+
 def unconnected_line(t: Translator, names: Sequence[str]) -> str:
     """Who the directive could not reach: the first names, then how many more."""
-    shown = ", ".join(names[:SHOWN_NAMES])
-    if len(names) > SHOWN_NAMES:
-        shown = t("{names} and {n} more", names=shown, n=t.number(len(names) - SHOWN_NAMES))
+    shown = first_names(t, names, len(names))
     return t.plural("{n} recipient has no chat connected yet, so it did not reach them: "
                     "{names}. They get it when they join; phone them meanwhile.",
                     "{n} recipients have no chat connected yet, so it did not reach them: "
